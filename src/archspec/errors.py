@@ -1,0 +1,157 @@
+"""User-facing errors: every mistake a user can make ends in one of these, never a traceback.
+
+The CLI catches `UserError`, prints `render()` to stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class UserError(Exception):
+    """A mistake in the user's input (spec, options, data, files). Exit code 2."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class PathError(UserError):
+    """A problem tied to a file or folder (unreadable, missing, bad content)."""
+
+    def __init__(self, path: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = str(path)
+
+    def render(self) -> str:
+        text = f"{self.path}: error: {self.message}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class DataError(PathError):
+    """The training data cannot be used: missing, corrupt, empty, mismatched with the spec."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in a spec: 1-based line and column, and the column one past the end."""
+
+    line: int
+    column: int
+    end_column: int | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """An extra located remark under an error, e.g. the call site of a macro expansion."""
+
+    message: str
+    span: Span | None = None
+
+
+@dataclass
+class SourceText:
+    """The spec text an error points into, with its display name (a path or `<template name>`)."""
+
+    name: str
+    text: str
+    _lines: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lines = self.text.splitlines()
+
+    def line(self, number: int) -> str | None:
+        if 1 <= number <= len(self._lines):
+            return self._lines[number - 1]
+        return None
+
+
+class SpecError(UserError):
+    """An error at a place in a spec, rendered like a compiler's diagnostic:
+
+    spec.arch:7:6: error: maxpool 3 needs at least 3x3 input, got 2x2
+      7 | maxpool 3
+        |      ^
+      = note: in expansion of `bottleneck 128 stride=2` at line 31
+    hint: ...
+    """
+
+    def __init__(
+        self,
+        message: str,
+        span: Span | None,
+        *,
+        hint: str | None = None,
+        notes: tuple[Note, ...] = (),
+        source: SourceText | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.span = span
+        self.notes = notes
+        self.source = source
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def with_source(self, source: SourceText) -> SpecError:
+        if self.source is None:
+            self.source = source
+        return self
+
+    def with_note(self, note: Note) -> SpecError:
+        self.notes = (*self.notes, note)
+        return self
+
+    def render(self) -> str:
+        name = self.source.name if self.source else "<spec>"
+        where = f"{name}:{self.span.line}:{self.span.column}" if self.span else name
+        out = [f"{where}: error: {self.message}"]
+        out.extend(_excerpt(self.source, self.span))
+        for note in self.notes:
+            at = f" (line {note.span.line})" if note.span and "line" not in note.message else ""
+            out.append(f"  = note: {note.message}{at}")
+            out.extend(_excerpt(self.source, note.span))
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+
+EXCERPT_WIDTH = 100
+
+
+def _excerpt(source: SourceText | None, span: Span | None) -> list[str]:
+    if source is None or span is None:
+        return []
+    text = source.line(span.line)
+    if text is None:
+        return []
+    text = text.rstrip().expandtabs(1)
+    gutter = str(span.line)
+    pad = " " * len(gutter)
+    start = span.column - 1
+    width = 1
+    if span.end_column is not None and span.end_column > span.column:
+        width = span.end_column - span.column
+    # Keep long lines readable: show a window around the column.
+    shift = 0
+    if len(text) > EXCERPT_WIDTH and start > EXCERPT_WIDTH // 2:
+        shift = min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH)
+        text = "..." + text[shift + 3 :]
+    text = text[:EXCERPT_WIDTH] + ("..." if len(text) > EXCERPT_WIDTH else "")
+    width = max(1, min(width, EXCERPT_WIDTH - (start - shift)))
+    caret = " " * (start - shift) + "^" * width
+    return [f" {gutter} | {text}", f" {pad} | {caret}"]

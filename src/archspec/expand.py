@@ -1,0 +1,356 @@
+"""Syntax tree → IR graph: expands macros, repeats, merge blocks and trailing `bn`/activation words.
+
+Every node keeps the span of the word it came from and the macro calls that led to it, so a later
+shape error can point inside a `def` and name the call site. Runaway expansions (recursion,
+huge repeats, too many layers) are refused with a message, never a RecursionError.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from archspec.errors import Note, SourceText, Span, SpecError
+from archspec.expr import Value, evaluate
+from archspec.ir import Graph, Node, Origin, Scope, located_error
+from archspec.layers import ACTIVATIONS, REGISTRY, ArgError, LayerKind, Word
+from archspec.layers.base import REQUIRED, show
+from archspec.syntax import Block, Def, Line, Module
+
+MAX_NODES = 100_000
+MAX_REPEAT = 10_000
+MAX_CALL_DEPTH = 32
+
+MERGES = ("add", "concat", "multiply")
+BLOCKS = (*MERGES, "branch", "repeat")
+SUFFIX_WORDS = frozenset({"bn", *ACTIVATIONS})
+# Words a macro parameter may not take as its name: they would hide a layer word or a value word.
+RESERVED = frozenset({*SUFFIX_WORDS, "same", "valid", "true", "false", "identity", "input"})
+
+
+def expand(module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """Expand a parsed spec into its layer graph. `input_shape` overrides the spec's `input` line."""
+    return _Expander(module, source).run(input_shape)
+
+
+@dataclass(frozen=True)
+class _Context:
+    env: dict[str, Value]  # bound macro arguments
+    scope: int | None
+    origins: tuple[Origin, ...]  # macro call stack
+    calls: tuple[str, ...]  # macro names on the stack, to refuse recursion
+
+
+@dataclass
+class _ScopeDraft:
+    parent: int | None
+    kind: str
+    label: str
+    span: Span
+    node: int | None = None
+
+
+class _Expander:
+    def __init__(self, module: Module, source: SourceText) -> None:
+        self.module = module
+        self.source = source
+        self.nodes: list[Node] = []
+        self.scopes: list[_ScopeDraft] = []
+        self.defs = self._collect_defs(module.defs)
+
+    # --- entry -------------------------------------------------------------------------------
+
+    def run(self, input_shape: tuple[int, ...] | None) -> Graph:
+        body = self.module.body
+        top = _Context({}, None, (), ())
+        if body and isinstance(body[0], Line) and body[0].name == "input":
+            first = body[0]
+            if first.repeat is not None:
+                raise self._error("`input` cannot be repeated", first.repeat_span, top)
+            current = self._layer(first, REGISTRY["input"], None, top)
+            rest = body[1:]
+            if input_shape is not None:
+                self.nodes[0] = replace(self.nodes[0], attrs={"shape": input_shape})
+        elif input_shape is not None:
+            current = self._add_node("input", {"shape": input_shape}, (), Span(1, 1), top)
+            rest = body
+        else:
+            span = body[0].span if body else Span(1, 1)
+            message = "the spec has no layers" if not body else "the first layer must be `input HxWxC`"
+            raise SpecError(message, span, hint="start with e.g. `input 224x224x3`, or pass --input",
+                            source=self.source)
+        self._sequence(rest, current, top)
+        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
+        return Graph(tuple(self.nodes), scopes, self.source)
+
+    def _collect_defs(self, defs: tuple[Def, ...]) -> dict[str, Def]:
+        found: dict[str, Def] = {}
+        top = _Context({}, None, (), ())
+        for definition in defs:
+            name = definition.name
+            if name in found:
+                raise self._error(f"`{name}` is defined twice", definition.span, top).with_note(
+                    Note(f"first defined at line {found[name].line}", found[name].span)
+                )
+            if name in REGISTRY or name in BLOCKS or name in ("identity", "def"):
+                raise self._error(f"`{name}` is a built-in name; choose another name for the macro",
+                                  definition.span, top)
+            seen: set[str] = set()
+            for param in definition.params:
+                if param.name in seen:
+                    raise self._error(f"parameter `{param.name}` appears twice", param.span, top)
+                if param.name in RESERVED:
+                    raise self._error(f"parameter `{param.name}` would hide the word `{param.name}`",
+                                      param.span, top, hint="choose another name")
+                seen.add(param.name)
+            found[name] = definition
+        return found
+
+    # --- statements ------------------------------------------------------------------------------
+
+    def _sequence(self, statements, current: int, ctx: _Context) -> int:
+        for statement in statements:
+            current = self._statement(statement, current, ctx)
+        return current
+
+    def _statement(self, statement, current: int, ctx: _Context) -> int:
+        if isinstance(statement, Def):
+            raise self._error("`def` is only allowed at the top level of a spec", statement.span, ctx)
+        if isinstance(statement, Block):
+            return self._block(statement, current, ctx)
+        for _ in range(self._line_repeat(statement, ctx)):
+            current = self._line(statement, current, ctx)
+        return current
+
+    def _line_repeat(self, line: Line, ctx: _Context) -> int:
+        if line.repeat is None:
+            return 1
+        if not 1 <= line.repeat <= MAX_REPEAT:
+            raise self._error(f"repeat count must be between 1 and {MAX_REPEAT:,}, got {line.repeat}",
+                              line.repeat_span, ctx)
+        return line.repeat
+
+    def _line(self, line: Line, current: int, ctx: _Context) -> int:
+        name = line.name
+        if name == "identity":
+            if line.args or line.kwargs:
+                raise self._error("`identity` takes no arguments", line.span, ctx)
+            return current
+        if name in self.defs:
+            return self._call(line, current, ctx)
+        if name == "input":
+            raise self._error("`input` must be the first layer, and appear once", line.span, ctx)
+        if name in BLOCKS:
+            raise self._error(f"`{name}` opens a block", line.span, ctx,
+                              hint=f"write `{name}:` and indent its contents below it")
+        kind = REGISTRY.get(name)
+        if kind is None or name in MERGES:
+            raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=self._suggest(name))
+        return self._layer(line, kind, current, ctx)
+
+    def _suggest(self, name: str) -> str | None:
+        words = [n for n in REGISTRY if n not in MERGES] + list(self.defs) + ["identity"]
+        close = difflib.get_close_matches(name, words, n=1, cutoff=0.6)
+        if close:
+            return f"did you mean `{close[0]}`?"
+        close = difflib.get_close_matches(name, BLOCKS, n=1, cutoff=0.6)
+        if close:
+            return f"did you mean the block `{close[0]}:`?"
+        return None
+
+    # --- layers ----------------------------------------------------------------------------------
+
+    def _layer(self, line: Line, kind: LayerKind, current: int | None, ctx: _Context) -> int:
+        attrs, suffix = self._bind_layer(line, kind, ctx)
+        inputs = () if current is None else (current,)
+        current = self._add_node(kind.name, attrs, inputs, line.span, ctx)
+        for word, span in suffix:
+            current = self._add_node(word, self._defaults(REGISTRY[word]), (current,), span, ctx)
+        return current
+
+    def _bind_layer(self, line: Line, kind: LayerKind, ctx: _Context):
+        positional = [a for a in kind.args if a.positional]
+        values = [(self._eval(expr, ctx), expr.span) for expr in line.args]
+        given: dict[str, tuple[Any, Span]] = {}
+        suffix: list[tuple[str, Span]] = []
+        for value, span in values:
+            is_word = isinstance(value, Word) and value.text in SUFFIX_WORDS
+            if is_word and kind.takes_suffix:
+                suffix.append((value.text, span))
+                continue
+            if suffix:
+                raise self._error(f"unexpected argument `{show(value)}` after `{suffix[-1][0]}`", span, ctx,
+                                  hint="`bn` and activations come after the layer's arguments")
+            if len(given) >= len(positional):
+                raise self._error(self._surplus_message(kind, value), span, ctx, hint=self._usage(kind))
+            given[positional[len(given)].name] = (value, span)
+        by_name = {a.name: a for a in kind.args}
+        for kwarg in line.kwargs:
+            if kwarg.name not in by_name:
+                close = difflib.get_close_matches(kwarg.name, list(by_name), n=1)
+                hint = f"did you mean `{close[0]}=`?" if close else self._usage(kind)
+                raise self._error(f"`{kind.name}` has no argument `{kwarg.name}`", kwarg.span, ctx, hint=hint)
+            if kwarg.name in given:
+                raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
+            given[kwarg.name] = (self._eval(kwarg.value, ctx), kwarg.value.span)
+        attrs: dict[str, Any] = {}
+        for arg in kind.args:
+            if arg.name not in given:
+                if arg.default is REQUIRED:
+                    raise self._error(f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx,
+                                      hint=self._usage(kind))
+                attrs[arg.name] = arg.default
+                continue
+            value, span = given[arg.name]
+            try:
+                attrs[arg.name] = arg.convert(arg.name, value)
+            except ArgError as error:
+                raise self._error(error.message, span, ctx, hint=error.hint) from None
+        return attrs, suffix
+
+    def _surplus_message(self, kind: LayerKind, value) -> str:
+        if isinstance(value, Word) and value.text in SUFFIX_WORDS:
+            return f"`{kind.name}` cannot take a trailing `{value.text}`; write it on its own line"
+        return f"`{kind.name}` takes {sum(a.positional for a in kind.args)} positional arguments; " \
+               f"`{show(value)}` is one too many"
+
+    @staticmethod
+    def _usage(kind: LayerKind) -> str:
+        parts = [kind.name, *(a.name.upper() if a.positional else f"[{a.name}=]" for a in kind.args)]
+        if kind.takes_suffix:
+            parts.append("[bn] [activation]")
+        return "usage: " + " ".join(parts)
+
+    @staticmethod
+    def _defaults(kind: LayerKind) -> dict[str, Any]:
+        return {a.name: a.default for a in kind.args}
+
+    # --- blocks ----------------------------------------------------------------------------------
+
+    def _block(self, block: Block, current: int, ctx: _Context) -> int:
+        if block.name in MERGES:
+            return self._merge(block, current, ctx)
+        if block.name == "repeat":
+            return self._repeat(block, current, ctx)
+        if block.name == "branch":
+            raise self._error("`branch:` belongs directly inside `add:`, `concat:` or `multiply:`",
+                              block.span, ctx)
+        if block.name in REGISTRY or block.name in self.defs:
+            raise self._error(f"`{block.name}` is a layer, not a block", block.span, ctx,
+                              hint="remove the `:` and the indented lines, or wrap them in `repeat N:`")
+        close = difflib.get_close_matches(block.name, BLOCKS, n=1)
+        hint = f"did you mean `{close[0]}:`?" if close else f"blocks are {', '.join(f'`{b}:`' for b in BLOCKS)}"
+        raise self._error(f"unknown block `{block.name}:`", block.span, ctx, hint=hint)
+
+    def _no_arguments(self, block: Block, ctx: _Context) -> None:
+        if block.args or block.kwargs:
+            span = (block.args[0].span if block.args else block.kwargs[0].span)
+            raise self._error(f"`{block.name}:` takes no arguments", span, ctx)
+
+    def _merge(self, block: Block, current: int, ctx: _Context) -> int:
+        self._no_arguments(block, ctx)
+        scope = self._open_scope(block.name, block.name, block.span, ctx)
+        inner = replace(ctx, scope=scope)
+        outputs: list[int] = []
+        starts: list[str] = []
+        for child in block.body:
+            if isinstance(child, Block) and child.name == "branch":
+                self._no_arguments(child, ctx)
+                branch_scope = self._open_scope("branch", "branch", child.span, inner)
+                out = self._sequence(child.body, current, replace(inner, scope=branch_scope))
+            else:
+                out = self._statement(child, current, inner)
+            outputs.append(out)
+            starts.append(f"line {child.span.line}")
+        if len(outputs) < 2:
+            raise self._error(f"`{block.name}:` needs at least two branches, got {len(outputs)}", block.span, ctx,
+                              hint="each indented line is one branch; write `identity` for a shortcut")
+        node = self._add_node(block.name, {"branches": tuple(starts)}, tuple(outputs), block.span, inner)
+        self.scopes[scope].node = node
+        return node
+
+    def _repeat(self, block: Block, current: int, ctx: _Context) -> int:
+        if len(block.args) != 1 or block.kwargs:
+            raise self._error("write `repeat N:` with one count", block.span, ctx)
+        count = self._eval(block.args[0], ctx)
+        if isinstance(count, float) and count.is_integer():
+            count = int(count)
+        if not isinstance(count, int) or not 1 <= count <= MAX_REPEAT:
+            raise self._error(f"repeat count must be a whole number from 1 to {MAX_REPEAT:,}, got `{show(count)}`",
+                              block.args[0].span, ctx)
+        scope = self._open_scope("repeat", f"repeat {count}", block.span, ctx)
+        inner = replace(ctx, scope=scope)
+        for _ in range(count):
+            current = self._sequence(block.body, current, inner)
+        return current
+
+    # --- macros ----------------------------------------------------------------------------------
+
+    def _call(self, line: Line, current: int, ctx: _Context) -> int:
+        definition = self.defs[line.name]
+        if line.name in ctx.calls:
+            raise self._error(f"`{line.name}` calls itself; recursion is not supported", line.span, ctx,
+                              hint="use `repeat N:` to repeat a block")
+        if len(ctx.calls) >= MAX_CALL_DEPTH:
+            raise self._error(f"macro calls nested more than {MAX_CALL_DEPTH} deep", line.span, ctx)
+        params = definition.params
+        bound: dict[str, Value] = {}
+        shown: list[str] = []
+        if len(line.args) > len(params):
+            raise self._error(f"`{line.name}` takes {len(params)} arguments, got {len(line.args)}",
+                              line.args[len(params)].span, ctx, hint=self._signature(definition))
+        for param, expr in zip(params, line.args):
+            bound[param.name] = self._eval(expr, ctx)
+            shown.append(show(bound[param.name]))
+        names = {p.name for p in params}
+        for kwarg in line.kwargs:
+            if kwarg.name not in names:
+                close = difflib.get_close_matches(kwarg.name, list(names), n=1)
+                hint = f"did you mean `{close[0]}=`?" if close else self._signature(definition)
+                raise self._error(f"`{line.name}` has no parameter `{kwarg.name}`", kwarg.span, ctx, hint=hint)
+            if kwarg.name in bound:
+                raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
+            bound[kwarg.name] = self._eval(kwarg.value, ctx)
+            shown.append(f"{kwarg.name}={show(bound[kwarg.name])}")
+        for param in params:
+            if param.name in bound:
+                continue
+            if param.default is None:
+                raise self._error(f"`{line.name}` needs `{param.name}`", line.span, ctx,
+                                  hint=self._signature(definition))
+            # defaults are evaluated in the callee, so they may use earlier parameters
+            callee = _Context(bound, ctx.scope, (*ctx.origins, Origin(line.name, line.span)), ctx.calls)
+            bound[param.name] = self._eval(param.default, callee)
+        call_text = " ".join([line.name, *shown])
+        scope = self._open_scope("call", call_text, line.span, ctx)
+        inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name))
+        return self._sequence(definition.body, current, inner)
+
+    def _eval(self, expr, ctx: _Context) -> Value:
+        try:
+            return evaluate(expr, ctx.env)
+        except SpecError as error:
+            raise located_error(error.message, error.span, ctx.origins, self.source, error.hint) from None
+
+    @staticmethod
+    def _signature(definition: Def) -> str:
+        params = ", ".join(p.name + ("=..." if p.default is not None else "") for p in definition.params)
+        return f"defined as `def {definition.name}({params})` at line {definition.line}"
+
+    # --- building ------------------------------------------------------------------------------
+
+    def _open_scope(self, kind: str, label: str, span: Span, ctx: _Context) -> int:
+        self.scopes.append(_ScopeDraft(ctx.scope, kind, label, span))
+        return len(self.scopes) - 1
+
+    def _add_node(self, kind: str, attrs: dict, inputs: tuple[int, ...], span: Span, ctx: _Context) -> int:
+        if len(self.nodes) >= MAX_NODES:
+            raise self._error(f"the spec expands to more than {MAX_NODES:,} layers", span, ctx,
+                              hint="check the repeat counts")
+        node_id = len(self.nodes)
+        self.nodes.append(Node(node_id, kind, attrs, inputs, span, ctx.scope, ctx.origins))
+        return node_id
+
+    def _error(self, message: str, span: Span | None, ctx: _Context, hint: str | None = None) -> SpecError:
+        return located_error(message, span, ctx.origins, self.source, hint)

@@ -1,0 +1,99 @@
+"""The Flax NNX model built from a typed graph. Each layer kind builds and applies itself
+(`LayerKind.build` / `LayerKind.apply`); this module wires them in graph order.
+
+Trainable values are `nnx.Param`; BatchNorm statistics are `nnx.BatchStat` and fixed input
+statistics are `Statistic` — the non-trainable parameters of the summary. Tests check that the
+built model's parameter counts and output shapes equal the inferred ones.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from archspec.infer import TypedGraph
+from archspec.layers import REGISTRY
+
+# Heads whose last activation the loss takes over (cross-entropy from logits is stabler).
+PROBABILITY_HEADS = ("softmax", "sigmoid")
+
+
+class Statistic(nnx.Variable):
+    """A fixed, non-trainable value (Keras Normalization's mean, variance and count)."""
+
+
+def _freeze(attrs: dict[str, Any]) -> tuple:
+    return tuple(sorted(attrs.items()))
+
+
+class SpecModel(nnx.Module):
+    """A network built from a spec. Call with a batch `x` (N, H, W, C) → outputs.
+
+    `train=True` updates BatchNorm statistics and applies dropout; `logits=True` returns the
+    input of a final softmax/sigmoid instead of its probabilities.
+    """
+
+    def __init__(self, typed: TypedGraph, *, rngs: nnx.Rngs, dtype: Any = None) -> None:
+        graph = typed.graph
+        layers: dict[str, nnx.Module] = {}
+        plan = []
+        for node, info in zip(graph.nodes, typed.infos):
+            inputs = [typed.infos[i].shape for i in node.inputs]
+            module = node.layer.build(node.attrs, inputs, info.shape, rngs, dtype=dtype)
+            name = f"{node.kind}_{node.id}"
+            if module is not None:
+                layers[name] = module
+            plan.append((node.kind, _freeze(node.attrs), node.inputs, name if module is not None else None))
+        self.layers = nnx.Dict(layers)
+        self.plan = tuple(plan)
+        self.dtype = dtype
+        self.input_shape = typed.input_shape
+
+    @property
+    def head_activation(self) -> str | None:
+        """`softmax` or `sigmoid` when the model ends in one, else None."""
+        kind = self.plan[-1][0]
+        return kind if kind in PROBABILITY_HEADS else None
+
+    def __call__(self, x: jax.Array, *, train: bool = False, logits: bool = False) -> jax.Array:
+        return self.trace(x, train=train, logits=logits)[-1]
+
+    def trace(self, x: jax.Array, *, train: bool = False, logits: bool = False) -> list[jax.Array]:
+        """Every node's output in graph order (the input first)."""
+        if self.dtype is not None:
+            x = x.astype(self.dtype)
+        values: list[jax.Array] = []
+        last = len(self.plan) - 1
+        for index, (kind, attrs, inputs, name) in enumerate(self.plan):
+            if index == 0:
+                values.append(x)
+                continue
+            if index == last and logits and kind in PROBABILITY_HEADS:
+                values.append(values[inputs[0]])
+                continue
+            module = self.layers[name] if name is not None else None
+            values.append(REGISTRY[kind].apply(module, dict(attrs), [values[i] for i in inputs], train=train))
+        return values
+
+
+def build_model(typed: TypedGraph, *, seed: int = 0, dtype: Any = None) -> SpecModel:
+    """Allocate and initialise the model's weights."""
+    return SpecModel(typed, rngs=nnx.Rngs(params=seed, dropout=seed + 1), dtype=dtype)
+
+
+def abstract_model(typed: TypedGraph) -> SpecModel:
+    """The model with shapes only (no memory allocated): for checks on big networks."""
+    return nnx.eval_shape(lambda: SpecModel(typed, rngs=nnx.Rngs(params=0, dropout=1)))
+
+
+def count_parameters(model: SpecModel) -> tuple[int, int]:
+    """(trainable, non-trainable) values held by the model's variables."""
+    def total(state) -> int:
+        return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(state))
+
+    # Dropout's random-number streams are state too, but not parameters.
+    return total(nnx.state(model, nnx.Param)), total(nnx.state(model, (nnx.BatchStat, Statistic)))

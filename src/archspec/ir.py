@@ -1,0 +1,95 @@
+"""The IR: a graph of layers in topological order, each node tied to its spec line.
+
+Built by `archspec.expand` from the syntax tree (macros and repeats already expanded); typed by
+`archspec.infer`. Scopes record the blocks and macro calls a node came from, so the summary can
+nest rows and errors can say "in expansion of `bottleneck 128 stride=2`".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.errors import Note, SourceText, Span, SpecError
+from archspec.layers import REGISTRY, LayerKind
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A macro call site a node was expanded from."""
+
+    call: str  # e.g. "bottleneck 128 stride=2"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    kind: str
+    attrs: dict[str, Any]
+    inputs: tuple[int, ...]
+    span: Span
+    scope: int | None  # innermost enclosing Scope, None at top level
+    origins: tuple[Origin, ...] = ()  # macro call stack, outermost first
+
+    @property
+    def layer(self) -> LayerKind:
+        return REGISTRY[self.kind]
+
+    @property
+    def label(self) -> str:
+        return self.layer.label(self.attrs)
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A block or macro call: a row in the summary with the layers it holds nested under it.
+
+    `kind` is "call", "add", "concat", "multiply", "branch" or "repeat". A merge block's own merge
+    node is `node`; its row shows that node's output.
+    """
+
+    id: int
+    parent: int | None
+    kind: str
+    label: str
+    span: Span
+    node: int | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[Node, ...]  # topological order; node.id is its index
+    scopes: tuple[Scope, ...]  # scope.id is its index
+    source: SourceText
+
+    @property
+    def input(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def error(self, node: Node, message: str, hint: str | None = None) -> SpecError:
+        """A SpecError at `node`'s spec position, naming the macro calls it came from."""
+        return located_error(message, node.span, node.origins, self.source, hint)
+
+    def scope_chain(self, scope: int | None) -> list[Scope]:
+        """The scopes from the outermost down to `scope`."""
+        chain = []
+        while scope is not None:
+            chain.append(self.scopes[scope])
+            scope = self.scopes[scope].parent
+        return chain[::-1]
+
+
+def located_error(
+    message: str, span: Span, origins: tuple[Origin, ...], source: SourceText | None, hint: str | None = None
+) -> SpecError:
+    notes = tuple(Note(f"in expansion of `{o.call}` at line {o.span.line}", o.span) for o in reversed(origins))
+    return SpecError(message, span, hint=hint, notes=notes, source=source)

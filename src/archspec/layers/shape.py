@@ -1,0 +1,118 @@
+"""Layers that only move data: `input`, `flatten`, `zeropad`, `dropout`."""
+
+from __future__ import annotations
+
+import math
+
+from archspec.layers.base import (
+    GLOBAL,
+    Arg,
+    ArgError,
+    LayerKind,
+    Window,
+    layer,
+    non_negative,
+    positive,
+    rate,
+    show,
+    spatial,
+)
+
+MAX_SIDE = 65_536
+MAX_CHANNELS = 1_000_000
+
+
+def input_shape(name: str, value) -> tuple[int, ...]:
+    """`HxWxC` for images, or `N` for a vector input."""
+    dims = value if isinstance(value, tuple) else (value,)
+    if len(dims) not in (1, 3):
+        raise ArgError(f"`{name}` must be HxWxC (or N for a vector), got `{show(value)}`")
+    dims = tuple(positive(name, d) for d in dims)
+    if len(dims) == 3 and (dims[0] > MAX_SIDE or dims[1] > MAX_SIDE):
+        raise ArgError(f"input {show(dims)} is larger than {MAX_SIDE}x{MAX_SIDE}")
+    if dims[-1] > MAX_CHANNELS or math.prod(dims) > 2**31:
+        raise ArgError(f"input {show(dims)} has {math.prod(dims):,} values, more than a model can take")
+    return dims
+
+
+@layer
+class Input(LayerKind):
+    name = "input"
+    summary = "the input tensor: `input HxWxC` (batch not included)"
+    args = (Arg("shape", input_shape, positional=True, doc="HxWxC, or N for a vector"),)
+
+    def output_shape(self, attrs, inputs):
+        return attrs["shape"]
+
+
+@layer
+class Flatten(LayerKind):
+    name = "flatten"
+    summary = "reshape HxWxC into a vector of H*W*C values"
+
+    def output_shape(self, attrs, inputs):
+        return (math.prod(inputs[0]),)
+
+    def window(self, attrs):
+        return GLOBAL
+
+    def apply(self, module, attrs, xs, *, train):
+        return xs[0].reshape(xs[0].shape[0], -1)
+
+
+def _sides(name: str, value) -> tuple[int, int, int, int]:
+    if isinstance(value, tuple):
+        if len(value) == 2:
+            h, w = (non_negative(name, v) for v in value)
+            return h, h, w, w
+        if len(value) == 4:
+            top, bottom, left, right = (non_negative(name, v) for v in value)
+            return top, bottom, left, right
+        raise ArgError(f"`{name}` must be N, HxW or TxBxLxR, got `{show(value)}`")
+    n = non_negative(name, value)
+    return n, n, n, n
+
+
+@layer
+class ZeroPad(LayerKind):
+    name = "zeropad"
+    summary = "pad with zeros: `zeropad N`, `zeropad HxW` or `zeropad TxBxLxR` (top, bottom, left, right)"
+    args = (Arg("padding", _sides, positional=True, doc="N, HxW or TxBxLxR"),)
+
+    def label(self, attrs):
+        top, bottom, left, right = attrs["padding"]
+        if top == bottom == left == right:
+            return f"zeropad {top}"
+        if top == bottom and left == right:
+            return f"zeropad {top}x{left}"
+        return f"zeropad {top}x{bottom}x{left}x{right}"
+
+    def output_shape(self, attrs, inputs):
+        h, w, c = spatial(self.name, inputs[0])
+        top, bottom, left, right = attrs["padding"]
+        return h + top + bottom, w + left + right, c
+
+    def window(self, attrs):
+        return Window((1, 1), (1, 1))
+
+    def apply(self, module, attrs, xs, *, train):
+        import jax.numpy as jnp
+
+        top, bottom, left, right = attrs["padding"]
+        return jnp.pad(xs[0], ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+@layer
+class Dropout(LayerKind):
+    name = "dropout"
+    summary = "dropout: `dropout P` zeroes a fraction P of the values while training"
+    args = (Arg("rate", rate, positional=True, doc="fraction dropped, 0 <= P < 1"),)
+
+    def build(self, attrs, inputs, output, rngs, dtype=None):
+        from flax import nnx
+
+        return nnx.Dropout(attrs["rate"], rngs=rngs)
+
+    def apply(self, module, attrs, xs, *, train):
+        return module(xs[0], deterministic=not train)
+

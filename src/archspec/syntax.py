@@ -1,0 +1,133 @@
+"""The spec's syntax tree: frozen nodes that keep their place in the source.
+
+Produced by `archspec.parse`, consumed by `archspec.expand`. Nothing here knows what a
+layer is; a line is a name followed by items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archspec.errors import Span
+
+
+# --- expressions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Dims:
+    """`3x5` or `224x224x3`: a literal tuple of sizes."""
+
+    values: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A bare name: a macro argument when one is bound, otherwise a word like `relu` or `same`."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / // %
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Expr, ...]
+    span: Span
+
+
+Expr = Num | Dims | Ref | BinOp | Neg | Call
+
+
+# --- statements ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KwArg:
+    name: str
+    value: Expr
+    span: Span  # of the name
+
+
+@dataclass(frozen=True)
+class Line:
+    """One layer line: `conv 64 3 stride=2 bn relu x2`, or a macro call, or `identity`."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[KwArg, ...]
+    repeat: int | None
+    span: Span  # of the name
+    repeat_span: Span | None = None
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+@dataclass(frozen=True)
+class Block:
+    """An indented block under a header line: `add:`, `concat:`, `branch:`, `repeat 3:`."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[KwArg, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Def:
+    """`def name(a, b=1):` and its body: a macro called like a layer."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span  # of the name
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+Stmt = Line | Block | Def
+
+
+@dataclass(frozen=True)
+class Module:
+    """A whole spec: its macro definitions and its top-level statements, in source order."""
+
+    defs: tuple[Def, ...]
+    body: tuple[Line | Block, ...]

@@ -1,0 +1,1 @@
+"""Training: data loading, the training loop and checkpoints for models built from a spec."""

@@ -1,0 +1,1 @@
+"""cnn-arch's command-line tool; the library is `archspec`."""

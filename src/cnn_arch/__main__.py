@@ -1,0 +1,5 @@
+"""`python -m cnn_arch` runs the command-line tool."""
+
+from cnn_arch.cli.app import main
+
+main()

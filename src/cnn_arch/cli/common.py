@@ -1,0 +1,50 @@
+"""What several commands share: finding a spec (a file or a built-in template) and typing it."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from archspec.errors import PathError, UserError
+
+
+def read_target(spec: str) -> tuple[str, str]:
+    """(display name, text) of a spec file or a built-in template name."""
+    from archspec import templates
+    from archspec.parse import read_spec_file
+
+    path = Path(spec)
+    if path.exists() or spec.endswith(".arch") or "/" in spec or "\\" in spec:
+        return spec, read_spec_file(path)
+    template = templates.path(spec)
+    if template is not None:
+        return spec, template.read_text(encoding="utf-8")
+    names = templates.names()
+    close = difflib.get_close_matches(spec, names, n=1)
+    hint = f"did you mean the template `{close[0]}`?" if close else f"built-in templates: {', '.join(names)}"
+    raise PathError(spec, "no such spec file or built-in template", hint=hint)
+
+
+def parse_shape(text: str | None, option: str = "--input") -> tuple[int, ...] | None:
+    """`--input 32x32x1` → (32, 32, 1)."""
+    if text is None:
+        return None
+    from archspec.layers.base import ArgError
+    from archspec.layers.shape import input_shape
+
+    parts = text.lower().split("x")
+    if not all(p.strip().isdigit() and len(p.strip()) <= 9 for p in parts):
+        raise UserError(f"{option} must look like HxWxC (e.g. 32x32x1), got `{text}`")
+    dims = tuple(int(p) for p in parts)
+    try:
+        return input_shape(option, dims if len(dims) > 1 else dims[0])
+    except ArgError as error:
+        raise UserError(error.message) from None
+
+
+def compile_target(spec: str, input_text: str | None = None):
+    """Read and type a spec or template; `input_text` (HxWxC) overrides its input."""
+    from archspec.compile import compile_spec
+
+    name, text = read_target(spec)
+    return compile_spec(text, name, parse_shape(input_text))

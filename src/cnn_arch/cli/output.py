@@ -1,0 +1,41 @@
+"""Consoles and the diagnostics printer shared by the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from archspec.errors import UserError
+
+
+def stdout_console():
+    """A console for results. Piped output gets a wide page, so tables never wrap mid-cell."""
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, soft_wrap=False, width=160)
+    return console
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def print_error(error: UserError) -> None:
+    """Print a user error like a compiler diagnostic, colouring `error:` when stderr is a terminal."""
+    text = error.render()
+    if _color(sys.stderr):
+        text = text.replace("error:", "\x1b[1;31merror:\x1b[0m", 1)
+        text = text.replace("\nhint:", "\n\x1b[1;36mhint:\x1b[0m")
+    sys.stderr.write(text + "\n")
