@@ -395,8 +395,11 @@ def test_decompression_bomb_is_a_bad_file(tmp_path):
     assert len(bomb) < 100_000
     (tmp_path / "d" / "cats" / "bomb.png").write_bytes(bomb)
     reasons = report_lines(load_error(tmp_path / "d"))
+    # 100M pixels is under twice Pillow's limit, where Pillow only warns: the warning must refuse.
     assert list(reasons) == ["cats/bomb.png"]
-    assert reasons["cats/bomb.png"].startswith("possible decompression bomb")
+    assert reasons["cats/bomb.png"].startswith(
+        "possible decompression bomb (Image size (100000000 pixels) exceeds limit of 89478485"
+    )
     assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's global is left as it was
 
 
@@ -412,7 +415,6 @@ def test_pixel_limit_holds_even_when_pillow_is_told_otherwise(tmp_path, monkeypa
     )
 
 
-@pytest.mark.skipif(not hasattr(Path, "symlink_to"), reason="needs symlinks")
 def test_symlinks_outside_the_root_and_loops_are_reported(tmp_path):
     make_classes(tmp_path / "d", {"cats": 2, "dogs": 2})
     outside = save(tmp_path / "secret.png", solid(1))
@@ -480,6 +482,16 @@ def test_single_class_is_refused(tmp_path):
     assert "only one class (cats)" in load_error(tmp_path / "d").message
 
 
+def test_val_folder_with_every_image_skipped_falls_back_to_val_split(tmp_path):
+    make_classes(tmp_path / "d" / "train", {"cats": 5, "dogs": 5})
+    for name in ("cats", "dogs"):
+        (tmp_path / "d" / "val" / name).mkdir(parents=True)
+        (tmp_path / "d" / "val" / name / "broken.png").write_bytes(b"")
+    dataset = load_dataset(str(tmp_path / "d"), SHAPE_GRAY, val_split=0.2, skip_bad_files=True)
+    assert len(dataset.skipped) == 2
+    assert np.bincount(dataset.y_val).tolist() == [1, 1] and len(dataset.x_train) == 8
+
+
 def test_class_with_every_image_skipped_is_refused(tmp_path):
     make_classes(tmp_path / "d", {"cats": 2})
     (tmp_path / "d" / "dogs").mkdir()
@@ -519,6 +531,15 @@ def test_npz_with_channels_at_the_right_size_is_kept_exactly(tmp_path):
     assert sorted(map(bytes, loaded)) == sorted(map(bytes, x))
     assert dataset.class_names == ("cat", "dog")
     assert np.bincount(dataset.y_val).tolist() == [1, 1]
+
+
+def test_npz_val_arrays_are_the_validation_set(tmp_path):
+    x = np.zeros((6, 4, 4, 1), dtype=np.uint8)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    path = write_npz(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x[:2] + 9, y_val=y[:2])
+    dataset = load_dataset(str(path), (4, 4, 1), val_split=0.5)
+    assert len(dataset.x_train) == 6 and dataset.y_val.tolist() == [0, 1]
+    assert np.all(dataset.x_val == 9) and dataset.x_test is None
 
 
 @pytest.mark.parametrize(
@@ -715,7 +736,7 @@ def test_npz_that_is_not_a_zip_is_refused(tmp_path):
     [
         ((0, 28, 1), "cannot resize images to `input 0x28x1`: height and width must be at least 1"),
         ((28, 0, 3), "cannot resize images to `input 28x0x3`: height and width must be at least 1"),
-        ((28, 28, 2), "cannot convert images to `input 28x28x2`: 2 channels is not an image format"),
+        ((8, 8, 2), "cannot convert images to `input 8x8x2`: 2 channels is not an image format"),
         ((9, 9, 5), "cannot convert images to `input 9x9x5`: 5 channels is not an image format"),
     ],
 )
@@ -780,7 +801,8 @@ def test_check_fits_accepts_heads_that_represent_the_classes(classes, outputs, a
     [
         (
             10, 2, "softmax",
-            "the spec ends with `dense 2 softmax` but pets has 10 classes (c0, c1, c2, c3, c4, ...)",
+            "the spec ends with `dense 2 softmax` "
+            "but pets has 10 classes (c0, c1, c2, c3, c4, ...)",
             "change the last layer to `dense 10 softmax`",
         ),
         (

@@ -23,8 +23,9 @@ Which files count: hidden files (`.DS_Store`, `._photo.jpg`), `Thumbs.db`, `desk
 `__MACOSX` are ignored, as are files directly in the dataset folder (a README). Every other file in
 a class folder is meant to be an image. One that Pillow can decode is used whatever its name (a JPEG
 saved as `.png` is common and harmless); one it cannot is reported, whatever its name: a `notes.txt`
-in a class folder is as much a mistake as a `.png` that holds text. `IMAGE_EXTENSIONS` only shapes
-the message. Symlinks are followed inside the dataset folder only, and symlink loops are reported.
+in a class folder is as much a mistake as a `.png` that holds text. `IMAGE_EXTENSIONS` only serves
+to spot images put directly in the dataset folder instead of in class folders. Symlinks are
+followed inside the dataset folder only, and symlink loops are reported.
 
 Bad data is found before training starts and reported in one error listing every bad file;
 `skip_bad_files=True` trains without them and lists them in `Dataset.skipped`.
