@@ -67,7 +67,7 @@ class SourceText:
     _lines: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._lines = self.text.splitlines()
+        self._lines = self.text.split("\n")
 
     def line(self, number: int) -> str | None:
         if 1 <= number <= len(self._lines):

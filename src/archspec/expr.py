@@ -72,7 +72,9 @@ def _number(expr: Expr, env: Mapping[str, Value]) -> int | float:
         close = difflib.get_close_matches(value.text, list(env), n=1)
         if close:
             hint = f"did you mean `{close[0]}`?"
-        elif not env:
+        elif env:
+            hint = "the names defined here are " + ", ".join(f"`{name}`" for name in env)
+        else:
             hint = "names in expressions refer to the arguments of a `def`"
         raise SpecError(f"`{value.text}` is not defined", expr.span, hint=hint)
     if isinstance(value, tuple):

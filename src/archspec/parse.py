@@ -44,7 +44,7 @@ def parse(text: str, name: str = "<spec>") -> Module:
     except SpecError as error:
         raise error.with_source(source) from None
     except Exception as error:  # lark's many exception types, and its Indenter's
-        raise _translate(error, text).with_source(source) from None
+        raise _translate(error, _normalize(text)).with_source(source) from None
     return tree
 
 
@@ -80,7 +80,7 @@ def _normalize(text: str) -> str:
 def _check_size(text: str) -> None:
     if len(text) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if len(line) > MAX_LINE_LENGTH:
             raise SpecError(
                 f"line is {len(line):,} characters long (at most {MAX_LINE_LENGTH} are allowed)",
@@ -317,7 +317,7 @@ def _translate(error: Exception, text: str) -> SpecError:
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
     from lark.indenter import DedentError
 
-    lines = text.splitlines() or [""]
+    lines = text.split("\n") or [""]
     if isinstance(error, DedentError):
         line = _dedent_line(text)
         return SpecError(
@@ -326,8 +326,9 @@ def _translate(error: Exception, text: str) -> SpecError:
         )
     if isinstance(error, UnexpectedCharacters):
         line, column = error.line, error.column
-        char = text.replace("\r\n", "\n").splitlines()[line - 1][column - 1] if line <= len(lines) else "?"
-        return SpecError(f"unexpected character `{char}`", Span(line, column), hint=_char_hint(char))
+        char = _char_at(lines, line, column)
+        shown = char if char.isprintable() else repr(char)[1:-1]
+        return SpecError(f"unexpected character `{shown}`", Span(line, column), hint=_char_hint(char))
     if isinstance(error, UnexpectedToken):
         token = error.token
         line = getattr(token, "line", None) or len(lines)
@@ -353,12 +354,21 @@ def _translate(error: Exception, text: str) -> SpecError:
             unclosed = "RPAR" in error.expected
             hint = "a `(` is not closed" if unclosed else _expected_hint(expected)
             return SpecError("unexpected end of file", _end_of_text(lines), hint=hint)
+        if kind == "COMMA":
+            return SpecError("unexpected `,`", Span(line, column),
+                             hint="arguments on a layer line are separated by spaces: `conv 64 3 stride=2`")
         shown = _token_text(token)
         return SpecError(f"unexpected {shown}", Span(line, column, column + max(1, len(str(token).strip()))),
                          hint=_expected_hint(expected))
     if isinstance(error, UnexpectedEOF):
         return SpecError("unexpected end of file", _end_of_text(lines))
     raise error
+
+
+def _char_at(lines: list[str], line: int, column: int) -> str:
+    if 1 <= line <= len(lines) and 1 <= column <= len(lines[line - 1]):
+        return lines[line - 1][column - 1]
+    return "?"
 
 
 def _token_text(token) -> str:
@@ -390,7 +400,7 @@ def _char_hint(char: str) -> str | None:
 def _indent_line(text: str, token) -> int:
     # The indent token carries the position of the newline before the indented line.
     line = getattr(token, "line", 1) or 1
-    lines = text.splitlines()
+    lines = text.split("\n")
     for number in range(line, len(lines) + 1):
         stripped = lines[number - 1].strip()
         if stripped and not stripped.startswith("#") and lines[number - 1][:1] in (" ", "\t"):
@@ -404,7 +414,7 @@ def _code(raw: str) -> str:
 
 def _unopened_block(text: str, line: int) -> int | None:
     """The header line (ending in `:`) just before `line` when `line` is not indented under it."""
-    lines = text.splitlines()
+    lines = text.split("\n")
     if not 1 <= line <= len(lines):
         return None
     for number in range(line - 1, 0, -1):
@@ -430,7 +440,7 @@ def _end_of_text(lines: list[str]) -> Span:
 def _dedent_line(text: str) -> int:
     """Find the first line whose indentation matches no enclosing level."""
     stack = [0]
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue

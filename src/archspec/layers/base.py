@@ -68,6 +68,11 @@ def show(value: Any) -> str:
     return str(value)
 
 
+def show_pair(value: tuple[int, int]) -> str:
+    """`2` for (2, 2), `2x1` otherwise: how a stride reads in a layer label."""
+    return str(value[0]) if value[0] == value[1] else show(value)
+
+
 def _integer(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgError(f"`{name}` must be a whole number, got `{show(value)}`")

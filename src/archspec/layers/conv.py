@@ -17,6 +17,7 @@ from archspec.layers.base import (
     padding,
     positive,
     show,
+    show_pair,
     spatial,
     window_fits,
 )
@@ -41,7 +42,7 @@ class _Sliding(LayerKind):
     def label(self, attrs: dict) -> str:
         text = super().label(attrs)
         if attrs["stride"] != (1, 1):
-            text += f" /{show(attrs['stride']) if attrs['stride'][0] != attrs['stride'][1] else attrs['stride'][0]}"
+            text += f" /{show_pair(attrs['stride'])}"
         if attrs["padding"] != "valid":
             text += f" {attrs['padding'] if isinstance(attrs['padding'], str) else 'pad'}"
         return text

@@ -13,7 +13,7 @@ from archspec.layers.base import (
     layer,
     pair,
     padding,
-    show,
+    show_pair,
     spatial,
     window_fits,
 )
@@ -32,7 +32,7 @@ class _Pool(LayerKind):
     def label(self, attrs):
         text = super().label(attrs)
         if attrs["stride"] and attrs["stride"] != attrs["size"]:
-            text += f" /{show(attrs['stride'])}"
+            text += f" /{show_pair(attrs['stride'])}"
         if attrs["padding"] != "valid":
             text += f" {attrs['padding'] if isinstance(attrs['padding'], str) else 'pad'}"
         return text
@@ -40,7 +40,7 @@ class _Pool(LayerKind):
     def output_shape(self, attrs, inputs):
         h, w, c = spatial(self.name, inputs[0])
         size, stride, pad = attrs["size"], self._stride(attrs), attrs["padding"]
-        window_fits(self.name, (h, w, c), size, (1, 1), pad, f"{self.name} {show(size)}")
+        window_fits(self.name, (h, w, c), size, (1, 1), pad, f"{self.name} {show_pair(size)}")
         pads = (pad, pad) if isinstance(pad, str) else pad
         return (
             conv_output_size(h, size[0], stride[0], 1, pads[0]),

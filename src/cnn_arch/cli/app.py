@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import summarize
+from cnn_arch.cli import new, summarize, templates
 
 app = typer.Typer(
     name="cnn-arch",
@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 
 summarize.register(app)
+templates.register(app)
+new.register(app)
 
 
 def _version(value: bool) -> None:
@@ -43,30 +45,9 @@ def main() -> None:
     from archspec.errors import UserError
 
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: typer handles its own usage errors (exit 2) and Ctrl-C
     except UserError as error:
         from cnn_arch.cli.output import print_error
 
         print_error(error)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as error:
-        _handle_click(error)
-
-
-def _handle_click(error: Exception) -> None:
-    import click
-
-    if isinstance(error, click.exceptions.Exit):
-        sys.exit(error.exit_code)
-    if isinstance(error, click.exceptions.Abort):
-        sys.stderr.write("aborted\n")
-        sys.exit(1)
-    if isinstance(error, click.ClickException):
-        error.show()
-        sys.exit(error.exit_code)
-    raise error

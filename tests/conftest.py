@@ -1,0 +1,74 @@
+"""Shared test helpers: compile spec text, run the CLI in-process like the console script."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+
+
+def spec(text: str) -> str:
+    """Dedent a spec written inline in a test."""
+    return textwrap.dedent(text).lstrip("\n")
+
+
+@pytest.fixture
+def compile_text():
+    from archspec.compile import compile_spec
+
+    def run(text: str, input_shape=None):
+        return compile_spec(spec(text), "test.arch", input_shape)
+
+    return run
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `cnn-arch ARGS...` through `main()` (error printing and exit codes included)."""
+    from cnn_arch.cli.app import main
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr("sys.argv", ["cnn-arch", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true", help="rewrite tests/goldens/* from current output")
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with tests/goldens/NAME, or rewrite it with --update-goldens."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "goldens"
+
+    def check(name: str, text: str) -> None:
+        path = folder / name
+        if request.config.getoption("--update-goldens"):
+            folder.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        assert path.exists(), f"missing golden {path}; run pytest --update-goldens"
+        assert text == path.read_text(encoding="utf-8")
+
+    return check

@@ -1,0 +1,95 @@
+"""The project's first acceptance test: the DESIGN table's numbers, exactly, in every output format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archspec.compile import compile_spec
+from archspec.templates import path
+
+# (template, total, trainable, non-trainable) from DESIGN.md / Keras model.summary()
+REFERENCE = [
+    ("flatten-head", 11_574_090, 11_573_898, 192),
+    ("gap-head", 66_602, 66_410, 192),
+    ("lenet5", 61_706, 61_706, 0),
+]
+
+# Keras' per-layer output shapes for the flatten-head model (batch dimension dropped).
+KERAS_FLATTEN_HEAD_SHAPES = [
+    (222, 222, 32), (220, 220, 32), (110, 110, 32), (110, 110, 32), (108, 108, 64), (106, 106, 64),
+    (53, 53, 64), (53, 53, 64), (179776,), (179776,), (64,), (32,), (10,),
+]
+
+
+def typed_template(name: str):
+    return compile_spec(path(name).read_text(), name)
+
+
+@pytest.mark.parametrize("name, total, trainable, non_trainable", REFERENCE)
+def test_template_counts_equal_keras(name, total, trainable, non_trainable):
+    typed = typed_template(name)
+    assert (typed.params, typed.trainable, typed.non_trainable) == (total, trainable, non_trainable)
+
+
+@pytest.mark.parametrize("name, total, trainable, non_trainable", REFERENCE)
+def test_json_summary_carries_the_same_counts(cli, name, total, trainable, non_trainable):
+    result = cli("summarize", name, "--format", "json")
+    assert result.code == 0, result.err
+    totals = json.loads(result.out)["totals"]
+    assert (totals["params"], totals["trainable"], totals["non_trainable"]) == (total, trainable, non_trainable)
+
+
+@pytest.mark.parametrize("name, total, trainable, non_trainable", REFERENCE)
+def test_table_footer_prints_the_counts(cli, name, total, trainable, non_trainable):
+    out = cli("summarize", name).out
+    assert f"Total params: {total:,} " in out
+    assert f"Trainable params: {trainable:,} " in out
+    assert f"Non-trainable params: {non_trainable:,} " in out
+
+
+def test_flatten_head_layer_shapes_match_keras():
+    typed = typed_template("flatten-head")
+    # Keras folds activations into their conv/dense layer; compare the layers Keras lists.
+    shapes = [info.shape for node, info in zip(typed.graph.nodes, typed.infos)
+              if node.kind not in ("input", "relu", "softmax")]
+    assert shapes == KERAS_FLATTEN_HEAD_SHAPES
+
+
+def test_flatten_output_is_179776_in_json(cli):
+    layers = json.loads(cli("summarize", "flatten-head", "--format", "json").out)["layers"]
+    flatten = next(layer for layer in layers if layer["label"] == "flatten")
+    assert flatten["shape"] == [179776]
+    assert flatten["line"] == 12
+
+
+def test_lenet5_shapes_match_the_paper():
+    typed = typed_template("lenet5")
+    convs_and_pools = [info.shape for node, info in zip(typed.graph.nodes, typed.infos)
+                       if node.kind in ("conv", "avgpool", "flatten")]
+    assert convs_and_pools == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,)]
+
+
+def test_flatten_head_dense_share_and_gap_alternative(cli):
+    data = json.loads(cli("summarize", "flatten-head", "--format", "json").out)
+    head = data["dense_head"]
+    assert head["params"] == 11_508_138
+    assert round(head["share"], 3) == 0.994
+    assert head["params_with_gap"] == 72_522
+    assert head["params_lean"] == 66_602
+    assert head["suggest_gap"] is True
+
+
+def test_summary_ends_with_the_gap_suggestion(cli):
+    out = cli("summarize", "flatten-head").out
+    last = out.strip().splitlines()[-1]
+    assert "replace `flatten` at line 12 with `gap`" in " ".join(out.split())
+    assert "72,522" in last or "72,522" in out.strip().splitlines()[-2]
+
+
+def test_threshold_option_controls_the_suggestion(cli):
+    assert "Suggestion" not in cli("summarize", "flatten-head", "--dense-share-threshold", "0.999").out
+    # gap-head has no flatten at all: never a suggestion
+    assert "Suggestion" not in cli("summarize", "gap-head", "--dense-share-threshold", "0").out
+    assert "Suggestion" in cli("summarize", "lenet5", "--dense-share-threshold", "0.5").out
