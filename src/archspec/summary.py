@@ -256,6 +256,43 @@ def to_csv(summary: Summary, depth: int | None = None) -> str:
     return out.getvalue()
 
 
+TABLE_HEADERS = ("Line", "Layer", "Type", "Output shape", "Params", "MACs", "RF")
+RIGHT_ALIGNED = {0, 4, 5, 6}
+
+
+def to_table(summary: Summary, depth: int | None = None, *, color: bool = False) -> str:
+    """The summary as an aligned text table with its footer (what `summarize` prints).
+
+    Drawn here rather than with rich's Table: a ResNet has hundreds of rows and rich takes
+    longer to lay them out than the tool takes to parse, expand and type the whole model.
+    """
+    bold, dim, yellow, reset = ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m") if color else ("",) * 4
+    rows = [(str(r.line), "  " * (r.depth - 1) + r.label, r.type, shape_text(r.shape), f"{r.params:,}",
+             f"{r.macs:,}", rf_text(r)) for r in summary.folded(depth)]
+    groups = [r.group for r in summary.folded(depth)]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(TABLE_HEADERS)]
+
+    def cells(values, separator):
+        padded = [v.rjust(w) if i in RIGHT_ALIGNED else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))]
+        return separator.join(padded)
+
+    lines = [f"{bold}{summary.name}{reset}", f"{bold}{cells(TABLE_HEADERS, ' ┃ ')}{reset}",
+             "━╇━".join("━" * w for w in widths)]
+    for values, group in zip(rows, groups):
+        text = cells(values, " │ ")
+        if group:
+            text = f"{bold}{text}{reset}"
+        elif color:
+            text = f"{dim}{text[:widths[0]]}{reset}{text[widths[0]:]}"
+        lines.append(text)
+    lines.append("")
+    lines.extend(footer_lines(summary))
+    suggestion = suggestion_line(summary)
+    if suggestion:
+        lines.append(f"{yellow}{suggestion}{reset}")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(summary: Summary, depth: int | None = None) -> str:
     lines = [
         f"### {summary.name}",

@@ -24,7 +24,8 @@ def stderr_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _color(stream) -> bool:
+def use_color(stream) -> bool:
+    """Colour only for a terminal; NO_COLOR and FORCE_COLOR override (no-color.org)."""
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
@@ -35,7 +36,7 @@ def _color(stream) -> bool:
 def print_error(error: UserError) -> None:
     """Print a user error like a compiler diagnostic, colouring `error:` when stderr is a terminal."""
     text = error.render()
-    if _color(sys.stderr):
+    if use_color(sys.stderr):
         text = text.replace("error:", "\x1b[1;31merror:\x1b[0m", 1)
         text = text.replace("\nhint:", "\n\x1b[1;36mhint:\x1b[0m")
     sys.stderr.write(text + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 
 import typer
@@ -42,30 +43,10 @@ def summarize_command(
         typer.echo(render[format](result, depth), nl=format is Format.json)
 
 
-def print_table(result, depth: int | None) -> None:
-    from rich.table import Table
-    from rich.text import Text
+def print_table(summary, depth: int | None = None) -> None:
+    """Print a summary as the layer table with its footer (also used by `train`)."""
+    from archspec.summary import to_table
+    from cnn_arch.cli.output import use_color
 
-    from archspec.summary import footer_lines, rf_text, shape_text, suggestion_line
-    from cnn_arch.cli.output import stdout_console
-
-    console = stdout_console()
-    table = Table(title=f"{result.name}", title_justify="left", show_edge=False, pad_edge=False, expand=False)
-    table.add_column("Line", justify="right", style="dim")
-    table.add_column("Layer")
-    table.add_column("Type")
-    table.add_column("Output shape")
-    table.add_column("Params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("RF", justify="right")
-    for row in result.folded(depth):
-        label = Text("  " * (row.depth - 1) + row.label, style="bold" if row.group else "")
-        table.add_row(str(row.line), label, row.type, shape_text(row.shape), f"{row.params:,}", f"{row.macs:,}",
-                      rf_text(row))
-    console.print(table)
-    console.print()
-    for line in footer_lines(result):
-        console.print(line, markup=False)
-    suggestion = suggestion_line(result)
-    if suggestion:
-        console.print(Text(suggestion, style="yellow"))
+    sys.stdout.write(to_table(summary, depth, color=use_color(sys.stdout)))
+    sys.stdout.flush()
