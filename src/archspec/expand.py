@@ -185,14 +185,9 @@ class _Expander:
             if len(given) >= len(positional):
                 raise self._error(self._surplus_message(kind, value), span, ctx, hint=self._usage(kind))
             given[positional[len(given)].name] = (value, span)
-        by_name = {a.name: a for a in kind.args}
         for kwarg in line.kwargs:
-            if kwarg.name not in by_name:
-                close = difflib.get_close_matches(kwarg.name, list(by_name), n=1)
-                hint = f"did you mean `{close[0]}=`?" if close else self._usage(kind)
-                raise self._error(f"`{kind.name}` has no argument `{kwarg.name}`", kwarg.span, ctx, hint=hint)
-            if kwarg.name in given:
-                raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
+            self._check_keyword(kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument",
+                                self._usage(kind), ctx)
             given[kwarg.name] = (self._eval(kwarg.value, ctx), kwarg.value.span)
         attrs: dict[str, Any] = {}
         for arg in kind.args:
@@ -208,6 +203,15 @@ class _Expander:
             except ArgError as error:
                 raise self._error(error.message, span, ctx, hint=error.hint) from None
         return attrs, suffix
+
+    def _check_keyword(self, kwarg, known: list[str], given, unknown: str, usage: str, ctx: _Context) -> None:
+        """Refuse a keyword argument the layer or macro does not have, or one given twice."""
+        if kwarg.name not in known:
+            close = difflib.get_close_matches(kwarg.name, known, n=1)
+            hint = f"did you mean `{close[0]}=`?" if close else usage
+            raise self._error(f"{unknown} `{kwarg.name}`", kwarg.span, ctx, hint=hint)
+        if kwarg.name in given:
+            raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
 
     def _surplus_message(self, kind: LayerKind, value) -> str:
         if isinstance(value, Word) and value.text in SUFFIX_WORDS:
@@ -303,14 +307,9 @@ class _Expander:
         for param, expr in zip(params, line.args):
             bound[param.name] = self._eval(expr, ctx)
             shown.append(show(bound[param.name]))
-        names = {p.name for p in params}
         for kwarg in line.kwargs:
-            if kwarg.name not in names:
-                close = difflib.get_close_matches(kwarg.name, list(names), n=1)
-                hint = f"did you mean `{close[0]}=`?" if close else self._signature(definition)
-                raise self._error(f"`{line.name}` has no parameter `{kwarg.name}`", kwarg.span, ctx, hint=hint)
-            if kwarg.name in bound:
-                raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
+            self._check_keyword(kwarg, [p.name for p in params], bound, f"`{line.name}` has no parameter",
+                                self._signature(definition), ctx)
             bound[kwarg.name] = self._eval(kwarg.value, ctx)
             shown.append(f"{kwarg.name}={show(bound[kwarg.name])}")
         for param in params:
