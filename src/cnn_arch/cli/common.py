@@ -19,10 +19,16 @@ def read_target(spec: str) -> tuple[str, str]:
     template = templates.path(spec)
     if template is not None:
         return spec, template.read_text(encoding="utf-8")
+    raise PathError(spec, "no such spec file or built-in template", hint=template_hint(spec))
+
+
+def template_hint(name: str) -> str:
+    """`did you mean the template ...?` for a misspelt template name, else the list of templates."""
+    from archspec import templates
+
     names = templates.names()
-    close = difflib.get_close_matches(spec, names, n=1)
-    hint = f"did you mean the template `{close[0]}`?" if close else f"built-in templates: {', '.join(names)}"
-    raise PathError(spec, "no such spec file or built-in template", hint=hint)
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean the template `{close[0]}`?" if close else f"built-in templates: {', '.join(names)}"
 
 
 def parse_shape(text: str | None, option: str = "--input") -> tuple[int, ...] | None:

@@ -1,0 +1,266 @@
+"""The classic architectures as templates: exact reference counts, MACs, shapes, the Flax
+cross-check for every template, block folding in the summary, and the `templates` / `new` commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archspec import templates
+from archspec.compile import compile_spec
+from archspec.summary import summarize
+
+# (template, total, trainable, non-trainable): Keras model.summary(), or torchvision's trainable
+# count plus 2 BatchNorm statistics per channel (see docs/spec-language.md, "Templates").
+REFERENCE_COUNTS = [
+    ("alexnet", 61_100_840, 61_100_840, 0),
+    ("vgg16", 138_357_544, 138_357_544, 0),
+    ("googlenet", 7_020_392, 7_005_832, 14_560),
+    ("resnet50", 25_636_712, 25_583_592, 53_120),
+    ("resnet50-torchvision", 25_557_032 + 53_120, 25_557_032, 53_120),
+    ("mobilenet-v2", 3_538_984, 3_504_872, 34_112),
+    ("efficientnet-b0", 5_330_571, 5_288_548, 42_023),
+]
+
+# Published multiply-accumulates at 224x224 (torchvision's model table, the papers). Keras' ResNet-50
+# keeps the paper's stride on the first 1x1 conv, so it matches the paper's 3.8 G, not torchvision's.
+REFERENCE_MACS = [
+    ("alexnet", 0.71e9),
+    ("vgg16", 15.47e9),
+    ("resnet50", 3.8e9),
+    ("resnet50-torchvision", 4.09e9),
+    ("mobilenet-v2", 0.30e9),
+    ("efficientnet-b0", 0.39e9),
+]
+
+# Outputs of the top-level macro calls, from the papers' tables and the Keras/torchvision models.
+BLOCK_OUTPUTS = {
+    "vgg16": [(112, 112, 64), (56, 56, 128), (28, 28, 256), (14, 14, 512), (7, 7, 512)],
+    "googlenet": [(56, 56, 64), (56, 56, 192), (28, 28, 256), (28, 28, 480), (14, 14, 512), (14, 14, 512), (14, 14, 512), (14, 14, 528),
+                  (14, 14, 832), (7, 7, 832), (7, 7, 1024)],
+    "resnet50": [(56, 56, 256)] * 3 + [(28, 28, 512)] * 4 + [(14, 14, 1024)] * 6 + [(7, 7, 2048)] * 3,
+    "resnet50-torchvision": [(56, 56, 256)] * 3 + [(28, 28, 512)] * 4 + [(14, 14, 1024)] * 6 + [(7, 7, 2048)] * 3,
+    "mobilenet-v2": [(56, 56, 24)] * 2 + [(28, 28, 32)] * 3 + [(14, 14, 64)] * 4 + [(14, 14, 96)] * 3
+                    + [(7, 7, 160)] * 3 + [(7, 7, 320)],
+    "efficientnet-b0": [(112, 112, 32), (56, 56, 24), (56, 56, 24), (28, 28, 40), (28, 28, 40)]
+                       + [(14, 14, 80)] * 3 + [(14, 14, 112)] * 3 + [(7, 7, 192)] * 4 + [(7, 7, 320)],
+}
+
+# The feature map the classifier head starts from (the input of its `gap` or `flatten`).
+HEAD_INPUTS = {
+    "alexnet": (6, 6, 256),
+    "vgg16": (7, 7, 512),
+    "googlenet": (7, 7, 1024),
+    "resnet50": (7, 7, 2048),
+    "resnet50-torchvision": (7, 7, 2048),
+    "mobilenet-v2": (7, 7, 1280),
+    "efficientnet-b0": (7, 7, 1280),
+}
+
+
+def typed_template(name: str, input_shape=None):
+    return compile_spec(templates.path(name).read_text(encoding="utf-8"), name, input_shape)
+
+
+# --- counts, MACs and shapes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, total, trainable, non_trainable", REFERENCE_COUNTS)
+def test_counts_equal_the_reference(name, total, trainable, non_trainable):
+    typed = typed_template(name)
+    assert (typed.params, typed.trainable, typed.non_trainable) == (total, trainable, non_trainable)
+
+
+@pytest.mark.parametrize("name, total, trainable, non_trainable", REFERENCE_COUNTS)
+def test_summarize_json_reports_the_reference_counts(cli, name, total, trainable, non_trainable):
+    result = cli("summarize", name, "--format", "json")
+    assert result.code == 0, result.err
+    totals = json.loads(result.out)["totals"]
+    assert (totals["params"], totals["trainable"], totals["non_trainable"]) == (total, trainable, non_trainable)
+
+
+@pytest.mark.parametrize("name, macs", REFERENCE_MACS)
+def test_macs_within_two_percent_of_the_published_figure(name, macs):
+    assert typed_template(name).macs == pytest.approx(macs, rel=0.02)
+
+
+def test_googlenet_with_torchvisions_3x3_quirk_gives_torchvisions_numbers():
+    text = templates.path("googlenet").read_text(encoding="utf-8")
+    assert text.count("conv_bn c5 5") == 1
+    typed = compile_spec(text.replace("conv_bn c5 5", "conv_bn c5 3"), "googlenet-3x3")
+    assert typed.trainable == 6_624_904
+    assert typed.macs == pytest.approx(1.50e9, rel=0.02)
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_INPUTS))
+def test_head_starts_from_the_reference_feature_map(name):
+    typed = typed_template(name)
+    head = [node for node in typed.graph.nodes if node.kind in ("gap", "flatten")][-1]  # not squeeze-excite's
+    assert typed.infos[head.inputs[0]].shape == HEAD_INPUTS[name]
+    assert typed.output_shape == (1000,)
+
+
+@pytest.mark.parametrize("name", sorted(BLOCK_OUTPUTS))
+def test_block_outputs_match_the_reference(name):
+    rows = summarize(typed_template(name), name).folded(1)
+    assert [row.shape for row in rows if row.group] == BLOCK_OUTPUTS[name]
+
+
+def test_alexnet_feature_shapes_match_torchvision():
+    typed = typed_template("alexnet")
+    shapes = [info.shape for node, info in zip(typed.graph.nodes, typed.infos) if node.kind in ("conv", "maxpool")]
+    assert shapes == [(55, 55, 64), (27, 27, 64), (27, 27, 192), (13, 13, 192), (13, 13, 384), (13, 13, 256),
+                      (13, 13, 256), (6, 6, 256)]
+
+
+@pytest.mark.parametrize("name", templates.names())
+def test_every_template_describes_itself_and_summarizes(cli, name):
+    first = templates.path(name).read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# ") and templates.describe(name) == first[2:].strip()
+    result = cli("summarize", name)
+    assert result.code == 0, result.err
+    assert f"Total params: {typed_template(name).params:,} " in result.out
+
+
+# --- the Flax model agrees with static inference ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", templates.names())
+def test_flax_model_matches_inferred_counts_and_shapes(name):
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from archspec.flax_model import abstract_model, count_parameters
+
+    typed = typed_template(name)
+    model = abstract_model(typed)  # shapes only: VGG-16's 138 M weights are never allocated
+    assert count_parameters(model) == (typed.trainable, typed.non_trainable)
+    batch = jax.ShapeDtypeStruct((1, *typed.input_shape), jnp.float32)
+    outputs = nnx.eval_shape(lambda m, x: m.trace(x), model, batch)
+    assert [tuple(out.shape[1:]) for out in outputs] == [info.shape for info in typed.infos]
+
+
+# --- blocks in the summary --------------------------------------------------------------------
+
+
+def test_resnet50_depth_1_shows_each_bottleneck_call_as_one_row(cli):
+    result = cli("summarize", "resnet50", "--depth", "1", "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    layers = data["layers"]
+    assert {layer["depth"] for layer in layers} == {1}
+    calls = [layer for layer in layers if layer["group"]]
+    assert [c["label"].split()[0] for c in calls] == (["bottleneck_projection"] + ["bottleneck"] * 2) + (
+        ["bottleneck_projection"] + ["bottleneck"] * 3) + (["bottleneck_projection"] + ["bottleneck"] * 5) + (
+        ["bottleneck_projection"] + ["bottleneck"] * 2)
+    assert calls[3]["label"] == "bottleneck_projection 128"
+    assert all(c["type"] == "call" for c in calls)
+    for key in ("params", "trainable", "non_trainable", "macs"):
+        assert sum(layer[key] for layer in layers) == data["totals"][key]
+
+
+def test_resnet50_folded_table_has_no_inner_layers(cli):
+    out = cli("summarize", "resnet50", "--depth", "1").out
+    assert out.count("bottleneck_projection ") == 4 and out.count("bottleneck 256 ") == 5
+    assert "Add" not in out and "conv 256 1x1" not in out
+    assert "Total params: 25,636,712 " in out
+
+
+def test_block_rows_carry_the_totals_of_the_rows_under_them():
+    rows = summarize(typed_template("resnet50"), "resnet50").rows
+    assert max(row.depth for row in rows) == 4  # call > add > branch call > layer
+    for index, row in enumerate(rows):
+        if not row.group:
+            continue
+        inside = []
+        for below in rows[index + 1:]:
+            if below.depth <= row.depth:
+                break
+            if not below.group:
+                inside.append(below)
+        assert row.params == sum(r.params for r in inside)
+        assert row.macs == sum(r.macs for r in inside)
+
+
+def test_depth_2_opens_the_calls_but_not_the_merges():
+    rows = summarize(typed_template("resnet50"), "resnet50").folded(2)
+    first_call = next(i for i, row in enumerate(rows) if row.group)
+    block = rows[first_call:first_call + 4]
+    assert [(row.type, row.depth, row.group) for row in block] == [
+        ("call", 1, True), ("Add", 2, True), ("Activation", 2, False), ("call", 1, True),
+    ]
+
+
+# --- `cnn-arch templates` ---------------------------------------------------------------------
+
+
+def test_templates_json_lists_every_template_with_its_counts(cli):
+    result = cli("templates", "--format", "json")
+    assert result.code == 0, result.err
+    entries = json.loads(result.out)
+    assert [e["name"] for e in entries] == templates.names()
+    by_name = {e["name"]: e for e in entries}
+    for name, total, trainable, non_trainable in REFERENCE_COUNTS:
+        entry = by_name[name]
+        assert (entry["params"], entry["trainable"], entry["non_trainable"]) == (total, trainable, non_trainable)
+        assert entry["input_shape"] == [224, 224, 3]
+    assert by_name["resnet50"]["macs"] == typed_template("resnet50").macs
+    assert by_name["vgg16"]["description"].startswith("VGG-16")
+
+
+def test_templates_table_shows_name_params_macs_input_and_description(cli):
+    result = cli("templates")
+    assert result.code == 0, result.err
+    row = next(line for line in result.out.splitlines() if line.startswith("efficientnet-b0 "))
+    for cell in ("5,330,571", "385.81 M", "224x224x3", "EfficientNet-B0"):
+        assert cell in row
+
+
+# --- `cnn-arch new` ---------------------------------------------------------------------------
+
+
+def test_new_copies_the_template_to_name_dot_arch(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("new", "mobilenet-v2")
+    assert result.code == 0, result.err
+    written = tmp_path / "mobilenet-v2.arch"
+    assert written.read_text(encoding="utf-8") == templates.path("mobilenet-v2").read_text(encoding="utf-8")
+    assert "mobilenet-v2.arch" in result.out
+    summary = cli("summarize", str(written), "--format", "json")
+    assert json.loads(summary.out)["totals"]["params"] == 3_538_984
+
+
+def test_new_writes_to_a_path_or_into_a_folder(cli, tmp_path):
+    assert cli("new", "lenet5", str(tmp_path / "mine.arch")).code == 0
+    assert (tmp_path / "mine.arch").read_text(encoding="utf-8").startswith("# LeNet-5")
+    assert cli("new", "lenet5", str(tmp_path)).code == 0
+    assert (tmp_path / "lenet5.arch").is_file()
+
+
+def test_new_refuses_to_overwrite_without_force(cli, tmp_path):
+    target = tmp_path / "spec.arch"
+    target.write_text("input 8x8x1\n", encoding="utf-8")
+    result = cli("new", "vgg16", str(target))
+    assert result.code == 2
+    assert "already exists" in result.err and "--force" in result.err
+    assert target.read_text(encoding="utf-8") == "input 8x8x1\n"
+    assert cli("new", "vgg16", str(target), "--force").code == 0
+    assert target.read_text(encoding="utf-8").startswith("# VGG-16")
+
+
+def test_new_unknown_template_suggests_the_closest(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("new", "resnet5")
+    assert result.code == 2
+    assert "resnet5: error: no such built-in template" in result.err
+    assert "did you mean the template `resnet50`?" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_into_a_missing_folder_is_a_user_error(cli, tmp_path):
+    result = cli("new", "alexnet", str(tmp_path / "missing" / "a.arch"))
+    assert result.code == 2
+    assert "folder does not exist" in result.err
+    assert "Traceback" not in result.err
