@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import new, summarize, templates
+from cnn_arch.cli import lint, new, rule, summarize, templates
 
 app = typer.Typer(
     name="cnn-arch",
@@ -24,6 +24,8 @@ app = typer.Typer(
 summarize.register(app)
 templates.register(app)
 new.register(app)
+lint.register(app)
+rule.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,163 @@
+"""Lint settings: which rules run (`select`, `ignore`, `extend-select` by code or code prefix, as in
+ruff) and rule options, read from `[tool.cnn-arch.lint]` in the nearest `pyproject.toml` (or an
+explicit `--config` file) and overridden by command-line flags.
+
+```toml
+[tool.cnn-arch.lint]
+select = ["CA"]              # every rule; "CA1" selects CA101..CA199; "ALL" also works
+ignore = ["CA501"]
+extend-select = ["CA202"]    # add to the default set instead of replacing it
+dense-share-threshold = 0.6  # CA101 fires above this share of parameters in the dense head
+```
+
+Each layer (the config file, then the command line) starts from the rules the previous layer chose:
+`select` replaces them, `extend-select` adds, `ignore` removes. Within a layer the most specific
+selector wins (`ignore = ["CA1"]` with `extend-select = ["CA101"]` keeps CA101); on a tie, `ignore` wins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from archspec.errors import PathError, UserError
+from archspec.lint.engine import DEFAULT_DENSE_SHARE_THRESHOLD, RULES, Settings
+
+SECTION = "[tool.cnn-arch.lint]"
+KEYS = ("select", "ignore", "extend-select", "dense-share-threshold")
+
+
+class Selection(NamedTuple):
+    """One layer of rule selection. `select=None` keeps what earlier layers chose."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+
+
+class Options(NamedTuple):
+    """Settings from one source (a config file or the command line); None means "not given here"."""
+
+    selection: Selection = Selection()
+    dense_share_threshold: float | None = None
+
+
+def check_selector(selector: str) -> str:
+    """Normalize a selector (`ca1` → `CA1`); raise `UserError` when it matches no rule."""
+    code = selector.strip().upper()
+    if code == "ALL" or any(c.startswith(code) for c in RULES):
+        return code
+    import difflib
+
+    close = difflib.get_close_matches(code, list(RULES), n=1)
+    hint = f"did you mean `{close[0]}`?" if close else "see `cnn-arch rule --all` for the rule codes"
+    raise UserError(f"unknown rule selector `{selector.strip()}`", hint=hint)
+
+
+def _specificity(code: str, selectors: tuple[str, ...]) -> int:
+    """Length of the longest selector matching `code` (ALL counts as 0); -1 when none does."""
+    best = -1
+    for selector in selectors:
+        if selector == "ALL":
+            best = max(best, 0)
+        elif code.startswith(selector):
+            best = max(best, len(selector))
+    return best
+
+
+def resolve(layers: list[Selection]) -> frozenset[str]:
+    """The rule codes selected by `layers`, applied in order on top of the default rules."""
+    enabled = set(Settings.default().codes)
+    for layer in layers:
+        positive = (*(layer.select or ()), *layer.extend_select)
+        chosen = set()
+        for code in RULES:
+            plus, minus = _specificity(code, positive), _specificity(code, layer.ignore)
+            if plus > minus:
+                chosen.add(code)
+            elif minus < 0 and layer.select is None and code in enabled:
+                chosen.add(code)
+        enabled = chosen
+    return frozenset(enabled)
+
+
+def settings(file_options: Options, cli_options: Options) -> Settings:
+    """Combine the config file's options with the command line's (which win)."""
+    threshold = cli_options.dense_share_threshold
+    if threshold is None:
+        threshold = file_options.dense_share_threshold
+    if threshold is None:
+        threshold = DEFAULT_DENSE_SHARE_THRESHOLD
+    return Settings(resolve([file_options.selection, cli_options.selection]), threshold)
+
+
+def selectors(values: list[str] | None) -> tuple[str, ...]:
+    """Selectors from repeated and/or comma-separated flags: `--select CA1,CA3 --select CA501`."""
+    return tuple(check_selector(part) for value in values or () for part in value.split(",") if part.strip())
+
+
+# --- config files --------------------------------------------------------------------------------
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest `pyproject.toml` with a `[tool.cnn-arch]` table, from `start` up to the root."""
+    folder = start.resolve()
+    for candidate in (folder, *folder.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file() and "cnn-arch" in _read_toml(path).get("tool", {}):
+            return path
+    return None
+
+
+def load_config(path: Path, *, explicit: bool = False) -> Options:
+    """Options from the `[tool.cnn-arch.lint]` table of a TOML file; errors name the file."""
+    data = _read_toml(path)
+    table = data.get("tool", {}).get("cnn-arch", {}).get("lint")
+    if table is None:
+        if explicit:
+            raise PathError(str(path), f"has no {SECTION} table")
+        return Options()
+    if not isinstance(table, dict):
+        raise PathError(str(path), f"{SECTION} must be a table")
+    for key in table:
+        if key not in KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known settings: {', '.join(KEYS)}"
+            raise PathError(str(path), f"unknown setting `{key}` in {SECTION}", hint=hint)
+    try:
+        selection = Selection(
+            select=_codes(table, "select") if "select" in table else None,
+            ignore=_codes(table, "ignore"),
+            extend_select=_codes(table, "extend-select"),
+        )
+    except UserError as error:
+        raise PathError(str(path), error.message, hint=error.hint) from None
+    threshold = table.get("dense-share-threshold")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise PathError(str(path), f"`dense-share-threshold` must be a number from 0 to 1, got {threshold!r}")
+        threshold = float(threshold)
+    return Options(selection, threshold)
+
+
+def _codes(table: dict, key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"`{key}` must be a list of rule codes, like [\"CA1\", \"CA302\"]")
+    return tuple(check_selector(v) for v in value)
+
+
+def _read_toml(path: Path) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise PathError(str(path), "no such file") from None
+    except OSError as error:
+        raise PathError(str(path), error.strerror or str(error)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise PathError(str(path), f"is not valid TOML: {error}") from None

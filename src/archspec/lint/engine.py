@@ -1,0 +1,291 @@
+"""The lint engine: rules registered by code, the context they check, and `lint_source`, which runs
+the selected rules over a typed graph and turns what they report into located findings.
+
+A rule reports a `Violation` at a graph node. Nodes expanded from a macro or a repeat share the span
+of their word in the source, so the engine reports each (rule, word) once: at the `def` body line,
+with a note naming the call site, and with a text fix only when the rule fires for every expansion of
+that word and the fix is the same for all of them (an edit inside a `def` changes every call).
+
+Records are NamedTuples: a frozen dataclass costs over a millisecond to define, and lint must start fast.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar, Iterable, Literal, NamedTuple
+
+from archspec.compile import compile_with_syntax
+from archspec.errors import Span
+from archspec.layers import ACTIVATIONS
+from archspec.syntax import Block, Line, Module
+
+if TYPE_CHECKING:
+    from archspec.infer import LayerInfo, TypedGraph
+    from archspec.ir import Node
+    from archspec.lint.fix import Fix, SourceLines
+
+Severity = Literal["warning", "info"]
+DEFAULT_DENSE_SHARE_THRESHOLD = 0.5
+MERGE_BLOCKS = ("add", "concat", "multiply")
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+class Rule:
+    """One lint rule. Subclasses set the class attributes, write their docs in the class docstring
+    (What it does / Why is this bad? / Example / Use instead) and implement `check`."""
+
+    code: ClassVar[str]  # CA101
+    name: ClassVar[str]  # flatten-dense-head
+    severity: ClassVar[Severity] = "warning"
+    fix_title: ClassVar[str | None] = None  # what the fix does; None: the rule has no automatic fix
+    default: ClassVar[bool] = True  # selected unless `select` says otherwise
+
+    def check(self, ctx: Context) -> Iterable[Violation]:
+        raise NotImplementedError(self.code)
+
+    @property
+    def docs(self) -> str:
+        return inspect.cleandoc(type(self).__doc__ or "")
+
+    @property
+    def summary(self) -> str:
+        """The first sentence of "What it does"."""
+        match = re.search(r"## What it does\s+(.+?\.)(\s|$)", self.docs, re.S)
+        return " ".join(match.group(1).split()) if match else ""
+
+    @property
+    def fixable(self) -> bool:
+        return self.fix_title is not None
+
+
+RULES: dict[str, Rule] = {}  # by code, in code order once `archspec.lint.rules` is imported
+
+
+def rule(cls: type[Rule]) -> type[Rule]:
+    """Class decorator: register a rule under its code."""
+    if cls.code in RULES:
+        raise ValueError(f"rule code {cls.code} registered twice")
+    RULES[cls.code] = cls()
+    return cls
+
+
+def rule_by_name() -> dict[str, Rule]:
+    return {r.name: r for r in RULES.values()}
+
+
+class Settings(NamedTuple):
+    """What to check: the selected rule codes and the rules' options."""
+
+    codes: frozenset[str]
+    dense_share_threshold: float = DEFAULT_DENSE_SHARE_THRESHOLD
+
+    @classmethod
+    def default(cls) -> Settings:
+        """The default rules and options, as with no configuration and no flags."""
+        return cls(frozenset(code for code, r in RULES.items() if r.default))
+
+
+# --- what rules report -----------------------------------------------------------------------------
+
+
+class Violation(NamedTuple):
+    """A rule's report at one node: the message with its numbers, a help line, an optional fix."""
+
+    node: Node
+    message: str
+    help: str | None = None
+    fix: Fix | None = None
+    span: Span | None = None  # where to report it, when not at the node's word (see Context.top_level_span)
+
+    @property
+    def location(self) -> Span:
+        return self.span or self.node.span
+
+
+class Finding(NamedTuple):
+    """A located, deduplicated violation, as the user sees it."""
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    span: Span
+    help: str | None = None
+    fix: Fix | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def fixable(self) -> bool:
+        return self.fix is not None
+
+
+# --- the context a rule checks -----------------------------------------------------------------------
+
+
+class Site(NamedTuple):
+    """Where a layer line sits in the syntax tree: its statement, the sequence holding it, its index."""
+
+    statement: Line
+    body: tuple
+    index: int
+    in_merge: bool  # a direct child of `add:`/`concat:`/`multiply:`, where each line is one branch
+
+
+class Context:
+    """The compiled spec a rule checks: typed graph, syntax tree, text, settings, and graph helpers."""
+
+    def __init__(self, text: str, module: Module, typed: TypedGraph, settings: Settings) -> None:
+        self.text = text
+        self.module = module
+        self.typed = typed
+        self.settings = settings
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.typed.graph.nodes
+
+    def info(self, node: Node) -> LayerInfo:
+        return self.typed.infos[node.id]
+
+    def shape(self, node: Node) -> tuple[int, ...]:
+        return self.typed.infos[node.id].shape
+
+    def input_of(self, node: Node) -> Node | None:
+        """The node feeding `node` when it has exactly one input."""
+        return self.nodes[node.inputs[0]] if len(node.inputs) == 1 else None
+
+    @cached_property
+    def _consumers(self) -> list[list[int]]:
+        consumers: list[list[int]] = [[] for _ in self.nodes]
+        for node in self.nodes:
+            for i in node.inputs:
+                consumers[i].append(node.id)
+        return consumers
+
+    def consumers(self, node: Node) -> list[Node]:
+        return [self.nodes[i] for i in self._consumers[node.id]]
+
+    def next(self, node: Node) -> Node | None:
+        """The node `node` feeds when it feeds exactly one."""
+        following = self._consumers[node.id]
+        return self.nodes[following[0]] if len(following) == 1 else None
+
+    @cached_property
+    def _by_span(self) -> dict[Span, list[Node]]:
+        found: dict[Span, list[Node]] = {}
+        for node in self.nodes:
+            found.setdefault(node.span, []).append(node)
+        return found
+
+    def expansions(self, node: Node) -> list[Node]:
+        """Every node expanded from the same word as `node` (one per macro call or repetition)."""
+        return self._by_span[node.span]
+
+    @cached_property
+    def lines(self) -> SourceLines:
+        from archspec.lint.fix import SourceLines
+
+        return SourceLines(self.text)
+
+    @cached_property
+    def _sites(self) -> dict[tuple[int, int], Site]:
+        sites: dict[tuple[int, int], Site] = {}
+        _index_sites(self.module.body, False, sites)
+        for definition in self.module.defs:
+            _index_sites(definition.body, False, sites)
+        return sites
+
+    def site(self, node: Node) -> Site | None:
+        """The layer line `node`'s word is on: the line's name, or a trailing `bn`/activation word."""
+        return self._sites.get((node.span.line, node.span.column))
+
+    def removable_line(self, node: Node) -> Site | None:
+        """The line of `node` when it holds only that layer and deleting it leaves a valid block."""
+        site = self.site(node)
+        if site is None or site.statement.span != node.span or site.statement.args:
+            return None
+        if site.in_merge or len(site.body) < 2 or self.lines.continued(node.span.line):
+            return None
+        return site
+
+    def top_level_span(self, node: Node) -> Span:
+        """The top-level line `node` comes from: its outermost macro call, or its own word.
+        Findings about the whole network read best there."""
+        return node.origins[0].span if node.origins else node.span
+
+    def is_activation(self, node: Node) -> bool:
+        return node.kind in ACTIVATIONS and node.kind != "linear"
+
+
+def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]) -> None:
+    for index, statement in enumerate(body):
+        if isinstance(statement, Line):
+            site = Site(statement, body, index, in_merge)
+            sites[(statement.span.line, statement.span.column)] = site
+            for arg in statement.args:
+                sites.setdefault((arg.span.line, arg.span.column), site)
+        elif isinstance(statement, Block):
+            _index_sites(statement.body, statement.name in MERGE_BLOCKS, sites)
+
+
+# --- running the rules ----------------------------------------------------------------------------
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
+
+
+def noqa_codes(line: str) -> frozenset[str] | None:
+    """The codes a `# noqa: CA101, CA302` comment suppresses; an empty set for a bare `# noqa`
+    (everything); None without one."""
+    comment = line.find("#")
+    if comment < 0:
+        return None
+    match = _NOQA.search(line, comment)
+    if match is None:
+        return None
+    codes = match.group("codes")
+    return frozenset(c.strip().upper() for c in codes.split(",")) if codes else frozenset()
+
+
+def lint_source(text: str, name: str, settings: Settings, input_shape: tuple[int, ...] | None = None) -> list[Finding]:
+    """Lint a spec's text. Raises `SpecError` when it does not compile."""
+    module, typed = compile_with_syntax(text, name, input_shape)
+    ctx = Context(text, module, typed, settings)
+    findings: list[Finding] = []
+    for code in sorted(settings.codes):
+        checker = RULES[code]
+        groups: dict[Span, list[Violation]] = {}
+        for violation in checker.check(ctx):
+            groups.setdefault(violation.location, []).append(violation)
+        findings.extend(_finding(ctx, checker, group) for group in groups.values())
+    findings = [f for f in findings if not _suppressed(ctx, f)]
+    return sorted(findings, key=lambda f: (f.span.line, f.span.column, f.code))
+
+
+def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:
+    first = group[0]
+    node = first.node
+    if first.location != node.span:  # reported at a call site, about the whole network
+        return Finding(checker.code, checker.name, checker.severity, first.message, first.location, first.help,
+                       first.fix)
+    notes: list[str] = []
+    if node.origins:
+        notes.append(", ".join(f"in expansion of `{o.call}` at line {o.span.line}" for o in reversed(node.origins)))
+    total = len(ctx.expansions(node))
+    if len(group) > 1:
+        notes.append(f"found in {len(group)} of the {total} expansions of this line; the numbers are for the first")
+    fix = first.fix
+    if fix is not None and (len(group) < total or any(v.fix != fix for v in group)):
+        fix = None
+        notes.append(f"no automatic fix: an edit here would change all {total} expansions of this line, "
+                     f"and the finding holds for {len(group)}")
+    return Finding(checker.code, checker.name, checker.severity, first.message, node.span, first.help, fix,
+                   tuple(notes))
+
+
+def _suppressed(ctx: Context, finding: Finding) -> bool:
+    codes = noqa_codes(ctx.lines.line(finding.span.line))
+    return codes is not None and (not codes or finding.code in codes)

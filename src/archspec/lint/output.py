@@ -1,0 +1,274 @@
+"""Lint findings rendered in each output format: `full` (ruff-style diagnostics with the source line
+and a caret), `concise` (one line each), `json`, `sarif` (SARIF 2.1.0 for code scanning) and
+`github` (workflow annotations). Pure text in, text out; the CLI decides where it goes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from archspec.lint.engine import RULES, Finding
+from archspec.lint.fix import SourceLines
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+EXCERPT_WIDTH = 100
+
+
+class FileReport(NamedTuple):
+    """One linted spec: its display name (a path or a template name), its text, what was found and fixed."""
+
+    name: str
+    text: str
+    findings: tuple[Finding, ...]
+    fixed: tuple[Finding, ...] = ()
+
+
+class _Style:
+    """ANSI colours for a terminal, nothing otherwise."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def code(self, text: str) -> str:
+        return self(text, "1;31")
+
+    def blue(self, text: str) -> str:
+        return self(text, "1;34")
+
+    def bold(self, text: str) -> str:
+        return self(text, "1")
+
+    def cyan(self, text: str) -> str:
+        return self(text, "1;36")
+
+
+def _marker(finding: Finding) -> str:
+    return " [*]" if finding.fixable else ""
+
+
+# --- text formats ----------------------------------------------------------------------------------
+
+
+def render_full(reports: list[FileReport], color: bool = False) -> str:
+    """Each finding as `CODE message`, ` --> file:line:col`, the source line with a caret, notes, help."""
+    style = _Style(color)
+    blocks = []
+    for report in reports:
+        lines = SourceLines(report.text)
+        for finding in report.findings:
+            blocks.append(_full(report.name, lines, finding, style))
+    return "".join(block + "\n\n" for block in blocks)
+
+
+def _full(name: str, lines: SourceLines, finding: Finding, style: _Style) -> str:
+    span = finding.span
+    gutter = len(str(span.line))
+    pad = " " * gutter
+    text, start = _window(lines.line(span.line).rstrip().expandtabs(1), span.column - 1)
+    width = max(1, min((span.end_column or span.column + 1) - span.column, len(text) - start))
+    out = [
+        f"{style.code(finding.code)}{style.cyan(_marker(finding))} {style.bold(finding.message)}",
+        f"{pad}{style.blue('-->')} {name}:{span.line}:{span.column}",
+        f"{pad} {style.blue('|')}",
+        f"{style.blue(str(span.line))} {style.blue('|')} {text}",
+        f"{pad} {style.blue('|')} {' ' * start}{style.code('^' * width)}",
+        f"{pad} {style.blue('|')}",
+    ]
+    out.extend(f"{pad} {style.blue('=')} {style.bold('note')}: {note}" for note in finding.notes)
+    if finding.help:
+        out.append(f"{style.cyan('help')}: {finding.help}")
+    return "\n".join(out)
+
+
+def _window(text: str, start: int) -> tuple[str, int]:
+    """A long line cut to a window around `start`: (shown text, caret offset in it)."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, start
+    shift = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+    shown = text[shift : shift + EXCERPT_WIDTH]
+    if shift:
+        shown = "..." + shown[3:]
+    if shift + EXCERPT_WIDTH < len(text):
+        shown += "..."
+    return shown, start - shift
+
+
+def render_concise(reports: list[FileReport], color: bool = False) -> str:
+    """One line per finding: `file:line:col: CODE [*] message`."""
+    style = _Style(color)
+    return "".join(
+        f"{style.bold(f'{report.name}:{f.span.line}:{f.span.column}:')} {style.code(f.code)}"
+        f"{style.cyan(_marker(f))} {f.message}\n"
+        for report in reports
+        for f in report.findings
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_line(reports: list[FileReport]) -> str:
+    """`Found 3 findings (1 fixable).`, `Found 2 findings (1 fixed, 1 remaining).` or `All checks passed!`"""
+    found = sum(len(r.findings) for r in reports)
+    fixed = sum(len(r.fixed) for r in reports)
+    if fixed:
+        return f"Found {_plural(found + fixed, 'finding')} ({fixed} fixed, {found} remaining)."
+    if not found:
+        return "All checks passed!"
+    fixable = sum(f.fixable for r in reports for f in r.findings)
+    return f"Found {_plural(found, 'finding')}" + (f" ({fixable} fixable)." if fixable else ".")
+
+
+def render_fixed(reports: list[FileReport]) -> str:
+    """What `--fix` changed: `Fixed file:line:col: CODE fix title`."""
+    return "".join(
+        f"Fixed {report.name}:{f.span.line}:{f.span.column}: {f.code} {f.fix.title}\n"
+        for report in reports
+        for f in report.fixed
+    )
+
+
+# --- machine formats ---------------------------------------------------------------------------------
+
+
+def _position(line: int, column: int) -> dict:
+    return {"row": line, "column": column}
+
+
+def render_json(reports: list[FileReport]) -> str:
+    import json
+
+    items = []
+    for report in reports:
+        for f in report.findings:
+            end = f.span.end_column or f.span.column + 1
+            items.append({
+                "code": f.code,
+                "name": f.name,
+                "severity": f.severity,
+                "message": f.message,
+                "help": f.help,
+                "notes": list(f.notes),
+                "filename": report.name,
+                "location": _position(f.span.line, f.span.column),
+                "end_location": _position(f.span.line, end),
+                "noqa_row": f.span.line,
+                "fix": None if f.fix is None else {
+                    "message": f.fix.title,
+                    "edits": [
+                        {"content": e.content, "location": _position(e.line, e.column),
+                         "end_location": _position(e.end_line, e.end_column)}
+                        for e in f.fix.edits
+                    ],
+                },
+            })
+    return json.dumps(items, indent=2) + "\n"
+
+
+SARIF_LEVELS = {"warning": "warning", "info": "note"}
+
+
+def _uri(name: str) -> str:
+    from urllib.parse import quote
+
+    path = Path(name)
+    return path.as_uri() if path.is_absolute() else quote(path.as_posix())
+
+
+def _region(line: int, column: int, end_line: int, end_column: int) -> dict:
+    return {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column}
+
+
+def render_sarif(reports: list[FileReport]) -> str:
+    """A SARIF 2.1.0 log with one run: every rule in `tool.driver.rules`, one result per finding."""
+    import json
+
+    from archspec import __version__
+
+    codes = list(RULES)
+    rules = [
+        {
+            "id": r.code,
+            "name": r.name,
+            "shortDescription": {"text": r.summary},
+            "fullDescription": {"text": r.docs},
+            "help": {"text": r.docs, "markdown": r.docs},
+            "defaultConfiguration": {"level": SARIF_LEVELS[r.severity]},
+            "properties": {"fixable": r.fixable},
+        }
+        for r in RULES.values()
+    ]
+    results = []
+    for report in reports:
+        uri = _uri(report.name)
+        for f in report.findings:
+            end = f.span.end_column or f.span.column + 1
+            result = {
+                "ruleId": f.code,
+                "ruleIndex": codes.index(f.code),
+                "level": SARIF_LEVELS[f.severity],
+                "message": {"text": f.message + (f"\nhelp: {f.help}" if f.help else "")},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri},
+                        "region": _region(f.span.line, f.span.column, f.span.line, end),
+                    }
+                }],
+            }
+            if f.fix is not None:
+                result["fixes"] = [{
+                    "description": {"text": f.fix.title},
+                    "artifactChanges": [{
+                        "artifactLocation": {"uri": uri},
+                        "replacements": [
+                            {"deletedRegion": _region(e.line, e.column, e.end_line, e.end_column),
+                             "insertedContent": {"text": e.content}}
+                            for e in f.fix.edits
+                        ],
+                    }],
+                }]
+            results.append(result)
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "cnn-arch", "version": __version__, "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2) + "\n"
+
+
+GITHUB_LEVELS = {"warning": "warning", "info": "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(reports: list[FileReport]) -> str:
+    """GitHub Actions workflow commands: `::warning file=...,line=...,col=...,title=CODE::message`."""
+    out = []
+    for report in reports:
+        for f in report.findings:
+            end = f.span.end_column or f.span.column + 1
+            properties = ",".join([
+                f"file={_escape_property(report.name)}",
+                f"line={f.span.line}",
+                f"col={f.span.column}",
+                f"endLine={f.span.line}",
+                f"endColumn={end}",
+                f"title={f.code}",
+            ])
+            message = f.message + (f"\nhelp: {f.help}" if f.help else "")
+            out.append(f"::{GITHUB_LEVELS[f.severity]} {properties}::{_escape_data(message)}\n")
+    return "".join(out)

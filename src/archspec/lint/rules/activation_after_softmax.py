@@ -1,0 +1,46 @@
+"""CA105 activation-after-softmax: an activation applied to softmax probabilities."""
+
+from __future__ import annotations
+
+from archspec.lint.engine import Rule, Violation, rule
+from archspec.lint.fix import Fix, remove_layer
+
+
+@rule
+class ActivationAfterSoftmax(Rule):
+    """## What it does
+    Checks for an activation (`relu`, `sigmoid`, another `softmax`...) right after `softmax`.
+
+    ## Why is this bad?
+    Softmax already outputs class probabilities. Another activation on top distorts them: `relu`
+    does nothing to positive values, `sigmoid` squeezes them into 0.5..0.73, a second `softmax`
+    flattens them towards uniform. The loss then trains on the wrong numbers.
+
+    ## Example
+    ```
+    dense 10 softmax
+    sigmoid
+    ```
+
+    ## Use instead
+    ```
+    dense 10 softmax
+    ```
+    """
+
+    code = "CA105"
+    name = "activation-after-softmax"
+    fix_title = "Remove the activation after `softmax`"
+
+    def check(self, ctx):
+        for node in ctx.nodes:
+            source = ctx.input_of(node)
+            if source is None or source.kind != "softmax" or not ctx.is_activation(node):
+                continue
+            edit = remove_layer(ctx, node)
+            yield Violation(
+                node,
+                f"`{node.kind}` after `softmax` (line {source.line}) distorts the class probabilities",
+                f"Remove `{node.kind}`: `softmax` already outputs probabilities",
+                Fix(f"Remove `{node.kind}`", (edit,)) if edit else None,
+            )

@@ -1,0 +1,77 @@
+"""CA302 bias-before-batchnorm: a conv or dense layer with a bias directly followed by `bn`."""
+
+from __future__ import annotations
+
+from archspec.expand import SUFFIX_WORDS
+from archspec.lint.engine import Rule, Violation, rule
+from archspec.lint.fix import Edit, Fix, append_word, insert, replace
+from archspec.syntax import Num, Ref
+
+
+@rule
+class BiasBeforeBatchNorm(Rule):
+    """## What it does
+    Checks for a convolution or dense layer with a bias right before `bn`.
+
+    Layers have a bias unless they say `bias=false`; the finding counts the parameters the biases take.
+
+    ## Why is this bad?
+    BatchNorm subtracts the batch mean from every channel, which removes any constant the layer
+    before it added: the bias learns nothing, and BatchNorm's own shift (beta) plays its role. The
+    biases cost parameters, memory and a little compute. Torchvision's ResNets and Keras'
+    MobileNets and EfficientNets build these convolutions with `bias=false` (Keras' ResNet50 keeps
+    them, which is why its count is higher).
+
+    ## Example
+    ```
+    conv 64 3 padding=same bn relu
+    ```
+
+    ## Use instead
+    ```
+    conv 64 3 padding=same bias=false bn relu
+    ```
+    """
+
+    code = "CA302"
+    name = "bias-before-batchnorm"
+    fix_title = "Set `bias=false`"
+
+    def check(self, ctx):
+        saved = {}
+        for node in ctx.nodes:
+            following = ctx.next(node)
+            if node.layer.learns and node.attrs["bias"] and following is not None and following.kind == "bn":
+                saved[node.id] = ctx.shape(node)[-1]
+        for node_id, biases in saved.items():
+            node = ctx.nodes[node_id]
+            firing = [n for n in ctx.expansions(node) if n.id in saved]
+            help = f"Set `bias=false`: {biases:,} fewer params"
+            if len(firing) > 1:
+                help += f" here, {sum(saved[n.id] for n in firing):,} over its {len(firing)} expansions"
+            edit = _bias_off(ctx, node)
+            yield Violation(
+                node,
+                f"`{node.label}` has a bias right before `bn`: BatchNorm subtracts the mean, so its "
+                f"{biases:,} bias params do nothing",
+                help,
+                Fix(self.fix_title, (edit,)) if edit else None,
+            )
+
+
+def _bias_off(ctx, node) -> Edit | None:
+    """`bias=true` → `bias=false`, or insert `bias=false` before the trailing `bn`/activation words."""
+    site = ctx.site(node)
+    if site is None or site.statement.span != node.span:
+        return None
+    statement = site.statement
+    for kwarg in statement.kwargs:
+        if kwarg.name == "bias":
+            value = kwarg.value
+            literal = (isinstance(value, Ref) and value.name.lower() == "true") or (
+                isinstance(value, Num) and value.value == 1)
+            return replace(value.span, "false") if literal else None  # a macro argument: leave it to the user
+    for arg in statement.args:
+        if isinstance(arg, Ref) and arg.name in SUFFIX_WORDS:
+            return insert(arg.span.line, arg.span.column, "bias=false ")
+    return append_word(ctx.lines, statement, "bias=false")

@@ -1,0 +1,52 @@
+"""CA402 double-activation: two activations in a row."""
+
+from __future__ import annotations
+
+from archspec.lint.engine import Rule, Violation, rule
+from archspec.lint.fix import Fix, remove_layer
+
+
+@rule
+class DoubleActivation(Rule):
+    """## What it does
+    Checks for an activation applied right after another one (`relu relu`, `relu sigmoid`).
+    An activation after `softmax` is reported by CA105 instead.
+
+    ## Why is this bad?
+    A repeated `relu` or `relu6` does nothing; two different activations in a row are almost always
+    a mistake: `dense 10 relu softmax` clips every negative logit to 0 before softmax, so the model
+    cannot rule a class out. Either way one of them should go.
+
+    ## Example
+    ```
+    conv 64 3 relu relu
+    dense 10 relu softmax
+    ```
+
+    ## Use instead
+    ```
+    conv 64 3 relu
+    dense 10 softmax
+    ```
+    """
+
+    code = "CA402"
+    name = "double-activation"
+    fix_title = "Remove the repeated activation"
+
+    def check(self, ctx):
+        for node in ctx.nodes:
+            source = ctx.input_of(node)
+            if source is None or source.kind == "softmax":
+                continue
+            if not (ctx.is_activation(node) and ctx.is_activation(source)):
+                continue
+            fix = None
+            if node.kind == source.kind:
+                edit = remove_layer(ctx, node)
+                fix = Fix(f"Remove the repeated `{node.kind}`", (edit,)) if edit else None
+                help = f"Remove the repeated `{node.kind}`"
+            else:
+                help = f"Keep one of `{source.kind}` and `{node.kind}`"
+            yield Violation(node, f"`{node.kind}` right after `{source.kind}` (line {source.line}): two "
+                                  f"activations in a row", help, fix)

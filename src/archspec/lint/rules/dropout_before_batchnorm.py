@@ -1,0 +1,51 @@
+"""CA303 dropout-before-batchnorm: `dropout` directly followed by `bn`."""
+
+from __future__ import annotations
+
+from archspec.lint.engine import Rule, Violation, rule
+from archspec.lint.fix import Fix, swap_layers
+
+
+@rule
+class DropoutBeforeBatchNorm(Rule):
+    """## What it does
+    Checks for `dropout` right before `bn`.
+
+    ## Why is this bad?
+    During training BatchNorm collects its moving variance from dropped-out activations; at inference
+    dropout is off, the variance is different, and BatchNorm normalizes with the wrong statistics
+    ("variance shift", Li et al., 2019). Accuracy drops for no gain. Put dropout after the last
+    BatchNorm, usually right before the classifier.
+
+    ## Example
+    ```
+    conv 64 3 relu
+    dropout 0.3
+    bn
+    ```
+
+    ## Use instead
+    ```
+    conv 64 3 relu
+    bn
+    dropout 0.3
+    ```
+    """
+
+    code = "CA303"
+    name = "dropout-before-batchnorm"
+    fix_title = "Move `dropout` after `bn`"
+
+    def check(self, ctx):
+        for node in ctx.nodes:
+            following = ctx.next(node)
+            if node.kind != "dropout" or following is None or following.kind != "bn":
+                continue
+            edits = swap_layers(ctx, node, following)
+            yield Violation(
+                node,
+                f"`{node.label}` right before `bn` (line {following.line}): BatchNorm learns its variance with "
+                f"dropout on and uses it with dropout off",
+                "Move the dropout after `bn`",
+                Fix(self.fix_title, edits) if edits else None,
+            )

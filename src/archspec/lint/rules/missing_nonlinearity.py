@@ -1,0 +1,84 @@
+"""CA401 missing-nonlinearity: two weight layers with no activation between them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from archspec.lint.engine import Rule, Violation, rule
+from archspec.lint.fix import Fix, append_word
+
+# Layers that keep a linear map linear: a weight layer, then these, then a weight layer is one linear map.
+LINEAR = frozenset({"bn", "dropout", "zeropad", "flatten", "avgpool", "gap", "linear", "rescale", "normalize"})
+OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "linear"})
+
+
+@rule
+class MissingNonlinearity(Rule):
+    """## What it does
+    Checks for two weight layers with no activation between them.
+
+    Weight layers are convolutions and dense layers; between them there are only linear layers
+    (`bn`, `dropout`, `flatten`, `zeropad`, average pooling) or nothing.
+
+    ## Why is this bad?
+    The composition of linear maps is a linear map: without an activation between them, the two
+    layers compute nothing one layer could not, with more parameters and compute. Usually an
+    activation was forgotten. Deliberate linear pairs are not reported: a depthwise conv followed
+    by a pointwise one (a separable convolution) and a narrow linear bottleneck (the middle width is
+    below both outer widths, as in MobileNetV2's projection layers).
+
+    ## Example
+    ```
+    conv 64 3 padding=same bn
+    conv 64 3 padding=same bn relu
+    ```
+
+    ## Use instead
+    ```
+    conv 64 3 padding=same bn relu
+    conv 64 3 padding=same bn relu
+    ```
+    """
+
+    code = "CA401"
+    name = "missing-nonlinearity"
+    fix_title = "Add an activation after the first layer"
+
+    def check(self, ctx):
+        activation = _usual_activation(ctx)
+        for second in ctx.nodes:
+            if not second.layer.learns:
+                continue
+            between = []
+            first = ctx.input_of(second)
+            while first is not None and first.kind in LINEAR:
+                between.append(first)
+                first = ctx.input_of(first)
+            if first is None or not first.layer.learns or "dwconv" in (first.kind, second.kind):
+                continue
+            middle = ctx.shape(first)[-1]
+            if middle < ctx.shape(ctx.input_of(first))[-1] and middle < ctx.shape(second)[-1]:
+                continue  # a linear bottleneck
+            yield Violation(
+                first,
+                f"No activation between `{first.label}` (line {first.line}) and `{second.label}` (line "
+                f"{second.line}): together they compute one linear map",
+                f"Add an activation after `{first.label}`, e.g. `{activation}`",
+                _fix(ctx, first, between, activation),
+            )
+
+
+def _usual_activation(ctx) -> str:
+    """The hidden-layer activation the spec uses most (`relu` if it uses none)."""
+    counts = Counter(n.kind for n in ctx.nodes if ctx.is_activation(n) and n.kind not in OUTPUT_ACTIVATIONS)
+    return counts.most_common(1)[0][0] if counts else "relu"
+
+
+def _fix(ctx, first, between, activation) -> Fix | None:
+    site = ctx.site(first)
+    if site is None or site.statement.span != first.span:
+        return None
+    if any(ctx.site(node) is not site for node in between):
+        return None  # a linear layer on its own line: where the activation goes is the user's call
+    edit = append_word(ctx.lines, site.statement, activation)
+    return Fix(f"Add `{activation}` after `{first.label}`", (edit,)) if edit else None

@@ -1,0 +1,44 @@
+"""CA103 single-unit-softmax: `softmax` over a single unit."""
+
+from __future__ import annotations
+
+from archspec.lint.engine import Rule, Violation, rule
+from archspec.lint.fix import Fix, replace
+
+
+@rule
+class SingleUnitSoftmax(Rule):
+    """## What it does
+    Checks for `softmax` applied to a tensor with one unit in its last axis.
+
+    ## Why is this bad?
+    Softmax normalizes over the last axis. With one unit it always outputs exactly 1.0, whatever the
+    input: the model cannot learn anything, and its gradient is zero. A single yes/no output (binary
+    classification) needs `sigmoid`, which a 1-unit head trains with binary cross-entropy.
+
+    ## Example
+    ```
+    gap
+    dense 1 softmax
+    ```
+
+    ## Use instead
+    ```
+    gap
+    dense 1 sigmoid
+    ```
+    """
+
+    code = "CA103"
+    name = "single-unit-softmax"
+    fix_title = "Replace `softmax` with `sigmoid`"
+
+    def check(self, ctx):
+        for node in ctx.nodes:
+            if node.kind == "softmax" and ctx.shape(node)[-1] == 1:
+                yield Violation(
+                    node,
+                    "`softmax` over 1 unit always outputs 1.0",
+                    "Use `sigmoid` for a single yes/no output",
+                    Fix(self.fix_title, (replace(node.span, "sigmoid"),)),
+                )

@@ -1,0 +1,72 @@
+"""`cnn-arch rule`: a lint rule's documentation (`cnn-arch rule CA101`), or the table of all rules."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rule")(rule_command)
+
+
+def rule_command(
+    code: str = typer.Argument(None, metavar="CODE", help="A rule code (CA101) or name (flatten-dense-head)."),
+    all: bool = typer.Option(False, "--all", help="List every rule: code, name, fix, summary."),
+) -> None:
+    """Explain a lint rule: what it checks, why, an example and the fix."""
+    from archspec.errors import UserError
+
+    if all:
+        sys.stdout.write(rule_table())
+        return
+    if code is None:
+        raise UserError("give a rule code, e.g. `cnn-arch rule CA101`", hint="`cnn-arch rule --all` lists every rule")
+    text = rule_docs(find_rule(code))
+    if sys.stdout.isatty():
+        from rich.markdown import Markdown
+
+        from cnn_arch.cli.output import stdout_console
+
+        stdout_console().print(Markdown(text))
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def find_rule(code: str):
+    """The rule with this code or name; a did-you-mean `UserError` otherwise."""
+    import difflib
+
+    from archspec.errors import UserError
+    from archspec.lint import RULES
+    from archspec.lint.engine import rule_by_name
+
+    key = code.strip()
+    by_name = rule_by_name()
+    found = RULES.get(key.upper()) or by_name.get(key.lower())
+    if found is not None:
+        return found
+    close = difflib.get_close_matches(key.upper(), list(RULES), n=1) or difflib.get_close_matches(
+        key.lower(), list(by_name), n=1)
+    hint = f"did you mean `{close[0]}`?" if close else "`cnn-arch rule --all` lists every rule"
+    raise UserError(f"unknown rule `{code}`", hint=hint)
+
+
+def rule_docs(rule) -> str:
+    """The rule's page, in Markdown: title, fix availability, default selection, then its docstring."""
+    fix = f"Fix is available: {rule.fix_title}." if rule.fixable else "No automatic fix."
+    selected = "Selected by default." if rule.default else f"Not selected by default: `--extend-select {rule.code}`."
+    return f"# {rule.name} ({rule.code})\n\n{fix} Severity: {rule.severity}. {selected}\n\n{rule.docs}"
+
+
+def rule_table() -> str:
+    """Every rule on one line: code, name, `[*]` when fixable, `opt-in` when not selected by default, summary."""
+    from archspec.lint import RULES
+
+    width = max(len(r.name) for r in RULES.values())
+    lines = [f"{'Code':<6} {'Name':<{width}}  {'Fix':<3}  {'Default':<7}  Summary"]
+    for r in RULES.values():
+        lines.append(f"{r.code:<6} {r.name:<{width}}  {'[*]' if r.fixable else '':<3}  "
+                     f"{'yes' if r.default else 'opt-in':<7}  {r.summary}")
+    return "\n".join(lines) + "\n"
