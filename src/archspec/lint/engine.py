@@ -276,7 +276,9 @@ def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:
         notes.append(", ".join(f"in expansion of `{o.call}` at line {o.span.line}" for o in reversed(node.origins)))
     total = len(ctx.expansions(node))
     if len(group) > 1:
-        notes.append(f"found in {len(group)} of the {total} expansions of this line; the numbers are for the first")
+        notes.append(f"found in all {total} expansions of this line; the message describes the first"
+                     if len(group) == total else
+                     f"found in {len(group)} of the {total} expansions of this line; the message describes the first")
     fix = first.fix
     if fix is not None and (len(group) < total or any(v.fix != fix for v in group)):
         fix = None

@@ -53,8 +53,8 @@ class DeepPlainStack(Rule):
         node = next(n for n in nodes if depth[n.id] == MAX_PLAIN_DEPTH + 1 and n.layer.learns)
         yield Violation(
             node,
-            f"{deepest} weight layers deep with no shortcut connection; this is layer {MAX_PLAIN_DEPTH + 1}: "
-            f"a plain network this deep trains worse than a shallower one",
+            f"{deepest} weight layers deep with no shortcut connection (layer {MAX_PLAIN_DEPTH + 1} is here): "
+            f"plain networks this deep train worse than shallower ones",
             "Add residual connections: wrap pairs of convs in `add:` with an `identity` branch "
             "(see `cnn-arch summarize resnet50`)",
             span=ctx.top_level_span(node),
