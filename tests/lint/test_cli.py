@@ -86,11 +86,13 @@ def test_spec_error_is_printed_and_the_other_files_still_linted(cli, tmp_path):
     assert result.code == 2
     assert f"{bad}:2:1: error: unknown layer `denze`" in result.err and "did you mean `dense`?" in result.err
     assert f"{good}:12:1: CA101" in result.out
+    assert result.out.endswith("Found 2 findings (1 fixable). 1 spec could not be checked (see the errors above).\n")
 
 
 def test_missing_file_exits_2(cli, tmp_path):
     result = cli("lint", str(tmp_path / "nope.arch"))
     assert result.code == 2 and "no such file" in result.err
+    assert result.out == "Found 0 findings. 1 spec could not be checked (see the errors above).\n"
 
 
 def test_folder_lints_every_arch_file_under_it(cli, tmp_path):

@@ -112,16 +112,21 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def summary_line(reports: list[FileReport]) -> str:
-    """`Found 3 findings (1 fixable).`, `Found 2 findings (1 fixed, 1 remaining).` or `All checks passed!`"""
+def summary_line(reports: list[FileReport], errors: int = 0) -> str:
+    """`Found 3 findings (1 fixable).`, `Found 2 findings (1 fixed, 1 remaining).` or `All checks passed!`;
+    `errors` specs that could not be checked are counted after it."""
     found = sum(len(r.findings) for r in reports)
     fixed = sum(len(r.fixed) for r in reports)
-    if fixed:
-        return f"Found {_plural(found + fixed, 'finding')} ({fixed} fixed, {found} remaining)."
-    if not found:
-        return "All checks passed!"
     fixable = sum(f.fixable for r in reports for f in r.findings)
-    return f"Found {_plural(found, 'finding')}" + (f" ({fixable} fixable)." if fixable else ".")
+    if fixed:
+        line = f"Found {_plural(found + fixed, 'finding')} ({fixed} fixed, {found} remaining)."
+    elif found or errors:
+        line = f"Found {_plural(found, 'finding')}" + (f" ({fixable} fixable)." if fixable else ".")
+    else:
+        return "All checks passed!"
+    if errors:
+        line += f" {_plural(errors, 'spec')} could not be checked (see the errors above)."
+    return line
 
 
 def render_fixed(reports: list[FileReport]) -> str:

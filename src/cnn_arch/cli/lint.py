@@ -108,7 +108,7 @@ def lint_command(
         _print_diff(changed, reports)
         code = 1 if changed else 0
     else:
-        _print_reports(reports, output_format)
+        _print_reports(reports, output_format, errors)
         code = 1 if any(r.findings for r in reports) else 0
     raise typer.Exit(2 if errors else code)
 
@@ -183,14 +183,14 @@ def _write(path: Path, text: str) -> None:
         raise PathError(str(path), f"cannot write the fixed spec: {error.strerror or error}") from None
 
 
-def _print_reports(reports, output_format: OutputFormat) -> None:
+def _print_reports(reports, output_format: OutputFormat, errors: int) -> None:
     from archspec.lint import output
     from cnn_arch.cli.output import use_color
 
     if output_format in (OutputFormat.full, OutputFormat.concise):
         render = output.render_full if output_format is OutputFormat.full else output.render_concise
-        text = render(reports, use_color(sys.stdout)) + output.render_fixed(reports) + output.summary_line(reports)
-        sys.stdout.write(text + "\n")
+        text = render(reports, use_color(sys.stdout)) + output.render_fixed(reports)
+        sys.stdout.write(text + output.summary_line(reports, errors) + "\n")
         return
     render = {OutputFormat.json: output.render_json, OutputFormat.sarif: output.render_sarif,
               OutputFormat.github: output.render_github}[output_format]
