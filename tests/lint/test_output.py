@@ -74,10 +74,13 @@ SARIF_SCHEMA = {
                                 "required": ["artifactLocation", "region"],
                                 "properties": {
                                     "artifactLocation": {"type": "object", "required": ["uri"]},
-                                    "region": {"type": "object", "required": ["startLine", "startColumn"], "properties": {
-                                        "startLine": {"type": "integer", "minimum": 1},
-                                        "startColumn": {"type": "integer", "minimum": 1},
-                                        "endColumn": {"type": "integer", "minimum": 1}}},
+                                    "region": {
+                                        "type": "object",
+                                        "required": ["startLine", "startColumn"],
+                                        "properties": {"startLine": {"type": "integer", "minimum": 1},
+                                                       "startColumn": {"type": "integer", "minimum": 1},
+                                                       "endColumn": {"type": "integer", "minimum": 1}},
+                                    },
                                 },
                             }},
                         }},

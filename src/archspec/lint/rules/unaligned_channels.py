@@ -13,8 +13,9 @@ class UnalignedChannels(Rule):
     """## What it does
     Checks for channel counts that are not a multiple of 8.
 
-    It looks at the output channels of convolutions and dense layers; the final classifier is not checked: its width is the number of classes. This rule is informational
-    and not selected by default: turn it on with `--extend-select CA202`.
+    It looks at the output channels of convolutions and dense layers; the final classifier is not
+    checked, as its width is the number of classes. This rule is informational and not selected by
+    default: turn it on with `--extend-select CA202`.
 
     ## Why is this bad?
     GPU tensor cores multiply fp16/bf16 matrices in tiles whose sides are multiples of 8; other
