@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import lint, new, rule, summarize, templates
+from cnn_arch.cli import evaluate, lint, new, predict, rule, summarize, templates, train
 
 app = typer.Typer(
     name="cnn-arch",
@@ -26,6 +26,9 @@ templates.register(app)
 new.register(app)
 lint.register(app)
 rule.register(app)
+train.register(app)
+evaluate.register(app)
+predict.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,162 @@
+"""Using a trained run: score it on data (`evaluate_run`) or classify images (`predict_images`).
+
+The model is rebuilt from the run's config.json (its spec text and input shape) and its weights are
+restored from the best checkpoint (by validation accuracy), or the latest with `which="last"`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archspec.errors import PathError, UserError
+from archspec.train import run
+from archspec.train.config import TrainConfig
+from archspec.train.metrics import Task
+
+CHECKPOINT_CHOICES = ("best", "last")
+
+
+@dataclass
+class TrainedRun:
+    """A run folder's model with its restored weights."""
+
+    run_dir: Path
+    config: TrainConfig
+    class_names: tuple[str, ...]
+    task: Task
+    graphdef: Any
+    state: Any
+    mesh: Any
+    step: int
+    checkpoint: str  # "best" or "last": the one restored
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
+    """Rebuild the model of `run_dir` and restore the `which` checkpoint (`best` falls back to the
+    latest when the run had no validation set).
+
+    Raises:
+        PathError: not a run folder, or one without checkpoints.
+    """
+    import jax.numpy as jnp
+
+    from archspec.compile import compile_spec
+    from archspec.train import distributed, loop
+    from archspec.train.checkpoint import Checkpoints, has_checkpoints
+
+    if which not in CHECKPOINT_CHOICES:
+        raise UserError(f"`--checkpoint` must be one of {', '.join(CHECKPOINT_CHOICES)}; got `{which}`")
+    run_dir = Path(run_dir)
+    saved = run.read(run_dir)
+    config = run.saved_config(saved)
+    if not has_checkpoints(run_dir):
+        raise PathError(str(run_dir), "has no checkpoint yet",
+                        hint="the run stopped before the end of its first epoch; train it (again)")
+    typed = compile_spec(config.spec_text, config.spec, config.input_shape)
+    class_names = tuple(saved["data"]["class_names"])
+    task = Task(loop.head_of(typed), typed.output_shape[0], len(class_names))
+    mesh = distributed.make_mesh()
+    tx = loop.make_optimizer(config, loop.make_schedule(config, 1))
+    dtype = jnp.bfloat16 if config.precision == "bf16" else None
+    graphdef, abstract = loop.abstract_train_state(typed, tx, seed=config.seed, dtype=dtype,
+                                                   sharding=distributed.replicated(mesh))
+    checkpoints = Checkpoints(run_dir, read_only=True)
+    try:
+        if which == "best" and checkpoints.best_step() is None:
+            which = "last"
+        step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
+        state, _, _ = checkpoints.restore(abstract, which=which)
+    finally:
+        checkpoints.close()
+    return TrainedRun(run_dir, config, class_names, task, graphdef, state, mesh, step, which)
+
+
+def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict[str, float]]:
+    """Loss and accuracy of the run's model on each split of `data` (default: the training data,
+    split as in training). Another dataset must have the same classes."""
+    import jax
+
+    from archspec.train import distributed, loop
+    from archspec.train.data import load_dataset
+    from archspec.train.metrics import finalize
+
+    config = trained.config
+    dataset = load_dataset(data or config.data, config.input_shape, val_split=config.val_split,
+                           seed=config.seed, skip_bad_files=config.skip_bad_files)
+    if dataset.class_names != trained.class_names:
+        raise UserError(
+            f"{dataset.source} has classes {_names(dataset.class_names)}, but the model was trained on "
+            f"{_names(trained.class_names)}",
+            hint="evaluate on data with the same class folders (or class_names)",
+        )
+    devices = trained.mesh.devices.size
+    replicated = distributed.replicated(trained.mesh)
+    evaluate = jax.jit(functools.partial(loop.evaluate, graphdef=trained.graphdef, task=trained.task,
+                                         batch_sharding=distributed.batch_sharded(trained.mesh)))
+    results = {}
+    for split in ("train", "val", "test"):
+        images, labels = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+        if images is None:
+            continue
+        batch = -(-min(256, len(labels)) // devices) * devices
+        batches, masks = loop.eval_batches(len(labels), batch)
+        sharded = distributed.batch_sharded(trained.mesh, leading=1)
+        sums = evaluate(trained.state, jax.device_put(images, replicated), jax.device_put(labels, replicated),
+                        jax.device_put(batches, sharded), jax.device_put(masks, sharded))
+        results[split] = {**finalize(distributed.to_host(sums)), "images": len(labels)}
+    return results
+
+
+def read_images(paths: list[str], input_shape: tuple[int, int, int]) -> np.ndarray:
+    """Decode image files into a uint8 batch fitted to `input_shape`, as the training images were.
+
+    Raises:
+        PathError: a file is missing or not an image Pillow can decode.
+    """
+    return np.stack([_read_image(path, input_shape) for path in paths])
+
+
+def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[list[tuple[str, float]]]:
+    """For each image, its `top_k` classes with their probabilities, most likely first."""
+    import jax
+    from flax import nnx
+
+    from archspec.train import augment
+
+    if top_k < 1:
+        raise UserError(f"`--top-k` (={top_k}) must be at least 1")
+
+    @jax.jit
+    def scores(state, x):
+        model = nnx.merge(trained.graphdef, state.params, state.model_state)
+        return trained.task.scores(model(augment.to_float(x), train=False, logits=True))
+
+    probabilities = np.asarray(scores(trained.state, images))
+    k = min(top_k, probabilities.shape[1])
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [[(trained.class_names[c], float(row[c])) for c in order] for row, order in zip(probabilities, ranked)]
+
+
+def _read_image(path: str, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """Decode like the training data was decoded (same conversion to the spec's input)."""
+    from archspec.train import data
+
+    file = Path(path)
+    if not file.is_file():
+        raise PathError(path, "no such image file" if not file.exists() else "is not a file")
+    try:
+        return data._decode_image(file.read_bytes(), input_shape)  # the data module's own decoder
+    except data._UnusableImage as error:
+        raise PathError(path, f"cannot be used: {error.reason}") from None
+    except OSError as error:
+        raise PathError(path, f"cannot be read ({error.strerror})") from None
+
+
+def _names(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{len(names)} ({shown})"

@@ -1,0 +1,98 @@
+"""Training output with rich: a progress bar per epoch (terminals only), an epoch table, the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.train.loop import Reporter
+from cnn_arch.cli.output import stdout_console
+
+# (header, width, row key, format) of the epoch table; rows lacking a key show a dash.
+COLUMNS = (
+    ("epoch", 5, "epoch", "{}"),
+    ("train loss", 10, "train_loss", "{:.4f}"),
+    ("train acc", 9, "train_accuracy", "{:.2%}"),
+    ("train top5", 10, "train_top5_accuracy", "{:.2%}"),
+    ("val loss", 8, "val_loss", "{:.4f}"),
+    ("val acc", 7, "val_accuracy", "{:.2%}"),
+    ("val top5", 8, "val_top5_accuracy", "{:.2%}"),
+    ("lr", 9, "lr", "{:.2e}"),
+    ("time", 6, "seconds", "{:.1f}s"),
+    ("img/s", 8, "images_per_second", "{:,.0f}"),
+)
+
+
+class RichReporter(Reporter):
+    """Prints to stdout; the live progress bar is drawn only on a terminal."""
+
+    def __init__(self) -> None:
+        self.console = stdout_console()
+        self._progress = None
+        self._task = None
+        self._columns = COLUMNS
+        self._header_shown = False
+
+    def start(self, info: dict[str, Any]) -> None:
+        devices = f"{info['devices']} {info['platform'].upper()} device{'s' if info['devices'] > 1 else ''}"
+        if info["processes"] > 1:
+            devices += f" in {info['processes']} processes"
+        splits = f"{info['train_images']:,} train / {info['val_images']:,} val / {info['test_images']:,} test images"
+        self.console.print()
+        self.console.print(f"Training on {devices}: {splits}, {info['classes']} classes, "
+                           f"{info['steps_per_epoch']} steps per epoch x {info['epochs']} epochs", markup=False)
+        if info["skipped"]:
+            self.console.print(f"Skipped {len(info['skipped'])} unreadable files (--skip-bad-files)", markup=False)
+        if info["resumed_at"] is not None:
+            self.console.print(f"Resumed at step {info['resumed_at']:,}", markup=False)
+        self.console.print(f"Run folder: {info['run_dir']}", markup=False)
+        if info["classes"] <= 10:  # no top-5 columns
+            self._columns = tuple(c for c in COLUMNS if "top5" not in c[2])
+        self.console.print()
+
+    def epoch_start(self, epoch: int, steps: int, position: int) -> None:
+        self._show_header()
+        if not self.console.is_terminal:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+            console=self.console, transient=True,
+        )
+        self._task = self._progress.add_task("train", total=steps, completed=position, stats="")
+        self._progress.start()
+
+    def progress(self, epoch: int, position: int, metrics: dict[str, float], images_per_second: float) -> None:
+        if self._progress is None:
+            return
+        stats = f"loss {metrics['loss']:.4f}  acc {metrics['accuracy']:.2%}  {images_per_second:,.0f} img/s"
+        self._progress.update(self._task, completed=position, stats=stats)
+
+    def epoch_end(self, row: dict[str, Any]) -> None:
+        self.close()
+        cells = []
+        for _, width, key, form in self._columns:
+            value = row.get(key)
+            cells.append((form.format(value) if value is not None else "-").rjust(width))
+        self.console.print("  ".join(cells), markup=False)
+
+    def finish(self, results: dict[str, Any]) -> None:
+        self.console.print()
+        if results["checkpoint"] == "best":
+            where = f"best epoch {results['epoch']} (by validation accuracy)"
+        else:
+            where = f"last epoch {results['epoch']}"
+        parts = [f"{split} accuracy {results[split]['accuracy']:.2%}" for split in ("val", "test") if split in results]
+        self.console.print(f"Model: {where}: " + (", ".join(parts) or "no validation or test images"), markup=False)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _show_header(self) -> None:
+        if self._header_shown:
+            return
+        self._header_shown = True
+        self.console.print("  ".join(name.rjust(width) for name, width, _, _ in self._columns), markup=False)

@@ -1,0 +1,193 @@
+"""`cnn-arch train`: train the spec's Flax model on a dataset, into a run folder.
+
+Exit codes: 0 trained; 1 training diverged (NaN or infinite loss; the last good checkpoint is kept);
+2 a user error (spec, data, options, run folder); 130 / 143 stopped by Ctrl-C / SIGTERM after
+saving a checkpoint (`--resume` continues).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from enum import Enum
+from pathlib import Path
+import typer
+
+from archspec.train.config import TrainConfig
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
+class Optimizer(str, Enum):
+    adamw = "adamw"
+    adam = "adam"
+    sgd = "sgd"
+    rmsprop = "rmsprop"
+    lion = "lion"
+
+
+class Schedule(str, Enum):
+    cosine = "cosine"
+    constant = "constant"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+
+
+def _default(name: str) -> str:
+    value = DEFAULTS[name]
+    return f" [default: {value:g}]" if isinstance(value, float) else f" [default: {value}]"
+
+
+def train_command(
+    spec: str = typer.Argument(..., metavar="SPEC_OR_TEMPLATE", help="A spec file or a built-in template name."),
+    data: str = typer.Option(None, "--data", metavar="DATA",
+                             help="`digits` (built in), a folder of class folders, or a .npz file." + _default("data")),
+    input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
+    epochs: int = typer.Option(None, "--epochs", help="Passes over the training images." + _default("epochs")),
+    batch_size: int = typer.Option(None, "--batch-size", help="Images per step, over all devices."
+                                   + _default("batch_size")),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate." + _default("lr")),
+    optimizer: Optimizer = typer.Option(None, "--optimizer", help="Optimizer." + _default("optimizer")),
+    momentum: float = typer.Option(None, "--momentum", help="Momentum of sgd and rmsprop." + _default("momentum")),
+    schedule: Schedule = typer.Option(None, "--schedule", help="Learning-rate schedule after warm-up."
+                                      + _default("schedule")),
+    warmup_epochs: float = typer.Option(None, "--warmup-epochs", help="Linear warm-up from 0 to --lr."
+                                        + _default("warmup_epochs")),
+    weight_decay: float = typer.Option(None, "--weight-decay", help="On kernels only (not biases or BatchNorm)."
+                                       + _default("weight_decay")),
+    label_smoothing: float = typer.Option(None, "--label-smoothing", help="Softmax or sigmoid target smoothing."
+                                          + _default("label_smoothing")),
+    augment: str = typer.Option(None, "--augment", metavar="flip,crop",
+                                help="Augmentations on the device, comma-separated, or `none`. [default: none]"),
+    val_split: float = typer.Option(None, "--val-split", help="Share of training images held out for validation "
+                                    "when the data has no validation split." + _default("val_split")),
+    seed: int = typer.Option(None, "--seed", help="Seeds weights, validation split, data order, dropout."
+                             + _default("seed")),
+    precision: Precision = typer.Option(None, "--precision", help="Compute precision (weights stay float32)."
+                                        + _default("precision")),
+    out: Path = typer.Option(None, "--out", metavar="RUN_DIR", help="Run folder. [default: runs/<spec>-<time>]"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: this spec's newest "
+                                "run in runs/) from its latest checkpoint."),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", metavar="STEPS",
+                                         help="Also checkpoint every STEPS steps (0: at epoch ends only)."
+                                         + _default("checkpoint_every")),
+    keep: int = typer.Option(None, "--keep", help="Checkpoints kept (the newest), besides the best."
+                             + _default("keep_checkpoints")),
+    skip_bad_files: bool = typer.Option(None, "--skip-bad-files", help="Train without unreadable images "
+                                        "instead of stopping with a report."),
+    coordinator: str = typer.Option(None, "--coordinator", envvar="JAX_COORDINATOR_ADDRESS", metavar="HOST:PORT",
+                                    help="Multi-host: process 0's address, the same on every host."),
+    num_processes: int = typer.Option(None, "--num-processes", envvar="JAX_NUM_PROCESSES",
+                                      help="Multi-host: number of processes."),
+    process_id: int = typer.Option(None, "--process-id", envvar="JAX_PROCESS_ID",
+                                   help="Multi-host: this process's index, 0 to N-1."),
+) -> None:
+    """Train the spec's model: prints its summary and lint findings, then trains with a progress bar and
+    an epoch table, and ends with validation and test accuracy. Exit codes: 0 done, 1 diverged (NaN),
+    2 user error, 130/143 stopped by Ctrl-C/SIGTERM after saving a checkpoint."""
+    from archspec.errors import UserError
+    from archspec.train import distributed
+
+    cluster = distributed.find_cluster(coordinator, num_processes, process_id)
+    if cluster is not None:
+        if out is None:
+            raise UserError("multi-host training needs --out: the same shared run folder on every host")
+        distributed.join(cluster)
+
+    import jax
+
+    from archspec.compile import compile_spec
+    from archspec.train import run
+    from cnn_arch.cli.common import parse_shape, read_target
+
+    options = {
+        "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "optimizer": optimizer.value if optimizer else None, "momentum": momentum,
+        "schedule": schedule.value if schedule else None, "warmup_epochs": warmup_epochs,
+        "weight_decay": weight_decay, "label_smoothing": label_smoothing, "augment": _augmentations(augment),
+        "val_split": val_split, "seed": seed, "precision": precision.value if precision else None,
+        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep, "skip_bad_files": skip_bad_files,
+    }
+    given = {name: value for name, value in options.items() if value is not None}
+    name, text = read_target(spec)
+    run_dir = _run_dir(spec, out, resume)
+    saved = run.saved_config(run.read(run_dir)) if resume else None
+    # A resumed run keeps its settings (the input shape too) unless they are given again.
+    shape = parse_shape(input) if input is not None or saved is None else saved.input_shape
+    typed = compile_spec(text, name, shape)
+    settings = {**given, "spec": name, "spec_text": text, "input_shape": typed.input_shape}
+    config = dataclasses.replace(saved, **settings) if saved is not None else TrainConfig(**settings)
+    primary = jax.process_index() == 0
+    if primary:
+        _print_design(typed, name, text)
+    _train(config, run_dir, resume)
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+    from archspec.train.loop import Stopped, train_and_evaluate
+    from cnn_arch.cli.progress import RichReporter
+
+    reporter = RichReporter()
+    try:
+        train_and_evaluate(config, run_dir, resume=resume, reporter=reporter)
+    except Stopped as stopped:
+        reporter.close()
+        sys.stderr.write(f"{stopped}\n")
+        if stopped.exit_code != 1:
+            sys.stderr.write(f"continue with: {_resume_command(config, run_dir)}\n")
+        raise typer.Exit(stopped.exit_code) from None
+    finally:
+        reporter.close()
+
+
+def _print_design(typed, name: str, text: str) -> None:
+    """The layer table and the lint findings, before training (as Darknet prints its layers)."""
+    from archspec import summary
+    from cnn_arch.cli.output import stdout_console
+    from cnn_arch.cli.summarize import print_table
+
+    print_table(summary.summarize(typed, name), None)
+    try:
+        from archspec.lint import Settings, lint_source
+        from archspec.lint.output import FileReport, render_full
+    except ImportError:  # lint is optional here: training does not need it
+        return
+    findings = lint_source(text, name, Settings.default(), typed.input_shape)
+    if findings:
+        console = stdout_console()
+        console.print()
+        console.print(render_full([FileReport(name, text, findings)], color=console.is_terminal).rstrip(),
+                      markup=False, highlight=False)
+
+
+def _run_dir(spec: str, out: Path | None, resume: bool) -> Path:
+    from archspec.errors import UserError
+    from archspec.train import run
+
+    if out is not None:
+        return out
+    if not resume:
+        return run.default_run_dir(spec)
+    latest = run.latest_run_dir(spec)
+    if latest is None:
+        raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --out")
+    return latest
+
+
+def _augmentations(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    kinds = tuple(part.strip() for part in text.split(",") if part.strip())
+    return () if kinds == ("none",) else kinds
+
+
+def _resume_command(config: TrainConfig, run_dir: Path) -> str:
+    shape = "x".join(map(str, config.input_shape))
+    return f"cnn-arch train {config.spec} --data {config.data} --input {shape} --out {run_dir} --resume"
