@@ -35,7 +35,12 @@ def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, 
     result = cli("train", str(tiny_spec), "--data", str(tiny_data), "--epochs", "2", "--batch-size", "16",
                  "--out", str(out))
     assert result.code == 0, result.err
-    assert "Total params" in result.out  # the summary comes first
+    assert "Total params" in result.out  # the summary comes first, then the lint findings
+    from archspec.lint import Settings, lint_source
+
+    findings = lint_source(tiny_spec.read_text(), str(tiny_spec), Settings.default())
+    assert findings and all(finding.code in result.out for finding in findings)
+    assert result.out.index(findings[0].code) < result.out.index("Training on")
     assert "Training on 1 CPU device: 86 train / 10 val / 30 test images, 3 classes" in result.out
     lines = result.out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("epoch"))

@@ -150,15 +150,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
 def _print_design(typed, name: str, text: str) -> None:
     """The layer table and the lint findings, before training (as Darknet prints its layers)."""
     from archspec import summary
+    from archspec.lint import Settings, lint_source
+    from archspec.lint.output import FileReport, render_full
     from cnn_arch.cli.output import stdout_console
     from cnn_arch.cli.summarize import print_table
 
     print_table(summary.summarize(typed, name), None)
-    try:
-        from archspec.lint import Settings, lint_source
-        from archspec.lint.output import FileReport, render_full
-    except ImportError:  # lint is optional here: training does not need it
-        return
     findings = lint_source(text, name, Settings.default(), typed.input_shape)
     if findings:
         console = stdout_console()
