@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -91,10 +92,16 @@ def test_resume_is_refused_for_another_spec_data_or_setting(tmp_path, config):
         train_and_evaluate(config(epochs=1, data=str(other)), run_dir, resume=True)
 
 
-def test_a_finished_run_is_not_overwritten(tmp_path, config):
+def test_a_run_with_checkpoints_is_never_overwritten(tmp_path, config):
     train_and_evaluate(config(epochs=1), tmp_path / "run")
     with pytest.raises(PathError, match="already holds a training run"):
         train_and_evaluate(config(epochs=1), tmp_path / "run")
+    # Stopped before its first checkpoint: nothing to resume, nothing to keep.
+    for folder in ("checkpoints", "best"):
+        shutil.rmtree(tmp_path / "run" / folder)
+    with pytest.raises(PathError, match="has no checkpoint to resume from"):
+        train_and_evaluate(config(epochs=1), tmp_path / "run", resume=True)
+    assert train_and_evaluate(config(epochs=1), tmp_path / "run").results["checkpoint"] == "best"
 
 
 @pytest.mark.parametrize(("changes", "message"), [

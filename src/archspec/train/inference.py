@@ -56,7 +56,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
     config = run.saved_config(saved)
     if not has_checkpoints(run_dir):
         raise PathError(str(run_dir), "has no checkpoint yet",
-                        hint="the run stopped before the end of its first epoch; train it (again)")
+                        hint="the run stopped before its first checkpoint; train it again")
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     class_names = tuple(saved["data"]["class_names"])
     task = Task(loop.head_of(typed), typed.output_shape[0], len(class_names))

@@ -52,8 +52,9 @@ def latest_run_dir(spec: str) -> Path | None:
 
 
 def check_fresh(run_dir: Path) -> None:
-    """Refuse to start a run in a folder that already holds one (or is a file)."""
-    if (run_dir / CONFIG_FILE).exists() or has_checkpoints(run_dir):
+    """Refuse to start a run in a folder that holds one (a run stopped before its first checkpoint
+    holds nothing to keep: it is started afresh)."""
+    if has_checkpoints(run_dir):
         raise PathError(str(run_dir), "already holds a training run",
                         hint="pass --resume to continue it, or choose another --out")
     if run_dir.exists() and not run_dir.is_dir():
