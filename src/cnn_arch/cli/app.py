@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import evaluate, lint, new, predict, rule, summarize, templates, train
+from cnn_arch.cli import compare, evaluate, lint, new, predict, rule, summarize, templates, train
 
 app = typer.Typer(
     name="cnn-arch",
@@ -29,6 +29,7 @@ rule.register(app)
 train.register(app)
 evaluate.register(app)
 predict.register(app)
+compare.register(app)
 
 
 def _version(value: bool) -> None:

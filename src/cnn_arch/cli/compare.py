@@ -1,0 +1,135 @@
+"""`cnn-arch compare A B [C...]`: models side by side, each relative to the first; with `--data`
+each is also trained under the same seed, split and budget, and their validation curves overlaid."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_command)
+
+
+def compare_command(
+    specs: list[str] = typer.Argument(..., metavar="SPEC_OR_TEMPLATE...", help="Two or more specs or templates."),
+    input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override every spec's input shape."),
+    batch: int = typer.Option(32, "--batch", min=1, help="Batch size for the activation memory."),
+    format: Format = typer.Option(Format.table, "--format", help="Output format."),
+    data: str = typer.Option(None, "--data", help="Also train each model on this data (digits, a folder, a .npz)."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="With --data: epochs per model."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="With --data: images per step."),
+    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="With --data: peak learning rate (adamw, cosine)."),
+    seed: int = typer.Option(0, "--seed", help="With --data: seeds weights, split and data order, for every model."),
+    out: Path = typer.Option(None, "--out", metavar="DIR",
+                             help="With --data: where the runs and compare.png go [default: runs/compare-<time>]."),
+) -> None:
+    """Compare models: parameters, MACs, activation memory, dense-head share, lint findings — and, with
+    --data, best validation accuracy and loss, the train-validation gap and images/s."""
+    from archspec.compare import entry, to_json, to_markdown, to_text
+    from archspec.errors import UserError
+    from cnn_arch.cli.common import parse_shape, read_target
+
+    if len(specs) < 2:
+        raise UserError("compare needs at least two specs", hint="e.g. `cnn-arch compare flatten-head gap-head`")
+    from archspec.compile import compile_spec
+
+    shape = parse_shape(input)
+    entries, models = [], []
+    for spec in specs:
+        name, text = read_target(spec)
+        typed = compile_spec(text, name, shape)
+        entries.append(entry(spec, typed, batch=batch, findings=_lint_count(name, text, typed.input_shape)))
+        models.append((name, text, typed))
+    if data is not None:
+        folder = out or _default_out()
+        settings = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+        curves = [_train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
+                  for index, ((name, text, typed), e) in enumerate(zip(models, entries))]
+        _plot(curves, folder / "compare.png")
+        sys.stderr.write(f"runs and the overlaid validation curves: {folder}\n")
+    render = {Format.table: to_text, Format.json: to_json, Format.markdown: to_markdown}[format]
+    sys.stdout.write(render(entries))
+
+
+def _lint_count(name: str, text: str, input_shape) -> int:
+    from archspec.lint import Settings, lint_source
+
+    return len(lint_source(text, name, Settings.default(), input_shape))
+
+
+def _default_out() -> Path:
+    import time
+
+    return Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
+
+
+def _train(index: int, name: str, text: str, typed, settings: dict, folder: Path, entry, *, quiet: bool):
+    """Train one model into `folder`; fill `entry.trained`; return its per-epoch metrics for the plot."""
+    from archspec.train import run
+    from archspec.train.config import TrainConfig
+    from archspec.train.loop import Reporter, Stopped, train_and_evaluate
+    from cnn_arch.cli.progress import RichReporter
+
+    config = TrainConfig(spec=name, spec_text=text, input_shape=typed.input_shape, **settings)
+    workdir = folder / f"{index + 1}-{run.spec_name(name)}"
+    reporter = Reporter() if quiet else RichReporter()
+    if not quiet:
+        sys.stdout.write(f"\n== {name} ==\n")
+    try:
+        train_and_evaluate(config, workdir, reporter=reporter)
+    except Stopped as stopped:
+        sys.stderr.write(f"{name}: {stopped}\n")
+        raise typer.Exit(stopped.exit_code) from None
+    finally:
+        if isinstance(reporter, RichReporter):
+            reporter.close()
+    rows = run.read_metrics(workdir)
+    entry.trained = summarize_run(rows)
+    return name, rows
+
+
+def summarize_run(rows: list[dict]) -> dict[str, float]:
+    """Best validation accuracy and loss, the final train-validation accuracy gap, and the median speed
+    (the first epoch is left out: it includes compilation)."""
+    import statistics
+
+    trained: dict[str, float] = {}
+    with_val = [r for r in rows if r.get("val_accuracy") is not None]
+    if with_val:
+        trained["best_val_accuracy"] = max(r["val_accuracy"] for r in with_val)
+        trained["best_val_loss"] = min(r["val_loss"] for r in with_val)
+        trained["gap"] = with_val[-1]["train_accuracy"] - with_val[-1]["val_accuracy"]
+    speeds = [r["images_per_second"] for r in rows[1:] or rows if r.get("images_per_second")]
+    if speeds:
+        trained["images_per_second"] = statistics.median(speeds)
+    return trained
+
+
+def _plot(curves, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, rows in curves:
+        epochs = [r["epoch"] for r in rows if r.get("val_accuracy") is not None]
+        accuracy.plot(epochs, [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None], label=name)
+        loss.plot(epochs, [r["val_loss"] for r in rows if r.get("val_accuracy") is not None], label=name)
+    accuracy.set(title="validation accuracy", xlabel="epoch")
+    loss.set(title="validation loss", xlabel="epoch")
+    accuracy.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
