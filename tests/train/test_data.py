@@ -848,3 +848,18 @@ def test_check_fits_on_real_digits(digits_gray):
     check_fits(digits_gray, num_outputs=10, head_activation="softmax")
     with pytest.raises(UserError, match=r"but digits has 10 classes \(0, 1, 2, 3, 4, \.\.\.\)"):
         check_fits(digits_gray, num_outputs=2, head_activation="softmax")
+
+
+def test_read_image_decodes_like_training_and_names_bad_files(tmp_path):
+    from archspec.train.data import read_image
+
+    good = tmp_path / "cat.png"
+    Image.fromarray(np.full((10, 12, 3), 200, np.uint8)).save(good)
+    assert read_image(good, (4, 4, 1)).shape == (4, 4, 1)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(DataError) as caught:
+        read_image(text, (4, 4, 1))
+    assert caught.value.path == str(text) and "cannot be used" in caught.value.message
+    with pytest.raises(DataError, match="no such image file"):
+        read_image(tmp_path / "missing.png", (4, 4, 1))

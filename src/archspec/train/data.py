@@ -292,6 +292,22 @@ class _UnusableImage(Exception):
         self.reason = reason
 
 
+def read_image(path: str | Path, input_shape: _Shape) -> np.ndarray:
+    """Decode one image file exactly as training images are decoded (for `predict`).
+
+    Returns uint8 (H, W, C) at `input_shape`; raises `DataError` naming the file when it cannot be used.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(str(path), "no such image file" if not file.exists() else "is not a file")
+    try:
+        return _decode_image(file.read_bytes(), input_shape)
+    except _UnusableImage as error:
+        raise DataError(str(path), f"cannot be used: {error.reason}") from None
+    except OSError as error:
+        raise DataError(str(path), f"cannot be read ({error.strerror})") from None
+
+
 def _decode_image(data: bytes, input_shape: _Shape) -> np.ndarray:
     """Decode one image file's bytes to uint8 (H, W, C); raise _UnusableImage saying why not."""
     if not data:

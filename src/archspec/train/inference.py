@@ -118,7 +118,9 @@ def read_images(paths: list[str], input_shape: tuple[int, int, int]) -> np.ndarr
     Raises:
         PathError: a file is missing or not an image Pillow can decode.
     """
-    return np.stack([_read_image(path, input_shape) for path in paths])
+    from archspec.train.data import read_image
+
+    return np.stack([read_image(path, input_shape) for path in paths])
 
 
 def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[list[tuple[str, float]]]:
@@ -140,21 +142,6 @@ def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[lis
     k = min(top_k, probabilities.shape[1])
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(trained.class_names[c], float(row[c])) for c in order] for row, order in zip(probabilities, ranked)]
-
-
-def _read_image(path: str, input_shape: tuple[int, int, int]) -> np.ndarray:
-    """Decode like the training data was decoded (same conversion to the spec's input)."""
-    from archspec.train import data
-
-    file = Path(path)
-    if not file.is_file():
-        raise PathError(path, "no such image file" if not file.exists() else "is not a file")
-    try:
-        return data._decode_image(file.read_bytes(), input_shape)  # the data module's own decoder
-    except data._UnusableImage as error:
-        raise PathError(path, f"cannot be used: {error.reason}") from None
-    except OSError as error:
-        raise PathError(path, f"cannot be read ({error.strerror})") from None
 
 
 def _names(names: tuple[str, ...]) -> str:
