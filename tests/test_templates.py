@@ -14,6 +14,9 @@ from archspec.summary import summarize
 # (template, total, trainable, non-trainable): Keras model.summary(), or torchvision's trainable
 # count plus 2 BatchNorm statistics per channel (see docs/spec-language.md, "Templates").
 REFERENCE_COUNTS = [
+    ("flatten-head", 11_574_090, 11_573_898, 192),  # DESIGN.md's table, Keras model.summary()
+    ("gap-head", 66_602, 66_410, 192),
+    ("lenet5", 61_706, 61_706, 0),
     ("alexnet", 61_100_840, 61_100_840, 0),
     ("vgg16", 138_357_544, 138_357_544, 0),
     ("googlenet", 7_020_392, 7_005_832, 14_560),
@@ -205,7 +208,8 @@ def test_templates_json_lists_every_template_with_its_counts(cli):
     for name, total, trainable, non_trainable in REFERENCE_COUNTS:
         entry = by_name[name]
         assert (entry["params"], entry["trainable"], entry["non_trainable"]) == (total, trainable, non_trainable)
-        assert entry["input_shape"] == [224, 224, 3]
+        assert entry["input_shape"] == list(typed_template(name).input_shape)
+    assert by_name["resnet50"]["input_shape"] == [224, 224, 3]
     assert by_name["resnet50"]["macs"] == typed_template("resnet50").macs
     assert by_name["vgg16"]["description"].startswith("VGG-16")
 

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import difflib
+from enum import Enum
 from pathlib import Path
 
 from archspec.errors import PathError, UserError
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class CheckpointChoice(str, Enum):
+    """Which checkpoint of a run: the best by validation accuracy, or the last one."""
+
+    best = "best"
+    last = "last"
 
 
 def read_target(spec: str) -> tuple[str, str]:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-
-
-class Checkpoint(str, Enum):
-    best = "best"
-    last = "last"
+from cnn_arch.cli.common import CheckpointChoice as Checkpoint
+from cnn_arch.cli.common import TableOrJson as Format
 
 
 def register(app: typer.Typer) -> None:
