@@ -71,7 +71,8 @@ def test_trained_comparison_adds_accuracy_and_a_plot(cli, tmp_path):
     assert result.code == 0, result.err
     models = json.loads(result.out)["models"]
     for model in models:
-        assert set(model["trained"]) == {"best_val_accuracy", "best_val_loss", "gap", "images_per_second"}
+        assert set(model["trained"]) == {"best_val_accuracy", "best_val_loss", "gap", "images_per_second",
+                                         "test_accuracy"}
         assert 0.0 <= model["trained"]["best_val_accuracy"] <= 1.0
     assert (out / "compare.png").stat().st_size > 0
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["1-tiny", "2-flat"]

@@ -21,7 +21,7 @@ class Entry:
     activation_bytes: int
     head_share: float  # share of parameters in a flatten + dense head (0 without one)
     findings: int | None  # lint findings; None when lint is not available
-    trained: dict[str, float] = field(default_factory=dict)  # best_val_accuracy, best_val_loss, gap, images_per_second
+    trained: dict[str, float] = field(default_factory=dict)  # see TRAINED
 
 
 def entry(name: str, typed: TypedGraph, *, batch: int, findings: int | None) -> Entry:
@@ -50,6 +50,7 @@ TRAINED = [
     ("best val accuracy", "best_val_accuracy", lambda v: f"{v:.2%}"),
     ("best val loss", "best_val_loss", lambda v: f"{v:.4f}"),
     ("train-val gap", "gap", lambda v: f"{v:+.2%}"),
+    ("test accuracy", "test_accuracy", lambda v: f"{v:.2%}"),
     ("images/s", "images_per_second", lambda v: f"{v:,.0f}"),
 ]
 

@@ -30,6 +30,8 @@ def compare_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="With --data: images per step."),
     lr: float = typer.Option(3e-3, "--lr", min=0.0, help="With --data: peak learning rate (adamw, cosine)."),
     seed: int = typer.Option(0, "--seed", help="With --data: seeds weights, split and data order, for every model."),
+    val_split: float = typer.Option(0.1, "--val-split", min=0.0, max=0.9,
+                                    help="With --data: share of the training images held out for validation."),
     out: Path = typer.Option(None, "--out", metavar="DIR",
                              help="With --data: where the runs and compare.png go [default: runs/compare-<time>]."),
 ) -> None:
@@ -52,7 +54,8 @@ def compare_command(
         models.append((name, text, typed))
     if data is not None:
         folder = out or _default_out()
-        settings = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
+        settings = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                    "val_split": val_split}
         curves = [_train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
                   for index, ((name, text, typed), e) in enumerate(zip(models, entries))]
         _plot(curves, folder / "compare.png")
@@ -86,7 +89,7 @@ def _train(index: int, name: str, text: str, typed, settings: dict, folder: Path
     if not quiet:
         sys.stdout.write(f"\n== {name} ==\n")
     try:
-        train_and_evaluate(config, workdir, reporter=reporter)
+        results = train_and_evaluate(config, workdir, reporter=reporter).results
     except Stopped as stopped:
         sys.stderr.write(f"{name}: {stopped}\n")
         raise typer.Exit(stopped.exit_code) from None
@@ -95,6 +98,8 @@ def _train(index: int, name: str, text: str, typed, settings: dict, folder: Path
             reporter.close()
     rows = run.read_metrics(workdir)
     entry.trained = summarize_run(rows)
+    if "test" in results:  # the run's model (its best checkpoint) on the held-out test images
+        entry.trained["test_accuracy"] = results["test"]["accuracy"]
     return name, rows
 
 
