@@ -1,7 +1,13 @@
 """Spec text → syntax tree (`archspec.syntax`), with every node's line and column.
 
-The grammar lives in `grammar.lark` and is loaded once. Lark's errors are translated into
-`SpecError`s that read like a compiler's; nothing lark raises reaches the user.
+The grammar lives in `grammar.lark`. The parser that runs is lark's stand-alone LALR parser
+generated from it, `_lark_parser.py`: it loads in a few milliseconds, where loading lark and the
+grammar took about 0.1 s of every command's start-up. After editing the grammar, regenerate it with
+
+    python -m lark.tools.standalone src/archspec/grammar.lark -o src/archspec/_lark_parser.py
+
+(tests/test_parse_generated.py fails until you do). Lark's errors are translated into `SpecError`s
+that read like a compiler's; nothing lark raises reaches the user.
 """
 
 from __future__ import annotations
@@ -95,8 +101,7 @@ def _check_size(text: str) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _parser():
-    from lark import Lark
-    from lark.indenter import Indenter
+    from archspec._lark_parser import Indenter, Lark_StandAlone
 
     class SpecIndenter(Indenter):
         NL_type = "_NL"
@@ -106,34 +111,7 @@ def _parser():
         DEDENT_type = "_DEDENT"
         tab_len = 8
 
-    return Lark.open(
-        "grammar.lark",
-        rel_to=__file__,
-        parser="lalr",
-        postlex=SpecIndenter(),
-        propagate_positions=False,
-        maybe_placeholders=False,
-        transformer=_make_transformer(),
-        cache=_cache_path(),
-    )
-
-
-def _cache_path() -> str | bool:
-    """Lark caches its compiled LALR tables; keep them beside the user's other caches."""
-    import os
-    import tempfile
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "cnn-arch")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, delete=True)
-        probe.close()
-    except OSError:
-        return False
-    from archspec import __version__
-
-    return os.path.join(folder, f"lark-grammar-{__version__}.pickle")
+    return Lark_StandAlone(postlex=SpecIndenter(), transformer=_make_transformer())
 
 
 def _span(token, end=None) -> Span:
@@ -147,7 +125,7 @@ def _make_transformer():
     Used as the parser's `transformer=`: callbacks run at each reduction, so a deep tree never
     recurses. Depths are tracked on the side to refuse absurd nesting with a message.
     """
-    from lark import Token, Transformer
+    from archspec._lark_parser import Token, Transformer
 
     class ToSyntax(Transformer):
         def __init__(self) -> None:
@@ -314,8 +292,7 @@ def _describe(token_type: str) -> str:
 
 
 def _translate(error: Exception, text: str) -> SpecError:
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
-    from lark.indenter import DedentError
+    from archspec._lark_parser import DedentError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     lines = text.split("\n") or [""]
     if isinstance(error, DedentError):
