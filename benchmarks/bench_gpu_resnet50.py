@@ -46,8 +46,9 @@ def main() -> None:
     name, text = read_target(args.spec)
     typed = compile_target(args.spec, args.input)
     classes = typed.output_shape[0]
-    config = TrainConfig(spec=name, spec_text=text, input_shape=typed.input_shape, batch_size=batch_size,
-                         precision=args.precision)
+    config = TrainConfig(
+        spec=name, spec_text=text, input_shape=typed.input_shape, batch_size=batch_size, precision=args.precision
+    )
 
     mesh = distributed.make_mesh(jax.devices()[:1])  # one accelerator
     replicated = distributed.replicated(mesh)
@@ -62,10 +63,21 @@ def main() -> None:
     dtype = jnp.bfloat16 if args.precision == "bf16" else None
     graphdef, state = create_train_state(typed, tx, seed=0, dtype=dtype, sharding=replicated)
     totals = jax.jit(lambda: {**zero_sums(task), "finite": jnp.ones((), bool)}, out_shardings=replicated)()
-    step = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, task=task, steps_per_epoch=steps_per_epoch,
-                                     augment=(), batch_sharding=distributed.batch_sharded(mesh)), donate_argnums=0)
-    order = jax.jit(functools.partial(epoch_order, num_examples=images_count, steps=steps_per_epoch,
-                                      batch_size=batch_size))(state.key, np.int32(0))
+    step = jax.jit(
+        functools.partial(
+            train_step,
+            graphdef=graphdef,
+            tx=tx,
+            task=task,
+            steps_per_epoch=steps_per_epoch,
+            augment=(),
+            batch_sharding=distributed.batch_sharded(mesh),
+        ),
+        donate_argnums=0,
+    )
+    order = jax.jit(
+        functools.partial(epoch_order, num_examples=images_count, steps=steps_per_epoch, batch_size=batch_size)
+    )(state.key, np.int32(0))
 
     for _ in range(args.warmup):
         state, totals = step(state, totals, images, labels, order)
@@ -75,12 +87,21 @@ def main() -> None:
         state, totals = step(state, totals, images, labels, order)
     jax.block_until_ready(totals)
     seconds = time.perf_counter() - started
-    print(json.dumps({
-        "spec": name, "input": "x".join(map(str, typed.input_shape)), "params": typed.params,
-        "precision": args.precision, "batch_size": batch_size, "steps": steps,
-        "device": jax.devices()[0].device_kind, "images_per_second": round(batch_size * steps / seconds, 1),
-        "finite": bool(totals["finite"]),
-    }))
+    print(
+        json.dumps(
+            {
+                "spec": name,
+                "input": "x".join(map(str, typed.input_shape)),
+                "params": typed.params,
+                "precision": args.precision,
+                "batch_size": batch_size,
+                "steps": steps,
+                "device": jax.devices()[0].device_kind,
+                "images_per_second": round(batch_size * steps / seconds, 1),
+                "finite": bool(totals["finite"]),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

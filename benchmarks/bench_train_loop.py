@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="epochs per contender, the first not timed")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--repeats", type=int, default=1, help="runs per contender; the best is kept")
-    parser.add_argument("--keras-python", default=sys.executable,
-                        help="a Python that can import keras and cnn-arch (default: this one)")
+    parser.add_argument(
+        "--keras-python", default=sys.executable, help="a Python that can import keras and cnn-arch (default: this one)"
+    )
     parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.contender:
@@ -61,12 +62,17 @@ def main() -> None:
             if report is None:
                 continue
             results[name] = max(results.get(name, 0.0), report["images_per_second"])
-            extra = f" (training phase only: {report['training_images_per_second']:,.0f})" \
-                if "training_images_per_second" in report else ""
+            extra = (
+                f" (training phase only: {report['training_images_per_second']:,.0f})"
+                if "training_images_per_second" in report
+                else ""
+            )
             print(f"[{repeat + 1}] {name:<6} {report['images_per_second']:>8,.0f} images/s{extra}", flush=True)
     print()
-    print(f"{args.spec} at {args.input}, {args.data}, batch {args.batch_size}, {args.epochs - 1} timed epochs "
-          f"(best of {args.repeats})")
+    print(
+        f"{args.spec} at {args.input}, {args.data}, batch {args.batch_size}, {args.epochs - 1} timed epochs "
+        f"(best of {args.repeats})"
+    )
     for name, value in results.items():
         ratios = "  ".join(f"{value / results[other]:.2f}x {other}" for other in results if other != name)
         print(f"  {name:<6} {value:>8,.0f} images/s   {ratios}")
@@ -93,8 +99,16 @@ def _problem(args):
 
     name, text = read_target(args.spec)
     typed = compile_target(args.spec, args.input)
-    config = TrainConfig(spec=name, spec_text=text, input_shape=typed.input_shape, data=args.data,
-                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, val_split=0.0)
+    config = TrainConfig(
+        spec=name,
+        spec_text=text,
+        input_shape=typed.input_shape,
+        data=args.data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_split=0.0,
+    )
     dataset = load_dataset(args.data, typed.input_shape, val_split=0.0, seed=0)
     return typed, dataset, config
 
@@ -111,7 +125,7 @@ def run_ours(args) -> dict:
     from archspec.train import run
     from archspec.train.loop import Reporter, train_and_evaluate
 
-    typed, dataset, config = _problem(args)
+    _, dataset, config = _problem(args)
 
     class Clock(Reporter):
         def __init__(self) -> None:
@@ -126,8 +140,10 @@ def run_ours(args) -> dict:
         rows = run.read_metrics(f"{folder}/run")
     steps = len(dataset.y_train) // args.batch_size
     training = sum(steps * args.batch_size for _ in rows[1:]) / sum(row["seconds"] for row in rows[1:])
-    return {"images_per_second": _timed_rate(clock.epoch_ends, steps * args.batch_size),
-            "training_images_per_second": training}
+    return {
+        "images_per_second": _timed_rate(clock.epoch_ends, steps * args.batch_size),
+        "training_images_per_second": training,
+    }
 
 
 def run_bare(args) -> dict:
@@ -185,8 +201,11 @@ def run_keras(args) -> dict:
 
     typed, dataset, config = _problem(args)
     model = keras_model(typed)
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=args.lr, weight_decay=config.weight_decay),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=args.lr, weight_decay=config.weight_decay),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
 
     class Clock(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -201,8 +220,7 @@ def run_keras(args) -> dict:
     x = dataset.x_train[: steps * args.batch_size].astype("float32") / 255  # Keras normalizes on the host
     y = dataset.y_train[: steps * args.batch_size]
     model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, shuffle=True, verbose=0, callbacks=[clock])
-    return {"images_per_second": _timed_rate(clock.epoch_ends, steps * args.batch_size),
-            "keras": keras.__version__}
+    return {"images_per_second": _timed_rate(clock.epoch_ends, steps * args.batch_size), "keras": keras.__version__}
 
 
 def keras_model(typed):
@@ -216,15 +234,25 @@ def keras_model(typed):
         if node.kind == "conv":
             if attrs["groups"] != 1:
                 raise SystemExit("keras_model: grouped convolutions are not translated")
-            stack.append(layers.Conv2D(attrs["filters"], attrs["kernel"], strides=attrs["stride"],
-                                       padding=attrs["padding"], dilation_rate=attrs["dilation"],
-                                       use_bias=attrs["bias"]))
+            stack.append(
+                layers.Conv2D(
+                    attrs["filters"],
+                    attrs["kernel"],
+                    strides=attrs["stride"],
+                    padding=attrs["padding"],
+                    dilation_rate=attrs["dilation"],
+                    use_bias=attrs["bias"],
+                )
+            )
         elif node.kind in ("maxpool", "avgpool"):
             pool = layers.MaxPooling2D if node.kind == "maxpool" else layers.AveragePooling2D
             stack.append(pool(attrs["size"], strides=attrs["stride"], padding=attrs["padding"]))
         elif node.kind == "bn":
-            stack.append(layers.BatchNormalization(momentum=attrs["momentum"], epsilon=attrs["epsilon"],
-                                                   center=attrs["center"], scale=attrs["scale"]))
+            stack.append(
+                layers.BatchNormalization(
+                    momentum=attrs["momentum"], epsilon=attrs["epsilon"], center=attrs["center"], scale=attrs["scale"]
+                )
+            )
         elif node.kind == "gap":
             stack.append(layers.GlobalAveragePooling2D())
         elif node.kind == "flatten":

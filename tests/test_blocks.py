@@ -30,8 +30,11 @@ def kinds(typed):
 
 def test_keras_conv_block_counts(compile_text):
     typed = compile_text(RESNET_STAGE)
-    first = sum(i.params for n, i in zip(typed.graph.nodes, typed.infos) if n.origins[:1] and
-                n.origins[0].call == "bottleneck 64")
+    first = sum(
+        i.params
+        for n, i in zip(typed.graph.nodes, typed.infos)
+        if n.origins[:1] and n.origins[0].call == "bottleneck 64"
+    )
     # Keras ResNet-50 conv2_block1: 4,160+256 + 36,928+256 + 16,640+1,024 + shortcut 16,640+1,024
     assert first == 76_928
     assert typed.output_shape == (28, 28, 512)
@@ -165,7 +168,9 @@ def test_summary_rows_nest_blocks_and_fold_with_depth(compile_text):
     summary = summarize(typed, "stage")
     top = summary.folded(1)
     assert [(r.label, r.group) for r in top] == [
-        ("input 56x56x64", False), ("bottleneck 64", True), ("bottleneck 128 stride=2", True),
+        ("input 56x56x64", False),
+        ("bottleneck 64", True),
+        ("bottleneck 128 stride=2", True),
     ]
     assert sum(r.params for r in top) == typed.params
     assert top[2].shape == (28, 28, 512)

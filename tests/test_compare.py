@@ -66,13 +66,19 @@ def test_trained_comparison_adds_accuracy_and_a_plot(cli, tmp_path):
     flat = tmp_path / "flat.arch"
     flat.write_text("input 8x8x1\nconv 4 3 relu\nflatten\ndense 10 softmax\n")
     out = tmp_path / "runs"
-    result = cli("compare", str(tiny), str(flat), "--data", "digits", "--epochs", "1", "--out", str(out),
-                 "--format", "json")
+    result = cli(
+        "compare", str(tiny), str(flat), "--data", "digits", "--epochs", "1", "--out", str(out), "--format", "json"
+    )
     assert result.code == 0, result.err
     models = json.loads(result.out)["models"]
     for model in models:
-        assert set(model["trained"]) == {"best_val_accuracy", "best_val_loss", "gap", "images_per_second",
-                                         "test_accuracy"}
+        assert set(model["trained"]) == {
+            "best_val_accuracy",
+            "best_val_loss",
+            "gap",
+            "images_per_second",
+            "test_accuracy",
+        }
         assert 0.0 <= model["trained"]["best_val_accuracy"] <= 1.0
     assert (out / "compare.png").stat().st_size > 0
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["1-tiny", "2-flat"]

@@ -22,7 +22,7 @@ def assert_model_matches_inference(typed) -> None:
     assert count_parameters(model) == (typed.trainable, typed.non_trainable)
     x = jax.ShapeDtypeStruct((2, *typed.input_shape), jnp.float32)
     for train in (False, True):
-        outputs = nnx.eval_shape(lambda m, x: m.trace(x, train=train), model, x)
+        outputs = nnx.eval_shape(lambda m, x, train=train: m.trace(x, train=train), model, x)
         assert [o.shape[1:] for o in outputs] == [i.shape for i in typed.infos]
 
 
@@ -48,16 +48,20 @@ def valid_specs(draw):
     lines = [f"input {side}x{side}x{channels}"]
     activations = st.sampled_from(["", " relu", " bn relu", " relu6", " silu", " bn", " tanh", " gelu"])
     for _ in range(draw(st.integers(1, 6))):
-        choice = draw(st.sampled_from(["conv", "dwconv", "sepconv", "pool", "bn", "act", "dropout", "zeropad",
-                                       "add", "concat", "se"]))
+        choice = draw(
+            st.sampled_from(
+                ["conv", "dwconv", "sepconv", "pool", "bn", "act", "dropout", "zeropad", "add", "concat", "se"]
+            )
+        )
         if choice == "conv":
             filters = draw(st.integers(1, 12))
             groups = draw(st.sampled_from([g for g in (1, 2) if channels % g == 0 and filters % g == 0]))
             kernel = draw(st.sampled_from(["1", "3", "3x1", "2"]))
             stride = draw(st.sampled_from([1, 2])) if side >= 4 else 1
             bias = draw(st.sampled_from(["", " bias=false"]))
-            lines.append(f"conv {filters} {kernel} stride={stride} padding=same groups={groups}{bias}"
-                         f"{draw(activations)}")
+            lines.append(
+                f"conv {filters} {kernel} stride={stride} padding=same groups={groups}{bias}{draw(activations)}"
+            )
             side, channels = -(-side // stride), filters
         elif choice == "dwconv":
             multiplier = draw(st.integers(1, 2))
@@ -84,12 +88,23 @@ def valid_specs(draw):
             lines += ["add:", "    identity", f"    conv {channels} 3 padding=same bn"]
         elif choice == "concat":
             extra = draw(st.integers(1, 6))
-            lines += ["concat:", "    identity", "    branch:", f"        conv {extra} 1 relu",
-                      f"        conv {extra} 3 padding=same"]
+            lines += [
+                "concat:",
+                "    identity",
+                "    branch:",
+                f"        conv {extra} 1 relu",
+                f"        conv {extra} 3 padding=same",
+            ]
             channels += extra
         elif choice == "se":
-            lines += ["multiply:", "    identity", "    branch:", "        gap keepdims=true",
-                      f"        conv {max(1, channels // 2)} 1 relu", f"        conv {channels} 1 sigmoid"]
+            lines += [
+                "multiply:",
+                "    identity",
+                "    branch:",
+                "        gap keepdims=true",
+                f"        conv {max(1, channels // 2)} 1 relu",
+                f"        conv {channels} 1 sigmoid",
+            ]
     head = draw(st.sampled_from(["gap", "flatten", "gmp"]))
     units = draw(st.integers(1, 10))
     lines += [head, f"dense {units}{draw(st.sampled_from(['', ' softmax', ' bn relu']))}"]

@@ -22,15 +22,67 @@ SEEDS = [path(name).read_text() for name in names()] + [
 ]
 
 TOKENS = [
-    "conv", "dense", "maxpool", "add:", "concat:", "branch:", "repeat", "def", "x2", "x0", "x99999", "(", ")",
-    ",", "=", ":", "*", "//", "/", "-", "+", "%", "0", "1", "3x3", "224x224x3", "999999999999", "-1", "0.5",
-    "1e308", "1e-308", "same", "valid", "relu", "bn", "identity", "input", "\n", "\n    ", "\t", "    ", "#",
-    "max(", "make_divisible(", "stride=", "padding=", "groups=", "bias=", "\\\n", "\r", "\x00", "é", "🙂",
+    "conv",
+    "dense",
+    "maxpool",
+    "add:",
+    "concat:",
+    "branch:",
+    "repeat",
+    "def",
+    "x2",
+    "x0",
+    "x99999",
+    "(",
+    ")",
+    ",",
+    "=",
+    ":",
+    "*",
+    "//",
+    "/",
+    "-",
+    "+",
+    "%",
+    "0",
+    "1",
+    "3x3",
+    "224x224x3",
+    "999999999999",
+    "-1",
+    "0.5",
+    "1e308",
+    "1e-308",
+    "same",
+    "valid",
+    "relu",
+    "bn",
+    "identity",
+    "input",
+    "\n",
+    "\n    ",
+    "\t",
+    "    ",
+    "#",
+    "max(",
+    "make_divisible(",
+    "stride=",
+    "padding=",
+    "groups=",
+    "bias=",
+    "\\\n",
+    "\r",
+    "\x00",
+    "é",
+    "🙂",
 ]
 
 # CNN_ARCH_FUZZ_EXAMPLES=20000 for a deep local run; CI keeps the default.
-FUZZ = settings(max_examples=int(os.environ.get("CNN_ARCH_FUZZ_EXAMPLES", "300")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("CNN_ARCH_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def compiles_or_spec_error(text: str) -> None:
@@ -66,7 +118,7 @@ def mutated(draw):
         elif action == "insert":
             text = text[:position] + draw(st.sampled_from(TOKENS)) + text[position:]
         elif action == "replace":
-            text = text[:position] + draw(st.sampled_from(TOKENS)) + text[position + 1:]
+            text = text[:position] + draw(st.sampled_from(TOKENS)) + text[position + 1 :]
         else:
             lines = text.split("\n")
             index = draw(st.integers(0, len(lines) - 1))

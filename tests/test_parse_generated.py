@@ -29,8 +29,10 @@ def test_generated_parser_has_the_grammars_rules_and_terminals():
 
 
 def test_parsing_does_not_need_lark_installed():
-    code = ("import sys; sys.modules['lark'] = None\n"
-            "from archspec.compile import compile_spec\n"
-            "print(compile_spec('input 8x8x1\\nconv 4 3\\ngap\\n').params)")
+    code = (
+        "import sys; sys.modules['lark'] = None\n"
+        "from archspec.compile import compile_spec\n"
+        "print(compile_spec('input 8x8x1\\nconv 4 3\\ngap\\n').params)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "40"

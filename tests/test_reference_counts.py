@@ -13,8 +13,19 @@ from archspec.templates import path
 
 # Keras' per-layer output shapes for the flatten-head model (batch dimension dropped).
 KERAS_FLATTEN_HEAD_SHAPES = [
-    (222, 222, 32), (220, 220, 32), (110, 110, 32), (110, 110, 32), (108, 108, 64), (106, 106, 64),
-    (53, 53, 64), (53, 53, 64), (179776,), (179776,), (64,), (32,), (10,),
+    (222, 222, 32),
+    (220, 220, 32),
+    (110, 110, 32),
+    (110, 110, 32),
+    (108, 108, 64),
+    (106, 106, 64),
+    (53, 53, 64),
+    (53, 53, 64),
+    (179776,),
+    (179776,),
+    (64,),
+    (32,),
+    (10,),
 ]
 
 
@@ -22,11 +33,14 @@ def typed_template(name: str):
     return compile_spec(path(name).read_text(), name)
 
 
-@pytest.mark.parametrize("name, total, trainable, non_trainable", [
-    ("flatten-head", 11_574_090, 11_573_898, 192),
-    ("gap-head", 66_602, 66_410, 192),
-    ("lenet5", 61_706, 61_706, 0),
-])
+@pytest.mark.parametrize(
+    "name, total, trainable, non_trainable",
+    [
+        ("flatten-head", 11_574_090, 11_573_898, 192),
+        ("gap-head", 66_602, 66_410, 192),
+        ("lenet5", 61_706, 61_706, 0),
+    ],
+)
 def test_table_footer_prints_the_counts(cli, name, total, trainable, non_trainable):
     out = cli("summarize", name).out
     assert f"Total params: {total:,} " in out
@@ -37,8 +51,11 @@ def test_table_footer_prints_the_counts(cli, name, total, trainable, non_trainab
 def test_flatten_head_layer_shapes_match_keras():
     typed = typed_template("flatten-head")
     # Keras folds activations into their conv/dense layer; compare the layers Keras lists.
-    shapes = [info.shape for node, info in zip(typed.graph.nodes, typed.infos)
-              if node.kind not in ("input", "relu", "softmax")]
+    shapes = [
+        info.shape
+        for node, info in zip(typed.graph.nodes, typed.infos)
+        if node.kind not in ("input", "relu", "softmax")
+    ]
     assert shapes == KERAS_FLATTEN_HEAD_SHAPES
 
 
@@ -51,8 +68,9 @@ def test_flatten_output_is_179776_in_json(cli):
 
 def test_lenet5_shapes_match_the_paper():
     typed = typed_template("lenet5")
-    convs_and_pools = [info.shape for node, info in zip(typed.graph.nodes, typed.infos)
-                       if node.kind in ("conv", "avgpool", "flatten")]
+    convs_and_pools = [
+        info.shape for node, info in zip(typed.graph.nodes, typed.infos) if node.kind in ("conv", "avgpool", "flatten")
+    ]
     assert convs_and_pools == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,)]
 
 

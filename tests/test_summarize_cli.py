@@ -59,7 +59,9 @@ def test_summarize_allocates_nothing_and_never_imports_jax(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from cnn_arch.cli.app import main; sys.argv=['cnn-arch','summarize','flatten-head'];\n"
-            "try: main()\nexcept SystemExit: pass\nprint('JAX' if 'jax' in sys.modules else 'NOJAX')")
+    code = (
+        "import sys; from cnn_arch.cli.app import main; sys.argv=['cnn-arch','summarize','flatten-head'];\n"
+        "try: main()\nexcept SystemExit: pass\nprint('JAX' if 'jax' in sys.modules else 'NOJAX')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("NOJAX")

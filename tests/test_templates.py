@@ -40,14 +40,32 @@ REFERENCE_MACS = [
 # Outputs of the top-level macro calls, from the papers' tables and the Keras/torchvision models.
 BLOCK_OUTPUTS = {
     "vgg16": [(112, 112, 64), (56, 56, 128), (28, 28, 256), (14, 14, 512), (7, 7, 512)],
-    "googlenet": [(56, 56, 64), (56, 56, 192), (28, 28, 256), (28, 28, 480), (14, 14, 512), (14, 14, 512), (14, 14, 512), (14, 14, 528),
-                  (14, 14, 832), (7, 7, 832), (7, 7, 1024)],
+    "googlenet": [
+        (56, 56, 64),
+        (56, 56, 192),
+        (28, 28, 256),
+        (28, 28, 480),
+        (14, 14, 512),
+        (14, 14, 512),
+        (14, 14, 512),
+        (14, 14, 528),
+        (14, 14, 832),
+        (7, 7, 832),
+        (7, 7, 1024),
+    ],
     "resnet50": [(56, 56, 256)] * 3 + [(28, 28, 512)] * 4 + [(14, 14, 1024)] * 6 + [(7, 7, 2048)] * 3,
     "resnet50-torchvision": [(56, 56, 256)] * 3 + [(28, 28, 512)] * 4 + [(14, 14, 1024)] * 6 + [(7, 7, 2048)] * 3,
-    "mobilenet-v2": [(56, 56, 24)] * 2 + [(28, 28, 32)] * 3 + [(14, 14, 64)] * 4 + [(14, 14, 96)] * 3
-                    + [(7, 7, 160)] * 3 + [(7, 7, 320)],
+    "mobilenet-v2": [(56, 56, 24)] * 2
+    + [(28, 28, 32)] * 3
+    + [(14, 14, 64)] * 4
+    + [(14, 14, 96)] * 3
+    + [(7, 7, 160)] * 3
+    + [(7, 7, 320)],
     "efficientnet-b0": [(112, 112, 32), (56, 56, 24), (56, 56, 24), (28, 28, 40), (28, 28, 40)]
-                       + [(14, 14, 80)] * 3 + [(14, 14, 112)] * 3 + [(7, 7, 192)] * 4 + [(7, 7, 320)],
+    + [(14, 14, 80)] * 3
+    + [(14, 14, 112)] * 3
+    + [(7, 7, 192)] * 4
+    + [(7, 7, 320)],
 }
 
 # The feature map the classifier head starts from (the input of its `gap` or `flatten`).
@@ -113,8 +131,16 @@ def test_block_outputs_match_the_reference(name):
 def test_alexnet_feature_shapes_match_torchvision():
     typed = typed_template("alexnet")
     shapes = [info.shape for node, info in zip(typed.graph.nodes, typed.infos) if node.kind in ("conv", "maxpool")]
-    assert shapes == [(55, 55, 64), (27, 27, 64), (27, 27, 192), (13, 13, 192), (13, 13, 384), (13, 13, 256),
-                      (13, 13, 256), (6, 6, 256)]
+    assert shapes == [
+        (55, 55, 64),
+        (27, 27, 64),
+        (27, 27, 192),
+        (13, 13, 192),
+        (13, 13, 384),
+        (13, 13, 256),
+        (13, 13, 256),
+        (6, 6, 256),
+    ]
 
 
 @pytest.mark.parametrize("name", templates.names())
@@ -156,8 +182,8 @@ def test_resnet50_depth_1_shows_each_bottleneck_call_as_one_row(cli):
     assert {layer["depth"] for layer in layers} == {1}
     calls = [layer for layer in layers if layer["group"]]
     assert [c["label"].split()[0] for c in calls] == (["bottleneck_projection"] + ["bottleneck"] * 2) + (
-        ["bottleneck_projection"] + ["bottleneck"] * 3) + (["bottleneck_projection"] + ["bottleneck"] * 5) + (
-        ["bottleneck_projection"] + ["bottleneck"] * 2)
+        ["bottleneck_projection"] + ["bottleneck"] * 3
+    ) + (["bottleneck_projection"] + ["bottleneck"] * 5) + (["bottleneck_projection"] + ["bottleneck"] * 2)
     assert calls[3]["label"] == "bottleneck_projection 128"
     assert all(c["type"] == "call" for c in calls)
     for key in ("params", "trainable", "non_trainable", "macs"):
@@ -178,7 +204,7 @@ def test_block_rows_carry_the_totals_of_the_rows_under_them():
         if not row.group:
             continue
         inside = []
-        for below in rows[index + 1:]:
+        for below in rows[index + 1 :]:
             if below.depth <= row.depth:
                 break
             if not below.group:
@@ -190,9 +216,12 @@ def test_block_rows_carry_the_totals_of_the_rows_under_them():
 def test_depth_2_opens_the_calls_but_not_the_merges():
     rows = summarize(typed_template("resnet50"), "resnet50").folded(2)
     first_call = next(i for i, row in enumerate(rows) if row.group)
-    block = rows[first_call:first_call + 4]
+    block = rows[first_call : first_call + 4]
     assert [(row.type, row.depth, row.group) for row in block] == [
-        ("call", 1, True), ("Add", 2, True), ("Activation", 2, False), ("call", 1, True),
+        ("call", 1, True),
+        ("Add", 2, True),
+        ("Activation", 2, False),
+        ("call", 1, True),
     ]
 
 

@@ -26,8 +26,15 @@ class Entry:
 
 def entry(name: str, typed: TypedGraph, *, batch: int, findings: int | None) -> Entry:
     head = dense_head(typed)
-    return Entry(name, typed.params, typed.trainable, typed.macs,
-                 typed.activation_values() * batch * BYTES_PER_VALUE, head.share if head else 0.0, findings)
+    return Entry(
+        name,
+        typed.params,
+        typed.trainable,
+        typed.macs,
+        typed.activation_values() * batch * BYTES_PER_VALUE,
+        head.share if head else 0.0,
+        findings,
+    )
 
 
 def ratio(value: float, reference: float) -> str:
@@ -74,15 +81,13 @@ def rows(entries: list[Entry]) -> list[tuple[str, list[str]]]:
 def to_json(entries: list[Entry]) -> str:
     first = entries[0]
     return json.dumps(
-        {"models": [{**asdict(e), "params_ratio": e.params / first.params if first.params else None}
-                    for e in entries]},
+        {"models": [{**asdict(e), "params_ratio": e.params / first.params if first.params else None} for e in entries]},
         indent=2,
     )
 
 
 def to_markdown(entries: list[Entry]) -> str:
-    lines = ["| | " + " | ".join(e.name for e in entries) + " |",
-             "|---|" + "---:|" * len(entries)]
+    lines = ["| | " + " | ".join(e.name for e in entries) + " |", "|---|" + "---:|" * len(entries)]
     lines += [f"| {metric} | " + " | ".join(cells) + " |" for metric, cells in rows(entries)]
     return "\n".join(lines) + "\n"
 

@@ -78,8 +78,9 @@ class _Expander:
         else:
             span = body[0].span if body else Span(1, 1)
             message = "the spec has no layers" if not body else "the first layer must be `input HxWxC`"
-            raise SpecError(message, span, hint="start with e.g. `input 224x224x3`, or pass --input",
-                            source=self.source)
+            raise SpecError(
+                message, span, hint="start with e.g. `input 224x224x3`, or pass --input", source=self.source
+            )
         self._sequence(rest, current, top)
         scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
         return Graph(tuple(self.nodes), scopes, self.source)
@@ -94,15 +95,20 @@ class _Expander:
                     Note(f"first defined at line {found[name].line}", found[name].span)
                 )
             if name in REGISTRY or name in BLOCKS or name in ("identity", "def"):
-                raise self._error(f"`{name}` is a built-in name; choose another name for the macro",
-                                  definition.span, top)
+                raise self._error(
+                    f"`{name}` is a built-in name; choose another name for the macro", definition.span, top
+                )
             seen: set[str] = set()
             for param in definition.params:
                 if param.name in seen:
                     raise self._error(f"parameter `{param.name}` appears twice", param.span, top)
                 if param.name in RESERVED:
-                    raise self._error(f"parameter `{param.name}` would hide the word `{param.name}`",
-                                      param.span, top, hint="choose another name")
+                    raise self._error(
+                        f"parameter `{param.name}` would hide the word `{param.name}`",
+                        param.span,
+                        top,
+                        hint="choose another name",
+                    )
                 seen.add(param.name)
             found[name] = definition
         return found
@@ -127,8 +133,9 @@ class _Expander:
         if line.repeat is None:
             return 1
         if not 1 <= line.repeat <= MAX_REPEAT:
-            raise self._error(f"repeat count must be between 1 and {MAX_REPEAT:,}, got {line.repeat}",
-                              line.repeat_span, ctx)
+            raise self._error(
+                f"repeat count must be between 1 and {MAX_REPEAT:,}, got {line.repeat}", line.repeat_span, ctx
+            )
         return line.repeat
 
     def _line(self, line: Line, current: int, ctx: _Context) -> int:
@@ -142,8 +149,9 @@ class _Expander:
         if name == "input":
             raise self._error("`input` must be the first layer, and appear once", line.span, ctx)
         if name in BLOCKS:
-            raise self._error(f"`{name}` opens a block", line.span, ctx,
-                              hint=f"write `{name}:` and indent its contents below it")
+            raise self._error(
+                f"`{name}` opens a block", line.span, ctx, hint=f"write `{name}:` and indent its contents below it"
+            )
         kind = REGISTRY.get(name)
         if kind is None or name in MERGES:
             raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=self._suggest(name))
@@ -180,21 +188,27 @@ class _Expander:
                 suffix.append((value.text, span))
                 continue
             if suffix:
-                raise self._error(f"unexpected argument `{show(value)}` after `{suffix[-1][0]}`", span, ctx,
-                                  hint="`bn` and activations come after the layer's arguments")
+                raise self._error(
+                    f"unexpected argument `{show(value)}` after `{suffix[-1][0]}`",
+                    span,
+                    ctx,
+                    hint="`bn` and activations come after the layer's arguments",
+                )
             if len(given) >= len(positional):
                 raise self._error(self._surplus_message(kind, value), span, ctx, hint=self._usage(kind))
             given[positional[len(given)].name] = (value, span)
         for kwarg in line.kwargs:
-            self._check_keyword(kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument",
-                                self._usage(kind), ctx)
+            self._check_keyword(
+                kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument", self._usage(kind), ctx
+            )
             given[kwarg.name] = (self._eval(kwarg.value, ctx), kwarg.value.span)
         attrs: dict[str, Any] = {}
         for arg in kind.args:
             if arg.name not in given:
                 if arg.default is REQUIRED:
-                    raise self._error(f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx,
-                                      hint=self._usage(kind))
+                    raise self._error(
+                        f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx, hint=self._usage(kind)
+                    )
                 attrs[arg.name] = arg.default
                 continue
             value, span = given[arg.name]
@@ -216,8 +230,10 @@ class _Expander:
     def _surplus_message(self, kind: LayerKind, value) -> str:
         if isinstance(value, Word) and value.text in SUFFIX_WORDS:
             return f"`{kind.name}` cannot take a trailing `{value.text}`; write it on its own line"
-        return f"`{kind.name}` takes {sum(a.positional for a in kind.args)} positional arguments; " \
-               f"`{show(value)}` is one too many"
+        return (
+            f"`{kind.name}` takes {sum(a.positional for a in kind.args)} positional arguments; "
+            f"`{show(value)}` is one too many"
+        )
 
     @staticmethod
     def _usage(kind: LayerKind) -> str:
@@ -238,18 +254,21 @@ class _Expander:
         if block.name == "repeat":
             return self._repeat(block, current, ctx)
         if block.name == "branch":
-            raise self._error("`branch:` belongs directly inside `add:`, `concat:` or `multiply:`",
-                              block.span, ctx)
+            raise self._error("`branch:` belongs directly inside `add:`, `concat:` or `multiply:`", block.span, ctx)
         if block.name in REGISTRY or block.name in self.defs:
-            raise self._error(f"`{block.name}` is a layer, not a block", block.span, ctx,
-                              hint="remove the `:` and the indented lines, or wrap them in `repeat N:`")
+            raise self._error(
+                f"`{block.name}` is a layer, not a block",
+                block.span,
+                ctx,
+                hint="remove the `:` and the indented lines, or wrap them in `repeat N:`",
+            )
         close = difflib.get_close_matches(block.name, BLOCKS, n=1)
         hint = f"did you mean `{close[0]}:`?" if close else f"blocks are {', '.join(f'`{b}:`' for b in BLOCKS)}"
         raise self._error(f"unknown block `{block.name}:`", block.span, ctx, hint=hint)
 
     def _no_arguments(self, block: Block, ctx: _Context) -> None:
         if block.args or block.kwargs:
-            span = (block.args[0].span if block.args else block.kwargs[0].span)
+            span = block.args[0].span if block.args else block.kwargs[0].span
             raise self._error(f"`{block.name}:` takes no arguments", span, ctx)
 
     def _merge(self, block: Block, current: int, ctx: _Context) -> int:
@@ -268,8 +287,12 @@ class _Expander:
             outputs.append(out)
             starts.append(f"line {child.span.line}")
         if len(outputs) < 2:
-            raise self._error(f"`{block.name}:` needs at least two branches, got {len(outputs)}", block.span, ctx,
-                              hint="each indented line is one branch; write `identity` for a shortcut")
+            raise self._error(
+                f"`{block.name}:` needs at least two branches, got {len(outputs)}",
+                block.span,
+                ctx,
+                hint="each indented line is one branch; write `identity` for a shortcut",
+            )
         node = self._add_node(block.name, {"branches": tuple(starts)}, tuple(outputs), block.span, inner)
         self.scopes[scope].node = node
         return node
@@ -281,8 +304,11 @@ class _Expander:
         if isinstance(count, float) and count.is_integer():
             count = int(count)
         if not isinstance(count, int) or not 1 <= count <= MAX_REPEAT:
-            raise self._error(f"repeat count must be a whole number from 1 to {MAX_REPEAT:,}, got `{show(count)}`",
-                              block.args[0].span, ctx)
+            raise self._error(
+                f"repeat count must be a whole number from 1 to {MAX_REPEAT:,}, got `{show(count)}`",
+                block.args[0].span,
+                ctx,
+            )
         scope = self._open_scope("repeat", f"repeat {count}", block.span, ctx)
         inner = replace(ctx, scope=scope)
         for _ in range(count):
@@ -294,30 +320,45 @@ class _Expander:
     def _call(self, line: Line, current: int, ctx: _Context) -> int:
         definition = self.defs[line.name]
         if line.name in ctx.calls:
-            raise self._error(f"`{line.name}` calls itself; recursion is not supported", line.span, ctx,
-                              hint="use `repeat N:` to repeat a block")
+            raise self._error(
+                f"`{line.name}` calls itself; recursion is not supported",
+                line.span,
+                ctx,
+                hint="use `repeat N:` to repeat a block",
+            )
         if len(ctx.calls) >= MAX_CALL_DEPTH:
             raise self._error(f"macro calls nested more than {MAX_CALL_DEPTH} deep", line.span, ctx)
         params = definition.params
         bound: dict[str, Value] = {}
         shown: list[str] = []
         if len(line.args) > len(params):
-            raise self._error(f"`{line.name}` takes {len(params)} arguments, got {len(line.args)}",
-                              line.args[len(params)].span, ctx, hint=self._signature(definition))
+            raise self._error(
+                f"`{line.name}` takes {len(params)} arguments, got {len(line.args)}",
+                line.args[len(params)].span,
+                ctx,
+                hint=self._signature(definition),
+            )
         for param, expr in zip(params, line.args):
             bound[param.name] = self._eval(expr, ctx)
             shown.append(show(bound[param.name]))
         for kwarg in line.kwargs:
-            self._check_keyword(kwarg, [p.name for p in params], bound, f"`{line.name}` has no parameter",
-                                self._signature(definition), ctx)
+            self._check_keyword(
+                kwarg,
+                [p.name for p in params],
+                bound,
+                f"`{line.name}` has no parameter",
+                self._signature(definition),
+                ctx,
+            )
             bound[kwarg.name] = self._eval(kwarg.value, ctx)
             shown.append(f"{kwarg.name}={show(bound[kwarg.name])}")
         for param in params:
             if param.name in bound:
                 continue
             if param.default is None:
-                raise self._error(f"`{line.name}` needs `{param.name}`", line.span, ctx,
-                                  hint=self._signature(definition))
+                raise self._error(
+                    f"`{line.name}` needs `{param.name}`", line.span, ctx, hint=self._signature(definition)
+                )
             # defaults are evaluated in the callee, so they may use earlier parameters
             callee = _Context(bound, ctx.scope, (*ctx.origins, Origin(line.name, line.span)), ctx.calls)
             bound[param.name] = self._eval(param.default, callee)
@@ -345,8 +386,9 @@ class _Expander:
 
     def _add_node(self, kind: str, attrs: dict, inputs: tuple[int, ...], span: Span, ctx: _Context) -> int:
         if len(self.nodes) >= MAX_NODES:
-            raise self._error(f"the spec expands to more than {MAX_NODES:,} layers", span, ctx,
-                              hint="check the repeat counts")
+            raise self._error(
+                f"the spec expands to more than {MAX_NODES:,} layers", span, ctx, hint="check the repeat counts"
+            )
         node_id = len(self.nodes)
         self.nodes.append(Node(node_id, kind, attrs, inputs, span, ctx.scope, ctx.origins))
         return node_id

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from archspec.errors import Span, SpecError
 from archspec.layers.base import Word, show

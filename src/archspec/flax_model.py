@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from archspec.infer import TypedGraph
@@ -92,6 +91,7 @@ def abstract_model(typed: TypedGraph) -> SpecModel:
 
 def count_parameters(model: SpecModel) -> tuple[int, int]:
     """(trainable, non-trainable) values held by the model's variables."""
+
     def total(state) -> int:
         return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(state))
 

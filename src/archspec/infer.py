@@ -83,8 +83,11 @@ def infer(graph: Graph) -> TypedGraph:
         info = _infer_node(graph, node, [infos[i] for i in node.inputs])
         total += info.params
         if total > MAX_PARAMS:
-            raise graph.error(node, f"the model passes {MAX_PARAMS:.0e} parameters here ({total:,})",
-                              hint="a model this size cannot be trained; check the layer sizes")
+            raise graph.error(
+                node,
+                f"the model passes {MAX_PARAMS:.0e} parameters here ({total:,})",
+                hint="a model this size cannot be trained; check the layer sizes",
+            )
         infos.append(info)
     return TypedGraph(graph, tuple(infos))
 
@@ -99,13 +102,18 @@ def _infer_node(graph: Graph, node: Node, inputs: list[LayerInfo]) -> LayerInfo:
     if any(d < 1 for d in shape):
         raise graph.error(node, f"`{node.kind}` would output an empty tensor ({describe_shape(shape)})")
     if math.prod(shape) > MAX_VALUES_PER_EXAMPLE:
-        raise graph.error(node, f"`{node.kind}` outputs {describe_shape(shape)} = {math.prod(shape):,} values "
-                                f"per example, more than {MAX_VALUES_PER_EXAMPLE:,}")
+        raise graph.error(
+            node,
+            f"`{node.kind}` outputs {describe_shape(shape)} = {math.prod(shape):,} values "
+            f"per example, more than {MAX_VALUES_PER_EXAMPLE:,}",
+        )
     trainable, non_trainable = kind.param_count(node.attrs, shapes, shape)
     if trainable + non_trainable > MAX_PARAMS:
-        raise graph.error(node, f"`{node.label}` has {trainable + non_trainable:,} parameters, "
-                                f"more than {MAX_PARAMS:.0e}",
-                          hint="is a `flatten` feeding a huge `dense`? global pooling (`gap`) fixes that")
+        raise graph.error(
+            node,
+            f"`{node.label}` has {trainable + non_trainable:,} parameters, more than {MAX_PARAMS:.0e}",
+            hint="is a `flatten` feeding a huge `dense`? global pooling (`gap`) fixes that",
+        )
     rf, stride = _receptive_field(node, kind.window(node.attrs), inputs, shape)
     return LayerInfo(shape, trainable, non_trainable, kind.macs(node.attrs, shapes, shape), rf, stride)
 

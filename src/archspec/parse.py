@@ -70,7 +70,9 @@ def read_spec_file(path: str | Path) -> str:
     except PermissionError:
         raise PathError(str(path), "permission denied") from None
     except UnicodeDecodeError as error:
-        raise PathError(str(path), f"is not UTF-8 text (byte {error.start})", hint="a spec is a plain text file") from None
+        raise PathError(
+            str(path), f"is not UTF-8 text (byte {error.start})", hint="a spec is a plain text file"
+        ) from None
     except OSError as error:
         raise PathError(str(path), error.strerror or str(error)) from None
 
@@ -105,8 +107,8 @@ def _parser():
 
     class SpecIndenter(Indenter):
         NL_type = "_NL"
-        OPEN_PAREN_types = ["LPAR"]
-        CLOSE_PAREN_types = ["RPAR"]
+        OPEN_PAREN_types = ("LPAR",)
+        CLOSE_PAREN_types = ("RPAR",)
         INDENT_type = "_INDENT"
         DEDENT_type = "_DEDENT"
         tab_len = 8
@@ -298,7 +300,8 @@ def _translate(error: Exception, text: str) -> SpecError:
     if isinstance(error, DedentError):
         line = _dedent_line(text)
         return SpecError(
-            "unindent does not match any outer indentation level", Span(line, 1),
+            "unindent does not match any outer indentation level",
+            Span(line, 1),
             hint="indent lines of one block by the same amount",
         )
     if isinstance(error, UnexpectedCharacters):
@@ -322,7 +325,8 @@ def _translate(error: Exception, text: str) -> SpecError:
         header = _unopened_block(text, line)
         if "_INDENT" in error.expected or header:
             return SpecError(
-                "expected an indented block after this line", Span(header or line, 1),
+                "expected an indented block after this line",
+                Span(header or line, 1),
                 hint="indent the lines that belong to the block",
             )
         if kind == "_NL" and "COLON" in error.expected:
@@ -332,11 +336,17 @@ def _translate(error: Exception, text: str) -> SpecError:
             hint = "a `(` is not closed" if unclosed else _expected_hint(expected)
             return SpecError("unexpected end of file", _end_of_text(lines), hint=hint)
         if kind == "COMMA":
-            return SpecError("unexpected `,`", Span(line, column),
-                             hint="arguments on a layer line are separated by spaces: `conv 64 3 stride=2`")
+            return SpecError(
+                "unexpected `,`",
+                Span(line, column),
+                hint="arguments on a layer line are separated by spaces: `conv 64 3 stride=2`",
+            )
         shown = _token_text(token)
-        return SpecError(f"unexpected {shown}", Span(line, column, column + max(1, len(str(token).strip()))),
-                         hint=_expected_hint(expected))
+        return SpecError(
+            f"unexpected {shown}",
+            Span(line, column, column + max(1, len(str(token).strip()))),
+            hint=_expected_hint(expected),
+        )
     if isinstance(error, UnexpectedEOF):
         return SpecError("unexpected end of file", _end_of_text(lines))
     raise error

@@ -85,11 +85,25 @@ class Summary:
 
 
 TYPE_NAMES = {
-    "input": "Input", "conv": "Conv2D", "dwconv": "DepthwiseConv2D", "sepconv": "SeparableConv2D",
-    "dense": "Dense", "maxpool": "MaxPool2D", "avgpool": "AvgPool2D", "gap": "GlobalAvgPool",
-    "gmp": "GlobalMaxPool", "flatten": "Flatten", "bn": "BatchNorm", "lrn": "LRN", "dropout": "Dropout",
-    "zeropad": "ZeroPad2D", "normalize": "Normalization", "rescale": "Rescaling", "add": "Add",
-    "concat": "Concat", "multiply": "Multiply",
+    "input": "Input",
+    "conv": "Conv2D",
+    "dwconv": "DepthwiseConv2D",
+    "sepconv": "SeparableConv2D",
+    "dense": "Dense",
+    "maxpool": "MaxPool2D",
+    "avgpool": "AvgPool2D",
+    "gap": "GlobalAvgPool",
+    "gmp": "GlobalMaxPool",
+    "flatten": "Flatten",
+    "bn": "BatchNorm",
+    "lrn": "LRN",
+    "dropout": "Dropout",
+    "zeropad": "ZeroPad2D",
+    "normalize": "Normalization",
+    "rescale": "Rescaling",
+    "add": "Add",
+    "concat": "Concat",
+    "multiply": "Multiply",
 }
 
 
@@ -100,10 +114,10 @@ def type_name(kind: str) -> str:
 def summarize(
     typed: TypedGraph, name: str, *, batch: int = DEFAULT_BATCH, threshold: float = DEFAULT_DENSE_SHARE_THRESHOLD
 ) -> Summary:
-    totals = Totals(typed.params, typed.trainable, typed.non_trainable, typed.macs, batch,
-                    typed.activation_values())
-    return Summary(name, typed.input_shape, typed.output_shape, tuple(_rows(typed)), totals, dense_head(typed),
-                   threshold)
+    totals = Totals(typed.params, typed.trainable, typed.non_trainable, typed.macs, batch, typed.activation_values())
+    return Summary(
+        name, typed.input_shape, typed.output_shape, tuple(_rows(typed)), totals, dense_head(typed), threshold
+    )
 
 
 def _rows(typed: TypedGraph) -> list[Row]:
@@ -132,22 +146,40 @@ def _rows(typed: TypedGraph) -> list[Row]:
             output = typed.infos[scope.node if scope.node is not None else last[scope_id]]
             trainable, non_trainable, macs = sums[scope_id]
             kind = graph.nodes[scope.node].kind if scope.node is not None else scope.kind
-            rows.append(_row(len(open_path) + 1, scope.span.line, scope.label,
-                             type_name(kind) if scope.node is not None else scope.kind, output,
-                             (trainable, non_trainable, macs), group=True))
+            rows.append(
+                _row(
+                    len(open_path) + 1,
+                    scope.span.line,
+                    scope.label,
+                    type_name(kind) if scope.node is not None else scope.kind,
+                    output,
+                    (trainable, non_trainable, macs),
+                    group=True,
+                )
+            )
             open_path.append(scope_id)
         if node.scope is not None and graph.scopes[node.scope].node == node.id:
             continue  # a merge node is shown by its block's row
         info = typed.infos[node.id]
-        rows.append(_row(len(chain) + 1, node.line, node.label, type_name(node.kind), info,
-                         (info.trainable, info.non_trainable, info.macs), group=False))
+        rows.append(
+            _row(
+                len(chain) + 1,
+                node.line,
+                node.label,
+                type_name(node.kind),
+                info,
+                (info.trainable, info.non_trainable, info.macs),
+                group=False,
+            )
+        )
     return rows
 
 
 def _row(depth, line, label, kind, info: LayerInfo, numbers, *, group: bool) -> Row:
     trainable, non_trainable, macs = numbers
-    return Row(depth, line, label, kind, info.shape, trainable, non_trainable, macs, info.receptive_field,
-               info.stride, group)
+    return Row(
+        depth, line, label, kind, info.shape, trainable, non_trainable, macs, info.receptive_field, info.stride, group
+    )
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -194,8 +226,10 @@ def footer_lines(summary: Summary) -> list[str]:
     if head is None:
         lines.append("Dense head: none (no flatten of a spatial tensor)")
     else:
-        lines.append(f"Dense head (after flatten at line {head.flatten.line}): {head.head_params:,} params, "
-                     f"{head.share:.1%} of the model")
+        lines.append(
+            f"Dense head (after flatten at line {head.flatten.line}): {head.head_params:,} params, "
+            f"{head.share:.1%} of the model"
+        )
     return lines
 
 
@@ -204,8 +238,10 @@ def suggestion_line(summary: Summary) -> str | None:
         return None
     head = summary.head
     saving = 1 - head.with_gap / head.total_params
-    return (f"Suggestion: replace `flatten` at line {head.flatten.line} with `gap` (global average pooling): "
-            f"{head.with_gap:,} params instead of {head.total_params:,} ({saving:.1%} fewer)")
+    return (
+        f"Suggestion: replace `flatten` at line {head.flatten.line} with `gap` (global average pooling): "
+        f"{head.with_gap:,} params instead of {head.total_params:,} ({saving:.1%} fewer)"
+    )
 
 
 def to_dict(summary: Summary, depth: int | None = None) -> dict:
@@ -216,20 +252,35 @@ def to_dict(summary: Summary, depth: int | None = None) -> dict:
         "input_shape": list(summary.input_shape),
         "output_shape": list(summary.output_shape),
         "layers": [
-            {**asdict(row), "shape": list(row.shape), "params": row.params,
-             "receptive_field": list(row.receptive_field) if row.receptive_field else None,
-             "stride": list(row.stride)}
+            {
+                **asdict(row),
+                "shape": list(row.shape),
+                "params": row.params,
+                "receptive_field": list(row.receptive_field) if row.receptive_field else None,
+                "stride": list(row.stride),
+            }
             for row in summary.folded(depth)
         ],
         "totals": {
-            "params": t.params, "trainable": t.trainable, "non_trainable": t.non_trainable,
-            "param_bytes": t.param_bytes, "macs": t.macs, "flops": t.flops, "batch": t.batch,
+            "params": t.params,
+            "trainable": t.trainable,
+            "non_trainable": t.non_trainable,
+            "param_bytes": t.param_bytes,
+            "macs": t.macs,
+            "flops": t.flops,
+            "batch": t.batch,
             "activation_bytes": t.activation_bytes,
         },
-        "dense_head": None if head is None else {
-            "flatten_line": head.flatten.line, "params": head.head_params, "share": round(head.share, 6),
-            "params_with_gap": head.with_gap, "params_lean": head.lean,
-            "threshold": summary.threshold, "suggest_gap": summary.suggests_gap,
+        "dense_head": None
+        if head is None
+        else {
+            "flatten_line": head.flatten.line,
+            "params": head.head_params,
+            "share": round(head.share, 6),
+            "params_with_gap": head.with_gap,
+            "params_lean": head.lean,
+            "threshold": summary.threshold,
+            "suggest_gap": summary.suggests_gap,
         },
     }
 
@@ -238,13 +289,33 @@ def to_json(summary: Summary, depth: int | None = None) -> str:
     return json.dumps(to_dict(summary, depth), indent=2)
 
 
-COLUMNS = ("line", "layer", "type", "output_shape", "params", "trainable", "non_trainable", "macs",
-           "receptive_field", "depth")
+COLUMNS = (
+    "line",
+    "layer",
+    "type",
+    "output_shape",
+    "params",
+    "trainable",
+    "non_trainable",
+    "macs",
+    "receptive_field",
+    "depth",
+)
 
 
 def _cells(row: Row) -> tuple:
-    return (row.line, row.label, row.type, shape_text(row.shape), row.params, row.trainable, row.non_trainable,
-            row.macs, rf_text(row), row.depth)
+    return (
+        row.line,
+        row.label,
+        row.type,
+        shape_text(row.shape),
+        row.params,
+        row.trainable,
+        row.non_trainable,
+        row.macs,
+        rf_text(row),
+        row.depth,
+    )
 
 
 def to_csv(summary: Summary, depth: int | None = None) -> str:
@@ -267,8 +338,18 @@ def to_table(summary: Summary, depth: int | None = None, *, color: bool = False)
     longer to lay them out than the tool takes to parse, expand and type the whole model.
     """
     bold, dim, yellow, reset = ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m") if color else ("",) * 4
-    rows = [(str(r.line), "  " * (r.depth - 1) + r.label, r.type, shape_text(r.shape), f"{r.params:,}",
-             f"{r.macs:,}", rf_text(r)) for r in summary.folded(depth)]
+    rows = [
+        (
+            str(r.line),
+            "  " * (r.depth - 1) + r.label,
+            r.type,
+            shape_text(r.shape),
+            f"{r.params:,}",
+            f"{r.macs:,}",
+            rf_text(r),
+        )
+        for r in summary.folded(depth)
+    ]
     groups = [r.group for r in summary.folded(depth)]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(TABLE_HEADERS)]
 
@@ -276,14 +357,17 @@ def to_table(summary: Summary, depth: int | None = None, *, color: bool = False)
         padded = [v.rjust(w) if i in RIGHT_ALIGNED else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))]
         return separator.join(padded)
 
-    lines = [f"{bold}{summary.name}{reset}", f"{bold}{cells(TABLE_HEADERS, ' ┃ ')}{reset}",
-             "━╇━".join("━" * w for w in widths)]
+    lines = [
+        f"{bold}{summary.name}{reset}",
+        f"{bold}{cells(TABLE_HEADERS, ' ┃ ')}{reset}",
+        "━╇━".join("━" * w for w in widths),
+    ]
     for values, group in zip(rows, groups):
         text = cells(values, " │ ")
         if group:
             text = f"{bold}{text}{reset}"
         elif color:
-            text = f"{dim}{text[:widths[0]]}{reset}{text[widths[0]:]}"
+            text = f"{dim}{text[: widths[0]]}{reset}{text[widths[0] :]}"
         lines.append(text)
     lines.append("")
     lines.extend(footer_lines(summary))
@@ -303,8 +387,10 @@ def to_markdown(summary: Summary, depth: int | None = None) -> str:
     for row in summary.folded(depth):
         indent = "&nbsp;&nbsp;" * (row.depth - 1)
         label = row.label.replace("|", "\\|")
-        lines.append(f"| {row.line} | {indent}{'**' if row.group else ''}{label}{'**' if row.group else ''} | "
-                     f"{row.type} | {shape_text(row.shape)} | {row.params:,} | {row.macs:,} | {rf_text(row)} |")
+        lines.append(
+            f"| {row.line} | {indent}{'**' if row.group else ''}{label}{'**' if row.group else ''} | "
+            f"{row.type} | {shape_text(row.shape)} | {row.params:,} | {row.macs:,} | {rf_text(row)} |"
+        )
     lines.append("")
     lines.extend(f"- {line}" for line in footer_lines(summary))
     suggestion = suggestion_line(summary)

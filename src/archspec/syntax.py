@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from archspec.errors import Span
 
-
 # --- expressions -----------------------------------------------------------------------
 
 

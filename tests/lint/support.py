@@ -21,7 +21,7 @@ def sections(path: Path) -> list[tuple[str, str]]:
     for k, start in enumerate(starts):
         end = starts[k + 1] if k + 1 < len(starts) else len(lines)
         text = "\n".join(line if start < i < end else "" for i, line in enumerate(lines))
-        found.append((lines[start][len(SECTION):].strip(), text))
+        found.append((lines[start][len(SECTION) :].strip(), text))
     return found
 
 

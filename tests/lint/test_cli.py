@@ -130,11 +130,14 @@ def test_fix_everything_exits_0(cli, tmp_path):
     assert result.out.endswith("Found 1 finding (1 fixed, 0 remaining).\n")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--select", "CA9"), "unknown rule selector `CA9`"),
-    (("--input", "12x"), "--input must look like HxWxC"),
-    (("--dense-share-threshold", "2"), "2.0 is not in the range"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--select", "CA9"), "unknown rule selector `CA9`"),
+        (("--input", "12x"), "--input must look like HxWxC"),
+        (("--dense-share-threshold", "2"), "2.0 is not in the range"),
+    ],
+)
 def test_usage_errors_exit_2(cli, args, message):
     result = cli("lint", "flatten-head", *args)
     assert result.code == 2 and message in result.err
@@ -166,7 +169,8 @@ def test_pyproject_settings_apply_and_flags_override_them(cli, tmp_path, monkeyp
     other = tmp_path / "other.toml"
     other.write_text('[tool.cnn-arch.lint]\nselect = ["CA101"]\n')
     assert cli("lint", str(path), "--config", str(other), "--output-format", "concise").out.startswith(
-        f"{path}:12:1: CA101")
+        f"{path}:12:1: CA101"
+    )
 
 
 def test_broken_config_exits_2_before_any_output(cli, tmp_path):

@@ -27,16 +27,19 @@ DEFAULTS = {code for code, r in RULES.items() if r.default}
 # --- noqa --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("comment, suppressed", [
-    ("# noqa", True),
-    ("# noqa: CA101", True),
-    ("#noqa:CA101,CA501", True),
-    ("# NOQA: ca101", True),
-    ("# noqa: CA501", False),
-    ("# no qa", False),
-    ("# a demo  # noqa: CA101", True),
-    ("# a demo, noqa: CA101", False),  # as in ruff, `noqa` must open a comment
-])
+@pytest.mark.parametrize(
+    "comment, suppressed",
+    [
+        ("# noqa", True),
+        ("# noqa: CA101", True),
+        ("#noqa:CA101,CA501", True),
+        ("# NOQA: ca101", True),
+        ("# noqa: CA501", False),
+        ("# no qa", False),
+        ("# a demo  # noqa: CA101", True),
+        ("# a demo, noqa: CA101", False),  # as in ruff, `noqa` must open a comment
+    ],
+)
 def test_noqa_on_the_reported_line(comment, suppressed):
     text = HEAD.replace("flatten\n", f"flatten  {comment}\n")
     assert bool(lint(text, "CA101")) is not suppressed
@@ -69,16 +72,19 @@ def test_default_selection_leaves_out_opt_in_rules():
     assert "CA202" not in DEFAULTS and "CA101" in DEFAULTS
 
 
-@pytest.mark.parametrize("layer, expected", [
-    (Selection(select=("CA1",)), {"CA101", "CA102", "CA103", "CA104", "CA105"}),
-    (Selection(select=("CA101", "CA5")), {"CA101", "CA501", "CA502", "CA503"}),
-    (Selection(select=("ALL",)), set(RULES)),
-    (Selection(select=("ALL",), ignore=("CA1", "CA2")), {c for c in RULES if c[2] not in "12"}),
-    (Selection(select=("CA1",), ignore=("CA1",)), set()),  # a tie: ignore wins
-    (Selection(select=("CA101",), ignore=("CA1",)), {"CA101"}),  # the more specific selector wins
-    (Selection(ignore=("CA1",), extend_select=("CA103",)), DEFAULTS - {"CA101", "CA102", "CA104", "CA105"}),
-    (Selection(extend_select=("CA202",)), DEFAULTS | {"CA202"}),
-])
+@pytest.mark.parametrize(
+    "layer, expected",
+    [
+        (Selection(select=("CA1",)), {"CA101", "CA102", "CA103", "CA104", "CA105"}),
+        (Selection(select=("CA101", "CA5")), {"CA101", "CA501", "CA502", "CA503"}),
+        (Selection(select=("ALL",)), set(RULES)),
+        (Selection(select=("ALL",), ignore=("CA1", "CA2")), {c for c in RULES if c[2] not in "12"}),
+        (Selection(select=("CA1",), ignore=("CA1",)), set()),  # a tie: ignore wins
+        (Selection(select=("CA101",), ignore=("CA1",)), {"CA101"}),  # the more specific selector wins
+        (Selection(ignore=("CA1",), extend_select=("CA103",)), DEFAULTS - {"CA101", "CA102", "CA104", "CA105"}),
+        (Selection(extend_select=("CA202",)), DEFAULTS | {"CA202"}),
+    ],
+)
 def test_selection_by_prefix(layer, expected):
     assert resolve([layer]) == expected
 
@@ -126,20 +132,24 @@ def test_nearest_pyproject_with_a_cnn_arch_table_wins(tmp_path):
 
 def test_config_values(tmp_path):
     path = tmp_path / "pyproject.toml"
-    path.write_text('[tool.cnn-arch.lint]\nselect = ["CA1", "ca302"]\nextend-select = ["CA202"]\n'
-                    'dense-share-threshold = 0.8\n')
+    path.write_text(
+        '[tool.cnn-arch.lint]\nselect = ["CA1", "ca302"]\nextend-select = ["CA202"]\ndense-share-threshold = 0.8\n'
+    )
     options = load_config(path)
     assert options.selection == Selection(select=("CA1", "CA302"), extend_select=("CA202",))
     assert options.dense_share_threshold == 0.8
 
 
-@pytest.mark.parametrize("body, message", [
-    ('selct = ["CA1"]', "unknown setting `selct`"),
-    ('select = "CA1"', "must be a list of rule codes"),
-    ('select = ["CA9"]', "unknown rule selector `CA9`"),
-    ("dense-share-threshold = 2", "must be a number from 0 to 1"),
-    ("select = [", "is not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('selct = ["CA1"]', "unknown setting `selct`"),
+        ('select = "CA1"', "must be a list of rule codes"),
+        ('select = ["CA9"]', "unknown rule selector `CA9`"),
+        ("dense-share-threshold = 2", "must be a number from 0 to 1"),
+        ("select = [", "is not valid TOML"),
+    ],
+)
 def test_config_mistakes_name_the_file(tmp_path, body, message):
     path = tmp_path / "pyproject.toml"
     path.write_text(f"[tool.cnn-arch.lint]\n{body}\n")

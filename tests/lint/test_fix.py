@@ -18,10 +18,15 @@ ALL = Settings(frozenset(RULES))
 
 
 def _specs() -> list:
-    cases = [pytest.param(text, id=f"{path.stem}:{title[:40]}")
-             for path in sorted(FIXTURES.glob("*.arch")) for title, text in sections(path)]
-    cases += [pytest.param(templates.path(name).read_text(encoding="utf-8"), id=f"template:{name}")
-              for name in templates.names()]
+    cases = [
+        pytest.param(text, id=f"{path.stem}:{title[:40]}")
+        for path in sorted(FIXTURES.glob("*.arch"))
+        for title, text in sections(path)
+    ]
+    cases += [
+        pytest.param(templates.path(name).read_text(encoding="utf-8"), id=f"template:{name}")
+        for name in templates.names()
+    ]
     return cases
 
 

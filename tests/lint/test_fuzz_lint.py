@@ -15,26 +15,61 @@ from archspec.lint.fix import apply_edits, fix_source
 from archspec.lint.output import FileReport, render_full, render_github, render_json, render_sarif
 
 LINES = [
-    "conv 8 3 padding=same", "conv 8 3 padding=same bn relu", "conv 8 5 padding=same relu relu",
-    "conv 8 1 bn x2", "dwconv 3 padding=same bn", "sepconv 8 3 padding=same relu", "maxpool 2 padding=same",
-    "avgpool 2 padding=same", "bn", "lrn", "relu", "relu", "sigmoid", "dropout 0.3", "dropout 0.7", "zeropad 1",
-    "blk", "blk 8 x2", "add:\n    identity\n    conv 8 3 padding=same bn", "repeat 2:\n    conv 8 3 padding=same",
+    "conv 8 3 padding=same",
+    "conv 8 3 padding=same bn relu",
+    "conv 8 5 padding=same relu relu",
+    "conv 8 1 bn x2",
+    "dwconv 3 padding=same bn",
+    "sepconv 8 3 padding=same relu",
+    "maxpool 2 padding=same",
+    "avgpool 2 padding=same",
+    "bn",
+    "lrn",
+    "relu",
+    "relu",
+    "sigmoid",
+    "dropout 0.3",
+    "dropout 0.7",
+    "zeropad 1",
+    "blk",
+    "blk 8 x2",
+    "add:\n    identity\n    conv 8 3 padding=same bn",
+    "repeat 2:\n    conv 8 3 padding=same",
 ]
-HEADS = ["", "gap\ndense 10 softmax", "flatten\ndense 32\ndense 10 softmax", "dropout 0.5\ngap\ndense 10 sigmoid",
-         "dense 1 softmax relu", "flatten\ndropout 0.2\nbn\ndense 10 softmax softmax"]
+HEADS = [
+    "",
+    "gap\ndense 10 softmax",
+    "flatten\ndense 32\ndense 10 softmax",
+    "dropout 0.5\ngap\ndense 10 sigmoid",
+    "dense 1 softmax relu",
+    "flatten\ndropout 0.2\nbn\ndense 10 softmax softmax",
+]
 ALL = Settings(frozenset(RULES))
-FUZZ = settings(max_examples=int(os.environ.get("CNN_ARCH_FUZZ_EXAMPLES", "150")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("CNN_ARCH_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @st.composite
 def specs(draw):
     body = draw(st.lists(st.sampled_from(LINES), min_size=1, max_size=12))
-    macro = draw(st.lists(st.sampled_from([line for line in LINES if "\n" not in line and "blk" not in line]),
-                          min_size=1, max_size=3))
+    macro = draw(
+        st.lists(
+            st.sampled_from([line for line in LINES if "\n" not in line and "blk" not in line]), min_size=1, max_size=3
+        )
+    )
     head = draw(st.sampled_from(HEADS))
-    return "def blk(f=8):\n" + "".join(f"    {line}\n" for line in macro) + "input 16x16x8\n" + \
-        "\n".join(body) + "\n" + head + "\n"
+    return (
+        "def blk(f=8):\n"
+        + "".join(f"    {line}\n" for line in macro)
+        + "input 16x16x8\n"
+        + "\n".join(body)
+        + "\n"
+        + head
+        + "\n"
+    )
 
 
 @FUZZ

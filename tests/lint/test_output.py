@@ -13,8 +13,13 @@ import pytest
 
 from tests.lint.support import SNAPSHOTS
 
-FORMATS = {"full": "full.txt", "concise": "concise.txt", "json": "json.json", "sarif": "sarif.json",
-           "github": "github.txt"}
+FORMATS = {
+    "full": "full.txt",
+    "concise": "concise.txt",
+    "json": "json.json",
+    "sarif": "sarif.json",
+    "github": "github.txt",
+}
 
 
 @pytest.fixture
@@ -44,50 +49,82 @@ SARIF_SCHEMA = {
     "properties": {
         "version": {"const": "2.1.0"},
         "$schema": {"type": "string"},
-        "runs": {"type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["tool", "results"],
-            "properties": {
-                "tool": {"type": "object", "required": ["driver"], "properties": {"driver": {
-                    "type": "object",
-                    "required": ["name", "rules"],
-                    "properties": {"rules": {"type": "array", "items": {
+        "runs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["tool", "results"],
+                "properties": {
+                    "tool": {
                         "type": "object",
-                        "required": ["id", "shortDescription"],
-                        "properties": {"id": {"type": "string"},
-                                       "shortDescription": {"type": "object", "required": ["text"]},
-                                       "defaultConfiguration": {"type": "object", "properties": {
-                                           "level": {"enum": ["none", "note", "warning", "error"]}}}},
-                    }}},
-                }}},
-                "results": {"type": "array", "items": {
-                    "type": "object",
-                    "required": ["ruleId", "level", "message", "locations"],
-                    "properties": {
-                        "level": {"enum": ["none", "note", "warning", "error"]},
-                        "message": {"type": "object", "required": ["text"]},
-                        "locations": {"type": "array", "minItems": 1, "items": {
-                            "type": "object",
-                            "required": ["physicalLocation"],
-                            "properties": {"physicalLocation": {
+                        "required": ["driver"],
+                        "properties": {
+                            "driver": {
                                 "type": "object",
-                                "required": ["artifactLocation", "region"],
+                                "required": ["name", "rules"],
                                 "properties": {
-                                    "artifactLocation": {"type": "object", "required": ["uri"]},
-                                    "region": {
+                                    "rules": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["id", "shortDescription"],
+                                            "properties": {
+                                                "id": {"type": "string"},
+                                                "shortDescription": {"type": "object", "required": ["text"]},
+                                                "defaultConfiguration": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "level": {"enum": ["none", "note", "warning", "error"]}
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        },
+                    },
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["ruleId", "level", "message", "locations"],
+                            "properties": {
+                                "level": {"enum": ["none", "note", "warning", "error"]},
+                                "message": {"type": "object", "required": ["text"]},
+                                "locations": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
                                         "type": "object",
-                                        "required": ["startLine", "startColumn"],
-                                        "properties": {"startLine": {"type": "integer", "minimum": 1},
-                                                       "startColumn": {"type": "integer", "minimum": 1},
-                                                       "endColumn": {"type": "integer", "minimum": 1}},
+                                        "required": ["physicalLocation"],
+                                        "properties": {
+                                            "physicalLocation": {
+                                                "type": "object",
+                                                "required": ["artifactLocation", "region"],
+                                                "properties": {
+                                                    "artifactLocation": {"type": "object", "required": ["uri"]},
+                                                    "region": {
+                                                        "type": "object",
+                                                        "required": ["startLine", "startColumn"],
+                                                        "properties": {
+                                                            "startLine": {"type": "integer", "minimum": 1},
+                                                            "startColumn": {"type": "integer", "minimum": 1},
+                                                            "endColumn": {"type": "integer", "minimum": 1},
+                                                        },
+                                                    },
+                                                },
+                                            }
+                                        },
                                     },
                                 },
-                            }},
-                        }},
+                            },
+                        },
                     },
-                }},
+                },
             },
-        }},
+        },
     },
 }
 

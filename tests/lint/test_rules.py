@@ -45,7 +45,8 @@ def test_docs_table_lists_every_rule():
     docs = (Path(__file__).parents[2] / "docs" / "lint.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| (CA\d+) \| `([a-z-]+)` \|\s*(yes)?\s*\| (yes|opt-in) \|", docs, re.M)
     assert [(code, name, bool(fix), default == "yes") for code, name, fix, default in rows] == [
-        (r.code, r.name, r.fixable, r.default) for r in RULES.values()]
+        (r.code, r.name, r.fixable, r.default) for r in RULES.values()
+    ]
 
 
 def _example(docs: str, heading: str) -> str:

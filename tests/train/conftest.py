@@ -43,8 +43,14 @@ def tiny_data(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "bands.npz"
     x_train, y_train = make_images(96, seed=1)
     x_test, y_test = make_images(30, seed=2)
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-             class_names=np.array(["top", "middle", "bottom"]))
+    np.savez(
+        path,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        class_names=np.array(["top", "middle", "bottom"]),
+    )
     return path
 
 
@@ -62,8 +68,9 @@ def finished_run(tmp_path_factory, tiny_data):
     from archspec.train.loop import train_and_evaluate
 
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    config = TrainConfig(spec="tiny", spec_text=TINY_SPEC, input_shape=(8, 8, 1), data=str(tiny_data),
-                         epochs=10, batch_size=16, lr=0.05)
+    config = TrainConfig(
+        spec="tiny", spec_text=TINY_SPEC, input_shape=(8, 8, 1), data=str(tiny_data), epochs=10, batch_size=16, lr=0.05
+    )
     return run_dir, train_and_evaluate(config, run_dir)
 
 
@@ -76,8 +83,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def cnn_arch(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
     """Start `python -m cnn_arch ARGS...`."""
-    return subprocess.Popen([sys.executable, "-m", "cnn_arch", *map(str, args)], env=env or subprocess_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnn_arch", *map(str, args)],
+        env=env or subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def final_state(run_dir: Path):

@@ -115,9 +115,7 @@ def test_digits_test_split_is_stratified_and_independent_of_seed(digits_gray):
     np.testing.assert_array_equal(other_seed.x_test, digits_gray.x_test)
     assert not np.array_equal(other_seed.y_val, digits_gray.y_val)
     assert other_seed.fingerprint != digits_gray.fingerprint
-    totals = np.bincount(
-        np.concatenate([digits_gray.y_train, digits_gray.y_val, digits_gray.y_test]), minlength=10
-    )
+    totals = np.bincount(np.concatenate([digits_gray.y_train, digits_gray.y_val, digits_gray.y_test]), minlength=10)
     assert np.all(np.abs(np.bincount(digits_gray.y_test, minlength=10) - 0.2 * totals) <= 1)
     remaining = totals - np.bincount(digits_gray.y_test, minlength=10)
     assert np.all(np.abs(np.bincount(digits_gray.y_val, minlength=10) - 0.1 * remaining) <= 1)
@@ -228,8 +226,7 @@ def test_split_folders_with_different_classes_are_refused(tmp_path):
     make_classes(tmp_path / "d" / "test", {"bird": 1, "cats": 1, "dogs": 1, "fish": 1})
     error = load_error(tmp_path / "d")
     assert error.message == (
-        "the splits hold different class folders: "
-        "val/ lacks fish; test/ has bird, which train/ lacks"
+        "the splits hold different class folders: val/ lacks fish; test/ has bird, which train/ lacks"
     )
     assert "same class sub-folders" in error.hint
 
@@ -373,9 +370,7 @@ def test_skip_bad_files_trains_without_them_and_lists_them(tmp_path):
 def test_skip_bad_files_works_from_the_cache(tmp_path, count_decodes):
     write_bad_files(tmp_path / "d")
     load_error(tmp_path / "d", cache_dir=tmp_path / "c")
-    dataset = load_dataset(
-        str(tmp_path / "d"), SHAPE_GRAY, skip_bad_files=True, cache_dir=tmp_path / "c"
-    )
+    dataset = load_dataset(str(tmp_path / "d"), SHAPE_GRAY, skip_bad_files=True, cache_dir=tmp_path / "c")
     assert len(count_decodes) == 12 and len(dataset.skipped) == 6
 
 
@@ -410,9 +405,7 @@ def test_pixel_limit_holds_even_when_pillow_is_told_otherwise(tmp_path, monkeypa
     save(tmp_path / "d" / "dogs" / "big.png", solid(0, size=(20, 20)))
     reasons = report_lines(load_error(tmp_path / "d", cache_dir=tmp_path / "c"))
     # The 12x10 class images are above the lowered limit too.
-    assert reasons["dogs/big.png"] == (
-        "possible decompression bomb (20x20 = 400 pixels, more than the limit of 100)"
-    )
+    assert reasons["dogs/big.png"] == ("possible decompression bomb (20x20 = 400 pixels, more than the limit of 100)")
 
 
 def test_symlinks_outside_the_root_and_loops_are_reported(tmp_path):
@@ -448,9 +441,7 @@ def test_class_folder_linked_from_outside_is_reported(tmp_path):
     make_classes(tmp_path / "d", {"cats": 1, "dogs": 1})
     make_classes(tmp_path / "elsewhere", {"fish": 1})
     (tmp_path / "d" / "fish").symlink_to(tmp_path / "elsewhere" / "fish", target_is_directory=True)
-    assert report_lines(load_error(tmp_path / "d")) == {
-        "fish": "symlink leads outside the dataset folder"
-    }
+    assert report_lines(load_error(tmp_path / "d")) == {"fish": "symlink leads outside the dataset folder"}
 
 
 def test_empty_class_folders_are_named(tmp_path):
@@ -497,9 +488,7 @@ def test_class_with_every_image_skipped_is_refused(tmp_path):
     (tmp_path / "d" / "dogs").mkdir()
     (tmp_path / "d" / "dogs" / "a.png").write_bytes(b"")
     error = load_error(tmp_path / "d", skip_bad_files=True)
-    assert error.message == (
-        "no usable training images left in class `dogs` after skipping bad files"
-    )
+    assert error.message == ("no usable training images left in class `dogs` after skipping bad files")
 
 
 # --- .npz ---------------------------------------------------------------------------------------
@@ -681,18 +670,14 @@ def test_npz_object_array_is_refused_without_unpickling(tmp_path):
     trap = np.array([PickleTrap(marker)] * 4, dtype=object)
     path = write_npz(tmp_path / "d.npz", x_train=GOOD_X, y_train=trap)
     error = load_error(path)
-    assert error.message == (
-        "array `y_train` holds Python objects (dtype object), which are never unpickled"
-    )
+    assert error.message == ("array `y_train` holds Python objects (dtype object), which are never unpickled")
     assert not marker.exists()
 
 
 def write_raw_npz(path: Path, name: str, shape: tuple[int, ...], payload: bytes) -> Path:
     """An .npz whose `name` header claims `shape` of uint8 but holds only `payload`."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "|u1", "fortran_order": False, "shape": shape}
-    )
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
     labels = io.BytesIO()
     np.save(labels, np.zeros(shape[0] if shape[0] < 10**6 else 1, dtype=np.int64))
     with zipfile.ZipFile(path, "w") as archive:
@@ -800,36 +785,44 @@ def test_check_fits_accepts_heads_that_represent_the_classes(classes, outputs, a
     ("classes", "outputs", "activation", "message", "hint"),
     [
         (
-            10, 2, "softmax",
-            "the spec ends with `dense 2 softmax` "
-            "but pets has 10 classes (c0, c1, c2, c3, c4, ...)",
+            10,
+            2,
+            "softmax",
+            "the spec ends with `dense 2 softmax` but pets has 10 classes (c0, c1, c2, c3, c4, ...)",
             "change the last layer to `dense 10 softmax`",
         ),
         (
-            10, 1, "sigmoid",
-            "`dense 1 sigmoid` can tell only 2 classes apart, but pets has 10 classes "
-            "(c0, c1, c2, c3, c4, ...)",
+            10,
+            1,
+            "sigmoid",
+            "`dense 1 sigmoid` can tell only 2 classes apart, but pets has 10 classes (c0, c1, c2, c3, c4, ...)",
             "change the last layer to `dense 10 softmax`",
         ),
         (
-            3, 2, "sigmoid",
+            3,
+            2,
+            "sigmoid",
             "the spec ends with `dense 2 sigmoid` but pets has 3 classes (c0, c1, c2)",
             "change the last layer to `dense 3 softmax`",
         ),
         (
-            3, 2, None,
-            "the spec ends with `dense 2` (no activation: one logit per class) "
-            "but pets has 3 classes (c0, c1, c2)",
+            3,
+            2,
+            None,
+            "the spec ends with `dense 2` (no activation: one logit per class) but pets has 3 classes (c0, c1, c2)",
             "change the last layer to `dense 3` or `dense 3 softmax`",
         ),
         (
-            2, 1, None,
-            "the spec ends with `dense 1` (no activation: one logit per class) "
-            "but pets has 2 classes (c0, c1)",
+            2,
+            1,
+            None,
+            "the spec ends with `dense 1` (no activation: one logit per class) but pets has 2 classes (c0, c1)",
             "change the last layer to `dense 2` or `dense 2 softmax`",
         ),
         (
-            3, 3, "relu",
+            3,
+            3,
+            "relu",
             "the spec ends with `dense 3 relu`, which cannot output class scores: "
             "a classifier's last layer has softmax, sigmoid or no activation",
             "change the last layer to `dense 3 softmax`",
@@ -838,9 +831,7 @@ def test_check_fits_accepts_heads_that_represent_the_classes(classes, outputs, a
 )
 def test_check_fits_says_what_to_change(classes, outputs, activation, message, hint):
     with pytest.raises(UserError) as caught:
-        check_fits(
-            dataset_with_classes(classes), num_outputs=outputs, head_activation=activation
-        )
+        check_fits(dataset_with_classes(classes), num_outputs=outputs, head_activation=activation)
     assert (caught.value.message, caught.value.hint) == (message, hint)
 
 

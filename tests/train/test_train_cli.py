@@ -10,7 +10,6 @@ from conftest import make_images
 from PIL import Image
 
 
-
 @pytest.fixture
 def trained(finished_run):
     return finished_run[0]
@@ -32,8 +31,9 @@ def images(tmp_path_factory):
 
 def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, tiny_spec, tiny_data):
     out = tmp_path / "run"
-    result = cli("train", str(tiny_spec), "--data", str(tiny_data), "--epochs", "2", "--batch-size", "16",
-                 "--out", str(out))
+    result = cli(
+        "train", str(tiny_spec), "--data", str(tiny_data), "--epochs", "2", "--batch-size", "16", "--out", str(out)
+    )
     assert result.code == 0, result.err
     assert "Total params" in result.out  # the summary comes first, then the lint findings
     from archspec.lint import Settings, lint_source
@@ -46,8 +46,14 @@ def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, 
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("epoch"))
     assert [lines[header + n].split()[0] for n in (1, 2)] == ["1", "2"]
     assert "Model: best epoch" in result.out and "test accuracy" in result.out
-    assert {p.name for p in out.iterdir()} >= {"config.json", "metrics.jsonl", "curves.png", "results.json",
-                                               "checkpoints", "best"}
+    assert {p.name for p in out.iterdir()} >= {
+        "config.json",
+        "metrics.jsonl",
+        "curves.png",
+        "results.json",
+        "checkpoints",
+        "best",
+    }
 
 
 def test_evaluate_scores_every_split_with_the_best_checkpoint(cli, trained):
@@ -55,8 +61,11 @@ def test_evaluate_scores_every_split_with_the_best_checkpoint(cli, trained):
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["checkpoint"] == "best"
-    assert {split: metrics["images"] for split, metrics in report["splits"].items()} == \
-        {"train": 86, "val": 10, "test": 30}
+    assert {split: metrics["images"] for split, metrics in report["splits"].items()} == {
+        "train": 86,
+        "val": 10,
+        "test": 30,
+    }
     results = json.loads((trained / "results.json").read_text())
     assert report["splits"]["test"]["accuracy"] == pytest.approx(results["test"]["accuracy"])
 
@@ -89,12 +98,15 @@ def test_predict_shows_the_top_classes_with_probabilities(cli, trained, images):
     assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (("predict", "{run}", "{text}"), "notes.png: error: cannot be used: holds text, not image data"),
-    (("predict", "{run}", "missing.png"), "missing.png: error: no such image file"),
-    (("evaluate", "no-such-run"), "no-such-run: error: no such run folder"),
-    (("evaluate", "{images}"), "is not a training run (no config.json)"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("predict", "{run}", "{text}"), "notes.png: error: cannot be used: holds text, not image data"),
+        (("predict", "{run}", "missing.png"), "missing.png: error: no such image file"),
+        (("evaluate", "no-such-run"), "no-such-run: error: no such run folder"),
+        (("evaluate", "{images}"), "is not a training run (no config.json)"),
+    ],
+)
 def test_evaluate_and_predict_user_errors(cli, trained, images, arguments, message):
     text = images[1]
     folder = str(text).rsplit("/", 1)[0]
@@ -103,14 +115,17 @@ def test_evaluate_and_predict_user_errors(cli, trained, images, arguments, messa
     assert message in result.err and "Traceback" not in result.err
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (("--augment", "blur"), "`--augment` must be one of flip, crop; got `blur`"),
-    (("--batch-size", "1000"), "`--batch-size` (=1000) is larger than the 86 training images"),
-    (("--val-split", "1.5"), "`--val-split` (=1.5) must be at least 0 and below 1"),
-    (("--input", "9x9x1", "--epochs", "0"), "`--epochs` (=0) must be a whole number, at least 1"),
-    (("--coordinator", "localhost:1234"), "missing --num-processes, --process-id"),
-    (("--resume",), "no run of"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--augment", "blur"), "`--augment` must be one of flip, crop; got `blur`"),
+        (("--batch-size", "1000"), "`--batch-size` (=1000) is larger than the 86 training images"),
+        (("--val-split", "1.5"), "`--val-split` (=1.5) must be at least 0 and below 1"),
+        (("--input", "9x9x1", "--epochs", "0"), "`--epochs` (=0) must be a whole number, at least 1"),
+        (("--coordinator", "localhost:1234"), "missing --num-processes, --process-id"),
+        (("--resume",), "no run of"),
+    ],
+)
 def test_train_user_errors_exit_2_with_a_message(cli, tmp_path, tiny_spec, tiny_data, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
     result = cli("train", str(tiny_spec), "--data", str(tiny_data), *arguments)
@@ -119,8 +134,22 @@ def test_train_user_errors_exit_2_with_a_message(cli, tmp_path, tiny_spec, tiny_
 
 
 def test_train_stops_with_exit_1_when_the_loss_diverges(cli, tmp_path, tiny_spec, tiny_data):
-    result = cli("train", str(tiny_spec), "--data", str(tiny_data), "--batch-size", "16", "--optimizer", "sgd",
-                 "--lr", "1e30", "--schedule", "constant", "--out", str(tmp_path / "run"))
+    result = cli(
+        "train",
+        str(tiny_spec),
+        "--data",
+        str(tiny_data),
+        "--batch-size",
+        "16",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--schedule",
+        "constant",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.code == 1
     assert "training diverged: the loss or a gradient became NaN or infinite in epoch 1" in result.err
     assert "hint: lower --lr" in result.err

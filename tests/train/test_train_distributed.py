@@ -12,8 +12,15 @@ import sys
 import numpy as np
 from conftest import TINY_SPEC, subprocess_env
 
-SETTINGS = {"spec": "tiny", "spec_text": TINY_SPEC, "input_shape": [8, 8, 1], "epochs": 3, "batch_size": 8,
-            "lr": 0.05, "augment": ["flip", "crop"]}
+SETTINGS = {
+    "spec": "tiny",
+    "spec_text": TINY_SPEC,
+    "input_shape": [8, 8, 1],
+    "epochs": 3,
+    "batch_size": 8,
+    "lr": 0.05,
+    "augment": ["flip", "crop"],
+}
 
 SHARDED_VS_SINGLE = """
 import json, sys
@@ -57,8 +64,9 @@ print(json.dumps({"devices": jax.device_count(), "local": jax.local_device_count
 
 
 def run_python(code: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def test_sharded_over_four_devices_matches_one_device(tmp_path, tiny_data):
@@ -79,8 +87,10 @@ def test_two_processes_train_in_lockstep(tmp_path, tiny_data):
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
     settings = json.dumps({**SETTINGS, "data": str(tiny_data)})
-    processes = [run_python(ONE_OF_TWO_PROCESSES, settings, str(tmp_path), port, str(index), env=subprocess_env())
-                 for index in range(2)]
+    processes = [
+        run_python(ONE_OF_TWO_PROCESSES, settings, str(tmp_path), port, str(index), env=subprocess_env())
+        for index in range(2)
+    ]
     outputs = [process.communicate(timeout=240) for process in processes]
     for process, (_, err) in zip(processes, outputs):
         assert process.returncode == 0, err

@@ -17,8 +17,16 @@ from archspec.train.loop import Diverged, train_and_evaluate
 @pytest.fixture
 def config(tiny_data):
     def make(**changes) -> TrainConfig:
-        settings = {"spec": "tiny", "spec_text": TINY_SPEC, "input_shape": (8, 8, 1), "data": str(tiny_data),
-                    "epochs": 2, "batch_size": 16, "lr": 0.01, **changes}
+        settings = {
+            "spec": "tiny",
+            "spec_text": TINY_SPEC,
+            "input_shape": (8, 8, 1),
+            "data": str(tiny_data),
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 0.01,
+            **changes,
+        }
         return TrainConfig(**settings)
 
     return make
@@ -83,7 +91,7 @@ def test_resume_is_refused_for_another_spec_data_or_setting(tmp_path, config):
     train_and_evaluate(config(epochs=1), run_dir)
     with pytest.raises(UserError, match="the spec's text differs"):
         train_and_evaluate(config(epochs=1, spec_text=TINY_SPEC.replace("conv 4", "conv 5")), run_dir, resume=True)
-    with pytest.raises(UserError, match="--lr: 0.01 → 0.02"):
+    with pytest.raises(UserError, match=r"--lr: 0\.01 → 0\.02"):
         train_and_evaluate(config(epochs=1, lr=0.02), run_dir, resume=True)
     other = tmp_path / "other.npz"
     x, y = make_images(96, seed=9)
@@ -104,25 +112,31 @@ def test_a_run_with_checkpoints_is_never_overwritten(tmp_path, config):
     assert train_and_evaluate(config(epochs=1), tmp_path / "run").results["checkpoint"] == "best"
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"batch_size": 500}, r"`--batch-size` \(=500\) is larger than the 86 training images"),
-    ({"spec_text": TINY_SPEC.replace("dense 3", "dense 2")}, "the spec ends with `dense 2 softmax`"),
-    ({"spec_text": "input 8x8x1\nconv 3 3\n"}, "outputs 6x6x3 per image"),
-    ({"spec_text": TINY_SPEC.replace("softmax", "relu")}, "cannot output class scores"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"batch_size": 500}, r"`--batch-size` \(=500\) is larger than the 86 training images"),
+        ({"spec_text": TINY_SPEC.replace("dense 3", "dense 2")}, "the spec ends with `dense 2 softmax`"),
+        ({"spec_text": "input 8x8x1\nconv 3 3\n"}, "outputs 6x6x3 per image"),
+        ({"spec_text": TINY_SPEC.replace("softmax", "relu")}, "cannot output class scores"),
+    ],
+)
 def test_data_or_options_that_do_not_fit_are_user_errors(tmp_path, config, changes, message):
     with pytest.raises(UserError, match=message):
         train_and_evaluate(config(**changes), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"epochs": 0}, "`--epochs`"),
-    ({"lr": -1.0}, "`--lr`"),
-    ({"augment": ("blur",)}, "`--augment` must be one of flip, crop"),
-    ({"label_smoothing": 1.0}, "`--label-smoothing`"),
-    ({"input_shape": (64,)}, "training needs an image input"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": 0}, "`--epochs`"),
+        ({"lr": -1.0}, "`--lr`"),
+        ({"augment": ("blur",)}, "`--augment` must be one of flip, crop"),
+        ({"label_smoothing": 1.0}, "`--label-smoothing`"),
+        ({"input_shape": (64,)}, "training needs an image input"),
+    ],
+)
 def test_invalid_settings_are_refused_when_the_config_is_built(config, changes, message):
     with pytest.raises(UserError, match=message):
         config(**changes)

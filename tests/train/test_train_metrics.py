@@ -39,8 +39,9 @@ def test_sigmoid_per_class_sums_one_binary_loss_per_class():
     task = Task("sigmoid", 3, 3)
     logits = jnp.array([[1.0, -1.0, 0.0]])
     targets = np.array([0.0, 1.0, 0.0])
-    per_class = np.log1p(np.exp(-np.array([1.0, -1.0, 0.0]))) * targets \
-        + np.log1p(np.exp(np.array([1.0, -1.0, 0.0]))) * (1 - targets)
+    per_class = np.log1p(np.exp(-np.array([1.0, -1.0, 0.0]))) * targets + np.log1p(
+        np.exp(np.array([1.0, -1.0, 0.0]))
+    ) * (1 - targets)
     np.testing.assert_allclose(task.loss(logits, jnp.array([1])), [per_class.sum()], rtol=1e-6)
 
 

@@ -14,8 +14,7 @@ TIMING = ("seconds", "images_per_second")
 
 
 def train_args(spec, data, out):
-    return ("train", spec, "--data", data, "--epochs", EPOCHS, "--batch-size", 8, "--checkpoint-every", 4,
-            "--out", out)
+    return ("train", spec, "--data", data, "--epochs", EPOCHS, "--batch-size", 8, "--checkpoint-every", 4, "--out", out)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ converts and validates it once, so the rules below only ever see clean values.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 Shape = tuple[int, ...]
 

@@ -13,8 +13,8 @@ from archspec.layers.base import (
     boolean,
     conv_output_size,
     layer,
-    pair,
     padding,
+    pair,
     positive,
     show,
     show_pair,
@@ -105,9 +105,16 @@ class Conv(_Sliding):
         from flax import nnx
 
         return nnx.Conv(
-            inputs[0][2], attrs["filters"], attrs["kernel"], strides=attrs["stride"],
-            padding=_flax_padding(attrs["padding"]), kernel_dilation=attrs["dilation"],
-            feature_group_count=attrs["groups"], use_bias=attrs["bias"], dtype=dtype, rngs=rngs,
+            inputs[0][2],
+            attrs["filters"],
+            attrs["kernel"],
+            strides=attrs["stride"],
+            padding=_flax_padding(attrs["padding"]),
+            kernel_dilation=attrs["dilation"],
+            feature_group_count=attrs["groups"],
+            use_bias=attrs["bias"],
+            dtype=dtype,
+            rngs=rngs,
         )
 
     def apply(self, module, attrs, xs, *, train):
@@ -142,9 +149,16 @@ class DepthwiseConv(_Sliding):
 
         channels = inputs[0][2]
         return nnx.Conv(
-            channels, output[2], attrs["kernel"], strides=attrs["stride"],
-            padding=_flax_padding(attrs["padding"]), kernel_dilation=attrs["dilation"],
-            feature_group_count=channels, use_bias=attrs["bias"], dtype=dtype, rngs=rngs,
+            channels,
+            output[2],
+            attrs["kernel"],
+            strides=attrs["stride"],
+            padding=_flax_padding(attrs["padding"]),
+            kernel_dilation=attrs["dilation"],
+            feature_group_count=channels,
+            use_bias=attrs["bias"],
+            dtype=dtype,
+            rngs=rngs,
         )
 
     def apply(self, module, attrs, xs, *, train):
@@ -186,9 +200,16 @@ class SeparableConv(_Sliding):
         class Separable(nnx.Module):
             def __init__(self):
                 self.depthwise = nnx.Conv(
-                    channels, middle, attrs["kernel"], strides=attrs["stride"],
-                    padding=_flax_padding(attrs["padding"]), kernel_dilation=attrs["dilation"],
-                    feature_group_count=channels, use_bias=False, dtype=dtype, rngs=rngs,
+                    channels,
+                    middle,
+                    attrs["kernel"],
+                    strides=attrs["stride"],
+                    padding=_flax_padding(attrs["padding"]),
+                    kernel_dilation=attrs["dilation"],
+                    feature_group_count=channels,
+                    use_bias=False,
+                    dtype=dtype,
+                    rngs=rngs,
                 )
                 self.pointwise = nnx.Conv(
                     middle, attrs["filters"], (1, 1), use_bias=attrs["bias"], dtype=dtype, rngs=rngs

@@ -26,8 +26,13 @@ class BatchNorm(LayerKind):
         from flax import nnx
 
         return nnx.BatchNorm(
-            inputs[0][-1], momentum=attrs["momentum"], epsilon=attrs["epsilon"],
-            use_bias=attrs["center"], use_scale=attrs["scale"], dtype=dtype, rngs=rngs,
+            inputs[0][-1],
+            momentum=attrs["momentum"],
+            epsilon=attrs["epsilon"],
+            use_bias=attrs["center"],
+            use_scale=attrs["scale"],
+            dtype=dtype,
+            rngs=rngs,
         )
 
     def apply(self, module, attrs, xs, *, train):
@@ -51,7 +56,11 @@ class LocalResponseNorm(LayerKind):
         x = xs[0]
         size = attrs["size"]
         squares = jax.lax.reduce_window(
-            x * x, 0.0, jax.lax.add, (1,) * (x.ndim - 1) + (size,), (1,) * x.ndim,
+            x * x,
+            0.0,
+            jax.lax.add,
+            (1,) * (x.ndim - 1) + (size,),
+            (1,) * x.ndim,
             [(0, 0)] * (x.ndim - 1) + [(size // 2, (size - 1) // 2)],
         )
         return x / (attrs["k"] + attrs["alpha"] / size * squares) ** attrs["beta"]

@@ -115,4 +115,3 @@ class Dropout(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], deterministic=not train)
-

@@ -5,7 +5,7 @@ runs the selected ones over a spec's text and returns located findings; `archspe
 their fixes into text edits; `archspec.lint.output` renders findings in every output format.
 """
 
+from archspec.lint import rules  # noqa: F401  (fills RULES)
 from archspec.lint.engine import RULES, Finding, Rule, Settings, lint_source
-from archspec.lint import rules  # noqa: F401, E402  (fills RULES)
 
 __all__ = ["RULES", "Finding", "Rule", "Settings", "lint_source"]

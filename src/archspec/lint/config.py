@@ -73,9 +73,7 @@ def resolve(layers: list[Selection]) -> frozenset[str]:
         chosen = set()
         for code in RULES:
             plus, minus = _specificity(code, positive), _specificity(code, layer.ignore)
-            if plus > minus:
-                chosen.add(code)
-            elif minus < 0 and layer.select is None and code in enabled:
+            if plus > minus or (minus < 0 and layer.select is None and code in enabled):
                 chosen.add(code)
         enabled = chosen
     return frozenset(enabled)
@@ -145,7 +143,7 @@ def load_config(path: Path, *, explicit: bool = False) -> Options:
 def _codes(table: dict, key: str) -> tuple[str, ...]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UserError(f"`{key}` must be a list of rule codes, like [\"CA1\", \"CA302\"]")
+        raise UserError(f'`{key}` must be a list of rule codes, like ["CA1", "CA302"]')
     return tuple(check_selector(v) for v in value)
 
 

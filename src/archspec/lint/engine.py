@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar, Iterable, Literal, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
 from archspec.compile import compile_with_syntax
 from archspec.errors import Span
@@ -62,7 +63,7 @@ class Rule:
         return self.fix_title is not None
 
 
-RULES: dict[str, Rule] = {}  # by code, in code order once `archspec.lint.rules` is imported
+RULES: dict[str, Rule] = {}  # by code, kept in code order whatever order the rule modules import in
 
 
 def rule(cls: type[Rule]) -> type[Rule]:
@@ -70,6 +71,8 @@ def rule(cls: type[Rule]) -> type[Rule]:
     if cls.code in RULES:
         raise ValueError(f"rule code {cls.code} registered twice")
     RULES[cls.code] = cls()
+    for code in sorted(RULES):
+        RULES[code] = RULES.pop(code)
     return cls
 
 
@@ -269,23 +272,29 @@ def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:
     first = group[0]
     node = first.node
     if first.location != node.span:  # reported at a call site, about the whole network
-        return Finding(checker.code, checker.name, checker.severity, first.message, first.location, first.help,
-                       first.fix)
+        return Finding(
+            checker.code, checker.name, checker.severity, first.message, first.location, first.help, first.fix
+        )
     notes: list[str] = []
     if node.origins:
         notes.append(", ".join(f"in expansion of `{o.call}` at line {o.span.line}" for o in reversed(node.origins)))
     total = len(ctx.expansions(node))
     if len(group) > 1:
-        notes.append(f"found in all {total} expansions of this line; the message describes the first"
-                     if len(group) == total else
-                     f"found in {len(group)} of the {total} expansions of this line; the message describes the first")
+        notes.append(
+            f"found in all {total} expansions of this line; the message describes the first"
+            if len(group) == total
+            else f"found in {len(group)} of the {total} expansions of this line; the message describes the first"
+        )
     fix = first.fix
     if fix is not None and (len(group) < total or any(v.fix != fix for v in group)):
         fix = None
-        notes.append(f"no automatic fix: an edit here would change all {total} expansions of this line, "
-                     f"and the finding holds for {len(group)}")
-    return Finding(checker.code, checker.name, checker.severity, first.message, node.span, first.help, fix,
-                   tuple(notes))
+        notes.append(
+            f"no automatic fix: an edit here would change all {total} expansions of this line, "
+            f"and the finding holds for {len(group)}"
+        )
+    return Finding(
+        checker.code, checker.name, checker.severity, first.message, node.span, first.help, fix, tuple(notes)
+    )
 
 
 def _suppressed(ctx: Context, finding: Finding) -> bool:

@@ -152,26 +152,33 @@ def render_json(reports: list[FileReport]) -> str:
     for report in reports:
         for f in report.findings:
             end = f.span.end_column or f.span.column + 1
-            items.append({
-                "code": f.code,
-                "name": f.name,
-                "severity": f.severity,
-                "message": f.message,
-                "help": f.help,
-                "notes": list(f.notes),
-                "filename": report.name,
-                "location": _position(f.span.line, f.span.column),
-                "end_location": _position(f.span.line, end),
-                "noqa_row": f.span.line,
-                "fix": None if f.fix is None else {
-                    "message": f.fix.title,
-                    "edits": [
-                        {"content": e.content, "location": _position(e.line, e.column),
-                         "end_location": _position(e.end_line, e.end_column)}
-                        for e in f.fix.edits
-                    ],
-                },
-            })
+            items.append(
+                {
+                    "code": f.code,
+                    "name": f.name,
+                    "severity": f.severity,
+                    "message": f.message,
+                    "help": f.help,
+                    "notes": list(f.notes),
+                    "filename": report.name,
+                    "location": _position(f.span.line, f.span.column),
+                    "end_location": _position(f.span.line, end),
+                    "noqa_row": f.span.line,
+                    "fix": None
+                    if f.fix is None
+                    else {
+                        "message": f.fix.title,
+                        "edits": [
+                            {
+                                "content": e.content,
+                                "location": _position(e.line, e.column),
+                                "end_location": _position(e.end_line, e.end_column),
+                            }
+                            for e in f.fix.edits
+                        ],
+                    },
+                }
+            )
     return json.dumps(items, indent=2) + "\n"
 
 
@@ -218,33 +225,43 @@ def render_sarif(reports: list[FileReport]) -> str:
                 "ruleIndex": codes.index(f.code),
                 "level": SARIF_LEVELS[f.severity],
                 "message": {"text": f.message + (f"\nhelp: {f.help}" if f.help else "")},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": uri},
-                        "region": _region(f.span.line, f.span.column, f.span.line, end),
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": uri},
+                            "region": _region(f.span.line, f.span.column, f.span.line, end),
+                        }
                     }
-                }],
+                ],
             }
             if f.fix is not None:
-                result["fixes"] = [{
-                    "description": {"text": f.fix.title},
-                    "artifactChanges": [{
-                        "artifactLocation": {"uri": uri},
-                        "replacements": [
-                            {"deletedRegion": _region(e.line, e.column, e.end_line, e.end_column),
-                             "insertedContent": {"text": e.content}}
-                            for e in f.fix.edits
+                result["fixes"] = [
+                    {
+                        "description": {"text": f.fix.title},
+                        "artifactChanges": [
+                            {
+                                "artifactLocation": {"uri": uri},
+                                "replacements": [
+                                    {
+                                        "deletedRegion": _region(e.line, e.column, e.end_line, e.end_column),
+                                        "insertedContent": {"text": e.content},
+                                    }
+                                    for e in f.fix.edits
+                                ],
+                            }
                         ],
-                    }],
-                }]
+                    }
+                ]
             results.append(result)
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "cnn-arch", "version": __version__, "rules": rules}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "cnn-arch", "version": __version__, "rules": rules}},
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2) + "\n"
 
@@ -266,14 +283,16 @@ def render_github(reports: list[FileReport]) -> str:
     for report in reports:
         for f in report.findings:
             end = f.span.end_column or f.span.column + 1
-            properties = ",".join([
-                f"file={_escape_property(report.name)}",
-                f"line={f.span.line}",
-                f"col={f.span.column}",
-                f"endLine={f.span.line}",
-                f"endColumn={end}",
-                f"title={f.code}",
-            ])
+            properties = ",".join(
+                [
+                    f"file={_escape_property(report.name)}",
+                    f"line={f.span.line}",
+                    f"col={f.span.column}",
+                    f"endLine={f.span.line}",
+                    f"endColumn={end}",
+                    f"title={f.code}",
+                ]
+            )
             message = f.message + (f"\nhelp: {f.help}" if f.help else "")
             out.append(f"::{GITHUB_LEVELS[f.severity]} {properties}::{_escape_data(message)}\n")
     return "".join(out)

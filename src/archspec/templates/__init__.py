@@ -47,8 +47,17 @@ def catalog() -> list[TemplateInfo]:
     for name in names():
         text = path(name).read_text(encoding="utf-8")
         typed = compile_spec(text, f"<template {name}>")
-        entries.append(TemplateInfo(name, _description(text), typed.input_shape, typed.params, typed.trainable,
-                                    typed.non_trainable, typed.macs))
+        entries.append(
+            TemplateInfo(
+                name,
+                _description(text),
+                typed.input_shape,
+                typed.params,
+                typed.trainable,
+                typed.non_trainable,
+                typed.macs,
+            )
+        )
     return entries
 
 

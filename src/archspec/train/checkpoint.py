@@ -27,7 +27,8 @@ class Checkpoints:
         def manager(name: str, max_to_keep: int):
             # Read-only use neither creates nor deletes anything (orbax's own read_only mode only warns more).
             options = ocp.CheckpointManagerOptions(
-                max_to_keep=None if read_only else max_to_keep, create=not read_only,
+                max_to_keep=None if read_only else max_to_keep,
+                create=not read_only,
                 cleanup_tmp_directories=not read_only,
             )
             return ocp.CheckpointManager(self.run_dir / name, options=options)
@@ -48,8 +49,9 @@ class Checkpoints:
         if best:
             self._best.save(step, args=_save_args(state, totals, progress), force=True)
 
-    def restore(self, abstract_state: Any, abstract_totals: Any = None, *,
-                which: str = "latest") -> tuple[Any, Any, dict]:
+    def restore(
+        self, abstract_state: Any, abstract_totals: Any = None, *, which: str = "latest"
+    ) -> tuple[Any, Any, dict]:
         """(state, totals, progress) of the latest or best checkpoint, placed like the abstract trees.
         Without `abstract_totals` the metric sums are not read (totals is None)."""
         import orbax.checkpoint as ocp

@@ -20,8 +20,21 @@ PRECISIONS = ("fp32", "bf16")
 # Settings that change what is trained: a resumed run must keep them. The others (`data` as a path,
 # checkpoint cadence) may change between a run and its resumption.
 TRAINING_SETTINGS = (
-    "spec_text", "input_shape", "epochs", "batch_size", "lr", "optimizer", "momentum", "schedule",
-    "warmup_epochs", "weight_decay", "label_smoothing", "augment", "val_split", "seed", "precision",
+    "spec_text",
+    "input_shape",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "schedule",
+    "warmup_epochs",
+    "weight_decay",
+    "label_smoothing",
+    "augment",
+    "val_split",
+    "seed",
+    "precision",
 )
 
 
@@ -69,14 +82,16 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"`--label-smoothing` (={self.label_smoothing:g}) must be at least 0 and below 1")
         if not 0 <= self.warmup_epochs <= self.epochs:
-            raise UserError(f"`--warmup-epochs` (={self.warmup_epochs:g}) must be between 0 and "
-                            f"`--epochs` (={self.epochs})")
+            raise UserError(
+                f"`--warmup-epochs` (={self.warmup_epochs:g}) must be between 0 and `--epochs` (={self.epochs})"
+            )
         if not 0 <= self.val_split < 1:
             raise UserError(f"`--val-split` (={self.val_split:g}) must be at least 0 and below 1")
         if len(self.input_shape) != 3:
-            raise UserError(f"training needs an image input HxWxC, but the spec's input is "
-                            f"{'x'.join(map(str, self.input_shape))}",
-                            hint="start the spec with `input HxWxC` or pass --input HxWxC")
+            raise UserError(
+                f"training needs an image input HxWxC, but the spec's input is {'x'.join(map(str, self.input_shape))}",
+                hint="start the spec with `input HxWxC` or pass --input HxWxC",
+            )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -52,9 +52,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from archspec.errors import DataError, UserError
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-)
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 # Pillow's default limit, held here so that a library lowering or disabling Pillow's global
 # (`Image.MAX_IMAGE_PIXELS = None`) cannot switch the decompression-bomb check off for us.
 MAX_IMAGE_PIXELS = 89_478_485
@@ -135,16 +133,19 @@ def load_dataset(
     if path.is_dir():
         cache = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
         return _load_folder(
-            source, path, input_shape,
-            val_split=val_split, seed=seed, skip_bad_files=skip_bad_files, cache_dir=cache,
+            source,
+            path,
+            input_shape,
+            val_split=val_split,
+            seed=seed,
+            skip_bad_files=skip_bad_files,
+            cache_dir=cache,
         )
     if path.is_file() and path.suffix.lower() == ".npz":
         return _load_npz(source, path, input_shape, val_split=val_split, seed=seed)
     if path.exists():
         raise DataError(source, "is neither a folder nor a .npz file", hint=_ACCEPTED_SOURCES)
-    raise DataError(
-        source, "no such file or folder, and not a built-in dataset", hint=_ACCEPTED_SOURCES
-    )
+    raise DataError(source, "no such file or folder, and not a built-in dataset", hint=_ACCEPTED_SOURCES)
 
 
 def check_fits(dataset: Dataset, *, num_outputs: int, head_activation: str | None) -> None:
@@ -188,9 +189,7 @@ def _check_input_shape(source: str, input_shape: _Shape) -> None:
     height, width, channels = input_shape
     where = f"`input {height}x{width}x{channels}`"
     if height < 1 or width < 1:
-        raise DataError(
-            source, f"cannot resize images to {where}: height and width must be at least 1"
-        )
+        raise DataError(source, f"cannot resize images to {where}: height and width must be at least 1")
     if channels not in _MODE_FOR_CHANNELS:
         raise DataError(
             source,
@@ -249,9 +248,7 @@ def _take(split: _Split, indices: np.ndarray) -> _Split:
     return split[0][indices], split[1][indices]
 
 
-def _stratified_split(
-    labels: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Indices (kept, held out) with `fraction` of each class held out, both sorted.
 
     Per-class quotas are rounded by largest remainder so that the total is `round(fraction * N)`,
@@ -331,7 +328,7 @@ def _decode_image(data: bytes, input_shape: _Shape) -> np.ndarray:
         raise _UnusableImage(f"possible decompression bomb ({exc})") from None
     # Pillow's plugins raise many exception types on malformed input (OSError, SyntaxError,
     # struct.error, zlib.error, ...); each one means this file cannot be used.
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _UnusableImage(f"corrupt or truncated image ({exc or type(exc).__name__})") from None
 
 
@@ -461,10 +458,14 @@ def _load_folder(
     # A split can only come out empty when every one of its files was skipped.
     val, test = (decoded.splits.get(name) for name in ("val", "test"))
     return _assemble(
-        source, listing.class_names, train,
+        source,
+        listing.class_names,
+        train,
         val if val is not None and len(val[1]) else None,
         test if test is not None and len(test[1]) else None,
-        val_split=val_split, seed=seed, skipped=tuple(f"{path}: {reason}" for path, reason in bad),
+        val_split=val_split,
+        seed=seed,
+        skipped=tuple(f"{path}: {reason}" for path, reason in bad),
     )
 
 
@@ -476,16 +477,13 @@ def _bad_files_error(source: str, bad: list[tuple[str, str]]) -> DataError:
     return DataError(source, f"{count} cannot be used:\n" + "\n".join(lines), hint=_SKIP_HINT)
 
 
-def _check_every_class_left(
-    source: str, class_names: tuple[str, ...], labels: np.ndarray
-) -> None:
+def _check_every_class_left(source: str, class_names: tuple[str, ...], labels: np.ndarray) -> None:
     present = np.bincount(labels, minlength=len(class_names))
     emptied = [name for name, count in zip(class_names, present, strict=True) if count == 0]
     if emptied:
         raise DataError(
             source,
-            f"no usable training images left in class {', '.join(f'`{n}`' for n in emptied)} "
-            "after skipping bad files",
+            f"no usable training images left in class {', '.join(f'`{n}`' for n in emptied)} after skipping bad files",
             hint="fix the skipped files or add images to the class",
         )
 
@@ -499,12 +497,9 @@ def _list_folder(source: str, root: Path) -> _FolderListing:
             raise DataError(
                 source,
                 f"unexpected folder `{unexpected[0]}` next to `train/`",
-                hint="a dataset with splits holds only train/, val/ and test/, "
-                "each with one sub-folder per class",
+                hint="a dataset with splits holds only train/, val/ and test/, each with one sub-folder per class",
             )
-        classes_by_split = {
-            split: _sub_folders(top[split], root, bad) for split in _SPLITS if split in top
-        }
+        classes_by_split = {split: _sub_folders(top[split], root, bad) for split in _SPLITS if split in top}
     else:
         classes_by_split = {"train": top}
     class_names = _agree_on_classes(source, root, classes_by_split)
@@ -521,9 +516,7 @@ def _list_folder(source: str, root: Path) -> _FolderListing:
     return _FolderListing(class_names, files, shown)
 
 
-def _agree_on_classes(
-    source: str, root: Path, classes_by_split: dict[str, dict[str, Path]]
-) -> tuple[str, ...]:
+def _agree_on_classes(source: str, root: Path, classes_by_split: dict[str, dict[str, Path]]) -> tuple[str, ...]:
     train = set(classes_by_split["train"])
     if not train:
         loose = [
@@ -535,8 +528,7 @@ def _agree_on_classes(
         raise DataError(
             source,
             f"found no class sub-folders{found}",
-            hint="put each class's images in its own sub-folder: "
-            f"{source}/cats/1.png, {source}/dogs/1.png",
+            hint=f"put each class's images in its own sub-folder: {source}/cats/1.png, {source}/dogs/1.png",
         )
     differences = []
     for split, classes in classes_by_split.items():
@@ -623,9 +615,7 @@ def _symlink_problem(link: Path, root: Path) -> str | None:
     return None
 
 
-def _decode_folder_cached(
-    root: Path, listing: _FolderListing, input_shape: _Shape, cache_dir: Path
-) -> _Decoded:
+def _decode_folder_cached(root: Path, listing: _FolderListing, input_shape: _Shape, cache_dir: Path) -> _Decoded:
     every_file = [file for files in listing.files.values() for file in files]
     key = _cache_key(listing, [_content_digest(file.path) for file in every_file], input_shape)
     name = hashlib.sha256(f"{os.path.realpath(root)}:{input_shape}".encode()).hexdigest()[:32]
@@ -647,15 +637,9 @@ def _content_digest(path: Path) -> str:
 
 
 def _cache_key(listing: _FolderListing, digests: list[str], input_shape: _Shape) -> str:
-    files = [
-        [split, file.relative, file.label]
-        for split, split_files in listing.files.items()
-        for file in split_files
-    ]
+    files = [[split, file.relative, file.label] for split, split_files in listing.files.items() for file in split_files]
     # Pillow's version is part of the key: its resizing has changed between releases.
-    described = [
-        CACHE_FORMAT_VERSION, PIL.__version__, input_shape, listing.class_names, files, digests
-    ]
+    described = [CACHE_FORMAT_VERSION, PIL.__version__, input_shape, listing.class_names, files, digests]
     return hashlib.sha256(json.dumps(described).encode()).hexdigest()
 
 
@@ -738,9 +722,7 @@ _NPZ_HINT = (
 )
 
 
-def _load_npz(
-    source: str, path: Path, input_shape: _Shape, *, val_split: float, seed: int
-) -> Dataset:
+def _load_npz(source: str, path: Path, input_shape: _Shape, *, val_split: float, seed: int) -> Dataset:
     headers = _read_npz_headers(source, path)
     pairs = _check_npz_layout(source, headers)
     wanted = [name for pair in pairs.values() for name in pair]
@@ -757,8 +739,13 @@ def _load_npz(
     class_names = _npz_class_names(source, arrays.get("class_names"), splits)
     fitted = {split: (_fit_images(x, input_shape), y) for split, (x, y) in splits.items()}
     return _assemble(
-        source, class_names, fitted["train"], fitted.get("val"), fitted.get("test"),
-        val_split=val_split, seed=seed,
+        source,
+        class_names,
+        fitted["train"],
+        fitted.get("val"),
+        fitted.get("test"),
+        val_split=val_split,
+        seed=seed,
     )
 
 
@@ -775,9 +762,7 @@ def _read_npz_headers(source: str, path: Path) -> dict[str, _ArrayHeader]:
         raise DataError(source, message, hint=_NPZ_HINT) from None
 
 
-def _read_member_header(
-    source: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo
-) -> _ArrayHeader:
+def _read_member_header(source: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _ArrayHeader:
     name = info.filename.removesuffix(".npy")
     with archive.open(info) as member:
         try:
@@ -813,9 +798,7 @@ def _read_member_header(
     return _ArrayHeader(tuple(shape), dtype)
 
 
-def _check_npz_layout(
-    source: str, headers: dict[str, _ArrayHeader]
-) -> dict[str, tuple[str, str]]:
+def _check_npz_layout(source: str, headers: dict[str, _ArrayHeader]) -> dict[str, tuple[str, str]]:
     """Check names, ranks, dtypes and lengths; return split -> (images name, labels name)."""
     if "x_train" not in headers or "y_train" not in headers:
         absent = [name for name in ("x_train", "y_train") if name not in headers]
@@ -844,8 +827,7 @@ def _check_npz_layout(
         if header.dtype.kind != "U" or len(header.shape) != 1:
             raise DataError(
                 source,
-                "array `class_names` must be 1-D strings, "
-                f"got shape {header.shape} of {header.dtype}",
+                f"array `class_names` must be 1-D strings, got shape {header.shape} of {header.dtype}",
                 hint="save it as np.array(['cat', 'dog', ...])",
             )
     return pairs
@@ -915,8 +897,7 @@ def _images_to_uint8(source: str, name: str, images: np.ndarray) -> np.ndarray:
     if images.min() < 0 or images.max() > 255:
         raise DataError(
             source,
-            f"array `{name}` holds values from {images.min()} to {images.max()}; "
-            "integer images must lie in 0..255",
+            f"array `{name}` holds values from {images.min()} to {images.max()}; integer images must lie in 0..255",
             hint="store images as uint8 0..255 or floats in 0..1",
         )
     return images.astype(np.uint8)
@@ -929,16 +910,13 @@ def _labels(source: str, name: str, labels: np.ndarray) -> np.ndarray:
     if labels.max() >= MAX_CLASSES:
         raise DataError(
             source,
-            f"array `{name}` holds label {labels.max()}, more than the {MAX_CLASSES:,} classes "
-            "this tool trains",
+            f"array `{name}` holds label {labels.max()}, more than the {MAX_CLASSES:,} classes this tool trains",
             hint="labels must be class indices 0..K-1",
         )
     return labels.astype(np.int32)
 
 
-def _npz_class_names(
-    source: str, stored: np.ndarray | None, splits: dict[str, _Split]
-) -> tuple[str, ...]:
+def _npz_class_names(source: str, stored: np.ndarray | None, splits: dict[str, _Split]) -> tuple[str, ...]:
     largest = max(int(labels.max()) for _, labels in splits.values())
     if stored is None:
         return tuple(str(label) for label in range(largest + 1))

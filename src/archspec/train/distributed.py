@@ -42,14 +42,17 @@ def find_cluster(coordinator: str | None, num_processes: int | None, process_id:
     if any(value is not None for value in given.values()):
         missing = [name for name, value in given.items() if value is None]
         if missing:
-            raise UserError(f"multi-process training needs {', '.join(given)}; missing {', '.join(missing)}",
-                            hint="pass all three (the same --coordinator HOST:PORT and --num-processes on "
-                                 "every host, --process-id 0..N-1), or none to train on this host only")
+            raise UserError(
+                f"multi-process training needs {', '.join(given)}; missing {', '.join(missing)}",
+                hint="pass all three (the same --coordinator HOST:PORT and --num-processes on "
+                "every host, --process-id 0..N-1), or none to train on this host only",
+            )
         if ":" not in coordinator:
             raise UserError(f"`--coordinator` must be HOST:PORT (process 0's address), got `{coordinator}`")
         if num_processes < 1 or not 0 <= process_id < num_processes:
-            raise UserError(f"`--process-id` (={process_id}) must be between 0 and `--num-processes` - 1 "
-                            f"(={num_processes - 1})")
+            raise UserError(
+                f"`--process-id` (={process_id}) must be between 0 and `--num-processes` - 1 (={num_processes - 1})"
+            )
         return Cluster(coordinator, num_processes, process_id) if num_processes > 1 else None
     for launcher, variable in CLUSTER_SIZE_VARIABLES.items():
         if int(os.environ.get(variable, "1") or 1) > 1:
@@ -65,11 +68,13 @@ def join(cluster: Cluster) -> None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
         jax.distributed.initialize(cluster.coordinator, cluster.num_processes, cluster.process_id)
-    except Exception as error:  # noqa: BLE001 - JAX raises RuntimeError or XlaRuntimeError
+    except Exception as error:
         where = cluster.coordinator or cluster.launcher
-        raise UserError(f"cannot join the multi-process run at {where}: {error}",
-                        hint="check that every process got the same --coordinator and --num-processes, "
-                             "and that process 0 is reachable at that address") from None
+        raise UserError(
+            f"cannot join the multi-process run at {where}: {error}",
+            hint="check that every process got the same --coordinator and --num-processes, "
+            "and that process 0 is reachable at that address",
+        ) from None
 
 
 def make_mesh(devices=None):

@@ -55,16 +55,18 @@ def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
     saved = run.read(run_dir)
     config = run.saved_config(saved)
     if not has_checkpoints(run_dir):
-        raise PathError(str(run_dir), "has no checkpoint yet",
-                        hint="the run stopped before its first checkpoint; train it again")
+        raise PathError(
+            str(run_dir), "has no checkpoint yet", hint="the run stopped before its first checkpoint; train it again"
+        )
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     class_names = tuple(saved["data"]["class_names"])
     task = Task(loop.head_of(typed), typed.output_shape[0], len(class_names))
     mesh = distributed.make_mesh()
     tx = loop.make_optimizer(config, loop.make_schedule(config, 1))
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
-    graphdef, abstract = loop.abstract_train_state(typed, tx, seed=config.seed, dtype=dtype,
-                                                   sharding=distributed.replicated(mesh))
+    graphdef, abstract = loop.abstract_train_state(
+        typed, tx, seed=config.seed, dtype=dtype, sharding=distributed.replicated(mesh)
+    )
     checkpoints = Checkpoints(run_dir, read_only=True)
     try:
         if which == "best" and checkpoints.best_step() is None:
@@ -86,8 +88,13 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
     from archspec.train.metrics import finalize
 
     config = trained.config
-    dataset = load_dataset(data or config.data, config.input_shape, val_split=config.val_split,
-                           seed=config.seed, skip_bad_files=config.skip_bad_files)
+    dataset = load_dataset(
+        data or config.data,
+        config.input_shape,
+        val_split=config.val_split,
+        seed=config.seed,
+        skip_bad_files=config.skip_bad_files,
+    )
     if dataset.class_names != trained.class_names:
         raise UserError(
             f"{dataset.source} has classes {_names(dataset.class_names)}, but the model was trained on "
@@ -96,8 +103,14 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
         )
     devices = trained.mesh.devices.size
     replicated = distributed.replicated(trained.mesh)
-    evaluate = jax.jit(functools.partial(loop.evaluate, graphdef=trained.graphdef, task=trained.task,
-                                         batch_sharding=distributed.batch_sharded(trained.mesh)))
+    evaluate = jax.jit(
+        functools.partial(
+            loop.evaluate,
+            graphdef=trained.graphdef,
+            task=trained.task,
+            batch_sharding=distributed.batch_sharded(trained.mesh),
+        )
+    )
     results = {}
     for split in ("train", "val", "test"):
         images, labels = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
@@ -106,8 +119,13 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
         batch = -(-min(256, len(labels)) // devices) * devices
         batches, masks = loop.eval_batches(len(labels), batch)
         sharded = distributed.batch_sharded(trained.mesh, leading=1)
-        sums = evaluate(trained.state, jax.device_put(images, replicated), jax.device_put(labels, replicated),
-                        jax.device_put(batches, sharded), jax.device_put(masks, sharded))
+        sums = evaluate(
+            trained.state,
+            jax.device_put(images, replicated),
+            jax.device_put(labels, replicated),
+            jax.device_put(batches, sharded),
+            jax.device_put(masks, sharded),
+        )
         results[split] = {**finalize(distributed.to_host(sums)), "images": len(labels)}
     return results
 

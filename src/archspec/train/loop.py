@@ -99,8 +99,10 @@ def make_task(typed, dataset, label_smoothing: float = 0.0) -> Task:
 
     if len(typed.output_shape) != 1:
         shape = "x".join(map(str, typed.output_shape))
-        raise UserError(f"the spec outputs {shape} per image, but a classifier outputs one score per class",
-                        hint=f"end the spec with `gap` (or `flatten`) and `dense {dataset.num_classes} softmax`")
+        raise UserError(
+            f"the spec outputs {shape} per image, but a classifier outputs one score per class",
+            hint=f"end the spec with `gap` (or `flatten`) and `dense {dataset.num_classes} softmax`",
+        )
     head = head_of(typed)
     check_fits(dataset, num_outputs=typed.output_shape[0], head_activation=head)
     return Task(head, typed.output_shape[0], dataset.num_classes, label_smoothing)
@@ -113,12 +115,14 @@ def make_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
         return optax.warmup_cosine_decay_schedule(0.0, config.lr, warmup, max(total, warmup + 1))
     if warmup == 0:
         return optax.constant_schedule(config.lr)
-    return optax.join_schedules([optax.linear_schedule(0.0, config.lr, warmup), optax.constant_schedule(config.lr)],
-                                [warmup])
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, config.lr, warmup), optax.constant_schedule(config.lr)], [warmup]
+    )
 
 
 def make_optimizer(config: TrainConfig, schedule: optax.Schedule) -> optax.GradientTransformation:
     """The optimizer; weight decay applies to kernels only (not biases or BatchNorm scales)."""
+
     def kernels(params):
         return jax.tree.map(lambda p: p.ndim > 1, params)
 
@@ -137,15 +141,17 @@ def make_optimizer(config: TrainConfig, schedule: optax.Schedule) -> optax.Gradi
     return base
 
 
-def create_train_state(typed, tx: optax.GradientTransformation, *, seed: int, dtype=None,
-                       sharding=None) -> tuple[nnx.GraphDef, TrainState]:
+def create_train_state(
+    typed, tx: optax.GradientTransformation, *, seed: int, dtype=None, sharding=None
+) -> tuple[nnx.GraphDef, TrainState]:
     """(graph definition, initial state), the state placed with `sharding` (replicated)."""
     graphdef, init = _initializer(typed, tx, seed=seed, dtype=dtype)
     return graphdef, jax.jit(init, out_shardings=sharding)()
 
 
-def abstract_train_state(typed, tx: optax.GradientTransformation, *, seed: int = 0, dtype=None,
-                         sharding=None) -> tuple[nnx.GraphDef, TrainState]:
+def abstract_train_state(
+    typed, tx: optax.GradientTransformation, *, seed: int = 0, dtype=None, sharding=None
+) -> tuple[nnx.GraphDef, TrainState]:
     """Like `create_train_state`, with shapes only: the target a checkpoint is restored into."""
     graphdef, init = _initializer(typed, tx, seed=seed, dtype=dtype)
     shapes = jax.eval_shape(init)
@@ -159,8 +165,14 @@ def _initializer(typed, tx, *, seed: int, dtype):
         model = build_model(typed, seed=seed, dtype=dtype)
         _, params, model_state = nnx.split(model, nnx.Param, ...)
         params = nnx.to_pure_dict(params)
-        return TrainState(jnp.zeros((), jnp.int32), params, nnx.to_pure_dict(model_state), tx.init(params),
-                          jax.random.key(seed), jnp.ones((), bool))
+        return TrainState(
+            jnp.zeros((), jnp.int32),
+            params,
+            nnx.to_pure_dict(model_state),
+            tx.init(params),
+            jax.random.key(seed),
+            jnp.ones((), bool),
+        )
 
     return nnx.graphdef(nnx.eval_shape(lambda: build_model(typed, seed=seed, dtype=dtype))), init
 
@@ -172,9 +184,20 @@ def epoch_order(key: jax.Array, epoch: jax.Array, *, num_examples: int, steps: i
     return order[: steps * batch_size].reshape(steps, batch_size)
 
 
-def train_step(state: TrainState, totals: dict, images: jax.Array, labels: jax.Array, order: jax.Array, *,
-               graphdef: nnx.GraphDef, tx: optax.GradientTransformation, task: Task, steps_per_epoch: int,
-               augment: tuple[str, ...], batch_sharding) -> tuple[TrainState, dict]:
+def train_step(
+    state: TrainState,
+    totals: dict,
+    images: jax.Array,
+    labels: jax.Array,
+    order: jax.Array,
+    *,
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    task: Task,
+    steps_per_epoch: int,
+    augment: tuple[str, ...],
+    batch_sharding,
+) -> tuple[TrainState, dict]:
     """One optimization step on batch `state.step % steps_per_epoch` of `order`."""
     indices = order[state.step % steps_per_epoch]
     x = jax.lax.with_sharding_constraint(images[indices], batch_sharding)
@@ -207,13 +230,25 @@ def train_step(state: TrainState, totals: dict, images: jax.Array, labels: jax.A
 def all_finite(state: TrainState) -> jax.Array:
     """Whether every weight and statistic is finite: checked before saving a checkpoint (a step can
     make weights infinite while its own loss was still finite)."""
-    leaves = [leaf for leaf in jax.tree.leaves((state.params, state.model_state, state.opt_state))
-              if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    leaves = [
+        leaf
+        for leaf in jax.tree.leaves((state.params, state.model_state, state.opt_state))
+        if jnp.issubdtype(leaf.dtype, jnp.floating)
+    ]
     return state.finite & jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
-def eval_step(state: TrainState, images: jax.Array, labels: jax.Array, indices: jax.Array, mask: jax.Array, *,
-              graphdef: nnx.GraphDef, task: Task, batch_sharding) -> dict:
+def eval_step(
+    state: TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    indices: jax.Array,
+    mask: jax.Array,
+    *,
+    graphdef: nnx.GraphDef,
+    task: Task,
+    batch_sharding,
+) -> dict:
     """Metric sums over one batch of indices; padding examples (mask 0) do not count."""
     model = nnx.merge(graphdef, state.params, state.model_state)
     x = jax.lax.with_sharding_constraint(images[indices], batch_sharding)
@@ -223,13 +258,24 @@ def eval_step(state: TrainState, images: jax.Array, labels: jax.Array, indices: 
     return task.metric_sums(logits, y, task.loss(logits, y), mask)
 
 
-def evaluate(state: TrainState, images: jax.Array, labels: jax.Array, batches: jax.Array, masks: jax.Array, *,
-             graphdef: nnx.GraphDef, task: Task, batch_sharding) -> dict:
+def evaluate(
+    state: TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    batches: jax.Array,
+    masks: jax.Array,
+    *,
+    graphdef: nnx.GraphDef,
+    task: Task,
+    batch_sharding,
+) -> dict:
     """Metric sums over a whole split, given as padded (batches, batch_size) indices and masks."""
+
     def body(totals, batch):
         indices, mask = batch
-        sums = eval_step(state, images, labels, indices, mask, graphdef=graphdef, task=task,
-                         batch_sharding=batch_sharding)
+        sums = eval_step(
+            state, images, labels, indices, mask, graphdef=graphdef, task=task, batch_sharding=batch_sharding
+        )
         return add_sums(totals, sums), None
 
     totals, _ = jax.lax.scan(body, zero_sums(task), (batches, masks))
@@ -290,12 +336,12 @@ class _Progress:
     best_step: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch,
-                "best_step": self.best_step}
+        return {"best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch, "best_step": self.best_step}
 
 
-def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, resume: bool = False,
-                       reporter: Reporter | None = None, mesh=None) -> TrainResult:
+def train_and_evaluate(
+    config: TrainConfig, workdir: str | Path, *, resume: bool = False, reporter: Reporter | None = None, mesh=None
+) -> TrainResult:
     """Train `config` into the run folder `workdir`; return the final state and results.
 
     Args:
@@ -315,8 +361,13 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, resume: bool
     primary = jax.process_index() == 0
     reporter = reporter if reporter is not None and primary else Reporter()
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    dataset = load_dataset(config.data, config.input_shape, val_split=config.val_split, seed=config.seed,
-                           skip_bad_files=config.skip_bad_files)
+    dataset = load_dataset(
+        config.data,
+        config.input_shape,
+        val_split=config.val_split,
+        seed=config.seed,
+        skip_bad_files=config.skip_bad_files,
+    )
     task = make_task(typed, dataset, config.label_smoothing)
     mesh = mesh if mesh is not None else distributed.make_mesh()
     devices = mesh.devices.size
@@ -342,16 +393,36 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, resume: bool
     train_images = jax.device_put(dataset.x_train, replicated)
     train_labels = jax.device_put(dataset.y_train, replicated)
     eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
-    splits = {name: _put_split(getattr(dataset, f"x_{name}"), getattr(dataset, f"y_{name}"), eval_batch,
-                               replicated, distributed.batch_sharded(mesh, leading=1))
-              for name in ("val", "test") if getattr(dataset, f"x_{name}") is not None}
+    splits = {
+        name: _put_split(
+            getattr(dataset, f"x_{name}"),
+            getattr(dataset, f"y_{name}"),
+            eval_batch,
+            replicated,
+            distributed.batch_sharded(mesh, leading=1),
+        )
+        for name in ("val", "test")
+        if getattr(dataset, f"x_{name}") is not None
+    }
 
-    step_fn = jax.jit(functools.partial(
-        train_step, graphdef=graphdef, tx=tx, task=task, steps_per_epoch=steps_per_epoch,
-        augment=config.augment, batch_sharding=batch_sharding), donate_argnums=0)
-    order_fn = jax.jit(functools.partial(epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch,
-                                         batch_size=config.batch_size),
-                       out_shardings=distributed.batch_sharded(mesh, leading=1))
+    step_fn = jax.jit(
+        functools.partial(
+            train_step,
+            graphdef=graphdef,
+            tx=tx,
+            task=task,
+            steps_per_epoch=steps_per_epoch,
+            augment=config.augment,
+            batch_sharding=batch_sharding,
+        ),
+        donate_argnums=0,
+    )
+    order_fn = jax.jit(
+        functools.partial(
+            epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
+        ),
+        out_shardings=distributed.batch_sharded(mesh, leading=1),
+    )
     evaluate_fn = jax.jit(functools.partial(evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding))
 
     finite_fn = jax.jit(all_finite)
@@ -377,13 +448,22 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, resume: bool
                 run.keep_metrics_until(workdir, step)
             if step % steps_per_epoch == 0:
                 totals = new_totals()
-        reporter.start({
-            "devices": devices, "processes": jax.process_count(), "platform": jax.default_backend(),
-            "train_images": len(dataset.y_train), "val_images": _size(dataset.y_val),
-            "test_images": _size(dataset.y_test), "classes": dataset.num_classes,
-            "steps_per_epoch": steps_per_epoch, "epochs": config.epochs, "resumed_at": step if resume else None,
-            "skipped": list(dataset.skipped), "run_dir": str(workdir),
-        })
+        reporter.start(
+            {
+                "devices": devices,
+                "processes": jax.process_count(),
+                "platform": jax.default_backend(),
+                "train_images": len(dataset.y_train),
+                "val_images": _size(dataset.y_val),
+                "test_images": _size(dataset.y_test),
+                "classes": dataset.num_classes,
+                "steps_per_epoch": steps_per_epoch,
+                "epochs": config.epochs,
+                "resumed_at": step if resume else None,
+                "skipped": list(dataset.skipped),
+                "run_dir": str(workdir),
+            }
+        )
         curves_written = saved_at = time.monotonic()
         with _stop_signals() as stop, _curves_on_stop(workdir, config, primary):
             for epoch in range(step // steps_per_epoch, config.epochs):
@@ -414,10 +494,18 @@ def train_and_evaluate(config: TrainConfig, workdir: str | Path, *, resume: bool
                 seconds = time.monotonic() - started
                 _check_finite(train_sums["finite"], epoch, step, checkpoints)
                 val = score(splits["val"], state) if "val" in splits else None
-                row = _epoch_row(epoch + 1, step, float(schedule(step)), finalize(train_sums), val, seconds,
-                                 (steps_per_epoch - first) * config.batch_size)
-                improved = val is not None and (progress.best_val_accuracy is None
-                                                or val["accuracy"] > progress.best_val_accuracy)
+                row = _epoch_row(
+                    epoch + 1,
+                    step,
+                    float(schedule(step)),
+                    finalize(train_sums),
+                    val,
+                    seconds,
+                    (steps_per_epoch - first) * config.batch_size,
+                )
+                improved = val is not None and (
+                    progress.best_val_accuracy is None or val["accuracy"] > progress.best_val_accuracy
+                )
                 if improved:
                     progress = _Progress(val["accuracy"], epoch + 1, step)
                 if primary:
@@ -531,20 +619,29 @@ def _check_finite(finite, epoch: int, step: int, checkpoints: Checkpoints) -> No
     if bool(finite):
         return
     last = checkpoints.latest_step()
-    kept = (f"the last good checkpoint (step {last}) is in {checkpoints.run_dir}" if last is not None
-            else "no checkpoint had been saved yet")
-    raise Diverged(f"training diverged: the loss or a gradient became NaN or infinite in epoch {epoch + 1} "
-                   f"(by step {step}); stopped without saving, {kept}.\n"
-                   f"hint: lower --lr, add `bn` after convolutions, or use --schedule cosine with warm-up")
+    kept = (
+        f"the last good checkpoint (step {last}) is in {checkpoints.run_dir}"
+        if last is not None
+        else "no checkpoint had been saved yet"
+    )
+    raise Diverged(
+        f"training diverged: the loss or a gradient became NaN or infinite in epoch {epoch + 1} "
+        f"(by step {step}); stopped without saving, {kept}.\n"
+        f"hint: lower --lr, add `bn` after convolutions, or use --schedule cosine with warm-up"
+    )
 
 
 def _steps_per_epoch(config: TrainConfig, num_examples: int, devices: int) -> int:
     if config.batch_size % devices:
-        raise UserError(f"`--batch-size` (={config.batch_size}) must be a multiple of the {devices} devices "
-                        f"it is split over", hint=f"use --batch-size {_round_up(config.batch_size, devices)}")
+        raise UserError(
+            f"`--batch-size` (={config.batch_size}) must be a multiple of the {devices} devices it is split over",
+            hint=f"use --batch-size {_round_up(config.batch_size, devices)}",
+        )
     if config.batch_size > num_examples:
-        raise UserError(f"`--batch-size` (={config.batch_size}) is larger than the {num_examples} training images",
-                        hint=f"use --batch-size {max(devices, num_examples // devices * devices)} or less")
+        raise UserError(
+            f"`--batch-size` (={config.batch_size}) is larger than the {num_examples} training images",
+            hint=f"use --batch-size {max(devices, num_examples // devices * devices)} or less",
+        )
     return num_examples // config.batch_size
 
 
@@ -553,15 +650,21 @@ def _check_data_fits_device(dataset) -> None:
     limit = stats.get("bytes_limit")
     size = sum(a.nbytes for a in (dataset.x_train, dataset.x_val, dataset.x_test) if a is not None)
     if limit and size > DATA_MEMORY_SHARE * limit:
-        raise UserError(f"the dataset takes {size / 2**30:.1f} GiB, more than half of the device's "
-                        f"{limit / 2**30:.1f} GiB; training keeps the whole dataset on the device",
-                        hint="use a smaller --input or fewer images")
+        raise UserError(
+            f"the dataset takes {size / 2**30:.1f} GiB, more than half of the device's "
+            f"{limit / 2**30:.1f} GiB; training keeps the whole dataset on the device",
+            hint="use a smaller --input or fewer images",
+        )
 
 
 def _put_split(images, labels, batch_size, replicated, sharded) -> _Split:
     batches, masks = eval_batches(len(labels), batch_size)
-    return _Split(jax.device_put(images, replicated), jax.device_put(labels, replicated),
-                  jax.device_put(batches, sharded), jax.device_put(masks, sharded))
+    return _Split(
+        jax.device_put(images, replicated),
+        jax.device_put(labels, replicated),
+        jax.device_put(batches, sharded),
+        jax.device_put(masks, sharded),
+    )
 
 
 def _epoch_row(epoch, step, lr, train, val, seconds, images) -> dict[str, Any]:

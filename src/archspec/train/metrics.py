@@ -63,15 +63,15 @@ class Task:
             return jax.nn.sigmoid(logits)
         return jax.nn.softmax(logits)
 
-    def metric_sums(self, logits: jax.Array, labels: jax.Array, losses: jax.Array,
-                    mask: jax.Array | None = None) -> dict[str, jax.Array]:
+    def metric_sums(
+        self, logits: jax.Array, labels: jax.Array, losses: jax.Array, mask: jax.Array | None = None
+    ) -> dict[str, jax.Array]:
         """Sums over the batch (examples where `mask` is 0 left out): loss, correct, top-5, count."""
         weight = jnp.ones_like(losses) if mask is None else mask.astype(jnp.float32)
         # Softmax and sigmoid keep the order of the logits: rank those (one unit: positive or not).
         predictions = (logits[:, 0] > 0).astype(labels.dtype) if self.binary else jnp.argmax(logits, axis=-1)
         correct = (predictions == labels).astype(jnp.float32)
-        sums = {"loss": jnp.sum(losses * weight), "correct": jnp.sum(correct * weight),
-                "count": jnp.sum(weight)}
+        sums = {"loss": jnp.sum(losses * weight), "correct": jnp.sum(correct * weight), "count": jnp.sum(weight)}
         if self.top5:
             top = jax.lax.top_k(logits, 5)[1]
             sums["top5"] = jnp.sum(jnp.any(top == labels[:, None], axis=-1) * weight)

@@ -21,8 +21,9 @@ def write_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") 
             key = f"{split}_{metric}"
             points = [(e, row[key]) for e, row in zip(epochs, rows) if row.get(key) is not None]
             if points:
-                axes.plot(*zip(*points), style, marker="o", markersize=3,
-                          label="train" if split == "train" else "validation")
+                axes.plot(
+                    *zip(*points), style, marker="o", markersize=3, label="train" if split == "train" else "validation"
+                )
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)

@@ -1,12 +1,12 @@
 """The run folder: what a training run leaves behind, and the checks before one is resumed.
 
-    runs/gap-head-20250101-120000/
-      config.json     the TrainConfig (spec text included), data fingerprint and class names, versions
-      metrics.jsonl   one JSON object per epoch: train and validation loss and accuracy, lr, timing
-      curves.png      loss and accuracy per epoch, train vs validation
-      results.json    the final numbers: best epoch, its validation and test metrics
-      checkpoints/    orbax checkpoints, the last N (`--keep`)
-      best/           the checkpoint with the best validation accuracy
+runs/gap-head-20250101-120000/
+  config.json     the TrainConfig (spec text included), data fingerprint and class names, versions
+  metrics.jsonl   one JSON object per epoch: train and validation loss and accuracy, lr, timing
+  curves.png      loss and accuracy per epoch, train vs validation
+  results.json    the final numbers: best epoch, its validation and test metrics
+  checkpoints/    orbax checkpoints, the last N (`--keep`)
+  best/           the checkpoint with the best validation accuracy
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ def latest_run_dir(spec: str) -> Path | None:
     """The newest `runs/<spec-name>-<timestamp>` holding a config (what `--resume` alone continues)."""
     pattern = re.compile(re.escape(spec_name(spec)) + r"-\d{8}-\d{6}(-\d+)?")
     runs = Path(RUNS_DIR)
-    found = sorted(p for p in runs.iterdir() if pattern.fullmatch(p.name) and (p / CONFIG_FILE).is_file()) \
-        if runs.is_dir() else []
+    found = (
+        sorted(p for p in runs.iterdir() if pattern.fullmatch(p.name) and (p / CONFIG_FILE).is_file())
+        if runs.is_dir()
+        else []
+    )
     return found[-1] if found else None
 
 
@@ -55,8 +58,9 @@ def check_fresh(run_dir: Path) -> None:
     """Refuse to start a run in a folder that holds one (a run stopped before its first checkpoint
     holds nothing to keep: it is started afresh)."""
     if has_checkpoints(run_dir):
-        raise PathError(str(run_dir), "already holds a training run",
-                        hint="pass --resume to continue it, or choose another --out")
+        raise PathError(
+            str(run_dir), "already holds a training run", hint="pass --resume to continue it, or choose another --out"
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
 
@@ -93,11 +97,19 @@ def describe(config: TrainConfig, dataset) -> dict[str, Any]:
             "images": {split: _count(getattr(dataset, f"x_{split}")) for split in ("train", "val", "test")},
             "skipped": list(dataset.skipped),
         },
-        "devices": {"count": jax.device_count(), "processes": jax.process_count(),
-                    "kind": jax.devices()[0].device_kind, "platform": jax.default_backend()},
-        "versions": {"python": platform.python_version(),
-                     **{name: version(name) for name in ("cnn-arch", "jax", "jaxlib", "flax", "optax",
-                                                         "orbax-checkpoint", "numpy")}},
+        "devices": {
+            "count": jax.device_count(),
+            "processes": jax.process_count(),
+            "kind": jax.devices()[0].device_kind,
+            "platform": jax.default_backend(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            **{
+                name: version(name)
+                for name in ("cnn-arch", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
+            },
+        },
         "command": sys.argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -108,15 +120,21 @@ def read(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not run_dir.is_dir():
-        raise PathError(str(run_dir), "no such run folder",
-                        hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)")
+        raise PathError(
+            str(run_dir),
+            "no such run folder",
+            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+        )
     if not path.is_file():
-        raise PathError(str(run_dir), f"is not a training run (no {CONFIG_FILE})",
-                        hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)")
+        raise PathError(
+            str(run_dir),
+            f"is not a training run (no {CONFIG_FILE})",
+            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+        )
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
         TrainConfig.from_json(saved["config"])
-        saved["data"]["fingerprint"], saved["data"]["class_names"]  # noqa: B018 - both must be there
+        saved["data"]["fingerprint"], saved["data"]["class_names"]
     except (OSError, ValueError, KeyError, TypeError, UserError) as error:
         raise PathError(str(path), f"is damaged or not a cnn-arch run config ({error})") from None
     return saved
@@ -131,17 +149,22 @@ def check_resumable(saved: dict[str, Any], config: TrainConfig, dataset, run_dir
     before = saved_config(saved)
     changes = before.differences(config)
     if saved["data"]["fingerprint"] != dataset.fingerprint:
-        changes.append(f"the data differs ({saved['data']['source']} then, {dataset.source} now, "
-                       f"with other images, labels or split)")
+        changes.append(
+            f"the data differs ({saved['data']['source']} then, {dataset.source} now, "
+            f"with other images, labels or split)"
+        )
     if changes:
         raise UserError(
             f"cannot resume {run_dir}: " + "; ".join(changes),
             hint="resume with the spec, data and options the run started with, or start a new run "
-                 "(without --resume, or with another --out)",
+            "(without --resume, or with another --out)",
         )
     if not has_checkpoints(run_dir):
-        raise PathError(str(run_dir), "has no checkpoint to resume from",
-                        hint="the run stopped before its first checkpoint; start it again without --resume")
+        raise PathError(
+            str(run_dir),
+            "has no checkpoint to resume from",
+            hint="the run stopped before its first checkpoint; start it again without --resume",
+        )
 
 
 def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
@@ -175,7 +198,7 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> None:
 
 
 def _count(array) -> int:
-    return 0 if array is None else int(len(array))
+    return 0 if array is None else len(array)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -30,10 +30,15 @@ def compare_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="With --data: images per step."),
     lr: float = typer.Option(3e-3, "--lr", min=0.0, help="With --data: peak learning rate (adamw, cosine)."),
     seed: int = typer.Option(0, "--seed", help="With --data: seeds weights, split and data order, for every model."),
-    val_split: float = typer.Option(0.1, "--val-split", min=0.0, max=0.9,
-                                    help="With --data: share of the training images held out for validation."),
-    out: Path = typer.Option(None, "--out", metavar="DIR",
-                             help="With --data: where the runs and compare.png go [default: runs/compare-<time>]."),
+    val_split: float = typer.Option(
+        0.1, "--val-split", min=0.0, max=0.9, help="With --data: share of the training images held out for validation."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        metavar="DIR",
+        help="With --data: where the runs and compare.png go [default: runs/compare-<time>].",
+    ),
 ) -> None:
     """Compare models: parameters, MACs, activation memory, dense-head share, lint findings — and, with
     --data, best validation accuracy and loss, the train-validation gap and images/s."""
@@ -54,10 +59,18 @@ def compare_command(
         models.append((name, text, typed))
     if data is not None:
         folder = out or _default_out()
-        settings = {"data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                    "val_split": val_split}
-        curves = [_train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
-                  for index, ((name, text, typed), e) in enumerate(zip(models, entries))]
+        settings = {
+            "data": data,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "val_split": val_split,
+        }
+        curves = [
+            _train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
+            for index, ((name, text, typed), e) in enumerate(zip(models, entries))
+        ]
         _plot(curves, folder / "compare.png")
         sys.stderr.write(f"runs and the overlaid validation curves: {folder}\n")
     render = {Format.table: to_text, Format.json: to_json, Format.markdown: to_markdown}[format]

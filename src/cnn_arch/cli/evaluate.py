@@ -17,10 +17,12 @@ def register(app: typer.Typer) -> None:
 
 def evaluate_command(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run folder written by `cnn-arch train`."),
-    data: str = typer.Option(None, "--data", metavar="DATA",
-                             help="Evaluate on this data instead (same classes). [default: the run's data]"),
-    checkpoint: Checkpoint = typer.Option(Checkpoint.best, "--checkpoint",
-                                          help="The best checkpoint by validation accuracy, or the last one."),
+    data: str = typer.Option(
+        None, "--data", metavar="DATA", help="Evaluate on this data instead (same classes). [default: the run's data]"
+    ),
+    checkpoint: Checkpoint = typer.Option(
+        Checkpoint.best, "--checkpoint", help="The best checkpoint by validation accuracy, or the last one."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="Output format."),
 ) -> None:
     """Score a trained model: loss and accuracy (top-5 beyond 10 classes) on the train, validation and
@@ -31,12 +33,24 @@ def evaluate_command(
     trained = load_run(run_dir, checkpoint.value)
     results = evaluate_run(trained, data)
     if format is Format.json:
-        typer.echo(json.dumps({"run": str(run_dir), "checkpoint": trained.checkpoint, "step": trained.step,
-                               "data": data or trained.config.data, "splits": results}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "run": str(run_dir),
+                    "checkpoint": trained.checkpoint,
+                    "step": trained.step,
+                    "data": data or trained.config.data,
+                    "splits": results,
+                },
+                indent=2,
+            )
+        )
         return
     console = stdout_console()
-    console.print(f"{run_dir} ({trained.checkpoint} checkpoint, step {trained.step:,}) on "
-                  f"{data or trained.config.data}", markup=False)
+    console.print(
+        f"{run_dir} ({trained.checkpoint} checkpoint, step {trained.step:,}) on {data or trained.config.data}",
+        markup=False,
+    )
     top5 = any("top5_accuracy" in metrics for metrics in results.values())
     header = f"{'split':<6}{'images':>8}{'loss':>9}{'accuracy':>10}" + (f"{'top-5':>9}" if top5 else "")
     console.print(header, markup=False)

@@ -28,11 +28,14 @@ def register(app: typer.Typer) -> None:
 
 def lint_command(
     paths: list[str] = typer.Argument(
-        None, metavar="[PATH]...",
+        None,
+        metavar="[PATH]...",
         help="Spec files, folders (every *.arch under them) or built-in template names. Default: the current folder.",
     ),
     select: list[str] = typer.Option(
-        None, "--select", metavar="CODES",
+        None,
+        "--select",
+        metavar="CODES",
         help="Rules to check, replacing the configured set: codes or prefixes (CA1 = CA1xx, ALL), comma-separated.",
     ),
     ignore: list[str] = typer.Option(None, "--ignore", metavar="CODES", help="Rules to skip (codes or prefixes)."),
@@ -43,11 +46,17 @@ def lint_command(
     diff: bool = typer.Option(False, "--diff", help="Print the fixes as a unified diff and write nothing."),
     output_format: OutputFormat = typer.Option(OutputFormat.full, "--output-format", help="How to print findings."),
     config: Path = typer.Option(
-        None, "--config", metavar="PATH",
+        None,
+        "--config",
+        metavar="PATH",
         help="Read [tool.cnn-arch.lint] from this TOML file instead of the nearest pyproject.toml.",
     ),
     dense_share_threshold: float = typer.Option(
-        None, "--dense-share-threshold", min=0.0, max=1.0, metavar="SHARE",
+        None,
+        "--dense-share-threshold",
+        min=0.0,
+        max=1.0,
+        metavar="SHARE",
         help="CA101: report a dense head holding more than this share of the parameters. Default: 0.5.",
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the specs' input shape."),
@@ -133,7 +142,8 @@ def _targets(paths: list[str]) -> list[_Target]:
         folder = Path(spec)
         if folder.is_dir():
             files = sorted(
-                f for f in folder.rglob(f"*{templates.SUFFIX}")
+                f
+                for f in folder.rglob(f"*{templates.SUFFIX}")
                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
             )
             if not files:
@@ -192,8 +202,11 @@ def _print_reports(reports, output_format: OutputFormat, errors: int) -> None:
         text = render(reports, use_color(sys.stdout)) + output.render_fixed(reports)
         sys.stdout.write(text + output.summary_line(reports, errors) + "\n")
         return
-    render = {OutputFormat.json: output.render_json, OutputFormat.sarif: output.render_sarif,
-              OutputFormat.github: output.render_github}[output_format]
+    render = {
+        OutputFormat.json: output.render_json,
+        OutputFormat.sarif: output.render_sarif,
+        OutputFormat.github: output.render_github,
+    }[output_format]
     sys.stdout.write(render(reports))
 
 
@@ -201,13 +214,17 @@ def _print_diff(changed: list[tuple[str, str, str]], reports) -> None:
     import difflib
 
     for name, before, after in changed:
-        for line in difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                         fromfile=name, tofile=name):
+        for line in difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=name, tofile=name
+        ):
             sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     fixed = sum(len(r.fixed) for r in reports)
     if fixed:
         remaining = sum(len(r.findings) for r in reports)
-        sys.stderr.write(f"Would fix {fixed} finding{'s' if fixed != 1 else ''}"
-                         + (f" ({remaining} remaining)." if remaining else ".") + "\n")
+        sys.stderr.write(
+            f"Would fix {fixed} finding{'s' if fixed != 1 else ''}"
+            + (f" ({remaining} remaining)." if remaining else ".")
+            + "\n"
+        )
     else:
         sys.stderr.write("No fixes available.\n")

@@ -19,8 +19,9 @@ def predict_command(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run folder written by `cnn-arch train`."),
     images: list[str] = typer.Argument(..., metavar="IMAGE...", help="Image files (any format Pillow reads)."),
     top_k: int = typer.Option(5, "--top-k", help="How many classes to show per image."),
-    checkpoint: Checkpoint = typer.Option(Checkpoint.best, "--checkpoint",
-                                          help="The best checkpoint by validation accuracy, or the last one."),
+    checkpoint: Checkpoint = typer.Option(
+        Checkpoint.best, "--checkpoint", help="The best checkpoint by validation accuracy, or the last one."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="Output format."),
 ) -> None:
     """Classify images: the top-k classes with their probabilities. Images are converted to the
@@ -33,8 +34,15 @@ def predict_command(
     trained = load_run(run_dir, checkpoint.value)
     predictions = predict(trained, batch, top_k)
     if format is Format.json:
-        typer.echo(json.dumps([{"image": image, "top": [{"class": name, "probability": p} for name, p in ranked]}
-                               for image, ranked in zip(images, predictions)], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {"image": image, "top": [{"class": name, "probability": p} for name, p in ranked]}
+                    for image, ranked in zip(images, predictions)
+                ],
+                indent=2,
+            )
+        )
         return
     console = stdout_console()
     width = max(len(name) for name in trained.class_names)

@@ -38,8 +38,11 @@ class RichReporter(Reporter):
             devices += f" in {info['processes']} processes"
         splits = f"{info['train_images']:,} train / {info['val_images']:,} val / {info['test_images']:,} test images"
         self.console.print()
-        self.console.print(f"Training on {devices}: {splits}, {info['classes']} classes, "
-                           f"{info['steps_per_epoch']} steps per epoch x {info['epochs']} epochs", markup=False)
+        self.console.print(
+            f"Training on {devices}: {splits}, {info['classes']} classes, "
+            f"{info['steps_per_epoch']} steps per epoch x {info['epochs']} epochs",
+            markup=False,
+        )
         if info["skipped"]:
             self.console.print(f"Skipped {len(info['skipped'])} unreadable files (--skip-bad-files)", markup=False)
         if info["resumed_at"] is not None:
@@ -56,9 +59,13 @@ class RichReporter(Reporter):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
-            console=self.console, transient=True,
+            TextColumn(f"epoch {epoch}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
         )
         self._task = self._progress.add_task("train", total=steps, completed=position, stats="")
         self._progress.start()

@@ -48,7 +48,8 @@ def find_rule(code: str):
     if found is not None:
         return found
     close = difflib.get_close_matches(key.upper(), list(RULES), n=1) or difflib.get_close_matches(
-        key.lower(), list(by_name), n=1)
+        key.lower(), list(by_name), n=1
+    )
     hint = f"did you mean `{close[0]}`?" if close else "`cnn-arch rule --all` lists every rule"
     raise UserError(f"unknown rule `{code}`", hint=hint)
 
@@ -67,6 +68,8 @@ def rule_table() -> str:
     width = max(len(r.name) for r in RULES.values())
     lines = [f"{'Code':<6} {'Name':<{width}}  {'Fix':<3}  {'Default':<7}  Summary"]
     for r in RULES.values():
-        lines.append(f"{r.code:<6} {r.name:<{width}}  {'[*]' if r.fixable else '':<3}  "
-                     f"{'yes' if r.default else 'opt-in':<7}  {r.summary}")
+        lines.append(
+            f"{r.code:<6} {r.name:<{width}}  {'[*]' if r.fixable else '':<3}  "
+            f"{'yes' if r.default else 'opt-in':<7}  {r.summary}"
+        )
     return "\n".join(lines) + "\n"

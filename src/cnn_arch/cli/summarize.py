@@ -26,7 +26,10 @@ def summarize_command(
     format: Format = typer.Option(Format.table, "--format", help="Output format."),
     depth: int = typer.Option(None, "--depth", min=1, help="Fold rows nested deeper than this (1 = top level)."),
     threshold: float = typer.Option(
-        0.5, "--dense-share-threshold", min=0.0, max=1.0,
+        0.5,
+        "--dense-share-threshold",
+        min=0.0,
+        max=1.0,
         help="Suggest global pooling when the dense head holds more than this share of the parameters.",
     ),
 ) -> None:

@@ -49,6 +49,11 @@ def print_table(entries) -> None:
     table.add_column("Input", no_wrap=True)
     table.add_column("Description")
     for entry in entries:
-        table.add_row(Text(entry.name), Text(f"{entry.params:,}"), Text(human_count(entry.macs)),
-                      Text(shape_text(entry.input_shape)), Text(entry.description))
+        table.add_row(
+            Text(entry.name),
+            Text(f"{entry.params:,}"),
+            Text(human_count(entry.macs)),
+            Text(shape_text(entry.input_shape)),
+            Text(entry.description),
+        )
     stdout_console().print(table)

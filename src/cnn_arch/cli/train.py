@@ -11,6 +11,7 @@ import dataclasses
 import sys
 from enum import Enum
 from pathlib import Path
+
 import typer
 
 from archspec.train.config import TrainConfig
@@ -47,47 +48,81 @@ def _default(name: str) -> str:
 
 def train_command(
     spec: str = typer.Argument(..., metavar="SPEC_OR_TEMPLATE", help="A spec file or a built-in template name."),
-    data: str = typer.Option(None, "--data", metavar="DATA",
-                             help="`digits` (built in), a folder of class folders, or a .npz file." + _default("data")),
+    data: str = typer.Option(
+        None,
+        "--data",
+        metavar="DATA",
+        help="`digits` (built in), a folder of class folders, or a .npz file." + _default("data"),
+    ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
     epochs: int = typer.Option(None, "--epochs", help="Passes over the training images." + _default("epochs")),
-    batch_size: int = typer.Option(None, "--batch-size", help="Images per step, over all devices."
-                                   + _default("batch_size")),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Images per step, over all devices." + _default("batch_size")
+    ),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate." + _default("lr")),
     optimizer: Optimizer = typer.Option(None, "--optimizer", help="Optimizer." + _default("optimizer")),
     momentum: float = typer.Option(None, "--momentum", help="Momentum of sgd and rmsprop." + _default("momentum")),
-    schedule: Schedule = typer.Option(None, "--schedule", help="Learning-rate schedule after warm-up."
-                                      + _default("schedule")),
-    warmup_epochs: float = typer.Option(None, "--warmup-epochs", help="Linear warm-up from 0 to --lr."
-                                        + _default("warmup_epochs")),
-    weight_decay: float = typer.Option(None, "--weight-decay", help="On kernels only (not biases or BatchNorm)."
-                                       + _default("weight_decay")),
-    label_smoothing: float = typer.Option(None, "--label-smoothing", help="Softmax or sigmoid target smoothing."
-                                          + _default("label_smoothing")),
-    augment: str = typer.Option(None, "--augment", metavar="flip,crop",
-                                help="Augmentations on the device, comma-separated, or `none`. [default: none]"),
-    val_split: float = typer.Option(None, "--val-split", help="Share of training images held out for validation "
-                                    "when the data has no validation split." + _default("val_split")),
-    seed: int = typer.Option(None, "--seed", help="Seeds weights, validation split, data order, dropout."
-                             + _default("seed")),
-    precision: Precision = typer.Option(None, "--precision", help="Compute precision (weights stay float32)."
-                                        + _default("precision")),
+    schedule: Schedule = typer.Option(
+        None, "--schedule", help="Learning-rate schedule after warm-up." + _default("schedule")
+    ),
+    warmup_epochs: float = typer.Option(
+        None, "--warmup-epochs", help="Linear warm-up from 0 to --lr." + _default("warmup_epochs")
+    ),
+    weight_decay: float = typer.Option(
+        None, "--weight-decay", help="On kernels only (not biases or BatchNorm)." + _default("weight_decay")
+    ),
+    label_smoothing: float = typer.Option(
+        None, "--label-smoothing", help="Softmax or sigmoid target smoothing." + _default("label_smoothing")
+    ),
+    augment: str = typer.Option(
+        None,
+        "--augment",
+        metavar="flip,crop",
+        help="Augmentations on the device, comma-separated, or `none`. [default: none]",
+    ),
+    val_split: float = typer.Option(
+        None,
+        "--val-split",
+        help="Share of training images held out for validation "
+        "when the data has no validation split." + _default("val_split"),
+    ),
+    seed: int = typer.Option(
+        None, "--seed", help="Seeds weights, validation split, data order, dropout." + _default("seed")
+    ),
+    precision: Precision = typer.Option(
+        None, "--precision", help="Compute precision (weights stay float32)." + _default("precision")
+    ),
     out: Path = typer.Option(None, "--out", metavar="RUN_DIR", help="Run folder. [default: runs/<spec>-<time>]"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: this spec's newest "
-                                "run in runs/) from its latest checkpoint."),
-    checkpoint_every: int = typer.Option(None, "--checkpoint-every", metavar="STEPS",
-                                         help="Also checkpoint every STEPS steps (0: at epoch ends only)."
-                                         + _default("checkpoint_every")),
-    keep: int = typer.Option(None, "--keep", help="Checkpoints kept (the newest), besides the best."
-                             + _default("keep_checkpoints")),
-    skip_bad_files: bool = typer.Option(None, "--skip-bad-files", help="Train without unreadable images "
-                                        "instead of stopping with a report."),
-    coordinator: str = typer.Option(None, "--coordinator", envvar="JAX_COORDINATOR_ADDRESS", metavar="HOST:PORT",
-                                    help="Multi-host: process 0's address, the same on every host."),
-    num_processes: int = typer.Option(None, "--num-processes", envvar="JAX_NUM_PROCESSES",
-                                      help="Multi-host: number of processes."),
-    process_id: int = typer.Option(None, "--process-id", envvar="JAX_PROCESS_ID",
-                                   help="Multi-host: this process's index, 0 to N-1."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out (default: this spec's newest run in runs/) from its latest checkpoint.",
+    ),
+    checkpoint_every: int = typer.Option(
+        None,
+        "--checkpoint-every",
+        metavar="STEPS",
+        help="Also checkpoint every STEPS steps (0: at epoch ends only)." + _default("checkpoint_every"),
+    ),
+    keep: int = typer.Option(
+        None, "--keep", help="Checkpoints kept (the newest), besides the best." + _default("keep_checkpoints")
+    ),
+    skip_bad_files: bool = typer.Option(
+        None, "--skip-bad-files", help="Train without unreadable images instead of stopping with a report."
+    ),
+    coordinator: str = typer.Option(
+        None,
+        "--coordinator",
+        envvar="JAX_COORDINATOR_ADDRESS",
+        metavar="HOST:PORT",
+        help="Multi-host: process 0's address, the same on every host.",
+    ),
+    num_processes: int = typer.Option(
+        None, "--num-processes", envvar="JAX_NUM_PROCESSES", help="Multi-host: number of processes."
+    ),
+    process_id: int = typer.Option(
+        None, "--process-id", envvar="JAX_PROCESS_ID", help="Multi-host: this process's index, 0 to N-1."
+    ),
 ) -> None:
     """Train the spec's model: prints its summary and lint findings, then trains with a progress bar and
     an epoch table, and ends with validation and test accuracy. Exit codes: 0 done, 1 diverged (NaN),
@@ -108,12 +143,23 @@ def train_command(
     from cnn_arch.cli.common import parse_shape, read_target
 
     options = {
-        "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "optimizer": optimizer.value if optimizer else None, "momentum": momentum,
-        "schedule": schedule.value if schedule else None, "warmup_epochs": warmup_epochs,
-        "weight_decay": weight_decay, "label_smoothing": label_smoothing, "augment": _augmentations(augment),
-        "val_split": val_split, "seed": seed, "precision": precision.value if precision else None,
-        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep, "skip_bad_files": skip_bad_files,
+        "data": data,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer.value if optimizer else None,
+        "momentum": momentum,
+        "schedule": schedule.value if schedule else None,
+        "warmup_epochs": warmup_epochs,
+        "weight_decay": weight_decay,
+        "label_smoothing": label_smoothing,
+        "augment": _augmentations(augment),
+        "val_split": val_split,
+        "seed": seed,
+        "precision": precision.value if precision else None,
+        "checkpoint_every": checkpoint_every,
+        "keep_checkpoints": keep,
+        "skip_bad_files": skip_bad_files,
     }
     given = {name: value for name, value in options.items() if value is not None}
     name, text = read_target(spec)
@@ -160,8 +206,11 @@ def _print_design(typed, name: str, text: str) -> None:
     if findings:
         console = stdout_console()
         console.print()
-        console.print(render_full([FileReport(name, text, findings)], color=console.is_terminal).rstrip(),
-                      markup=False, highlight=False)
+        console.print(
+            render_full([FileReport(name, text, findings)], color=console.is_terminal).rstrip(),
+            markup=False,
+            highlight=False,
+        )
 
 
 def _run_dir(spec: str, out: Path | None, resume: bool) -> Path:

@@ -7,22 +7,22 @@
 - CA5xx  depth and topology: receptive field, pooling, shortcut connections
 """
 
-from archspec.lint.rules import (  # noqa: F401  (registration, in code order)
-    flatten_dense_head,
-    dense_on_spatial_input,
-    single_unit_softmax,
-    sigmoid_multiclass_head,
+from archspec.lint.rules import (  # noqa: F401  (registration; RULES keeps code order)
     activation_after_softmax,
-    large_kernel,
-    unaligned_channels,
-    local_response_norm,
     bias_before_batchnorm,
+    deep_plain_stack,
+    dense_on_spatial_input,
+    double_activation,
     dropout_before_batchnorm,
     dropout_before_pooling,
+    flatten_dense_head,
     high_dropout_rate,
+    large_kernel,
+    local_response_norm,
     missing_nonlinearity,
-    double_activation,
-    small_receptive_field,
     pooling_after_every_conv,
-    deep_plain_stack,
+    sigmoid_multiclass_head,
+    single_unit_softmax,
+    small_receptive_field,
+    unaligned_channels,
 )

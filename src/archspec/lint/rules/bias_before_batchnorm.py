@@ -69,7 +69,8 @@ def _bias_off(ctx, node) -> Edit | None:
         if kwarg.name == "bias":
             value = kwarg.value
             literal = (isinstance(value, Ref) and value.name.lower() == "true") or (
-                isinstance(value, Num) and value.value == 1)
+                isinstance(value, Num) and value.value == 1
+            )
             return replace(value.span, "false") if literal else None  # a macro argument: leave it to the user
     for arg in statement.args:
         if isinstance(arg, Ref) and arg.name in SUFFIX_WORDS:

@@ -48,5 +48,9 @@ class DoubleActivation(Rule):
                 help = f"Remove the repeated `{node.kind}`"
             else:
                 help = f"Keep one of `{source.kind}` and `{node.kind}`"
-            yield Violation(node, f"`{node.kind}` right after `{source.kind}` (line {source.line}): two "
-                                  f"activations in a row", help, fix)
+            yield Violation(
+                node,
+                f"`{node.kind}` right after `{source.kind}` (line {source.line}): two activations in a row",
+                help,
+                fix,
+            )

@@ -66,8 +66,10 @@ class FlattenDenseHead(Rule):
             help = "A layer after `flatten` needs its exact size, so `gap` cannot simply replace it"
             yield Violation(head.flatten, message, help)
             return
-        help = (f"Replace `flatten` with `gap` (global average pooling): "
-                f"{1 - head.with_gap / head.total_params:.1%} fewer parameters")
+        help = (
+            f"Replace `flatten` with `gap` (global average pooling): "
+            f"{1 - head.with_gap / head.total_params:.1%} fewer parameters"
+        )
         if head.lean is not None:
             help += f"; keep only the final `{head.classifier.label}` after it for {head.lean:,}"
         fix = Fix(self.fix_title, (replace(head.flatten.span, "gap"),))

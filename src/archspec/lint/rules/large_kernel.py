@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from archspec.lint.engine import Rule, Violation, rule
 
 NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
@@ -53,7 +55,7 @@ class LargeKernel(Rule):
             count = kh // 2  # n stacked 3x3 convs see a (2n+1)x(2n+1) window
             widths = [channels_in, *[min(channels_in, filters)] * (count - 1), filters]
             bias = node.attrs["bias"]
-            stacked = sum(9 * a * b // node.attrs["groups"] + (b if bias else 0) for a, b in zip(widths, widths[1:]))
+            stacked = sum(9 * a * b // node.attrs["groups"] + (b if bias else 0) for a, b in itertools.pairwise(widths))
             now = ctx.info(node).params  # always more: 25·m·M > 9·m·(m + M) for m <= M
             stack = f"{NUMBERS.get(count, count)} stacked 3x3 convs"
             yield Violation(
