@@ -94,10 +94,10 @@ def cnn_arch(*args: str, env: dict[str, str] | None = None, **popen) -> subproce
 
 
 def final_state(run_dir: Path):
-    """The train state of the run's latest checkpoint, as numpy arrays."""
+    """The model (parameters and evaluation statistics) of the run's latest checkpoint, as numpy arrays."""
     from archspec.train.inference import load_run
 
-    return plain(load_run(run_dir, "last").state)
+    return plain(load_run(run_dir, "last").model)
 
 
 def plain(tree):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archspec.train.metrics import Task, finalize
+from archspec.train.metrics import finalize
+from archspec.train.outputs import Task
 
 jnp = pytest.importorskip("jax.numpy")
 

@@ -1,19 +1,38 @@
 """Orbax checkpoints of a run folder: `checkpoints/` keeps the last N, `best/` the best one.
 
-A checkpoint holds everything that decides what happens next, so a resumed run continues bit for
-bit: the train state (step, parameters, BatchNorm statistics, dropout RNG streams, optimizer state,
-data-order key), the running sums of the current epoch's metrics, and a small JSON record of the
-host-side progress (best validation accuracy so far). Orbax writes each checkpoint to a temporary
-folder and renames it when complete, so a crash mid-save leaves the previous checkpoints intact.
+Each checkpoint holds four items:
+- `model`: the parameters and the model state to evaluate with (BatchNorm statistics recomputed for
+  these weights): all that `evaluate` and `predict` read, so a change of the optimizer never makes
+  an old run folder unreadable;
+- `train`: the rest of the train state (step, BatchNorm moving averages, dropout RNG streams,
+  optimizer state, data-order key), so that a resumed run continues bit for bit;
+- `totals`: the running sums of the current epoch's metrics;
+- `progress`: a small JSON record of the host-side progress (best validation accuracy so far).
+
+Orbax writes each checkpoint to a temporary folder and renames it when complete, so a crash mid-save
+leaves the previous checkpoints intact; a checkpoint damaged afterwards (a truncated file, a deleted
+item) is skipped on restore in favour of the newest intact one, and the caller is told which.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from archspec.errors import PathError
 
 LATEST_DIR = "checkpoints"
 BEST_DIR = "best"
+
+
+class Restored(NamedTuple):
+    """What a restore found: the items asked for, the step they are from, and the newer (or best)
+    checkpoints skipped as damaged, as (folder, reason) pairs."""
+
+    items: dict[str, Any]
+    step: int
+    which: str  # "best" or "latest": the manager the items came from
+    skipped: list[tuple[str, str]]
 
 
 class Checkpoints:
@@ -42,27 +61,56 @@ class Checkpoints:
     def best_step(self) -> int | None:
         return self._best.latest_step()
 
-    def save(self, step: int, state: Any, totals: Any, progress: dict[str, Any], *, best: bool) -> None:
-        """Start saving (in the background); `best` also replaces the best checkpoint."""
-        if step != self._latest.latest_step():
-            self._latest.save(step, args=_save_args(state, totals, progress), force=True)
-        if best:
-            self._best.save(step, args=_save_args(state, totals, progress), force=True)
-
-    def restore(
-        self, abstract_state: Any, abstract_totals: Any = None, *, which: str = "latest"
-    ) -> tuple[Any, Any, dict]:
-        """(state, totals, progress) of the latest or best checkpoint, placed like the abstract trees.
-        Without `abstract_totals` the metric sums are not read (totals is None)."""
+    def save(self, step: int, items: dict[str, Any], progress: dict[str, Any], *, best: bool) -> None:
+        """Start saving array `items` and the JSON `progress` (in the background); `best` also
+        replaces the best checkpoint."""
         import orbax.checkpoint as ocp
 
-        manager = self._best if which == "best" else self._latest
-        items = {"state": ocp.args.StandardRestore(abstract_state), "progress": ocp.args.JsonRestore()}
-        if abstract_totals is not None:
-            items["totals"] = ocp.args.StandardRestore(abstract_totals)
-        restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(**items))
-        totals = restored["totals"] if abstract_totals is not None else None
-        return restored["state"], totals, dict(restored["progress"])
+        args = ocp.args.Composite(
+            progress=ocp.args.JsonSave(progress), **{name: ocp.args.StandardSave(tree) for name, tree in items.items()}
+        )
+        if step != self._latest.latest_step():
+            self._latest.save(step, args=args, force=True)
+        if best:
+            self._best.save(step, args=args, force=True)
+
+    def restore(self, abstract_items: dict[str, Any], *, which: str = "latest", step: int | None = None) -> Restored:
+        """The newest intact checkpoint's `abstract_items` (placed like the abstract trees) and its
+        progress record. `which="best"` tries the best checkpoint first, then the latest ones;
+        `step` restores that checkpoint of the latest ones, or nothing.
+
+        Raises:
+            PathError: no checkpoint is intact.
+        """
+        import orbax.checkpoint as ocp
+
+        candidates = [(self._latest, "latest", s) for s in sorted(self._latest.all_steps(), reverse=True)]
+        if step is not None:
+            candidates = [c for c in candidates if c[2] == step]
+        elif which == "best":
+            candidates = [(self._best, "best", s) for s in self._best.all_steps()[-1:]] + candidates
+        skipped: list[tuple[str, str]] = []
+        for manager, name, number in candidates:
+            args = ocp.args.Composite(
+                progress=ocp.args.JsonRestore(),
+                **{item: ocp.args.StandardRestore(tree) for item, tree in abstract_items.items()},
+            )
+            try:
+                restored = manager.restore(number, args=args)
+                items = {item: restored[item] for item in (*abstract_items, "progress")}
+            except Exception as error:  # orbax raises many kinds for damaged files: all mean "not intact"
+                skipped.append((str(self._folder(name, number)), _reason(error)))
+                continue
+            return Restored(items, number, name, skipped)
+        if not candidates:
+            missing = f"no checkpoint of step {step}" if step is not None else "no checkpoint"
+            raise PathError(str(self.run_dir), f"has {missing}")
+        listing = "; ".join(f"{folder}: {reason}" for folder, reason in skipped)
+        raise PathError(
+            str(self.run_dir),
+            f"has no intact checkpoint ({listing})",
+            hint="the checkpoints were damaged after they were written; train the run again",
+        )
 
     def forget_after(self, step: int) -> None:
         """Delete checkpoints newer than `step` (left by a run that is resumed from `step`)."""
@@ -79,17 +127,16 @@ class Checkpoints:
         self._latest.close()
         self._best.close()
 
+    def _folder(self, which: str, step: int) -> Path:
+        return self.run_dir / (BEST_DIR if which == "best" else LATEST_DIR) / str(step)
+
 
 def has_checkpoints(run_dir: str | Path) -> bool:
     folder = Path(run_dir) / LATEST_DIR
     return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
-def _save_args(state, totals, progress):
-    import orbax.checkpoint as ocp
-
-    return ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        totals=ocp.args.StandardSave(totals),
-        progress=ocp.args.JsonSave(progress),
-    )
+def _reason(error: BaseException) -> str:
+    """The first line of an orbax error, shortened: enough to say what was wrong with the files."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

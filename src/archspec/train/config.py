@@ -35,7 +35,10 @@ TRAINING_SETTINGS = (
     "val_split",
     "seed",
     "precision",
+    "precise_bn",
+    "init_from",
 )
+SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1, what numpy's and JAX's generators take
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,19 @@ class TrainConfig:
     skip_bad_files: bool = False
     checkpoint_every: int = 0  # steps; 0 = at the end of every epoch only
     keep_checkpoints: int = 3
+    # Evaluate and save with BatchNorm statistics recomputed for the current weights (precise BN),
+    # not the moving averages, which lag the weights by hundreds of steps.
+    precise_bn: bool = True
+    init_from: str | None = None  # a run folder or checkpoint whose weights start this run
 
     def __post_init__(self) -> None:
         _at_least("--epochs", self.epochs, 1)
         _at_least("--batch-size", self.batch_size, 1)
         _at_least("--keep", self.keep_checkpoints, 1)
         _at_least("--checkpoint-every", self.checkpoint_every, 0)
+        _at_least("--seed", self.seed, 0)
+        if self.seed >= SEED_LIMIT:
+            raise UserError(f"`--seed` (={self.seed}) must be below 2**32 (={SEED_LIMIT:,})")
         if not self.lr > 0:
             raise UserError(f"`--lr` (={self.lr:g}) must be above 0")
         _choice("--optimizer", self.optimizer, OPTIMIZERS)

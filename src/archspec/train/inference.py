@@ -23,31 +23,34 @@ CHECKPOINT_CHOICES = ("best", "last")
 
 @dataclass
 class TrainedRun:
-    """A run folder's model with its restored weights."""
+    """A run folder's model with its restored weights and statistics."""
 
     run_dir: Path
     config: TrainConfig
     class_names: tuple[str, ...]
     task: Task
     graphdef: Any
-    state: Any
+    model: Any  # steps.Model: parameters and the model state to evaluate with
     mesh: Any
     step: int
     checkpoint: str  # "best" or "last": the one restored
+    skipped: list[tuple[str, str]]  # damaged checkpoints passed over, as (folder, reason)
 
 
 def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
     """Rebuild the model of `run_dir` and restore the `which` checkpoint (`best` falls back to the
-    latest when the run had no validation set).
+    latest when the run had no validation set; a damaged checkpoint to the newest intact one).
+    Only parameters and model state are read, never the optimizer's state.
 
     Raises:
-        PathError: not a run folder, or one without checkpoints.
+        PathError: not a run folder, or one without an intact checkpoint.
     """
     import jax.numpy as jnp
 
     from archspec.compile import compile_spec
-    from archspec.train import distributed, loop
-    from archspec.train.checkpoint import Checkpoints, has_checkpoints
+    from archspec.train import distributed, steps
+    from archspec.train.checkpoint import has_checkpoints
+    from archspec.train.outputs import task_for
 
     if which not in CHECKPOINT_CHOICES:
         raise UserError(f"`--checkpoint` must be one of {', '.join(CHECKPOINT_CHOICES)}; got `{which}`")
@@ -60,22 +63,77 @@ def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
         )
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     class_names = tuple(saved["data"]["class_names"])
-    task = Task(loop.head_of(typed), typed.output_shape[0], len(class_names))
+    task = task_for(typed, len(class_names))
     mesh = distributed.make_mesh()
-    tx = loop.make_optimizer(config, loop.make_schedule(config, 1))
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
-    graphdef, abstract = loop.abstract_train_state(
-        typed, tx, seed=config.seed, dtype=dtype, sharding=distributed.replicated(mesh)
-    )
+    graphdef = steps.model_graphdef(typed, dtype=dtype)
+    model, step, found, skipped = _restore_model(run_dir, _abstract_model(typed, dtype, mesh), which)
+    return TrainedRun(run_dir, config, class_names, task, graphdef, model, mesh, step, found, skipped)
+
+
+def load_model(source: str | Path, abstract_model) -> Any:
+    """The model (weights and BatchNorm statistics) of `source` for `--init-from`: a run folder (its
+    best checkpoint, else its latest), `RUN_DIR/best`, or one checkpoint `RUN_DIR/checkpoints/STEP`.
+
+    Raises:
+        PathError: `source` is not a run or checkpoint, or its model does not have this model's layers.
+    """
+    from archspec.train.checkpoint import BEST_DIR, LATEST_DIR
+
+    path = Path(source)
+    which, step = "best", None
+    if path.name == BEST_DIR:
+        path = path.parent
+    elif path.name.isdigit() and path.parent.name == LATEST_DIR:
+        path, which, step = path.parent.parent, "latest", int(path.name)
+    run.read(path)  # a clear message when it is no run folder
+    try:
+        model, *_ = _restore_model(path, abstract_model, which, step)
+    except PathError:
+        raise
+    except Exception as error:  # orbax: the trees differ (other layers or shapes)
+        raise PathError(
+            str(source),
+            f"holds a model with other layers than this spec's ({_first_line(error)})",
+            hint="--init-from needs a run of the same spec (its layers and their shapes); "
+            "other options and data may differ",
+        ) from None
+    return model
+
+
+def _abstract_model(typed, dtype, mesh):
+    import functools
+
+    import jax
+
+    from archspec.train import distributed, steps
+
+    shapes = jax.eval_shape(functools.partial(steps.init_model, typed, seed=0, dtype=dtype))
+    sharding = distributed.replicated(mesh)
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
+
+
+def _restore_model(run_dir: Path, abstract_model, which: str, step: int | None = None):
+    """(model, step, "best" or "last", skipped) restored from `run_dir`'s checkpoints."""
+    from archspec.train.checkpoint import Checkpoints
+    from archspec.train.steps import Model
+
     checkpoints = Checkpoints(run_dir, read_only=True)
     try:
         if which == "best" and checkpoints.best_step() is None:
             which = "last"
-        step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
-        state, _, _ = checkpoints.restore(abstract, which=which)
+        restored = checkpoints.restore(
+            {"model": abstract_model._asdict()}, which="best" if which == "best" else "latest", step=step
+        )
     finally:
         checkpoints.close()
-    return TrainedRun(run_dir, config, class_names, task, graphdef, state, mesh, step, which)
+    found = "best" if restored.which == "best" else "last"
+    return Model(**restored.items["model"]), restored.step, found, restored.skipped
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict[str, float]]:
@@ -83,7 +141,7 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
     split as in training). Another dataset must have the same classes."""
     import jax
 
-    from archspec.train import distributed, loop
+    from archspec.train import distributed, steps
     from archspec.train.data import load_dataset
     from archspec.train.metrics import finalize
 
@@ -105,7 +163,7 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
     replicated = distributed.replicated(trained.mesh)
     evaluate = jax.jit(
         functools.partial(
-            loop.evaluate,
+            steps.evaluate,
             graphdef=trained.graphdef,
             task=trained.task,
             batch_sharding=distributed.batch_sharded(trained.mesh),
@@ -117,10 +175,10 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
         if images is None:
             continue
         batch = -(-min(256, len(labels)) // devices) * devices
-        batches, masks = loop.eval_batches(len(labels), batch)
+        batches, masks = steps.eval_batches(len(labels), batch)
         sharded = distributed.batch_sharded(trained.mesh, leading=1)
         sums = evaluate(
-            trained.state,
+            trained.model,
             jax.device_put(images, replicated),
             jax.device_put(labels, replicated),
             jax.device_put(batches, sharded),
@@ -152,11 +210,11 @@ def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[lis
         raise UserError(f"`--top-k` (={top_k}) must be at least 1")
 
     @jax.jit
-    def scores(state, x):
-        model = nnx.merge(trained.graphdef, state.params, state.model_state)
-        return trained.task.scores(model(augment.to_float(x), train=False, logits=True))
+    def scores(model, x):
+        merged = nnx.merge(trained.graphdef, model.params, model.model_state)
+        return trained.task.scores(merged(augment.to_float(x), train=False, logits=True))
 
-    probabilities = np.asarray(scores(trained.state, images))
+    probabilities = np.asarray(scores(trained.model, images))
     k = min(top_k, probabilities.shape[1])
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(trained.class_names[c], float(row[c])) for c in order] for row, order in zip(probabilities, ranked)]

@@ -7,16 +7,24 @@ runs/gap-head-20250101-120000/
   results.json    the final numbers: best epoch, its validation and test metrics
   checkpoints/    orbax checkpoints, the last N (`--keep`)
   best/           the checkpoint with the best validation accuracy
+  train.lock      held by the training that writes the folder (two trainings never share one)
+
+A fault of the machine while the folder is written (a full disk, a folder that became read-only)
+ends training with a message naming the file; the checkpoints already complete stay intact.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
 import re
+import shutil
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +36,114 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 RESULTS_FILE = "results.json"
+LOCK_FILE = "train.lock"
 RUNS_DIR = "runs"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checkpoints hold `model` (with precise BN statistics) and `train` items
+# Errors of the machine, not of the user's input: the disk filled up or stopped taking writes.
+WRITE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Host-side progress saved with each checkpoint."""
+
+    best_val_accuracy: float | None = None
+    best_epoch: int | None = None
+    best_step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch, "best_step": self.best_step}
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> Progress:
+        return cls(saved.get("best_val_accuracy"), saved.get("best_epoch"), saved.get("best_step"))
+
+
+class RunFolderError(PathError):
+    """The run folder cannot be written: the disk is full or read-only."""
+
+
+@contextmanager
+def locked(run_dir: Path, primary: bool = True):
+    """Hold the run folder's lock while training writes it: a second training on the same folder is
+    refused at once. The lock is the kernel's (flock), so it is released on any exit, kill -9 too.
+    Only process 0 of a multi-process run takes it (the others write nothing). A folder made here
+    and left empty (the run was refused before it wrote anything) is removed again."""
+    if not primary:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(run_dir / LOCK_FILE, timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise PathError(
+            str(run_dir),
+            "is in use by another `cnn-arch train` (it holds " + str(run_dir / LOCK_FILE) + ")",
+            hint="wait for that training to finish, or choose another --out",
+        ) from None
+    except OSError as error:
+        raise PathError(str(run_dir), f"cannot create the run folder ({error.strerror})") from None
+    try:
+        yield
+    finally:
+        lock.release()
+        if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+            # Refused before anything was written: leave no empty folder behind.
+            (run_dir / LOCK_FILE).unlink()
+            run_dir.rmdir()
+
+
+@contextmanager
+def folder_faults(run_dir: Path):
+    """Turn a write fault of the machine anywhere inside (our writes, orbax's background saves,
+    matplotlib's) into a `RunFolderError` naming the file and the free space."""
+    try:
+        yield
+    except PathError:
+        raise
+    except Exception as error:
+        fault = _write_fault(error)
+        if fault is None:
+            raise
+        path = fault.filename or run_dir
+        free = _free_space(Path(path))
+        raise RunFolderError(
+            str(path),
+            f"cannot be written: {fault.strerror or os.strerror(fault.errno)}"
+            + (f" ({free} free on its disk)" if free else ""),
+            hint="the checkpoints already complete are intact; free some space (or make the folder writable), "
+            "then continue with the same command and --resume",
+        ) from None
+
+
+def _write_fault(error: BaseException) -> OSError | None:
+    """The OSError of a write fault in `error`'s chain of causes (orbax wraps them), if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in WRITE_FAULTS:
+            return error
+        for code in WRITE_FAULTS:  # some wrappers keep only the message of the OSError
+            if f"[Errno {code}]" in str(error):
+                return OSError(code, os.strerror(code))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _free_space(path: Path) -> str | None:
+    for folder in (path, *path.parents):
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        return f"{free / 2**20:,.1f} MiB"
+    return None
 
 
 def spec_name(spec: str) -> str:
@@ -66,11 +180,7 @@ def check_fresh(run_dir: Path) -> None:
 
 
 def create(run_dir: Path, config: TrainConfig, dataset) -> None:
-    """Make the run folder and write its config.json (after `check_fresh`)."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PathError(str(run_dir), f"cannot create the run folder ({error.strerror})") from None
+    """Write the run folder's config.json (after `check_fresh`, under `locked`)."""
     _write_json(run_dir / CONFIG_FILE, describe(config, dataset))
     (run_dir / METRICS_FILE).write_text("", encoding="utf-8")
 
@@ -133,8 +243,17 @@ def read(run_dir: str | Path) -> dict[str, Any]:
         )
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("format") != FORMAT_VERSION:
+            raise PathError(
+                str(run_dir),
+                f"was written by another version of cnn-arch (run folder format {saved.get('format')}, "
+                f"this version reads {FORMAT_VERSION})",
+                hint="train it again with this version",
+            )
         TrainConfig.from_json(saved["config"])
         saved["data"]["fingerprint"], saved["data"]["class_names"]
+    except PathError:
+        raise
     except (OSError, ValueError, KeyError, TypeError, UserError) as error:
         raise PathError(str(path), f"is damaged or not a cnn-arch run config ({error})") from None
     return saved

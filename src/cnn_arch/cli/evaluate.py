@@ -28,9 +28,10 @@ def evaluate_command(
     """Score a trained model: loss and accuracy (top-5 beyond 10 classes) on the train, validation and
     test images, split as in training."""
     from archspec.train.inference import evaluate_run, load_run
-    from cnn_arch.cli.output import stdout_console
+    from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
 
     trained = load_run(run_dir, checkpoint.value)
+    warn_skipped_checkpoints(trained.skipped)
     results = evaluate_run(trained, data)
     if format is Format.json:
         typer.echo(

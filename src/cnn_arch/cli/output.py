@@ -40,3 +40,9 @@ def print_error(error: UserError) -> None:
         text = text.replace("error:", "\x1b[1;31merror:\x1b[0m", 1)
         text = text.replace("\nhint:", "\n\x1b[1;36mhint:\x1b[0m")
     sys.stderr.write(text + "\n")
+
+
+def warn_skipped_checkpoints(skipped: list[tuple[str, str]]) -> None:
+    """A warning on stderr for each damaged checkpoint a restore passed over."""
+    for folder, reason in skipped:
+        sys.stderr.write(f"warning: skipped the damaged checkpoint {folder} ({reason}); using an older one\n")

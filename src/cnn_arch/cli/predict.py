@@ -28,10 +28,11 @@ def predict_command(
     model's input exactly as the training images were (channels, then a bilinear resize)."""
     from archspec.train import run
     from archspec.train.inference import load_run, predict, read_images
-    from cnn_arch.cli.output import stdout_console
+    from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
 
     batch = read_images(images, run.saved_config(run.read(run_dir)).input_shape)  # bad files fail fast
     trained = load_run(run_dir, checkpoint.value)
+    warn_skipped_checkpoints(trained.skipped)
     predictions = predict(trained, batch, top_k)
     if format is Format.json:
         typer.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from archspec.train.loop import Reporter
-from cnn_arch.cli.output import stdout_console
+from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
 
 # (header, width, row key, format) of the epoch table; rows lacking a key show a dash.
 COLUMNS = (
@@ -45,8 +45,17 @@ class RichReporter(Reporter):
         )
         if info["skipped"]:
             self.console.print(f"Skipped {len(info['skipped'])} unreadable files (--skip-bad-files)", markup=False)
+        warn_skipped_checkpoints(info["skipped_checkpoints"])
         if info["resumed_at"] is not None:
             self.console.print(f"Resumed at step {info['resumed_at']:,}", markup=False)
+        if info["init_from"] is not None:
+            self.console.print(f"Started from the weights of {info['init_from']}", markup=False)
+        if info["precise_bn"]:
+            self.console.print(
+                "Validation and saved models use BatchNorm statistics recomputed for the current weights "
+                "(precise BN; --no-precise-bn for the moving averages)",
+                markup=False,
+            )
         self.console.print(f"Run folder: {info['run_dir']}", markup=False)
         if info["classes"] <= 10:  # no top-5 columns
             self._columns = tuple(c for c in COLUMNS if "top5" not in c[2])

@@ -8,6 +8,7 @@ saving a checkpoint (`--resume` continues).
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
@@ -110,6 +111,19 @@ def train_command(
     skip_bad_files: bool = typer.Option(
         None, "--skip-bad-files", help="Train without unreadable images instead of stopping with a report."
     ),
+    precise_bn: bool = typer.Option(
+        None,
+        "--precise-bn/--no-precise-bn",
+        help="Evaluate and save with BatchNorm statistics recomputed for the current weights, "
+        "not the moving averages." + _default("precise_bn"),
+    ),
+    init_from: str = typer.Option(
+        None,
+        "--init-from",
+        metavar="RUN_DIR[/CHECKPOINT]",
+        help="Start from the weights and BatchNorm statistics of a trained run (RUN_DIR, RUN_DIR/best or "
+        "RUN_DIR/checkpoints/STEP), in a new run folder, with any options and data.",
+    ),
     coordinator: str = typer.Option(
         None,
         "--coordinator",
@@ -160,6 +174,8 @@ def train_command(
         "checkpoint_every": checkpoint_every,
         "keep_checkpoints": keep,
         "skip_bad_files": skip_bad_files,
+        "precise_bn": precise_bn,
+        "init_from": init_from,
     }
     given = {name: value for name, value in options.items() if value is not None}
     name, text = read_target(spec)
@@ -177,16 +193,20 @@ def train_command(
 
 
 def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
-    from archspec.train.loop import Stopped, train_and_evaluate
+    from archspec.train.loop import Diverged, Interrupted, train_and_evaluate
     from cnn_arch.cli.progress import RichReporter
 
     reporter = RichReporter()
     try:
         train_and_evaluate(config, run_dir, resume=resume, reporter=reporter)
-    except Stopped as stopped:
+    except Diverged as diverged:
+        reporter.close()
+        sys.stderr.write(f"{diverged}\nhint: {_divergence_hint(config, run_dir, diverged.last_checkpoint)}\n")
+        raise typer.Exit(diverged.exit_code) from None
+    except Interrupted as stopped:
         reporter.close()
         sys.stderr.write(f"{stopped}\n")
-        if stopped.exit_code != 1:
+        if stopped.step:
             sys.stderr.write(f"continue with: {_resume_command(config, run_dir)}\n")
         raise typer.Exit(stopped.exit_code) from None
     finally:
@@ -235,5 +255,19 @@ def _augmentations(text: str | None) -> tuple[str, ...] | None:
 
 
 def _resume_command(config: TrainConfig, run_dir: Path) -> str:
+    return f"{_command(config)} --out {shlex.quote(str(run_dir))} --resume"
+
+
+def _divergence_hint(config: TrainConfig, run_dir: Path, last_checkpoint: Path | None) -> str:
+    """Lower the learning rate; with a good checkpoint, the exact command that starts from it."""
+    lower = f"{config.lr / 10:g}"
+    if last_checkpoint is None:
+        return f"lower --lr (e.g. --lr {lower}), add `bn` after convolutions, or use a longer --warmup-epochs"
+    again = f"{_command(config)} --init-from {shlex.quote(str(last_checkpoint))} --lr {lower}"
+    return f"lower --lr, starting again from the last good checkpoint in a new run folder:\n  {again}"
+
+
+def _command(config: TrainConfig) -> str:
+    """`cnn-arch train SPEC --data D --input HxWxC` for `config`, quoted for a shell."""
     shape = "x".join(map(str, config.input_shape))
-    return f"cnn-arch train {config.spec} --data {config.data} --input {shape} --out {run_dir} --resume"
+    return f"cnn-arch train {shlex.quote(config.spec)} --data {shlex.quote(config.data)} --input {shape}"

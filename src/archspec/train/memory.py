@@ -1,0 +1,65 @@
+"""Memory checks before anything is allocated: what the host and the device have free, and whether
+a model's training memory (from the summary's own figures) fits there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from archspec.errors import UserError
+
+BYTES_PER_VALUE = 4  # float32 weights, gradients, optimizer moments and activations
+OPTIMIZER_SLOTS = 2  # Adam's two moments: the most any of our optimizers keeps per weight
+BACKWARD_FACTOR = 2  # the backward pass holds about as much again as the saved activations
+
+
+def available_host_memory() -> int | None:
+    """Bytes of memory the host can still give (Linux MemAvailable), None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def device_memory() -> tuple[int | None, str]:
+    """(bytes the first device may use, its name): an accelerator's own memory, the host's on CPU."""
+    import jax
+
+    device = jax.local_devices()[0]
+    limit = (device.memory_stats() or {}).get("bytes_limit") if device.platform != "cpu" else None
+    if limit:
+        return int(limit), f"the {device.device_kind}'s"
+    return available_host_memory(), "the host's available"
+
+
+def training_bytes(typed, batch_size: int) -> int:
+    """Weights, gradients, optimizer state and activations of one train step (a lower bound)."""
+    weights = typed.params * BYTES_PER_VALUE
+    state = weights + typed.trainable * BYTES_PER_VALUE * (1 + OPTIMIZER_SLOTS)
+    return state + typed.activation_values() * batch_size * BYTES_PER_VALUE * BACKWARD_FACTOR
+
+
+def check_training_fits(typed, dataset, config) -> None:
+    """Refuse a run whose data plus training memory exceed the device's memory, with the numbers."""
+    limit, where = device_memory()
+    if not limit:
+        return
+    data = sum(a.nbytes for a in (dataset.x_train, dataset.x_val, dataset.x_test) if a is not None)
+    model = training_bytes(typed, config.batch_size)
+    if data + model > limit:
+        raise UserError(
+            f"training needs at least {gib(model + data)} ({gib(model)} for the model's weights, optimizer "
+            f"state and activations at batch {config.batch_size}, {gib(data)} for the images), more than "
+            f"{where} {gib(limit)}",
+            hint="use a smaller --batch-size or --input, or a smaller model",
+        )
+
+
+def gib(count: int) -> str:
+    return f"{count / 2**30:,.1f} GiB" if count >= 2**30 else f"{count / 2**20:,.1f} MiB"

@@ -1,0 +1,106 @@
+"""The model's output against the data: which loss and scores its head calls for (`Task`), and
+whether its last layer can represent the dataset's classes (`check_fits`).
+
+The loss is always computed from logits (the input of a final softmax or sigmoid), which is the
+numerically stable form: a softmax head trains with softmax cross-entropy, a 1-unit sigmoid head with
+binary cross-entropy, a K-unit sigmoid head with one binary cross-entropy per class, and a head
+without activation treats its outputs as logits for softmax cross-entropy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from archspec.errors import UserError
+
+TOP5_ABOVE_CLASSES = 10  # top-5 accuracy is reported for more classes than this
+
+
+@dataclass(frozen=True)
+class Task:
+    """How to score a model with `num_outputs` outputs and `head` activation on `num_classes` classes."""
+
+    head: str | None  # "softmax", "sigmoid" or None (logits)
+    num_outputs: int
+    num_classes: int
+    label_smoothing: float = 0.0
+
+    @property
+    def binary(self) -> bool:
+        """One sigmoid unit telling two classes apart."""
+        return self.head == "sigmoid" and self.num_outputs == 1
+
+    @property
+    def top5(self) -> bool:
+        return self.num_classes > TOP5_ABOVE_CLASSES
+
+    def loss(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
+        """Per-example loss from float logits (N, outputs) and integer labels (N,)."""
+        logits = logits.astype(jnp.float32)
+        smoothing = self.label_smoothing
+        if self.binary:
+            targets = labels.astype(jnp.float32) * (1 - smoothing) + smoothing / 2
+            return optax.sigmoid_binary_cross_entropy(logits[:, 0], targets)
+        targets = jax.nn.one_hot(labels, self.num_outputs)
+        if self.head == "sigmoid":
+            targets = targets * (1 - smoothing) + smoothing / 2
+            return optax.sigmoid_binary_cross_entropy(logits, targets).sum(axis=-1)
+        if smoothing:
+            targets = optax.smooth_labels(targets, smoothing)
+        return optax.softmax_cross_entropy(logits, targets)
+
+    def scores(self, logits: jax.Array) -> jax.Array:
+        """Per-class scores (N, classes) whose argmax is the prediction: probabilities."""
+        logits = logits.astype(jnp.float32)
+        if self.binary:
+            positive = jax.nn.sigmoid(logits[:, 0])
+            return jnp.stack([1 - positive, positive], axis=-1)
+        if self.head == "sigmoid":
+            return jax.nn.sigmoid(logits)
+        return jax.nn.softmax(logits)
+
+    def metric_sums(
+        self, logits: jax.Array, labels: jax.Array, losses: jax.Array, mask: jax.Array | None = None
+    ) -> dict[str, jax.Array]:
+        """Sums over the batch (examples where `mask` is 0 left out): loss, correct, top-5, count."""
+        weight = jnp.ones_like(losses) if mask is None else mask.astype(jnp.float32)
+        # Softmax and sigmoid keep the order of the logits: rank those (one unit: positive or not).
+        predictions = (logits[:, 0] > 0).astype(labels.dtype) if self.binary else jnp.argmax(logits, axis=-1)
+        correct = (predictions == labels).astype(jnp.float32)
+        sums = {"loss": jnp.sum(losses * weight), "correct": jnp.sum(correct * weight), "count": jnp.sum(weight)}
+        if self.top5:
+            top = jax.lax.top_k(logits, 5)[1]
+            sums["top5"] = jnp.sum(jnp.any(top == labels[:, None], axis=-1) * weight)
+        return sums
+
+
+def head_of(typed) -> str | None:
+    """The activation the model ends with, None for logits (a dense without one)."""
+    from archspec.layers.activation import ACTIVATIONS
+
+    kind = typed.graph.nodes[-1].kind
+    return kind if kind in ACTIVATIONS and kind != "linear" else None
+
+
+def task_for(typed, num_classes: int, label_smoothing: float = 0.0) -> Task:
+    """The task of a typed graph that outputs one score vector per image."""
+    if len(typed.output_shape) != 1:
+        shape = "x".join(map(str, typed.output_shape))
+        raise UserError(
+            f"the spec outputs {shape} per image, but a classifier outputs one score per class",
+            hint=f"end the spec with `gap` (or `flatten`) and `dense {num_classes} softmax`",
+        )
+    return Task(head_of(typed), typed.output_shape[0], num_classes, label_smoothing)
+
+
+def make_task(typed, dataset, label_smoothing: float = 0.0) -> Task:
+    """The loss and metrics for `typed` on `dataset`; refuses a head that does not fit the classes."""
+    from archspec.train.data import check_fits
+
+    task = task_for(typed, dataset.num_classes, label_smoothing)
+    check_fits(dataset, num_outputs=task.num_outputs, head_activation=task.head)
+    return task

@@ -1,0 +1,255 @@
+"""Everything a run needs before its first step, made once by `prepare`: the typed model, the data on
+the device, the checks that refuse a run before anything is allocated (head vs classes, batch size,
+memory), the jitted functions, and the starting state (fresh, resumed, or `--init-from`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from archspec.errors import UserError
+from archspec.train import distributed, memory, run, steps
+from archspec.train.checkpoint import Checkpoints
+from archspec.train.config import TrainConfig
+from archspec.train.metrics import zero_sums
+from archspec.train.outputs import Task, make_task
+from archspec.train.steps import Model, TrainState
+
+EVAL_BATCH_FACTOR = 4  # evaluation batches are this many training batches (no gradients to keep)
+
+
+@dataclass
+class Functions:
+    """The jitted functions of one run (each compiled once, at its first call)."""
+
+    train_step: Any
+    epoch_order: Any
+    evaluate: Any  # (model, images, labels, batches, masks) -> metric sums
+    all_finite: Any
+    new_totals: Any
+    inference_model: Any  # train state -> Model to evaluate and save (precise BN statistics)
+    precise_bn: bool  # whether `inference_model` recomputes BatchNorm statistics
+
+
+@dataclass
+class Prepared:
+    config: TrainConfig
+    workdir: Path
+    dataset: Any
+    task: Task
+    steps_per_epoch: int
+    schedule: optax.Schedule
+    images: jax.Array  # the training images and labels, on the device
+    labels: jax.Array
+    splits: dict[str, tuple]  # val / test: (images, labels, batches, masks) on the device
+    fns: Functions
+    checkpoints: Checkpoints
+    abstract_model: dict  # the `model` item's shapes, to restore checkpoints into
+    state: TrainState
+    totals: dict
+    progress: run.Progress
+    resumed_at: int | None
+    skipped_checkpoints: list[tuple[str, str]]
+    devices: int
+
+    def info(self) -> dict[str, Any]:
+        """What `Reporter.start` is told."""
+        dataset = self.dataset
+        return {
+            "devices": self.devices,
+            "processes": jax.process_count(),
+            "platform": jax.default_backend(),
+            "train_images": len(dataset.y_train),
+            "val_images": _size(dataset.y_val),
+            "test_images": _size(dataset.y_test),
+            "classes": dataset.num_classes,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.config.epochs,
+            "resumed_at": self.resumed_at,
+            "init_from": self.config.init_from,
+            "precise_bn": self.fns.precise_bn,
+            "skipped": list(dataset.skipped),
+            "skipped_checkpoints": self.skipped_checkpoints,
+            "run_dir": str(self.workdir),
+        }
+
+
+def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> Prepared:
+    """Check and build everything for `config`; the run folder is created (or checked for `resume`)."""
+    from archspec.compile import compile_spec
+    from archspec.train.data import load_dataset
+
+    primary = jax.process_index() == 0
+    typed = compile_spec(config.spec_text, config.spec, config.input_shape)
+    dataset = load_dataset(
+        config.data,
+        config.input_shape,
+        val_split=config.val_split,
+        seed=config.seed,
+        skip_bad_files=config.skip_bad_files,
+    )
+    task = make_task(typed, dataset, config.label_smoothing)
+    mesh = mesh if mesh is not None else distributed.make_mesh()
+    devices = mesh.devices.size
+    steps_per_epoch = _steps_per_epoch(config, len(dataset.y_train), devices)
+    memory.check_training_fits(typed, dataset, config)
+    if resume:
+        run.check_resumable(run.read(workdir), config, dataset, workdir)
+    else:
+        run.check_fresh(workdir)
+        distributed.barrier("run folder checked")  # every process looked before process 0 writes
+        if primary:
+            run.create(workdir, config, dataset)
+
+    replicated = distributed.replicated(mesh)
+    schedule = steps.make_schedule(config, steps_per_epoch)
+    tx = steps.make_optimizer(config, schedule)
+    dtype = jnp.bfloat16 if config.precision == "bf16" else None
+    graphdef = steps.model_graphdef(typed, dtype=dtype)
+    model = jax.jit(
+        functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype), out_shardings=replicated
+    )()
+    if config.init_from is not None:
+        model = _initial_model(config.init_from, steps.abstract(model))
+    state = jax.jit(functools.partial(steps.init_train_state, tx=tx, seed=config.seed), out_shardings=replicated)(model)
+
+    images = jax.device_put(dataset.x_train, replicated)
+    fns = _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images)
+    eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
+    splits = {
+        name: _put_split(getattr(dataset, f"x_{name}"), getattr(dataset, f"y_{name}"), eval_batch, mesh)
+        for name in ("val", "test")
+        if getattr(dataset, f"x_{name}") is not None
+    }
+    checkpoints = Checkpoints(workdir, keep=config.keep_checkpoints)
+    abstract_model = steps.abstract(model)._asdict()
+    totals = fns.new_totals()
+    progress, resumed_at, skipped = run.Progress(), None, []
+    if resume:
+        state, totals, progress, resumed_at, skipped = _resume(
+            checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary
+        )
+    return Prepared(
+        config,
+        workdir,
+        dataset,
+        task,
+        steps_per_epoch,
+        schedule,
+        images,
+        jax.device_put(dataset.y_train, replicated),
+        splits,
+        fns,
+        checkpoints,
+        abstract_model,
+        state,
+        totals,
+        progress,
+        resumed_at,
+        skipped,
+        devices,
+    )
+
+
+def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images) -> Functions:
+    replicated = distributed.replicated(mesh)
+    batch_sharding = distributed.batch_sharded(mesh)
+    train_step = jax.jit(
+        functools.partial(
+            steps.train_step,
+            graphdef=graphdef,
+            tx=tx,
+            task=task,
+            steps_per_epoch=steps_per_epoch,
+            augment=config.augment,
+            batch_sharding=batch_sharding,
+        ),
+        donate_argnums=0,
+    )
+    epoch_order = jax.jit(
+        functools.partial(
+            steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
+        ),
+        out_shardings=distributed.batch_sharded(mesh, leading=1),
+    )
+    evaluate = jax.jit(functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding))
+    new_totals = jax.jit(lambda: {**zero_sums(task), "finite": jnp.ones((), bool)}, out_shardings=replicated)
+    precise = config.precise_bn and steps.has_batch_norm(graphdef, model)
+    if precise:
+        order = steps.precise_bn_order(config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size)
+        batches = jax.device_put(order, distributed.batch_sharded(mesh, leading=1))
+        recompute = jax.jit(functools.partial(steps.batch_statistics, graphdef=graphdef, batch_sharding=batch_sharding))
+
+        def inference_model(state: TrainState) -> Model:
+            return recompute(Model(state.params, state.model_state), images, batches)
+    else:
+
+        def inference_model(state: TrainState) -> Model:
+            return Model(state.params, state.model_state)
+
+    return Functions(train_step, epoch_order, evaluate, jax.jit(steps.all_finite), new_totals, inference_model, precise)
+
+
+def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary):
+    """(state, totals, progress, step, skipped checkpoints) of the newest intact checkpoint."""
+    from archspec.train.loop import _train_item
+
+    train = steps.abstract(_train_item(state))
+    restored = checkpoints.restore({"model": abstract_model, "train": train, "totals": steps.abstract(totals)})
+    items = restored.items
+    state = TrainState(params=items["model"]["params"], **items["train"])
+    step = int(distributed.to_host(state.step))
+    checkpoints.forget_after(step)
+    if primary:
+        run.keep_metrics_until(workdir, step)
+    totals = fns.new_totals() if step % steps_per_epoch == 0 else items["totals"]
+    return state, totals, run.Progress.from_json(items["progress"]), step, restored.skipped
+
+
+def _initial_model(source: str, abstract_model: Model) -> Model:
+    """The weights and BatchNorm statistics of another run's checkpoint (`--init-from`)."""
+    from archspec.train.inference import load_model
+
+    return load_model(source, abstract_model)
+
+
+def _steps_per_epoch(config: TrainConfig, num_examples: int, devices: int) -> int:
+    if config.batch_size % devices:
+        raise UserError(
+            f"`--batch-size` (={config.batch_size}) must be a multiple of the {devices} devices it is split over",
+            hint=f"use --batch-size {_round_up(config.batch_size, devices)}",
+        )
+    if config.batch_size > num_examples:
+        raise UserError(
+            f"`--batch-size` (={config.batch_size}) is larger than the {num_examples} training images",
+            hint=f"use --batch-size {max(devices, num_examples // devices * devices)} or less",
+        )
+    return num_examples // config.batch_size
+
+
+def _put_split(images, labels, batch_size, mesh) -> tuple:
+    replicated = distributed.replicated(mesh)
+    sharded = distributed.batch_sharded(mesh, leading=1)
+    batches, masks = steps.eval_batches(len(labels), batch_size)
+    return (
+        jax.device_put(images, replicated),
+        jax.device_put(labels, replicated),
+        jax.device_put(batches, sharded),
+        jax.device_put(masks, sharded),
+    )
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return math.ceil(value / multiple) * multiple
+
+
+def _size(array) -> int:
+    return 0 if array is None else len(array)
