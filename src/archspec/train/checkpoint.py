@@ -16,6 +16,7 @@ item) is skipped on restore in favour of the newest intact one, and the caller i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -137,6 +138,11 @@ def has_checkpoints(run_dir: str | Path) -> bool:
 
 
 def _reason(error: BaseException) -> str:
-    """The first line of an orbax error, shortened: enough to say what was wrong with the files."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    """What was wrong with a checkpoint's files, from orbax's or TensorStore's error."""
+    text = str(error).strip()
+    if (missing := re.search(r"Item \W?(\w+)\W? was not found", text)) is not None:
+        return f"its `{missing.group(1)}` item is missing"
+    if any(word in text for word in ("TensorStore", "OCDBT", "zarr", "manifest")):
+        return "an array file is damaged or missing"
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 160 else line[:157] + "..."

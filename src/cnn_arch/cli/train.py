@@ -214,10 +214,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
 
 
 def _print_design(typed, name: str, text: str) -> None:
-    """The layer table and the lint findings, before training (as Darknet prints its layers)."""
+    """The layer table, then the lint findings one line each (as Darknet prints its layers)."""
     from archspec import summary
     from archspec.lint import Settings, lint_source
-    from archspec.lint.output import FileReport, render_full
+    from archspec.lint.output import FileReport, render_concise
     from cnn_arch.cli.output import stdout_console
     from cnn_arch.cli.summarize import print_table
 
@@ -225,9 +225,11 @@ def _print_design(typed, name: str, text: str) -> None:
     findings = lint_source(text, name, Settings.default(), typed.input_shape)
     if findings:
         console = stdout_console()
+        count = f"{len(findings)} lint finding{'s' if len(findings) != 1 else ''}"
         console.print()
+        console.print(f"{count} (details: cnn-arch lint {shlex.quote(name)}):", markup=False, highlight=False)
         console.print(
-            render_full([FileReport(name, text, findings)], color=console.is_terminal).rstrip(),
+            render_concise([FileReport(name, text, tuple(findings))], color=console.is_terminal).rstrip(),
             markup=False,
             highlight=False,
         )
