@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from archspec.errors import DataError, UserError
-from archspec.train import data
+from archspec.train.data import folders, images
 from archspec.train.data import Dataset, check_fits, load_dataset
 
 SHAPE_GRAY = (16, 16, 1)
@@ -260,13 +260,13 @@ def test_nested_folders_inside_a_class_are_searched(tmp_path):
 @pytest.fixture
 def count_decodes(monkeypatch):
     calls = []
-    real_decode = data._decode_image
+    real_decode = folders.decode_image
 
     def counting(payload, input_shape):
         calls.append(1)
         return real_decode(payload, input_shape)
 
-    monkeypatch.setattr(data, "_decode_image", counting)
+    monkeypatch.setattr(folders, "decode_image", counting)
     return calls
 
 
@@ -400,7 +400,7 @@ def test_decompression_bomb_is_a_bad_file(tmp_path):
 
 def test_pixel_limit_holds_even_when_pillow_is_told_otherwise(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
-    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 100)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100)
     make_classes(tmp_path / "d", {"cats": 1, "dogs": 1})
     save(tmp_path / "d" / "dogs" / "big.png", solid(0, size=(20, 20)))
     reasons = report_lines(load_error(tmp_path / "d", cache_dir=tmp_path / "c"))
