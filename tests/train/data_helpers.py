@@ -78,3 +78,32 @@ def report_lines(error: DataError) -> dict[str, str]:
 def write_npz(path: Path, **arrays) -> Path:
     np.savez(path, **arrays)
     return path
+
+
+def tiff_bytes(pixels: np.ndarray, *, signed: bool = False) -> bytes:
+    """An uncompressed one-channel little-endian TIFF of integer `pixels`, with the SampleFormat tag
+    (1 unsigned, 2 signed) that Pillow cannot be told to write."""
+    height, width = pixels.shape
+    data = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+    short, long = 3, 4
+    # (tag, type, value): width, height, bits per sample, no compression, black is zero, strip
+    # offset, samples per pixel, rows per strip, strip bytes, sample format.
+    tags = [
+        (256, short, width),
+        (257, short, height),
+        (258, short, pixels.dtype.itemsize * 8),
+        (259, short, 1),
+        (262, short, 1),
+        (273, long, 0),
+        (277, short, 1),
+        (278, short, height),
+        (279, long, len(data)),
+        (339, short, 2 if signed else 1),
+    ]
+    data_offset = 8 + 2 + 12 * len(tags) + 4
+    directory = struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        value = data_offset if tag == 273 else value
+        packed_value = struct.pack("<HH", value, 0) if kind == short else struct.pack("<I", value)
+        directory += struct.pack("<HHI", tag, kind, 1) + packed_value
+    return b"II*\0" + struct.pack("<I", 8) + directory + struct.pack("<I", 0) + data

@@ -4,15 +4,19 @@ check and check_fits. All image data is generated; nothing is downloaded.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from data_helpers import (
     load_error,
+    make_classes,
     private_cache,  # noqa: F401  (autouse: keeps the cache out of the home folder)
+    write_npz,
 )
 
-from archspec.errors import UserError
-from archspec.train.data import Dataset, check_fits, load_dataset
+from archspec.errors import DataError, UserError
+from archspec.train.data import Dataset, available_host_memory, check_fits, folders, load_dataset, memory
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +107,108 @@ def test_unknown_sources_list_the_accepted_forms(tmp_path):
 def test_val_split_out_of_range_is_a_user_error(val_split):
     with pytest.raises(UserError, match=r"`--val-split` \(=.*\) must be at least 0 and below 1"):
         load_dataset("digits", (8, 8, 1), val_split=val_split)
+
+
+# --- the host's memory ---------------------------------------------------------------------------
+
+
+def fake_host(tmp_path: Path, monkeypatch, meminfo: str, cgroup: dict[str, str]) -> None:
+    """Point the memory module at a /proc/meminfo and a /sys/fs/cgroup made of these texts."""
+    (tmp_path / "meminfo").write_text(meminfo)
+    for name, text in cgroup.items():
+        (tmp_path / "cgroup" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cgroup" / name).write_text(text)
+    monkeypatch.setattr(memory, "PROC_MEMINFO", tmp_path / "meminfo")
+    monkeypatch.setattr(memory, "CGROUP_ROOT", tmp_path / "cgroup")
+
+
+MEMINFO = "MemTotal:       16384 kB\nMemFree:         1024 kB\nMemAvailable:    8192 kB\n"
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "expected"),
+    [
+        ({}, 8192 * 1024),
+        # cgroup v2: limit - usage + reclaimable page cache, when that is below MemAvailable.
+        (
+            {"memory.max": "4000000\n", "memory.current": "3000000\n", "memory.stat": "anon 9\ninactive_file 500\n"},
+            1_000_500,
+        ),
+        ({"memory.max": "max\n", "memory.current": "3000000\n"}, 8192 * 1024),
+        ({"memory.max": "99000000\n", "memory.current": "0\n"}, 8192 * 1024),
+        # cgroup v1, and its "no limit" of nearly 2**63.
+        (
+            {
+                "memory/memory.limit_in_bytes": "2000000\n",
+                "memory/memory.usage_in_bytes": "1500000\n",
+                "memory/memory.stat": "cache 7\ntotal_inactive_file 100\n",
+            },
+            500_100,
+        ),
+        (
+            {"memory/memory.limit_in_bytes": "9223372036854771712\n", "memory/memory.usage_in_bytes": "1\n"},
+            8192 * 1024,
+        ),
+    ],
+    ids=["meminfo only", "v2 limit", "v2 no limit", "v2 limit above", "v1 limit", "v1 no limit"],
+)
+def test_available_host_memory_is_meminfo_lowered_by_a_cgroup_limit(tmp_path, monkeypatch, cgroup, expected):
+    fake_host(tmp_path, monkeypatch, MEMINFO, cgroup)
+    assert available_host_memory() == expected
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="/proc/meminfo is Linux's")
+def test_available_host_memory_of_this_host_is_at_most_its_total():
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    assert 0 < available_host_memory() <= total_kib * 1024
+
+
+def limit_memory(monkeypatch, available: int) -> None:
+    monkeypatch.setattr(memory, "available_host_memory", lambda: available)
+
+
+def test_digits_at_9999x9999x3_are_refused_with_the_numbers(monkeypatch):
+    import sklearn.datasets
+
+    monkeypatch.setattr(sklearn.datasets, "load_digits", lambda: pytest.fail("the digits were loaded"))
+    limit_memory(monkeypatch, int(21.4 * 2**30))
+    error = load_error("digits", (9999, 9999, 3))
+    assert error.path == "digits"
+    assert error.message == (
+        "the decoded dataset would take 501.98 GiB (1,797 images of 9999x9999x3), "
+        "more than the 21.40 GiB of memory available"
+    )
+    assert error.hint == "use a smaller --input (or `input` line in the spec), or fewer images"
+
+
+def test_digits_at_9999x9999x3_are_refused_on_this_host():
+    with pytest.raises(DataError, match=r"^the decoded dataset would take 501\.98 GiB .* GiB of memory available$"):
+        load_dataset("digits", (9999, 9999, 3))
+
+
+def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    make_classes(tmp_path / "d", {"cats": 2, "dogs": 2})
+    monkeypatch.setattr(folders, "decode_image", lambda *args: pytest.fail("an image was decoded"))
+    limit_memory(monkeypatch, 1000)
+    assert load_error(tmp_path / "d", (16, 16, 1)).message == (
+        "the decoded dataset would take 1.00 KiB (4 images of 16x16x1), more than the 1000 B of memory available"
+    )
+
+
+def test_npz_too_big_for_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    x, y = np.zeros((4, 8, 8)), np.array([0, 1, 0, 1])
+    path = write_npz(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:2], y_test=y[:2])
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: pytest.fail("arrays were read"))
+    limit_memory(monkeypatch, 1000)
+    assert load_error(path, (16, 16, 1)).message == (
+        "the decoded dataset would take 1.50 KiB (6 images of 16x16x1), more than the 1000 B of memory available"
+    )
+    # Fitted to 8x8 the images take 384 bytes, but their float64 arrays take 3,120 to read.
+    limit_memory(monkeypatch, 2000)
+    error = load_error(path, (8, 8, 1))
+    assert error.message == "reading its arrays would take 3.05 KiB, more than the 1.95 KiB of memory available"
+    assert error.hint == "store the images as uint8 (a quarter of float32), or split the file"
 
 
 # --- check_fits ---------------------------------------------------------------------------------

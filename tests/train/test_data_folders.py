@@ -262,6 +262,29 @@ def test_empty_class_folder_in_a_split_is_named(tmp_path):
     assert load_error(tmp_path / "d").message == "class folder holds no images: test/dogs/"
 
 
+def test_empty_class_folders_and_bad_files_come_in_one_report(tmp_path, count_decodes):
+    make_classes(tmp_path / "d", {"cats": 2, "dogs": 2})
+    (tmp_path / "d" / "fish").mkdir()
+    (tmp_path / "d" / "cats" / "empty.png").write_bytes(b"")
+    (tmp_path / "d" / "dogs" / "notes.txt").write_text("labelled by Ann\n")
+    error = load_error(tmp_path / "d", cache_dir=tmp_path / "c")
+    assert error.message == (
+        "class folder holds no images: fish/\n"
+        "2 files cannot be used:\n"
+        "  cats/empty.png: empty file (0 bytes)\n"
+        "  dogs/notes.txt: holds text, not image data"
+    )
+    assert error.hint == (
+        "add images to each class folder or delete the empty ones; "
+        "fix or delete the files, or pass --skip-bad-files to train without them"
+    )
+    # Skipping the bad files leaves the empty class to report; the decoded folder is reused.
+    skipping = load_error(tmp_path / "d", cache_dir=tmp_path / "c", skip_bad_files=True)
+    assert skipping.message == "class folder holds no images: fish/"
+    assert skipping.hint == "add images to each class folder or delete the empty ones"
+    assert len(count_decodes) == 6
+
+
 def test_folder_without_class_folders_is_refused(tmp_path):
     for index in range(3):
         save(tmp_path / "flat" / f"{index}.png", solid(index))

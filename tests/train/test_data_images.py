@@ -4,6 +4,7 @@ decompression bombs and read_image, through the folders that training reads.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,12 @@ from data_helpers import (
     report_lines,
     save,
     solid,
+    tiff_bytes,
 )
 from PIL import Image
 
 from archspec.errors import DataError
-from archspec.train.data import images, load_dataset
+from archspec.train.data import images, load_dataset, read_image
 
 # --- folders: happy paths -------------------------------------------------------------------------
 
@@ -123,3 +125,65 @@ def test_read_image_decodes_like_training_and_names_bad_files(tmp_path):
     assert caught.value.path == str(text) and "cannot be used" in caught.value.message
     with pytest.raises(DataError, match="no such image file"):
         read_image(tmp_path / "missing.png", (4, 4, 1))
+
+
+# --- bit depths above 8 -------------------------------------------------------------------------
+
+
+def load_one_image(tmp_path: Path, name: str, payload: bytes, shape=(2, 3, 1)) -> np.ndarray:
+    """Load a two-class folder whose class `a` holds only `payload` as `name`; return that image."""
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "a" / name).write_bytes(payload)
+    save(tmp_path / "d" / "b" / "x.png", solid(0))
+    return load_dataset(str(tmp_path / "d"), shape, val_split=0).x_train[0, ..., 0]
+
+
+def encoded(image: Image.Image, format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format)
+    return buffer.getvalue()
+
+
+def test_unsigned_32_bit_tiff_is_scaled_by_its_range_not_saturated(tmp_path):
+    top = 2**32 - 1
+    pixels = np.array([[0, 2**31, 3 * 2**30], [top, 70_000, 2**24]], dtype=np.uint32)
+    loaded = load_one_image(tmp_path, "deep.tif", tiff_bytes(pixels))
+    # 0..2**32-1 onto 0..255: half the range is 128, where clipping at 16 bits gave 255.
+    assert loaded.tolist() == [[0, 128, 191], [255, 0, 1]]
+    assert np.array_equal(read_image(tmp_path / "d" / "a" / "deep.tif", (2, 3, 1))[..., 0], loaded)
+
+
+def test_signed_32_bit_tiff_from_pillow_is_scaled_by_the_int32_range(tmp_path):
+    pixels = np.array([[0, 2**30, 2**31 - 1], [70_000, 2**29, 65_535]], dtype=np.int32)
+    loaded = load_one_image(tmp_path, "deep.tif", encoded(Image.fromarray(pixels), "TIFF"))
+    assert loaded.tolist() == [[0, 128, 255], [0, 64, 0]]
+
+
+def test_signed_32_bit_tiff_with_negative_values_is_refused(tmp_path):
+    pixels = np.array([[0, -5, 2**31 - 1], [7, 7, 7]], dtype=np.int32)
+    with pytest.raises(DataError) as caught:
+        load_one_image(tmp_path, "negative.tif", tiff_bytes(pixels, signed=True))
+    assert report_lines(caught.value) == {
+        "a/negative.tif": "32-bit signed integer image holds negative values (min -5), "
+        "which have no place in 0..255; save it unsigned"
+    }
+
+
+def test_16_bit_pgm_read_as_32_bit_mode_is_scaled_as_16_bits(tmp_path):
+    payload = encoded(Image.fromarray(np.array([[0, 32_896, 65_535]] * 2, dtype=np.uint16)), "PPM")
+    assert Image.open(io.BytesIO(payload)).mode == "I"  # Pillow's 32-bit mode, holding 16-bit data
+    assert load_one_image(tmp_path, "deep.pgm", payload).tolist() == [[0, 128, 255]] * 2
+
+
+@pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")
+def test_integers_of_unknown_depth_are_taken_as_16_bits_up_to_65535_and_refused_above(tmp_path):
+    # Pillow's IM format stores Pillow's own 32-bit mode and says nothing about the data's range.
+    within = encoded(Image.fromarray(np.array([[0, 32_896, 65_535]] * 2, dtype=np.int32)), "IM")
+    assert load_one_image(tmp_path / "within", "deep.im", within).tolist() == [[0, 128, 255]] * 2
+    above = encoded(Image.fromarray(np.array([[0, 70_000, 5]] * 2, dtype=np.int32)), "IM")
+    with pytest.raises(DataError) as caught:
+        load_one_image(tmp_path / "above", "deep.im", above)
+    assert report_lines(caught.value) == {
+        "a/deep.im": "integer image holds values from 0 to 70,000 in a format that does not say its bit depth; "
+        "save it as 8- or 16-bit"
+    }

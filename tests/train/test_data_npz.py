@@ -185,6 +185,97 @@ def test_npz_layout_errors_name_the_array(tmp_path, arrays, message):
     assert load_error(path).message == message
 
 
+X6 = np.zeros((6, 8, 8), dtype=np.uint8)
+RENUMBER_HINT = "labels must be class indices 0..K-1; renumber them alike in every split, e.g. with np.unique"
+NAMES_HINT = "add training images of every class, or drop the unused names and renumber the labels to match"
+UNSEEN_HINT = "a model cannot learn a class it never trains on: add training images of it, or leave it out of `y_test`"
+
+
+def class_case(case_id: str, message: str, hint: str, **arrays):
+    return pytest.param(arrays, message, hint, id=case_id)
+
+
+NPZ_CLASS_ERRORS = [
+    class_case(
+        "labels 0 and 5",
+        "classes 1, 2, 3, 4 hold no images in `y_train`: the labels run from 0 to 5, so there are 6 classes",
+        RENUMBER_HINT,
+        x_train=GOOD_X,
+        y_train=GOOD_Y * 5,
+    ),
+    class_case(
+        "a name without images",
+        "class `fish` (label 2) holds no images in `y_train`: `class_names` names 3 classes",
+        NAMES_HINT,
+        x_train=GOOD_X,
+        y_train=GOOD_Y,
+        class_names=np.array(["cat", "dog", "fish"]),
+    ),
+    class_case(
+        "many missing",
+        "classes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ... (19 in all) hold no images in `y_train`: "
+        "the labels run from 0 to 20, so there are 21 classes",
+        RENUMBER_HINT,
+        x_train=GOOD_X,
+        y_train=GOOD_Y * 20,
+    ),
+    class_case(
+        "test label unseen",
+        "`y_test` holds class 2, which never occurs in `y_train`",
+        UNSEEN_HINT,
+        x_train=GOOD_X,
+        y_train=GOOD_Y,
+        x_test=GOOD_X[:2],
+        y_test=np.array([0, 2]),
+    ),
+    class_case(
+        "val labels unseen, named",
+        "`y_val` holds classes `fish` (label 2), `owl` (label 3), which never occur in `y_train`",
+        "a model cannot learn a class it never trains on: add training images of them, or leave them out of `y_val`",
+        x_train=GOOD_X,
+        y_train=GOOD_Y,
+        x_val=GOOD_X,
+        y_val=np.array([0, 1, 2, 3]),
+        class_names=np.array(["cat", "dog", "fish", "owl"]),
+    ),
+    class_case(
+        "a repeated name",
+        "array `class_names` repeats a name: `cat` at 0 and 2",
+        "give each class a name of its own: predictions of two classes with one name cannot be told apart",
+        x_train=X6,
+        y_train=np.arange(6) % 3,
+        class_names=np.array(["cat", "dog", "cat"]),
+    ),
+    class_case(
+        "repeated names",
+        "array `class_names` repeats names: `cat` at 0, 2 and 5, `dog` at 1 and 3",
+        "give each class a name of its own: predictions of two classes with one name cannot be told apart",
+        x_train=X6,
+        y_train=np.arange(6),
+        class_names=np.array(["cat", "dog", "cat", "dog", "owl", "cat"]),
+    ),
+]
+
+
+@pytest.mark.parametrize(("arrays", "message", "hint"), NPZ_CLASS_ERRORS)
+def test_npz_classes_must_each_have_training_images_and_a_name_of_their_own(tmp_path, arrays, message, hint):
+    error = load_error(write_npz(tmp_path / "d.npz", **arrays))
+    assert (error.message, error.hint) == (message, hint)
+
+
+def test_npz_classes_all_trained_load_with_or_without_evaluation_splits(tmp_path):
+    path = write_npz(
+        tmp_path / "d.npz",
+        x_train=X6,
+        y_train=np.arange(6) % 3,
+        x_test=GOOD_X,
+        y_test=np.array([2, 2, 0, 1]),
+        class_names=np.array(["cat", "dog", "owl"]),
+    )
+    dataset = load_dataset(str(path), (8, 8, 1), val_split=0)
+    assert dataset.class_names == ("cat", "dog", "owl") and dataset.y_test.tolist() == [2, 2, 0, 1]
+
+
 def test_npz_object_array_is_refused_without_unpickling(tmp_path):
     marker = tmp_path / "pickle-ran"
     trap = np.array([PickleTrap(marker)] * 4, dtype=object)
