@@ -16,7 +16,7 @@ from data_helpers import (
 )
 
 from archspec.errors import DataError, UserError
-from archspec.train.data import Dataset, available_host_memory, check_fits, folders, load_dataset, memory
+from archspec.train.data import Dataset, available_host_memory, check_fits, dataset, folders, load_dataset, memory
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +185,19 @@ def test_digits_at_9999x9999x3_are_refused_with_the_numbers(monkeypatch):
 def test_digits_at_9999x9999x3_are_refused_on_this_host():
     with pytest.raises(DataError, match=r"^the decoded dataset would take 501\.98 GiB .* GiB of memory available$"):
         load_dataset("digits", (9999, 9999, 3))
+
+
+def test_running_out_of_memory_anyway_is_a_data_error(monkeypatch):
+    # A host that does not say how much memory it has, and an allocation that fails.
+    limit_memory(monkeypatch, None)
+
+    def no_memory(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(dataset, "fit_images", no_memory)
+    error = load_error("digits", (64, 64, 3))
+    assert error.message == "ran out of memory while loading the dataset"
+    assert error.hint == "use a smaller --input (or `input` line in the spec), or fewer images"
 
 
 def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ from archspec.train.data.fits import check_fits
 from archspec.train.data.folders import default_cache_dir, load_folder
 from archspec.train.data.images import MAX_IMAGE_PIXELS, read_image
 from archspec.train.data.listing import IMAGE_EXTENSIONS
-from archspec.train.data.memory import available_host_memory
+from archspec.train.data.memory import SMALLER_HINT, available_host_memory
 from archspec.train.data.npz import load_npz
 
 __all__ = [
@@ -92,6 +92,24 @@ def load_dataset(
     check_input_shape(source, input_shape)
     if not 0 <= val_split < 1:
         raise UserError(f"`--val-split` (={val_split}) must be at least 0 and below 1")
+    try:
+        return _load(
+            source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files, cache_dir=cache_dir
+        )
+    except MemoryError:
+        # The size check comes first, but the host may not say what it has, or others may take it meanwhile.
+        raise DataError(source, "ran out of memory while loading the dataset", hint=SMALLER_HINT) from None
+
+
+def _load(
+    source: str,
+    input_shape: tuple[int, int, int],
+    *,
+    val_split: float,
+    seed: int,
+    skip_bad_files: bool,
+    cache_dir: str | Path | None,
+) -> Dataset:
     if source == "digits":
         return load_digits(input_shape, val_split=val_split, seed=seed)
     path = Path(source).expanduser()

@@ -13,6 +13,7 @@ from archspec.summary import human_bytes
 PROC_MEMINFO = Path("/proc/meminfo")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # (limit, usage, statistics file, reclaimable page-cache entry) for cgroup v2, then v1.
+SMALLER_HINT = "use a smaller --input (or `input` line in the spec), or fewer images"
 _CGROUP_FILES = (
     ("memory.max", "memory.current", "memory.stat", "inactive_file"),
     ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat", "total_inactive_file"),
@@ -49,7 +50,7 @@ def check_decoded_size(source: str, count: int, input_shape: tuple[int, int, int
         source,
         f"the decoded dataset would take {human_bytes(needed)} ({count:,} images of {height}x{width}x{channels}), "
         f"more than the {human_bytes(available)} of memory available",
-        hint="use a smaller --input (or `input` line in the spec), or fewer images",
+        hint=SMALLER_HINT,
     )
 
 
