@@ -204,6 +204,13 @@ NPZ_CLASS_ERRORS = [
         y_train=GOOD_Y * 5,
     ),
     class_case(
+        "labels from 1",
+        "class 0 holds no images in `y_train`: the labels run from 0 to 2, so there are 3 classes",
+        "labels must be class indices from 0: subtract 1 from the labels of every split",
+        x_train=GOOD_X,
+        y_train=GOOD_Y + 1,
+    ),
+    class_case(
         "a name without images",
         "class `fish` (label 2) holds no images in `y_train`: `class_names` names 3 classes",
         NAMES_HINT,

@@ -294,6 +294,8 @@ def _check_every_class_trained(
     else:
         why = f"the labels run from 0 to {len(class_names) - 1}, so there are {len(class_names)} classes"
         hint = "labels must be class indices 0..K-1; renumber them alike in every split, e.g. with np.unique"
+        if untrained == [0]:
+            hint = "labels must be class indices from 0: subtract 1 from the labels of every split"
     raise DataError(
         source,
         f"{_classes(untrained, class_names, named)} {'holds' if one else 'hold'} no images in `y_train`: {why}",
