@@ -1,0 +1,195 @@
+"""A folder of class folders as a Dataset: every file decoded once and cached as an .npz keyed by the
+files' contents, and one report of every problem the folder has."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import PIL
+
+from archspec.errors import DataError
+from archspec.train.data.dataset import Dataset, Split, assemble
+from archspec.train.data.images import Shape, UnusableImage, decode_image
+from archspec.train.data.listing import FolderListing, list_folder
+from archspec.train.data.memory import check_decoded_size
+
+# Bump when decoding changes, so that old caches are not trusted.
+CACHE_FORMAT_VERSION = 2
+REPORT_LIMIT = 20
+
+_EMPTY_HINT = "add images to each class folder or delete the empty ones"
+_SKIP_HINT = "fix or delete them, or pass --skip-bad-files to train without them"
+_BOTH_HINT = f"{_EMPTY_HINT}; fix or delete the files, or pass --skip-bad-files to train without them"
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    splits: dict[str, Split]
+    bad: list[tuple[str, str]]
+
+
+def default_cache_dir() -> Path:
+    if override := os.environ.get("CNN_ARCH_CACHE_DIR"):
+        return Path(override).expanduser() / "datasets"
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "cnn-arch" / "datasets"
+
+
+def load_folder(
+    source: str,
+    root: Path,
+    input_shape: Shape,
+    *,
+    val_split: float,
+    seed: int,
+    skip_bad_files: bool,
+    cache_dir: Path,
+) -> Dataset:
+    listing = list_folder(source, root)
+    check_decoded_size(source, listing.file_count, input_shape)
+    decoded = _decode_folder_cached(root, listing, input_shape, cache_dir)
+    bad = sorted(listing.bad + decoded.bad)
+    if listing.empty or (bad and not skip_bad_files):
+        raise _folder_report(source, listing.empty, [] if skip_bad_files else bad)
+    train = decoded.splits["train"]
+    _check_every_class_left(source, listing.class_names, train[1])
+    # A split can only come out empty when every one of its files was skipped.
+    val, test = (decoded.splits.get(name) for name in ("val", "test"))
+    return assemble(
+        source,
+        listing.class_names,
+        train,
+        val if val is not None and len(val[1]) else None,
+        test if test is not None and len(test[1]) else None,
+        val_split=val_split,
+        seed=seed,
+        skipped=tuple(f"{path}: {reason}" for path, reason in bad),
+    )
+
+
+def _folder_report(source: str, empty: list[str], bad: list[tuple[str, str]]) -> DataError:
+    """One error for every problem found: the empty class folders, then the files that cannot be used."""
+    parts = []
+    if empty:
+        noun = "folder holds" if len(empty) == 1 else "folders hold"
+        parts.append(f"class {noun} no images: {', '.join(empty)}")
+    if bad:
+        lines = [f"  {path}: {reason}" for path, reason in bad[:REPORT_LIMIT]]
+        if len(bad) > REPORT_LIMIT:
+            lines.append(f"  ... and {len(bad) - REPORT_LIMIT} more")
+        count = "1 file" if len(bad) == 1 else f"{len(bad)} files"
+        parts.append(f"{count} cannot be used:\n" + "\n".join(lines))
+    hint = _BOTH_HINT if empty and bad else _EMPTY_HINT if empty else _SKIP_HINT
+    return DataError(source, "\n".join(parts), hint=hint)
+
+
+def _check_every_class_left(source: str, class_names: tuple[str, ...], labels: np.ndarray) -> None:
+    present = np.bincount(labels, minlength=len(class_names))
+    emptied = [name for name, count in zip(class_names, present, strict=True) if count == 0]
+    if emptied:
+        raise DataError(
+            source,
+            f"no usable training images left in class {', '.join(f'`{n}`' for n in emptied)} after skipping bad files",
+            hint="fix the skipped files or add images to the class",
+        )
+
+
+def _decode_folder_cached(root: Path, listing: FolderListing, input_shape: Shape, cache_dir: Path) -> _Decoded:
+    every_file = [file for files in listing.files.values() for file in files]
+    key = _cache_key(listing, [_content_digest(file.path) for file in every_file], input_shape)
+    name = hashlib.sha256(f"{os.path.realpath(root)}:{input_shape}".encode()).hexdigest()[:32]
+    cache_path = cache_dir / f"folder-{name}.npz"
+    if (cached := _read_cache(cache_path, key)) is not None:
+        return cached
+    decoded = _decode_listing(listing, input_shape)
+    _write_cache(cache_path, key, decoded)
+    return decoded
+
+
+def _content_digest(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError as exc:
+        # Decoding reports the file; the key must still change once it becomes readable.
+        return f"unreadable: {exc.strerror}"
+
+
+def _cache_key(listing: FolderListing, digests: list[str], input_shape: Shape) -> str:
+    files = [[split, file.relative, file.label] for split, split_files in listing.files.items() for file in split_files]
+    # Pillow's version is part of the key: its resizing has changed between releases.
+    described = [CACHE_FORMAT_VERSION, PIL.__version__, input_shape, listing.class_names, files, digests]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()
+
+
+def _decode_listing(listing: FolderListing, input_shape: Shape) -> _Decoded:
+    splits = {}
+    bad = []
+    for split, files in listing.files.items():
+        # Filled in place: a list of images and np.stack would hold the dataset twice.
+        images = np.empty((len(files), *input_shape), dtype=np.uint8)
+        labels = []
+        for file in files:
+            try:
+                data = file.path.read_bytes()
+            except OSError as exc:
+                bad.append((file.relative, f"cannot read file ({exc.strerror})"))
+                continue
+            try:
+                images[len(labels)] = decode_image(data, input_shape)
+            except UnusableImage as exc:
+                bad.append((file.relative, exc.reason))
+                continue
+            labels.append(file.label)
+        splits[split] = (images[: len(labels)], np.array(labels, dtype=np.int32))
+    return _Decoded(splits, bad)
+
+
+def _read_cache(path: Path, key: str) -> _Decoded | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["key"]) != key:
+                return None
+            names = stored["splits"].tolist()
+            splits = {split: (stored[f"x_{split}"], stored[f"y_{split}"]) for split in names}
+            paths, reasons = stored["bad_paths"].tolist(), stored["bad_reasons"].tolist()
+            bad = list(zip(paths, reasons, strict=True))
+            return _Decoded(splits, bad)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None  # a damaged cache is rebuilt, never trusted
+
+
+def _write_cache(path: Path, key: str, decoded: _Decoded) -> None:
+    """Write atomically (temporary file, then rename) so no reader sees a half-written cache."""
+    arrays = {
+        "key": np.array(key),
+        "splits": np.array(list(decoded.splits)),
+        "bad_paths": np.array([path for path, _ in decoded.bad], dtype=str),
+        "bad_reasons": np.array([reason for _, reason in decoded.bad], dtype=str),
+    }
+    for split, (images, labels) in decoded.splits.items():
+        arrays[f"x_{split}"] = images
+        arrays[f"y_{split}"] = labels
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    except OSError:
+        return  # an unwritable cache only costs the next run a decode
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # as above: the data is decoded, only the cache is lost
+    finally:
+        Path(temporary).unlink(missing_ok=True)
