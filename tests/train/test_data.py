@@ -16,7 +16,8 @@ from data_helpers import (
 )
 
 from archspec.errors import DataError, UserError
-from archspec.train.data import Dataset, available_host_memory, check_fits, dataset, folders, load_dataset, memory
+from archspec.train.data import Dataset, available_host_memory, dataset, folders, load_dataset, memory
+from archspec.train.outputs import check_fits
 
 
 @pytest.fixture(scope="module")

@@ -1,30 +1,15 @@
-"""Memory checks before anything is allocated: what the host and the device have free, and whether
-a model's training memory (from the summary's own figures) fits there."""
+"""Whether a model's training memory (from the summary's own figures) and its data fit the device's
+memory: checked before anything is allocated (the data's own check is `data.memory`)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from archspec.errors import UserError
+from archspec.summary import human_bytes
+from archspec.train.data.memory import available_host_memory
 
 BYTES_PER_VALUE = 4  # float32 weights, gradients, optimizer moments and activations
 OPTIMIZER_SLOTS = 2  # Adam's two moments: the most any of our optimizers keeps per weight
 BACKWARD_FACTOR = 2  # the backward pass holds about as much again as the saved activations
-
-
-def available_host_memory() -> int | None:
-    """Bytes of memory the host can still give (Linux MemAvailable), None where unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def device_memory() -> tuple[int | None, str]:
@@ -54,12 +39,8 @@ def check_training_fits(typed, dataset, config) -> None:
     model = training_bytes(typed, config.batch_size)
     if data + model > limit:
         raise UserError(
-            f"training needs at least {gib(model + data)} ({gib(model)} for the model's weights, optimizer "
-            f"state and activations at batch {config.batch_size}, {gib(data)} for the images), more than "
-            f"{where} {gib(limit)}",
+            f"training needs at least {human_bytes(model + data)} ({human_bytes(model)} for the model's weights, optimizer "
+            f"state and activations at batch {config.batch_size}, {human_bytes(data)} for the images), more than "
+            f"{where} {human_bytes(limit)}",
             hint="use a smaller --batch-size or --input, or a smaller model",
         )
-
-
-def gib(count: int) -> str:
-    return f"{count / 2**30:,.1f} GiB" if count >= 2**30 else f"{count / 2**20:,.1f} MiB"

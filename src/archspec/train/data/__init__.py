@@ -1,6 +1,6 @@
 """Training data for `cnn-arch train --data`: `load_dataset` turns what the user passed into
-uint8 image arrays already fitted to the spec's `input HxWxC`; `check_fits` checks the model's last
-layer against the classes found.
+uint8 image arrays already fitted to the spec's `input HxWxC` (whether the model's last layer fits
+the classes found is `outputs.check_fits`).
 
 Three sources:
 
@@ -33,7 +33,7 @@ Every class needs training images, and a validation or test label must occur in 
 whose decoded images would not fit in the host's memory is refused before anything big is allocated.
 
 Modules: `dataset` (the Dataset, splits, digits), `images` (decoding), `listing` and `folders`
-(folders and their cache), `npz`, `memory` (the host's available memory), `fits` (`check_fits`).
+(folders and their cache), `npz`, `memory` (the host's available memory).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from pathlib import Path
 
 from archspec.errors import DataError, UserError
 from archspec.train.data.dataset import Dataset, check_input_shape, load_digits
-from archspec.train.data.fits import check_fits
 from archspec.train.data.folders import default_cache_dir, load_folder
 from archspec.train.data.images import MAX_IMAGE_PIXELS, read_image
 from archspec.train.data.listing import IMAGE_EXTENSIONS
@@ -54,7 +53,6 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "Dataset",
     "available_host_memory",
-    "check_fits",
     "load_dataset",
     "read_image",
 ]
