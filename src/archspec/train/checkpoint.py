@@ -17,6 +17,7 @@ item) is skipped on restore in favour of the newest intact one, and the caller i
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,6 +35,14 @@ class Restored(NamedTuple):
     step: int
     which: str  # "best" or "latest": the manager the items came from
     skipped: list[tuple[str, str]]
+
+
+class Mismatch(Exception):
+    """A checkpoint is intact but holds other arrays than asked for (another model's)."""
+
+
+# Orbax's words for trees that are intact but do not fit the abstract tree asked for.
+_MISMATCH_WORDS = ("not compatible with the stored shape", "mismatch", "structure", "Missing keys", "Unexpected keys")
 
 
 class Checkpoints:
@@ -100,6 +109,9 @@ class Checkpoints:
                 restored = manager.restore(number, args=args)
                 items = {item: restored[item] for item in (*abstract_items, "progress")}
             except Exception as error:  # orbax raises many kinds for damaged files: all mean "not intact"
+                _quiet_abandoned_reads()
+                if any(word in str(error) for word in _MISMATCH_WORDS):
+                    raise Mismatch(_reason(error)) from None
                 skipped.append((str(self._folder(name, number)), _reason(error)))
                 continue
             return Restored(items, number, name, skipped)
@@ -137,6 +149,23 @@ def has_checkpoints(run_dir: str | Path) -> bool:
     return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
+def _quiet_abandoned_reads() -> None:
+    """A failed restore abandons TensorStore reads whose callbacks then find orbax's event loop closed
+    and print a traceback each (through `sys.unraisablehook`): drop those, and only those."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_abandoned_reads", False):
+        return
+
+    def hook(unraisable) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook.drops_abandoned_reads = True
+    sys.unraisablehook = hook
+
+
 def _reason(error: BaseException) -> str:
     """What was wrong with a checkpoint's files, from orbax's or TensorStore's error."""
     text = str(error).strip()
@@ -144,5 +173,7 @@ def _reason(error: BaseException) -> str:
         return f"its `{missing.group(1)}` item is missing"
     if any(word in text for word in ("TensorStore", "OCDBT", "zarr", "manifest")):
         return "an array file is damaged or missing"
+    if isinstance(error, ValueError) and text.startswith("Expecting"):  # json's words
+        return "a metadata file is damaged"
     line = text.splitlines()[0] if text else type(error).__name__
     return line if len(line) <= 160 else line[:157] + "..."

@@ -78,7 +78,7 @@ def load_model(source: str | Path, abstract_model) -> Any:
     Raises:
         PathError: `source` is not a run or checkpoint, or its model does not have this model's layers.
     """
-    from archspec.train.checkpoint import BEST_DIR, LATEST_DIR
+    from archspec.train.checkpoint import BEST_DIR, LATEST_DIR, Mismatch
 
     path = Path(source)
     which, step = "best", None
@@ -89,12 +89,10 @@ def load_model(source: str | Path, abstract_model) -> Any:
     run.read(path)  # a clear message when it is no run folder
     try:
         model, *_ = _restore_model(path, abstract_model, which, step)
-    except PathError:
-        raise
-    except Exception as error:  # orbax: the trees differ (other layers or shapes)
+    except Mismatch as error:
         raise PathError(
             str(source),
-            f"holds a model with other layers than this spec's ({_first_line(error)})",
+            f"holds a model with other layers than this spec's ({error})",
             hint="--init-from needs a run of the same spec (its layers and their shapes); "
             "other options and data may differ",
         ) from None
@@ -129,11 +127,6 @@ def _restore_model(run_dir: Path, abstract_model, which: str, step: int | None =
         checkpoints.close()
     found = "best" if restored.which == "best" else "last"
     return Model(**restored.items["model"]), restored.step, found, restored.skipped
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict[str, float]]:
