@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cnn_arch.cli.compare import summarize_run
+from archspec.compare import summarize_run
 
 
 def test_flatten_head_against_gap_head(cli):

@@ -161,7 +161,7 @@ def test_flax_model_matches_inferred_counts_and_shapes(name):
     import jax.numpy as jnp
     from flax import nnx
 
-    from archspec.flax_model import abstract_model, count_parameters
+    from tests.flax_counts import abstract_model, count_parameters
 
     typed = typed_template(name)
     model = abstract_model(typed)  # shapes only: VGG-16's 138 M weights are never allocated

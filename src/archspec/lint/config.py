@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from archspec.errors import PathError, UserError
-from archspec.lint.engine import DEFAULT_DENSE_SHARE_THRESHOLD, RULES, Settings
+from archspec.head import DENSE_SHARE_THRESHOLD
+from archspec.lint.engine import RULES, Settings
 
 SECTION = "[tool.cnn-arch.lint]"
 KEYS = ("select", "ignore", "extend-select", "dense-share-threshold")
@@ -85,7 +86,7 @@ def settings(file_options: Options, cli_options: Options) -> Settings:
     if threshold is None:
         threshold = file_options.dense_share_threshold
     if threshold is None:
-        threshold = DEFAULT_DENSE_SHARE_THRESHOLD
+        threshold = DENSE_SHARE_THRESHOLD
     return Settings(resolve([file_options.selection, cli_options.selection]), threshold)
 
 

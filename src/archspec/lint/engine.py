@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
 from archspec.compile import compile_with_syntax
 from archspec.errors import Span
-from archspec.layers import ACTIVATIONS
+from archspec.head import DENSE_SHARE_THRESHOLD
 from archspec.syntax import Block, Line, Module
+from archspec.words import MERGES
 
 if TYPE_CHECKING:
     from archspec.infer import LayerInfo, TypedGraph
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     from archspec.lint.fix import Fix, SourceLines
 
 Severity = Literal["warning", "info"]
-DEFAULT_DENSE_SHARE_THRESHOLD = 0.5
-MERGE_BLOCKS = ("add", "concat", "multiply")
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -84,7 +83,7 @@ class Settings(NamedTuple):
     """What to check: the selected rule codes and the rules' options."""
 
     codes: frozenset[str]
-    dense_share_threshold: float = DEFAULT_DENSE_SHARE_THRESHOLD
+    dense_share_threshold: float = DENSE_SHARE_THRESHOLD
 
     @classmethod
     def default(cls) -> Settings:
@@ -221,7 +220,7 @@ class Context:
         return node.origins[0].span if node.origins else node.span
 
     def is_activation(self, node: Node) -> bool:
-        return node.kind in ACTIVATIONS and node.kind != "linear"
+        return node.layer.family == "activation" and not node.layer.linear
 
 
 def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]) -> None:
@@ -232,7 +231,7 @@ def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]
             for arg in statement.args:
                 sites.setdefault((arg.span.line, arg.span.column), site)
         elif isinstance(statement, Block):
-            _index_sites(statement.body, statement.name in MERGE_BLOCKS, sites)
+            _index_sites(statement.body, statement.name in MERGES, sites)
 
 
 # --- running the rules ----------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import typer
 
+from archspec.head import DENSE_SHARE_THRESHOLD
+
 
 class OutputFormat(str, Enum):
     full = "full"
@@ -57,7 +59,7 @@ def lint_command(
         min=0.0,
         max=1.0,
         metavar="SHARE",
-        help="CA101: report a dense head holding more than this share of the parameters. Default: 0.5.",
+        help=f"CA101: report a dense head holding more than this share of the parameters. Default: {DENSE_SHARE_THRESHOLD}.",
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the specs' input shape."),
 ) -> None:

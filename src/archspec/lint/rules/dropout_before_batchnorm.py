@@ -39,7 +39,7 @@ class DropoutBeforeBatchNorm(Rule):
     def check(self, ctx):
         for node in ctx.nodes:
             following = ctx.next(node)
-            if node.kind != "dropout" or following is None or following.kind != "bn":
+            if node.layer.family != "dropout" or following is None or not following.layer.batch_statistics:
                 continue
             edits = swap_layers(ctx, node, following)
             yield Violation(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from archspec.layers.base import describe_shape
 from archspec.lint.engine import Rule, Violation, rule
 from archspec.lint.fix import Fix, remove_layer
+from archspec.text import describe_shape
 
 
 @rule
