@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archspec.errors import Note, SourceText, Span, SpecError
+from archspec.errors import Note, Span, SpecError
 from archspec.expr import Value, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
+from archspec.source import SourceText
 from archspec.syntax import Block, Def, Line, Module
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word

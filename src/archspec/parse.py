@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from archspec.errors import SourceText, Span, SpecError
+from archspec.errors import Span, SpecError
+from archspec.source import SourceText
 from archspec.syntax import (
     BinOp,
     Block,

@@ -73,7 +73,7 @@ def excerpt(text: str, column: int, end_column: int | None = None) -> tuple[str,
             shown += "..."
         text = shown
     start -= shift
-    return text, start, max(1, min(width, EXCERPT_WIDTH - start))
+    return text, start, max(1, min(width, EXCERPT_WIDTH - start, len(text) - start))
 
 
 def table(
@@ -98,4 +98,4 @@ def table(
     if rule is not None:
         lines.append(rule.join("━" * w for w in widths))
     lines.extend(line(row, separator) for row in rows)
-    return lines
+    return [text.rstrip() for text in lines]

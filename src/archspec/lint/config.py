@@ -23,6 +23,7 @@ from typing import NamedTuple
 from archspec.errors import PathError, UserError
 from archspec.head import DENSE_SHARE_THRESHOLD
 from archspec.lint.engine import RULES, Settings
+from archspec.text import did_you_mean
 
 SECTION = "[tool.cnn-arch.lint]"
 KEYS = ("select", "ignore", "extend-select", "dense-share-threshold")
@@ -48,10 +49,7 @@ def check_selector(selector: str) -> str:
     code = selector.strip().upper()
     if code == "ALL" or any(c.startswith(code) for c in RULES):
         return code
-    import difflib
-
-    close = difflib.get_close_matches(code, list(RULES), n=1)
-    hint = f"did you mean `{close[0]}`?" if close else "see `cnn-arch rule --all` for the rule codes"
+    hint = did_you_mean(code, RULES) or "see `cnn-arch rule --all` for the rule codes"
     raise UserError(f"unknown rule selector `{selector.strip()}`", hint=hint)
 
 
@@ -120,10 +118,7 @@ def load_config(path: Path, *, explicit: bool = False) -> Options:
         raise PathError(str(path), f"{SECTION} must be a table")
     for key in table:
         if key not in KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(key, KEYS, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"known settings: {', '.join(KEYS)}"
+            hint = did_you_mean(key, KEYS) or f"known settings: {', '.join(KEYS)}"
             raise PathError(str(path), f"unknown setting `{key}` in {SECTION}", hint=hint)
     try:
         selection = Selection(

@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 from archspec.compile import compile_with_syntax
 from archspec.errors import Span
 from archspec.head import DENSE_SHARE_THRESHOLD
+from archspec.source import SourceText
 from archspec.syntax import Block, Line, Module
+from archspec.text import expansion_note
 from archspec.words import MERGES
 
 if TYPE_CHECKING:
     from archspec.infer import LayerInfo, TypedGraph
     from archspec.ir import Node
-    from archspec.lint.fix import Fix, SourceLines
+    from archspec.lint.edits import Fix
 
 Severity = Literal["warning", "info"]
 
@@ -188,10 +190,8 @@ class Context:
         return self._by_span[node.span]
 
     @cached_property
-    def lines(self) -> SourceLines:
-        from archspec.lint.fix import SourceLines
-
-        return SourceLines(self.text)
+    def lines(self) -> SourceText:
+        return SourceText("", self.text)
 
     @cached_property
     def _sites(self) -> dict[tuple[int, int], Site]:
@@ -276,7 +276,7 @@ def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:
         )
     notes: list[str] = []
     if node.origins:
-        notes.append(", ".join(f"in expansion of `{o.call}` at line {o.span.line}" for o in reversed(node.origins)))
+        notes.append(", ".join(expansion_note(o.call, o.span.line) for o in reversed(node.origins)))
     total = len(ctx.expansions(node))
     if len(group) > 1:
         notes.append(

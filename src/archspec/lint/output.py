@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from archspec.lint.engine import RULES, Finding
-from archspec.lint.fix import SourceLines
+from archspec.source import SourceText
+from archspec.text import excerpt
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-EXCERPT_WIDTH = 100
 
 
 class FileReport(NamedTuple):
@@ -58,18 +58,17 @@ def render_full(reports: list[FileReport], color: bool = False) -> str:
     style = _Style(color)
     blocks = []
     for report in reports:
-        lines = SourceLines(report.text)
+        lines = SourceText(report.name, report.text)
         for finding in report.findings:
             blocks.append(_full(report.name, lines, finding, style))
     return "".join(block + "\n\n" for block in blocks)
 
 
-def _full(name: str, lines: SourceLines, finding: Finding, style: _Style) -> str:
+def _full(name: str, lines: SourceText, finding: Finding, style: _Style) -> str:
     span = finding.span
     gutter = len(str(span.line))
     pad = " " * gutter
-    text, start = _window(lines.line(span.line).rstrip().expandtabs(1), span.column - 1)
-    width = max(1, min((span.end_column or span.column + 1) - span.column, len(text) - start))
+    text, start, width = excerpt(lines.line(span.line), span.column, span.end_column)
     out = [
         f"{style.code(finding.code)}{style.cyan(_marker(finding))} {style.bold(finding.message)}",
         f"{pad}{style.blue('-->')} {name}:{span.line}:{span.column}",
@@ -82,19 +81,6 @@ def _full(name: str, lines: SourceLines, finding: Finding, style: _Style) -> str
     if finding.help:
         out.append(f"{style.cyan('help')}: {finding.help}")
     return "\n".join(out)
-
-
-def _window(text: str, start: int) -> tuple[str, int]:
-    """A long line cut to a window around `start`: (shown text, caret offset in it)."""
-    if len(text) <= EXCERPT_WIDTH:
-        return text, start
-    shift = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
-    shown = text[shift : shift + EXCERPT_WIDTH]
-    if shift:
-        shown = "..." + shown[3:]
-    if shift + EXCERPT_WIDTH < len(text):
-        shown += "..."
-    return shown, start - shift
 
 
 def render_concise(reports: list[FileReport], color: bool = False) -> str:

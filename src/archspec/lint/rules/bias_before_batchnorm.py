@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from archspec.layers import TRAILING_WORDS
+from archspec.lint.edits import Edit, Fix, append_word, insert, replace
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Edit, Fix, append_word, insert, replace
 from archspec.syntax import Num, Ref
 
 

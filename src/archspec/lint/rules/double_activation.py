@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.lint.edits import Fix, remove_layer
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, remove_layer
 
 
 @rule

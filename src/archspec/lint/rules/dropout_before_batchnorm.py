@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.lint.edits import Fix, swap_layers
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, swap_layers
 
 
 @rule

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+from archspec.lint.edits import Fix, swap_layers
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, swap_layers
 from archspec.text import describe_shape
 
 POOLING = ("pool", "global_pool")  # layer families

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from archspec.head import dense_head
+from archspec.lint.edits import Fix, replace
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, replace
 
 
 @rule

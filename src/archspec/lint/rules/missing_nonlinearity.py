@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from archspec.lint.edits import Fix, append_word
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, append_word
 
 
 @rule
