@@ -44,7 +44,7 @@ HEADS = [
     "dense 1 softmax relu",
     "flatten\ndropout 0.2\nbn\ndense 10 softmax softmax",
 ]
-ALL = Settings(frozenset(RULES))
+ALL = Settings(frozenset(RULES), unsafe_fixes=True)  # these tests apply every fix; which are safe: test_cli
 FUZZ = settings(
     max_examples=int(os.environ.get("CNN_ARCH_FUZZ_EXAMPLES", "150")),
     deadline=None,

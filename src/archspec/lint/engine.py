@@ -82,10 +82,11 @@ def rule_by_name() -> dict[str, Rule]:
 
 
 class Settings(NamedTuple):
-    """What to check: the selected rule codes and the rules' options."""
+    """What to check: the selected rule codes and the rules' options; whether unsafe fixes apply."""
 
     codes: frozenset[str]
     dense_share_threshold: float = DENSE_SHARE_THRESHOLD
+    unsafe_fixes: bool = False  # apply (and mark `[*]`) fixes that change the trained network too
 
     @classmethod
     def default(cls) -> Settings:
@@ -124,7 +125,12 @@ class Finding(NamedTuple):
 
     @property
     def fixable(self) -> bool:
+        """Whether the finding has a fix at all, safe or not."""
         return self.fix is not None
+
+    def applicable(self, unsafe_fixes: bool) -> bool:
+        """Whether `--fix` applies this finding's fix: a safe one always, an unsafe one with `--unsafe-fixes`."""
+        return self.fix is not None and (self.fix.safe or unsafe_fixes)
 
 
 # --- the context a rule checks -----------------------------------------------------------------------

@@ -93,14 +93,16 @@ class FixOutcome(NamedTuple):
 
 
 def fix_source(text: str, name: str, settings: Settings, input_shape=None) -> FixOutcome:
-    """Lint and fix until no fixable finding is left (or a fix would break the spec).
+    """Lint and fix until no fixable finding is left (or a fix would break the spec). Unsafe fixes
+    apply only with `settings.unsafe_fixes`.
 
     Raises `SpecError` when the original spec does not compile.
     """
     fixed: list[Finding] = []
     findings = lint_source(text, name, settings, input_shape)
     for _ in range(MAX_PASSES):
-        text, applied = apply_fixes(text, name, findings, input_shape)
+        applicable = [f for f in findings if f.applicable(settings.unsafe_fixes)]
+        text, applied = apply_fixes(text, name, applicable, input_shape)
         if not applied:
             break
         fixed.extend(applied)

@@ -56,7 +56,7 @@ def find_rule(code: str):
 
 def rule_docs(rule) -> str:
     """The rule's page, in Markdown: title, fix availability, default selection, then its docstring."""
-    fix = f"Fix is available: {rule.fix_title}." if rule.fixable else "No automatic fix."
+    fix = f"Fix is available: {rule.fix_title}. See Fix safety." if rule.fixable else "No automatic fix."
     selected = "Selected by default." if rule.default else f"Not selected by default: `--extend-select {rule.code}`."
     return f"# {rule.name} ({rule.code})\n\n{fix} Severity: {rule.severity}. {selected}\n\n{rule.docs}"
 

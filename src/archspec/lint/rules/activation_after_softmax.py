@@ -26,6 +26,10 @@ class ActivationAfterSoftmax(Rule):
     ```
     dense 10 softmax
     ```
+
+    ## Fix safety
+    This fix is unsafe: without the extra activation the model's outputs change (they become the
+    softmax probabilities), and so does what training optimizes.
     """
 
     code = "CA105"

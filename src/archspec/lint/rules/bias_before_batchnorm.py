@@ -31,6 +31,11 @@ class BiasBeforeBatchNorm(Rule):
     ```
     conv 64 3 padding=same bias=false bn relu
     ```
+
+    ## Fix safety
+    This fix is unsafe: the biases leave the model, so its parameter count changes and a trained
+    checkpoint no longer loads. (BatchNorm cancels a bias exactly, so the retrained network can compute
+    the same functions with fewer parameters.)
     """
 
     code = "CA302"

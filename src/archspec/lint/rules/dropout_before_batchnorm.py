@@ -30,6 +30,10 @@ class DropoutBeforeBatchNorm(Rule):
     bn
     dropout 0.3
     ```
+
+    ## Fix safety
+    This fix is unsafe: with the two layers swapped, BatchNorm normalizes other values while
+    training, and the trained network is a different one.
     """
 
     code = "CA303"

@@ -37,6 +37,10 @@ class DropoutBeforePooling(Rule):
     dropout 0.3
     dense 10 softmax
     ```
+
+    ## Fix safety
+    This fix is unsafe: dropping values after pooling instead of before changes what the network
+    computes while training.
     """
 
     code = "CA304"

@@ -43,6 +43,11 @@ class FlattenDenseHead(Rule):
     dense 10 softmax
     ```
 
+    ## Fix safety
+    This fix is unsafe: `gap` in place of `flatten` changes what the network computes and removes
+    most of its parameters (99% of the flatten-head template's). A trained model no longer fits the new
+    spec; train it again.
+
     ## Options
     - `dense-share-threshold` (`--dense-share-threshold`): the share of all parameters above which
       the dense head is reported, from 0 to 1.

@@ -34,6 +34,9 @@ class MissingNonlinearity(Rule):
     conv 64 3 padding=same bn relu
     conv 64 3 padding=same bn relu
     ```
+
+    ## Fix safety
+    This fix is unsafe: an added activation changes what the network computes; train it again.
     """
 
     code = "CA401"
