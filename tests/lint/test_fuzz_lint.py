@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,7 @@ def specs(draw):
     )
 
 
+@pytest.mark.slow  # about 6 s of generated specs, each linted, rendered four ways and fixed
 @FUZZ
 @given(specs())
 def test_lint_and_fix_random_specs(text):

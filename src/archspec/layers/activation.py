@@ -59,4 +59,4 @@ for _name, (_function, _doc) in ACTIVATIONS.items():
         "probability_output": _name in PROBABILITIES,
         "idempotent": _name in IDEMPOTENT,
     }
-    layer(type(_name, (Activation,), {"name": _name, "summary": f"activation: {_doc}", "args": _args, **_traits}))
+    layer(type(_name, (Activation,), {"name": _name, "summary": _doc, "args": _args, **_traits}))
