@@ -9,7 +9,7 @@ from flax import nnx
 
 from archspec.flax_model import SpecModel
 from archspec.infer import TypedGraph
-from archspec.layers.statistic import Statistic
+from archspec.variables import Statistic
 
 
 def abstract_model(typed: TypedGraph) -> SpecModel:

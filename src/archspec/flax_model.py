@@ -2,7 +2,7 @@
 (`LayerKind.build` / `LayerKind.apply`); this module wires them in graph order.
 
 Trainable values are `nnx.Param`; BatchNorm statistics are `nnx.BatchStat` and fixed input
-statistics are `archspec.layers.statistic.Statistic` — the non-trainable parameters of the summary.
+statistics are `archspec.variables.Statistic` — the non-trainable parameters of the summary.
 Tests check that the built model's parameter counts and output shapes equal the inferred ones.
 """
 

@@ -90,7 +90,7 @@ class Normalize(LayerKind):
         import jax.numpy as jnp
         from flax import nnx
 
-        from archspec.layers.statistic import Statistic
+        from archspec.variables import Statistic
 
         channels = inputs[0][-1]
 
