@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from cnn_arch.cli.compare import summarize_run
+import pytest
+
+from archspec.compare import summarize_run
 
 
 def test_flatten_head_against_gap_head(cli):
@@ -60,6 +62,7 @@ def test_summarize_run_reads_best_values_gap_and_speed():
     assert trained["images_per_second"] == 110.0  # the first (compiling) epoch is left out
 
 
+@pytest.mark.slow  # trains two models
 def test_trained_comparison_adds_accuracy_and_a_plot(cli, tmp_path):
     tiny = tmp_path / "tiny.arch"
     tiny.write_text("input 8x8x1\nconv 4 3 relu\ngap\ndense 10 softmax\n")

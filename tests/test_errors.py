@@ -272,6 +272,33 @@ def test_caret_spans_the_offending_word():
     assert caught.value.render().splitlines()[2] == "   | ^^^^^^"
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_excerpt_quotes_the_right_line_whatever_the_line_endings(newline):
+    text = newline.join(["input 8x8x1", "# a comment", "maxpol 2", ""])
+    with pytest.raises(SpecError) as caught:
+        compile_spec(text, "spec.arch")
+    assert caught.value.render().splitlines()[:3] == [
+        "spec.arch:3:1: error: unknown layer `maxpol`",
+        " 3 | maxpol 2",
+        "   | ^^^^^^",
+    ]
+
+
+def test_errors_and_lint_cut_a_long_line_the_same_way(cli, tmp_path):
+    # the same window around the caret in a compiler error and in a lint finding
+    path = tmp_path / "long.arch"
+    gap = " " * 30  # the caret lands at column 38: past a quarter of the window, before half of it
+    path.write_text(f"input 8x8x1\ndense 1{gap}softmax   # {'x' * 80}\n")
+    finding = cli("lint", str(path), "--select", "CA103").out.splitlines()
+    path.write_text(f"input 8x8x1\ndense 1{gap}softmaz   # {'x' * 80}\n")
+    error = cli("summarize", str(path)).err.splitlines()
+    shown = [line.split("| ", 1)[1] for line in finding if line.startswith(("2 | ", "  |  "))]
+    quoted = [line.split("| ", 1)[1] for line in error if line.startswith((" 2 | ", "   | "))]
+    assert shown[0].replace("softmax", "softmaz") == quoted[0]
+    assert shown[0].startswith("...") and shown[0].endswith("...")
+    assert shown[1] == quoted[1] == " " * (shown[0].index("softmax")) + "^" * 7
+
+
 # --- through the command line: exit code 2, a diagnostic on stderr, never a traceback ---------
 
 

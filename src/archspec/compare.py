@@ -1,15 +1,18 @@
 """Side-by-side comparison of models: static numbers for each, relative to the first, and (when
-trained) the measured accuracy, loss, overfitting gap and speed. No JAX here; the CLI trains.
+trained) the measured accuracy, loss, overfitting gap and speed, with their validation curves
+overlaid. No JAX here; the CLI trains.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from archspec.head import dense_head
 from archspec.infer import TypedGraph
 from archspec.summary import BYTES_PER_VALUE, human_bytes, human_count
+from archspec.text import table
 
 
 @dataclass
@@ -65,17 +68,17 @@ TRAINED = [
 def rows(entries: list[Entry]) -> list[tuple[str, list[str]]]:
     """The comparison as (metric, one cell per model) rows; ratios are against the first model."""
     first = entries[0]
-    table = []
+    found = []
     for column, get, show in STATIC:
         cells = [show(get(e)) + ("" if e is first else f" ({ratio(get(e), get(first))})") for e in entries]
-        table.append((column, cells))
-    table.append(("dense-head share", [f"{e.head_share:.1%}" for e in entries]))
+        found.append((column, cells))
+    found.append(("dense-head share", [f"{e.head_share:.1%}" for e in entries]))
     if any(e.findings is not None for e in entries):
-        table.append(("lint findings", ["-" if e.findings is None else str(e.findings) for e in entries]))
+        found.append(("lint findings", ["-" if e.findings is None else str(e.findings) for e in entries]))
     for column, key, show in TRAINED:
         if any(key in e.trained for e in entries):
-            table.append((column, [show(e.trained[key]) if key in e.trained else "-" for e in entries]))
-    return table
+            found.append((column, [show(e.trained[key]) if key in e.trained else "-" for e in entries]))
+    return found
 
 
 def to_json(entries: list[Entry]) -> str:
@@ -93,12 +96,46 @@ def to_markdown(entries: list[Entry]) -> str:
 
 
 def to_text(entries: list[Entry]) -> str:
-    table = [("", [e.name for e in entries]), *rows(entries)]
-    first_width = max(len(metric) for metric, _ in table)
-    widths = [max(len(cells[i]) for _, cells in table) for i in range(len(entries))]
-    out = []
-    for index, (metric, cells) in enumerate(table):
-        out.append(metric.ljust(first_width) + " │ " + " │ ".join(c.rjust(w) for c, w in zip(cells, widths)))
-        if index == 0:
-            out.append("━" * first_width + "━┿━" + "━┿━".join("━" * w for w in widths))
-    return "\n".join(out) + "\n"
+    headers = ["", *(e.name for e in entries)]
+    lines = table(
+        headers, [[metric, *cells] for metric, cells in rows(entries)], right=range(1, len(headers)), rule="━┿━"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def summarize_run(rows: list[dict]) -> dict[str, float]:
+    """Best validation accuracy and loss, the final train-validation accuracy gap, and the median speed
+    (the first epoch is left out: it includes compilation)."""
+    import statistics
+
+    trained: dict[str, float] = {}
+    with_val = [r for r in rows if r.get("val_accuracy") is not None]
+    if with_val:
+        trained["best_val_accuracy"] = max(r["val_accuracy"] for r in with_val)
+        trained["best_val_loss"] = min(r["val_loss"] for r in with_val)
+        trained["gap"] = with_val[-1]["train_accuracy"] - with_val[-1]["val_accuracy"]
+    speeds = [r["images_per_second"] for r in rows[1:] or rows if r.get("images_per_second")]
+    if speeds:
+        trained["images_per_second"] = statistics.median(speeds)
+    return trained
+
+
+def plot_validation_curves(curves: list[tuple[str, list[dict]]], path: Path) -> None:
+    """Overlay each model's validation accuracy and loss per epoch in one PNG (matplotlib, headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, rows in curves:
+        epochs = [r["epoch"] for r in rows if r.get("val_accuracy") is not None]
+        accuracy.plot(epochs, [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None], label=name)
+        loss.plot(epochs, [r["val_loss"] for r in rows if r.get("val_accuracy") is not None], label=name)
+    accuracy.set(title="validation accuracy", xlabel="epoch")
+    loss.set(title="validation loss", xlabel="epoch")
+    accuracy.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

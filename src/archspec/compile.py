@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from archspec.errors import SourceText
 from archspec.expand import expand
 from archspec.infer import TypedGraph, infer
 from archspec.parse import parse
+from archspec.source import SourceText
 from archspec.syntax import Module
 
 

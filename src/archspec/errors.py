@@ -5,7 +5,10 @@ The CLI catches `UserError`, prints `render()` to stderr and exits with code 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from archspec.source import SourceText
+from archspec.text import excerpt
 
 
 class UserError(Exception):
@@ -56,23 +59,6 @@ class Note:
 
     message: str
     span: Span | None = None
-
-
-@dataclass
-class SourceText:
-    """The spec text an error points into, with its display name (a path or `<template name>`)."""
-
-    name: str
-    text: str
-    _lines: list[str] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._lines = self.text.split("\n")
-
-    def line(self, number: int) -> str | None:
-        if 1 <= number <= len(self._lines):
-            return self._lines[number - 1]
-        return None
 
 
 class SpecError(UserError):
@@ -130,28 +116,12 @@ class SpecError(UserError):
         return "\n".join(out)
 
 
-EXCERPT_WIDTH = 100
-
-
 def _excerpt(source: SourceText | None, span: Span | None) -> list[str]:
-    if source is None or span is None:
+    if source is None or span is None or not 1 <= span.line <= len(source):
         return []
-    text = source.line(span.line)
-    if text is None:
-        return []
-    text = text.rstrip().expandtabs(1)
+    text, start, width = excerpt(source.line(span.line), span.column, span.end_column)
     gutter = str(span.line)
-    pad = " " * len(gutter)
-    start = span.column - 1
-    width = 1
-    if span.end_column is not None and span.end_column > span.column:
-        width = span.end_column - span.column
-    # Keep long lines readable: show a window around the column.
-    shift = 0
-    if len(text) > EXCERPT_WIDTH and start > EXCERPT_WIDTH // 2:
-        shift = min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH)
-        text = "..." + text[shift + 3 :]
-    text = text[:EXCERPT_WIDTH] + ("..." if len(text) > EXCERPT_WIDTH else "")
-    width = max(1, min(width, EXCERPT_WIDTH - (start - shift)))
-    caret = " " * (start - shift) + "^" * width
-    return [f" {gutter} | {text}", f" {pad} | {caret}"]
+    return [f" {gutter} | {text}", f" {' ' * len(gutter)} | {' ' * start}{'^' * width}"]
+
+
+__all__ = ["DataError", "Note", "PathError", "SourceText", "Span", "SpecError", "UserError"]

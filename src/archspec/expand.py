@@ -7,26 +7,25 @@ huge repeats, too many layers) are refused with a message, never a RecursionErro
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archspec.errors import Note, SourceText, Span, SpecError
+from archspec.errors import Note, Span, SpecError
 from archspec.expr import Value, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
-from archspec.layers import ACTIVATIONS, REGISTRY, ArgError, LayerKind, Word
-from archspec.layers.base import REQUIRED, show
+from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
+from archspec.layers.base import REQUIRED
+from archspec.source import SourceText
 from archspec.syntax import Block, Def, Line, Module
+from archspec.text import did_you_mean, show
+from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
 
 MAX_NODES = 100_000
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
 
-MERGES = ("add", "concat", "multiply")
-BLOCKS = (*MERGES, "branch", "repeat")
-SUFFIX_WORDS = frozenset({"bn", *ACTIVATIONS})
 # Words a macro parameter may not take as its name: they would hide a layer word or a value word.
-RESERVED = frozenset({*SUFFIX_WORDS, "same", "valid", "true", "false", "identity", "input"})
+RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT})
 
 
 def expand(module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None) -> Graph:
@@ -64,16 +63,16 @@ class _Expander:
     def run(self, input_shape: tuple[int, ...] | None) -> Graph:
         body = self.module.body
         top = _Context({}, None, (), ())
-        if body and isinstance(body[0], Line) and body[0].name == "input":
+        if body and isinstance(body[0], Line) and body[0].name == INPUT:
             first = body[0]
             if first.repeat is not None:
                 raise self._error("`input` cannot be repeated", first.repeat_span, top)
-            current = self._layer(first, REGISTRY["input"], None, top)
+            current = self._layer(first, REGISTRY[INPUT], None, top)
             rest = body[1:]
             if input_shape is not None:
                 self.nodes[0] = replace(self.nodes[0], attrs={"shape": input_shape})
         elif input_shape is not None:
-            current = self._add_node("input", {"shape": input_shape}, (), Span(1, 1), top)
+            current = self._add_node(INPUT, {"shape": input_shape}, (), Span(1, 1), top)
             rest = body
         else:
             span = body[0].span if body else Span(1, 1)
@@ -94,7 +93,7 @@ class _Expander:
                 raise self._error(f"`{name}` is defined twice", definition.span, top).with_note(
                     Note(f"first defined at line {found[name].line}", found[name].span)
                 )
-            if name in REGISTRY or name in BLOCKS or name in ("identity", "def"):
+            if name in REGISTRY or name in BLOCKS or name in (IDENTITY, DEF):
                 raise self._error(
                     f"`{name}` is a built-in name; choose another name for the macro", definition.span, top
                 )
@@ -140,13 +139,13 @@ class _Expander:
 
     def _line(self, line: Line, current: int, ctx: _Context) -> int:
         name = line.name
-        if name == "identity":
+        if name == IDENTITY:
             if line.args or line.kwargs:
                 raise self._error("`identity` takes no arguments", line.span, ctx)
             return current
         if name in self.defs:
             return self._call(line, current, ctx)
-        if name == "input":
+        if name == INPUT:
             raise self._error("`input` must be the first layer, and appear once", line.span, ctx)
         if name in BLOCKS:
             raise self._error(
@@ -158,14 +157,8 @@ class _Expander:
         return self._layer(line, kind, current, ctx)
 
     def _suggest(self, name: str) -> str | None:
-        words = [n for n in REGISTRY if n not in MERGES] + list(self.defs) + ["identity"]
-        close = difflib.get_close_matches(name, words, n=1, cutoff=0.6)
-        if close:
-            return f"did you mean `{close[0]}`?"
-        close = difflib.get_close_matches(name, BLOCKS, n=1, cutoff=0.6)
-        if close:
-            return f"did you mean the block `{close[0]}:`?"
-        return None
+        words = [n for n in REGISTRY if n not in MERGES] + list(self.defs) + [IDENTITY]
+        return did_you_mean(name, words) or did_you_mean(name, BLOCKS, "the block `{}:`")
 
     # --- layers ----------------------------------------------------------------------------------
 
@@ -183,7 +176,7 @@ class _Expander:
         given: dict[str, tuple[Any, Span]] = {}
         suffix: list[tuple[str, Span]] = []
         for value, span in values:
-            is_word = isinstance(value, Word) and value.text in SUFFIX_WORDS
+            is_word = isinstance(value, Word) and value.text in TRAILING_WORDS
             if is_word and kind.takes_suffix:
                 suffix.append((value.text, span))
                 continue
@@ -221,14 +214,13 @@ class _Expander:
     def _check_keyword(self, kwarg, known: list[str], given, unknown: str, usage: str, ctx: _Context) -> None:
         """Refuse a keyword argument the layer or macro does not have, or one given twice."""
         if kwarg.name not in known:
-            close = difflib.get_close_matches(kwarg.name, known, n=1)
-            hint = f"did you mean `{close[0]}=`?" if close else usage
+            hint = did_you_mean(kwarg.name, known, "`{}=`") or usage
             raise self._error(f"{unknown} `{kwarg.name}`", kwarg.span, ctx, hint=hint)
         if kwarg.name in given:
             raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
 
     def _surplus_message(self, kind: LayerKind, value) -> str:
-        if isinstance(value, Word) and value.text in SUFFIX_WORDS:
+        if isinstance(value, Word) and value.text in TRAILING_WORDS:
             return f"`{kind.name}` cannot take a trailing `{value.text}`; write it on its own line"
         return (
             f"`{kind.name}` takes {sum(a.positional for a in kind.args)} positional arguments; "
@@ -251,9 +243,9 @@ class _Expander:
     def _block(self, block: Block, current: int, ctx: _Context) -> int:
         if block.name in MERGES:
             return self._merge(block, current, ctx)
-        if block.name == "repeat":
+        if block.name == REPEAT:
             return self._repeat(block, current, ctx)
-        if block.name == "branch":
+        if block.name == BRANCH:
             raise self._error("`branch:` belongs directly inside `add:`, `concat:` or `multiply:`", block.span, ctx)
         if block.name in REGISTRY or block.name in self.defs:
             raise self._error(
@@ -262,8 +254,7 @@ class _Expander:
                 ctx,
                 hint="remove the `:` and the indented lines, or wrap them in `repeat N:`",
             )
-        close = difflib.get_close_matches(block.name, BLOCKS, n=1)
-        hint = f"did you mean `{close[0]}:`?" if close else f"blocks are {', '.join(f'`{b}:`' for b in BLOCKS)}"
+        hint = did_you_mean(block.name, BLOCKS, "`{}:`") or f"blocks are {', '.join(f'`{b}:`' for b in BLOCKS)}"
         raise self._error(f"unknown block `{block.name}:`", block.span, ctx, hint=hint)
 
     def _no_arguments(self, block: Block, ctx: _Context) -> None:
@@ -278,9 +269,9 @@ class _Expander:
         outputs: list[int] = []
         starts: list[str] = []
         for child in block.body:
-            if isinstance(child, Block) and child.name == "branch":
+            if isinstance(child, Block) and child.name == BRANCH:
                 self._no_arguments(child, ctx)
-                branch_scope = self._open_scope("branch", "branch", child.span, inner)
+                branch_scope = self._open_scope(BRANCH, BRANCH, child.span, inner)
                 out = self._sequence(child.body, current, replace(inner, scope=branch_scope))
             else:
                 out = self._statement(child, current, inner)
@@ -309,7 +300,7 @@ class _Expander:
                 block.args[0].span,
                 ctx,
             )
-        scope = self._open_scope("repeat", f"repeat {count}", block.span, ctx)
+        scope = self._open_scope(REPEAT, f"{REPEAT} {count}", block.span, ctx)
         inner = replace(ctx, scope=scope)
         for _ in range(count):
             current = self._sequence(block.body, current, inner)

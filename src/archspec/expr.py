@@ -8,14 +8,14 @@ arithmetic on a word is an error that suggests the nearest bound name.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from archspec.errors import Span, SpecError
-from archspec.layers.base import Word, show
 from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Ref
+from archspec.text import did_you_mean, show
+from archspec.words import Word
 
 # Values stay far below this; anything larger is a runaway expression, not a model.
 MAX_MAGNITUDE = 10**15
@@ -69,14 +69,11 @@ def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
 def _number(expr: Expr, env: Mapping[str, Value]) -> int | float:
     value = evaluate(expr, env)
     if isinstance(value, Word):
-        hint = None
-        close = difflib.get_close_matches(value.text, list(env), n=1)
-        if close:
-            hint = f"did you mean `{close[0]}`?"
-        elif env:
-            hint = "the names defined here are " + ", ".join(f"`{name}`" for name in env)
+        if env:
+            listing = "the names defined here are " + ", ".join(f"`{name}`" for name in env)
         else:
-            hint = "names in expressions refer to the arguments of a `def`"
+            listing = "names in expressions refer to the arguments of a `def`"
+        hint = did_you_mean(value.text, env) or listing
         raise SpecError(f"`{value.text}` is not defined", expr.span, hint=hint)
     if isinstance(value, tuple):
         raise SpecError(f"`{show(value)}` is a size, not a number", expr.span)
@@ -105,8 +102,7 @@ def _binop(expr: BinOp, env: Mapping[str, Value]) -> int | float:
 
 def _call(expr: Call, env: Mapping[str, Value]) -> int | float:
     if expr.func not in FUNCTIONS:
-        close = difflib.get_close_matches(expr.func, list(FUNCTIONS), n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"functions: {', '.join(FUNCTIONS)}"
+        hint = did_you_mean(expr.func, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}"
         raise SpecError(f"unknown function `{expr.func}`", expr.span, hint=hint)
     function, least, most = FUNCTIONS[expr.func]
     if not least <= len(expr.args) <= most:

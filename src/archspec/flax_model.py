@@ -2,13 +2,12 @@
 (`LayerKind.build` / `LayerKind.apply`); this module wires them in graph order.
 
 Trainable values are `nnx.Param`; BatchNorm statistics are `nnx.BatchStat` and fixed input
-statistics are `Statistic` — the non-trainable parameters of the summary. Tests check that the
-built model's parameter counts and output shapes equal the inferred ones.
+statistics are `archspec.variables.Statistic` — the non-trainable parameters of the summary.
+Tests check that the built model's parameter counts and output shapes equal the inferred ones.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -16,13 +15,6 @@ from flax import nnx
 
 from archspec.infer import TypedGraph
 from archspec.layers import REGISTRY
-
-# Heads whose last activation the loss takes over (cross-entropy from logits is stabler).
-PROBABILITY_HEADS = ("softmax", "sigmoid")
-
-
-class Statistic(nnx.Variable):
-    """A fixed, non-trainable value (Keras Normalization's mean, variance and count)."""
 
 
 def _freeze(attrs: dict[str, Any]) -> tuple:
@@ -56,7 +48,7 @@ class SpecModel(nnx.Module):
     def head_activation(self) -> str | None:
         """`softmax` or `sigmoid` when the model ends in one, else None."""
         kind = self.plan[-1][0]
-        return kind if kind in PROBABILITY_HEADS else None
+        return kind if REGISTRY[kind].probability_output else None
 
     def __call__(self, x: jax.Array, *, train: bool = False, logits: bool = False) -> jax.Array:
         return self.trace(x, train=train, logits=logits)[-1]
@@ -71,7 +63,8 @@ class SpecModel(nnx.Module):
             if index == 0:
                 values.append(x)
                 continue
-            if index == last and logits and kind in PROBABILITY_HEADS:
+            # the loss takes over a probability head's activation: cross-entropy from logits is stabler
+            if index == last and logits and REGISTRY[kind].probability_output:
                 values.append(values[inputs[0]])
                 continue
             module = self.layers[name] if name is not None else None
@@ -82,18 +75,3 @@ class SpecModel(nnx.Module):
 def build_model(typed: TypedGraph, *, seed: int = 0, dtype: Any = None) -> SpecModel:
     """Allocate and initialise the model's weights."""
     return SpecModel(typed, rngs=nnx.Rngs(params=seed, dropout=seed + 1), dtype=dtype)
-
-
-def abstract_model(typed: TypedGraph) -> SpecModel:
-    """The model with shapes only (no memory allocated): for checks on big networks."""
-    return nnx.eval_shape(lambda: SpecModel(typed, rngs=nnx.Rngs(params=0, dropout=1)))
-
-
-def count_parameters(model: SpecModel) -> tuple[int, int]:
-    """(trainable, non-trainable) values held by the model's variables."""
-
-    def total(state) -> int:
-        return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(state))
-
-    # Dropout's random-number streams are state too, but not parameters.
-    return total(nnx.state(model, nnx.Param)), total(nnx.state(model, (nnx.BatchStat, Statistic)))

@@ -7,10 +7,14 @@ Shared by `summarize` (its closing suggestion) and the lint rule for flatten hea
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from archspec.errors import SpecError
-from archspec.infer import TypedGraph, infer
-from archspec.ir import Node
+if TYPE_CHECKING:  # kept out of the import so that the CLI can read the threshold at start-up
+    from archspec.infer import TypedGraph
+    from archspec.ir import Node
+
+# Report a dense head (CA101) and suggest global pooling (summarize) above this share of the parameters.
+DENSE_SHARE_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ def dense_head(typed: TypedGraph) -> DenseHead | None:
     flatten = flattens[-1]
     head = _descendants(typed, flatten)
     head_params = sum(typed.infos[i].params for i in head)
-    denses = [graph.nodes[i] for i in sorted(head) if graph.nodes[i].kind == "dense"]
+    denses = [graph.nodes[i] for i in sorted(head) if graph.nodes[i].layer.family == "dense"]
     classifier = denses[-1] if denses else None
     with_gap = _params_with_gap(typed, flatten)
     lean = None
@@ -58,6 +62,9 @@ def _descendants(typed: TypedGraph, start: Node) -> set[int]:
 
 
 def _params_with_gap(typed: TypedGraph, flatten: Node) -> int | None:
+    from archspec.errors import SpecError
+    from archspec.infer import infer
+
     graph = typed.graph
     nodes = list(graph.nodes)
     nodes[flatten.id] = replace(flatten, kind="gap", attrs={"keepdims": False})

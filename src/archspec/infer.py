@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from archspec.ir import Graph, Node
 from archspec.layers import GLOBAL, ShapeError, Window
-from archspec.layers.base import describe_shape
+from archspec.text import describe_shape
 
 MAX_PARAMS = 10**10  # per layer and per model: far beyond any model that fits in memory
 MAX_VALUES_PER_EXAMPLE = 2**31  # one layer's output for one example

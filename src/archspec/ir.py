@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archspec.errors import Note, SourceText, Span, SpecError
+from archspec.errors import Note, Span, SpecError
 from archspec.layers import REGISTRY, LayerKind
+from archspec.source import SourceText
+from archspec.text import expansion_note
 
 
 @dataclass(frozen=True)
@@ -91,5 +93,5 @@ class Graph:
 def located_error(
     message: str, span: Span, origins: tuple[Origin, ...], source: SourceText | None, hint: str | None = None
 ) -> SpecError:
-    notes = tuple(Note(f"in expansion of `{o.call}` at line {o.span.line}", o.span) for o in reversed(origins))
+    notes = tuple(Note(expansion_note(o.call, o.span.line), o.span) for o in reversed(origins))
     return SpecError(message, span, hint=hint, notes=notes, source=source)

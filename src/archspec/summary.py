@@ -1,8 +1,8 @@
 """The summary of a typed graph: per-layer rows first, totals second, formatting last.
 
 Rows nest like the spec: a macro call or a merge block is a row carrying its totals with its
-layers under it; `depth` folds rows below a level (like torchinfo). The table itself is drawn by
-the CLI with rich; JSON, CSV and Markdown are rendered here from the same numbers.
+layers under it; `depth` folds rows below a level (like torchinfo). The text table, JSON, CSV and
+Markdown are all rendered here from the same numbers.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import io
 import json
 from dataclasses import asdict, dataclass
 
-from archspec.head import DenseHead, dense_head
+from archspec.head import DENSE_SHARE_THRESHOLD, DenseHead, dense_head
 from archspec.infer import LayerInfo, TypedGraph
+from archspec.text import shape_text, table
 
 BYTES_PER_VALUE = 4  # float32
 DEFAULT_BATCH = 32
-DEFAULT_DENSE_SHARE_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,35 +84,8 @@ class Summary:
         return self.rows if depth is None else tuple(r for r in self.rows if r.depth <= depth)
 
 
-TYPE_NAMES = {
-    "input": "Input",
-    "conv": "Conv2D",
-    "dwconv": "DepthwiseConv2D",
-    "sepconv": "SeparableConv2D",
-    "dense": "Dense",
-    "maxpool": "MaxPool2D",
-    "avgpool": "AvgPool2D",
-    "gap": "GlobalAvgPool",
-    "gmp": "GlobalMaxPool",
-    "flatten": "Flatten",
-    "bn": "BatchNorm",
-    "lrn": "LRN",
-    "dropout": "Dropout",
-    "zeropad": "ZeroPad2D",
-    "normalize": "Normalization",
-    "rescale": "Rescaling",
-    "add": "Add",
-    "concat": "Concat",
-    "multiply": "Multiply",
-}
-
-
-def type_name(kind: str) -> str:
-    return TYPE_NAMES.get(kind, "Activation")
-
-
 def summarize(
-    typed: TypedGraph, name: str, *, batch: int = DEFAULT_BATCH, threshold: float = DEFAULT_DENSE_SHARE_THRESHOLD
+    typed: TypedGraph, name: str, *, batch: int = DEFAULT_BATCH, threshold: float = DENSE_SHARE_THRESHOLD
 ) -> Summary:
     totals = Totals(typed.params, typed.trainable, typed.non_trainable, typed.macs, batch, typed.activation_values())
     return Summary(
@@ -145,13 +118,12 @@ def _rows(typed: TypedGraph) -> list[Row]:
             scope = graph.scopes[scope_id]
             output = typed.infos[scope.node if scope.node is not None else last[scope_id]]
             trainable, non_trainable, macs = sums[scope_id]
-            kind = graph.nodes[scope.node].kind if scope.node is not None else scope.kind
             rows.append(
                 _row(
                     len(open_path) + 1,
                     scope.span.line,
                     scope.label,
-                    type_name(kind) if scope.node is not None else scope.kind,
+                    graph.nodes[scope.node].layer.keras_name if scope.node is not None else scope.kind,
                     output,
                     (trainable, non_trainable, macs),
                     group=True,
@@ -166,7 +138,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
                 len(chain) + 1,
                 node.line,
                 node.label,
-                type_name(node.kind),
+                node.layer.keras_name,
                 info,
                 (info.trainable, info.non_trainable, info.macs),
                 group=False,
@@ -183,10 +155,6 @@ def _row(depth, line, label, kind, info: LayerInfo, numbers, *, group: bool) -> 
 
 
 # --- formatting ---------------------------------------------------------------------------
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 def rf_text(row: Row) -> str:
@@ -338,7 +306,7 @@ def to_table(summary: Summary, depth: int | None = None, *, color: bool = False)
     longer to lay them out than the tool takes to parse, expand and type the whole model.
     """
     bold, dim, yellow, reset = ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m") if color else ("",) * 4
-    rows = [
+    cells = [
         (
             str(r.line),
             "  " * (r.depth - 1) + r.label,
@@ -351,23 +319,14 @@ def to_table(summary: Summary, depth: int | None = None, *, color: bool = False)
         for r in summary.folded(depth)
     ]
     groups = [r.group for r in summary.folded(depth)]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(TABLE_HEADERS)]
-
-    def cells(values, separator):
-        padded = [v.rjust(w) if i in RIGHT_ALIGNED else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))]
-        return separator.join(padded)
-
-    lines = [
-        f"{bold}{summary.name}{reset}",
-        f"{bold}{cells(TABLE_HEADERS, ' ┃ ')}{reset}",
-        "━╇━".join("━" * w for w in widths),
-    ]
-    for values, group in zip(rows, groups):
-        text = cells(values, " │ ")
+    header, rule, *rows = table(TABLE_HEADERS, cells, right=RIGHT_ALIGNED, header_separator=" ┃ ")
+    line_width = max(len(c[0]) for c in [TABLE_HEADERS, *cells])
+    lines = [f"{bold}{summary.name}{reset}", f"{bold}{header}{reset}", rule]
+    for text, group in zip(rows, groups):
         if group:
             text = f"{bold}{text}{reset}"
         elif color:
-            text = f"{dim}{text[: widths[0]]}{reset}{text[widths[0] :]}"
+            text = f"{dim}{text[:line_width]}{reset}{text[line_width:]}"
         lines.append(text)
     lines.append("")
     lines.extend(footer_lines(summary))

@@ -27,12 +27,12 @@ def test_flatten_head_finding_carries_the_numbers(cli):
     for number in ("99.4%", "11,574,090", "72,522", "66,602"):
         assert number in line
     assert " --> flatten-head:12:1" in result.out
-    assert result.out.endswith("Found 2 findings (1 fixable).\n")
+    assert result.out.endswith("Found 2 findings (1 fixable with `--unsafe-fixes`).\n")
 
 
 def test_fix_turns_flatten_head_into_a_gap_head(cli, tmp_path):
     path = _copy(tmp_path, "flatten-head", "mine.arch")
-    result = cli("lint", "--fix", str(path))
+    result = cli("lint", "--fix", "--unsafe-fixes", str(path))
     assert f"Fixed {path}:12:1: CA101 Replace `flatten` with `gap`" in result.out
     assert "(1 fixed, 1 remaining)" in result.out
     assert "# Keras-tutorial CNN" in path.read_text()  # comments are kept
@@ -43,7 +43,7 @@ def test_fix_turns_flatten_head_into_a_gap_head(cli, tmp_path):
 def test_diff_shows_the_one_line_change_and_writes_nothing(cli, tmp_path):
     path = _copy(tmp_path, "flatten-head")
     before = path.read_text()
-    result = cli("lint", "--diff", str(path))
+    result = cli("lint", "--diff", "--unsafe-fixes", str(path))
     assert result.code == 1
     changed = [line for line in result.out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert changed == ["-flatten", "+gap"]
@@ -52,8 +52,8 @@ def test_diff_shows_the_one_line_change_and_writes_nothing(cli, tmp_path):
 
 
 def test_diff_on_a_template_is_allowed_and_clean_diff_exits_0(cli):
-    assert cli("lint", "--diff", "flatten-head").code == 1
-    result = cli("lint", "--diff", "gap-head")
+    assert cli("lint", "--diff", "--unsafe-fixes", "flatten-head").code == 1
+    result = cli("lint", "--diff", "--unsafe-fixes", "gap-head")
     assert (result.code, result.out, result.err) == (0, "", "No fixes available.\n")
 
 
@@ -86,7 +86,9 @@ def test_spec_error_is_printed_and_the_other_files_still_linted(cli, tmp_path):
     assert result.code == 2
     assert f"{bad}:2:1: error: unknown layer `denze`" in result.err and "did you mean `dense`?" in result.err
     assert f"{good}:12:1: CA101" in result.out
-    assert result.out.endswith("Found 2 findings (1 fixable). 1 spec could not be checked (see the errors above).\n")
+    assert result.out.endswith(
+        "Found 2 findings (1 fixable with `--unsafe-fixes`). 1 spec could not be checked (see the errors above).\n"
+    )
 
 
 def test_missing_file_exits_2(cli, tmp_path):
@@ -105,7 +107,7 @@ def test_folder_lints_every_arch_file_under_it(cli, tmp_path):
     result = cli("lint", str(tmp_path), "--output-format", "concise", "--select", "CA1,CA5")
     files = sorted({line.split(":")[0] for line in result.out.splitlines()[:-1]})
     assert files == [str(tmp_path / "a" / "one.arch"), str(tmp_path / "two.arch")]
-    assert result.out.endswith("Found 3 findings (1 fixable).\n")
+    assert result.out.endswith("Found 3 findings (1 fixable with `--unsafe-fixes`).\n")
 
 
 def test_empty_folder_warns(cli, tmp_path):
@@ -124,10 +126,41 @@ def test_fix_on_a_template_points_to_new(cli):
 def test_fix_everything_exits_0(cli, tmp_path):
     path = tmp_path / "s.arch"
     path.write_text("input 16\ndense 1 softmax  # binary\n")
-    result = cli("lint", "--fix", str(path))
+    result = cli("lint", "--fix", "--unsafe-fixes", str(path))
     assert result.code == 0
     assert path.read_text() == "input 16\ndense 1 sigmoid  # binary\n"
     assert result.out.endswith("Found 1 finding (1 fixed, 0 remaining).\n")
+
+
+def test_fix_applies_safe_fixes_only_and_says_which_are_unsafe(cli, tmp_path):
+    path = _copy(tmp_path, "flatten-head")
+    before = path.read_text()
+    result = cli("lint", "--fix", str(path))
+    assert path.read_text() == before  # CA101's fix removes 99% of the parameters: unsafe
+    assert "CA101 Dense head" in result.out  # no `[*]`: --fix alone would not repair it
+    assert result.out.endswith("Found 2 findings (1 fixable with `--unsafe-fixes`).\n")
+    assert cli("lint", "--diff", str(path)).err == "No fixes available (1 can be enabled with `--unsafe-fixes`).\n"
+    result = cli("lint", "--unsafe-fixes", str(path))
+    assert "CA101 [*] Dense head" in result.out and result.out.endswith("Found 2 findings (1 fixable).\n")
+    result = cli("lint", "--fix", "--unsafe-fixes", str(path))
+    assert "CA101 Replace `flatten` with `gap` (unsafe fix)" in result.out
+
+
+def test_removing_a_repeated_relu_is_safe_a_repeated_tanh_is_not(cli, tmp_path):
+    path = tmp_path / "s.arch"
+    path.write_text("input 16\ndense 8 relu relu\ndense 8 tanh tanh\ndense 2 softmax\n")
+    result = cli("lint", "--fix", "--select", "CA402", str(path))
+    assert path.read_text() == "input 16\ndense 8 relu\ndense 8 tanh tanh\ndense 2 softmax\n"
+    assert "CA402 Remove the repeated `relu`\n" in result.out  # safe: no "(unsafe fix)"
+    assert result.out.endswith("Found 2 findings (1 fixed, 1 remaining; 1 more fixable with `--unsafe-fixes`).\n")
+
+
+def test_unsafe_fixes_from_pyproject_and_the_flag_overrides_it(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.cnn-arch.lint]\nunsafe-fixes = true\n")
+    path = _copy(tmp_path, "flatten-head")
+    assert "CA101 [*]" in cli("lint", str(path)).out
+    assert "CA101 [*]" not in cli("lint", "--no-unsafe-fixes", str(path)).out
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from archspec.lint.fix import Edit, Fix, apply_edits, apply_fixes, fix_source
 from tests.conftest import spec
 from tests.lint.support import FIXTURES, lint, sections
 
-ALL = Settings(frozenset(RULES))
+ALL = Settings(frozenset(RULES), unsafe_fixes=True)  # these tests apply every fix; which are safe: test_cli
 
 
 def _specs() -> list:
@@ -107,7 +107,7 @@ def test_bias_fix_inserts_before_trailing_words_or_at_the_end():
         gap
         dense 10 softmax
     """)
-    outcome = fix_source(text, "t.arch", Settings(frozenset({"CA302"})))
+    outcome = fix_source(text, "t.arch", Settings(frozenset({"CA302"}), unsafe_fixes=True))
     assert outcome.text == spec("""
         input 32x32x3
         conv 32 3 stride=2 bias=false bn relu x2  # stem
@@ -127,5 +127,5 @@ def test_missing_activation_is_added_after_trailing_bn_before_the_repeat():
         gap
         dense 10 softmax
     """)
-    outcome = fix_source(text, "t.arch", Settings(frozenset({"CA401"})))
+    outcome = fix_source(text, "t.arch", Settings(frozenset({"CA401"}), unsafe_fixes=True))
     assert "conv 32 3 padding=same bn silu x2\n" in outcome.text  # the spec's own activation

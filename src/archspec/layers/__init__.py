@@ -1,7 +1,32 @@
-"""The layer kinds of the spec language, one module per family, registered by name in `REGISTRY`."""
+"""The layer kinds of the spec language, one module per family, registered by name in `REGISTRY`.
 
-from archspec.layers import activation, conv, dense, merge, norm, pool, shape  # noqa: F401  (registration)
-from archspec.layers.activation import ACTIVATIONS
-from archspec.layers.base import GLOBAL, REGISTRY, ArgError, LayerKind, ShapeError, Window, Word
+Every module of this package but `base` holds layer kinds and is imported here, so a new kind needs
+nothing but its own module.
+"""
 
-__all__ = ["ACTIVATIONS", "GLOBAL", "REGISTRY", "ArgError", "LayerKind", "ShapeError", "Window", "Word"]
+import importlib
+import pkgutil
+
+from archspec.layers.base import GLOBAL, REGISTRY, ArgError, LayerKind, ShapeError, Window
+from archspec.words import Word
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")  # registers the module's kinds
+
+from archspec.layers.activation import ACTIVATIONS  # noqa: E402  (after the registration above)
+
+# Words that may trail a layer line (`conv 64 3 bn relu`): the kinds that say so.
+TRAILING_WORDS = frozenset(name for name, kind in REGISTRY.items() if kind.trailing)
+
+__all__ = [
+    "ACTIVATIONS",
+    "GLOBAL",
+    "REGISTRY",
+    "TRAILING_WORDS",
+    "ArgError",
+    "LayerKind",
+    "ShapeError",
+    "Window",
+    "Word",
+]

@@ -1,7 +1,7 @@
 """Activations, as layers (`relu`) or as trailing words after a conv or dense (`conv 64 3 relu`).
 
-The table maps each name to its `jax.nn` function; softmax and sigmoid heads are also how training
-picks its loss (see archspec.train).
+The table maps each name to its `jax.nn` function; the kinds whose output is probabilities
+(softmax, sigmoid) are how training picks its loss (see archspec.train).
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
 }
 
 
+PROBABILITIES = frozenset({"softmax", "sigmoid"})
+IDEMPOTENT = frozenset({"relu", "relu6", "linear"})  # f(f(x)) = f(x)
+
+
 class Activation(LayerKind):
+    family = "activation"
+    keras_name = "Activation"
+    trailing = True
+
     def label(self, attrs):
         return self.name + (f" {attrs['slope']:g}" if "slope" in attrs and attrs["slope"] != 0.01 else "")
 
@@ -46,4 +54,9 @@ class Activation(LayerKind):
 
 for _name, (_function, _doc) in ACTIVATIONS.items():
     _args = (Arg("slope", real, 0.01, positional=True, doc="slope for x < 0"),) if _name == "leaky_relu" else ()
-    layer(type(_name, (Activation,), {"name": _name, "summary": f"activation: {_doc}", "args": _args}))
+    _traits = {
+        "linear": _name == "linear",
+        "probability_output": _name in PROBABILITIES,
+        "idempotent": _name in IDEMPOTENT,
+    }
+    layer(type(_name, (Activation,), {"name": _name, "summary": _doc, "args": _args, **_traits}))

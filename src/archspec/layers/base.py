@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from archspec.text import describe_shape, show
+from archspec.words import Word
 
 Shape = tuple[int, ...]
 
@@ -33,16 +36,6 @@ class ShapeError(Exception):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class Word:
-    """An unquoted word used as a value: `same`, `relu`, `false`."""
-
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
 REQUIRED = object()
 
 
@@ -59,19 +52,6 @@ class Arg:
 
 
 # --- argument types ------------------------------------------------------------------------
-
-
-def show(value: Any) -> str:
-    if isinstance(value, tuple):
-        return "x".join(str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def show_pair(value: tuple[int, int]) -> str:
-    """`2` for (2, 2), `2x1` otherwise: how a stride reads in a layer label."""
-    return str(value[0]) if value[0] == value[1] else show(value)
 
 
 def _integer(name: str, value: Any) -> int:
@@ -158,15 +138,6 @@ def fraction(name: str, value: Any) -> float:
     return number
 
 
-def word_of(*choices: str) -> Callable[[str, Any], str]:
-    def convert(name: str, value: Any) -> str:
-        if isinstance(value, Word) and value.text in choices:
-            return value.text
-        raise ArgError(f"`{name}` must be one of {', '.join(choices)}; got `{show(value)}`")
-
-    return convert
-
-
 # --- sizes ------------------------------------------------------------------------------
 
 
@@ -180,12 +151,6 @@ def conv_output_size(size: int, kernel: int, stride: int, dilation: int, pad: st
     if padded < effective:
         return 0
     return (padded - effective) // stride + 1
-
-
-def describe_shape(shape: Shape) -> str:
-    if len(shape) == 1:
-        return f"a vector of {shape[0]:,}"
-    return "x".join(str(d) for d in shape)
 
 
 def spatial(kind: str, shape: Shape) -> tuple[int, int, int]:
@@ -229,14 +194,30 @@ class Window:
 GLOBAL = "global"  # the layer sees its whole input: receptive field becomes the whole image
 
 
+Family = Literal[
+    "input", "conv", "dense", "pool", "global_pool", "norm", "activation", "reshape", "pad", "dropout", "merge"
+]
+
+
 class LayerKind:
-    """One layer kind. Subclasses set the class attributes and override the rules they need."""
+    """One layer kind: its signature, its traits and its rules. Subclasses set the class attributes
+    and override the rules they need. Summary, lint, the Flax model and training ask these traits;
+    none of them keeps its own list of kinds."""
 
     name: ClassVar[str]
-    summary: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line for the layer table of docs/spec-language.md (generated)
+    family: ClassVar[Family]
+    keras_name: ClassVar[str]  # the Keras class it counts like: the summary's type column
     args: ClassVar[tuple[Arg, ...]] = ()
     takes_suffix: ClassVar[bool] = False  # `conv 64 3 bn relu`: trailing bn / activation words
-    learns: ClassVar[bool] = False  # a weight layer (conv, dense), for lint and the dense-head share
+    trailing: ClassVar[bool] = False  # may itself be such a trailing word (`bn`, `relu`)
+    has_weights: ClassVar[bool] = False  # a weight layer (conv, dense): lint's depth, linear pairs, widths
+    linear: ClassVar[bool] = False  # computes an affine map of its input (bn, avgpool, flatten, ...)
+    width_arg: ClassVar[str | None] = None  # the argument that sets its output channels (`filters`, `units`)
+    depthwise: ClassVar[bool] = False  # filters each channel on its own, mixing none
+    probability_output: ClassVar[bool] = False  # outputs probabilities (softmax, sigmoid): the loss takes logits
+    idempotent: ClassVar[bool] = False  # applying it twice equals applying it once (relu)
+    batch_statistics: ClassVar[bool] = False  # normalizes each channel with training-batch statistics (bn)
 
     def label(self, attrs: dict) -> str:
         """Short text for the summary's layer column: the kind and its key arguments."""

@@ -16,11 +16,10 @@ from archspec.layers.base import (
     padding,
     pair,
     positive,
-    show,
-    show_pair,
     spatial,
     window_fits,
 )
+from archspec.text import show, show_pair
 
 _SLIDING = (
     Arg("stride", pair, (1, 1), doc="step of the window: N or HxW"),
@@ -36,8 +35,10 @@ def _flax_padding(pad):
 class _Sliding(LayerKind):
     """The shared shape and receptive-field rules of the three convolutions."""
 
+    family = "conv"
     takes_suffix = True
-    learns = True
+    has_weights = True
+    linear = True
 
     def label(self, attrs: dict) -> str:
         text = super().label(attrs)
@@ -73,6 +74,8 @@ class _Sliding(LayerKind):
 @layer
 class Conv(_Sliding):
     name = "conv"
+    keras_name = "Conv2D"
+    width_arg = "filters"
     summary = "2D convolution: `conv F K` (F filters, K or HxW kernel)"
     args = (
         Arg("filters", positive, positional=True, doc="number of output channels"),
@@ -124,6 +127,8 @@ class Conv(_Sliding):
 @layer
 class DepthwiseConv(_Sliding):
     name = "dwconv"
+    keras_name = "DepthwiseConv2D"
+    depthwise = True
     summary = "depthwise convolution: `dwconv K`, one filter per input channel (x `multiplier`)"
     args = (
         Arg("kernel", pair, positional=True, doc="kernel size: K or HxW"),
@@ -168,6 +173,8 @@ class DepthwiseConv(_Sliding):
 @layer
 class SeparableConv(_Sliding):
     name = "sepconv"
+    keras_name = "SeparableConv2D"
+    width_arg = "filters"
     summary = "depthwise-separable convolution: `sepconv F K` (Keras SeparableConv2D)"
     args = (
         Arg("filters", positive, positional=True, doc="number of output channels"),

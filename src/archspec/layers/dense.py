@@ -15,8 +15,12 @@ class Dense(LayerKind):
         Arg("units", positive, positional=True, doc="number of outputs"),
         Arg("bias", boolean, True, doc="add a bias per unit"),
     )
+    family = "dense"
+    keras_name = "Dense"
+    width_arg = "units"
     takes_suffix = True
-    learns = True
+    has_weights = True
+    linear = True
 
     def output_shape(self, attrs, inputs):
         return (*inputs[0][:-1], attrs["units"])

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from archspec.layers.base import LayerKind, ShapeError, describe_shape, layer
+from archspec.layers.base import LayerKind, ShapeError, layer
+from archspec.text import describe_shape
 
 
 def _listing(inputs, attrs) -> str:
@@ -13,6 +14,8 @@ def _listing(inputs, attrs) -> str:
 
 
 class _Merge(LayerKind):
+    family = "merge"
+
     def label(self, attrs):
         return f"{self.name} ({len(attrs['branches'])} branches)"
 
@@ -20,6 +23,8 @@ class _Merge(LayerKind):
 @layer
 class Add(_Merge):
     name = "add"
+    keras_name = "Add"
+    linear = True
     summary = "element-wise sum of the branches (residual connections); shapes must be equal"
 
     def output_shape(self, attrs, inputs):
@@ -40,6 +45,7 @@ class Add(_Merge):
 @layer
 class Multiply(_Merge):
     name = "multiply"
+    keras_name = "Multiply"
     summary = "element-wise product of the branches (gating, squeeze-excite); 1x1xC broadcasts over HxWxC"
 
     def output_shape(self, attrs, inputs):
@@ -67,6 +73,8 @@ class Multiply(_Merge):
 @layer
 class Concat(_Merge):
     name = "concat"
+    keras_name = "Concat"
+    linear = True
     summary = "concatenation of the branches along channels (Inception, DenseNet)"
 
     def output_shape(self, attrs, inputs):

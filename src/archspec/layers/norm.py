@@ -4,12 +4,18 @@ variance) and `rescale` (multiply and shift, no parameters)."""
 
 from __future__ import annotations
 
-from archspec.layers.base import Arg, LayerKind, boolean, layer, positive, positive_real, real, show
+from archspec.layers.base import Arg, LayerKind, boolean, layer, positive, positive_real, real
+from archspec.text import show
 
 
 @layer
 class BatchNorm(LayerKind):
     name = "bn"
+    family = "norm"
+    keras_name = "BatchNorm"
+    trailing = True
+    linear = True  # at inference: a fixed scale and shift per channel
+    batch_statistics = True
     summary = "batch normalization over the last axis (Keras defaults: momentum 0.99, epsilon 0.001)"
     args = (
         Arg("momentum", real, 0.99, doc="moving-average momentum of the statistics"),
@@ -42,6 +48,8 @@ class BatchNorm(LayerKind):
 @layer
 class LocalResponseNorm(LayerKind):
     name = "lrn"
+    family = "norm"
+    keras_name = "LRN"
     summary = "local response normalization across channels (AlexNet; PyTorch's formula)"
     args = (
         Arg("size", positive, 5, doc="channels in the window"),
@@ -69,6 +77,9 @@ class LocalResponseNorm(LayerKind):
 @layer
 class Normalize(LayerKind):
     name = "normalize"
+    family = "norm"
+    keras_name = "Normalization"
+    linear = True
     summary = "fixed per-channel (x - mean) / sqrt(variance), Keras Normalization: 2C+1 non-trainable values"
     args = ()
 
@@ -79,7 +90,7 @@ class Normalize(LayerKind):
         import jax.numpy as jnp
         from flax import nnx
 
-        from archspec.flax_model import Statistic
+        from archspec.variables import Statistic
 
         channels = inputs[0][-1]
 
@@ -101,6 +112,9 @@ class Normalize(LayerKind):
 @layer
 class Rescale(LayerKind):
     name = "rescale"
+    family = "norm"
+    keras_name = "Rescaling"
+    linear = True
     summary = "x * scale + offset, e.g. `rescale 1/255` (Keras Rescaling)"
     args = (
         Arg("scale", real, positional=True, doc="multiplier"),

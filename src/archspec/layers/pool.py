@@ -13,13 +13,14 @@ from archspec.layers.base import (
     layer,
     padding,
     pair,
-    show_pair,
     spatial,
     window_fits,
 )
+from archspec.text import show_pair
 
 
 class _Pool(LayerKind):
+    family = "pool"
     args = (
         Arg("size", pair, positional=True, doc="window: K or HxW"),
         Arg("stride", pair, None, doc="step of the window (default: the window size)"),
@@ -59,6 +60,7 @@ class _Pool(LayerKind):
 @layer
 class MaxPool(_Pool):
     name = "maxpool"
+    keras_name = "MaxPool2D"
     summary = "max pooling: `maxpool K` (stride defaults to K)"
 
     def apply(self, module, attrs, xs, *, train):
@@ -70,6 +72,8 @@ class MaxPool(_Pool):
 @layer
 class AvgPool(_Pool):
     name = "avgpool"
+    keras_name = "AvgPool2D"
+    linear = True
     summary = "average pooling: `avgpool K` (stride defaults to K; `same` padding averages real pixels only)"
 
     def apply(self, module, attrs, xs, *, train):
@@ -81,6 +85,7 @@ class AvgPool(_Pool):
 
 
 class _GlobalPool(LayerKind):
+    family = "global_pool"
     args = (Arg("keepdims", boolean, False, doc="keep a 1x1xC shape (for squeeze-excite) instead of a vector"),)
 
     def label(self, attrs):
@@ -97,6 +102,8 @@ class _GlobalPool(LayerKind):
 @layer
 class GlobalAveragePool(_GlobalPool):
     name = "gap"
+    keras_name = "GlobalAvgPool"
+    linear = True
     summary = "global average pooling: the mean of each channel"
 
     def apply(self, module, attrs, xs, *, train):
@@ -106,6 +113,7 @@ class GlobalAveragePool(_GlobalPool):
 @layer
 class GlobalMaxPool(_GlobalPool):
     name = "gmp"
+    keras_name = "GlobalMaxPool"
     summary = "global max pooling: the maximum of each channel"
 
     def apply(self, module, attrs, xs, *, train):

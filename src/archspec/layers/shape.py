@@ -14,9 +14,9 @@ from archspec.layers.base import (
     non_negative,
     positive,
     rate,
-    show,
     spatial,
 )
+from archspec.text import show
 
 MAX_SIDE = 65_536
 MAX_CHANNELS = 1_000_000
@@ -38,6 +38,8 @@ def input_shape(name: str, value) -> tuple[int, ...]:
 @layer
 class Input(LayerKind):
     name = "input"
+    family = "input"
+    keras_name = "Input"
     summary = "the input tensor: `input HxWxC` (batch not included)"
     args = (Arg("shape", input_shape, positional=True, doc="HxWxC, or N for a vector"),)
 
@@ -48,6 +50,9 @@ class Input(LayerKind):
 @layer
 class Flatten(LayerKind):
     name = "flatten"
+    family = "reshape"
+    keras_name = "Flatten"
+    linear = True
     summary = "reshape HxWxC into a vector of H*W*C values"
 
     def output_shape(self, attrs, inputs):
@@ -76,6 +81,9 @@ def _sides(name: str, value) -> tuple[int, int, int, int]:
 @layer
 class ZeroPad(LayerKind):
     name = "zeropad"
+    family = "pad"
+    keras_name = "ZeroPad2D"
+    linear = True
     summary = "pad with zeros: `zeropad N`, `zeropad HxW` or `zeropad TxBxLxR` (top, bottom, left, right)"
     args = (Arg("padding", _sides, positional=True, doc="N, HxW or TxBxLxR"),)
 
@@ -105,6 +113,9 @@ class ZeroPad(LayerKind):
 @layer
 class Dropout(LayerKind):
     name = "dropout"
+    family = "dropout"
+    keras_name = "Dropout"
+    linear = True  # at inference, the identity
     summary = "dropout: `dropout P` zeroes a fraction P of the values while training"
     args = (Arg("rate", rate, positional=True, doc="fraction dropped, 0 <= P < 1"),)
 

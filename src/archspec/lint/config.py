@@ -8,6 +8,7 @@ select = ["CA"]              # every rule; "CA1" selects CA101..CA199; "ALL" als
 ignore = ["CA501"]
 extend-select = ["CA202"]    # add to the default set instead of replacing it
 dense-share-threshold = 0.6  # CA101 fires above this share of parameters in the dense head
+unsafe-fixes = true          # `--fix` also applies fixes that change the trained network
 ```
 
 Each layer (the config file, then the command line) starts from the rules the previous layer chose:
@@ -21,10 +22,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from archspec.errors import PathError, UserError
-from archspec.lint.engine import DEFAULT_DENSE_SHARE_THRESHOLD, RULES, Settings
+from archspec.head import DENSE_SHARE_THRESHOLD
+from archspec.lint.engine import RULES, Settings
+from archspec.text import did_you_mean
 
 SECTION = "[tool.cnn-arch.lint]"
-KEYS = ("select", "ignore", "extend-select", "dense-share-threshold")
+KEYS = ("select", "ignore", "extend-select", "dense-share-threshold", "unsafe-fixes")
 
 
 class Selection(NamedTuple):
@@ -40,6 +43,7 @@ class Options(NamedTuple):
 
     selection: Selection = Selection()
     dense_share_threshold: float | None = None
+    unsafe_fixes: bool | None = None
 
 
 def check_selector(selector: str) -> str:
@@ -47,10 +51,7 @@ def check_selector(selector: str) -> str:
     code = selector.strip().upper()
     if code == "ALL" or any(c.startswith(code) for c in RULES):
         return code
-    import difflib
-
-    close = difflib.get_close_matches(code, list(RULES), n=1)
-    hint = f"did you mean `{close[0]}`?" if close else "see `cnn-arch rule --all` for the rule codes"
+    hint = did_you_mean(code, RULES) or "see `cnn-arch rule --all` for the rule codes"
     raise UserError(f"unknown rule selector `{selector.strip()}`", hint=hint)
 
 
@@ -85,8 +86,9 @@ def settings(file_options: Options, cli_options: Options) -> Settings:
     if threshold is None:
         threshold = file_options.dense_share_threshold
     if threshold is None:
-        threshold = DEFAULT_DENSE_SHARE_THRESHOLD
-    return Settings(resolve([file_options.selection, cli_options.selection]), threshold)
+        threshold = DENSE_SHARE_THRESHOLD
+    unsafe = cli_options.unsafe_fixes if cli_options.unsafe_fixes is not None else file_options.unsafe_fixes
+    return Settings(resolve([file_options.selection, cli_options.selection]), threshold, bool(unsafe))
 
 
 def selectors(values: list[str] | None) -> tuple[str, ...]:
@@ -119,10 +121,7 @@ def load_config(path: Path, *, explicit: bool = False) -> Options:
         raise PathError(str(path), f"{SECTION} must be a table")
     for key in table:
         if key not in KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(key, KEYS, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"known settings: {', '.join(KEYS)}"
+            hint = did_you_mean(key, KEYS) or f"known settings: {', '.join(KEYS)}"
             raise PathError(str(path), f"unknown setting `{key}` in {SECTION}", hint=hint)
     try:
         selection = Selection(
@@ -137,7 +136,10 @@ def load_config(path: Path, *, explicit: bool = False) -> Options:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
             raise PathError(str(path), f"`dense-share-threshold` must be a number from 0 to 1, got {threshold!r}")
         threshold = float(threshold)
-    return Options(selection, threshold)
+    unsafe = table.get("unsafe-fixes")
+    if unsafe is not None and not isinstance(unsafe, bool):
+        raise PathError(str(path), f"`unsafe-fixes` must be true or false, got {unsafe!r}")
+    return Options(selection, threshold, unsafe)
 
 
 def _codes(table: dict, key: str) -> tuple[str, ...]:

@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
 from archspec.compile import compile_with_syntax
 from archspec.errors import Span
-from archspec.layers import ACTIVATIONS
+from archspec.head import DENSE_SHARE_THRESHOLD
+from archspec.source import SourceText
 from archspec.syntax import Block, Line, Module
+from archspec.text import expansion_note
+from archspec.words import MERGES
 
 if TYPE_CHECKING:
     from archspec.infer import LayerInfo, TypedGraph
     from archspec.ir import Node
-    from archspec.lint.fix import Fix, SourceLines
+    from archspec.lint.edits import Fix
 
 Severity = Literal["warning", "info"]
-DEFAULT_DENSE_SHARE_THRESHOLD = 0.5
-MERGE_BLOCKS = ("add", "concat", "multiply")
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -81,10 +82,11 @@ def rule_by_name() -> dict[str, Rule]:
 
 
 class Settings(NamedTuple):
-    """What to check: the selected rule codes and the rules' options."""
+    """What to check: the selected rule codes and the rules' options; whether unsafe fixes apply."""
 
     codes: frozenset[str]
-    dense_share_threshold: float = DEFAULT_DENSE_SHARE_THRESHOLD
+    dense_share_threshold: float = DENSE_SHARE_THRESHOLD
+    unsafe_fixes: bool = False  # apply (and mark `[*]`) fixes that change the trained network too
 
     @classmethod
     def default(cls) -> Settings:
@@ -123,7 +125,12 @@ class Finding(NamedTuple):
 
     @property
     def fixable(self) -> bool:
+        """Whether the finding has a fix at all, safe or not."""
         return self.fix is not None
+
+    def applicable(self, unsafe_fixes: bool) -> bool:
+        """Whether `--fix` applies this finding's fix: a safe one always, an unsafe one with `--unsafe-fixes`."""
+        return self.fix is not None and (self.fix.safe or unsafe_fixes)
 
 
 # --- the context a rule checks -----------------------------------------------------------------------
@@ -189,10 +196,8 @@ class Context:
         return self._by_span[node.span]
 
     @cached_property
-    def lines(self) -> SourceLines:
-        from archspec.lint.fix import SourceLines
-
-        return SourceLines(self.text)
+    def lines(self) -> SourceText:
+        return SourceText("", self.text)
 
     @cached_property
     def _sites(self) -> dict[tuple[int, int], Site]:
@@ -221,7 +226,7 @@ class Context:
         return node.origins[0].span if node.origins else node.span
 
     def is_activation(self, node: Node) -> bool:
-        return node.kind in ACTIVATIONS and node.kind != "linear"
+        return node.layer.family == "activation" and not node.layer.linear
 
 
 def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]) -> None:
@@ -232,7 +237,7 @@ def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]
             for arg in statement.args:
                 sites.setdefault((arg.span.line, arg.span.column), site)
         elif isinstance(statement, Block):
-            _index_sites(statement.body, statement.name in MERGE_BLOCKS, sites)
+            _index_sites(statement.body, statement.name in MERGES, sites)
 
 
 # --- running the rules ----------------------------------------------------------------------------
@@ -277,7 +282,7 @@ def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:
         )
     notes: list[str] = []
     if node.origins:
-        notes.append(", ".join(f"in expansion of `{o.call}` at line {o.span.line}" for o in reversed(node.origins)))
+        notes.append(", ".join(expansion_note(o.call, o.span.line) for o in reversed(node.origins)))
     total = len(ctx.expansions(node))
     if len(group) > 1:
         notes.append(

@@ -9,19 +9,21 @@ from pathlib import Path
 from typing import NamedTuple
 
 from archspec.lint.engine import RULES, Finding
-from archspec.lint.fix import SourceLines
+from archspec.source import SourceText
+from archspec.text import excerpt
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-EXCERPT_WIDTH = 100
 
 
 class FileReport(NamedTuple):
-    """One linted spec: its display name (a path or a template name), its text, what was found and fixed."""
+    """One linted spec: its display name (a path or a template name), its text, what was found and
+    fixed, and whether unsafe fixes were enabled for it (they decide which findings `[*]` marks)."""
 
     name: str
     text: str
     findings: tuple[Finding, ...]
     fixed: tuple[Finding, ...] = ()
+    unsafe_fixes: bool = False
 
 
 class _Style:
@@ -46,8 +48,9 @@ class _Style:
         return self(text, "1;36")
 
 
-def _marker(finding: Finding) -> str:
-    return " [*]" if finding.fixable else ""
+def _marker(finding: Finding, unsafe_fixes: bool) -> str:
+    """`[*]` on a finding `--fix` would repair (as ruff marks them): safe fixes, and unsafe ones when enabled."""
+    return " [*]" if finding.applicable(unsafe_fixes) else ""
 
 
 # --- text formats ----------------------------------------------------------------------------------
@@ -58,20 +61,19 @@ def render_full(reports: list[FileReport], color: bool = False) -> str:
     style = _Style(color)
     blocks = []
     for report in reports:
-        lines = SourceLines(report.text)
+        lines = SourceText(report.name, report.text)
         for finding in report.findings:
-            blocks.append(_full(report.name, lines, finding, style))
+            blocks.append(_full(report.name, lines, finding, style, report.unsafe_fixes))
     return "".join(block + "\n\n" for block in blocks)
 
 
-def _full(name: str, lines: SourceLines, finding: Finding, style: _Style) -> str:
+def _full(name: str, lines: SourceText, finding: Finding, style: _Style, unsafe_fixes: bool) -> str:
     span = finding.span
     gutter = len(str(span.line))
     pad = " " * gutter
-    text, start = _window(lines.line(span.line).rstrip().expandtabs(1), span.column - 1)
-    width = max(1, min((span.end_column or span.column + 1) - span.column, len(text) - start))
+    text, start, width = excerpt(lines.line(span.line), span.column, span.end_column)
     out = [
-        f"{style.code(finding.code)}{style.cyan(_marker(finding))} {style.bold(finding.message)}",
+        f"{style.code(finding.code)}{style.cyan(_marker(finding, unsafe_fixes))} {style.bold(finding.message)}",
         f"{pad}{style.blue('-->')} {name}:{span.line}:{span.column}",
         f"{pad} {style.blue('|')}",
         f"{style.blue(str(span.line))} {style.blue('|')} {text}",
@@ -84,25 +86,12 @@ def _full(name: str, lines: SourceLines, finding: Finding, style: _Style) -> str
     return "\n".join(out)
 
 
-def _window(text: str, start: int) -> tuple[str, int]:
-    """A long line cut to a window around `start`: (shown text, caret offset in it)."""
-    if len(text) <= EXCERPT_WIDTH:
-        return text, start
-    shift = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
-    shown = text[shift : shift + EXCERPT_WIDTH]
-    if shift:
-        shown = "..." + shown[3:]
-    if shift + EXCERPT_WIDTH < len(text):
-        shown += "..."
-    return shown, start - shift
-
-
 def render_concise(reports: list[FileReport], color: bool = False) -> str:
     """One line per finding: `file:line:col: CODE [*] message`."""
     style = _Style(color)
     return "".join(
         f"{style.bold(f'{report.name}:{f.span.line}:{f.span.column}:')} {style.code(f.code)}"
-        f"{style.cyan(_marker(f))} {f.message}\n"
+        f"{style.cyan(_marker(f, report.unsafe_fixes))} {f.message}\n"
         for report in reports
         for f in report.findings
     )
@@ -114,14 +103,17 @@ def _plural(count: int, word: str) -> str:
 
 def summary_line(reports: list[FileReport], errors: int = 0) -> str:
     """`Found 3 findings (1 fixable).`, `Found 2 findings (1 fixed, 1 remaining).` or `All checks passed!`;
-    `errors` specs that could not be checked are counted after it."""
+    fixes that only `--unsafe-fixes` applies are counted apart (`1 more with --unsafe-fixes`), and
+    `errors` specs that could not be checked after it."""
     found = sum(len(r.findings) for r in reports)
     fixed = sum(len(r.fixed) for r in reports)
-    fixable = sum(f.fixable for r in reports for f in r.findings)
-    if fixed:
-        line = f"Found {_plural(found + fixed, 'finding')} ({fixed} fixed, {found} remaining)."
-    elif found or errors:
-        line = f"Found {_plural(found, 'finding')}" + (f" ({fixable} fixable)." if fixable else ".")
+    fixable = sum(f.applicable(r.unsafe_fixes) for r in reports for f in r.findings)
+    hidden = sum(f.fixable for r in reports for f in r.findings) - fixable
+    counts = [f"{fixed} fixed, {found} remaining"] if fixed else [f"{fixable} fixable"] if fixable else []
+    if hidden:
+        counts.append(f"{hidden} {'more ' if counts else ''}fixable with `--unsafe-fixes`")
+    if fixed or found or errors:
+        line = f"Found {_plural(found + fixed, 'finding')}" + (f" ({'; '.join(counts)})." if counts else ".")
     else:
         return "All checks passed!"
     if errors:
@@ -130,9 +122,11 @@ def summary_line(reports: list[FileReport], errors: int = 0) -> str:
 
 
 def render_fixed(reports: list[FileReport]) -> str:
-    """What `--fix` changed: `Fixed file:line:col: CODE fix title`."""
+    """What `--fix` changed: `Fixed file:line:col: CODE fix title`, with `(unsafe fix)` after a fix that
+    changed the trained network."""
     return "".join(
-        f"Fixed {report.name}:{f.span.line}:{f.span.column}: {f.code} {f.fix.title}\n"
+        f"Fixed {report.name}:{f.span.line}:{f.span.column}: {f.code} {f.fix.title}"
+        f"{'' if f.fix.safe else ' (unsafe fix)'}\n"
         for report in reports
         for f in report.fixed
     )
@@ -167,6 +161,7 @@ def render_json(reports: list[FileReport]) -> str:
                     "fix": None
                     if f.fix is None
                     else {
+                        "applicability": _applicability(f),
                         "message": f.fix.title,
                         "edits": [
                             {
@@ -180,6 +175,10 @@ def render_json(reports: list[FileReport]) -> str:
                 }
             )
     return json.dumps(items, indent=2) + "\n"
+
+
+def _applicability(finding: Finding) -> str:
+    return "safe" if finding.fix.safe else "unsafe"
 
 
 SARIF_LEVELS = {"warning": "warning", "info": "note"}
@@ -238,6 +237,7 @@ def render_sarif(reports: list[FileReport]) -> str:
                 result["fixes"] = [
                     {
                         "description": {"text": f.fix.title},
+                        "properties": {"applicability": _applicability(f)},
                         "artifactChanges": [
                             {
                                 "artifactLocation": {"uri": uri},

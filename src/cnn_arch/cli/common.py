@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from enum import Enum
 from pathlib import Path
 
@@ -38,10 +37,10 @@ def read_target(spec: str) -> tuple[str, str]:
 def template_hint(name: str) -> str:
     """`did you mean the template ...?` for a misspelt template name, else the list of templates."""
     from archspec import templates
+    from archspec.text import did_you_mean
 
     names = templates.names()
-    close = difflib.get_close_matches(name, names, n=1)
-    return f"did you mean the template `{close[0]}`?" if close else f"built-in templates: {', '.join(names)}"
+    return did_you_mean(name, names, "the template `{}`") or f"built-in templates: {', '.join(names)}"
 
 
 def parse_shape(text: str | None, option: str = "--input") -> tuple[int, ...] | None:

@@ -42,7 +42,7 @@ def compare_command(
 ) -> None:
     """Compare models: parameters, MACs, activation memory, dense-head share, lint findings — and, with
     --data, best validation accuracy and loss, the train-validation gap and images/s."""
-    from archspec.compare import entry, to_json, to_markdown, to_text
+    from archspec.compare import entry, plot_validation_curves, to_json, to_markdown, to_text
     from archspec.errors import UserError
     from cnn_arch.cli.common import parse_shape, read_target
 
@@ -71,7 +71,7 @@ def compare_command(
             _train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
             for index, ((name, text, typed), e) in enumerate(zip(models, entries))
         ]
-        _plot(curves, folder / "compare.png")
+        plot_validation_curves(curves, folder / "compare.png")
         sys.stderr.write(f"runs and the overlaid validation curves: {folder}\n")
     render = {Format.table: to_text, Format.json: to_json, Format.markdown: to_markdown}[format]
     sys.stdout.write(render(entries))
@@ -91,6 +91,7 @@ def _default_out() -> Path:
 
 def _train(index: int, name: str, text: str, typed, settings: dict, folder: Path, entry, *, quiet: bool):
     """Train one model into `folder`; fill `entry.trained`; return its per-epoch metrics for the plot."""
+    from archspec.compare import summarize_run
     from archspec.train import run
     from archspec.train.config import TrainConfig
     from archspec.train.loop import Reporter, Stopped, train_and_evaluate
@@ -114,40 +115,3 @@ def _train(index: int, name: str, text: str, typed, settings: dict, folder: Path
     if "test" in results:  # the run's model (its best checkpoint) on the held-out test images
         entry.trained["test_accuracy"] = results["test"]["accuracy"]
     return name, rows
-
-
-def summarize_run(rows: list[dict]) -> dict[str, float]:
-    """Best validation accuracy and loss, the final train-validation accuracy gap, and the median speed
-    (the first epoch is left out: it includes compilation)."""
-    import statistics
-
-    trained: dict[str, float] = {}
-    with_val = [r for r in rows if r.get("val_accuracy") is not None]
-    if with_val:
-        trained["best_val_accuracy"] = max(r["val_accuracy"] for r in with_val)
-        trained["best_val_loss"] = min(r["val_loss"] for r in with_val)
-        trained["gap"] = with_val[-1]["train_accuracy"] - with_val[-1]["val_accuracy"]
-    speeds = [r["images_per_second"] for r in rows[1:] or rows if r.get("images_per_second")]
-    if speeds:
-        trained["images_per_second"] = statistics.median(speeds)
-    return trained
-
-
-def _plot(curves, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, rows in curves:
-        epochs = [r["epoch"] for r in rows if r.get("val_accuracy") is not None]
-        accuracy.plot(epochs, [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None], label=name)
-        loss.plot(epochs, [r["val_loss"] for r in rows if r.get("val_accuracy") is not None], label=name)
-    accuracy.set(title="validation accuracy", xlabel="epoch")
-    loss.set(title="validation loss", xlabel="epoch")
-    accuracy.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -1,4 +1,5 @@
-"""`cnn-arch lint`: design findings with rule codes, ruff-style; `--fix` and `--diff` rewrite specs.
+"""`cnn-arch lint`: design findings with rule codes, ruff-style; `--fix` and `--diff` rewrite specs
+with the safe fixes, and with `--unsafe-fixes` also with those that change the trained network.
 
 Exit codes: 0 clean, 1 findings (or, with `--diff`, changes to make), 2 usage or spec errors.
 Spec errors are printed and the other specs still linted.
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import typer
+
+from archspec.head import DENSE_SHARE_THRESHOLD
 
 
 class OutputFormat(str, Enum):
@@ -42,7 +45,12 @@ def lint_command(
     extend_select: list[str] = typer.Option(
         None, "--extend-select", metavar="CODES", help="Rules to check on top of the configured set."
     ),
-    fix: bool = typer.Option(False, "--fix", help="Apply the fixes, rewriting spec files in place."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the safe fixes, rewriting spec files in place."),
+    unsafe_fixes: bool = typer.Option(
+        None,
+        "--unsafe-fixes/--no-unsafe-fixes",
+        help="Also apply the fixes that change the trained network (most do: see each rule's Fix safety).",
+    ),
     diff: bool = typer.Option(False, "--diff", help="Print the fixes as a unified diff and write nothing."),
     output_format: OutputFormat = typer.Option(OutputFormat.full, "--output-format", help="How to print findings."),
     config: Path = typer.Option(
@@ -57,7 +65,7 @@ def lint_command(
         min=0.0,
         max=1.0,
         metavar="SHARE",
-        help="CA101: report a dense head holding more than this share of the parameters. Default: 0.5.",
+        help=f"CA101: report a dense head holding more than this share of the parameters. Default: {DENSE_SHARE_THRESHOLD}.",
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the specs' input shape."),
 ) -> None:
@@ -77,6 +85,7 @@ def lint_command(
             extend_select=lint_config.selectors(extend_select),
         ),
         dense_share_threshold,
+        unsafe_fixes,
     )
     input_shape = parse_shape(input)
     targets = _targets(paths or ["."])
@@ -107,7 +116,7 @@ def lint_command(
             print_error(error)
             errors += 1
             continue
-        reports.append(FileReport(target.name, outcome.text, outcome.remaining, outcome.fixed))
+        reports.append(FileReport(target.name, outcome.text, outcome.remaining, outcome.fixed, settings.unsafe_fixes))
         if outcome.text != target.text:
             changed.append((target.name, target.text, outcome.text))
             if not diff:
@@ -227,4 +236,6 @@ def _print_diff(changed: list[tuple[str, str, str]], reports) -> None:
             + "\n"
         )
     else:
-        sys.stderr.write("No fixes available.\n")
+        hidden = sum(f.fixable and not f.applicable(r.unsafe_fixes) for r in reports for f in r.findings)
+        more = f" ({hidden} can be enabled with `--unsafe-fixes`)" if hidden else ""
+        sys.stderr.write(f"No fixes available{more}.\n")

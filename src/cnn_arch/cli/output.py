@@ -18,12 +18,6 @@ def stdout_console():
     return console
 
 
-def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
 def use_color(stream) -> bool:
     """Colour only for a terminal; NO_COLOR and FORCE_COLOR override (no-color.org)."""
     if os.environ.get("NO_COLOR"):

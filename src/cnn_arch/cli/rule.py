@@ -36,27 +36,27 @@ def rule_command(
 
 def find_rule(code: str):
     """The rule with this code or name; a did-you-mean `UserError` otherwise."""
-    import difflib
-
     from archspec.errors import UserError
     from archspec.lint import RULES
     from archspec.lint.engine import rule_by_name
+    from archspec.text import did_you_mean
 
     key = code.strip()
     by_name = rule_by_name()
     found = RULES.get(key.upper()) or by_name.get(key.lower())
     if found is not None:
         return found
-    close = difflib.get_close_matches(key.upper(), list(RULES), n=1) or difflib.get_close_matches(
-        key.lower(), list(by_name), n=1
+    hint = (
+        did_you_mean(key.upper(), RULES)
+        or did_you_mean(key.lower(), by_name)
+        or "`cnn-arch rule --all` lists every rule"
     )
-    hint = f"did you mean `{close[0]}`?" if close else "`cnn-arch rule --all` lists every rule"
     raise UserError(f"unknown rule `{code}`", hint=hint)
 
 
 def rule_docs(rule) -> str:
     """The rule's page, in Markdown: title, fix availability, default selection, then its docstring."""
-    fix = f"Fix is available: {rule.fix_title}." if rule.fixable else "No automatic fix."
+    fix = f"Fix is available: {rule.fix_title}. See Fix safety." if rule.fixable else "No automatic fix."
     selected = "Selected by default." if rule.default else f"Not selected by default: `--extend-select {rule.code}`."
     return f"# {rule.name} ({rule.code})\n\n{fix} Severity: {rule.severity}. {selected}\n\n{rule.docs}"
 
@@ -64,12 +64,10 @@ def rule_docs(rule) -> str:
 def rule_table() -> str:
     """Every rule on one line: code, name, `[*]` when fixable, `opt-in` when not selected by default, summary."""
     from archspec.lint import RULES
+    from archspec.text import table
 
-    width = max(len(r.name) for r in RULES.values())
-    lines = [f"{'Code':<6} {'Name':<{width}}  {'Fix':<3}  {'Default':<7}  Summary"]
-    for r in RULES.values():
-        lines.append(
-            f"{r.code:<6} {r.name:<{width}}  {'[*]' if r.fixable else '':<3}  "
-            f"{'yes' if r.default else 'opt-in':<7}  {r.summary}"
-        )
-    return "\n".join(lines) + "\n"
+    rows = [
+        (r.code, r.name, "[*]" if r.fixable else "", "yes" if r.default else "opt-in", r.summary)
+        for r in RULES.values()
+    ]
+    return "\n".join(table(("Code", "Name", "Fix", "Default", "Summary"), rows, separator="  ", rule=None)) + "\n"

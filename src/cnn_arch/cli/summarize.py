@@ -7,6 +7,8 @@ from enum import Enum
 
 import typer
 
+from archspec.head import DENSE_SHARE_THRESHOLD
+
 
 class Format(str, Enum):
     table = "table"
@@ -26,7 +28,7 @@ def summarize_command(
     format: Format = typer.Option(Format.table, "--format", help="Output format."),
     depth: int = typer.Option(None, "--depth", min=1, help="Fold rows nested deeper than this (1 = top level)."),
     threshold: float = typer.Option(
-        0.5,
+        DENSE_SHARE_THRESHOLD,
         "--dense-share-threshold",
         min=0.0,
         max=1.0,

@@ -36,24 +36,8 @@ def templates_command(
 
 
 def print_table(entries) -> None:
-    from rich.table import Table
-    from rich.text import Text
+    from archspec.summary import human_count
+    from archspec.text import shape_text, table
 
-    from archspec.summary import human_count, shape_text
-    from cnn_arch.cli.output import stdout_console
-
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("Template", style="bold", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    table.add_column("Input", no_wrap=True)
-    table.add_column("Description")
-    for entry in entries:
-        table.add_row(
-            Text(entry.name),
-            Text(f"{entry.params:,}"),
-            Text(human_count(entry.macs)),
-            Text(shape_text(entry.input_shape)),
-            Text(entry.description),
-        )
-    stdout_console().print(table)
+    rows = [(e.name, f"{e.params:,}", human_count(e.macs), shape_text(e.input_shape), e.description) for e in entries]
+    typer.echo("\n".join(table(("Template", "Params", "MACs", "Input", "Description"), rows, right=(1, 2))))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.lint.edits import Fix, remove_layer
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, remove_layer
 
 
 @rule
@@ -26,6 +26,10 @@ class ActivationAfterSoftmax(Rule):
     ```
     dense 10 softmax
     ```
+
+    ## Fix safety
+    This fix is unsafe: without the extra activation the model's outputs change (they become the
+    softmax probabilities), and so does what training optimizes.
     """
 
     code = "CA105"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from archspec.expand import SUFFIX_WORDS
+from archspec.layers import TRAILING_WORDS
+from archspec.lint.edits import Edit, Fix, append_word, insert, replace
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Edit, Fix, append_word, insert, replace
 from archspec.syntax import Num, Ref
 
 
@@ -31,6 +31,11 @@ class BiasBeforeBatchNorm(Rule):
     ```
     conv 64 3 padding=same bias=false bn relu
     ```
+
+    ## Fix safety
+    This fix is unsafe: the biases leave the model, so its parameter count changes and a trained
+    checkpoint no longer loads. (BatchNorm cancels a bias exactly, so the retrained network can compute
+    the same functions with fewer parameters.)
     """
 
     code = "CA302"
@@ -41,7 +46,12 @@ class BiasBeforeBatchNorm(Rule):
         saved = {}
         for node in ctx.nodes:
             following = ctx.next(node)
-            if node.layer.learns and node.attrs["bias"] and following is not None and following.kind == "bn":
+            if (
+                node.layer.has_weights
+                and node.attrs["bias"]
+                and following is not None
+                and following.layer.batch_statistics
+            ):
                 saved[node.id] = ctx.shape(node)[-1]
         for node_id, biases in saved.items():
             node = ctx.nodes[node_id]
@@ -73,6 +83,6 @@ def _bias_off(ctx, node) -> Edit | None:
             )
             return replace(value.span, "false") if literal else None  # a macro argument: leave it to the user
     for arg in statement.args:
-        if isinstance(arg, Ref) and arg.name in SUFFIX_WORDS:
+        if isinstance(arg, Ref) and arg.name in TRAILING_WORDS:
             return insert(arg.span.line, arg.span.column, "bias=false ")
     return append_word(ctx.lines, statement, "bias=false")

@@ -46,11 +46,11 @@ class DeepPlainStack(Rule):
         nodes = ctx.nodes
         depth = [0] * len(nodes)
         for node in nodes:
-            depth[node.id] = max((depth[i] for i in node.inputs), default=0) + int(node.layer.learns)
+            depth[node.id] = max((depth[i] for i in node.inputs), default=0) + int(node.layer.has_weights)
         deepest = max(depth)
         if deepest <= MAX_PLAIN_DEPTH or any(_is_shortcut(ctx, node) for node in nodes):
             return
-        node = next(n for n in nodes if depth[n.id] == MAX_PLAIN_DEPTH + 1 and n.layer.learns)
+        node = next(n for n in nodes if depth[n.id] == MAX_PLAIN_DEPTH + 1 and n.layer.has_weights)
         yield Violation(
             node,
             f"{deepest} weight layers deep with no shortcut connection (layer {MAX_PLAIN_DEPTH + 1} is here): "

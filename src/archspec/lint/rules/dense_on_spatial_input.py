@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archspec.layers.base import describe_shape
 from archspec.lint.engine import Rule, Violation, rule
+from archspec.text import describe_shape
 
 
 @rule
@@ -41,7 +41,7 @@ class DenseOnSpatialInput(Rule):
 
     def check(self, ctx):
         for node in ctx.nodes:
-            if node.kind != "dense":
+            if node.layer.family != "dense":
                 continue
             source = ctx.input_of(node)
             shape = ctx.shape(source)
@@ -60,9 +60,9 @@ def _follows_spatial_dense(ctx, node) -> bool:
     """Whether a dense layer on the same spatial grid comes before `node` (report only the first)."""
     grid = ctx.shape(node)[:2]
     while node is not None and ctx.shape(node)[:2] == grid and len(ctx.shape(node)) == 3:
-        if node.kind == "dense":
+        if node.layer.family == "dense":
             return True
-        if node.layer.learns:
+        if node.layer.has_weights:
             return False
         node = ctx.input_of(node)
     return False

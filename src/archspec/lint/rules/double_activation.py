@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.lint.edits import Fix, remove_layer
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, remove_layer
 
 
 @rule
@@ -28,6 +28,11 @@ class DoubleActivation(Rule):
     conv 64 3 relu
     dense 10 softmax
     ```
+
+    ## Fix safety
+    The fix is safe for an activation that gives the same result applied twice as once (`relu`,
+    `relu6`): removing the repeat leaves the network's function unchanged. Removing a repeat of any other
+    activation (`tanh tanh`, `sigmoid sigmoid`) changes the outputs, so that fix is unsafe.
     """
 
     code = "CA402"
@@ -44,7 +49,8 @@ class DoubleActivation(Rule):
             fix = None
             if node.kind == source.kind:
                 edit = remove_layer(ctx, node)
-                fix = Fix(f"Remove the repeated `{node.kind}`", (edit,)) if edit else None
+                # removing a repeat is safe only where the repeat changed nothing
+                fix = Fix(f"Remove the repeated `{node.kind}`", (edit,), safe=node.layer.idempotent) if edit else None
                 help = f"Remove the repeated `{node.kind}`"
             else:
                 help = f"Keep one of `{source.kind}` and `{node.kind}`"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.lint.edits import Fix, swap_layers
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, swap_layers
 
 
 @rule
@@ -30,6 +30,10 @@ class DropoutBeforeBatchNorm(Rule):
     bn
     dropout 0.3
     ```
+
+    ## Fix safety
+    This fix is unsafe: with the two layers swapped, BatchNorm normalizes other values while
+    training, and the trained network is a different one.
     """
 
     code = "CA303"
@@ -39,7 +43,7 @@ class DropoutBeforeBatchNorm(Rule):
     def check(self, ctx):
         for node in ctx.nodes:
             following = ctx.next(node)
-            if node.kind != "dropout" or following is None or following.kind != "bn":
+            if node.layer.family != "dropout" or following is None or not following.layer.batch_statistics:
                 continue
             edits = swap_layers(ctx, node, following)
             yield Violation(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from archspec.layers.base import describe_shape
+from archspec.lint.edits import Fix, swap_layers
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, swap_layers
+from archspec.text import describe_shape
 
-POOLS = ("maxpool", "avgpool", "gap", "gmp")
+POOLING = ("pool", "global_pool")  # layer families
 
 
 @rule
@@ -37,6 +37,10 @@ class DropoutBeforePooling(Rule):
     dropout 0.3
     dense 10 softmax
     ```
+
+    ## Fix safety
+    This fix is unsafe: dropping values after pooling instead of before changes what the network
+    computes while training.
     """
 
     code = "CA304"
@@ -46,7 +50,7 @@ class DropoutBeforePooling(Rule):
     def check(self, ctx):
         for node in ctx.nodes:
             following = ctx.next(node)
-            if node.kind != "dropout" or following is None or following.kind not in POOLS:
+            if node.layer.family != "dropout" or following is None or following.layer.family not in POOLING:
                 continue
             before, after = ctx.shape(node), ctx.shape(following)
             edits = swap_layers(ctx, node, following)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from archspec.head import dense_head
+from archspec.lint.edits import Fix, replace
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, replace
 
 
 @rule
@@ -42,6 +42,11 @@ class FlattenDenseHead(Rule):
     dropout 0.3
     dense 10 softmax
     ```
+
+    ## Fix safety
+    This fix is unsafe: `gap` in place of `flatten` changes what the network computes and removes
+    most of its parameters (99% of the flatten-head template's). A trained model no longer fits the new
+    spec; train it again.
 
     ## Options
     - `dense-share-threshold` (`--dense-share-threshold`): the share of all parameters above which

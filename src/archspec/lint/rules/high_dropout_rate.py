@@ -36,7 +36,7 @@ class HighDropoutRate(Rule):
 
     def check(self, ctx):
         for node in ctx.nodes:
-            rate = node.attrs.get("rate") if node.kind == "dropout" else None
+            rate = node.attrs.get("rate") if node.layer.family == "dropout" else None
             if rate is not None and rate > MAX_RATE:
                 yield Violation(
                     node,

@@ -45,7 +45,7 @@ class LargeKernel(Rule):
     def check(self, ctx):
         after_weights = [False] * len(ctx.nodes)
         for node in ctx.nodes:
-            after_weights[node.id] = any(after_weights[i] or ctx.nodes[i].layer.learns for i in node.inputs)
+            after_weights[node.id] = any(after_weights[i] or ctx.nodes[i].layer.has_weights for i in node.inputs)
             if node.kind != "conv" or not after_weights[node.id]:
                 continue
             (kh, kw), dilation = node.attrs["kernel"], node.attrs["dilation"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from archspec.layers.base import describe_shape
+from archspec.lint.edits import Fix, remove_layer
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, remove_layer
+from archspec.text import describe_shape
 
 
 @rule
@@ -29,6 +29,10 @@ class LocalResponseNorm(Rule):
     conv 96 11 stride=4 relu
     maxpool 3 stride=2
     ```
+
+    ## Fix safety
+    This fix is unsafe: without `lrn` the layers after it see activations of another scale, so
+    the trained network no longer computes the same function. Train it again.
     """
 
     code = "CA301"

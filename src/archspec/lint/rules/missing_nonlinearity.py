@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from archspec.lint.edits import Fix, append_word
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, append_word
-
-# Layers that keep a linear map linear: a weight layer, then these, then a weight layer is one linear map.
-LINEAR = frozenset({"bn", "dropout", "zeropad", "flatten", "avgpool", "gap", "linear", "rescale", "normalize"})
-OUTPUT_ACTIVATIONS = frozenset({"softmax", "sigmoid", "linear"})
 
 
 @rule
@@ -38,6 +34,9 @@ class MissingNonlinearity(Rule):
     conv 64 3 padding=same bn relu
     conv 64 3 padding=same bn relu
     ```
+
+    ## Fix safety
+    This fix is unsafe: an added activation changes what the network computes; train it again.
     """
 
     code = "CA401"
@@ -47,14 +46,15 @@ class MissingNonlinearity(Rule):
     def check(self, ctx):
         activation = _usual_activation(ctx)
         for second in ctx.nodes:
-            if not second.layer.learns:
+            if not second.layer.has_weights:
                 continue
             between = []
             first = ctx.input_of(second)
-            while first is not None and first.kind in LINEAR:
+            # a weight layer, then linear layers without weights, then a weight layer: one linear map
+            while first is not None and first.layer.linear and not first.layer.has_weights:
                 between.append(first)
                 first = ctx.input_of(first)
-            if first is None or not first.layer.learns or "dwconv" in (first.kind, second.kind):
+            if first is None or not first.layer.has_weights or first.layer.depthwise or second.layer.depthwise:
                 continue
             middle = ctx.shape(first)[-1]
             if middle < ctx.shape(ctx.input_of(first))[-1] and middle < ctx.shape(second)[-1]:
@@ -70,7 +70,7 @@ class MissingNonlinearity(Rule):
 
 def _usual_activation(ctx) -> str:
     """The hidden-layer activation the spec uses most (`relu` if it uses none)."""
-    counts = Counter(n.kind for n in ctx.nodes if ctx.is_activation(n) and n.kind not in OUTPUT_ACTIVATIONS)
+    counts = Counter(n.kind for n in ctx.nodes if ctx.is_activation(n) and not n.layer.probability_output)
     return counts.most_common(1)[0][0] if counts else "relu"
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from archspec.lint.engine import Rule, Violation, rule
 
 MIN_CONVS = 4
-CONVS = ("conv", "dwconv", "sepconv")
-POOLS = ("maxpool", "avgpool")
-# Layers that do not change the resolution, looked through on the way from a conv to its pooling.
-PASS_THROUGH = frozenset({"bn", "dropout", "lrn", "zeropad"})
+# Layer families that keep the resolution, looked through on the way from a conv to its pooling.
+PASS_THROUGH = frozenset({"norm", "dropout", "pad", "activation"})
 
 
 @rule
@@ -55,15 +53,15 @@ class PoolingAfterEveryConv(Rule):
     name = "pooling-after-every-conv"
 
     def check(self, ctx):
-        convs = [n for n in ctx.nodes if n.kind in CONVS]
+        convs = [n for n in ctx.nodes if n.layer.family == "conv"]
         if len(convs) < MIN_CONVS:
             return
         last_pool = None
         for conv in convs:
             following = ctx.next(conv)
-            while following is not None and (following.kind in PASS_THROUGH or ctx.is_activation(following)):
+            while following is not None and following.layer.family in PASS_THROUGH:
                 following = ctx.next(following)
-            if following is None or following.kind not in POOLS:
+            if following is None or following.layer.family != "pool":
                 return
             last_pool = following
         before = ctx.shape(ctx.input_of(convs[0]))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.lint.edits import Fix, replace
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.lint.fix import Fix, replace
 
 
 @rule
@@ -27,6 +27,10 @@ class SingleUnitSoftmax(Rule):
     gap
     dense 1 sigmoid
     ```
+
+    ## Fix safety
+    This fix is unsafe: the output changes from a constant 1.0 to a sigmoid score, and training
+    switches to binary cross-entropy. Train the model again.
     """
 
     code = "CA103"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from archspec.layers import GLOBAL
 from archspec.lint.engine import Rule, Violation, rule
-
-GLOBAL_KINDS = ("flatten", "gap", "gmp")
 
 
 @rule
@@ -55,7 +54,7 @@ class SmallReceptiveField(Rule):
             return
         height, width = ctx.typed.input_shape[:2]
         head = ctx.nodes[-1]
-        while head.inputs and not (head.kind in GLOBAL_KINDS and _spatial(ctx.shape(ctx.nodes[head.inputs[0]]))):
+        while head.inputs and not (_sees_everything(head) and _spatial(ctx.shape(ctx.nodes[head.inputs[0]]))):
             head = ctx.nodes[head.inputs[0]]
         if not head.inputs:
             return
@@ -69,6 +68,11 @@ class SmallReceptiveField(Rule):
             f"Add downsampling stages (strided convs or pooling) or more convs, until the receptive field "
             f"covers at least {(height + 1) // 2}x{(width + 1) // 2} (half the input)",
         )
+
+
+def _sees_everything(node) -> bool:
+    """A layer whose every output depends on its whole input: where `flatten` or `gap` starts the head."""
+    return node.layer.window(node.attrs) == GLOBAL
 
 
 def _spatial(shape: tuple[int, ...]) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from archspec.lint.engine import Rule, Violation, rule
 
 ALIGNMENT = 8
-WIDTH_ARG = {"conv": "filters", "sepconv": "filters", "dense": "units"}
 
 
 @rule
@@ -48,9 +47,9 @@ class UnalignedChannels(Rule):
     def check(self, ctx):
         weights_after = [False] * len(ctx.nodes)
         for node in reversed(ctx.nodes):
-            weights_after[node.id] = any(weights_after[c.id] or c.layer.learns for c in ctx.consumers(node))
+            weights_after[node.id] = any(weights_after[c.id] or c.layer.has_weights for c in ctx.consumers(node))
         for node in ctx.nodes:
-            arg = WIDTH_ARG.get(node.kind)
+            arg = node.layer.width_arg
             if arg is None or not weights_after[node.id]:
                 continue
             width = node.attrs[arg]

@@ -1,0 +1,156 @@
+"""The tree builder: lark's parse tree → `archspec.syntax` nodes, bottom-up during the LALR parse.
+
+Used as the parser's `transformer=`: callbacks run at each reduction, so a deep tree never
+recurses. Depths are tracked on the side to refuse absurd nesting with a message; numbers too long
+to be a layer size are refused here too, before anything is evaluated.
+"""
+
+from __future__ import annotations
+
+from archspec._lark_parser import Token, Transformer
+from archspec.errors import Span, SpecError
+from archspec.syntax import BinOp, Block, Call, Def, Dims, KwArg, Line, Module, Neg, Num, Param, Ref
+
+# Resource limits, checked before anything is built: a spec is a few hundred short lines.
+MAX_NUMBER_DIGITS = 12
+MAX_EXPR_DEPTH = 40
+MAX_BLOCK_DEPTH = 32
+
+
+def _span(token, end=None) -> Span:
+    end_column = getattr(end or token, "end_column", None)
+    return Span(token.line, token.column, end_column)
+
+
+class ToSyntax(Transformer):
+    """Builds the syntax tree of one parse; `start` clears its bookkeeping for the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth: dict[int, int] = {}
+
+    # depth bookkeeping: nodes are fresh objects, so id() is unique while the parse runs
+    def _nest(self, node, *children, limit: int, what: str):
+        depth = 1 + max((self._depth.get(id(child), 0) for child in children), default=0)
+        if depth > limit:
+            raise SpecError(f"{what} nested more than {limit} levels deep", node.span)
+        self._depth[id(node)] = depth
+        return node
+
+    # expressions
+    def int(self, children):
+        (token,) = children
+        if len(token) > MAX_NUMBER_DIGITS:
+            raise SpecError(
+                f"number `{token[:20]}...` has {len(token)} digits (at most {MAX_NUMBER_DIGITS})",
+                _span(token),
+            )
+        return Num(int(token), _span(token))
+
+    def float(self, children):
+        (token,) = children
+        if len(token) > 2 * MAX_NUMBER_DIGITS:
+            raise SpecError(f"number `{token[:20]}...` is too long", _span(token))
+        value = float(token)
+        if value != value or value in (float("inf"), float("-inf")) or abs(value) > 1e12:
+            raise SpecError(f"number `{token}` is out of range", _span(token))
+        return Num(value, _span(token))
+
+    def dims(self, children):
+        (token,) = children
+        parts = token.split("x")
+        if any(len(part) > MAX_NUMBER_DIGITS for part in parts):
+            raise SpecError(f"size `{token[:30]}` has a number that is too long", _span(token))
+        return Dims(tuple(int(part) for part in parts), _span(token))
+
+    def ref(self, children):
+        (token,) = children
+        return Ref(str(token), _span(token))
+
+    def _binop(op):
+        def method(self, children):
+            left, right = children
+            span = Span(left.span.line, left.span.column, right.span.end_column)
+            node = BinOp(op, left, right, span)
+            return self._nest(node, left, right, limit=MAX_EXPR_DEPTH, what="expression")
+
+        return method
+
+    add = _binop("+")
+    sub = _binop("-")
+    mul = _binop("*")
+    truediv = _binop("/")
+    floordiv = _binop("//")
+    mod = _binop("%")
+
+    def neg(self, children):
+        (operand,) = children
+        node = Neg(operand, operand.span)
+        return self._nest(node, operand, limit=MAX_EXPR_DEPTH, what="expression")
+
+    def call(self, children):
+        name, *args = children
+        node = Call(str(name), tuple(args), _span(name))
+        return self._nest(node, *args, limit=MAX_EXPR_DEPTH, what="expression")
+
+    # statements
+    def kwarg(self, children):
+        name, value = children
+        return KwArg(str(name), value, _span(name))
+
+    def repeat_suffix(self, children):
+        (token,) = children
+        return token
+
+    def _items(self, items):
+        args, kwargs, repeat, repeat_span = [], [], None, None
+        for item in items:
+            if isinstance(item, KwArg):
+                kwargs.append(item)
+            elif isinstance(item, Token) and item.type == "REPEAT":
+                if repeat is not None:
+                    raise SpecError("a line can only have one `xN` repeat", _span(item))
+                digits = item[1:]
+                if len(digits) > MAX_NUMBER_DIGITS:
+                    raise SpecError(f"repeat count `{item[:20]}...` is too long", _span(item))
+                repeat, repeat_span = int(digits), _span(item)
+            else:
+                if repeat is not None:
+                    raise SpecError("the `xN` repeat must come last on the line", repeat_span)
+                args.append(item)
+        return tuple(args), tuple(kwargs), repeat, repeat_span
+
+    def line_stmt(self, children):
+        name, *items = children
+        args, kwargs, repeat, repeat_span = self._items(items)
+        return Line(str(name), args, kwargs, repeat, _span(name), repeat_span)
+
+    def suite(self, children):
+        return tuple(children)
+
+    def block_stmt(self, children):
+        name, *items, body = children
+        args, kwargs, repeat, repeat_span = self._items(items)
+        if repeat is not None:
+            raise SpecError(
+                "a block header cannot take `xN`", repeat_span, hint=f"use `repeat {repeat}:` around the block"
+            )
+        node = Block(str(name), args, kwargs, body, _span(name))
+        return self._nest(node, *body, limit=MAX_BLOCK_DEPTH, what="blocks")
+
+    def param(self, children):
+        name, *default = children
+        return Param(str(name), default[0] if default else None, _span(name))
+
+    def def_stmt(self, children):
+        name, *rest = children
+        params = tuple(child for child in rest if isinstance(child, Param))
+        body = rest[-1]
+        node = Def(str(name), params, body, _span(name))
+        return self._nest(node, *body, limit=MAX_BLOCK_DEPTH, what="blocks")
+
+    def start(self, children):
+        defs = tuple(child for child in children if isinstance(child, Def))
+        body = tuple(child for child in children if not isinstance(child, Def))
+        self._depth.clear()
+        return Module(defs, body)
