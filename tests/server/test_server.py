@@ -224,3 +224,15 @@ async def test_code_actions_fix_a_finding_or_silence_it(editor: Editor, client, 
     assert editor.texts[uri].split("\n")[11] == "flatten  # noqa: CA101, CA501"
     assert codes(found) == []
     editor.close(uri)
+
+
+async def test_positions_count_utf16_units_as_editors_do(editor: Editor, client, plain):
+    line = "flatten  # 🙂 the head"  # the emoji is one character, two UTF-16 units
+    uri, found = await editor.open(plain / "emoji.arch", FLATTEN_HEAD.replace("flatten\n", line + "\n"))
+    ca101 = next(d for d in found if d.code == "CA101")
+    params = types.CodeActionParams(doc(uri), ca101.range, types.CodeActionContext([ca101]))
+    actions = await editor.request(client.text_document_code_action_async(params))
+    noqa = next(a for a in actions if "noqa" in a.title).edit.changes[uri][0]
+    assert noqa.range.start == at(12, len(line.encode("utf-16-le")) // 2) == at(12, len(line) + 1)
+    assert noqa.new_text == "  # noqa: CA101"
+    editor.close(uri)
