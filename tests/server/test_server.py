@@ -183,7 +183,7 @@ async def test_completion_offers_layers_macros_and_arguments(editor: Editor, cli
         return {item.label for item in result.items}
 
     starts = await labels(end - 2, 3)
-    assert {"conv", "dwconv", "maxpool", "gap", "add:", "repeat:", "bottleneck", "bottleneck_projection"} <= starts
+    assert {"conv", "dwconv", "maxpool", "gap", "add:", "repeat N:", "bottleneck", "bottleneck_projection"} <= starts
     arguments = await labels(end - 1, len("conv 64 3 "))
     assert {"stride=", "padding=", "dilation=", "bn", "relu"} <= arguments and "conv" not in arguments
     assert await labels(end, len("bottleneck_projection 64 ")) == {"f=", "stride="}

@@ -6,8 +6,6 @@ the expander's block names, the rule pages from `cnn-arch rule`: nothing here kn
 
 from __future__ import annotations
 
-import re
-
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
@@ -20,7 +18,6 @@ from cnn_arch.server.analysis import Analysis, Occurrence, code_before, def_docs
 from cnn_arch.server.diagnostics import column_of, position, span_range
 
 MAX_LISTED = 8  # expansions listed in a hover, distinct shapes in a hint
-_RULE_CODE = re.compile(r"[A-Z]{2}[0-9]{3}")
 
 
 # --- hover ------------------------------------------------------------------------------------------
@@ -34,7 +31,7 @@ def hover(analysis: Analysis, codec: PositionCodec, where: types.Position) -> ty
         return None
     word, start, end = found
     parts: list[str] = []
-    if _RULE_CODE.fullmatch(word.upper()) and word.upper() in RULES:
+    if word.upper() in RULES:
         from cnn_arch.cli.rule import rule_docs
 
         parts.append(rule_docs(RULES[word.upper()]))
@@ -63,7 +60,7 @@ def _numbers(o: Occurrence) -> list[str]:
     rf = rf_text(o.last)
     rf += "" if rf == "global" else f" pixels, stride {shape_text(stride) if stride[0] != stride[1] else stride[0]}"
     lines = [f"- params: {params}", f"- MACs: {o.macs:,} ({human_count(o.macs)})", f"- receptive field: {rf}"]
-    if o.layers > 1:
+    if o.layers > 1 and o.last.type != "call":  # a call's header already says it
         lines.append(f"- layers: {o.layers}")
     return lines
 
@@ -104,11 +101,17 @@ def _def_hover(analysis: Analysis, name: str) -> str:
         parts.append(docs)
     calls = [r for r in analysis.rows if r.type == "call" and r.label.split(" ", 1)[0] == name]
     if calls:
-        listed = [f"- line {r.line} `{r.label}` → **{shape_text(r.shape)}**, {r.params:,} params" for r in calls]
-        more = [f"- … and {len(calls) - MAX_LISTED} more"] if len(calls) > MAX_LISTED else []
-        parts.append(
-            "\n".join([f"called {len(calls)} time{'s' if len(calls) != 1 else ''}:", *listed[:MAX_LISTED], *more])
-        )
+        alike: dict[tuple, list] = {}  # calls with the same arguments and numbers read as one entry
+        for r in calls:
+            alike.setdefault((r.line, r.label, r.shape, r.params), []).append(r)
+        listed = [
+            f"- line {r.line} `{r.label}`{f' ×{len(group)}' if len(group) > 1 else ''} → **{shape_text(r.shape)}**, "
+            f"{r.params:,} params"
+            for r, group in ((group[0], group) for group in alike.values())
+        ]
+        more = [f"- … and {len(listed) - MAX_LISTED} more"] if len(listed) > MAX_LISTED else []
+        times = f"{len(calls)} time{'s' if len(calls) != 1 else ''}"
+        parts.append("\n".join([f"called {times}:", *listed[:MAX_LISTED], *more]))
     elif analysis.error is None:
         parts.append("not called")
     return "\n\n".join(parts)
@@ -118,7 +121,8 @@ def _layer_docs(name: str) -> str:
     kind = REGISTRY[name]
     lines = [f"`{name}`: {kind.summary}" if kind.summary else f"`{name}`"]
     for arg in kind.args:
-        default = "" if arg.default is REQUIRED else f" (default `{show(arg.default)}`)"
+        value = str(arg.default).lower() if isinstance(arg.default, bool) else show(arg.default)  # as a spec writes it
+        default = "" if arg.default is REQUIRED else f" (default `{value}`)"
         how = "" if arg.positional else "="
         lines.append(f"- `{arg.name}{how}`{default}: {arg.doc}" if arg.doc else f"- `{arg.name}{how}`{default}")
     if kind.takes_suffix:
@@ -172,10 +176,9 @@ def _line_starts(analysis: Analysis) -> list[types.CompletionItem]:
         for name, layer in REGISTRY.items()
         if name not in MERGES
     ]
-    items += [
-        types.CompletionItem(f"{block}:", kind=kind.Keyword, detail="block", insert_text=f"{block}:")
-        for block in BLOCKS
-    ]
+    for block in BLOCKS:  # `repeat` takes its count before the colon
+        label, insert = ("repeat N:", "repeat ") if block == "repeat" else (f"{block}:", f"{block}:")
+        items.append(types.CompletionItem(label, kind=kind.Keyword, detail="block", insert_text=insert))
     items += [types.CompletionItem(word, kind=kind.Keyword) for word in ("identity", "def")]
     module = analysis.module
     for definition in module.defs if module else ():
