@@ -8,8 +8,9 @@ import json
 import re
 from pathlib import Path
 
-from archspec.expand import BLOCKS, MERGES, SUFFIX_WORDS
 from archspec.layers import REGISTRY
+from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
+from archspec.words import BLOCKS, MERGES
 
 VSCODE = Path(__file__).parents[2] / "editors" / "vscode"
 GRAMMAR = json.loads((VSCODE / "syntaxes" / "cnn-arch.tmLanguage.json").read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.errors import UserError
+from archspec.text import shape_text
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "lion")
 SCHEDULES = ("cosine", "constant")
@@ -99,7 +100,7 @@ class TrainConfig:
             raise UserError(f"`--val-split` (={self.val_split:g}) must be at least 0 and below 1")
         if len(self.input_shape) != 3:
             raise UserError(
-                f"training needs an image input HxWxC, but the spec's input is {'x'.join(map(str, self.input_shape))}",
+                f"training needs an image input HxWxC, but the spec's input is {shape_text(self.input_shape)}",
                 hint="start the spec with `input HxWxC` or pass --input HxWxC",
             )
 
@@ -139,7 +140,7 @@ def option_name(setting: str) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
-        return ",".join(map(str, value)) if all(isinstance(v, str) for v in value) else "x".join(map(str, value))
+        return ",".join(map(str, value)) if all(isinstance(v, str) for v in value) else shape_text(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

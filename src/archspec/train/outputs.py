@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import optax
 
 from archspec.errors import UserError
+from archspec.layers import REGISTRY
+from archspec.text import shape_text
 
 if TYPE_CHECKING:
     from archspec.train.data import Dataset
@@ -84,18 +86,15 @@ class Task:
 
 def head_of(typed) -> str | None:
     """The activation the model ends with, None for logits (a dense without one)."""
-    from archspec.layers.activation import ACTIVATIONS
-
-    kind = typed.graph.nodes[-1].kind
-    return kind if kind in ACTIVATIONS and kind != "linear" else None
+    last = typed.graph.nodes[-1]
+    return last.kind if last.layer.family == "activation" and not last.layer.linear else None
 
 
 def task_for(typed, num_classes: int, label_smoothing: float = 0.0) -> Task:
     """The task of a typed graph that outputs one score vector per image."""
     if len(typed.output_shape) != 1:
-        shape = "x".join(map(str, typed.output_shape))
         raise UserError(
-            f"the spec outputs {shape} per image, but a classifier outputs one score per class",
+            f"the spec outputs {shape_text(typed.output_shape)} per image, but a classifier outputs one score per class",
             hint=f"end the spec with `gap` (or `flatten`) and `dense {num_classes} softmax`",
         )
     return Task(head_of(typed), typed.output_shape[0], num_classes, label_smoothing)
@@ -122,7 +121,7 @@ def check_fits(dataset: Dataset, *, num_outputs: int, head_activation: str | Non
     head = f"dense {num_outputs}" if activation == "linear" else f"dense {num_outputs} {activation}"
     found = f"{dataset.source} has {_describe_classes(dataset.class_names)}"
     change = f"change the last layer to `dense {classes} softmax`"
-    if activation not in ("softmax", "sigmoid", "linear"):
+    if activation != "linear" and not REGISTRY[activation].probability_output:
         raise UserError(
             f"the spec ends with `{head}`, which cannot output class scores: "
             "a classifier's last layer has softmax, sigmoid or no activation",

@@ -271,5 +271,7 @@ def _divergence_hint(config: TrainConfig, run_dir: Path, last_checkpoint: Path |
 
 def _command(config: TrainConfig) -> str:
     """`cnn-arch train SPEC --data D --input HxWxC` for `config`, quoted for a shell."""
-    shape = "x".join(map(str, config.input_shape))
+    from archspec.text import shape_text
+
+    shape = shape_text(config.input_shape)
     return f"cnn-arch train {shlex.quote(config.spec)} --data {shlex.quote(config.data)} --input {shape}"

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from archspec.errors import SpecError
 from archspec.lint import Finding, Settings, lint_source
-from archspec.lint.fix import SourceLines
+from archspec.source import SourceText
 from archspec.summary import Row, summarize
 from archspec.syntax import Def, Module
 
@@ -41,7 +41,7 @@ class Analysis:
     def __init__(self, text: str, name: str, settings: Settings, previous: Analysis | None = None) -> None:
         self.text = text
         self.name = name
-        self.lines = SourceLines(text)
+        self.lines = SourceText("", text)
         self.error: SpecError | None = None
         self.findings: list[Finding] = []
         try:
@@ -146,7 +146,7 @@ def code_before(line: str, column: int) -> str | None:
     return None if "#" in before else before
 
 
-def def_docs(lines: SourceLines, definition: Def) -> str:
+def def_docs(lines: SourceText, definition: Def) -> str:
     """The comment lines right above a `def`, as its documentation (how the templates document macros)."""
     found: list[str] = []
     number = definition.line - 1
@@ -156,6 +156,6 @@ def def_docs(lines: SourceLines, definition: Def) -> str:
     return " ".join(reversed(found))
 
 
-def def_signature(lines: SourceLines, definition: Def) -> str:
+def def_signature(lines: SourceText, definition: Def) -> str:
     """`def bottleneck(f, stride=1)`, as written."""
     return lines.line(definition.line).split("#", 1)[0].strip().rstrip(":").rstrip()

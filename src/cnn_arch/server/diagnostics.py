@@ -12,7 +12,8 @@ from pygls.workspace.position_codec import PositionCodec
 from archspec.errors import Span, SpecError, UserError
 from archspec.lint import Finding
 from archspec.lint.engine import _NOQA, noqa_codes
-from archspec.lint.fix import Edit, Fix, SourceLines
+from archspec.lint.fix import Edit, Fix
+from archspec.source import SourceText
 from cnn_arch.server.analysis import Analysis, word_at
 
 SOURCE = "cnn-arch"
@@ -20,24 +21,25 @@ SEVERITY = {"warning": types.DiagnosticSeverity.Warning, "info": types.Diagnosti
 
 
 def fix_safety(fix: Fix) -> str:
-    """`safe` or `unsafe`, shown in the action's title; only safe fixes are marked preferred (applied by
-    an editor's "fix all" / quick-fix shortcut). Every fix today changes the trained network (issue 11),
-    so all are unsafe; once fixes carry their applicability, return it from here."""
-    return "unsafe"
+    """`safe` or `unsafe` (the fix's own applicability, as `cnn-arch lint` uses it), shown in the action's
+    title; only safe fixes are marked preferred (applied by an editor's quick-fix shortcut)."""
+    return "safe" if fix.safe else "unsafe"
 
 
-def position(lines: SourceLines, codec: PositionCodec, line: int, column: int) -> types.Position:
+def position(lines: SourceText, codec: PositionCodec, line: int, column: int) -> types.Position:
     """A 1-based (line, column) of the spec as an LSP position."""
     text = lines.line(line)
     return types.Position(max(line - 1, 0), codec.client_num_units(text[: max(column - 1, 0)]))
 
 
-def column_of(lines: SourceLines, codec: PositionCodec, where: types.Position) -> int:
+def column_of(lines: SourceText, codec: PositionCodec, where: types.Position) -> int:
     """The 0-based character index of an LSP position on its line."""
-    return codec.position_from_client_units(lines.lines, types.Position(where.line, where.character)).character
+    return codec.position_from_client_units(
+        [lines.line(n) for n in range(1, len(lines) + 1)], types.Position(where.line, where.character)
+    ).character
 
 
-def span_range(lines: SourceLines, codec: PositionCodec, span: Span | None) -> types.Range:
+def span_range(lines: SourceText, codec: PositionCodec, span: Span | None) -> types.Range:
     """The range of a span; a span without an end covers the word at its column."""
     if span is None:
         return types.Range(types.Position(0, 0), position(lines, codec, 1, len(lines.line(1)) + 1))
@@ -48,7 +50,7 @@ def span_range(lines: SourceLines, codec: PositionCodec, span: Span | None) -> t
     return types.Range(position(lines, codec, span.line, span.column), position(lines, codec, span.line, end))
 
 
-def edit_range(lines: SourceLines, codec: PositionCodec, edit: Edit) -> types.Range:
+def edit_range(lines: SourceText, codec: PositionCodec, edit: Edit) -> types.Range:
     return types.Range(
         position(lines, codec, edit.line, edit.column), position(lines, codec, edit.end_line, edit.end_column)
     )
@@ -76,7 +78,7 @@ def diagnostics(
     return found
 
 
-def error_diagnostic(error: SpecError, lines: SourceLines, uri: str, codec: PositionCodec) -> types.Diagnostic:
+def error_diagnostic(error: SpecError, lines: SourceText, uri: str, codec: PositionCodec) -> types.Diagnostic:
     """The spec error at its range; the macro call sites it came through as related information."""
     message = error.message + (f"\nhint: {error.hint}" if error.hint else "")
     related = [
@@ -96,7 +98,7 @@ def error_diagnostic(error: SpecError, lines: SourceLines, uri: str, codec: Posi
     )
 
 
-def finding_diagnostic(finding: Finding, lines: SourceLines, codec: PositionCodec) -> types.Diagnostic:
+def finding_diagnostic(finding: Finding, lines: SourceText, codec: PositionCodec) -> types.Diagnostic:
     message = finding.message
     if finding.help:
         message += f"\nhelp: {finding.help}"
@@ -146,7 +148,7 @@ def code_actions(analysis: Analysis, uri: str, codec: PositionCodec, wanted: typ
     return actions
 
 
-def noqa_edit(lines: SourceLines, codec: PositionCodec, finding: Finding) -> types.TextEdit | None:
+def noqa_edit(lines: SourceText, codec: PositionCodec, finding: Finding) -> types.TextEdit | None:
     """Append `# noqa: CODE` to the finding's line, or add the code to the line's `# noqa:` list.
     None on a line continued with `\\`, where a comment would end the line early."""
     number = finding.span.line

@@ -9,11 +9,12 @@ from __future__ import annotations
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from archspec.expand import BLOCKS, MERGES, SUFFIX_WORDS
 from archspec.layers import REGISTRY
+from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
 from archspec.layers.base import REQUIRED, show
 from archspec.lint import RULES
 from archspec.summary import human_count, rf_text, shape_text
+from archspec.words import BLOCKS, MERGES
 from cnn_arch.server.analysis import Analysis, Occurrence, code_before, def_docs, def_signature, word_at
 from cnn_arch.server.diagnostics import column_of, position, span_range
 
