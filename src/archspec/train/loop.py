@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from archspec.train import distributed, run
+from archspec.train import distributed, run, steps
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import finalize
 from archspec.train.setup import Prepared, prepare
@@ -205,7 +205,7 @@ class _Run:
     def save(self, state: TrainState, totals: dict, epoch: int, *, best: bool = False) -> None:
         step, model = int(distributed.to_host(state.step)), self.model(state)
         self.check_finite(distributed.to_host(self.p.fns.all_finite(state, model)), epoch, step)
-        items = {"model": model._asdict(), "train": _train_item(state), "totals": totals}
+        items = {"model": model._asdict(), "train": steps.train_item(state), "totals": totals}
         self.p.checkpoints.save(step, items, self.progress.to_json(), best=best)
         self.saved_at = time.monotonic()
 
@@ -252,11 +252,6 @@ class _Run:
             f"(by step {step}); stopped without saving, {kept}",
             folder,
         )
-
-
-def _train_item(state: TrainState) -> dict:
-    """The train state less the parameters (those are in the `model` item)."""
-    return {key: value for key, value in state._asdict().items() if key != "params"}
 
 
 def _is_multiple(step: int, every: int) -> bool:

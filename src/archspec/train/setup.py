@@ -200,9 +200,7 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
 
 def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary):
     """(state, totals, progress, step, skipped checkpoints) of the newest intact checkpoint."""
-    from archspec.train.loop import _train_item
-
-    train = steps.abstract(_train_item(state))
+    train = steps.abstract(steps.train_item(state))
     restored = checkpoints.restore({"model": abstract_model, "train": train, "totals": steps.abstract(totals)})
     items = restored.items
     state = TrainState(params=items["model"]["params"], **items["train"])

@@ -113,6 +113,11 @@ def init_train_state(model: Model, tx: optax.GradientTransformation, *, seed: in
     )
 
 
+def train_item(state: TrainState) -> dict:
+    """The train state less the parameters, as checkpoints keep it (the parameters are in `Model`)."""
+    return {key: value for key, value in state._asdict().items() if key != "params"}
+
+
 def abstract(tree):
     """Shapes, dtypes and shardings only: the target a checkpoint is restored into."""
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
