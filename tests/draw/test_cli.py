@@ -100,15 +100,17 @@ def test_bad_options_exit_2(cli):
     assert cli("draw", "nosuch-template").code == 2
 
 
-def test_svg_needs_neither_jax_nor_matplotlib(tmp_path):
+@pytest.mark.parametrize("format", ["svg", "png"])
+def test_svg_and_png_need_neither_jax_nor_matplotlib(tmp_path, format):
     code = (
         "import sys; from cnn_arch.cli.app import main;\n"
-        f"sys.argv=['cnn-arch','draw','resnet50','--depth','1','-o',{str(tmp_path / 'r.svg')!r}]\n"
+        f"sys.argv=['cnn-arch','draw','resnet50','--depth','1','-o',{str(tmp_path / ('r.' + format))!r}]\n"
         "try: main()\nexcept SystemExit: pass\n"
         "print(sorted(m for m in ('jax', 'flax', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
+    assert (tmp_path / f"r.{format}").stat().st_size > 10_000
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydot 4 calls pyparsing's old names

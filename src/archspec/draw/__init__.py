@@ -1,5 +1,5 @@
 """Pictures of a typed graph: `graph` (boxes and data flow) and `volumes` (textbook feature-map blocks),
-as SVG, PNG or PDF. No JAX; matplotlib only for PNG and PDF.
+as SVG (written directly), PNG (Pillow) or PDF (matplotlib). No JAX.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ def write(scene: Scene, path: str, format: str) -> None:
         with open(path, "w", encoding="utf-8") as out:
             out.write(to_svg(scene))
         return
-    from archspec.draw.raster import write_raster
+    if format == "png":
+        from archspec.draw.png import write_png
 
-    write_raster(scene, path, format)
+        write_png(scene, path)
+        return
+    from archspec.draw.pdf import write_pdf
+
+    write_pdf(scene, path)

@@ -30,7 +30,7 @@ EDGE_COLOR = "#5f6670"
 MERGE_SYMBOLS = {"add": "⊕", "multiply": "⊗", "concat": "‖"}
 
 LABEL, DETAIL, HEADER, HEADER_DETAIL = 11.0, 9.0, 10.0, 8.5
-BOX_PAD_X, BOX_H, MIN_BOX_W = 8.0, 38.0, 120.0
+BOX_PAD_X, BOX_H, MIN_BOX_W = 10.0, 38.0, 120.0
 HEADER_H = 26.0
 RADIUS = 11.0
 MARGIN = 18.0

@@ -1,4 +1,4 @@
-"""PNG and PDF of a Scene, painted with matplotlib (a dependency already; imported only here).
+"""PDF of a Scene, painted with matplotlib (a dependency already; imported only here).
 
 One scene unit is one typographic point, so font sizes and line widths mean the same as in the SVG.
 """
@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from archspec.draw.scene import FONT, Circle, Line, Polygon, Rect, Scene, Text
 
-PNG_SCALE = 2.0  # pixels per scene unit: sharp on high-density screens
-MAX_PNG_PIXELS = 30_000  # per side; Agg refuses images above 2**16 pixels
 
-
-def write_raster(scene: Scene, path: str, format: str) -> None:
-    """Write `scene` as `format` ("png" or "pdf") to `path`."""
+def write_pdf(scene: Scene, path: str) -> None:
+    """Write `scene` as a vector PDF page of the scene's size in points, fonts embedded."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle as CirclePatch
     from matplotlib.patches import FancyBboxPatch
@@ -83,9 +80,4 @@ def write_raster(scene: Scene, path: str, format: str) -> None:
                     parse_math=False,
                     **common,
                 )
-    if format == "png":
-        scale = min(PNG_SCALE, MAX_PNG_PIXELS / max(scene.width, scene.height))
-        # zlib level 1: the file is a little larger, written several times faster
-        figure.savefig(path, format="png", dpi=72 * scale, facecolor=scene.background, pil_kwargs={"compress_level": 1})
-    else:
-        figure.savefig(path, format="pdf", facecolor=scene.background)
+    figure.savefig(path, format="pdf", facecolor=scene.background)
