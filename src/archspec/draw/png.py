@@ -81,8 +81,12 @@ def write_png(scene: Scene, path: str) -> None:
 
 
 def _dashed_rect(draw, box, radius: float, stroke: str, line_width: int, k: float) -> None:
-    """Dashes (5 on, 3 off, in scene units) along the straight sides of a rounded rectangle."""
+    """Dashes (5 on, 3 off, in scene units) along the sides of a rounded rectangle; its corners solid."""
     x0, y0, x1, y1 = box
+    d = 2 * radius
+    for corner, start in (((x0, y0), 180), ((x1 - d, y0), 270), ((x1 - d, y1 - d), 0), ((x0, y1 - d), 90)):
+        if radius:
+            draw.arc((*corner, corner[0] + d, corner[1] + d), start, start + 90, fill=stroke, width=line_width)
     on, off = 5 * k, 3 * k
     sides = [((x0 + radius, y0), (x1 - radius, y0)), ((x0 + radius, y1), (x1 - radius, y1))]
     sides += [((x0, y0 + radius), (x0, y1 - radius)), ((x1, y0 + radius), (x1, y1 - radius))]

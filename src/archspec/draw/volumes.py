@@ -157,7 +157,9 @@ def _head(scene: Scene, model: DrawModel, spans, top: float, bottom: float, note
     color, _ = head_colors(model)
     x0, x1 = spans[0][0] - 6, spans[-1][1] + 6
     group = scene.group(**{"class": "dense-head", "data-share": f"{model.head.share:.4f}"})
-    group.shapes.append(Rect(x0, top, x1 - x0, bottom - top + 8, stroke=color, stroke_width=1.6, radius=8, dash=True))
+    group.shapes.append(
+        Rect(x0, top - 8, x1 - x0, bottom - top + 16, stroke=color, stroke_width=1.6, radius=8, dash=True)
+    )
     fits_left = x1 - max(text_width(line, LABEL) for line in notes) >= MARGIN
     for index, line in enumerate(notes):
         x, anchor = (x1, "end") if fits_left else (MARGIN, "start")
