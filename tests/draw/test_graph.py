@@ -113,9 +113,7 @@ def test_an_identity_shortcut_is_an_edge_from_the_block_input_to_the_add():
     assert sorted(texts(s)[0] for s in sources) == ["bottleneck_path 64", "relu"]
 
 
-@pytest.mark.parametrize("name, depth", CASES)
-def test_every_edge_leaves_its_source_and_ends_on_its_target(name, depth):
-    svg = picture(name, depth)
+def assert_edges_land(svg: ET.Element) -> None:
     rows = {g.get("data-row"): g for g in groups(svg, "row")}
     for edge in groups(svg, "edge"):
         points = [tuple(map(float, p.split(","))) for p in edge.find(f"{SVG}polyline").get("points").split()]
@@ -124,18 +122,14 @@ def test_every_edge_leaves_its_source_and_ends_on_its_target(name, depth):
         tx, ty, tw, _ = box_rect(rows[edge.get("data-to")])
         assert points[0] == pytest.approx((sx + sw / 2, sy + sh), abs=0.1)
         assert tip == pytest.approx((tx + tw / 2, ty), abs=0.1)
-        assert all(
-            a[0] == pytest.approx(b[0], abs=0.1) or a[1] == pytest.approx(b[1], abs=0.1)
-            for a, b in itertools.pairwise([*points, tip])
-        )  # orthogonal segments only
+        segments = itertools.pairwise([*points, tip])
+        assert all(a[0] == pytest.approx(b[0], abs=0.1) or a[1] == pytest.approx(b[1], abs=0.1) for a, b in segments)
 
 
-@pytest.mark.parametrize("name, depth", [("googlenet", None), ("resnet50", None), ("mobilenet-v2", 3)])
-def test_boxes_never_overlap_and_frames_hold_their_rows(name, depth):
-    svg = picture(name, depth)
+def assert_no_overlap(svg: ET.Element) -> None:
+    """Boxes and merge nodes never overlap, and every frame holds the rows nested in it."""
     drawn = groups(svg, "row")
     boxes = [box_rect(g) for g in drawn if "frame" not in g.get("class")]
-    assert len(boxes) > 50
     for (ax, ay, aw, ah), (bx, by, bw, bh) in itertools.combinations(boxes, 2):
         assert ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay
     for index, frame in enumerate(drawn):
@@ -146,6 +140,54 @@ def test_boxes_never_overlap_and_frames_hold_their_rows(name, depth):
         inside = itertools.takewhile(lambda g, level=level: int(g.get("data-depth")) > level, drawn[index + 1 :])
         for x, y, w, h in map(box_rect, inside):
             assert fx <= x and x + w <= fx + fw and fy <= y and y + h <= fy + fh
+
+
+@pytest.mark.parametrize("name, depth", CASES)
+def test_every_edge_leaves_its_source_and_ends_on_its_target(name, depth):
+    assert_edges_land(picture(name, depth))
+
+
+@pytest.mark.parametrize("name, depth", [("googlenet", None), ("resnet50", None), ("mobilenet-v2", 3)])
+def test_boxes_never_overlap_and_frames_hold_their_rows(name, depth):
+    svg = picture(name, depth)
+    assert len(groups(svg, "row")) > 50
+    assert_no_overlap(svg)
+
+
+NESTED = """
+def dense_layer(g):
+    concat:
+        identity
+        branch:
+            bn
+            relu
+            conv g 3 padding=same
+
+input 32x32x3
+conv 16 3 padding=same
+repeat 2:
+    dense_layer 8
+add:
+    branch:
+        concat:
+            conv 8 1
+            add:
+                identity
+                conv 32 3 padding=same
+        conv 32 1
+    identity
+    conv 32 1
+"""
+
+
+def test_nested_merges_repeats_and_identity_branches_lay_out_cleanly(compile_text):
+    svg = ET.fromstring(to_svg(draw(compile_text(NESTED), "nested")))
+    merges = {g.get("data-kind") + g.get("data-line"): g.get("data-inputs") for g in groups(svg, "merge")}
+    assert merges == {"concat2": "2", "add13": "3", "concat15": "2", "add17": "2"}
+    frames = [texts(g)[0] for g in groups(svg, "frame")]
+    assert frames == ["repeat 2", "dense_layer 8", "branch", "dense_layer 8", "branch", "branch"]
+    assert_edges_land(svg)
+    assert_no_overlap(svg)
 
 
 def test_the_flatten_head_is_outlined_with_its_share_and_the_lint_finding():
