@@ -5,23 +5,13 @@ Same items as the `graph` picture: a node per box or merge, a cluster per unfold
 
 from __future__ import annotations
 
-from archspec.draw.graph import EDGE_COLOR, MERGE_SYMBOLS, PALETTE, head_colors, share_text
+from archspec.draw.graph import EDGE_COLOR, MERGE_SYMBOLS, PALETTE, detail_text, head_colors
 from archspec.draw.model import FRAME, MERGE, DrawModel, Item
 from archspec.summary import shape_text
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _numbers(model: DrawModel, item: Item) -> str:
-    row = item.row
-    text = shape_text(row.shape)
-    if row.params:
-        text += f" · {row.params:,} params"
-        if item.in_head:
-            text += f" ({share_text(row.params / model.summary.totals.params)})"
-    return text
 
 
 def to_dot(model: DrawModel) -> str:
@@ -37,7 +27,7 @@ def to_dot(model: DrawModel) -> str:
     def emit(item: Item, indent: str) -> None:
         if item.role == FRAME:
             lines.append(f"{indent}subgraph cluster_{item.id} {{")
-            label = f"{item.row.label}\n{_numbers(model, item)}"
+            label = f"{item.row.label}\n{detail_text(model, item)}"
             lines.append(f'{indent}  label={_quote(label)}; style="rounded,dashed"; color="#9aa3af";')
             for child in item.children:
                 emit(model.items[child], indent + "  ")
@@ -55,9 +45,7 @@ def to_dot(model: DrawModel) -> str:
             return
         fill, stroke = PALETTE[item.family]
         extra = f', penwidth=2, color="{head_color}"' if item.in_head else f', color="{stroke}"'
-        label = f"{item.row.label}\n{_numbers(model, item)}"
-        if item.role != MERGE and item.row.group:
-            label += f" · {item.layers} layers"
+        label = f"{item.row.label}\n{detail_text(model, item)}"
         lines.append(f'{indent}n{item.id} [label={_quote(label)}, fillcolor="{fill}"{extra}];')
 
     for root in model.roots:

@@ -40,7 +40,8 @@ def share_text(share: float) -> str:
     return f"{share:.1%}" if share >= 0.001 else "<0.1%"
 
 
-def _detail(model: DrawModel, item: Item) -> str:
+def detail_text(model: DrawModel, item: Item) -> str:
+    """A box's second line: output shape, parameters (with their share in a dense head), layers inside."""
     row = item.row
     parts = [shape_text(row.shape)]
     if row.params:
@@ -53,7 +54,7 @@ def _detail(model: DrawModel, item: Item) -> str:
 
 def _box_size(model: DrawModel):
     def size(item: Item) -> tuple[float, float]:
-        width = max(text_width(item.row.label, LABEL), text_width(_detail(model, item), DETAIL))
+        width = max(text_width(item.row.label, LABEL), text_width(detail_text(model, item), DETAIL))
         return max(MIN_BOX_W, width + 2 * BOX_PAD_X), BOX_H
 
     return size
@@ -61,7 +62,7 @@ def _box_size(model: DrawModel):
 
 def _header_size(model: DrawModel):
     def size(item: Item) -> tuple[float, float]:
-        return max(text_width(item.row.label, HEADER), text_width(_detail(model, item), HEADER_DETAIL)), HEADER_H
+        return max(text_width(item.row.label, HEADER), text_width(detail_text(model, item), HEADER_DETAIL)), HEADER_H
 
     return size
 
@@ -157,14 +158,14 @@ def _box(shapes: list, model: DrawModel, item: Item, x, y, w, h) -> None:
     shapes.append(Text(x + BOX_PAD_X, y + 16, item.row.label, LABEL, bold=True))
     heavy = item.in_head and item.row.params > model.summary.totals.params / 10  # where the parameters are
     color, _ = head_colors(model) if heavy else ("#444444", "")
-    shapes.append(Text(x + BOX_PAD_X, y + 30, _detail(model, item), DETAIL, color=color, bold=heavy))
+    shapes.append(Text(x + BOX_PAD_X, y + 30, detail_text(model, item), DETAIL, color=color, bold=heavy))
 
 
 def _frame(shapes: list, model: DrawModel, item: Item, x, y, w, h) -> None:
     fill = FRAME_FILLS[(item.row.depth - 1) % 2]
     branch = item.row.kind == "branch"
     shapes.append(Rect(x, y, w, h, stroke="#9aa3af", radius=6, dash=branch))
-    label, detail = item.row.label, _detail(model, item)
+    label, detail = item.row.label, detail_text(model, item)
     # The input edge enters through the header: a backdrop keeps the text readable over it.
     width = max(text_width(label, HEADER), text_width(detail, HEADER_DETAIL))
     shapes.append(Rect(x + PAD - 2, y + PAD - 1, width + 4, HEADER_H - 2, fill=fill))
