@@ -15,7 +15,7 @@ from archspec.draw.scene import Circle, Line, Polygon, Rect, Scene, Text
 PNG_SCALE = 2  # pixels per scene unit: sharp on high-density screens
 SUPERSAMPLE = 2
 MAX_SIDE = 30_000  # pixels of the final image; a taller drawing gets a smaller scale
-MAX_CANVAS = 120_000_000  # pixels painted before the reduction (about 360 MB); above it, no supersampling
+MAX_CANVAS = 40_000_000  # pixels painted before the reduction (120 MB of RGB); above it, no supersampling
 
 
 def _font_file(bold: bool) -> str:
