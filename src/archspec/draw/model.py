@@ -15,7 +15,6 @@ from archspec.summary import Row, Summary
 # drawn around its children; a `merge` is an unfolded add/concat/multiply, drawn as the node where
 # its branches meet.
 BOX, FRAME, MERGE = "box", "frame", "merge"
-MERGE_KINDS = ("add", "concat", "multiply")
 
 FAMILY_OF_KIND = {
     "input": "input",
@@ -94,7 +93,7 @@ def build(summary: Summary, typed: TypedGraph, depth: int | None) -> DrawModel:
     open_items: list[int] = []  # the chain of items enclosing the current row
     for index, row in enumerate(rows):
         expanded = index + 1 < len(rows) and rows[index + 1].depth > row.depth
-        role = (MERGE if row.kind in MERGE_KINDS else FRAME) if expanded else BOX
+        role = (MERGE if layer_family(row.kind) == "merge" else FRAME) if expanded else BOX
         family = "block" if role == BOX and row.group else layer_family(row.kind)
         del open_items[row.depth - 1 :]
         parent = open_items[-1] if open_items else None

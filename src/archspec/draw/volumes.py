@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 from archspec.draw.graph import MARGIN, PALETTE, head_lines, legend_group, title_group
-from archspec.draw.model import FRAME, MERGE, MERGE_KINDS, DrawModel, Item
+from archspec.draw.model import FRAME, MERGE, DrawModel, Item, layer_family
 from archspec.draw.scene import Polygon, Rect, Scene, Text, text_width
 from archspec.summary import shape_text
 
@@ -41,7 +41,7 @@ def volumes(model: DrawModel) -> list[Volume]:
     nodes = model.typed.graph.nodes
 
     def visit(item: Item) -> None:
-        if item.role == FRAME and not any(nodes[i].kind in MERGE_KINDS for i in item.row.nodes):
+        if item.role == FRAME and not any(layer_family(nodes[i].kind) == "merge" for i in item.row.nodes):
             for child in item.children:
                 visit(model.items[child])
             return
