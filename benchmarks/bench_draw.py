@@ -43,7 +43,7 @@ def main() -> int:
         compileall.compile_dir(Path(package.__file__).parent, quiet=1)
     missed = 0
     # cpu: median CPU seconds (user + system) of the process, which a busy machine inflates less
-    print(f"{'command':52} {'min':>7} {'median':>7} {'max':>7} {'cpu':>7}  target")
+    print(f"{'command':62} {'min':>7} {'median':>7} {'max':>7} {'cpu':>7}  target")
     with tempfile.TemporaryDirectory() as folder:
         for extra, filename, target in CASES:
             argv = [executable, "draw", "resnet50", *extra, "-o", str(Path(folder) / filename)]
@@ -61,7 +61,7 @@ def main() -> int:
             verdict = "" if target is None else (f"<= {target} s " + ("ok" if median <= target else "MISSED"))
             missed += target is not None and median > target
             cpu_median = statistics.median(cpu)
-            print(f"{name:52} {min(times):7.3f} {median:7.3f} {max(times):7.3f} {cpu_median:7.3f}  {verdict}")
+            print(f"{name:62} {min(times):7.3f} {median:7.3f} {max(times):7.3f} {cpu_median:7.3f}  {verdict}")
     return 1 if missed else 0
 
 
