@@ -1,7 +1,7 @@
 """A drawing as a list of plain shapes in pixel coordinates (y down), and its SVG text.
 
 Both styles build a Scene; SVG is written here directly (fast, no dependency), PNG and PDF are
-painted from the same shapes by `archspec.draw.raster`, so the three files show the same picture.
+painted from the same shapes (`archspec.draw.png`, `archspec.draw.pdf`): the three files match.
 All text is monospace, so a label's width is known without a font library.
 """
 
