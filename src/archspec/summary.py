@@ -33,6 +33,8 @@ class Row:
     receptive_field: tuple[int, int] | None
     stride: tuple[int, int]
     group: bool  # a block row, whose numbers are the totals of the rows under it
+    kind: str  # the layer kind (a merge block's merge kind); "call", "branch" or "repeat" for other blocks
+    nodes: range  # the ids of the IR nodes the row covers (a block's are consecutive)
 
     @property
     def params(self) -> int:
@@ -97,6 +99,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
     graph = typed.graph
     # A scope's totals and output: sums over the nodes inside it, output of its merge or last node.
     sums: dict[int, list[int]] = {}
+    first: dict[int, int] = {}
     last: dict[int, int] = {}
     for node in graph.nodes:
         info = typed.infos[node.id]
@@ -105,6 +108,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
             total[0] += info.trainable
             total[1] += info.non_trainable
             total[2] += info.macs
+            first.setdefault(scope.id, node.id)
             last[scope.id] = node.id
     rows: list[Row] = []
     open_path: list[int] = []
@@ -118,15 +122,18 @@ def _rows(typed: TypedGraph) -> list[Row]:
             scope = graph.scopes[scope_id]
             output = typed.infos[scope.node if scope.node is not None else last[scope_id]]
             trainable, non_trainable, macs = sums[scope_id]
+            merge = graph.nodes[scope.node] if scope.node is not None else None
             rows.append(
                 _row(
                     len(open_path) + 1,
                     scope.span.line,
                     scope.label,
-                    graph.nodes[scope.node].layer.keras_name if scope.node is not None else scope.kind,
+                    merge.layer.keras_name if merge is not None else scope.kind,
                     output,
                     (trainable, non_trainable, macs),
                     group=True,
+                    kind=merge.kind if merge is not None else scope.kind,
+                    nodes=range(first[scope_id], last[scope_id] + 1),
                 )
             )
             open_path.append(scope_id)
@@ -142,16 +149,17 @@ def _rows(typed: TypedGraph) -> list[Row]:
                 info,
                 (info.trainable, info.non_trainable, info.macs),
                 group=False,
+                kind=node.kind,
+                nodes=range(node.id, node.id + 1),
             )
         )
     return rows
 
 
-def _row(depth, line, label, kind, info: LayerInfo, numbers, *, group: bool) -> Row:
+def _row(depth, line, label, type, info: LayerInfo, numbers, *, group: bool, kind: str, nodes: range) -> Row:
     trainable, non_trainable, macs = numbers
-    return Row(
-        depth, line, label, kind, info.shape, trainable, non_trainable, macs, info.receptive_field, info.stride, group
-    )
+    rf, stride = info.receptive_field, info.stride
+    return Row(depth, line, label, type, info.shape, trainable, non_trainable, macs, rf, stride, group, kind, nodes)
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -221,7 +229,7 @@ def to_dict(summary: Summary, depth: int | None = None) -> dict:
         "output_shape": list(summary.output_shape),
         "layers": [
             {
-                **asdict(row),
+                **{k: v for k, v in asdict(row).items() if k not in ("kind", "nodes")},
                 "shape": list(row.shape),
                 "params": row.params,
                 "receptive_field": list(row.receptive_field) if row.receptive_field else None,

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import compare, evaluate, lint, new, predict, rule, server, summarize, templates, train
+from cnn_arch.cli import compare, draw, evaluate, lint, new, predict, rule, server, summarize, templates, train
 
 app = typer.Typer(
     name="cnn-arch",
@@ -31,6 +31,7 @@ evaluate.register(app)
 predict.register(app)
 compare.register(app)
 server.register(app)
+draw.register(app)
 
 
 def _version(value: bool) -> None:

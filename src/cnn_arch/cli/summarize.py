@@ -15,6 +15,7 @@ class Format(str, Enum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    dot = "dot"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +44,11 @@ def summarize_command(
     result = report.summarize(typed, spec, batch=batch, threshold=threshold)
     if format is Format.table:
         print_table(result, depth)
+    elif format is Format.dot:  # Graphviz text: the boxes and edges `cnn-arch draw` draws
+        from archspec.draw.dot import to_dot
+        from archspec.draw.model import build
+
+        typer.echo(to_dot(build(result, typed, depth)), nl=False)
     else:
         render = {Format.json: report.to_json, Format.csv: report.to_csv, Format.markdown: report.to_markdown}
         typer.echo(render[format](result, depth), nl=format is Format.json)
