@@ -79,10 +79,19 @@ class Checkpoints:
         args = ocp.args.Composite(
             progress=ocp.args.JsonSave(progress), **{name: ocp.args.StandardSave(tree) for name, tree in items.items()}
         )
+        import jax
+
+        # Several processes: orbax's save barriers share one name across managers, so one manager's
+        # save must be finished before another's starts (else "Barrier ... is already ongoing").
+        one_at_a_time = jax.process_count() > 1
         if step != self._latest.latest_step():
             self._latest.save(step, args=args, force=True)
+            if one_at_a_time:
+                self._latest.wait_until_finished()
         if best:
             self._best.save(step, args=args, force=True)
+            if one_at_a_time:
+                self._best.wait_until_finished()
 
     def restore(self, abstract_items: dict[str, Any], *, which: str = "latest", step: int | None = None) -> Restored:
         """The newest intact checkpoint's `abstract_items` (placed like the abstract trees) and its
