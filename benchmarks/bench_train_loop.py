@@ -156,7 +156,8 @@ def run_bare(args) -> dict:
     from flax import nnx
 
     from archspec.flax_model import build_model
-    from archspec.train.loop import make_optimizer, make_schedule, make_task
+    from archspec.train.outputs import make_task
+    from archspec.train.steps import make_optimizer, make_schedule
 
     typed, dataset, config = _problem(args)
     steps = len(dataset.y_train) // args.batch_size

@@ -2,7 +2,7 @@
 pooling, on one conv trunk, on two real image datasets that ship inside Python packages.
 
     pip install '.[experiments]'        # scikit-image, for its bundled LFW faces subset
-    python experiments/heads.py         # about 10 minutes on a 2-core machine
+    python experiments/heads.py         # about 20 minutes on a 2-core machine
 
 Each (dataset, seed) is one `cnn-arch compare ... --data D --seed S --format json` run, exactly as a
 user would type it; this script only prepares the faces data, aggregates mean ± std over seeds,
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADS = ("flatten-dense", "flatten-dense-dropout", "gap")
+# Each head without and with BatchNorm after every convolution (the comparison this page follows,
+# cats vs dogs in TF2, used BatchNormalization throughout).
+HEADS = ("flatten-dense", "flatten-dense-dropout", "gap", "flatten-dense-bn", "flatten-dense-dropout-bn", "gap-bn")
 DATASETS = {
     # name: (what --data gets, the folder of the three specs, seeds, validation share)
     "digits": ("digits", ROOT / "examples/heads/digits", 3, 0.1),

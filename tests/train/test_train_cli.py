@@ -9,6 +9,8 @@ import pytest
 from conftest import make_images
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # every test here trains (or reads) a model through the CLI
+
 
 @pytest.fixture
 def trained(finished_run):

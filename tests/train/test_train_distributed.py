@@ -10,7 +10,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import TINY_SPEC, subprocess_env
+
+pytestmark = pytest.mark.slow  # trains in several processes
 
 SETTINGS = {
     "spec": "tiny",

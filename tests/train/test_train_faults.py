@@ -78,6 +78,7 @@ def newest_checkpoint(run_dir):
     return max((p for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
 
+@pytest.mark.slow
 def test_resume_falls_back_past_a_damaged_newest_checkpoint_to_bitwise_the_same_model(tmp_path, config):
     reference = tmp_path / "reference"
     train_and_evaluate(config(), reference)
@@ -97,6 +98,7 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint_to_bitwise_the_same_
     assert_bitwise_equal(final_state(run_dir), final_state(reference))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncated array file", "truncated metadata", "missing manifest", "missing item"])
 def test_evaluate_uses_the_newest_intact_checkpoint_and_names_the_damaged_one(cli, tmp_path, config, how):
     run_dir = tmp_path / "run"
@@ -110,6 +112,7 @@ def test_evaluate_uses_the_newest_intact_checkpoint_and_names_the_damaged_one(cl
     assert f"step {int(newest.name) - 2}" in result.out  # checkpoints every 2 steps: the one before
 
 
+@pytest.mark.slow
 def test_no_intact_checkpoint_is_a_message_not_a_traceback(cli, tmp_path, config):
     run_dir = tmp_path / "run"
     train_and_evaluate(config(epochs=1, checkpoint_every=0), run_dir)
@@ -122,6 +125,7 @@ def test_no_intact_checkpoint_is_a_message_not_a_traceback(cli, tmp_path, config
     assert "Traceback" not in result.err
 
 
+@pytest.mark.slow
 def test_init_from_starts_a_new_run_from_a_trained_model_with_other_options(tmp_path, config):
     from conftest import plain
 
@@ -196,6 +200,7 @@ class FillDiskAtEpoch(Reporter):
                     pass
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_with_a_message_and_resume_works_once_space_is_freed(cli, tmp_path, config, small_disk):
     run_dir = small_disk / "run"
     with pytest.raises(PathError) as refused:
@@ -213,6 +218,7 @@ def test_a_full_disk_ends_with_a_message_and_resume_works_once_space_is_freed(cl
     assert_bitwise_equal(final_state(run_dir), final_state(reference))
 
 
+@pytest.mark.slow
 def test_a_full_disk_through_the_cli_exits_2_without_a_traceback(cli, small_disk, tiny_spec, tiny_data):
     (small_disk / "filler").write_bytes(b"\0" * (4 * 2**20 - 8192))  # room for config.json, not a checkpoint
     result = cli("train", str(tiny_spec), "--data", str(tiny_data), "--epochs", "2", "--out", str(small_disk / "r"))

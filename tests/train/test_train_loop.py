@@ -13,6 +13,8 @@ from archspec.errors import PathError, UserError
 from archspec.train.config import TrainConfig
 from archspec.train.loop import Diverged, train_and_evaluate
 
+pytestmark = pytest.mark.slow  # every test here trains models in-process
+
 
 @pytest.fixture
 def config(tiny_data):

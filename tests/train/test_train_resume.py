@@ -9,6 +9,8 @@ import time
 import pytest
 from conftest import assert_bitwise_equal, cnn_arch, final_state
 
+pytestmark = pytest.mark.slow  # trains in subprocesses and kills them
+
 EPOCHS = 5  # 86 images // 8 = 10 steps per epoch: 50 steps, a checkpoint every 4 (mid-epoch too)
 TIMING = ("seconds", "images_per_second")
 
