@@ -14,6 +14,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 
 def main() -> None:
@@ -32,11 +33,11 @@ def main() -> None:
     from archspec.train.config import TrainConfig
     from archspec.train.setup import prepare
 
-    text = templates.path(args.spec).read_text() if templates.path(args.spec) else open(args.spec).read()
+    text = (templates.path(args.spec) or Path(args.spec)).read_text()
     shape = tuple(int(d) for d in args.input.split("x"))
     config = TrainConfig(spec=args.spec, spec_text=text, input_shape=shape, data=args.data, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as workdir:
-        prepared = prepare(config, __import__("pathlib").Path(workdir) / "run", resume=False)
+        prepared = prepare(config, Path(workdir) / "run", resume=False)
         fns, state, totals = prepared.fns, prepared.state, prepared.totals
         if not fns.precise_bn:
             raise SystemExit(f"{args.spec} has no BatchNorm: precise BN costs nothing")
