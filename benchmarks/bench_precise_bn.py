@@ -37,7 +37,9 @@ def main() -> None:
     shape = tuple(int(d) for d in args.input.split("x"))
     config = TrainConfig(spec=args.spec, spec_text=text, input_shape=shape, data=args.data, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as workdir:
-        prepared = prepare(config, Path(workdir) / "run", resume=False)
+        run_dir = Path(workdir) / "run"
+        run_dir.mkdir()  # what `train_and_evaluate` does when it locks the folder
+        prepared = prepare(config, run_dir, resume=False)
         fns, state, totals = prepared.fns, prepared.state, prepared.totals
         if not fns.precise_bn:
             raise SystemExit(f"{args.spec} has no BatchNorm: precise BN costs nothing")
