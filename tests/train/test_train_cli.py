@@ -44,6 +44,9 @@ def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, 
 
     findings = lint_source(tiny_spec.read_text(), str(tiny_spec), Settings.default())
     assert findings and all(finding.code in result.out for finding in findings)
+    # One line each (the concise format), with the count and where to see them in full.
+    assert f"{len(findings)} lint finding" in result.out and f"(details: cnn-arch lint {tiny_spec})" in result.out
+    assert sum(line.startswith(f"{tiny_spec}:") for line in result.out.splitlines()) == len(findings)
     assert result.out.index(findings[0].code) < result.out.index("Training on")
     assert "Training on 1 CPU device: 86 train / 10 val / 30 test images, 3 classes" in result.out
     lines = result.out.splitlines()
@@ -151,12 +154,21 @@ def test_train_stops_with_exit_1_when_the_loss_diverges(cli, tmp_path, tiny_spec
         "1e30",
         "--schedule",
         "constant",
+        "--warmup-epochs",  # the first step's learning rate is 0: a good checkpoint before the blow-up
+        "1",
+        "--checkpoint-every",
+        "1",
         "--out",
         str(tmp_path / "run"),
     )
     assert result.code == 1
     assert "training diverged: the loss or a gradient became NaN or infinite in epoch 1" in result.err
     assert "hint: lower --lr" in result.err
+    # The hint's command starts again from the last good checkpoint, which exists.
+    command = next(line.strip() for line in result.err.splitlines() if "--init-from" in line)
+    assert command.startswith(f"cnn-arch train {tiny_spec} --data {tiny_data} --input 8x8x1 --init-from ")
+    checkpoint = command.split("--init-from ")[1].split()[0]
+    assert (tmp_path / "run" / "checkpoints").is_dir() and checkpoint.startswith(str(tmp_path / "run" / "checkpoints"))
 
 
 def test_resume_with_another_setting_is_refused(cli, trained, tiny_spec, tiny_data):

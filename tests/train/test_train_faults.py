@@ -238,7 +238,7 @@ def test_a_second_training_on_the_same_folder_is_refused_while_the_first_finishe
     second = cnn_arch(*args)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2, err
-    assert f"{out}: is in use by another `cnn-arch train`" in err and "Traceback" not in err
+    assert f"{out}: error: is in use by another `cnn-arch train`" in err and "Traceback" not in err
     _, err = first.communicate(timeout=240)
     assert first.returncode == 0, err
     assert (out / "results.json").is_file()
