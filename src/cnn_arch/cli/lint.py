@@ -63,6 +63,7 @@ def lint_command(
 ) -> None:
     """Check specs for design problems, with rule codes (`cnn-arch rule --all` lists them)."""
     from archspec.errors import SpecError, UserError
+    from archspec.interop.keras_check import is_python, lint_python
     from archspec.lint import config as lint_config
     from archspec.lint.engine import lint_source
     from archspec.lint.fix import FixOutcome, fix_source
@@ -98,7 +99,10 @@ def lint_command(
             continue
         settings = lint_config.settings(file_options, cli_options)
         try:
-            if fix or diff:
+            if is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
+                findings = lint_python(target.text, target.name, settings, input_shape)
+                outcome = FixOutcome(target.text, (), tuple(findings))
+            elif fix or diff:
                 outcome = fix_source(target.text, target.name, settings, input_shape)
             else:
                 findings = lint_source(target.text, target.name, settings, input_shape)
