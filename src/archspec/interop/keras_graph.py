@@ -70,7 +70,9 @@ class _Writer:
         self.source = source
         self.dominators: list[frozenset[int]] = []
         for index, layer in enumerate(graph.layers):
-            shared = frozenset.intersection(*(self.dominators[i] for i in layer.inputs)) if layer.inputs else frozenset()
+            shared = (
+                frozenset.intersection(*(self.dominators[i] for i in layer.inputs)) if layer.inputs else frozenset()
+            )
             self.dominators.append(shared | {index})
         self.written: dict[int, int] = {}
 

@@ -129,7 +129,10 @@ class _Importer:
             if n == model:
                 return self.translate(n, value)
         raise SpecError(
-            f"no model named `{model}`", Span(1, 1), hint=f"models: {', '.join(n for n, _ in models)}", source=self.source
+            f"no model named `{model}`",
+            Span(1, 1),
+            hint=f"models: {', '.join(n for n, _ in models)}",
+            source=self.source,
         )
 
     def translate(self, name: str, value: Any) -> ImportedSpec:
@@ -259,10 +262,17 @@ class _Importer:
             return tuple(items) if isinstance(node, ast.Tuple) else items
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
             operand = self.value(node.operand, env)
-            return _apply(self, node, {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a, ast.Not: lambda a: not a}[type(node.op)], operand)
+            return _apply(
+                self,
+                node,
+                {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a, ast.Not: lambda a: not a}[type(node.op)],
+                operand,
+            )
         if isinstance(node, ast.BinOp):
             left, right = self.value(node.left, env), self.value(node.right, env)
-            return _apply(self, node, _BINARY[type(node.op)], left, right) if type(node.op) in _BINARY else self._no(node)
+            return (
+                _apply(self, node, _BINARY[type(node.op)], left, right) if type(node.op) in _BINARY else self._no(node)
+            )
         if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
             left, right = self.value(node.left, env), self.value(node.comparators[0], env)
             return _apply(self, node, _COMPARE[type(node.ops[0])], left, right)
@@ -306,7 +316,9 @@ class _Importer:
         positional = [a.arg for a in params.args]
         names = positional + [a.arg for a in params.kwonlyargs]
         if len(args) > len(positional):
-            raise SpecError(f"`{definition.name}` takes {len(positional)} positional arguments", span, source=self.source)
+            raise SpecError(
+                f"`{definition.name}` takes {len(positional)} positional arguments", span, source=self.source
+            )
         given = dict(zip(positional, args))
         for name, value in kwargs.items():
             if name not in names:
@@ -336,7 +348,9 @@ class _Importer:
         last = path.split(".")[-1]
         if last in ("Sequential",):
             model = Sequential(_span(node))
-            for index, (item, item_node) in enumerate(zip(args[0] if args else kwargs.get("layers") or [], _elements(node))):
+            for index, (item, item_node) in enumerate(
+                zip(args[0] if args else kwargs.get("layers") or [], _elements(node))
+            ):
                 if index == 0 and isinstance(item, Tensor) and not self.graph.layers[item.node].inputs:
                     model.input = item  # keras.Input(shape=...) as the first entry
                     continue
@@ -374,9 +388,7 @@ class _Importer:
             if name in table.IGNORED or name == "batch_size":
                 continue
             if name not in order and keras not in table.AUGMENTATION:
-                raise SpecError(
-                    f"`{keras}` argument `{name}` has no spec equivalent", spans[name], source=self.source
-                )
+                raise SpecError(f"`{keras}` argument `{name}` has no spec equivalent", spans[name], source=self.source)
             bound[name] = value
         return LayerObject(keras, bound, spans, _span(node))
 
@@ -397,7 +409,9 @@ class _Importer:
                 hint="give every dimension a size, or pass --input HxWxC",
                 source=self.source,
             )
-        if not isinstance(shape, (tuple, list)) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape
+        ):
             raise SpecError(f"the input shape must be a tuple of integers, got `{shape!r}`", span, source=self.source)
         return "input " + "x".join(map(str, shape))
 
@@ -412,7 +426,9 @@ class _Importer:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, Tensor) for v in value) or len(value) < 2:
                 raise SpecError(f"`{layer.keras}` merges a list of at least two tensors", where, source=self.source)
             text = self.translate_layer(layer)
-            return Tensor(self.graph.add(Layer(text, tuple(v.node for v in value), layer.span, layer.keras, merge=True)))
+            return Tensor(
+                self.graph.add(Layer(text, tuple(v.node for v in value), layer.span, layer.keras, merge=True))
+            )
         if not isinstance(value, Tensor):
             raise SpecError(
                 "a layer is applied to a tensor from `keras.Input` or another layer", where, source=self.source
@@ -449,7 +465,9 @@ class _Importer:
             current = self.graph.add(Layer(self.input_text(shape, span), (), span, "input shape"))
         for layer in layers:
             if layer.keras in table.MERGES or layer.keras == "InputLayer":
-                raise SpecError(f"`{layer.keras}` cannot be a layer of a Sequential model", layer.span, source=self.source)
+                raise SpecError(
+                    f"`{layer.keras}` cannot be a layer of a Sequential model", layer.span, source=self.source
+                )
             current = self.apply_layer(layer, Tensor(current), None).node
         return current
 
@@ -513,4 +531,15 @@ _COMPARE = {
     ast.Gt: lambda a, b: a > b,
     ast.GtE: lambda a, b: a >= b,
 }
-_BUILTINS = {"range": range, "len": len, "int": int, "float": float, "min": min, "max": max, "tuple": tuple, "list": list, "round": round, "abs": abs}
+_BUILTINS = {
+    "range": range,
+    "len": len,
+    "int": int,
+    "float": float,
+    "min": min,
+    "max": max,
+    "tuple": tuple,
+    "list": list,
+    "round": round,
+    "abs": abs,
+}

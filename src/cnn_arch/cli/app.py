@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import compare, evaluate, lint, new, predict, rule, summarize, templates, train
+from cnn_arch.cli import compare, evaluate, export, import_keras, lint, new, predict, rule, summarize, templates, train
 
 app = typer.Typer(
     name="cnn-arch",
@@ -30,6 +30,8 @@ train.register(app)
 evaluate.register(app)
 predict.register(app)
 compare.register(app)
+import_keras.register(app)
+export.register(app)
 
 
 def _version(value: bool) -> None:
