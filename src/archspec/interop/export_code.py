@@ -38,7 +38,21 @@ def export_spec(text: str, name: str, target: str, input_shape: tuple[int, ...] 
         from archspec.interop.code_torch import TorchWriter as Writer
     else:
         raise UserError(f"`--to` must be one of {', '.join(TARGETS)}; got `{target}`")
-    return Writer(program, name, typed).write()
+    return formatted(Writer(program, name, typed).write())
+
+
+def formatted(code: str) -> str:
+    """`code` through `ruff format` (line length 100) when ruff is installed (the `interop` extra),
+    else as written, which is already close to that layout."""
+    import subprocess
+
+    try:
+        from ruff.__main__ import find_ruff_bin
+    except ImportError:
+        return code
+    command = [find_ruff_bin(), "format", "--isolated", "--line-length", "100", "--stdin-filename", "model.py", "-"]
+    result = subprocess.run(command, input=code, capture_output=True, text=True, check=False)
+    return result.stdout if result.returncode == 0 else code
 
 
 def literal(value: Any) -> str:
@@ -107,7 +121,7 @@ class FunctionalWriter:
         lines = [f"def {function.name}(x{', ' if params else ''}{params}{self.extra_params}):"]
         for param, default in function.late_defaults:
             lines += [f"    if {param} is None:", f"        {param} = {default}"]
-        lines += self.statements(function.body, "x", 1) + ["    return x"]
+        lines += [*self.statements(function.body, "x", 1), "    return x"]
         return "\n".join(lines)
 
     def statements(self, ops: list, x: str, depth: int, out: str | None = None) -> list[str]:

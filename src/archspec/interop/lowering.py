@@ -26,7 +26,7 @@ class Sym:
 class LayerOp:
     kind: str
     attrs: dict[str, Any]  # converted value, or Sym
-    rank: int  # rank of the input (3 for HxWxC), from the compiled spec
+    shape: tuple[int, ...]  # the input's shape at the first place the line is used (ranks never differ)
 
 
 @dataclass
@@ -69,11 +69,11 @@ PY_FUNCTIONS = {"floor": "math.floor", "ceil": "math.ceil"}
 
 def lower(module: Module, typed, source: SourceText) -> Program:
     """Lower `module` (already compiled to `typed`, so it is known to be valid)."""
-    ranks: dict[tuple[int, int], int] = {}
+    shapes: dict[tuple[int, int], tuple[int, ...]] = {}
     for node in typed.graph.nodes:
         if node.inputs:
-            ranks.setdefault((node.span.line, node.span.column), len(typed.infos[node.inputs[0]].shape))
-    lowering = _Lowering(ranks, source)
+            shapes.setdefault((node.span.line, node.span.column), typed.infos[node.inputs[0]].shape)
+    lowering = _Lowering(shapes, source)
     functions = [lowering.function(d) for d in module.defs]
     body = list(module.body)
     if body and isinstance(body[0], Line) and body[0].name == "input":
@@ -82,8 +82,8 @@ def lower(module: Module, typed, source: SourceText) -> Program:
 
 
 class _Lowering:
-    def __init__(self, ranks: dict, source: SourceText) -> None:
-        self.ranks = ranks
+    def __init__(self, shapes: dict, source: SourceText) -> None:
+        self.shapes = shapes
         self.source = source
         self.helpers: set[str] = set()
 
@@ -91,7 +91,7 @@ class _Lowering:
         params: list[tuple[str, str | None]] = []
         late: list[tuple[str, str]] = []
         names = frozenset(p.name for p in definition.params)
-        for index, param in enumerate(definition.params):
+        for param in definition.params:
             if param.default is None:
                 params.append((param.name, None))
             elif _uses(param.default, names):
@@ -138,6 +138,13 @@ class _Lowering:
         for expr in line.args:
             if isinstance(expr, Ref) and expr.name in SUFFIX_WORDS and expr.name not in names and kind.takes_suffix:
                 suffix.append(expr.name)
+            elif len(given) >= len(positional):
+                raise SpecError(
+                    "an activation or `bn` passed as a macro argument cannot be exported",
+                    expr.span,
+                    hint="write the word itself in the macro body",
+                    source=self.source,
+                )
             else:
                 given[positional[len(given)].name] = expr
         for kwarg in line.kwargs:
@@ -150,9 +157,9 @@ class _Lowering:
                 attrs[arg.name] = Sym(self.python(given[arg.name], names))
             else:
                 attrs[arg.name] = arg.convert(arg.name, evaluate(given[arg.name], {}))
-        rank = self.ranks.get((line.span.line, line.span.column), 3)
-        ops = [LayerOp(kind.name, attrs, rank)]
-        ops.extend(LayerOp(word, {a.name: a.default for a in REGISTRY[word].args}, rank) for word in suffix)
+        shape = self.shapes.get((line.span.line, line.span.column), (1, 1, 1))
+        ops = [LayerOp(kind.name, attrs, shape)]
+        ops.extend(LayerOp(word, {a.name: a.default for a in REGISTRY[word].args}, shape) for word in suffix)
         return ops
 
     def python(self, expr: Expr, names: frozenset[str]) -> str:
