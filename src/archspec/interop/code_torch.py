@@ -154,9 +154,9 @@ class TorchWriter:
         lines = [line for op in ops for line in self.module(op, depth)]
         if len(ops) == 1 and (isinstance(ops[0], CallOp) or (isinstance(ops[0], LayerOp) and len(lines) == 1)):
             return lines
-        return [
-            *self.sequential(ops, depth),
-        ][:-1] + ["    " * depth + "),"]
+        lines = self.sequential(ops, depth)
+        lines[-1] += ","
+        return lines
 
     def module(self, op, depth: int) -> list[str]:
         pad = "    " * depth
