@@ -54,27 +54,36 @@ class ImportedSpec:
 
 
 def write_spec(graph: LayerGraph, output: int, name: str, model: str, span: Span, source: SourceText) -> ImportedSpec:
-    """Write the graph from its input (node 0) to `output` as a spec."""
-    writer = _Writer(graph, source)
-    statements = writer.path(0, output)
+    """Write the part of the graph that computes `output`, from its one input, as a spec."""
+    writer = _Writer(graph, output, span, source)
+    statements = writer.path(writer.root, output)
     lines = [f"# Imported from {name} (`{model}`, line {span.line}) by `cnn-arch import`; one line per Keras layer."]
     origins: dict[int, Span] = {}
-    writer.emit(lines, origins, [(0, None)], 0)
+    writer.emit(lines, origins, [(writer.root, None)], 0)
     writer.emit(lines, origins, statements, 0)
     return ImportedSpec(model, "\n".join(lines) + "\n", origins, source, span)
 
 
 class _Writer:
-    def __init__(self, graph: LayerGraph, source: SourceText) -> None:
+    def __init__(self, graph: LayerGraph, output: int, span: Span, source: SourceText) -> None:
         self.graph = graph
         self.source = source
-        self.dominators: list[frozenset[int]] = []
-        for index, layer in enumerate(graph.layers):
-            shared = (
-                frozenset.intersection(*(self.dominators[i] for i in layer.inputs)) if layer.inputs else frozenset()
-            )
-            self.dominators.append(shared | {index})
-        self.written: dict[int, int] = {}
+        needed, stack = set(), [output]  # the layers `output` depends on (a file may build several models)
+        while stack:
+            index = stack.pop()
+            if index not in needed:
+                needed.add(index)
+                stack.extend(graph.layers[index].inputs)
+        roots = sorted(i for i in needed if not graph.layers[i].inputs)
+        if len(roots) != 1:
+            raise SpecError(f"the model has {len(roots)} inputs; a spec has one", span, source=source)
+        self.root = roots[0]
+        self.dominators: dict[int, frozenset[int]] = {}
+        for index in sorted(needed):  # layers are numbered in the order they were made: inputs first
+            inputs = graph.layers[index].inputs
+            shared = frozenset.intersection(*(self.dominators[i] for i in inputs)) if inputs else frozenset()
+            self.dominators[index] = shared | {index}
+        self.written: set[int] = set()
 
     def _fork(self, index: int) -> int:
         """The last node every path to `index` passes through: where its merge's branches split."""
@@ -93,7 +102,7 @@ class _Writer:
                     layer.span,
                     source=self.source,
                 )
-            self.written[index] = 1
+            self.written.add(index)
             if layer.merge:
                 fork = self._fork(index)
                 chain.append((index, [self.path(fork, i) for i in layer.inputs]))
@@ -112,10 +121,10 @@ class _Writer:
                 if layer.text is None:
                     lines.append(f"{pad}{where} (no weights, identity at inference: no spec line)")
                     continue
-                lines.append(f"{pad}{layer.text:<40} {where}")
+                lines.append(f"{(pad + layer.text).ljust(40)} {where}")
                 origins[len(lines)] = layer.span
                 continue
-            lines.append(f"{pad}{layer.text}:{'':<{39 - len(layer.text)}} {where}")
+            lines.append(f"{(pad + layer.text + ':').ljust(40)} {where}")
             origins[len(lines)] = layer.span
             for branch in branches:
                 self._branch(lines, origins, branch, depth + 1)

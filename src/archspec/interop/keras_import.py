@@ -153,13 +153,13 @@ class _Importer:
         elif isinstance(node, ast.FunctionDef):
             env[node.name] = Function(node)
         elif isinstance(node, ast.Assign):
-            value = self.lazy(node.value, env)
+            value = self.assigned(node.value, env)
             for target in node.targets:
                 self.assign(target, value, env, top)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            self.assign(node.target, self.lazy(node.value, env), env, top)
+            self.assign(node.target, self.assigned(node.value, env), env, top)
         elif isinstance(node, ast.AugAssign):
-            self.assign(node.target, self.lazy(ast.BinOp(node.target, node.op, node.value), env), env, top)
+            self.assign(node.target, self.assigned(ast.BinOp(node.target, node.op, node.value), env), env, top)
         elif isinstance(node, ast.Expr):
             self.expression_statement(node.value, env)
         elif isinstance(node, ast.For):
@@ -189,6 +189,11 @@ class _Importer:
             for alias in node.names:
                 env[alias.asname or alias.name] = KerasName(f"{module}.{alias.name}")
 
+    def assigned(self, node: ast.expr, env: dict) -> Any:
+        """An assigned value: one that builds layers or models must be followed (its error is the
+        user's to see now); any other may stay unknown until the model needs it."""
+        return self.value(node, env) if self.touches_model(node, env) else self.lazy(node, env)
+
     def assign(self, target: ast.expr, value: Any, env: dict, top: bool) -> None:
         if isinstance(target, ast.Name):
             env[target.id] = value
@@ -208,7 +213,7 @@ class _Importer:
             if isinstance(owner, Sequential) and node.func.attr == "add":
                 if len(node.args) != 1 or node.keywords:
                     raise self.error("`add` takes one layer", node)
-                owner.layers.append(self.layer_value(self.value(node.args[0], env), node.args[0]))
+                self.add_to(owner, self.value(node.args[0], env), node.args[0])
                 return
         if isinstance(node, ast.Call) and isinstance(self.lazy(node.func, env), Function):
             self.value(node, env)  # a user function that may add layers to a model it is given
@@ -280,7 +285,10 @@ class _Importer:
             owner = self.value(node.value, env)
             if isinstance(owner, KerasName):
                 return KerasName(f"{owner.path}.{node.attr}")
-            raise self.error(f"cannot follow the attribute `.{node.attr}`", node)
+            error = self.error(f"cannot follow the attribute `.{node.attr}`", node)
+            if isinstance(owner, (Sequential, Functional, Tensor, LayerObject)):
+                return Unknown(error)  # `model.fit`, `x.shape`: an error only if the model needs it
+            raise error
         if isinstance(node, ast.Call):
             return self.call(node, env)
         if isinstance(node, ast.Subscript):
@@ -292,6 +300,8 @@ class _Importer:
 
     def call(self, node: ast.Call, env: dict) -> Any:
         func = self.value(node.func, env)
+        if isinstance(func, Unknown):  # a method of a model or tensor: `history = model.fit(...)`
+            return func
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             raise self.error("cannot follow `*args` or `**kwargs` in a call", node)
         args = [self.value(a, env) for a in node.args]
@@ -346,15 +356,14 @@ class _Importer:
 
     def keras_call(self, path: str, node: ast.Call, args: list, kwargs: dict, env: dict) -> Any:
         last = path.split(".")[-1]
-        if last in ("Sequential",):
+        if last == "Sequential":
             model = Sequential(_span(node))
-            for index, (item, item_node) in enumerate(
-                zip(args[0] if args else kwargs.get("layers") or [], _elements(node))
-            ):
-                if index == 0 and isinstance(item, Tensor) and not self.graph.layers[item.node].inputs:
-                    model.input = item  # keras.Input(shape=...) as the first entry
-                    continue
-                model.layers.append(self.layer_value(item, item_node))
+            items = args[0] if args else kwargs.get("layers") or []
+            if not isinstance(items, (list, tuple)):
+                raise self.error("`Sequential` takes a list of layers", node)
+            elements = _elements(node)
+            for index, item in enumerate(items):
+                self.add_to(model, item, elements[index] if len(elements) == len(items) else node)
             return model
         if last in ("Model", "Functional"):
             inputs = args[0] if args else kwargs.get("inputs")
@@ -392,10 +401,14 @@ class _Importer:
             bound[name] = value
         return LayerObject(keras, bound, spans, _span(node))
 
-    def layer_value(self, value: Any, node: ast.expr) -> LayerObject:
-        if isinstance(value, (LayerObject, Sequential)):
-            return value
-        raise self.error("expected a Keras layer here", node)
+    def add_to(self, model: Sequential, value: Any, node: ast.AST) -> None:
+        """Append a layer to a Sequential model; `keras.Input(...)` first gives its input shape."""
+        if isinstance(value, Tensor) and not self.graph.layers[value.node].inputs and not model.layers:
+            model.input = value
+        elif isinstance(value, (LayerObject, Sequential)):
+            model.layers.append(value)
+        else:
+            raise self.error("expected a Keras layer here", node)
 
     # --- building the graph --------------------------------------------------------------------
 

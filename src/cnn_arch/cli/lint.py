@@ -88,6 +88,11 @@ def lint_command(
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
+    if (fix or diff) and any(is_python(t.name) for t in targets):
+        raise UserError(
+            "--fix and --diff rewrite specs, not Python",
+            hint="`cnn-arch import model.py -o model.arch`, then lint --fix the spec",
+        )
     options = _options(targets, config)  # config errors stop the run before any output
 
     errors = sum(t.error is not None for t in targets)
