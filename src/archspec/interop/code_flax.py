@@ -27,7 +27,7 @@ LRN = '''def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     return x / (k + alpha / size * window) ** beta'''
 
 NORMALIZE = '''class Normalize(nn.Module):
-    """Fixed per-channel (x - mean) / sqrt(variance), as Keras' Normalization (set the statistics)."""
+    """Fixed per-channel (x - mean) / sqrt(variance), as Keras' Normalization."""
 
     @nn.compact
     def __call__(self, x):
@@ -71,7 +71,10 @@ class FlaxWriter(FunctionalWriter):
         shape = ", ".join(map(str, self.program.input_shape))
         return [
             "class Model(nn.Module):",
-            f'    """Call on a batch of shape (N, {shape}); `train=True` updates BatchNorm and applies dropout."""',
+            f'    """Call on a batch of shape (N, {shape}).',
+            "",
+            "    `train=True` updates the BatchNorm statistics and applies dropout.",
+            '    """',
             "",
             "    @nn.compact",
             "    def __call__(self, x, train=False):",

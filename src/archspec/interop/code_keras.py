@@ -23,11 +23,14 @@ LRN = '''class LocalResponseNorm(keras.layers.Layer):
         return x / (self.k + self.alpha / self.size * window) ** self.beta'''
 
 ZERO_PADDING = '''def zero_padding(padding):
-    """The spec's `zeropad N`, `HxW` or `TxBxLxR` as ZeroPadding2D's ((top, bottom), (left, right))."""
+    """The spec's `zeropad N`, `HxW` or `TxBxLxR` as ((top, bottom), (left, right))."""
     sides = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
     if len(sides) == 2:
         sides = (sides[0], sides[0], sides[1], sides[1])
     return (sides[0], sides[1]), (sides[2], sides[3])'''
+
+
+PAD_NOTE = "zeros pad like the spec's -inf here when the input is non-negative (after relu)"
 
 
 def _keyword(value, default) -> str | None:
@@ -99,12 +102,16 @@ class KerasWriter(FunctionalWriter):
                 return [f"{out} = {before}({x})", f"{out} = {text}({out})"]
             return [f"{out} = {text}({x})"]
         if kind in ("maxpool", "avgpool"):
-            if not isinstance(a["padding"], (str, Sym)):
-                raise UserError(f"Keras pooling has no numeric padding (`{kind} padding=N`); write `zeropad N` first")
             layer = "MaxPooling2D" if kind == "maxpool" else "AveragePooling2D"
             stride = None if a["stride"] is None else literal(a["stride"])
-            text = call(f"layers.{layer}", literal(a["size"]), strides=stride, padding=_keyword(a["padding"], "valid"))
-            return [f"{out} = {text}({x})"]
+            before, padding = self._padded(a)
+            text = call(f"layers.{layer}", literal(a["size"]), strides=stride, padding=padding)
+            if not before:
+                return [f"{out} = {text}({x})"]
+            if kind == "avgpool":
+                raise UserError("Keras cannot leave numeric padding out of an average (`avgpool padding=N`)")
+            # Keras pools take no numeric padding: a ZeroPadding2D first, with a comment saying when it is exact.
+            return [f"# {PAD_NOTE}", f"{out} = {before}({x})", f"{out} = {text}({out})"]
         simple = {
             "dense": lambda: call("layers.Dense", literal(a["units"]), use_bias=_keyword(a["bias"], True)),
             "flatten": lambda: "layers.Flatten()",

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF005  (tutorial style: lists and shapes joined with +, as the importer must read them)
 """Cats vs dogs at 100x100, as in the TF2 comparison of Flatten+Dense heads with global pooling:
 one conv trunk (Conv2D, BatchNormalization, Activation, MaxPooling2D per block), three heads."""
 
