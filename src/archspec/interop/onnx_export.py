@@ -95,6 +95,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
         raise UserError(f"jax2onnx could not convert this model: {error}") from None
     finally:
         logging.getLogger().removeFilter(quiet)
+    proto = _reannotated(proto)
     entry = proto.metadata_props.add()
     entry.key, entry.value = "class_names", json.dumps(list(trained.class_names))
     entry = proto.metadata_props.add()
@@ -105,3 +106,16 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
     except OSError as error:
         raise PathError(str(target), f"cannot write the ONNX model: {error.strerror or error}") from None
     return OnnxExport(target, shape, input_dtype, trained.class_names, trained.checkpoint, trained.step)
+
+
+def _reannotated(proto):
+    """The model with its intermediate shape annotations recomputed by ONNX's own shape inference.
+
+    jax2onnx 0.17.1 can annotate a tensor NHWC after its layout pass turned it NCHW (seen in
+    ResNet-50 from the second stage on); onnxruntime then refuses the model at an `Add`, though
+    the operations themselves are right. Shapes inferred from the operations are right by construction.
+    """
+    import onnx
+
+    del proto.graph.value_info[:]
+    return onnx.shape_inference.infer_shapes(proto)
