@@ -16,6 +16,7 @@ from archspec.interop.keras_values import (
     BINARY,
     BUILTINS,
     COMPARE,
+    MODEL_VALUES,
     UNARY,
     Function,
     Functional,
