@@ -13,8 +13,6 @@ import pytest
 
 TOLERANCE = 1e-4  # max abs difference of the probabilities, fp32
 
-pytestmark = pytest.mark.slow  # trains in a subprocess, then converts with jax2onnx
-
 
 def train(tmp_path, template: str, data, input_shape: str):
     """A 1-epoch run of `template` with its classifier cut to the tiny dataset's 3 classes."""
@@ -60,12 +58,14 @@ def round_trip(cli, run_dir, tmp_path, images: np.ndarray) -> None:
         assert np.abs(got - expected[:batch]).max() <= TOLERANCE
 
 
+@pytest.mark.slow  # trains in a subprocess, then converts with jax2onnx
 def test_gap_head_round_trip(cli, tmp_path, tiny_data):
     run_dir = train(tmp_path, "gap-head", tiny_data, "16x16x3")
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     round_trip(cli, run_dir, tmp_path, images)
 
 
+@pytest.mark.slow
 def test_resnet50_built_small_round_trip(cli, tmp_path, tiny_data):
     run_dir = train(tmp_path, "resnet50", tiny_data, "64x64x3")
     images = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
@@ -75,3 +75,5 @@ def test_resnet50_built_small_round_trip(cli, tmp_path, tiny_data):
 def test_export_needs_a_run_and_a_file(cli, tmp_path):
     missing = cli("export", str(tmp_path), "--to", "onnx", "-o", str(tmp_path / "m.onnx"))
     assert missing.code == 2 and "not a run folder" in missing.err
+    spec = cli("export", "gap-head", "--to", "onnx", "-o", str(tmp_path / "m.onnx"))
+    assert spec.code == 2 and "ONNX export needs a trained model" in spec.err

@@ -237,6 +237,9 @@ def zeropad(args):
 
 def rescaling(args):
     scale, offset = _number(args, "scale", None), _number(args, "offset", 0.0)
+    inverse = 1 / scale if scale else 0
+    if inverse and abs(inverse - round(inverse)) < 1e-9 * inverse:  # 1.0 / 255 reads `1/255`
+        return f"rescale 1/{round(inverse)}" + (f" offset={offset!r}" if offset else "")
     return f"rescale {scale!r}" + (f" offset={offset!r}" if offset else "")
 
 
