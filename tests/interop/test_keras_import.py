@@ -197,6 +197,12 @@ ERRORS = [
         3,
         20,
     ),
+    (
+        "import keras\nx = keras.Input(shape=(8,))\nd = keras.layers.Dense(8)\nm = keras.Model(x, d(d(x)))",
+        "applied a second time here (shared weights)",
+        4,
+        20,
+    ),
     ("import keras\ndef build(:\n    pass", "not valid Python", 2, 11),
     ("x = 1", "no Keras model found", 1, 1),
 ]

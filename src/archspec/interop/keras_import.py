@@ -59,6 +59,7 @@ class _Importer(KerasModels):
         self.env: dict[str, Any] = {}
         self.steps = 0
         self.depth = 0
+        self.applied: dict[int, LayerObject] = {}  # layers applied so far, by id (held, so ids stay unique)
         try:
             self.tree = ast.parse(text, filename=name)
         except SyntaxError as error:

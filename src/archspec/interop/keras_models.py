@@ -13,7 +13,7 @@ from archspec.interop.keras_values import Functional, LayerObject, Sequential, T
 
 
 class KerasModels:
-    """Mixed into the importer, which provides `graph`, `source`, `input_shape` and `error`."""
+    """Mixed into the importer, which provides `graph`, `source`, `input_shape`, `applied` and `error`."""
 
     def keras_call(self, path: str, node: ast.Call, args: list, kwargs: dict, env: dict) -> Any:
         last = path.split(".")[-1]
@@ -107,6 +107,15 @@ class KerasModels:
             raise SpecError(
                 "a layer is applied to a tensor from `keras.Input` or another layer", where, source=self.source
             )
+        if layer.keras not in table.AUGMENTATION and layer.keras not in table.MERGES:
+            if id(layer) in self.applied:  # the same weights used twice: the spec has no shared layers
+                raise SpecError(
+                    f"this `{layer.keras}` is applied a second time here (shared weights); a spec layer is used once",
+                    where,
+                    hint="make one layer object per use",
+                    source=self.source,
+                )
+            self.applied[id(layer)] = layer
         text = None if layer.keras in table.AUGMENTATION else self.translate_layer(layer)
         return Tensor(self.graph.add(Layer(text, (value.node,), layer.span, layer.keras)))
 
