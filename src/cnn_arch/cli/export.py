@@ -9,12 +9,19 @@ from pathlib import Path
 
 import typer
 
+from cnn_arch.cli.common import CheckpointChoice as Checkpoint
+
 
 class Target(str, Enum):
     keras = "keras"
     flax = "flax"
     pytorch = "pytorch"
     onnx = "onnx"
+
+
+class InputDtype(str, Enum):
+    uint8 = "uint8"
+    float32 = "float32"
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +32,12 @@ def export_command(
     source: str = typer.Argument(..., metavar="RUN_DIR|SPEC", help="A run folder, or a spec file or template name."),
     to: Target = typer.Option(None, "--to", help="What to write. [default: onnx for a run folder]"),
     out: Path = typer.Option(None, "-o", "--out", metavar="FILE", help="Where to write (code: default stdout)."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="For a run: the best checkpoint or the last one."),
-    input_dtype: str = typer.Option("uint8", "--input-dtype", help="For ONNX: the input's type, uint8 or float32."),
+    checkpoint: Checkpoint = typer.Option(
+        Checkpoint.best, "--checkpoint", help="For a run: the best checkpoint by validation accuracy, or the last one."
+    ),
+    input_dtype: InputDtype = typer.Option(
+        InputDtype.uint8, "--input-dtype", help="For ONNX: the input's type (float32: values 0-255 as predict takes)."
+    ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="For code: override the spec's input shape."),
 ) -> None:
     """Export a trained run as ONNX (images in, class probabilities out, batch size free), or a
@@ -46,7 +57,7 @@ def export_command(
             raise UserError("say where to write the ONNX model", hint="-o model.onnx")
         from archspec.interop.onnx_export import export_onnx
 
-        result = export_onnx(source, out, checkpoint, input_dtype)
+        result = export_onnx(source, out, checkpoint.value, input_dtype.value)
         shape = "x".join(map(str, result.input_shape))
         typer.echo(
             f"Wrote {result.path}: {result.input_dtype} images (N, {shape.replace('x', ', ')}) in, "
