@@ -66,7 +66,10 @@ class MaxPool(_Pool):
     def apply(self, module, attrs, xs, *, train):
         from flax import nnx
 
-        return nnx.max_pool(xs[0], attrs["size"], self._stride(attrs), self._flax_padding(attrs))
+        # Keywords: jax2onnx's ONNX export replaces these functions with keyword-only versions.
+        return nnx.max_pool(
+            xs[0], window_shape=attrs["size"], strides=self._stride(attrs), padding=self._flax_padding(attrs)
+        )
 
 
 @layer
@@ -80,7 +83,11 @@ class AvgPool(_Pool):
         from flax import nnx
 
         return nnx.avg_pool(
-            xs[0], attrs["size"], self._stride(attrs), self._flax_padding(attrs), count_include_pad=False
+            xs[0],
+            window_shape=attrs["size"],
+            strides=self._stride(attrs),
+            padding=self._flax_padding(attrs),
+            count_include_pad=False,
         )
 
 

@@ -10,7 +10,21 @@ import sys
 
 import typer
 
-from cnn_arch.cli import compare, draw, evaluate, lint, new, predict, rule, server, summarize, templates, train
+from cnn_arch.cli import (
+    compare,
+    draw,
+    evaluate,
+    export,
+    import_keras,
+    lint,
+    new,
+    predict,
+    rule,
+    server,
+    summarize,
+    templates,
+    train,
+)
 
 app = typer.Typer(
     name="cnn-arch",
@@ -32,6 +46,8 @@ predict.register(app)
 compare.register(app)
 server.register(app)
 draw.register(app)
+import_keras.register(app)
+export.register(app)
 
 
 def _version(value: bool) -> None:

@@ -71,6 +71,7 @@ def lint_command(
 ) -> None:
     """Check specs for design problems, with rule codes (`cnn-arch rule --all` lists them)."""
     from archspec.errors import SpecError, UserError
+    from archspec.interop.keras_check import is_python, lint_python
     from archspec.lint import config as lint_config
     from archspec.lint.engine import lint_source
     from archspec.lint.fix import FixOutcome, fix_source
@@ -96,6 +97,11 @@ def lint_command(
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
+    if (fix or diff) and any(is_python(t.name) for t in targets):
+        raise UserError(
+            "--fix and --diff rewrite specs, not Python",
+            hint="`cnn-arch import model.py -o model.arch`, then lint --fix the spec",
+        )
     options = _options(targets, config)  # config errors stop the run before any output
 
     errors = sum(t.error is not None for t in targets)
@@ -107,7 +113,10 @@ def lint_command(
             continue
         settings = lint_config.settings(file_options, cli_options)
         try:
-            if fix or diff:
+            if is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
+                findings = lint_python(target.text, target.name, settings, input_shape)
+                outcome = FixOutcome(target.text, (), tuple(findings))
+            elif fix or diff:
                 outcome = fix_source(target.text, target.name, settings, input_shape)
             else:
                 findings = lint_source(target.text, target.name, settings, input_shape)

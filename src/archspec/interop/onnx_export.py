@@ -1,0 +1,121 @@
+"""`cnn-arch export RUN_DIR -o model.onnx`: a trained run's model as ONNX, through jax2onnx.
+
+The ONNX graph takes what `cnn-arch predict` takes, uint8-range images (N, H, W, C) with a dynamic
+batch dimension, and does what predict does: scale to [0, 1], run the network in inference mode
+(BatchNorm statistics, no dropout) and turn its logits into class probabilities. The class names
+travel in the model's metadata (`class_names`, a JSON list).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from archspec.errors import PathError, UserError
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "probabilities"
+INPUT_DTYPES = ("uint8", "float32")
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    path: Path
+    input_shape: tuple[int, ...]  # without the batch dimension
+    input_dtype: str
+    class_names: tuple[str, ...]
+    checkpoint: str
+    step: int
+
+
+class _DropMessage(logging.Filter):
+    """Hides jax2onnx's BatchNorm warning: it reads the layers' training-time default, while the
+    exported call runs them with their statistics (the round-trip test checks the outputs)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def scores_function(trained):
+    """images (N, H, W, C) → class probabilities, exactly as `archspec.train.inference.predict` scores them."""
+    from flax import nnx
+
+    from archspec.train import augment
+
+    def scores(images):
+        model = nnx.merge(trained.graphdef, trained.state.params, trained.state.model_state)
+        return trained.task.scores(model(augment.to_float(images), train=False, logits=True))
+
+    return scores
+
+
+def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", input_dtype: str = "uint8") -> OnnxExport:
+    """Write the run's `which` checkpoint as an ONNX model at `path`.
+
+    Raises:
+        PathError: not a run folder, or `path` cannot be written.
+        UserError: jax2onnx is not installed, or cannot convert an operation of this model.
+    """
+    if input_dtype not in INPUT_DTYPES:
+        raise UserError(f"`--input-dtype` must be one of {', '.join(INPUT_DTYPES)}; got `{input_dtype}`")
+    try:
+        from jax2onnx import to_onnx
+    except ImportError:
+        raise UserError(
+            "ONNX export needs jax2onnx", hint="install the interop extra: pip install 'cnn-arch[interop]'"
+        ) from None
+    import jax
+    import jax.numpy as jnp
+
+    from archspec.train.inference import load_run
+
+    trained = load_run(run_dir, which)
+    if trained.config.precision == "bf16":
+        raise UserError("the run trained in bf16; ONNX export supports fp32 runs", hint="train with --precision fp32")
+    shape = tuple(trained.config.input_shape)
+    batch = jax.export.symbolic_shape("N")[0]
+    spec = jax.ShapeDtypeStruct((batch, *shape), jnp.dtype(input_dtype))
+    quiet = _DropMessage("BatchNorm exported with use_running_average=False")
+    logging.getLogger().addFilter(quiet)
+    try:
+        proto = to_onnx(
+            scores_function(trained),
+            [spec],
+            model_name=Path(run_dir).name or "cnn_arch_model",
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+        )
+    except (NotImplementedError, ValueError, TypeError) as error:
+        raise UserError(f"jax2onnx could not convert this model: {error}") from None
+    finally:
+        logging.getLogger().removeFilter(quiet)
+    proto = _reannotated(proto)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "class_names", json.dumps(list(trained.class_names))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "cnn_arch_checkpoint", f"{trained.checkpoint} (step {trained.step})"
+    target = Path(path)
+    try:
+        target.write_bytes(proto.SerializeToString())
+    except OSError as error:
+        raise PathError(str(target), f"cannot write the ONNX model: {error.strerror or error}") from None
+    return OnnxExport(target, shape, input_dtype, trained.class_names, trained.checkpoint, trained.step)
+
+
+def _reannotated(proto):
+    """The model with its intermediate shape annotations recomputed by ONNX's own shape inference.
+
+    jax2onnx 0.17.1 can annotate a tensor NHWC after its layout pass turned it NCHW (seen in
+    ResNet-50 from the second stage on); onnxruntime then refuses the model at an `Add`, though
+    the operations themselves are right. Shapes inferred from the operations are right by construction.
+    """
+    import onnx
+
+    del proto.graph.value_info[:]
+    return onnx.shape_inference.infer_shapes(proto)

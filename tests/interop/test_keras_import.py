@@ -1,0 +1,253 @@
+"""`cnn-arch import`: Keras source read statically into specs with the counts Keras gives (the
+reference numbers below were measured by Keras 3 building these files; test_keras_reference.py
+measures them again), and what cannot be translated reported at its Python line and column."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from archspec.compile import compile_spec
+from archspec.errors import SpecError
+from archspec.interop.keras_check import compile_python
+from archspec.interop.keras_import import import_keras, imported_models
+
+KERAS = Path(__file__).parent / "keras"
+
+# (file, model variable, total, trainable, output shape): Keras 3.15 count_params() of the same code.
+MODELS = [
+    ("flatten_head.py", "model", 11_574_090, 11_573_898, (10,)),
+    ("gap_head.py", "model", 66_602, 66_410, (10,)),
+    ("cats_dogs.py", "flatten_dense", 1_937_321, 1_936_873, (1,)),
+    ("cats_dogs.py", "flatten_dense_dropout", 1_947_421, 1_946_973, (1,)),
+    ("cats_dogs.py", "global_pooling", 94_049, 93_601, (1,)),
+    ("residual.py", "model", 173_770, 173_002, (10,)),
+]
+
+
+def source(name: str) -> str:
+    return (KERAS / name).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("file", "model", "total", "trainable", "output"), MODELS)
+def test_imported_counts_equal_keras(file, model, total, trainable, output):
+    imported = import_keras(source(file), file, model)
+    typed = compile_spec(imported.text, file)
+    assert (typed.params, typed.trainable, typed.output_shape) == (total, trainable, output)
+
+
+def test_no_keras_tensorflow_or_jax_is_imported():
+    code = (
+        "import sys; from archspec.interop.keras_check import compile_python; "
+        f"compile_python(open({str(KERAS / 'residual.py')!r}).read(), 'residual.py'); "
+        "print(sorted({'keras', 'tensorflow', 'jax'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_each_spec_line_names_its_python_line():
+    imported = import_keras(source("flatten_head.py"), "flatten_head.py")
+    lines = imported.text.splitlines()
+    assert lines[1].split("#")[0].strip() == "input 224x224x3"
+    assert lines[2] == "conv 32 3 relu".ljust(40) + " # line 8: Conv2D"
+    assert lines[-1].startswith("dense 10 softmax") and lines[-1].endswith("# line 20: Dense")
+    assert imported.origins[len(lines)].line == 20  # the spec's last line maps back to Python line 20
+
+
+def test_functional_residual_blocks_become_add_blocks():
+    text = import_keras(source("residual.py"), "residual.py").text
+    body = [line.split("#")[0].rstrip() for line in text.splitlines()[1:]]
+    first = body.index("add:")
+    assert body[first + 1 : first + 3] == ["    identity", "    branch:"]  # identity shortcut
+    projection = body.index("add:", first + 1)
+    assert body[projection + 1 : projection + 4] == [
+        "    branch:",
+        "        conv 64 1 stride=2 bias=false",
+        "        bn",
+    ]
+    assert body[body.index("concat:") + 1 :][:3] == [
+        "    conv 32 1 relu",
+        "    conv 32 3 padding=same relu",
+        "    identity",
+    ]
+
+
+def test_every_model_of_a_file_is_found_in_order():
+    names = [m.name for m in imported_models(source("cats_dogs.py"), "cats_dogs.py")]
+    assert names == ["flatten_dense", "flatten_dense_dropout", "global_pooling"]
+    assert import_keras(source("cats_dogs.py"), "cats_dogs.py").name == "global_pooling"  # the last by default
+
+
+def test_summary_rows_carry_python_lines():
+    typed = compile_python(source("gap_head.py"), "gap_head.py")
+    # input (line 7); each conv and its relu (9, 10) twice; pool (11), bn (12); gap, dropout, dense + softmax
+    assert [n.span.line for n in typed.graph.nodes] == [7, 9, 9, 10, 10, 11, 12, 9, 9, 10, 10, 11, 12, 13, 14, 15, 15]
+
+
+def test_keras_defaults_and_arguments(tmp_path):
+    code = """
+    from tensorflow.keras import layers, Sequential
+    m = Sequential([
+        layers.InputLayer(input_shape=(64, 64, 3)),
+        layers.ZeroPadding2D(((0, 1), (0, 1))),
+        layers.Conv2D(16, kernel_size=(3, 5), strides=(2, 1), dilation_rate=1, use_bias=False, kernel_initializer="he_normal"),
+        layers.BatchNormalization(momentum=0.9, epsilon=1e-5),
+        layers.LeakyReLU(),
+        layers.DepthwiseConv2D(3, padding="SAME", depth_multiplier=2),
+        layers.ReLU(max_value=6),
+        layers.SeparableConv2D(32, 3, activation="swish"),
+        layers.AveragePooling2D(3, strides=1),
+        layers.GlobalMaxPooling2D(keepdims=True),
+        layers.Flatten(),
+        layers.Dense(5, activation=None),
+        layers.Softmax(),
+    ])
+    """
+    text = import_keras(textwrap.dedent(code), "m.py").text
+    body = [line.split("#")[0].rstrip() for line in text.splitlines()[1:]]
+    assert body == [
+        "input 64x64x3",
+        "zeropad 0x1x0x1",
+        "conv 16 3x5 stride=2x1 bias=false",
+        "bn momentum=0.9 epsilon=1e-05",
+        "leaky_relu 0.3",  # Keras 3's default negative slope
+        "dwconv 3 padding=same multiplier=2",
+        "relu6",
+        "sepconv 32 3 swish",
+        "avgpool 3 stride=1",
+        "gmp keepdims=true",
+        "flatten",
+        "dense 5",
+        "softmax",
+    ]
+
+
+# The error catalogue: Keras code the importer refuses, the message, and its Python line and column.
+ERRORS = [
+    (
+        "import keras\nm = keras.Sequential([keras.layers.LSTM(8)])",
+        "`LSTM` is not a Keras layer the spec language has",
+        2,
+        23,
+    ),
+    ("import keras\nn = 8\nm = keras.Sequential([keras.layers.Dense(units=get())])", "`get` is not a value", 3, 48),
+    (
+        "import keras\nm = keras.Sequential([keras.layers.Dense(4, input_shape=(3,)), keras.layers.Dense(2, activation='swishy')])",
+        "activation `swishy` has no spec equivalent",
+        2,
+        86,
+    ),
+    (
+        "import keras\nm = keras.Sequential([keras.layers.Conv2D(8, 3, padding='causal', input_shape=(8, 8, 1))])",
+        '`padding` must be "valid" or "same"',
+        2,
+        49,
+    ),
+    (
+        "import keras\nm = keras.Sequential([keras.layers.Conv2D(8, 3, data_format='channels_first', input_shape=(8, 8, 1))])",
+        "channels-last",
+        2,
+        49,
+    ),
+    (
+        "import keras\nm = keras.Sequential([keras.layers.Dense(4, lora_rank=2, input_shape=(3,))])",
+        "`Dense` argument `lora_rank` has no spec equivalent",
+        2,
+        45,
+    ),
+    ("import keras\nm = keras.Sequential([keras.layers.Dense(4)])", "the Sequential model has no input shape", 2, 5),
+    (
+        "import keras\nm = keras.Sequential([keras.Input(shape=(None, None, 3)), keras.layers.Conv2D(4, 3)])",
+        "the input shape is not fixed",
+        2,
+        23,
+    ),
+    (
+        "import keras\nimport random\nm = keras.Sequential([keras.Input(shape=(8, 8, 1))])\nfor n in random.sample(range(9), 3):\n    m.add(keras.layers.Dense(n))",
+        "`random` is not a value the importer can follow",
+        4,
+        10,
+    ),
+    (
+        "import keras\nm = keras.Sequential([keras.Input(shape=(8,))])\nwhile True:\n    m.add(keras.layers.Dense(4))",
+        "cannot follow a `while` statement",
+        3,
+        1,
+    ),
+    (
+        "import keras\nx = keras.Input(shape=(8, 8, 3))\ny = keras.layers.Conv2D(4, 3)(x) * 2\nm = keras.Model(x, y)",
+        "arithmetic on tensors",
+        3,
+        5,
+    ),
+    (
+        "import keras\nfrom keras import layers\nx = keras.Input(shape=(8, 8, 3))\na = layers.Conv2D(4, 1)(x)\nb = layers.Conv2D(4, 1)(a)\nc = layers.add([x, a])\nm = keras.Model(x, layers.concatenate([c, b]))",
+        "feeds two branches",
+        4,
+        5,
+    ),
+    (
+        "import keras\nx = keras.Input(shape=(8, 8, 3))\nm = keras.Model(x, keras.layers.MaxPooling2D(16)(x))",
+        "maxpool 16 needs at least 16x16 input, got 8x8",
+        3,
+        20,
+    ),
+    (
+        "import keras\nx = keras.Input(shape=(8,))\nd = keras.layers.Dense(8)\nm = keras.Model(x, d(d(x)))",
+        "applied a second time here (shared weights)",
+        4,
+        20,
+    ),
+    ("import keras\ndef build(:\n    pass", "not valid Python", 2, 11),
+    ("x = 1", "no Keras model found", 1, 1),
+]
+
+
+@pytest.mark.parametrize(("code", "message", "line", "column"), ERRORS)
+def test_error_catalogue(code, message, line, column):
+    with pytest.raises(SpecError) as caught:
+        compile_python(code, "model.py")
+    error = caught.value
+    assert message in error.message
+    assert (error.line, error.column) == (line, column)
+    assert error.render().startswith(f"model.py:{line}:{column}: error: ")
+
+
+def test_import_cli_writes_a_spec_that_summarizes_like_the_python(cli, tmp_path):
+    out = tmp_path / "m.arch"
+    result = cli("import", str(KERAS / "residual.py"), "-o", str(out))
+    assert result.code == 0, result.err
+    assert "Wrote" in result.out
+    from_spec = cli("summarize", str(out)).out
+    from_python = cli("summarize", str(KERAS / "residual.py")).out
+    assert "Total params: 173,770" in from_spec and "Total params: 173,770" in from_python
+    assert cli("import", str(KERAS / "residual.py"), "-o", str(out)).code == 2  # exists: needs --force
+
+
+def test_lint_reports_at_python_lines(cli):
+    result = cli("lint", str(KERAS / "flatten_head.py"), "--output-format", "concise")
+    assert result.code == 1
+    assert f"{KERAS / 'flatten_head.py'}:16:9: CA101" in result.out  # layers.Flatten() is on line 16
+
+
+def test_lint_honours_noqa_on_the_python_line(cli, tmp_path):
+    path = tmp_path / "head.py"
+    path.write_text(source("flatten_head.py").replace("layers.Flatten(),", "layers.Flatten(),  # noqa: CA101,CA501"))
+    result = cli("lint", str(path))
+    assert result.code == 0, result.out
+    assert cli("lint", str(path), "--fix").code == 2  # Python is not rewritten
+
+
+def test_cli_errors_point_at_python(cli, tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("import keras\nm = keras.Sequential([keras.layers.GRU(3)])\n")
+    for command in ("import", "summarize", "lint"):
+        result = cli(command, str(path))
+        assert result.code == 2
+        assert f"{path}:2:23: error: `GRU` is not a Keras layer" in result.err
+        assert "Traceback" not in result.err
