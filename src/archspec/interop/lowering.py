@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.errors import SourceText, SpecError
-from archspec.expand import SUFFIX_WORDS
 from archspec.expr import evaluate
 from archspec.layers import REGISTRY, Word
+from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
 from archspec.syntax import BinOp, Block, Call, Def, Dims, Expr, Line, Module, Neg, Num, Ref
 
 

@@ -42,19 +42,6 @@ class _DropMessage(logging.Filter):
         return self.text not in record.getMessage()
 
 
-def scores_function(trained):
-    """images (N, H, W, C) → class probabilities, exactly as `archspec.train.inference.predict` scores them."""
-    from flax import nnx
-
-    from archspec.train import augment
-
-    def scores(images):
-        model = nnx.merge(trained.graphdef, trained.state.params, trained.state.model_state)
-        return trained.task.scores(model(augment.to_float(images), train=False, logits=True))
-
-    return scores
-
-
 def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", input_dtype: str = "uint8") -> OnnxExport:
     """Write the run's `which` checkpoint as an ONNX model at `path`.
 
@@ -73,7 +60,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
     import jax
     import jax.numpy as jnp
 
-    from archspec.train.inference import load_run
+    from archspec.train.inference import load_run, scores_function
 
     trained = load_run(run_dir, which)
     if trained.config.precision == "bf16":

@@ -192,22 +192,30 @@ def read_images(paths: list[str], input_shape: tuple[int, int, int]) -> np.ndarr
     return np.stack([read_image(path, input_shape) for path in paths])
 
 
-def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[list[tuple[str, float]]]:
-    """For each image, its `top_k` classes with their probabilities, most likely first."""
-    import jax
+def scores_function(trained: TrainedRun):
+    """images (N, H, W, C) in the uint8 range → class probabilities (N, classes): the model's whole
+    inference, input scaling included, as one function of the images (what `predict` and an ONNX
+    export compute)."""
     from flax import nnx
 
     from archspec.train import augment
 
+    model = trained.model
+
+    def scores(images):
+        merged = nnx.merge(trained.graphdef, model.params, model.model_state)
+        return trained.task.scores(merged(augment.to_float(images), train=False, logits=True))
+
+    return scores
+
+
+def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[list[tuple[str, float]]]:
+    """For each image, its `top_k` classes with their probabilities, most likely first."""
+    import jax
+
     if top_k < 1:
         raise UserError(f"`--top-k` (={top_k}) must be at least 1")
-
-    @jax.jit
-    def scores(model, x):
-        merged = nnx.merge(trained.graphdef, model.params, model.model_state)
-        return trained.task.scores(merged(augment.to_float(x), train=False, logits=True))
-
-    probabilities = np.asarray(scores(trained.model, images))
+    probabilities = np.asarray(jax.jit(scores_function(trained))(images))
     k = min(top_k, probabilities.shape[1])
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(trained.class_names[c], float(row[c])) for c in order] for row, order in zip(probabilities, ranked)]
