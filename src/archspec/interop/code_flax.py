@@ -5,7 +5,7 @@ BatchNorm statistics land in the `batch_stats` collection, fixed input statistic
 from __future__ import annotations
 
 from archspec.errors import UserError
-from archspec.interop.export_code import FunctionalWriter, call, literal
+from archspec.interop.code_common import FunctionalWriter, call, literal
 from archspec.interop.lowering import LayerOp, Sym
 from archspec.layers import ACTIVATIONS
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archspec.errors import UserError
-from archspec.interop.export_code import FunctionalWriter, call, literal
+from archspec.interop.code_common import FunctionalWriter, call, literal
 from archspec.interop.lowering import LayerOp, Sym
 from archspec.layers import ACTIVATIONS
 
