@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cnn_arch.cli import compare, evaluate, lint, new, predict, rule, server, summarize, templates, train
+from cnn_arch.cli import compare, devices, evaluate, lint, new, predict, rule, server, summarize, templates, train
 
 app = typer.Typer(
     name="cnn-arch",
@@ -30,6 +30,7 @@ train.register(app)
 evaluate.register(app)
 predict.register(app)
 compare.register(app)
+devices.register(app)
 server.register(app)
 
 
