@@ -79,9 +79,9 @@ class AvgPool(_Pool):
     def apply(self, module, attrs, xs, *, train):
         from flax import nnx
 
-        return nnx.avg_pool(
-            xs[0], attrs["size"], self._stride(attrs), self._flax_padding(attrs), count_include_pad=False
-        )
+        x = xs[0]
+        pooled = nnx.avg_pool(x, attrs["size"], self._stride(attrs), self._flax_padding(attrs), count_include_pad=False)
+        return pooled.astype(x.dtype)  # its divisor of real pixels is float32: keep bf16 compute in bf16
 
 
 class _GlobalPool(LayerKind):
