@@ -251,10 +251,18 @@ def run_torch(args) -> list[dict]:
             images = images.contiguous(memory_format=torch.channels_last)
             labels = torch.randint(0, classes, (2 * batch,), device=place)
 
-            def step(index: int, model=model, optimizer=optimizer, images=images, labels=labels, batch=batch):
+            def step(
+                index: int,
+                model=model,
+                optimizer=optimizer,
+                images=images,
+                labels=labels,
+                batch=batch,
+                bf16=precision == "bf16",
+            ):
                 chosen = slice((index % 2) * batch, (index % 2 + 1) * batch)
                 x = images[chosen].float().div_(255.0)
-                with torch.autocast(place.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                with torch.autocast(place.type, dtype=torch.bfloat16, enabled=bf16):
                     loss = torch.nn.functional.cross_entropy(model(x).float(), labels[chosen])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
