@@ -101,7 +101,8 @@ class Normalize(LayerKind):
                 self.count = Statistic(jnp.zeros(()))
 
             def __call__(self, x):
-                return (x - self.mean[...]) / jnp.sqrt(jnp.maximum(self.variance[...], 1e-7))
+                # float32 statistics, the activations' own dtype out (bf16 compute stays bf16)
+                return ((x - self.mean[...]) / jnp.sqrt(jnp.maximum(self.variance[...], 1e-7))).astype(x.dtype)
 
         return Standardize()
 

@@ -82,13 +82,15 @@ class AvgPool(_Pool):
     def apply(self, module, attrs, xs, *, train):
         from flax import nnx
 
-        return nnx.avg_pool(
-            xs[0],
+        x = xs[0]
+        pooled = nnx.avg_pool(
+            x,
             window_shape=attrs["size"],
             strides=self._stride(attrs),
             padding=self._flax_padding(attrs),
             count_include_pad=False,
         )
+        return pooled.astype(x.dtype)  # its divisor of real pixels is float32: keep bf16 compute in bf16
 
 
 class _GlobalPool(LayerKind):

@@ -7,7 +7,8 @@ from archspec.errors import UserError
 from archspec.summary import human_bytes
 from archspec.train.data.memory import available_host_memory
 
-BYTES_PER_VALUE = 4  # float32 weights, gradients, optimizer moments and activations
+BYTES_PER_VALUE = 4  # float32 weights, gradients, optimizer moments (and activations in fp32)
+ACTIVATION_BYTES = {"fp32": 4, "bf16": 2}  # `--precision bf16` keeps float32 weights, bf16 activations
 OPTIMIZER_SLOTS = 2  # Adam's two moments: the most any of our optimizers keeps per weight
 BACKWARD_FACTOR = 2  # the backward pass holds about as much again as the saved activations
 
@@ -23,11 +24,11 @@ def device_memory() -> tuple[int | None, str]:
     return available_host_memory(), "the host's available"
 
 
-def training_bytes(typed, batch_size: int) -> int:
+def training_bytes(typed, batch_size: int, precision: str = "fp32") -> int:
     """Weights, gradients, optimizer state and activations of one train step (a lower bound)."""
     weights = typed.params * BYTES_PER_VALUE
     state = weights + typed.trainable * BYTES_PER_VALUE * (1 + OPTIMIZER_SLOTS)
-    return state + typed.activation_values() * batch_size * BYTES_PER_VALUE * BACKWARD_FACTOR
+    return state + typed.activation_values() * batch_size * ACTIVATION_BYTES[precision] * BACKWARD_FACTOR
 
 
 def check_training_fits(typed, dataset, config) -> None:
@@ -36,11 +37,13 @@ def check_training_fits(typed, dataset, config) -> None:
     if not limit:
         return
     data = sum(a.nbytes for a in (dataset.x_train, dataset.x_val, dataset.x_test) if a is not None)
-    model = training_bytes(typed, config.batch_size)
+    model = training_bytes(typed, config.batch_size, config.precision)
     if data + model > limit:
         raise UserError(
             f"training needs at least {human_bytes(model + data)} ({human_bytes(model)} for the model's weights, optimizer "
-            f"state and activations at batch {config.batch_size}, {human_bytes(data)} for the images), more than "
+            f"state and {config.precision} activations at batch {config.batch_size}, {human_bytes(data)} for the images), more than "
             f"{where} {human_bytes(limit)}",
-            hint="use a smaller --batch-size or --input, or a smaller model",
+            hint="use a smaller --batch-size or --input, "
+            + ("--precision bf16 (half the activation memory), " if config.precision == "fp32" else "")
+            + "or a smaller model",
         )

@@ -12,6 +12,7 @@ import typer
 
 from cnn_arch.cli import (
     compare,
+    devices,
     draw,
     evaluate,
     export,
@@ -44,6 +45,7 @@ train.register(app)
 evaluate.register(app)
 predict.register(app)
 compare.register(app)
+devices.register(app)
 server.register(app)
 draw.register(app)
 import_keras.register(app)

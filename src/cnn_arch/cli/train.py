@@ -155,6 +155,7 @@ def train_command(
     from archspec.compile import compile_spec
     from archspec.train import run
     from cnn_arch.cli.common import parse_shape, read_target
+    from cnn_arch.cli.devices import warn_unused_gpu
 
     options = {
         "data": data,
@@ -189,6 +190,7 @@ def train_command(
     primary = jax.process_index() == 0
     if primary:
         _print_design(typed, name, text)
+        warn_unused_gpu()
     _train(config, run_dir, resume)
 
 

@@ -1,0 +1,137 @@
+"""What JAX runs on (backend, devices, their memory, processes), and the warning for a GPU that the
+system has but JAX does not use. Only `describe` imports JAX: the detection itself is cheap."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Module global so that tests can point it elsewhere; NVIDIA's kernel driver creates it.
+NVIDIA_DRIVER = Path("/proc/driver/nvidia")
+CUDA_EXTRA = "cuda"  # pyproject.toml's extras, following JAX's own (`jax[cuda12]`, `jax[tpu]`)
+CUDA_PLUGINS = ("jax-cuda12-plugin", "jax-cuda13-plugin")
+
+
+@dataclass(frozen=True)
+class Device:
+    id: int
+    platform: str  # cpu, gpu, tpu
+    kind: str  # e.g. "NVIDIA H100 80GB HBM3", "TPU v5 lite", "cpu"
+    process: int
+    memory_limit: int | None  # bytes JAX may use on it (memory_stats' bytes_limit), None where not reported
+    memory_in_use: int | None
+
+
+@dataclass(frozen=True)
+class Report:
+    jax_version: str
+    jaxlib_version: str
+    backend: str
+    process_index: int
+    process_count: int
+    devices: tuple[Device, ...]  # every device of every process
+    host_memory: int | None  # available host memory: what a CPU device uses
+    warning: str | None  # `unused_gpu_warning(backend)`
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jax": self.jax_version,
+            "jaxlib": self.jaxlib_version,
+            "backend": self.backend,
+            "process_index": self.process_index,
+            "process_count": self.process_count,
+            "host_memory_available": self.host_memory,
+            "devices": [device.__dict__ for device in self.devices],
+            "warning": self.warning,
+        }
+
+
+def visible_gpu(environ: dict[str, str] | None = None) -> str | None:
+    """Why the system seems to have an NVIDIA GPU (for the warning), or None when nothing says so."""
+    environ = os.environ if environ is None else environ
+    cuda = environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if cuda and cuda != "-1":  # "" and "-1" are how users hide every GPU
+        return f"CUDA_VISIBLE_DEVICES={cuda} is set"
+    path = shutil.which("nvidia-smi", path=environ.get("PATH"))
+    if path:
+        return f"{path} is on PATH"
+    if NVIDIA_DRIVER.exists():
+        return f"the NVIDIA driver is loaded ({NVIDIA_DRIVER})"
+    return None
+
+
+def install_command() -> str:
+    """The command that installs JAX's CUDA wheels for the JAX installed here."""
+    return f"pip install '.[{CUDA_EXTRA}]' (in the cnn-arch folder), or pip install 'jax[cuda12]=={_version('jax')}'"
+
+
+def unused_gpu_warning(backend: str, environ: dict[str, str] | None = None) -> str | None:
+    """A warning when the system shows a GPU but JAX runs on `backend` "cpu"; None otherwise, and
+    when the user chose the CPU (JAX_PLATFORMS without cuda or gpu)."""
+    environ = os.environ if environ is None else environ
+    if backend != "cpu":
+        return None
+    platforms = environ.get("JAX_PLATFORMS", "").strip().lower()
+    if platforms and not any(name in platforms for name in ("cuda", "gpu")):
+        return None
+    reason = visible_gpu(environ)
+    if reason is None:
+        return None
+    plugins = [name for name in CUDA_PLUGINS if _version(name) is not None]
+    if plugins:  # installed, yet JAX fell back to the CPU: the driver or the wheels do not fit
+        return (
+            f"a GPU seems present ({reason}) but JAX runs on CPU although {plugins[0]} is installed: "
+            "JAX could not start it (see its warning above; `nvidia-smi` shows the driver's CUDA version, "
+            "which must be at least the wheels')"
+        )
+    return f"a GPU seems present ({reason}) but JAX runs on CPU: JAX's CUDA wheels are not installed. Fix: {install_command()}"
+
+
+def describe() -> Report:
+    """The backend and every device JAX sees (imports JAX)."""
+    import jax
+
+    from archspec.train.data.memory import available_host_memory
+
+    devices = []
+    for device in jax.devices():
+        stats = (_memory_stats(device) or {}) if device.process_index == jax.process_index() else {}
+        devices.append(
+            Device(
+                device.id,
+                device.platform,
+                device.device_kind,
+                device.process_index,
+                stats.get("bytes_limit"),
+                stats.get("bytes_in_use"),
+            )
+        )
+    backend = jax.default_backend()
+    return Report(
+        jax.__version__,
+        _version("jaxlib") or "?",
+        backend,
+        jax.process_index(),
+        jax.process_count(),
+        tuple(devices),
+        available_host_memory(),
+        unused_gpu_warning(backend),
+    )
+
+
+def _memory_stats(device) -> dict | None:
+    try:
+        return device.memory_stats()
+    except Exception:  # some backends (CPU in older jaxlibs) raise instead of returning None
+        return None
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
