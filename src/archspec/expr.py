@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from archspec.errors import Span, SpecError
-from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Ref
+from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Range, Ref
 from archspec.text import did_you_mean, show
-from archspec.words import Word
+from archspec.words import Interval, Word
 
 # Values stay far below this; anything larger is a runaway expression, not a model.
 MAX_MAGNITUDE = 10**15
 
-Value = int | float | tuple | Word
+Value = int | float | tuple | Word | Interval
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -63,6 +63,8 @@ def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
         return _binop(expr, env)
     if isinstance(expr, Call):
         return _call(expr, env)
+    if isinstance(expr, Range):
+        return Interval(_number(expr.start, env), _number(expr.stop, env))
     raise TypeError(f"not an expression: {expr!r}")
 
 
@@ -77,6 +79,8 @@ def _number(expr: Expr, env: Mapping[str, Value]) -> int | float:
         raise SpecError(f"`{value.text}` is not defined", expr.span, hint=hint)
     if isinstance(value, tuple):
         raise SpecError(f"`{show(value)}` is a size, not a number", expr.span)
+    if isinstance(value, Interval):
+        raise SpecError(f"`{show(value)}` is a range, not a number", expr.span)
     return value
 
 
