@@ -27,6 +27,7 @@ MAX_LINE_LENGTH = 1000
 
 def parse(text: str, name: str = "<spec>") -> Module:
     """Parse spec text into a `Module`. Raises `SpecError` (with source attached) on any mistake."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write: not part of the spec
     source = SourceText(name, text)
     try:
         _check_size(source)
@@ -41,16 +42,31 @@ def parse(text: str, name: str = "<spec>") -> Module:
 
 
 def read_spec_file(path: str | Path) -> str:
-    """Read a spec file, turning OS and encoding failures into a `PathError`."""
+    """Read a spec file, turning OS and encoding failures into a `PathError`. Only regular files are
+    read, and never more than the size limit (`/dev/zero` would never end, a FIFO would block); the
+    text keeps its own line endings (lint's fixes write them back), less a UTF-8 byte-order mark."""
+    import os
+    import stat
+
     from archspec.errors import PathError
 
-    p = Path(path)
+    if str(path) == "":
+        raise PathError("''", "the path is empty", hint="give a spec file (`model.arch`) or a template name")
     try:
-        if p.is_dir():
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
             raise PathError(str(path), "is a folder, not a spec file")
-        if p.stat().st_size > MAX_SPEC_BYTES:
+        if not stat.S_ISREG(mode):
+            raise PathError(str(path), f"is {_file_kind(mode)}, not a regular file", hint="a spec is a plain text file")
+        # O_NONBLOCK: should the path have turned into a FIFO since the check, opening it does not wait
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise PathError(str(path), "is not a regular file", hint="a spec is a plain text file")
+            data = file.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
             raise PathError(str(path), f"is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a short text file")
-        return p.read_text(encoding="utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except FileNotFoundError:
         raise PathError(str(path), "no such file") from None
     except PermissionError:
@@ -61,6 +77,20 @@ def read_spec_file(path: str | Path) -> str:
         ) from None
     except OSError as error:
         raise PathError(str(path), error.strerror or str(error)) from None
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 # --- lark plumbing -------------------------------------------------------------------------
