@@ -20,9 +20,15 @@ from archspec.syntax import Block, Def, Line, Module
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
 
-MAX_NODES = 100_000
+MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
+# The expansion's work, not only its layers, is bounded: nested repeats over `identity` or macros that
+# call macros twice per level make no layers but could take minutes. A line visited costs 1, a macro
+# call CALL_COST (binding its arguments and opening its scope take ~25 times a line's time). About 0.35 s
+# of work at most; the largest templates use a few thousand.
+MAX_WORK = 250_000
+CALL_COST = 25
 
 # Words a macro parameter may not take as its name: they would hide a layer word or a value word.
 RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT})
@@ -57,6 +63,7 @@ class _Expander:
         self.nodes: list[Node] = []
         self.scopes: list[_ScopeDraft] = []
         self.defs = self._collect_defs(module.defs)
+        self.work = 0
 
     # --- entry -------------------------------------------------------------------------------
 
@@ -125,8 +132,20 @@ class _Expander:
         if isinstance(statement, Block):
             return self._block(statement, current, ctx)
         for _ in range(self._line_repeat(statement, ctx)):
+            self._spend(1, statement, ctx)
             current = self._line(statement, current, ctx)
         return current
+
+    def _spend(self, cost: int, statement, ctx: _Context) -> None:
+        self.work += cost
+        if self.work > MAX_WORK:
+            raise self._error(
+                f"expanding the spec takes more than {MAX_WORK:,} steps (a line visited is one, a macro call "
+                f"{CALL_COST}); this is where it ran out",
+                statement.span,
+                ctx,
+                hint="repeats inside repeats and macros calling macros several times multiply; check the counts",
+            )
 
     def _line_repeat(self, line: Line, ctx: _Context) -> int:
         if line.repeat is None:
@@ -241,6 +260,7 @@ class _Expander:
     # --- blocks ----------------------------------------------------------------------------------
 
     def _block(self, block: Block, current: int, ctx: _Context) -> int:
+        self._spend(1, block, ctx)
         if block.name in MERGES:
             return self._merge(block, current, ctx)
         if block.name == REPEAT:
@@ -319,6 +339,7 @@ class _Expander:
             )
         if len(ctx.calls) >= MAX_CALL_DEPTH:
             raise self._error(f"macro calls nested more than {MAX_CALL_DEPTH} deep", line.span, ctx)
+        self._spend(CALL_COST, line, ctx)
         params = definition.params
         bound: dict[str, Value] = {}
         shown: list[str] = []
