@@ -17,9 +17,10 @@ from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
 from archspec.syntax import Block, Def, Line, Module
-from archspec.text import did_you_mean, show
+from archspec.text import did_you_mean, nearest, show
 from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
 
+LANGUAGE_DOCS = "docs/spec-language.md (the cnn-arch spec language)"
 MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
@@ -175,9 +176,14 @@ class _Expander:
             raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=self._suggest(name))
         return self._layer(line, kind, current, ctx)
 
-    def _suggest(self, name: str) -> str | None:
+    def _suggest(self, name: str) -> str:
         words = [n for n in REGISTRY if n not in MERGES] + list(self.defs) + [IDENTITY]
-        return did_you_mean(name, words) or did_you_mean(name, BLOCKS, "the block `{}:`")
+        shown = [f"the block `{n}:`" if n in BLOCKS else f"`{n}`" for n in nearest(name, [*words, *BLOCKS], 3, 0.5)]
+        if shown:
+            hint = f"did you mean {shown[0]}?" + (f" Close names: {', '.join(shown[1:])}." if shown[1:] else "")
+        else:
+            hint = "it is not a layer, a macro defined in this spec, or `identity`."
+        return f"{hint} Every layer kind is listed in {LANGUAGE_DOCS}"
 
     # --- layers ----------------------------------------------------------------------------------
 

@@ -31,7 +31,9 @@ def parse(text: str, name: str = "<spec>") -> Module:
     source = SourceText(name, text)
     try:
         _check_size(source)
-        tree = _parser().parse(_normalize(text))
+        parser = _parser()
+        parser.syntax_builder.reset()
+        tree = parser.parse(_normalize(text))
     except SpecError as error:
         raise error.with_source(source) from None
     except Exception as error:  # lark's many exception types, and its Indenter's
@@ -128,6 +130,16 @@ def _parser():
         DEDENT_type = "_DEDENT"
         tab_len = 8
 
-    from archspec.parse_tree import ToSyntax
+        def handle_NL(self, token):
+            yield from super().handle_NL(token)
+            # refused while reading, at the header that opens one level too many (the tree builder
+            # only sees a block once its whole body is read, hundreds of lines later)
+            if len(self.indent_level) > MAX_BLOCK_DEPTH + 1:
+                raise SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep", Span(token.line, 1))
 
-    return Lark_StandAlone(postlex=SpecIndenter(), transformer=ToSyntax())
+    from archspec.parse_tree import MAX_BLOCK_DEPTH, ToSyntax
+
+    builder = ToSyntax()
+    parser = Lark_StandAlone(postlex=SpecIndenter(), transformer=builder)
+    parser.syntax_builder = builder  # parse() resets it before each parse
+    return parser

@@ -29,6 +29,11 @@ class ToSyntax(Transformer):
         super().__init__()
         self._depth: dict[int, int] = {}
 
+    def reset(self) -> None:
+        """Forget the last parse's depths: one that failed never reached `start`, and its freed
+        nodes' ids would be taken by the next parse's nodes (a false "nested too deep")."""
+        self._depth.clear()
+
     # depth bookkeeping: nodes are fresh objects, so id() is unique while the parse runs
     def _nest(self, node, *children, limit: int, what: str):
         depth = 1 + max((self._depth.get(id(child), 0) for child in children), default=0)
