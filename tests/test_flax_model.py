@@ -35,7 +35,21 @@ def valid_specs(draw):
     for _ in range(draw(st.integers(1, 6))):
         choice = draw(
             st.sampled_from(
-                ["conv", "dwconv", "sepconv", "pool", "bn", "act", "dropout", "zeropad", "add", "concat", "se", "norm2", "grow"]
+                [
+                    "conv",
+                    "dwconv",
+                    "sepconv",
+                    "pool",
+                    "bn",
+                    "act",
+                    "dropout",
+                    "zeropad",
+                    "add",
+                    "concat",
+                    "se",
+                    "norm2",
+                    "grow",
+                ]
             )
         )
         if choice == "conv":

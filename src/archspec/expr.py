@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from archspec.errors import Span, SpecError
 from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Range, Ref
