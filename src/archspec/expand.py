@@ -11,16 +11,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archspec.errors import Note, Span, SpecError
+from archspec.expand_hints import signature, surplus_message, unknown_layer_hint, usage
 from archspec.expr import Value, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
 from archspec.syntax import Block, Def, Line, Module
-from archspec.text import did_you_mean, nearest, show
+from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
 
-LANGUAGE_DOCS = "docs/spec-language.md (the cnn-arch spec language)"
 MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
@@ -173,17 +173,8 @@ class _Expander:
             )
         kind = REGISTRY.get(name)
         if kind is None or name in MERGES:
-            raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=self._suggest(name))
+            raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=unknown_layer_hint(name, self.defs))
         return self._layer(line, kind, current, ctx)
-
-    def _suggest(self, name: str) -> str:
-        words = [n for n in REGISTRY if n not in MERGES] + list(self.defs) + [IDENTITY]
-        shown = [f"the block `{n}:`" if n in BLOCKS else f"`{n}`" for n in nearest(name, [*words, *BLOCKS], 3, 0.5)]
-        if shown:
-            hint = f"did you mean {shown[0]}?" + (f" Close names: {', '.join(shown[1:])}." if shown[1:] else "")
-        else:
-            hint = "it is not a layer, a macro defined in this spec, or `identity`."
-        return f"{hint} Every layer kind is listed in {LANGUAGE_DOCS}"
 
     # --- layers ----------------------------------------------------------------------------------
 
@@ -213,20 +204,18 @@ class _Expander:
                     hint="`bn` and activations come after the layer's arguments",
                 )
             if len(given) >= len(positional):
-                raise self._error(self._surplus_message(kind, value), span, ctx, hint=self._usage(kind))
+                raise self._error(surplus_message(kind, value), span, ctx, hint=usage(kind))
             given[positional[len(given)].name] = (value, span)
         for kwarg in line.kwargs:
             self._check_keyword(
-                kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument", self._usage(kind), ctx
+                kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument", usage(kind), ctx
             )
             given[kwarg.name] = (self._eval(kwarg.value, ctx), kwarg.value.span)
         attrs: dict[str, Any] = {}
         for arg in kind.args:
             if arg.name not in given:
                 if arg.default is REQUIRED:
-                    raise self._error(
-                        f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx, hint=self._usage(kind)
-                    )
+                    raise self._error(f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx, hint=usage(kind))
                 attrs[arg.name] = arg.default
                 continue
             value, span = given[arg.name]
@@ -243,21 +232,6 @@ class _Expander:
             raise self._error(f"{unknown} `{kwarg.name}`", kwarg.span, ctx, hint=hint)
         if kwarg.name in given:
             raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
-
-    def _surplus_message(self, kind: LayerKind, value) -> str:
-        if isinstance(value, Word) and value.text in TRAILING_WORDS:
-            return f"`{kind.name}` cannot take a trailing `{value.text}`; write it on its own line"
-        return (
-            f"`{kind.name}` takes {sum(a.positional for a in kind.args)} positional arguments; "
-            f"`{show(value)}` is one too many"
-        )
-
-    @staticmethod
-    def _usage(kind: LayerKind) -> str:
-        parts = [kind.name, *(a.name.upper() if a.positional else f"[{a.name}=]" for a in kind.args)]
-        if kind.takes_suffix:
-            parts.append("[bn] [activation]")
-        return "usage: " + " ".join(parts)
 
     @staticmethod
     def _defaults(kind: LayerKind) -> dict[str, Any]:
@@ -354,7 +328,7 @@ class _Expander:
                 f"`{line.name}` takes {len(params)} arguments, got {len(line.args)}",
                 line.args[len(params)].span,
                 ctx,
-                hint=self._signature(definition),
+                hint=signature(definition),
             )
         for param, expr in zip(params, line.args):
             bound[param.name] = self._eval(expr, ctx)
@@ -365,7 +339,7 @@ class _Expander:
                 [p.name for p in params],
                 bound,
                 f"`{line.name}` has no parameter",
-                self._signature(definition),
+                signature(definition),
                 ctx,
             )
             bound[kwarg.name] = self._eval(kwarg.value, ctx)
@@ -374,9 +348,7 @@ class _Expander:
             if param.name in bound:
                 continue
             if param.default is None:
-                raise self._error(
-                    f"`{line.name}` needs `{param.name}`", line.span, ctx, hint=self._signature(definition)
-                )
+                raise self._error(f"`{line.name}` needs `{param.name}`", line.span, ctx, hint=signature(definition))
             # defaults are evaluated in the callee, so they may use earlier parameters
             callee = _Context(bound, ctx.scope, (*ctx.origins, Origin(line.name, line.span)), ctx.calls)
             bound[param.name] = self._eval(param.default, callee)
@@ -390,11 +362,6 @@ class _Expander:
             return evaluate(expr, ctx.env)
         except SpecError as error:
             raise located_error(error.message, error.span, ctx.origins, self.source, error.hint) from None
-
-    @staticmethod
-    def _signature(definition: Def) -> str:
-        params = ", ".join(p.name + ("=..." if p.default is not None else "") for p in definition.params)
-        return f"defined as `def {definition.name}({params})` at line {definition.line}"
 
     # --- building ------------------------------------------------------------------------------
 
