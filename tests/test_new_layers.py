@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # Keras 3 on JAX: no TensorFlow needed
+os.environ["KERAS_BACKEND"] = "jax"  # Keras 3 on JAX, before keras is imported: no TensorFlow needed
 
 import jax.numpy as jnp
 import keras
@@ -22,9 +22,9 @@ RNG = np.random.default_rng(0)
 
 # spec line, the Keras layer, and how its weights map onto the Flax module's variables
 KERAS_CASES = [
-    ("layernorm", lambda: keras.layers.LayerNormalization(epsilon=1e-3), ("scale", "bias")),
+    ("layernorm", lambda: keras.layers.LayerNormalization(), ("scale", "bias")),
     ("layernorm epsilon=1e-6", lambda: keras.layers.LayerNormalization(epsilon=1e-6), ("scale", "bias")),
-    ("groupnorm 4", lambda: keras.layers.GroupNormalization(groups=4, epsilon=1e-3), ("scale", "bias")),
+    ("groupnorm 4", lambda: keras.layers.GroupNormalization(groups=4), ("scale", "bias")),
     ("groupnorm 1 epsilon=1e-5", lambda: keras.layers.GroupNormalization(groups=1, epsilon=1e-5), ("scale", "bias")),
     ("convtranspose 6 3 stride=2", lambda: keras.layers.Conv2DTranspose(6, 3, strides=2), ("kernel", "bias")),
     (
