@@ -174,6 +174,7 @@ def test_convnext_block_counts_like_keras():
 
 
 FLAX_SPECS = [
+    "input 6x6x8\ngap\ngroupnorm 2\nlayerscale\ndroppath 0.3\nshuffle 4\nchannels 1:5\ndense 2\n",  # on vectors
     "input 9x9x8\nlayernorm epsilon=1e-6\ngroupnorm 4 center=false\nlayerscale\ndroppath 0.2\ngap\ndense 3\n",
     "input 8x8x3\nconv 8 3 stride=2 padding=same relu\nconvtranspose 4 2 stride=2 bn relu\nupsample 2\n"
     "upsample 2 method=bilinear\ncrop 1x2x0x3\nconvtranspose 2 3 padding=same bias=false\n",
