@@ -35,7 +35,21 @@ def valid_specs(draw):
     for _ in range(draw(st.integers(1, 6))):
         choice = draw(
             st.sampled_from(
-                ["conv", "dwconv", "sepconv", "pool", "bn", "act", "dropout", "zeropad", "add", "concat", "se"]
+                [
+                    "conv",
+                    "dwconv",
+                    "sepconv",
+                    "pool",
+                    "bn",
+                    "act",
+                    "dropout",
+                    "zeropad",
+                    "add",
+                    "concat",
+                    "se",
+                    "norm2",
+                    "grow",
+                ]
             )
         )
         if choice == "conv":
@@ -66,6 +80,12 @@ def valid_specs(draw):
             lines.append(draw(st.sampled_from(["relu", "sigmoid", "hard_swish", "leaky_relu 0.2", "lrn"])))
         elif choice == "dropout":
             lines.append(f"dropout {draw(st.sampled_from(['0.1', '0.5']))}")
+        elif choice == "norm2":
+            lines.append(draw(st.sampled_from(["layernorm epsilon=1e-6", "groupnorm 1", "layerscale", "droppath 0.2"])))
+        elif choice == "grow":
+            filters = draw(st.integers(1, 6))
+            lines.append(draw(st.sampled_from([f"convtranspose {filters} 2 stride=2", f"convtranspose {filters} 3"])))
+            side, channels = side * 2 if "stride" in lines[-1] else side + 2, filters
         elif choice == "zeropad":
             lines.append("zeropad 1")
             side += 2

@@ -16,6 +16,9 @@ SEEDS = [path(name).read_text() for name in names()] + [
     "def b(f, stride=1):\n    add:\n        branch:\n            conv f 1 stride=stride bn relu\n"
     "            conv f 3 padding=same\n        conv f 1 stride=stride\n    relu\n"
     "input 32x32x8\nb 8\nb 16 stride=2\nrepeat 2:\n    b 16\ngap\ndense 10 softmax\n",
+    "input 16x16x8\nlayernorm epsilon=1e-6\ngroupnorm 4\nconcat:\n    channels 0:4\n    branch:\n"
+    "        channels 4:8\n        conv 4 1 relu\nshuffle 2\nconvtranspose 4 2 stride=2\nupsample 2\ncrop 1\n"
+    "add:\n    identity\n    branch:\n        layerscale\n        droppath 0.1\ngap\ndense 2\n",
     "input 16x16x3\nconcat:\n    conv 4 1\n    branch:\n        maxpool 3 stride=1 padding=same\n"
     "        conv 4 1\nmultiply:\n    identity\n    branch:\n        gap keepdims=true\n        conv 8 1 sigmoid\n"
     "flatten\ndense 10\n",
@@ -66,6 +69,22 @@ TOKENS = [
     "#",
     "max(",
     "make_divisible(",
+    "round(",
+    "min(",
+    "pow(",
+    "log(",
+    "sqrt(",
+    "channels",
+    "0:4",
+    "shuffle",
+    "crop",
+    "upsample",
+    "convtranspose",
+    "layernorm",
+    "groupnorm",
+    "droppath",
+    "repeat 10000:",
+    "\ufeff",
     "stride=",
     "padding=",
     "groups=",

@@ -35,7 +35,7 @@ def test_a_kind_has_weights_exactly_when_it_counts_trainable_parameters(name):
     kind = REGISTRY[name]
     shape = (8, 8, 4)
     required = {"filters": 8, "kernel": (3, 3), "units": 8, "size": (2, 2), "shape": shape, "rate": 0.5}
-    required.update({"scale": 1.0, "padding": (0, 0, 0, 0)})
+    required.update({"scale": 1.0, "padding": (0, 0, 0, 0), "groups": 2, "cropping": (1, 1, 1, 1), "range": (0, 2)})
     attrs = {a.name: required[a.name] if a.default is REQUIRED else a.default for a in kind.args}
     attrs["branches"] = ("line 1", "line 2")
     inputs = [shape, shape] if kind.family == "merge" else [shape]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archspec.errors import Note, Span, SpecError
+from archspec.expand_hints import signature, surplus_message, unknown_layer_hint, usage
 from archspec.expr import Value, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
@@ -20,9 +21,15 @@ from archspec.syntax import Block, Def, Line, Module
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
 
-MAX_NODES = 100_000
+MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
+# The expansion's work, not only its layers, is bounded: nested repeats over `identity` or macros that
+# call macros twice per level make no layers but could take minutes. A line visited costs 1, a macro
+# call CALL_COST (binding its arguments and opening its scope take ~25 times a line's time). About 0.35 s
+# of work at most; the largest templates use a few thousand.
+MAX_WORK = 250_000
+CALL_COST = 25
 
 # Words a macro parameter may not take as its name: they would hide a layer word or a value word.
 RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT})
@@ -57,6 +64,7 @@ class _Expander:
         self.nodes: list[Node] = []
         self.scopes: list[_ScopeDraft] = []
         self.defs = self._collect_defs(module.defs)
+        self.work = 0
 
     # --- entry -------------------------------------------------------------------------------
 
@@ -125,8 +133,20 @@ class _Expander:
         if isinstance(statement, Block):
             return self._block(statement, current, ctx)
         for _ in range(self._line_repeat(statement, ctx)):
+            self._spend(1, statement, ctx)
             current = self._line(statement, current, ctx)
         return current
+
+    def _spend(self, cost: int, statement, ctx: _Context) -> None:
+        self.work += cost
+        if self.work > MAX_WORK:
+            raise self._error(
+                f"expanding the spec takes more than {MAX_WORK:,} steps (a line visited is one, a macro call "
+                f"{CALL_COST}); this is where it ran out",
+                statement.span,
+                ctx,
+                hint="repeats inside repeats and macros calling macros several times multiply; check the counts",
+            )
 
     def _line_repeat(self, line: Line, ctx: _Context) -> int:
         if line.repeat is None:
@@ -153,12 +173,8 @@ class _Expander:
             )
         kind = REGISTRY.get(name)
         if kind is None or name in MERGES:
-            raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=self._suggest(name))
+            raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=unknown_layer_hint(name, self.defs))
         return self._layer(line, kind, current, ctx)
-
-    def _suggest(self, name: str) -> str | None:
-        words = [n for n in REGISTRY if n not in MERGES] + list(self.defs) + [IDENTITY]
-        return did_you_mean(name, words) or did_you_mean(name, BLOCKS, "the block `{}:`")
 
     # --- layers ----------------------------------------------------------------------------------
 
@@ -188,20 +204,18 @@ class _Expander:
                     hint="`bn` and activations come after the layer's arguments",
                 )
             if len(given) >= len(positional):
-                raise self._error(self._surplus_message(kind, value), span, ctx, hint=self._usage(kind))
+                raise self._error(surplus_message(kind, value), span, ctx, hint=usage(kind))
             given[positional[len(given)].name] = (value, span)
         for kwarg in line.kwargs:
             self._check_keyword(
-                kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument", self._usage(kind), ctx
+                kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument", usage(kind), ctx
             )
             given[kwarg.name] = (self._eval(kwarg.value, ctx), kwarg.value.span)
         attrs: dict[str, Any] = {}
         for arg in kind.args:
             if arg.name not in given:
                 if arg.default is REQUIRED:
-                    raise self._error(
-                        f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx, hint=self._usage(kind)
-                    )
+                    raise self._error(f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx, hint=usage(kind))
                 attrs[arg.name] = arg.default
                 continue
             value, span = given[arg.name]
@@ -219,21 +233,6 @@ class _Expander:
         if kwarg.name in given:
             raise self._error(f"`{kwarg.name}` is given twice", kwarg.span, ctx)
 
-    def _surplus_message(self, kind: LayerKind, value) -> str:
-        if isinstance(value, Word) and value.text in TRAILING_WORDS:
-            return f"`{kind.name}` cannot take a trailing `{value.text}`; write it on its own line"
-        return (
-            f"`{kind.name}` takes {sum(a.positional for a in kind.args)} positional arguments; "
-            f"`{show(value)}` is one too many"
-        )
-
-    @staticmethod
-    def _usage(kind: LayerKind) -> str:
-        parts = [kind.name, *(a.name.upper() if a.positional else f"[{a.name}=]" for a in kind.args)]
-        if kind.takes_suffix:
-            parts.append("[bn] [activation]")
-        return "usage: " + " ".join(parts)
-
     @staticmethod
     def _defaults(kind: LayerKind) -> dict[str, Any]:
         return {a.name: a.default for a in kind.args}
@@ -241,6 +240,7 @@ class _Expander:
     # --- blocks ----------------------------------------------------------------------------------
 
     def _block(self, block: Block, current: int, ctx: _Context) -> int:
+        self._spend(1, block, ctx)
         if block.name in MERGES:
             return self._merge(block, current, ctx)
         if block.name == REPEAT:
@@ -319,6 +319,7 @@ class _Expander:
             )
         if len(ctx.calls) >= MAX_CALL_DEPTH:
             raise self._error(f"macro calls nested more than {MAX_CALL_DEPTH} deep", line.span, ctx)
+        self._spend(CALL_COST, line, ctx)
         params = definition.params
         bound: dict[str, Value] = {}
         shown: list[str] = []
@@ -327,7 +328,7 @@ class _Expander:
                 f"`{line.name}` takes {len(params)} arguments, got {len(line.args)}",
                 line.args[len(params)].span,
                 ctx,
-                hint=self._signature(definition),
+                hint=signature(definition),
             )
         for param, expr in zip(params, line.args):
             bound[param.name] = self._eval(expr, ctx)
@@ -338,7 +339,7 @@ class _Expander:
                 [p.name for p in params],
                 bound,
                 f"`{line.name}` has no parameter",
-                self._signature(definition),
+                signature(definition),
                 ctx,
             )
             bound[kwarg.name] = self._eval(kwarg.value, ctx)
@@ -347,9 +348,7 @@ class _Expander:
             if param.name in bound:
                 continue
             if param.default is None:
-                raise self._error(
-                    f"`{line.name}` needs `{param.name}`", line.span, ctx, hint=self._signature(definition)
-                )
+                raise self._error(f"`{line.name}` needs `{param.name}`", line.span, ctx, hint=signature(definition))
             # defaults are evaluated in the callee, so they may use earlier parameters
             callee = _Context(bound, ctx.scope, (*ctx.origins, Origin(line.name, line.span)), ctx.calls)
             bound[param.name] = self._eval(param.default, callee)
@@ -363,11 +362,6 @@ class _Expander:
             return evaluate(expr, ctx.env)
         except SpecError as error:
             raise located_error(error.message, error.span, ctx.origins, self.source, error.hint) from None
-
-    @staticmethod
-    def _signature(definition: Def) -> str:
-        params = ", ".join(p.name + ("=..." if p.default is not None else "") for p in definition.params)
-        return f"defined as `def {definition.name}({params})` at line {definition.line}"
 
     # --- building ------------------------------------------------------------------------------
 

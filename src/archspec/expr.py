@@ -1,6 +1,7 @@
 """The spec's own small expression evaluator (never Python's eval): integer and real arithmetic
-over macro arguments, with `min`, `max`, `round`, `floor`, `ceil`, `int`, `abs` and Keras'
-`make_divisible` for width multipliers (MobileNet, EfficientNet).
+over macro arguments, with `min`, `max`, `round`, `floor`, `ceil`, `int`, `abs`, `pow`, `log`, `sqrt`
+(RegNet's width rule) and Keras' `make_divisible` for width multipliers (MobileNet, EfficientNet).
+Every built-in checks its arguments and refuses a bad one at that argument's column.
 
 A bare name evaluates to its bound macro argument, or else to a `Word` (`relu`, `same`, `true`);
 arithmetic on a word is an error that suggests the nearest bound name.
@@ -10,17 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from archspec.errors import Span, SpecError
-from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Ref
+from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Range, Ref
 from archspec.text import did_you_mean, show
-from archspec.words import Word
+from archspec.words import Interval, Word
 
 # Values stay far below this; anything larger is a runaway expression, not a model.
 MAX_MAGNITUDE = 10**15
 
-Value = int | float | tuple | Word
+Value = int | float | tuple | Word | Interval
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -32,21 +32,83 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
-def _round_half_even(value: float, ndigits: int = 0):
-    return round(value, ndigits) if ndigits else round(value)
+Number = int | float
 
-
-FUNCTIONS: dict[str, tuple[Any, int, int]] = {
-    # name -> (function, min args, max args)
-    "min": (min, 1, 16),
-    "max": (max, 1, 16),
-    "abs": (abs, 1, 1),
-    "round": (_round_half_even, 1, 2),
-    "floor": (math.floor, 1, 1),
-    "ceil": (math.ceil, 1, 1),
-    "int": (int, 1, 1),
-    "make_divisible": (make_divisible, 1, 3),
+# name -> (min args, max args, what the arguments are) for messages and the docs
+SIGNATURES: dict[str, tuple[int, int, str]] = {
+    "min": (2, 16, "min(a, b, ...)"),
+    "max": (2, 16, "max(a, b, ...)"),
+    "abs": (1, 1, "abs(x)"),
+    "round": (1, 2, "round(x) or round(x, digits)"),
+    "floor": (1, 1, "floor(x)"),
+    "ceil": (1, 1, "ceil(x)"),
+    "int": (1, 1, "int(x)"),
+    "make_divisible": (1, 3, "make_divisible(v, divisor=8, min_value=divisor)"),
+    "pow": (2, 2, "pow(x, y)"),
+    "log": (1, 2, "log(x) or log(x, base)"),
+    "sqrt": (1, 1, "sqrt(x)"),
 }
+
+
+def _whole(value: Number, span: Span, what: str) -> int:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise SpecError(f"{what} must be a whole number, got {value:g}", span)
+        value = int(value)
+    return value
+
+
+def _apply(name: str, args: list[Number], spans: list[Span], span: Span) -> Number:
+    """Compute built-in `name`, refusing an argument it cannot take at that argument's span."""
+    if name in ("min", "max"):
+        return min(args) if name == "min" else max(args)
+    if name == "abs":
+        return abs(args[0])
+    if name in ("floor", "ceil"):
+        return math.floor(args[0]) if name == "floor" else math.ceil(args[0])
+    if name == "int":
+        return int(args[0])
+    if name == "round":
+        if len(args) == 1:
+            return round(args[0])  # halves to even, like Python
+        digits = _whole(args[1], spans[1], "the digits of `round`")
+        if abs(digits) > 15:
+            raise SpecError(f"`round` keeps at most 15 digits, got {digits}", spans[1])
+        return round(args[0], digits)
+    if name == "make_divisible":
+        divisor = args[1] if len(args) > 1 else 8
+        if divisor <= 0:
+            raise SpecError("`make_divisible` needs a positive divisor", spans[1])
+        if len(args) > 2 and args[2] < 0:
+            raise SpecError("the `min_value` of `make_divisible` must not be negative", spans[2])
+        return make_divisible(args[0], divisor, *args[2:])
+    if name == "pow":
+        return _pow(args[0], args[1], spans, span)
+    if name == "sqrt":
+        if args[0] < 0:
+            raise SpecError(f"`sqrt` of a negative number ({args[0]:g})", spans[0])
+        return math.sqrt(args[0])
+    if args[0] <= 0:  # log
+        raise SpecError(f"`log` needs a number above 0, got {args[0]:g}", spans[0])
+    if len(args) == 1:
+        return math.log(args[0])
+    if args[1] <= 0 or args[1] == 1:
+        raise SpecError(f"the base of `log` must be above 0 and not 1, got {args[1]:g}", spans[1])
+    return math.log(args[0], args[1])
+
+
+def _pow(base: Number, exponent: Number, spans: list[Span], span: Span) -> Number:
+    whole = isinstance(exponent, int) or exponent.is_integer()
+    if base < 0 and not whole:
+        raise SpecError(f"a negative number to the power {exponent:g} is not a real number", spans[1])
+    if base == 0 and exponent < 0:
+        raise SpecError("0 to a negative power is a division by zero", spans[1])
+    # refuse a runaway result before computing it (2 to the power 10**12 would never finish)
+    if abs(base) not in (0, 1) and exponent * math.log10(abs(base)) > math.log10(MAX_MAGNITUDE):
+        raise SpecError(f"expression value is larger than {MAX_MAGNITUDE:.0e}", span)
+    if isinstance(base, int) and isinstance(exponent, int) and exponent >= 0:
+        return base**exponent
+    return float(base) ** float(exponent)
 
 
 def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
@@ -63,6 +125,8 @@ def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
         return _binop(expr, env)
     if isinstance(expr, Call):
         return _call(expr, env)
+    if isinstance(expr, Range):
+        return Interval(_number(expr.start, env), _number(expr.stop, env))
     raise TypeError(f"not an expression: {expr!r}")
 
 
@@ -77,6 +141,8 @@ def _number(expr: Expr, env: Mapping[str, Value]) -> int | float:
         raise SpecError(f"`{value.text}` is not defined", expr.span, hint=hint)
     if isinstance(value, tuple):
         raise SpecError(f"`{show(value)}` is a size, not a number", expr.span)
+    if isinstance(value, Interval):
+        raise SpecError(f"`{show(value)}` is a range, not a number", expr.span)
     return value
 
 
@@ -101,17 +167,20 @@ def _binop(expr: BinOp, env: Mapping[str, Value]) -> int | float:
 
 
 def _call(expr: Call, env: Mapping[str, Value]) -> int | float:
-    if expr.func not in FUNCTIONS:
-        hint = did_you_mean(expr.func, FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}"
+    if expr.func not in SIGNATURES:
+        hint = did_you_mean(expr.func, SIGNATURES) or f"functions: {', '.join(SIGNATURES)}"
         raise SpecError(f"unknown function `{expr.func}`", expr.span, hint=hint)
-    function, least, most = FUNCTIONS[expr.func]
+    least, most, usage = SIGNATURES[expr.func]
     if not least <= len(expr.args) <= most:
         count = f"{least}" if least == most else f"{least} to {most}"
-        raise SpecError(f"`{expr.func}` takes {count} arguments, got {len(expr.args)}", expr.span)
+        plural = "" if count == "1" else "s"
+        # too many: at the first one too many; too few: at the function's name
+        where = expr.args[most].span if len(expr.args) > most else expr.span
+        raise SpecError(
+            f"`{expr.func}` takes {count} argument{plural}, got {len(expr.args)}", where, hint=f"usage: {usage}"
+        )
     args = [_number(arg, env) for arg in expr.args]
-    if expr.func == "make_divisible" and len(args) > 1 and args[1] <= 0:
-        raise SpecError("`make_divisible` needs a positive divisor", expr.args[1].span)
-    return _checked(function(*args), expr.span)
+    return _checked(_apply(expr.func, args, [arg.span for arg in expr.args], expr.span), expr.span)
 
 
 def _checked(value: int | float, span: Span) -> int | float:

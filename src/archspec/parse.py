@@ -27,10 +27,13 @@ MAX_LINE_LENGTH = 1000
 
 def parse(text: str, name: str = "<spec>") -> Module:
     """Parse spec text into a `Module`. Raises `SpecError` (with source attached) on any mistake."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write: not part of the spec
     source = SourceText(name, text)
     try:
         _check_size(source)
-        tree = _parser().parse(_normalize(text))
+        parser = _parser()
+        parser.syntax_builder.reset()
+        tree = parser.parse(_normalize(text))
     except SpecError as error:
         raise error.with_source(source) from None
     except Exception as error:  # lark's many exception types, and its Indenter's
@@ -41,16 +44,31 @@ def parse(text: str, name: str = "<spec>") -> Module:
 
 
 def read_spec_file(path: str | Path) -> str:
-    """Read a spec file, turning OS and encoding failures into a `PathError`."""
+    """Read a spec file, turning OS and encoding failures into a `PathError`. Only regular files are
+    read, and never more than the size limit (`/dev/zero` would never end, a FIFO would block); the
+    text keeps its own line endings (lint's fixes write them back), less a UTF-8 byte-order mark."""
+    import os
+    import stat
+
     from archspec.errors import PathError
 
-    p = Path(path)
+    if str(path) == "":
+        raise PathError("''", "the path is empty", hint="give a spec file (`model.arch`) or a template name")
     try:
-        if p.is_dir():
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
             raise PathError(str(path), "is a folder, not a spec file")
-        if p.stat().st_size > MAX_SPEC_BYTES:
+        if not stat.S_ISREG(mode):
+            raise PathError(str(path), f"is {_file_kind(mode)}, not a regular file", hint="a spec is a plain text file")
+        # O_NONBLOCK: should the path have turned into a FIFO since the check, opening it does not wait
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise PathError(str(path), "is not a regular file", hint="a spec is a plain text file")
+            data = file.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
             raise PathError(str(path), f"is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a short text file")
-        return p.read_text(encoding="utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except FileNotFoundError:
         raise PathError(str(path), "no such file") from None
     except PermissionError:
@@ -61,6 +79,20 @@ def read_spec_file(path: str | Path) -> str:
         ) from None
     except OSError as error:
         raise PathError(str(path), error.strerror or str(error)) from None
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 # --- lark plumbing -------------------------------------------------------------------------
@@ -98,6 +130,16 @@ def _parser():
         DEDENT_type = "_DEDENT"
         tab_len = 8
 
-    from archspec.parse_tree import ToSyntax
+        def handle_NL(self, token):
+            yield from super().handle_NL(token)
+            # refused while reading, at the header that opens one level too many (the tree builder
+            # only sees a block once its whole body is read, hundreds of lines later)
+            if len(self.indent_level) > MAX_BLOCK_DEPTH + 1:
+                raise SpecError(f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep", Span(token.line, 1))
 
-    return Lark_StandAlone(postlex=SpecIndenter(), transformer=ToSyntax())
+    from archspec.parse_tree import MAX_BLOCK_DEPTH, ToSyntax
+
+    builder = ToSyntax()
+    parser = Lark_StandAlone(postlex=SpecIndenter(), transformer=builder)
+    parser.syntax_builder = builder  # parse() resets it before each parse
+    return parser

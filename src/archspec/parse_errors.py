@@ -61,12 +61,9 @@ def translate(error: Exception, text: str, parser) -> SpecError:
         expected = sorted({_describe(t, parser) for t in error.expected if not t.startswith("__")})
         kind = token.type
         if kind == "_INDENT":
-            indented = _indent_line(text, token)
-            previous = _code(lines[indented - 2]).strip() if indented >= 2 else ""
-            hint = "only the lines inside a block (`add:`, `branch:`, `repeat N:`, `def ...:`) are indented"
-            if previous.split(" ")[0].split("(")[0] in (*BLOCKS, DEF):
-                hint = f"is a `:` missing at the end of line {indented - 1}?"
-            return SpecError("unexpected indentation", Span(indented, 1), hint=hint)
+            return _unexpected_indent(lines, token)
+        if _is_def_without_parentheses(lines, line, error.expected):
+            return _def_hint(lines, line, column)
         header = _unopened_block(text, line)
         if "_INDENT" in error.expected or header:
             return SpecError(
@@ -129,15 +126,33 @@ def _char_hint(char: str) -> str | None:
     return None
 
 
-def _indent_line(text: str, token) -> int:
-    # The indent token carries the position of the newline before the indented line.
-    line = getattr(token, "line", 1) or 1
-    lines = text.split("\n")
-    for number in range(line, len(lines) + 1):
-        stripped = lines[number - 1].strip()
-        if stripped and not stripped.startswith("#") and lines[number - 1][:1] in (" ", "\t"):
-            return number
-    return line
+def _unexpected_indent(lines: list[str], token) -> SpecError:
+    # The indent token spans the line break(s) before the indented line: it ends on that line.
+    indented = getattr(token, "end_line", None) or getattr(token, "line", 1) or 1
+    previous = next((n for n in range(indented - 1, 0, -1) if _code(lines[n - 1]).strip()), None)
+    hint = "only the lines inside a block (`add:`, `branch:`, `repeat N:`, `def ...:`) are indented"
+    if previous is not None:
+        code = _code(lines[previous - 1]).strip()
+        if code.endswith(":"):
+            hint = f"indent it as much as the line before it, the first line of the block of line {previous}"
+        elif code.split(" ")[0].split("(")[0] in (*BLOCKS, DEF):
+            hint = f"is a `:` missing at the end of line {previous}?"
+    return SpecError("unexpected indentation", Span(indented, 1), hint=hint)
+
+
+def _is_def_without_parentheses(lines: list[str], line: int, expected) -> bool:
+    """`def f` or `def f:`: the parser wanted the `(` of the parameter list."""
+    code = _code(lines[line - 1]).strip() if 1 <= line <= len(lines) else ""
+    return "LPAR" in expected and code.startswith(DEF + " ") and "(" not in code
+
+
+def _def_hint(lines: list[str], line: int, column: int) -> SpecError:
+    name = _code(lines[line - 1]).strip().removeprefix(DEF).strip().rstrip(":").strip() or "name"
+    return SpecError(
+        f"`def {name}` needs its parameters in parentheses",
+        Span(line, column),
+        hint=f"write `def {name}():` for a macro without parameters, or `def {name}(filters, stride=1):`",
+    )
 
 
 def _code(raw: str) -> str:

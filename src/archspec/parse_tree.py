@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from archspec._lark_parser import Token, Transformer
 from archspec.errors import Span, SpecError
-from archspec.syntax import BinOp, Block, Call, Def, Dims, KwArg, Line, Module, Neg, Num, Param, Ref
+from archspec.syntax import BinOp, Block, Call, Def, Dims, KwArg, Line, Module, Neg, Num, Param, Range, Ref
 
 # Resource limits, checked before anything is built: a spec is a few hundred short lines.
 MAX_NUMBER_DIGITS = 12
@@ -28,6 +28,11 @@ class ToSyntax(Transformer):
     def __init__(self) -> None:
         super().__init__()
         self._depth: dict[int, int] = {}
+
+    def reset(self) -> None:
+        """Forget the last parse's depths: one that failed never reached `start`, and its freed
+        nodes' ids would be taken by the next parse's nodes (a false "nested too deep")."""
+        self._depth.clear()
 
     # depth bookkeeping: nodes are fresh objects, so id() is unique while the parse runs
     def _nest(self, node, *children, limit: int, what: str):
@@ -123,6 +128,15 @@ class ToSyntax(Transformer):
     def line_stmt(self, children):
         name, *items = children
         args, kwargs, repeat, repeat_span = self._items(items)
+        return Line(str(name), args, kwargs, repeat, _span(name), repeat_span)
+
+    def range_line(self, children):
+        name, *items, stop = children
+        start = items[-1] if items else None
+        if start is None or isinstance(start, (KwArg, Token)):
+            raise SpecError("a range `A:B` needs a start before the `:`", stop.span, hint="e.g. `channels 0:32`")
+        span = Span(start.span.line, start.span.column, stop.span.end_column)
+        args, kwargs, repeat, repeat_span = self._items([*items[:-1], Range(start, stop, span)])
         return Line(str(name), args, kwargs, repeat, _span(name), repeat_span)
 
     def suite(self, children):

@@ -56,7 +56,16 @@ class Call:
     span: Span
 
 
-Expr = Num | Dims | Ref | BinOp | Neg | Call
+@dataclass(frozen=True)
+class Range:
+    """`A:B`, the last argument of a line (`channels 0:32`): from A up to, not including, B."""
+
+    start: Expr
+    stop: Expr
+    span: Span
+
+
+Expr = Num | Dims | Ref | BinOp | Neg | Call | Range
 
 
 # --- statements ------------------------------------------------------------------------

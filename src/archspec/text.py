@@ -36,11 +36,16 @@ def show_pair(value: tuple[int, int]) -> str:
     return str(value[0]) if value[0] == value[1] else show(value)
 
 
-def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """The choice nearest to a misspelt `word`, or None when none is near."""
+def nearest(word: str, choices: Iterable[str], count: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Up to `count` choices nearest to a misspelt `word`, nearest first."""
     import difflib
 
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return difflib.get_close_matches(word, list(choices), n=count, cutoff=cutoff)
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice nearest to a misspelt `word`, or None when none is near."""
+    found = nearest(word, choices, 1, cutoff)
     return found[0] if found else None
 
 

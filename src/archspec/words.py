@@ -24,3 +24,14 @@ class Word:
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The value of a range `A:B` (`channels 0:32`): from `start` up to, not including, `stop`."""
+
+    start: int | float
+    stop: int | float
+
+    def __str__(self) -> str:
+        return f"{self.start:g}:{self.stop:g}"

@@ -1,4 +1,4 @@
-"""Layers that only move data: `input`, `flatten`, `zeropad`, `dropout`."""
+"""Layers that only move data: `input`, `flatten`, `zeropad`, `dropout`, `droppath`."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Flatten(LayerKind):
         return xs[0].reshape(xs[0].shape[0], -1)
 
 
-def _sides(name: str, value) -> tuple[int, int, int, int]:
+def sides(name: str, value) -> tuple[int, int, int, int]:
     if isinstance(value, tuple):
         if len(value) == 2:
             h, w = (non_negative(name, v) for v in value)
@@ -78,6 +78,16 @@ def _sides(name: str, value) -> tuple[int, int, int, int]:
     return n, n, n, n
 
 
+def sides_text(value: tuple[int, int, int, int]) -> str:
+    """How `sides` values read back: `1`, `1x2` or `1x2x3x4`."""
+    top, bottom, left, right = value
+    if top == bottom == left == right:
+        return str(top)
+    if top == bottom and left == right:
+        return f"{top}x{left}"
+    return f"{top}x{bottom}x{left}x{right}"
+
+
 @layer
 class ZeroPad(LayerKind):
     name = "zeropad"
@@ -85,15 +95,10 @@ class ZeroPad(LayerKind):
     keras_name = "ZeroPad2D"
     linear = True
     summary = "pad with zeros: `zeropad N`, `zeropad HxW` or `zeropad TxBxLxR` (top, bottom, left, right)"
-    args = (Arg("padding", _sides, positional=True, doc="N, HxW or TxBxLxR"),)
+    args = (Arg("padding", sides, positional=True, doc="N, HxW or TxBxLxR"),)
 
     def label(self, attrs):
-        top, bottom, left, right = attrs["padding"]
-        if top == bottom == left == right:
-            return f"zeropad {top}"
-        if top == bottom and left == right:
-            return f"zeropad {top}x{left}"
-        return f"zeropad {top}x{bottom}x{left}x{right}"
+        return f"zeropad {sides_text(attrs['padding'])}"
 
     def output_shape(self, attrs, inputs):
         h, w, c = spatial(self.name, inputs[0])
@@ -123,6 +128,28 @@ class Dropout(LayerKind):
         from flax import nnx
 
         return nnx.Dropout(attrs["rate"], rngs=rngs)
+
+    def apply(self, module, attrs, xs, *, train):
+        return module(xs[0], deterministic=not train)
+
+
+@layer
+class DropPath(LayerKind):
+    name = "droppath"
+    family = "dropout"
+    keras_name = "StochasticDepth"
+    linear = True  # at inference, the identity
+    summary = (
+        "stochastic depth on a residual branch: `droppath P` zeroes a whole example's branch with probability P "
+        "while training (the rest scaled by 1/(1-P)); the identity at inference"
+    )
+    args = (Arg("rate", rate, positional=True, doc="probability of dropping the branch, 0 <= P < 1"),)
+
+    def build(self, attrs, inputs, output, rngs, dtype=None):
+        from flax import nnx
+
+        # one draw per example: the mask is shared over every other axis
+        return nnx.Dropout(attrs["rate"], broadcast_dims=tuple(range(1, len(inputs[0]) + 1)), rngs=rngs)
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], deterministic=not train)

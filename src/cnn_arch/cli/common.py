@@ -25,9 +25,9 @@ def read_target(spec: str) -> tuple[str, str]:
     from archspec import templates
     from archspec.parse import read_spec_file
 
-    path = Path(spec)
-    if path.exists() or spec.endswith(".arch") or "/" in spec or "\\" in spec:
-        return spec, read_spec_file(path)
+    path = Path(spec)  # Path("") is the current folder: read_spec_file sees the empty text instead
+    if not spec or path.exists() or spec.endswith(".arch") or "/" in spec or "\\" in spec:
+        return spec, read_spec_file(spec)
     template = templates.path(spec)
     if template is not None:
         return spec, template.read_text(encoding="utf-8")

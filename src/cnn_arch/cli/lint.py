@@ -158,7 +158,7 @@ def _targets(paths: list[str]) -> list[_Target]:
     seen: set[str] = set()
     for spec in paths:
         folder = Path(spec)
-        if folder.is_dir():
+        if spec and folder.is_dir():  # Path("") is the current folder; an empty argument is a mistake
             files = sorted(
                 f
                 for f in folder.rglob(f"*{templates.SUFFIX}")
