@@ -77,7 +77,7 @@ class Summary:
 
     @property
     def suggests_gap(self) -> bool:
-        return self.head is not None and self.head.with_gap is not None and self.head_share > self.threshold
+        return self.head is not None and self.head.gap_saves and self.head.worth_reporting(self.threshold)
 
     def folded(self, depth: int | None) -> tuple[Row, ...]:
         """Rows down to `depth` (1 = top level only); None keeps them all."""
