@@ -242,7 +242,7 @@ def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]
 
 # --- running the rules ----------------------------------------------------------------------------
 
-# Codes separated by commas and/or spaces, as ruff accepts: `# noqa: CA101, CA302` or `# noqa: CA101 CA302`.
+# Codes separated by commas and/or spaces, as ruff accepts: `noqa: CA101, CA302` or `noqa: CA101 CA302`.
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:(?:\s*,\s*|\s+)[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 
 
@@ -290,7 +290,7 @@ def _run(ctx: Context, codes: list[str]) -> list[Finding]:
     return findings
 
 
-UNUSED_NOQA = "CA901"  # checks the `# noqa` comments themselves, after the other rules ran
+UNUSED_NOQA = "CA901"  # checks the suppression comments themselves, after the other rules ran
 
 
 def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:
