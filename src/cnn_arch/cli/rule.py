@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 
 import typer
 
 
+class RuleFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 def register(app: typer.Typer) -> None:
-    app.command("rule")(rule_command)
+    app.command("rule", context_settings={"help_option_names": ["-h", "--help"]})(rule_command)
 
 
 def rule_command(
     code: str = typer.Argument(None, metavar="CODE", help="A rule code (CA101) or name (flatten-dense-head)."),
     all: bool = typer.Option(False, "--all", help="List every rule: code, name, fix, summary."),
+    output_format: RuleFormat = typer.Option(
+        RuleFormat.text, "--output-format", "--format", help="text, or json as ruff's `rule --output-format json`."
+    ),
 ) -> None:
     """Explain a lint rule: what it checks, why, an example and the fix."""
     from archspec.errors import UserError
 
+    if output_format is RuleFormat.json:
+        import json
+
+        from archspec.lint import RULES
+
+        value = [rule_json(r) for r in RULES.values()] if all else rule_json(find_rule(code)) if code else None
+        if value is not None:
+            sys.stdout.write(json.dumps(value, indent=2) + "\n")
+            return
     if all:
         sys.stdout.write(rule_table())
         return
@@ -59,6 +77,27 @@ def rule_docs(rule) -> str:
     fix = f"Fix is available: {rule.fix_title}. See Fix safety." if rule.fixable else "No automatic fix."
     selected = "Selected by default." if rule.default else f"Not selected by default: `--extend-select {rule.code}`."
     return f"# {rule.name} ({rule.code})\n\n{fix} Severity: {rule.severity}. {selected}\n\n{rule.docs}"
+
+
+def rule_json(rule) -> dict:
+    """A rule as ruff's JSON rule entry: name, code, summary, fix availability, full explanation."""
+    import re
+
+    fix = "none"
+    safety = re.search(r"## Fix safety\s+(.+?[.:])", rule.docs, re.S)
+    if rule.fixable and safety:  # the first sentence of Fix safety says which
+        first = " ".join(safety.group(1).split())
+        fix = "unsafe" if "is unsafe" in first else "sometimes" if "is safe for" in first else "safe"
+    return {
+        "name": rule.name,
+        "code": rule.code,
+        "summary": rule.summary,
+        "severity": rule.severity,
+        "default": rule.default,
+        "fix": fix,
+        "fix_title": rule.fix_title,
+        "explanation": rule.docs,
+    }
 
 
 def rule_table() -> str:
