@@ -35,14 +35,14 @@ WATCH_ROUNDS = "CNN_ARCH_WATCH_ROUNDS"  # stop `--watch` after this many re-lint
 
 
 def register(app: typer.Typer) -> None:
-    app.command("lint", context_settings={"help_option_names": ["-h", "--help"]})(lint_command)
+    app.command("lint")(lint_command)
 
 
 def lint_command(
     paths: list[str] = typer.Argument(
         None,
         metavar="[PATH]...",
-        help="Spec files, folders (every *.arch under them), built-in template names, or `-` for stdin. [default: .]",
+        help="Spec files, folders (every *.arch under them), built-in template names, or `-` for stdin.  [default: .]",
     ),
     select: list[str] = typer.Option(
         None,
@@ -102,7 +102,7 @@ def lint_command(
         min=0.0,
         max=1.0,
         metavar="SHARE",
-        help=f"CA101: report a dense head holding more than this share of the parameters. [default: {DENSE_SHARE_THRESHOLD}]",
+        help=f"CA101: report a dense head holding more than this share of the parameters.  [default: {DENSE_SHARE_THRESHOLD}]",
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the specs' input shape."),
 ) -> None:

@@ -14,7 +14,7 @@ class RuleFormat(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
-    app.command("rule", context_settings={"help_option_names": ["-h", "--help"]})(rule_command)
+    app.command("rule")(rule_command)
 
 
 def rule_command(

@@ -8,6 +8,9 @@ from enum import Enum
 import typer
 
 from archspec.head import DENSE_SHARE_THRESHOLD
+from cnn_arch.cli.train import DEFAULTS
+
+DEFAULT_BATCH = DEFAULTS["batch_size"]  # the activation memory of the batch `train` would use
 
 
 class Format(str, Enum):
@@ -24,8 +27,15 @@ def register(app: typer.Typer) -> None:
 def summarize_command(
     spec: str = typer.Argument(..., metavar="SPEC_OR_TEMPLATE", help="A spec file or a built-in template name."),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
-    batch: int = typer.Option(32, "--batch", min=1, max=1_000_000, help="Batch size for the activation memory."),
-    format: Format = typer.Option(Format.table, "--format", help="Output format."),
+    batch: int = typer.Option(
+        DEFAULT_BATCH,
+        "--batch-size",
+        "--batch",
+        min=1,
+        max=1_000_000,
+        help="Images per batch, for the activation memory.",
+    ),
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
     depth: int = typer.Option(None, "--depth", min=1, help="Fold rows nested deeper than this (1 = top level)."),
     threshold: float = typer.Option(
         DENSE_SHARE_THRESHOLD,

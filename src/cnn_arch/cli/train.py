@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
 def _default(name: str) -> str:
     value = DEFAULTS[name]
-    return f" [default: {value:g}]" if isinstance(value, float) else f" [default: {value}]"
+    return f"  [default: {value:g}]" if isinstance(value, float) else f"  [default: {value}]"
 
 
 def train_command(
@@ -58,7 +58,7 @@ def train_command(
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
     epochs: int = typer.Option(None, "--epochs", help="Passes over the training images." + _default("epochs")),
     batch_size: int = typer.Option(
-        None, "--batch-size", help="Images per step, over all devices." + _default("batch_size")
+        None, "--batch-size", "--batch", help="Images per step, over all devices." + _default("batch_size")
     ),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate." + _default("lr")),
     optimizer: Optimizer = typer.Option(None, "--optimizer", help="Optimizer." + _default("optimizer")),
@@ -79,7 +79,7 @@ def train_command(
         None,
         "--augment",
         metavar="flip,crop",
-        help="Augmentations on the device, comma-separated, or `none`. [default: none]",
+        help="Augmentations on the device, comma-separated, or `none`.  [default: none]",
     ),
     val_split: float = typer.Option(
         None,
@@ -93,11 +93,11 @@ def train_command(
     precision: Precision = typer.Option(
         None, "--precision", help="Compute precision (weights stay float32)." + _default("precision")
     ),
-    out: Path = typer.Option(None, "--out", metavar="RUN_DIR", help="Run folder. [default: runs/<spec>-<time>]"),
+    out: Path = typer.Option(None, "--out", "-o", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"),
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue the run in --out (default: this spec's newest run in runs/) from its latest checkpoint.",
+        help="Continue the run in --out (without --out: this spec's newest run in runs/) from its latest checkpoint.",
     ),
     checkpoint_every: int = typer.Option(
         None,
