@@ -49,6 +49,13 @@ class Rule:
     def check(self, ctx: Context) -> Iterable[Violation]:
         raise NotImplementedError(self.code)
 
+    # A rule about the suppression comments themselves runs after the others: `check_noqa` gets the
+    # codes each line's `# noqa` actually suppressed (whatever rules are selected) and returns findings.
+    reads_noqa: ClassVar[bool] = False
+
+    def check_noqa(self, ctx: Context, used: dict[int, set[str]]) -> Iterable[Finding]:
+        return ()
+
     @property
     def docs(self) -> str:
         return inspect.cleandoc(type(self).__doc__ or "")
@@ -265,17 +272,17 @@ def lint_source(text: str, name: str, settings: Settings, input_shape: tuple[int
     ctx = Context(text, module, typed, settings)
     findings = _run(ctx, sorted(settings.codes))
     kept = [f for f in findings if not _suppressed(ctx, f)]
-    if UNUSED_NOQA in settings.codes:
-        from archspec.lint.rules.unused_noqa import unused_noqa
-
+    readers = [RULES[code] for code in sorted(settings.codes) if RULES[code].reads_noqa]
+    if readers:
         # A code counts as used when its rule fires on the line, selected here or not: the comment
         # still does its job for a configuration (or a file of per-file-ignores) that selects it.
-        every = _run(ctx, [c for c in RULES if c not in settings.codes and c != UNUSED_NOQA])
+        every = _run(ctx, [c for c, r in RULES.items() if c not in settings.codes and not r.reads_noqa])
         used: dict[int, set[str]] = {}
         for f in (*findings, *every):
             if _suppressed(ctx, f):
                 used.setdefault(f.span.line, set()).add(f.code)
-        kept.extend(unused_noqa(ctx, used))
+        for reader in readers:
+            kept.extend(reader.check_noqa(ctx, used))
     return sorted(kept, key=lambda f: (f.span.line, f.span.column, f.code))
 
 
@@ -288,9 +295,6 @@ def _run(ctx: Context, codes: list[str]) -> list[Finding]:
             groups.setdefault(violation.location, []).append(violation)
         findings.extend(_finding(ctx, checker, group) for group in groups.values())
     return findings
-
-
-UNUSED_NOQA = "CA901"  # checks the suppression comments themselves, after the other rules ran
 
 
 def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from cnn_arch.cli.train import DEFAULTS  # one set of training defaults: TrainConfig's
+from cnn_arch.cli.defaults import DEFAULTS  # one set of training defaults: TrainConfig's
 
 
 class Format(str, Enum):

@@ -8,7 +8,7 @@ from enum import Enum
 import typer
 
 from archspec.head import DENSE_SHARE_THRESHOLD
-from cnn_arch.cli.train import DEFAULTS
+from cnn_arch.cli.defaults import DEFAULTS
 
 DEFAULT_BATCH = DEFAULTS["batch_size"]  # the activation memory of the batch `train` would use
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import typer
 
 from archspec.train.config import TrainConfig
-
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+from cnn_arch.cli.defaults import DEFAULTS
 
 
 class Optimizer(str, Enum):

@@ -47,8 +47,13 @@ class UnusedNoqa(Rule):
     fix_title = "Remove the unused `# noqa` codes"
     default = False
 
+    reads_noqa = True
+
     def check(self, ctx):
-        return ()  # runs after the other rules: see `unused_noqa`
+        return ()  # runs after the other rules, in `check_noqa`
+
+    def check_noqa(self, ctx, used):
+        return unused_noqa(ctx, used)
 
 
 def unused_noqa(ctx, used: dict[int, set[str]]) -> list[Finding]:
