@@ -37,6 +37,13 @@ def summarize_command(
     ),
     format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
     depth: int = typer.Option(None, "--depth", min=1, help="Fold rows nested deeper than this (1 = top level)."),
+    columns: str = typer.Option(
+        None,
+        "--columns",
+        metavar="NAMES",
+        help="Table columns, comma-separated, from line, layer, type, shape, params, macs, rf, connected. "
+        "[default: those that fit the terminal]",
+    ),
     threshold: float = typer.Option(
         DENSE_SHARE_THRESHOLD,
         "--dense-share-threshold",
@@ -52,16 +59,44 @@ def summarize_command(
     typed = compile_target(spec, input)
     result = report.summarize(typed, spec, batch=batch, threshold=threshold)
     if format is Format.table:
-        print_table(result, depth)
+        print_table(result, depth, _columns(columns))
     else:
         render = {Format.json: report.to_json, Format.csv: report.to_csv, Format.markdown: report.to_markdown}
         typer.echo(render[format](result, depth), nl=format is Format.json)
 
 
-def print_table(summary, depth: int | None = None) -> None:
-    """Print a summary as the layer table with its footer (also used by `train`)."""
-    from archspec.summary import to_table
+def print_table(summary, depth: int | None = None, columns: tuple[str, ...] | None = None) -> None:
+    """Print a summary as the layer table with its footer, fitted to the terminal (also used by `train`)."""
+    from archspec.summary_table import to_table
     from cnn_arch.cli.output import use_color
 
-    sys.stdout.write(to_table(summary, depth, color=use_color(sys.stdout)))
+    sys.stdout.write(to_table(summary, depth, color=use_color(sys.stdout), width=terminal_width(), columns=columns))
     sys.stdout.flush()
+
+
+def terminal_width() -> int | None:
+    """The width to fit: `COLUMNS` when set, the terminal's on a terminal, else None (piped output
+    keeps every column, for scripts and diffs)."""
+    import os
+    import shutil
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _columns(text: str | None) -> tuple[str, ...] | None:
+    from archspec.errors import UserError
+    from archspec.summary_table import COLUMNS
+    from archspec.text import did_you_mean
+
+    if text is None:
+        return None
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    for name in names:
+        if name not in COLUMNS:
+            raise UserError(
+                f"unknown column `{name}` in --columns",
+                hint=did_you_mean(name, COLUMNS) or f"columns: {', '.join(COLUMNS)}",
+            )
+    return names
