@@ -221,3 +221,23 @@ def test_rule_as_json(cli):
     assert json.loads(cli("rule", "CA901", "--output-format", "json").out)["fix"] == "safe"
     every = json.loads(cli("rule", "--all", "--output-format", "json").out)
     assert [r["code"] for r in every][:2] == ["CA101", "CA102"] and len(every) > 10
+
+
+# --- fits the terminal ----------------------------------------------------------------------------
+
+
+def test_lint_messages_wrap_at_80_columns(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli("lint", "flatten-head").out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "\n    params now, 72,522 with `gap`" in out  # the message goes on, indented
+    monkeypatch.setenv("COLUMNS", "200")
+    assert "11,574,090 params now, 72,522 with `gap`" in cli("lint", "flatten-head").out
+
+
+def test_rule_all_fits_80_columns(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = cli("rule", "--all").out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    codes = [line.split()[0] for line in lines[1:] if line[:1].strip()]
+    assert codes == list(__import__("archspec.lint", fromlist=["RULES"]).RULES)

@@ -77,33 +77,52 @@ def _marker(finding: Finding, unsafe_fixes: bool) -> str:
 # --- text formats ----------------------------------------------------------------------------------
 
 
-def render_full(reports: list[FileReport], color: bool = False) -> str:
-    """Each finding as `CODE message`, ` --> file:line:col`, the source line with a caret, notes, help."""
+def render_full(reports: list[FileReport], color: bool = False, width: int | None = None) -> str:
+    """Each finding as `CODE message`, ` --> file:line:col`, the source line with a caret, notes, help;
+    with a `width`, the message, notes and help wrap to it."""
     style = _Style(color)
     blocks = []
     for report in reports:
         lines = SourceText(report.name, report.text)
         for finding in report.findings:
-            blocks.append(_full(report.name, lines, finding, style, report.unsafe_fixes))
+            blocks.append(_full(report.name, lines, finding, style, report.unsafe_fixes, width))
     return "".join(block + "\n\n" for block in blocks)
 
 
-def _full(name: str, lines: SourceText, finding: Finding, style: _Style, unsafe_fixes: bool) -> str:
+def _wrap(text: str, width: int | None, first: int, indent: str) -> list[str]:
+    """`text` in lines of `width`, the first one shortened by `first` characters already printed."""
+    import textwrap
+
+    if width is None or first + len(text) <= width:
+        return [text]
+    wrapped = textwrap.wrap(text, width, initial_indent=" " * first, subsequent_indent=indent, break_on_hyphens=False)
+    return [wrapped[0][first:], *wrapped[1:]]
+
+
+def _full(name: str, lines: SourceText, finding: Finding, style: _Style, unsafe_fixes: bool, columns=None) -> str:
     span = finding.span
     gutter = len(str(span.line))
     pad = " " * gutter
     text, start, width = excerpt(lines.line(span.line), span.column, span.end_column)
+    head = f"{finding.code}{_marker(finding, unsafe_fixes)} "
+    message, *more = _wrap(finding.message, columns, len(head), "    ")
     out = [
-        f"{style.code(finding.code)}{style.cyan(_marker(finding, unsafe_fixes))} {style.bold(finding.message)}",
+        f"{style.code(finding.code)}{style.cyan(_marker(finding, unsafe_fixes))} {style.bold(message)}",
+        *(style.bold(line) for line in more),
         f"{pad}{style.blue('-->')} {name}:{span.line}:{span.column}",
         f"{pad} {style.blue('|')}",
         f"{style.blue(str(span.line))} {style.blue('|')} {text}",
         f"{pad} {style.blue('|')} {' ' * start}{style.code('^' * width)}",
         f"{pad} {style.blue('|')}",
     ]
-    out.extend(f"{pad} {style.blue('=')} {style.bold('note')}: {note}" for note in finding.notes)
+    for note in finding.notes:
+        first, *rest = _wrap(note, columns, len(pad) + 9, pad + "         ")
+        out.append(f"{pad} {style.blue('=')} {style.bold('note')}: {first}")
+        out.extend(rest)
     if finding.help:
-        out.append(f"{style.cyan('help')}: {finding.help}")
+        first, *rest = _wrap(finding.help, columns, 6, "      ")
+        out.append(f"{style.cyan('help')}: {first}")
+        out.extend(rest)
     return "\n".join(out)
 
 

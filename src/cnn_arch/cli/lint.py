@@ -280,14 +280,14 @@ def _write(path: Path, text: str) -> None:
 
 def _print_reports(reports, run: Run) -> None:
     from archspec.lint import output, output_ci
-    from cnn_arch.cli.output import use_color
+    from cnn_arch.cli.output import terminal_width, use_color
 
     stream = sys.stdout if run.output_file is None else None
     fmt = run.output_format
     if fmt in (OutputFormat.full, OutputFormat.concise, OutputFormat.grouped):
         color = stream is not None and use_color(stream)
         render = {
-            OutputFormat.full: output.render_full,
+            OutputFormat.full: lambda r, color: output.render_full(r, color, terminal_width() if stream else None),
             OutputFormat.concise: output.render_concise,
             OutputFormat.grouped: lambda r, color: output_ci.render_grouped(r),
         }[fmt]

@@ -32,6 +32,16 @@ def use_color(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def terminal_width() -> int | None:
+    """The width to fit: `COLUMNS` when set, the terminal's on a terminal, else None (piped output
+    keeps every column, for scripts and diffs)."""
+    import shutil
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
 def print_error(error: UserError) -> None:
     """Print a user error like a compiler diagnostic, colouring `error:` when stderr is a terminal."""
     text = error.render()

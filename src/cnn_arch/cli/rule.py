@@ -37,7 +37,9 @@ def rule_command(
             sys.stdout.write(json.dumps(value, indent=2) + "\n")
             return
     if all:
-        sys.stdout.write(rule_table())
+        from cnn_arch.cli.output import terminal_width
+
+        sys.stdout.write(rule_table(terminal_width()))
         return
     if code is None:
         raise UserError("give a rule code, e.g. `cnn-arch rule CA101`", hint="`cnn-arch rule --all` lists every rule")
@@ -100,13 +102,22 @@ def rule_json(rule) -> dict:
     }
 
 
-def rule_table() -> str:
-    """Every rule on one line: code, name, `[*]` when fixable, `opt-in` when not selected by default, summary."""
+def rule_table(width: int | None = None) -> str:
+    """Every rule: code, name, `[*]` when fixable, `opt-in` when not selected by default, summary; with a
+    `width`, the summary wraps under its column."""
+    import textwrap
+
     from archspec.lint import RULES
     from archspec.text import table
 
-    rows = [
-        (r.code, r.name, "[*]" if r.fixable else "", "yes" if r.default else "opt-in", r.summary)
-        for r in RULES.values()
-    ]
-    return "\n".join(table(("Code", "Name", "Fix", "Default", "Summary"), rows, separator="  ", rule=None)) + "\n"
+    headers = ("Code", "Name", "Fix", "Default", "Summary")
+    rows = [(r.code, r.name, "[*]" if r.fixable else "", "yes" if r.default else "opt-in") for r in RULES.values()]
+    lines = table(headers[:4], rows, separator="  ", rule=None)
+    column = max(len(line) for line in lines) + 2
+    room = max(20, width - column) if width else None
+    out = [lines[0].ljust(column) + headers[4]]
+    for line, rule in zip(lines[1:], RULES.values()):
+        parts = textwrap.wrap(rule.summary, room) if room else [rule.summary]
+        out.append(line.ljust(column) + parts[0])
+        out.extend(" " * column + part for part in parts[1:])
+    return "\n".join(out) + "\n"

@@ -68,21 +68,10 @@ def summarize_command(
 def print_table(summary, depth: int | None = None, columns: tuple[str, ...] | None = None) -> None:
     """Print a summary as the layer table with its footer, fitted to the terminal (also used by `train`)."""
     from archspec.summary_table import to_table
-    from cnn_arch.cli.output import use_color
+    from cnn_arch.cli.output import terminal_width, use_color
 
     sys.stdout.write(to_table(summary, depth, color=use_color(sys.stdout), width=terminal_width(), columns=columns))
     sys.stdout.flush()
-
-
-def terminal_width() -> int | None:
-    """The width to fit: `COLUMNS` when set, the terminal's on a terminal, else None (piped output
-    keeps every column, for scripts and diffs)."""
-    import os
-    import shutil
-
-    if os.environ.get("COLUMNS", "").isdigit():
-        return int(os.environ["COLUMNS"])
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def _columns(text: str | None) -> tuple[str, ...] | None:
