@@ -37,6 +37,14 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class SummaryChoice(str, Enum):
+    """How much of the layer table `train` prints before the first step."""
+
+    full = "full"  # every layer
+    short = "short"  # the top-level rows (`summarize --depth 1`)
+    none = "none"
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
 
@@ -91,6 +99,11 @@ def train_command(
     ),
     precision: Precision = typer.Option(
         None, "--precision", help="Compute precision (weights stay float32)." + _default("precision")
+    ),
+    summary: SummaryChoice = typer.Option(
+        SummaryChoice.short,
+        "--summary",
+        help="The layer table before training: full, short (top-level rows, as `summarize --depth 1`) or none.",
     ),
     out: Path = typer.Option(None, "--out", "-o", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"),
     resume: bool = typer.Option(
@@ -149,8 +162,6 @@ def train_command(
             raise UserError("multi-host training needs --out: the same shared run folder on every host")
         distributed.join(cluster)
 
-    import jax
-
     from archspec.compile import compile_spec
     from archspec.train import run
     from cnn_arch.cli.common import parse_shape, read_target
@@ -185,17 +196,16 @@ def train_command(
     typed = compile_spec(text, name, shape)
     settings = {**given, "spec": name, "spec_text": text, "input_shape": typed.input_shape}
     config = dataclasses.replace(saved, **settings) if saved is not None else TrainConfig(**settings)
-    primary = jax.process_index() == 0
-    if primary:
-        _print_design(typed, name, text)
-    _train(config, run_dir, resume)
+    # Printed by the reporter once set-up has passed: the head-vs-data check (`outputs.task_for` and
+    # `check_fits`, in set-up), the memory check and the run folder's come before any output.
+    _train(config, run_dir, resume, lambda: _print_design(typed, name, text, summary))
 
 
-def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> None:
     from archspec.train.loop import Diverged, Interrupted, train_and_evaluate
     from cnn_arch.cli.progress import RichReporter
 
-    reporter = RichReporter()
+    reporter = RichReporter(header)
     try:
         train_and_evaluate(config, run_dir, resume=resume, reporter=reporter)
     except Diverged as diverged:
@@ -212,15 +222,17 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
         reporter.close()
 
 
-def _print_design(typed, name: str, text: str) -> None:
-    """The layer table, then the lint findings one line each (as Darknet prints its layers)."""
+def _print_design(typed, name: str, text: str, choice: SummaryChoice = SummaryChoice.short) -> None:
+    """The layer table (folded to the top level unless `full`), then the lint findings one line each
+    (as Darknet prints its layers)."""
     from archspec import summary
     from archspec.lint import Settings, lint_source
     from archspec.lint.output import FileReport, render_concise
     from cnn_arch.cli.output import stdout_console
     from cnn_arch.cli.summarize import print_table
 
-    print_table(summary.summarize(typed, name), None)
+    if choice is not SummaryChoice.none:
+        print_table(summary.summarize(typed, name), None if choice is SummaryChoice.full else 1)
     findings = lint_source(text, name, Settings.default(), typed.input_shape)
     if findings:
         console = stdout_console()
