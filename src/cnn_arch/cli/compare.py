@@ -85,8 +85,9 @@ def compare_command(
             _train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
             for index, ((name, text, typed), e) in enumerate(zip(models, entries))
         ]
-        plot_validation_curves(curves, folder / "compare.png")
-        sys.stderr.write(f"runs and the overlaid validation curves: {folder}\n")
+        png = folder / "compare.png"
+        plot_validation_curves(curves, png, {**settings, "input_shape": shape or models[0][2].input_shape})
+        sys.stderr.write(f"runs: {folder}\nvalidation curves: {png}\n")
     render = {Format.table: to_text, Format.json: to_json, Format.markdown: to_markdown}[format]
     sys.stdout.write(render(entries))
 
