@@ -30,9 +30,15 @@ def test_every_template_json_validates_against_the_shipped_schema(cli, name):
     assert data["format"] == 1
 
 
-def test_schema_rejects_what_it_should():
+def test_schema_rejects_what_it_should(cli):
     validator = jsonschema.Draft202012Validator(schema())
-    assert not validator.is_valid({"format": 2})
+    data = json.loads(cli("summarize", "lenet5", "--format", "json").out)
+    assert not validator.is_valid({**data, "format": 2})  # another version
+    del data["layers"][0]["connected_to"]
+    assert not validator.is_valid(data)  # a documented field missing
+    data["layers"][0]["connected_to"] = []
+    data["layers"][0]["added_later"] = 1
+    assert validator.is_valid(data)  # new fields may appear within a version (docs/summary-json.md)
 
 
 def test_torchinfo_size_figures(cli):
