@@ -14,7 +14,7 @@ def test_flatten_head_against_gap_head(cli):
     assert result.code == 0, result.err
     params = next(line for line in result.out.splitlines() if line.startswith("params"))
     assert "11,574,090" in params
-    assert "66,602 (1/174)" in params  # 11,574,090 / 66,602 = 173.8
+    assert "66,602 (0.00575x)" in params  # 66,602 / 11,574,090 = 0.005754: one notation, ratios to the first
     share = next(line for line in result.out.splitlines() if line.startswith("dense-head share"))
     assert "99.4%" in share and "0.0%" in share
 
@@ -32,7 +32,7 @@ def test_json_has_every_model_with_its_ratio(cli):
 def test_markdown_table(cli):
     out = cli("compare", "flatten-head", "gap-head", "--format", "markdown").out
     assert out.splitlines()[0] == "| | flatten-head | gap-head |"
-    assert "| params | 11,574,090 | 66,602 (1/174) |" in out
+    assert "| params | 11,574,090 | 66,602 (0.00575x) |" in out
 
 
 def test_input_override_applies_to_every_model(cli):
@@ -84,4 +84,5 @@ def test_trained_comparison_adds_accuracy_and_a_plot(cli, tmp_path):
         }
         assert 0.0 <= model["trained"]["best_val_accuracy"] <= 1.0
     assert (out / "compare.png").stat().st_size > 0
+    assert f"validation curves: {out / 'compare.png'}" in result.err  # names the PNG it wrote
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["1-tiny", "2-flat"]

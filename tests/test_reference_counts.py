@@ -79,3 +79,16 @@ def test_threshold_option_controls_the_suggestion(cli):
     # gap-head has no flatten at all: never a suggestion
     assert "Suggestion" not in cli("summarize", "gap-head", "--dense-share-threshold", "0").out
     assert "Suggestion" in cli("summarize", "lenet5", "--dense-share-threshold", "0.5").out
+
+
+def test_no_gap_suggestion_when_the_map_reaching_flatten_is_1x1(cli):
+    # lenet5 at 16x16 reaches flatten with a 1x1x16 map: gap would leave the same 15,626 params
+    one_by_one = json.loads(cli("summarize", "lenet5", "--input", "16x16x1", "--format", "json").out)["dense_head"]
+    assert one_by_one["share"] > 0.5 and one_by_one["params_with_gap"] == 15_626
+    assert one_by_one["suggest_gap"] is False
+    assert "Suggestion" not in cli("summarize", "lenet5", "--input", "16x16x1").out
+    assert "CA101" not in cli("lint", "lenet5", "--input", "16x16x1").out
+    # the near miss: at 20x20 the map is 2x2, and gap saves a quarter of the parameters
+    out = cli("summarize", "lenet5", "--input", "20x20x1").out
+    assert "15,626 params instead of 21,386 (26.9% fewer)" in out
+    assert "CA101" in cli("lint", "lenet5", "--input", "20x20x1").out

@@ -41,11 +41,10 @@ def entry(name: str, typed: TypedGraph, *, batch: int, findings: int | None) -> 
 
 
 def ratio(value: float, reference: float) -> str:
-    """`0.5x`, `3.2x`; far below 1 as a fraction, which reads better: `1/174`."""
+    """One notation for every ratio to the first model: `0.5x`, `3.2x`, `0.0057x` (three significant digits)."""
     if reference == 0 or value == 0:
         return "-"
-    share = value / reference
-    return f"1/{1 / share:,.0f}" if share < 0.1 else f"{share:.3g}x"
+    return f"{value / reference:.3g}x"
 
 
 STATIC = [
@@ -120,22 +119,28 @@ def summarize_run(rows: list[dict]) -> dict[str, float]:
     return trained
 
 
-def plot_validation_curves(curves: list[tuple[str, list[dict]]], path: Path) -> None:
-    """Overlay each model's validation accuracy and loss per epoch in one PNG (matplotlib, headless)."""
-    import matplotlib
+def plot_validation_curves(curves: list[tuple[str, list[dict]]], path: Path, settings: dict | None = None) -> None:
+    """Overlay each model's validation accuracy and loss per epoch in one PNG (matplotlib, headless),
+    with the settings every model was trained under (a TrainConfig's fields) under the title."""
+    from archspec import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, rows in curves:
-        epochs = [r["epoch"] for r in rows if r.get("val_accuracy") is not None]
-        accuracy.plot(epochs, [r["val_accuracy"] for r in rows if r.get("val_accuracy") is not None], label=name)
-        loss.plot(epochs, [r["val_loss"] for r in rows if r.get("val_accuracy") is not None], label=name)
-    accuracy.set(title="validation accuracy", xlabel="epoch")
-    loss.set(title="validation loss", xlabel="epoch")
+    plt = plotting.pyplot()
+    figure, (accuracy, loss) = plt.subplots(1, 2, figsize=(11, 4.6))
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.84, wspace=0.25)
+    for index, (name, rows) in enumerate(curves):
+        with_val = [r for r in rows if r.get("val_accuracy") is not None]
+        marker = plotting.MARKERS[index % len(plotting.MARKERS)]
+        epochs = [r["epoch"] for r in with_val]
+        accuracy.plot(epochs, [r["val_accuracy"] for r in with_val], marker=marker, markersize=4, label=name)
+        loss.plot(epochs, [r["val_loss"] for r in with_val], marker=marker, markersize=4, label=name)
+    plotting.style_axes(accuracy, "validation accuracy", percent=True)
+    plotting.style_axes(loss, "validation loss")
+    accuracy.set_title("validation accuracy")
+    loss.set_title("validation loss")
     accuracy.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.suptitle(f"{len(curves)} models compared", y=0.98)
+    text = plotting.settings_text(settings or {})
+    if text:
+        figure.text(0.5, 0.905, text, ha="center", fontsize=9, color="0.35")
+    plotting.save(figure, path, dpi=110)
     plt.close(figure)

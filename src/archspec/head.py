@@ -30,6 +30,17 @@ class DenseHead:
     def share(self) -> float:
         return self.head_params / self.total_params if self.total_params else 0.0
 
+    @property
+    def gap_saves(self) -> bool:
+        """Whether `gap` in place of the flatten leaves strictly fewer parameters. It does not when the map
+        reaching the flatten is already 1x1: then `gap` computes the same thing."""
+        return self.with_gap is not None and self.with_gap < self.total_params
+
+    def worth_reporting(self, threshold: float) -> bool:
+        """The head holds more than `threshold` of the parameters and `gap` would save some, or cannot be
+        typed at all (then the head is still reported, without a fix). CA101 and the summary ask this."""
+        return self.share > threshold and (self.with_gap is None or self.gap_saves)
+
 
 def dense_head(typed: TypedGraph) -> DenseHead | None:
     """Analyse the head after the last `flatten` of a spatial tensor; None when there is none."""

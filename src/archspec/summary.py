@@ -1,8 +1,8 @@
 """The summary of a typed graph: per-layer rows first, totals second, formatting last.
 
 Rows nest like the spec: a macro call or a merge block is a row carrying its totals with its
-layers under it; `depth` folds rows below a level (like torchinfo). The text table, JSON, CSV and
-Markdown are all rendered here from the same numbers.
+layers under it; `depth` folds rows below a level (like torchinfo). JSON, CSV and Markdown are
+rendered here, the text table in `summary_table`, all from the same numbers.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass
 
 from archspec.head import DENSE_SHARE_THRESHOLD, DenseHead, dense_head
 from archspec.infer import LayerInfo, TypedGraph
-from archspec.text import shape_text, table
+from archspec.text import shape_text
 
 BYTES_PER_VALUE = 4  # float32
 DEFAULT_BATCH = 32
+FORMAT_VERSION = 1  # the `format` field of the JSON: raised when a field changes meaning or goes away
+MB = 1_000_000  # torchinfo's size figures are in MB (10^6 bytes)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Row:
     group: bool  # a block row, whose numbers are the totals of the rows under it
     kind: str  # the layer kind (a merge block's merge kind); "call", "branch" or "repeat" for other blocks
     nodes: range  # the ids of the IR nodes the row covers (a block's are consecutive)
+    connected_to: tuple[str, ...] = ()  # a merge row's inputs, as Keras' "Connected to" column
 
     @property
     def params(self) -> int:
@@ -49,6 +52,7 @@ class Totals:
     macs: int
     batch: int
     activation_values: int  # per example, summed over all layer outputs
+    input_values: int = 0  # per example
 
     @property
     def param_bytes(self) -> int:
@@ -61,6 +65,20 @@ class Totals:
     @property
     def activation_bytes(self) -> int:
         return self.activation_values * self.batch * BYTES_PER_VALUE
+
+    # torchinfo's four size figures: the input batch, the layer outputs twice (forward values and
+    # their gradients in the backward pass), the parameters, and their sum.
+    @property
+    def input_bytes(self) -> int:
+        return self.input_values * self.batch * BYTES_PER_VALUE
+
+    @property
+    def forward_backward_bytes(self) -> int:
+        return 2 * self.activation_bytes
+
+    @property
+    def estimated_total_bytes(self) -> int:
+        return self.input_bytes + self.forward_backward_bytes + self.param_bytes
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,7 @@ class Summary:
 
     @property
     def suggests_gap(self) -> bool:
-        return self.head is not None and self.head.with_gap is not None and self.head_share > self.threshold
+        return self.head is not None and self.head.gap_saves and self.head.worth_reporting(self.threshold)
 
     def folded(self, depth: int | None) -> tuple[Row, ...]:
         """Rows down to `depth` (1 = top level only); None keeps them all."""
@@ -89,7 +107,17 @@ class Summary:
 def summarize(
     typed: TypedGraph, name: str, *, batch: int = DEFAULT_BATCH, threshold: float = DENSE_SHARE_THRESHOLD
 ) -> Summary:
-    totals = Totals(typed.params, typed.trainable, typed.non_trainable, typed.macs, batch, typed.activation_values())
+    import math
+
+    totals = Totals(
+        typed.params,
+        typed.trainable,
+        typed.non_trainable,
+        typed.macs,
+        batch,
+        typed.activation_values(),
+        math.prod(typed.input_shape),
+    )
     return Summary(
         name, typed.input_shape, typed.output_shape, tuple(_rows(typed)), totals, dense_head(typed), threshold
     )
@@ -134,6 +162,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
                     group=True,
                     kind=merge.kind if merge is not None else scope.kind,
                     nodes=range(first[scope_id], last[scope_id] + 1),
+                    connected_to=_connected_to(graph, scope) if scope.node is not None else (),
                 )
             )
             open_path.append(scope_id)
@@ -156,10 +185,38 @@ def _rows(typed: TypedGraph) -> list[Row]:
     return rows
 
 
-def _row(depth, line, label, type, info: LayerInfo, numbers, *, group: bool, kind: str, nodes: range) -> Row:
+def _row(
+    depth, line, label, type, info: LayerInfo, numbers, *, group: bool, kind: str, nodes: range, connected_to=()
+) -> Row:
     trainable, non_trainable, macs = numbers
     rf, stride = info.receptive_field, info.stride
-    return Row(depth, line, label, type, info.shape, trainable, non_trainable, macs, rf, stride, group, kind, nodes)
+    return Row(
+        depth,
+        line,
+        label,
+        type,
+        info.shape,
+        trainable,
+        non_trainable,
+        macs,
+        rf,
+        stride,
+        group,
+        kind,
+        nodes,
+        tuple(connected_to),
+    )
+
+
+def _connected_to(graph, scope) -> list[str]:
+    """What feeds a merge: each branch's last layer (`bn @14`), and `identity` for an input that comes
+    from outside the block unchanged (the shortcut of a residual block)."""
+    found = []
+    for i in graph.nodes[scope.node].inputs:
+        source = graph.nodes[i]
+        inside = any(s.id == scope.id for s in graph.scope_chain(source.scope))
+        found.append(f"{source.label} @{source.line}" if inside else f"identity ({source.label} @{source.line})")
+    return found
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -197,6 +254,10 @@ def footer_lines(summary: Summary) -> list[str]:
         f"Non-trainable params: {t.non_trainable:,} ({human_bytes(t.non_trainable * BYTES_PER_VALUE)})",
         f"MACs: {t.macs:,} ({human_count(t.macs)}); FLOPs (2 x MACs): {human_count(t.flops)}",
         f"Activation memory for training (batch {t.batch}, fp32): {human_bytes(t.activation_bytes)}",
+        f"Input size (MB): {t.input_bytes / MB:.2f}",
+        f"Forward/backward pass size (MB): {t.forward_backward_bytes / MB:.2f}",
+        f"Params size (MB): {t.param_bytes / MB:.2f}",
+        f"Estimated total size (MB): {t.estimated_total_bytes / MB:.2f}",
     ]
     head = summary.head
     if head is None:
@@ -224,6 +285,7 @@ def to_dict(summary: Summary, depth: int | None = None) -> dict:
     t = summary.totals
     head = summary.head
     return {
+        "format": FORMAT_VERSION,
         "name": summary.name,
         "input_shape": list(summary.input_shape),
         "output_shape": list(summary.output_shape),
@@ -234,6 +296,7 @@ def to_dict(summary: Summary, depth: int | None = None) -> dict:
                 "params": row.params,
                 "receptive_field": list(row.receptive_field) if row.receptive_field else None,
                 "stride": list(row.stride),
+                "connected_to": list(row.connected_to),
             }
             for row in summary.folded(depth)
         ],
@@ -246,6 +309,9 @@ def to_dict(summary: Summary, depth: int | None = None) -> dict:
             "flops": t.flops,
             "batch": t.batch,
             "activation_bytes": t.activation_bytes,
+            "input_bytes": t.input_bytes,
+            "forward_backward_bytes": t.forward_backward_bytes,
+            "estimated_total_bytes": t.estimated_total_bytes,
         },
         "dense_head": None
         if head is None
@@ -301,47 +367,6 @@ def to_csv(summary: Summary, depth: int | None = None) -> str:
     for row in summary.folded(depth):
         writer.writerow(_cells(row))
     return out.getvalue()
-
-
-TABLE_HEADERS = ("Line", "Layer", "Type", "Output shape", "Params", "MACs", "RF")
-RIGHT_ALIGNED = {0, 4, 5, 6}
-
-
-def to_table(summary: Summary, depth: int | None = None, *, color: bool = False) -> str:
-    """The summary as an aligned text table with its footer (what `summarize` prints).
-
-    Drawn here rather than with rich's Table: a ResNet has hundreds of rows and rich takes
-    longer to lay them out than the tool takes to parse, expand and type the whole model.
-    """
-    bold, dim, yellow, reset = ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m") if color else ("",) * 4
-    cells = [
-        (
-            str(r.line),
-            "  " * (r.depth - 1) + r.label,
-            r.type,
-            shape_text(r.shape),
-            f"{r.params:,}",
-            f"{r.macs:,}",
-            rf_text(r),
-        )
-        for r in summary.folded(depth)
-    ]
-    groups = [r.group for r in summary.folded(depth)]
-    header, rule, *rows = table(TABLE_HEADERS, cells, right=RIGHT_ALIGNED, header_separator=" ┃ ")
-    line_width = max(len(c[0]) for c in [TABLE_HEADERS, *cells])
-    lines = [f"{bold}{summary.name}{reset}", f"{bold}{header}{reset}", rule]
-    for text, group in zip(rows, groups):
-        if group:
-            text = f"{bold}{text}{reset}"
-        elif color:
-            text = f"{dim}{text[:line_width]}{reset}{text[line_width:]}"
-        lines.append(text)
-    lines.append("")
-    lines.extend(footer_lines(summary))
-    suggestion = suggestion_line(summary)
-    if suggestion:
-        lines.append(f"{yellow}{suggestion}{reset}")
-    return "\n".join(lines) + "\n"
 
 
 def to_markdown(summary: Summary, depth: int | None = None) -> str:

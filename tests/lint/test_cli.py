@@ -166,7 +166,7 @@ def test_unsafe_fixes_from_pyproject_and_the_flag_overrides_it(cli, tmp_path, mo
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--select", "CA9"), "unknown rule selector `CA9`"),
+        (("--select", "CA8"), "unknown rule selector `CA8`"),
         (("--input", "12x"), "--input must look like HxWxC"),
         (("--dense-share-threshold", "2"), "2.0 is not in the range"),
     ],

@@ -145,7 +145,7 @@ def test_config_values(tmp_path):
     [
         ('selct = ["CA1"]', "unknown setting `selct`"),
         ('select = "CA1"', "must be a list of rule codes"),
-        ('select = ["CA9"]', "unknown rule selector `CA9`"),
+        ('select = ["CA8"]', "unknown rule selector `CA8`"),
         ("dense-share-threshold = 2", "must be a number from 0 to 1"),
         ("select = [", "is not valid TOML"),
     ],

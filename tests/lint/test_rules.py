@@ -29,7 +29,7 @@ def test_fixture_flags_exactly_the_bad_lines(code):
 @pytest.mark.parametrize("code", CODES)
 def test_rule_metadata_and_docs(code):
     rule = RULES[code]
-    assert re.fullmatch(r"CA[1-5]\d\d", rule.code)
+    assert re.fullmatch(r"CA[1-59]\d\d", rule.code)
     assert re.fullmatch(r"[a-z]+(-[a-z0-9]+)+", rule.name)
     headings = re.findall(r"^## (.+)$", rule.docs, re.M)
     assert headings[:4] == ["What it does", "Why is this bad?", "Example", "Use instead"]

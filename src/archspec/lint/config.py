@@ -9,7 +9,13 @@ ignore = ["CA501"]
 extend-select = ["CA202"]    # add to the default set instead of replacing it
 dense-share-threshold = 0.6  # CA101 fires above this share of parameters in the dense head
 unsafe-fixes = true          # `--fix` also applies fixes that change the trained network
+exclude = ["generated/*"]    # glob patterns skipped when walking folders (replaces the defaults)
+extend-exclude = ["old/*"]   # more patterns, on top of `exclude`
+per-file-ignores = { "experiments/*.arch" = ["CA2"] }  # rules skipped for files matching a glob
+extend = "../base.toml"      # inherit another config file's settings; this file's win
 ```
+
+Patterns are relative to the config file's folder and match a file's path or any folder above it.
 
 Each layer (the config file, then the command line) starts from the rules the previous layer chose:
 `select` replaces them, `extend-select` adds, `ignore` removes. Within a layer the most specific
@@ -27,7 +33,19 @@ from archspec.lint.engine import RULES, Settings
 from archspec.text import did_you_mean
 
 SECTION = "[tool.cnn-arch.lint]"
-KEYS = ("select", "ignore", "extend-select", "dense-share-threshold", "unsafe-fixes")
+KEYS = (
+    "select",
+    "ignore",
+    "extend-select",
+    "dense-share-threshold",
+    "unsafe-fixes",
+    "exclude",
+    "extend-exclude",
+    "per-file-ignores",
+    "extend",
+)
+# Folders never walked unless `exclude` replaces this list (ruff skips the same kind of folders).
+DEFAULT_EXCLUDE = (".git", ".venv", "venv", "node_modules", "build", "dist", "runs", "__pycache__")
 
 
 class Selection(NamedTuple):
@@ -44,6 +62,29 @@ class Options(NamedTuple):
     selection: Selection = Selection()
     dense_share_threshold: float | None = None
     unsafe_fixes: bool | None = None
+    exclude: tuple[str, ...] | None = None  # None: DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, selectors)
+    root: Path | None = None  # the config file's folder: patterns are relative to it
+    inherited: tuple[Selection, ...] = ()  # selections of the files `extend` reaches, oldest first
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        return (*(DEFAULT_EXCLUDE if self.exclude is None else self.exclude), *self.extend_exclude)
+
+
+def matches(path: Path, patterns: tuple[str, ...], root: Path | None) -> bool:
+    """Whether `path` (or a folder above it) matches one of the glob patterns, relative to `root`."""
+    from fnmatch import fnmatch
+
+    resolved = path.resolve()
+    try:
+        relative = resolved.relative_to((root or Path.cwd()).resolve()).as_posix()
+    except ValueError:
+        relative = resolved.as_posix()
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: k + 1]) for k in range(len(parts))] + parts
+    return any(fnmatch(c, p.rstrip("/")) for p in patterns for c in candidates)
 
 
 def check_selector(selector: str) -> str:
@@ -80,15 +121,21 @@ def resolve(layers: list[Selection]) -> frozenset[str]:
     return frozenset(enabled)
 
 
-def settings(file_options: Options, cli_options: Options) -> Settings:
-    """Combine the config file's options with the command line's (which win)."""
+def settings(file_options: Options, cli_options: Options, path: Path | None = None) -> Settings:
+    """Combine the config file's options with the command line's (which win); `per-file-ignores`
+    matching `path` come last."""
     threshold = cli_options.dense_share_threshold
     if threshold is None:
         threshold = file_options.dense_share_threshold
     if threshold is None:
         threshold = DENSE_SHARE_THRESHOLD
     unsafe = cli_options.unsafe_fixes if cli_options.unsafe_fixes is not None else file_options.unsafe_fixes
-    return Settings(resolve([file_options.selection, cli_options.selection]), threshold, bool(unsafe))
+    layers = [*file_options.inherited, file_options.selection, cli_options.selection]
+    if path is not None:
+        for pattern, codes in file_options.per_file_ignores:
+            if matches(path, (pattern,), file_options.root):
+                layers.append(Selection(ignore=codes))
+    return Settings(resolve(layers), threshold, bool(unsafe))
 
 
 def selectors(values: list[str] | None) -> tuple[str, ...]:
@@ -109,8 +156,11 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def load_config(path: Path, *, explicit: bool = False) -> Options:
-    """Options from the `[tool.cnn-arch.lint]` table of a TOML file; errors name the file."""
+def load_config(path: Path, *, explicit: bool = False, _seen: tuple[Path, ...] = ()) -> Options:
+    """Options from the `[tool.cnn-arch.lint]` table of a TOML file, on top of the file its `extend`
+    names; errors name the file."""
+    if path.resolve() in _seen:
+        raise PathError(str(path), "`extend` goes round in a circle back to this file")
     data = _read_toml(path)
     table = data.get("tool", {}).get("cnn-arch", {}).get("lint")
     if table is None:
@@ -139,7 +189,46 @@ def load_config(path: Path, *, explicit: bool = False) -> Options:
     unsafe = table.get("unsafe-fixes")
     if unsafe is not None and not isinstance(unsafe, bool):
         raise PathError(str(path), f"`unsafe-fixes` must be true or false, got {unsafe!r}")
-    return Options(selection, threshold, unsafe)
+    exclude = _patterns(path, table, "exclude") if "exclude" in table else None
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise PathError(str(path), '`per-file-ignores` must be a table of glob = ["CODES"]')
+    try:
+        per_file_ignores = tuple((str(glob), _codes(per_file, glob)) for glob in per_file)
+    except UserError as error:
+        raise PathError(str(path), error.message, hint=error.hint) from None
+    own = Options(
+        selection,
+        threshold,
+        unsafe,
+        exclude,
+        _patterns(path, table, "extend-exclude"),
+        per_file_ignores,
+        path.resolve().parent,
+    )
+    base_name = table.get("extend")
+    if base_name is None:
+        return own
+    if not isinstance(base_name, str):
+        raise PathError(str(path), f"`extend` must be the path of another TOML file, got {base_name!r}")
+    base = load_config(path.parent / base_name, explicit=True, _seen=(*_seen, path.resolve()))
+    return Options(
+        selection,
+        threshold if threshold is not None else base.dense_share_threshold,
+        unsafe if unsafe is not None else base.unsafe_fixes,
+        exclude if exclude is not None else base.exclude,
+        (*base.extend_exclude, *own.extend_exclude),
+        (*base.per_file_ignores, *per_file_ignores),
+        own.root,
+        (*base.inherited, base.selection),
+    )
+
+
+def _patterns(path: Path, table: dict, key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PathError(str(path), f'`{key}` must be a list of glob patterns, like ["generated/*"]')
+    return tuple(value)
 
 
 def _codes(table: dict, key: str) -> tuple[str, ...]:

@@ -49,6 +49,13 @@ class Rule:
     def check(self, ctx: Context) -> Iterable[Violation]:
         raise NotImplementedError(self.code)
 
+    # A rule about the suppression comments themselves runs after the others: `check_noqa` gets the
+    # codes each line's `# noqa` actually suppressed (whatever rules are selected) and returns findings.
+    reads_noqa: ClassVar[bool] = False
+
+    def check_noqa(self, ctx: Context, used: dict[int, set[str]]) -> Iterable[Finding]:
+        return ()
+
     @property
     def docs(self) -> str:
         return inspect.cleandoc(type(self).__doc__ or "")
@@ -242,7 +249,8 @@ def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]
 
 # --- running the rules ----------------------------------------------------------------------------
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:\s*,\s*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
+# Codes separated by commas and/or spaces, as ruff accepts: `noqa: CA101, CA302` or `noqa: CA101 CA302`.
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+[0-9]+(?:(?:\s*,\s*|\s+)[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 
 
 def noqa_codes(line: str) -> frozenset[str] | None:
@@ -255,22 +263,38 @@ def noqa_codes(line: str) -> frozenset[str] | None:
     if match is None:
         return None
     codes = match.group("codes")
-    return frozenset(c.strip().upper() for c in codes.split(",")) if codes else frozenset()
+    return frozenset(c.upper() for c in re.split(r"[\s,]+", codes.strip())) if codes else frozenset()
 
 
 def lint_source(text: str, name: str, settings: Settings, input_shape: tuple[int, ...] | None = None) -> list[Finding]:
     """Lint a spec's text. Raises `SpecError` when it does not compile."""
     module, typed = compile_with_syntax(text, name, input_shape)
     ctx = Context(text, module, typed, settings)
+    findings = _run(ctx, sorted(settings.codes))
+    kept = [f for f in findings if not _suppressed(ctx, f)]
+    readers = [RULES[code] for code in sorted(settings.codes) if RULES[code].reads_noqa]
+    if readers:
+        # A code counts as used when its rule fires on the line, selected here or not: the comment
+        # still does its job for a configuration (or a file of per-file-ignores) that selects it.
+        every = _run(ctx, [c for c, r in RULES.items() if c not in settings.codes and not r.reads_noqa])
+        used: dict[int, set[str]] = {}
+        for f in (*findings, *every):
+            if _suppressed(ctx, f):
+                used.setdefault(f.span.line, set()).add(f.code)
+        for reader in readers:
+            kept.extend(reader.check_noqa(ctx, used))
+    return sorted(kept, key=lambda f: (f.span.line, f.span.column, f.code))
+
+
+def _run(ctx: Context, codes: list[str]) -> list[Finding]:
     findings: list[Finding] = []
-    for code in sorted(settings.codes):
+    for code in codes:
         checker = RULES[code]
         groups: dict[Span, list[Violation]] = {}
         for violation in checker.check(ctx):
             groups.setdefault(violation.location, []).append(violation)
         findings.extend(_finding(ctx, checker, group) for group in groups.values())
-    findings = [f for f in findings if not _suppressed(ctx, f)]
-    return sorted(findings, key=lambda f: (f.span.line, f.span.column, f.code))
+    return findings
 
 
 def _finding(ctx: Context, checker: Rule, group: list[Violation]) -> Finding:

@@ -1,6 +1,7 @@
 """Lint findings rendered in each output format: `full` (ruff-style diagnostics with the source line
 and a caret), `concise` (one line each), `json`, `sarif` (SARIF 2.1.0 for code scanning) and
-`github` (workflow annotations). Pure text in, text out; the CLI decides where it goes.
+`github` (workflow annotations); the other CI formats are in `output_ci`. Pure text in, text out.
+A spec that could not be checked is a report with an `error`, shown as an error diagnostic.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from archspec.errors import Span, SpecError, UserError
 from archspec.lint.engine import RULES, Finding
 from archspec.source import SourceText
 from archspec.text import excerpt
@@ -24,6 +26,25 @@ class FileReport(NamedTuple):
     findings: tuple[Finding, ...]
     fixed: tuple[Finding, ...] = ()
     unsafe_fixes: bool = False
+    error: UserError | None = None  # why the spec could not be checked (then there are no findings)
+
+    @property
+    def error_span(self) -> Span:
+        """Where the error is: its place in the spec, else the first line."""
+        span = self.error.span if isinstance(self.error, SpecError) else None
+        return span if span is not None else Span(1, 1, 2)
+
+    @property
+    def error_text(self) -> str:
+        return self.error.message + (f"\nhint: {self.error.hint}" if self.error.hint else "")
+
+
+def checked(reports: list[FileReport]) -> list[FileReport]:
+    return [r for r in reports if r.error is None]
+
+
+def unchecked(reports: list[FileReport]) -> list[FileReport]:
+    return [r for r in reports if r.error is not None]
 
 
 class _Style:
@@ -56,40 +77,65 @@ def _marker(finding: Finding, unsafe_fixes: bool) -> str:
 # --- text formats ----------------------------------------------------------------------------------
 
 
-def render_full(reports: list[FileReport], color: bool = False) -> str:
-    """Each finding as `CODE message`, ` --> file:line:col`, the source line with a caret, notes, help."""
+def render_full(reports: list[FileReport], color: bool = False, width: int | None = None) -> str:
+    """Each finding as `CODE message`, ` --> file:line:col`, the source line with a caret, notes, help;
+    with a `width`, the message, notes and help wrap to it."""
     style = _Style(color)
     blocks = []
     for report in reports:
         lines = SourceText(report.name, report.text)
         for finding in report.findings:
-            blocks.append(_full(report.name, lines, finding, style, report.unsafe_fixes))
+            blocks.append(_full(report.name, lines, finding, style, report.unsafe_fixes, width))
     return "".join(block + "\n\n" for block in blocks)
 
 
-def _full(name: str, lines: SourceText, finding: Finding, style: _Style, unsafe_fixes: bool) -> str:
+def _wrap(text: str, width: int | None, first: int, indent: str) -> list[str]:
+    """`text` in lines of `width`, the first one shortened by `first` characters already printed."""
+    import textwrap
+
+    if width is None or first + len(text) <= width:
+        return [text]
+    wrapped = textwrap.wrap(text, width, initial_indent=" " * first, subsequent_indent=indent, break_on_hyphens=False)
+    return [wrapped[0][first:], *wrapped[1:]]
+
+
+def _full(name: str, lines: SourceText, finding: Finding, style: _Style, unsafe_fixes: bool, columns=None) -> str:
     span = finding.span
     gutter = len(str(span.line))
     pad = " " * gutter
     text, start, width = excerpt(lines.line(span.line), span.column, span.end_column)
+    head = f"{finding.code}{_marker(finding, unsafe_fixes)} "
+    message, *more = _wrap(finding.message, columns, len(head), "    ")
     out = [
-        f"{style.code(finding.code)}{style.cyan(_marker(finding, unsafe_fixes))} {style.bold(finding.message)}",
+        f"{style.code(finding.code)}{style.cyan(_marker(finding, unsafe_fixes))} {style.bold(message)}",
+        *(style.bold(line) for line in more),
         f"{pad}{style.blue('-->')} {name}:{span.line}:{span.column}",
         f"{pad} {style.blue('|')}",
         f"{style.blue(str(span.line))} {style.blue('|')} {text}",
         f"{pad} {style.blue('|')} {' ' * start}{style.code('^' * width)}",
         f"{pad} {style.blue('|')}",
     ]
-    out.extend(f"{pad} {style.blue('=')} {style.bold('note')}: {note}" for note in finding.notes)
+    for note in finding.notes:
+        first, *rest = _wrap(note, columns, len(pad) + 9, pad + "         ")
+        out.append(f"{pad} {style.blue('=')} {style.bold('note')}: {first}")
+        out.extend(rest)
     if finding.help:
-        out.append(f"{style.cyan('help')}: {finding.help}")
+        first, *rest = _wrap(finding.help, columns, 6, "      ")
+        out.append(f"{style.cyan('help')}: {first}")
+        out.extend(rest)
     return "\n".join(out)
 
 
 def render_concise(reports: list[FileReport], color: bool = False) -> str:
-    """One line per finding: `file:line:col: CODE [*] message`."""
+    """One line per finding: `file:line:col: CODE [*] message`; `file:line:col: error: message` for
+    a spec that could not be checked."""
     style = _Style(color)
-    return "".join(
+    errors = "".join(
+        f"{style.bold(f'{r.name}:{r.error_span.line}:{r.error_span.column}:')} {style.code('error:')} "
+        f"{r.error.message}\n"
+        for r in unchecked(reports)
+    )
+    return errors + "".join(
         f"{style.bold(f'{report.name}:{f.span.line}:{f.span.column}:')} {style.code(f.code)}"
         f"{style.cyan(_marker(f, report.unsafe_fixes))} {f.message}\n"
         for report in reports
@@ -132,6 +178,17 @@ def render_fixed(reports: list[FileReport]) -> str:
     )
 
 
+def render_available_fixes(reports: list[FileReport]) -> str:
+    """`--show-fixes`: what `--fix` would do for each remaining finding with an applicable fix."""
+    lines = [
+        f"  {report.name}:{f.span.line}:{f.span.column}: {f.code} {f.fix.title}{'' if f.fix.safe else ' (unsafe fix)'}"
+        for report in reports
+        for f in report.findings
+        if f.applicable(report.unsafe_fixes)
+    ]
+    return "Fixes available:\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 # --- machine formats ---------------------------------------------------------------------------------
 
 
@@ -142,8 +199,28 @@ def _position(line: int, column: int) -> dict:
 def render_json(reports: list[FileReport]) -> str:
     import json
 
-    items = []
-    for report in reports:
+    return json.dumps(json_items(reports), indent=2) + "\n"
+
+
+def json_items(reports: list[FileReport]) -> list[dict]:
+    """One JSON object per finding, and one (`code` null, `severity` "error") per unchecked spec."""
+    items = [
+        {
+            "code": None,
+            "name": "spec-error",
+            "severity": "error",
+            "message": r.error.message,
+            "help": r.error.hint,
+            "notes": [],
+            "filename": r.name,
+            "location": _position(r.error_span.line, r.error_span.column),
+            "end_location": _position(r.error_span.line, r.error_span.end_column or r.error_span.column + 1),
+            "noqa_row": None,
+            "fix": None,
+        }
+        for r in unchecked(reports)
+    ]
+    for report in checked(reports):
         for f in report.findings:
             end = f.span.end_column or f.span.column + 1
             items.append(
@@ -174,14 +251,14 @@ def render_json(reports: list[FileReport]) -> str:
                     },
                 }
             )
-    return json.dumps(items, indent=2) + "\n"
+    return items
 
 
 def _applicability(finding: Finding) -> str:
     return "safe" if finding.fix.safe else "unsafe"
 
 
-SARIF_LEVELS = {"warning": "warning", "info": "note"}
+SARIF_LEVELS = {"warning": "warning", "info": "note", "error": "error"}
 
 
 def _uri(name: str) -> str:
@@ -214,8 +291,19 @@ def render_sarif(reports: list[FileReport]) -> str:
         }
         for r in RULES.values()
     ]
-    results = []
-    for report in reports:
+    results, notifications = [], []
+    for report in unchecked(reports):
+        span = report.error_span
+        location = {
+            "physicalLocation": {
+                "artifactLocation": {"uri": _uri(report.name)},
+                "region": _region(span.line, span.column, span.line, span.end_column or span.column + 1),
+            }
+        }
+        message = {"text": report.error_text}
+        results.append({"ruleId": "spec-error", "level": "error", "message": message, "locations": [location]})
+        notifications.append({"level": "error", "message": message, "locations": [location]})
+    for report in checked(reports):
         uri = _uri(report.name)
         for f in report.findings:
             end = f.span.end_column or f.span.column + 1
@@ -259,6 +347,9 @@ def render_sarif(reports: list[FileReport]) -> str:
         "runs": [
             {
                 "tool": {"driver": {"name": "cnn-arch", "version": __version__, "rules": rules}},
+                "invocations": [
+                    {"executionSuccessful": not notifications, "toolExecutionNotifications": notifications}
+                ],
                 "results": results,
             }
         ],
@@ -278,9 +369,14 @@ def _escape_property(text: str) -> str:
 
 
 def render_github(reports: list[FileReport]) -> str:
-    """GitHub Actions workflow commands: `::warning file=...,line=...,col=...,title=CODE::message`."""
+    """GitHub Actions workflow commands: `::warning file=...,line=...,col=...,title=CODE::message`;
+    `::error ...` for a spec that could not be checked."""
     out = []
-    for report in reports:
+    for report in unchecked(reports):
+        span = report.error_span
+        properties = f"file={_escape_property(report.name)},line={span.line},col={span.column},title=spec error"
+        out.append(f"::error {properties}::{_escape_data(report.error_text)}\n")
+    for report in checked(reports):
         for f in report.findings:
             end = f.span.end_column or f.span.column + 1
             properties = ",".join(

@@ -31,7 +31,8 @@ app = typer.Typer(
     name="cnn-arch",
     help="A model architect for convolutional networks: check a spec, summarize it, lint it, train it.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
+    add_completion=True,  # --install-completion / --show-completion, for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from cnn_arch.cli.defaults import DEFAULTS  # one set of training defaults: TrainConfig's
+
 
 class Format(str, Enum):
     table = "table"
@@ -23,21 +25,33 @@ def register(app: typer.Typer) -> None:
 def compare_command(
     specs: list[str] = typer.Argument(..., metavar="SPEC_OR_TEMPLATE...", help="Two or more specs or templates."),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override every spec's input shape."),
-    batch: int = typer.Option(32, "--batch", min=1, help="Batch size for the activation memory."),
-    format: Format = typer.Option(Format.table, "--format", help="Output format."),
+    batch_size: int = typer.Option(
+        DEFAULTS["batch_size"],
+        "--batch-size",
+        "--batch",
+        min=1,
+        help="Images per batch: for the activation memory, and with --data per training step.",
+    ),
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
     data: str = typer.Option(None, "--data", help="Also train each model on this data (digits, a folder, a .npz)."),
-    epochs: int = typer.Option(10, "--epochs", min=1, help="With --data: epochs per model."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="With --data: images per step."),
-    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="With --data: peak learning rate (adamw, cosine)."),
-    seed: int = typer.Option(0, "--seed", help="With --data: seeds weights, split and data order, for every model."),
+    epochs: int = typer.Option(DEFAULTS["epochs"], "--epochs", min=1, help="With --data: epochs per model."),
+    lr: float = typer.Option(DEFAULTS["lr"], "--lr", min=0.0, help="With --data: peak learning rate (adamw, cosine)."),
+    seed: int = typer.Option(
+        DEFAULTS["seed"], "--seed", help="With --data: seeds weights, split and data order, for every model."
+    ),
     val_split: float = typer.Option(
-        0.1, "--val-split", min=0.0, max=0.9, help="With --data: share of the training images held out for validation."
+        DEFAULTS["val_split"],
+        "--val-split",
+        min=0.0,
+        max=0.9,
+        help="With --data: share of the training images held out for validation.",
     ),
     out: Path = typer.Option(
         None,
         "--out",
+        "-o",
         metavar="DIR",
-        help="With --data: where the runs and compare.png go [default: runs/compare-<time>].",
+        help="With --data: where the runs and compare.png go.  [default: runs/compare-<time>]",
     ),
 ) -> None:
     """Compare models: parameters, MACs, activation memory, dense-head share, lint findings — and, with
@@ -55,7 +69,7 @@ def compare_command(
     for spec in specs:
         name, text = read_target(spec)
         typed = compile_spec(text, name, shape)
-        entries.append(entry(spec, typed, batch=batch, findings=_lint_count(name, text, typed.input_shape)))
+        entries.append(entry(spec, typed, batch=batch_size, findings=_lint_count(name, text, typed.input_shape)))
         models.append((name, text, typed))
     if data is not None:
         folder = out or _default_out()
@@ -71,8 +85,9 @@ def compare_command(
             _train(index, name, text, typed, settings, folder, e, quiet=format is not Format.table)
             for index, ((name, text, typed), e) in enumerate(zip(models, entries))
         ]
-        plot_validation_curves(curves, folder / "compare.png")
-        sys.stderr.write(f"runs and the overlaid validation curves: {folder}\n")
+        png = folder / "compare.png"
+        plot_validation_curves(curves, png, {**settings, "input_shape": shape or models[0][2].input_shape})
+        sys.stderr.write(f"runs: {folder}\nvalidation curves: {png}\n")
     render = {Format.table: to_text, Format.json: to_json, Format.markdown: to_markdown}[format]
     sys.stdout.write(render(entries))
 

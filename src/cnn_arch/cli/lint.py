@@ -1,8 +1,8 @@
-"""`cnn-arch lint`: design findings with rule codes, ruff-style; `--fix` and `--diff` rewrite specs
-with the safe fixes, and with `--unsafe-fixes` also with those that change the trained network.
+"""`cnn-arch lint`: design findings with rule codes, ruff-style, with ruff's everyday flags; `--fix`
+and `--diff` rewrite specs with the safe fixes, and with `--unsafe-fixes` also the others.
 
-Exit codes: 0 clean, 1 findings (or, with `--diff`, changes to make), 2 usage or spec errors.
-Spec errors are printed and the other specs still linted.
+Exit codes: 0 clean, 1 findings (or, with `--diff`, changes to make), 2 usage errors or a spec that
+could not be checked; the other specs are still linted and the unchecked ones are in every format.
 """
 
 from __future__ import annotations
@@ -15,14 +15,23 @@ from typing import NamedTuple
 import typer
 
 from archspec.head import DENSE_SHARE_THRESHOLD
+from cnn_arch.cli.lint_targets import STDIN
 
 
 class OutputFormat(str, Enum):
     full = "full"
     concise = "concise"
+    grouped = "grouped"
     json = "json"
+    json_lines = "json-lines"
+    junit = "junit"
+    gitlab = "gitlab"
+    pylint = "pylint"
     sarif = "sarif"
     github = "github"
+
+
+WATCH_ROUNDS = "CNN_ARCH_WATCH_ROUNDS"  # stop `--watch` after this many re-lints (for tests and scripts)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +42,7 @@ def lint_command(
     paths: list[str] = typer.Argument(
         None,
         metavar="[PATH]...",
-        help="Spec files, folders (every *.arch under them) or built-in template names. Default: the current folder.",
+        help="Spec files, folders (every *.arch under them), built-in template names, or `-` for stdin.  [default: .]",
     ),
     select: list[str] = typer.Option(
         None,
@@ -45,14 +54,42 @@ def lint_command(
     extend_select: list[str] = typer.Option(
         None, "--extend-select", metavar="CODES", help="Rules to check on top of the configured set."
     ),
+    extend_ignore: list[str] = typer.Option(
+        None, "--extend-ignore", metavar="CODES", help="Rules to skip on top of the configured ones (as --ignore)."
+    ),
     fix: bool = typer.Option(False, "--fix", help="Apply the safe fixes, rewriting spec files in place."),
     unsafe_fixes: bool = typer.Option(
         None,
         "--unsafe-fixes/--no-unsafe-fixes",
         help="Also apply the fixes that change the trained network (most do: see each rule's Fix safety).",
     ),
+    show_fixes: bool = typer.Option(
+        False, "--show-fixes", help="Also list the fix each remaining finding would get from --fix."
+    ),
     diff: bool = typer.Option(False, "--diff", help="Print the fixes as a unified diff and write nothing."),
-    output_format: OutputFormat = typer.Option(OutputFormat.full, "--output-format", help="How to print findings."),
+    output_format: OutputFormat = typer.Option(
+        OutputFormat.full, "--output-format", "--format", help="How to print findings."
+    ),
+    output_file: Path = typer.Option(
+        None, "--output-file", "-o", metavar="PATH", help="Write the findings to this file instead of stdout."
+    ),
+    statistics: bool = typer.Option(False, "--statistics", help="Print how many findings each rule has."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the findings only, no closing line."),
+    silent: bool = typer.Option(False, "--silent", "-s", help="Print nothing; the exit code tells."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even with findings (2 still for errors)."),
+    exit_non_zero_on_fix: bool = typer.Option(
+        False, "--exit-non-zero-on-fix", help="Exit 1 when --fix changed a file, even if nothing remains."
+    ),
+    stdin_filename: str = typer.Option(
+        None, "--stdin-filename", metavar="PATH", help="The name of the spec read from stdin (`-`)."
+    ),
+    exclude: list[str] = typer.Option(
+        None, "--exclude", metavar="GLOBS", help="Skip these files and folders when walking folders (comma-separated)."
+    ),
+    respect_gitignore: bool = typer.Option(
+        True, "--respect-gitignore/--no-respect-gitignore", help="Skip what .gitignore ignores when walking folders."
+    ),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Lint again whenever a spec changes (Ctrl-C stops)."),
     config: Path = typer.Option(
         None,
         "--config",
@@ -65,140 +102,179 @@ def lint_command(
         min=0.0,
         max=1.0,
         metavar="SHARE",
-        help=f"CA101: report a dense head holding more than this share of the parameters. Default: {DENSE_SHARE_THRESHOLD}.",
+        help=f"CA101: report a dense head holding more than this share of the parameters.  [default: {DENSE_SHARE_THRESHOLD}]",
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the specs' input shape."),
 ) -> None:
     """Check specs for design problems, with rule codes (`cnn-arch rule --all` lists them)."""
+    from archspec.lint import config as lint_config
+    from cnn_arch.cli.common import parse_shape
+
+    cli_options = lint_config.Options(
+        lint_config.Selection(
+            select=lint_config.selectors(select) if select else None,
+            ignore=lint_config.selectors([*(ignore or ()), *(extend_ignore or ())]),
+            extend_select=lint_config.selectors(extend_select),
+        ),
+        dense_share_threshold,
+        unsafe_fixes,
+    )
+    run = Run(
+        paths or ["."],
+        cli_options,
+        parse_shape(input),
+        config,
+        tuple(p.strip() for value in exclude or () for p in value.split(",") if p.strip()),
+        respect_gitignore,
+        stdin_filename,
+        fix,
+        diff,
+        show_fixes,
+        output_format,
+        output_file,
+        statistics,
+        "silent" if silent else "quiet" if quiet else "normal",
+        exit_zero,
+        exit_non_zero_on_fix,
+    )
+    if watch:
+        _watch(run)
+    raise typer.Exit(lint_once(run))
+
+
+class Run(NamedTuple):
+    """One `cnn-arch lint` invocation's settings, so that `--watch` can run it again."""
+
+    paths: list[str]
+    cli_options: object
+    input_shape: tuple[int, ...] | None
+    config: Path | None
+    exclude: tuple[str, ...]
+    respect_gitignore: bool
+    stdin_filename: str | None
+    fix: bool
+    diff: bool
+    show_fixes: bool
+    output_format: OutputFormat
+    output_file: Path | None
+    statistics: bool
+    verbosity: str  # normal, quiet (findings only) or silent (nothing)
+    exit_zero: bool
+    exit_non_zero_on_fix: bool
+
+
+def lint_once(run: Run) -> int:
+    """Lint every target once, print the reports, return the exit code."""
     from archspec.errors import SpecError, UserError
     from archspec.interop.keras_check import is_python, lint_python
     from archspec.lint import config as lint_config
     from archspec.lint.engine import lint_source
     from archspec.lint.fix import FixOutcome, fix_source
     from archspec.lint.output import FileReport
-    from cnn_arch.cli.common import parse_shape
+    from cnn_arch.cli import lint_targets
     from cnn_arch.cli.output import print_error
 
-    cli_options = lint_config.Options(
-        lint_config.Selection(
-            select=lint_config.selectors(select) if select else None,
-            ignore=lint_config.selectors(ignore),
-            extend_select=lint_config.selectors(extend_select),
-        ),
-        dense_share_threshold,
-        unsafe_fixes,
-    )
-    input_shape = parse_shape(input)
-    targets = _targets(paths or ["."])
-    if fix and not diff:
-        templates = [t.name for t in targets if t.path is None]
+    found = lint_targets.targets(run.paths, run.config, run.exclude, run.respect_gitignore, run.stdin_filename)
+    from_stdin = STDIN in run.paths
+    if run.fix and not run.diff:
+        templates = [t.name for t in found if t.path is None and t.config_folder is None]
         if templates:
             raise UserError(
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
-    if (fix or diff) and any(is_python(t.name) for t in targets):
+    if (run.fix or run.diff) and any(is_python(t.name) for t in found):
         raise UserError(
             "--fix and --diff rewrite specs, not Python",
             hint="`cnn-arch import model.py -o model.arch`, then lint --fix the spec",
         )
-    options = _options(targets, config)  # config errors stop the run before any output
-
-    errors = sum(t.error is not None for t in targets)
+    options = lint_targets.options(found, run.config)  # config errors stop the run before any output
+    text_output = run.output_format in (OutputFormat.full, OutputFormat.concise, OutputFormat.grouped)
     reports: list[FileReport] = []
     changed: list[tuple[str, str, str]] = []  # (name, before, after) for --diff
-    for target, file_options in zip(targets, options):
+    for target, file_options in zip(found, options):
         if target.error is not None:
-            print_error(target.error)
+            reports.append(FileReport(target.name, "", (), error=target.error))
             continue
-        settings = lint_config.settings(file_options, cli_options)
+        where = target.path or (Path(run.stdin_filename) if run.stdin_filename else None)
+        settings = lint_config.settings(file_options, run.cli_options, where)
         try:
             if is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
-                findings = lint_python(target.text, target.name, settings, input_shape)
+                findings = lint_python(target.text, target.name, settings, run.input_shape)
                 outcome = FixOutcome(target.text, (), tuple(findings))
-            elif fix or diff:
-                outcome = fix_source(target.text, target.name, settings, input_shape)
+            elif run.fix or run.diff:
+                outcome = fix_source(target.text, target.name, settings, run.input_shape)
             else:
-                findings = lint_source(target.text, target.name, settings, input_shape)
+                findings = lint_source(target.text, target.name, settings, run.input_shape)
                 outcome = FixOutcome(target.text, (), tuple(findings))
         except SpecError as error:
-            print_error(error)
-            errors += 1
+            reports.append(FileReport(target.name, target.text, (), error=error))
             continue
         reports.append(FileReport(target.name, outcome.text, outcome.remaining, outcome.fixed, settings.unsafe_fixes))
         if outcome.text != target.text:
             changed.append((target.name, target.text, outcome.text))
-            if not diff:
+            if not run.diff and target.path is not None:
                 _write(target.path, outcome.text)
-
-    if diff:
+    errors = sum(r.error is not None for r in reports)
+    if run.verbosity != "silent" and (text_output or run.output_file is not None):
+        for report in reports:
+            if report.error is not None:
+                print_error(report.error)  # the full diagnostic, with its excerpt, on stderr
+    if run.fix and from_stdin and not run.diff:
+        # as ruff does: the fixed text goes to stdout, the report to stderr
+        sys.stdout.write(next((r.text for r in reports if r.error is None), ""))
+        run = run._replace(output_file=run.output_file or Path("/dev/stderr"))
+    if run.diff:
         _print_diff(changed, reports)
         code = 1 if changed else 0
     else:
-        _print_reports(reports, output_format, errors)
+        if run.verbosity != "silent":
+            _print_reports(reports, run)
         code = 1 if any(r.findings for r in reports) else 0
-    raise typer.Exit(2 if errors else code)
+        if run.exit_zero:
+            code = 0
+        if run.exit_non_zero_on_fix and changed:
+            code = 1
+    return 2 if errors else code
 
 
-class _Target(NamedTuple):
-    """A spec to lint: a file (`path`) or a template (`path` None), its text, or why it cannot be read."""
+def _watch(run: Run) -> None:
+    """Lint, then again each time a linted file (or a config file) changes, until Ctrl-C."""
+    import os
+    import time
 
-    name: str
-    path: Path | None
-    text: str = ""
-    error: Exception | None = None
-
-
-def _targets(paths: list[str]) -> list[_Target]:
-    from archspec import templates
-    from archspec.errors import UserError
-    from cnn_arch.cli.common import read_target
-
-    found: list[_Target] = []
-    seen: set[str] = set()
-    for spec in paths:
-        folder = Path(spec)
-        if spec and folder.is_dir():  # Path("") is the current folder; an empty argument is a mistake
-            files = sorted(
-                f
-                for f in folder.rglob(f"*{templates.SUFFIX}")
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
-            )
-            if not files:
-                sys.stderr.write(f"warning: no {templates.SUFFIX} files under {spec}\n")
-            names = [str(f) for f in files]
-        else:
-            names = [spec]
-        for name in names:
-            if name in seen:
-                continue
-            seen.add(name)
-            is_template = not Path(name).exists() and templates.path(name) is not None
-            try:
-                _, text = read_target(name)
-            except UserError as error:
-                found.append(_Target(name, Path(name), error=error))
-                continue
-            found.append(_Target(name, None if is_template else Path(name), text))
-    return found
+    rounds = int(os.environ.get(WATCH_ROUNDS, "0")) or None
+    stamps = None
+    done = 0
+    try:
+        while rounds is None or done < rounds:
+            current = _stamps(run)
+            if current != stamps:
+                stamps = current
+                sys.stdout.write(f"[{time.strftime('%H:%M:%S')}] Linting {len(current)} files…\n")
+                lint_once(run)
+                sys.stdout.write("Watching for changes…\n")
+                sys.stdout.flush()
+                done += 1
+            else:
+                time.sleep(0.3)
+    except KeyboardInterrupt:
+        pass
+    raise typer.Exit(0)
 
 
-def _options(targets: list[_Target], config: Path | None) -> list:
-    """Each target's config-file options: from `--config`, else from the nearest pyproject.toml above
-    the spec (above the working folder for a template)."""
-    from archspec.lint import config as lint_config
+def _stamps(run: Run) -> dict[str, float]:
+    """Modification times of the files a run lints, and of the config files that could apply."""
+    from cnn_arch.cli import lint_targets
 
-    if config is not None:
-        return [lint_config.load_config(config, explicit=True)] * len(targets)
-    by_folder: dict[Path, lint_config.Options] = {}
-    options = []
-    for target in targets:
-        folder = (target.path.parent if target.path is not None else Path.cwd()).resolve()
-        if folder not in by_folder:
-            found = lint_config.find_config(folder)
-            by_folder[folder] = lint_config.load_config(found) if found else lint_config.Options()
-        options.append(by_folder[folder])
-    return options
+    stamps = {}
+    for target in lint_targets.targets(run.paths, run.config, run.exclude, run.respect_gitignore, None):
+        if target.path is not None and target.path.exists():
+            stamps[str(target.path)] = target.path.stat().st_mtime
+    for config in [run.config, *Path.cwd().glob("pyproject.toml")]:
+        if config is not None and config.exists():
+            stamps[str(config)] = config.stat().st_mtime
+    return stamps
 
 
 def _write(path: Path, text: str) -> None:
@@ -211,21 +287,57 @@ def _write(path: Path, text: str) -> None:
         raise PathError(str(path), f"cannot write the fixed spec: {error.strerror or error}") from None
 
 
-def _print_reports(reports, output_format: OutputFormat, errors: int) -> None:
-    from archspec.lint import output
-    from cnn_arch.cli.output import use_color
+def _print_reports(reports, run: Run) -> None:
+    from archspec.lint import output, output_ci
+    from cnn_arch.cli.output import terminal_width, use_color
 
-    if output_format in (OutputFormat.full, OutputFormat.concise):
-        render = output.render_full if output_format is OutputFormat.full else output.render_concise
-        text = render(reports, use_color(sys.stdout)) + output.render_fixed(reports)
-        sys.stdout.write(text + output.summary_line(reports, errors) + "\n")
+    stream = sys.stdout if run.output_file is None else None
+    fmt = run.output_format
+    if fmt in (OutputFormat.full, OutputFormat.concise, OutputFormat.grouped):
+        color = stream is not None and use_color(stream)
+        render = {
+            OutputFormat.full: lambda r, color: output.render_full(r, color, terminal_width() if stream else None),
+            OutputFormat.concise: output.render_concise,
+            OutputFormat.grouped: lambda r, color: output_ci.render_grouped(r),
+        }[fmt]
+        shown = reports if fmt is not OutputFormat.full else output.checked(reports)  # full: errors on stderr
+        text = render(shown, color) + output.render_fixed(reports)
+        if run.show_fixes:
+            text += output.render_available_fixes(reports)
+        if run.statistics:
+            text = output_ci.render_statistics(reports)
+        if run.verbosity == "normal":
+            text += output.summary_line(reports, sum(r.error is not None for r in reports)) + "\n"
+    elif run.statistics and fmt is OutputFormat.json:
+        text = output_ci.render_statistics(reports, as_json=True)
+    else:
+        text = {
+            OutputFormat.json: output.render_json,
+            OutputFormat.json_lines: output_ci.render_json_lines,
+            OutputFormat.junit: output_ci.render_junit,
+            OutputFormat.gitlab: output_ci.render_gitlab,
+            OutputFormat.pylint: output_ci.render_pylint,
+            OutputFormat.sarif: output.render_sarif,
+            OutputFormat.github: output.render_github,
+        }[fmt](reports)
+    if stream is not None:
+        stream.write(text)
         return
-    render = {
-        OutputFormat.json: output.render_json,
-        OutputFormat.sarif: output.render_sarif,
-        OutputFormat.github: output.render_github,
-    }[output_format]
-    sys.stdout.write(render(reports))
+    _write_report(run.output_file, text)
+
+
+def _write_report(path: Path, text: str) -> None:
+    from archspec.errors import PathError
+
+    try:
+        if str(path) == "/dev/stderr":
+            sys.stderr.write(text)
+            return
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise PathError(str(path), f"cannot write the lint report: {error.strerror or error}") from None
 
 
 def _print_diff(changed: list[tuple[str, str, str]], reports) -> None:

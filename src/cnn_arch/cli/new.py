@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
 def new_command(
     name: str = typer.Argument(..., metavar="TEMPLATE", help="A built-in template (see `cnn-arch templates`)."),
-    path: Path = typer.Argument(None, metavar="[PATH]", help="Where to write it (default: ./TEMPLATE.arch)."),
+    path: Path = typer.Argument(None, metavar="[PATH]", help="Where to write it.  [default: ./TEMPLATE.arch]"),
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
 ) -> None:
     """Copy a built-in template into a new spec file: `cnn-arch new resnet50 mynet.arch`."""

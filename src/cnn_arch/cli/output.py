@@ -12,19 +12,34 @@ def stdout_console():
     """A console for results. Piped output gets a wide page, so tables never wrap mid-cell."""
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=False)
+    color = {} if use_color(sys.stdout) else {"color_system": None}
+    console = Console(highlight=False, soft_wrap=False, **color)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, soft_wrap=False, width=160)
+        console = Console(highlight=False, soft_wrap=False, width=160, **color)
     return console
 
 
 def use_color(stream) -> bool:
-    """Colour only for a terminal; NO_COLOR and FORCE_COLOR override (no-color.org)."""
+    """Colour only for a terminal that is not `TERM=dumb`; NO_COLOR turns it off (no-color.org),
+    FORCE_COLOR on, except `FORCE_COLOR=0`, which means off (as Node and pytest read it)."""
     if os.environ.get("NO_COLOR"):
         return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
+    force = os.environ.get("FORCE_COLOR")
+    if force:
+        return force != "0"
+    if os.environ.get("TERM") == "dumb":
+        return False
     return hasattr(stream, "isatty") and stream.isatty()
+
+
+def terminal_width() -> int | None:
+    """The width to fit: `COLUMNS` when set, the terminal's on a terminal, else None (piped output
+    keeps every column, for scripts and diffs)."""
+    import shutil
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def print_error(error: UserError) -> None:

@@ -25,7 +25,8 @@ COLUMNS = (
 class RichReporter(Reporter):
     """Prints to stdout; the live progress bar is drawn only on a terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, header=None) -> None:
+        self.header = header  # printed first at `start`: after set-up has checked the model against the data
         self.console = stdout_console()
         self._progress = None
         self._task = None
@@ -33,6 +34,8 @@ class RichReporter(Reporter):
         self._header_shown = False
 
     def start(self, info: dict[str, Any]) -> None:
+        if self.header is not None:
+            self.header()
         devices = f"{info['devices']} {info['platform'].upper()} device{'s' if info['devices'] > 1 else ''}"
         if info["processes"] > 1:
             devices += f" in {info['processes']} processes"

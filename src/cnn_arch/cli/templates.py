@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def templates_command(
-    format: Format = typer.Option(Format.table, "--format", help="Output format."),
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
 ) -> None:
     """List the built-in templates: parameters, MACs at their input size, and what each one is.
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import typer
 
 from archspec.train.config import TrainConfig
-
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+from cnn_arch.cli.defaults import DEFAULTS
 
 
 class Optimizer(str, Enum):
@@ -38,13 +37,21 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class SummaryChoice(str, Enum):
+    """How much of the layer table `train` prints before the first step."""
+
+    full = "full"  # every layer
+    short = "short"  # the top-level rows (`summarize --depth 1`)
+    none = "none"
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
 
 
 def _default(name: str) -> str:
     value = DEFAULTS[name]
-    return f" [default: {value:g}]" if isinstance(value, float) else f" [default: {value}]"
+    return f"  [default: {value:g}]" if isinstance(value, float) else f"  [default: {value}]"
 
 
 def train_command(
@@ -58,7 +65,7 @@ def train_command(
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
     epochs: int = typer.Option(None, "--epochs", help="Passes over the training images." + _default("epochs")),
     batch_size: int = typer.Option(
-        None, "--batch-size", help="Images per step, over all devices." + _default("batch_size")
+        None, "--batch-size", "--batch", help="Images per step, over all devices." + _default("batch_size")
     ),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate." + _default("lr")),
     optimizer: Optimizer = typer.Option(None, "--optimizer", help="Optimizer." + _default("optimizer")),
@@ -79,7 +86,7 @@ def train_command(
         None,
         "--augment",
         metavar="flip,crop",
-        help="Augmentations on the device, comma-separated, or `none`. [default: none]",
+        help="Augmentations on the device, comma-separated, or `none`.  [default: none]",
     ),
     val_split: float = typer.Option(
         None,
@@ -93,11 +100,16 @@ def train_command(
     precision: Precision = typer.Option(
         None, "--precision", help="Compute precision (weights stay float32)." + _default("precision")
     ),
-    out: Path = typer.Option(None, "--out", metavar="RUN_DIR", help="Run folder. [default: runs/<spec>-<time>]"),
+    summary: SummaryChoice = typer.Option(
+        SummaryChoice.short,
+        "--summary",
+        help="The layer table before training: full, short (top-level rows, as `summarize --depth 1`) or none.",
+    ),
+    out: Path = typer.Option(None, "--out", "-o", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"),
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue the run in --out (default: this spec's newest run in runs/) from its latest checkpoint.",
+        help="Continue the run in --out (without --out: this spec's newest run in runs/) from its latest checkpoint.",
     ),
     checkpoint_every: int = typer.Option(
         None,
@@ -150,8 +162,6 @@ def train_command(
             raise UserError("multi-host training needs --out: the same shared run folder on every host")
         distributed.join(cluster)
 
-    import jax
-
     from archspec.compile import compile_spec
     from archspec.train import run
     from cnn_arch.cli.common import parse_shape, read_target
@@ -187,18 +197,21 @@ def train_command(
     typed = compile_spec(text, name, shape)
     settings = {**given, "spec": name, "spec_text": text, "input_shape": typed.input_shape}
     config = dataclasses.replace(saved, **settings) if saved is not None else TrainConfig(**settings)
-    primary = jax.process_index() == 0
-    if primary:
-        _print_design(typed, name, text)
+
+    # Printed by the reporter once set-up has passed: the head-vs-data check (`outputs.task_for` and
+    # `check_fits`, in set-up), the memory check and the run folder's come before any output.
+    def header() -> None:
+        _print_design(typed, name, text, summary)
         warn_unused_gpu()
-    _train(config, run_dir, resume)
+
+    _train(config, run_dir, resume, header)
 
 
-def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> None:
     from archspec.train.loop import Diverged, Interrupted, train_and_evaluate
     from cnn_arch.cli.progress import RichReporter
 
-    reporter = RichReporter()
+    reporter = RichReporter(header)
     try:
         train_and_evaluate(config, run_dir, resume=resume, reporter=reporter)
     except Diverged as diverged:
@@ -215,15 +228,17 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> None:
         reporter.close()
 
 
-def _print_design(typed, name: str, text: str) -> None:
-    """The layer table, then the lint findings one line each (as Darknet prints its layers)."""
+def _print_design(typed, name: str, text: str, choice: SummaryChoice = SummaryChoice.short) -> None:
+    """The layer table (folded to the top level unless `full`), then the lint findings one line each
+    (as Darknet prints its layers)."""
     from archspec import summary
     from archspec.lint import Settings, lint_source
     from archspec.lint.output import FileReport, render_concise
     from cnn_arch.cli.output import stdout_console
     from cnn_arch.cli.summarize import print_table
 
-    print_table(summary.summarize(typed, name), None)
+    if choice is not SummaryChoice.none:
+        print_table(summary.summarize(typed, name), None if choice is SummaryChoice.full else 1)
     findings = lint_source(text, name, Settings.default(), typed.input_shape)
     if findings:
         console = stdout_console()

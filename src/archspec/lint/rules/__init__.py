@@ -5,6 +5,7 @@
 - CA3xx  normalization and regularization: BatchNorm, LRN, dropout
 - CA4xx  activations
 - CA5xx  depth and topology: receptive field, pooling, shortcut connections
+- CA9xx  the lint comments themselves: `# noqa` that suppresses nothing
 """
 
 from archspec.lint.rules import (  # noqa: F401  (registration; RULES keeps code order)
@@ -25,4 +26,5 @@ from archspec.lint.rules import (  # noqa: F401  (registration; RULES keeps code
     single_unit_softmax,
     small_receptive_field,
     unaligned_channels,
+    unused_noqa,
 )

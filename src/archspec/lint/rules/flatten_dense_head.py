@@ -16,6 +16,10 @@ class FlattenDenseHead(Rule):
     parameter counts now, with global average pooling (`gap`) instead of `flatten`, and with a
     lean head (`gap` then only the final classifier).
 
+    It stays quiet when `gap` would save nothing: when the map reaching `flatten` is already 1x1,
+    `gap` computes the same values, so the rule fires only when the parameter count with `gap` is
+    strictly below the count now (and the share is above the threshold).
+
     ## Why is this bad?
     `flatten` turns an HxWxC feature map into H·W·C inputs for the first dense layer, so that layer's
     weights grow with the image size: in the Keras tutorial CNN at 224x224 the head holds 99.4% of
@@ -59,7 +63,7 @@ class FlattenDenseHead(Rule):
 
     def check(self, ctx):
         head = dense_head(ctx.typed)
-        if head is None or head.share <= ctx.settings.dense_share_threshold:
+        if head is None or not head.worth_reporting(ctx.settings.dense_share_threshold):
             return
         counts = [f"{head.total_params:,} params now"]
         if head.with_gap is not None:
