@@ -18,12 +18,12 @@ def register(app: typer.Typer) -> None:
 def evaluate_command(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run folder written by `cnn-arch train`."),
     data: str = typer.Option(
-        None, "--data", metavar="DATA", help="Evaluate on this data instead (same classes). [default: the run's data]"
+        None, "--data", metavar="DATA", help="Evaluate on this data instead (same classes).  [default: the run's data]"
     ),
     checkpoint: Checkpoint = typer.Option(
         Checkpoint.best, "--checkpoint", help="The best checkpoint by validation accuracy, or the last one."
     ),
-    format: Format = typer.Option(Format.table, "--format", help="Output format."),
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
 ) -> None:
     """Score a trained model: loss and accuracy (top-5 beyond 10 classes) on the train, validation and
     test images, split as in training."""

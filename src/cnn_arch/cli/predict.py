@@ -22,7 +22,7 @@ def predict_command(
     checkpoint: Checkpoint = typer.Option(
         Checkpoint.best, "--checkpoint", help="The best checkpoint by validation accuracy, or the last one."
     ),
-    format: Format = typer.Option(Format.table, "--format", help="Output format."),
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
 ) -> None:
     """Classify images: the top-k classes with their probabilities. Images are converted to the
     model's input exactly as the training images were (channels, then a bilinear resize)."""
