@@ -41,7 +41,7 @@ def targets(
             found.append(Target(name, None, sys.stdin.read(), config_folder=folder))
             continue
         folder = Path(spec)
-        if folder.is_dir():
+        if spec and folder.is_dir():  # Path("") is the current folder; an empty argument is a mistake
             options = _config(folder, config)
             skip = (*options.excluded, *exclude)
             files = [f for f in _walk(folder, respect_gitignore) if not lint_config.matches(f, skip, options.root)]
