@@ -182,17 +182,13 @@ def run_jax(args) -> list[dict]:
             model = jax.jit(functools.partial(steps.init_model, typed, seed=0, dtype=dtype), out_shardings=replicated)()
             state = jax.jit(functools.partial(steps.init_train_state, tx=tx, seed=0), out_shardings=replicated)(model)
             totals = jax.jit(lambda: {**zero_sums(task), "finite": jnp.ones((), bool)}, out_shardings=replicated)()
-            step = jax.jit(
-                functools.partial(
-                    steps.train_step,
-                    graphdef=graphdef,
-                    tx=tx,
-                    task=task,
-                    steps_per_epoch=2,
-                    augment=(),
-                    batch_sharding=distributed.batch_sharded(mesh),
-                ),
-                donate_argnums=0,
+            step = steps.jit_train_step(
+                graphdef=graphdef,
+                tx=tx,
+                task=task,
+                steps_per_epoch=2,
+                augment=(),
+                batch_sharding=distributed.batch_sharded(mesh),
             )
             order = jax.jit(functools.partial(steps.epoch_order, num_examples=count, steps=2, batch_size=batch))(
                 state.key, np.int32(0)

@@ -162,17 +162,13 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
 def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images) -> Functions:
     replicated = distributed.replicated(mesh)
     batch_sharding = distributed.batch_sharded(mesh)
-    train_step = jax.jit(
-        functools.partial(
-            steps.train_step,
-            graphdef=graphdef,
-            tx=tx,
-            task=task,
-            steps_per_epoch=steps_per_epoch,
-            augment=config.augment,
-            batch_sharding=batch_sharding,
-        ),
-        donate_argnums=0,
+    train_step = steps.jit_train_step(
+        graphdef=graphdef,
+        tx=tx,
+        task=task,
+        steps_per_epoch=steps_per_epoch,
+        augment=config.augment,
+        batch_sharding=batch_sharding,
     )
     epoch_order = jax.jit(
         functools.partial(

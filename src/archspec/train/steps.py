@@ -16,6 +16,7 @@ every device, each batch is split along its `batch` axis, and XLA inserts the gr
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -184,6 +185,24 @@ def train_step(
     batch = task.metric_sums(logits, y, losses)
     new_totals = {key: jnp.where(finite, totals[key] + value, totals[key]) for key, value in batch.items()}
     return new_state, {**new_totals, "finite": finite}
+
+
+def jit_train_step(
+    *, graphdef: nnx.GraphDef, tx, task: Task, steps_per_epoch: int, augment: tuple[str, ...], batch_sharding
+):
+    """`train_step` jitted once with its static arguments bound and the state donated."""
+    return jax.jit(
+        functools.partial(
+            train_step,
+            graphdef=graphdef,
+            tx=tx,
+            task=task,
+            steps_per_epoch=steps_per_epoch,
+            augment=augment,
+            batch_sharding=batch_sharding,
+        ),
+        donate_argnums=0,
+    )
 
 
 def all_finite(state: TrainState, model: Model) -> jax.Array:
