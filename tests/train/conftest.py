@@ -61,6 +61,27 @@ def tiny_spec(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def tiny_config(tiny_data):
+    """Makes a TrainConfig of the tiny model on the tiny data: 2 epochs of batch 16 unless changed."""
+    from archspec.train.config import TrainConfig
+
+    def make(**changes):
+        settings = {
+            "spec": "tiny",
+            "spec_text": TINY_SPEC,
+            "input_shape": (8, 8, 1),
+            "data": str(tiny_data),
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 0.01,
+            **changes,
+        }
+        return TrainConfig(**settings)
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory, tiny_data):
     """A run of 10 epochs of the tiny model, shared by the tests that only read it: (folder, outcome)."""

@@ -16,26 +16,15 @@ import pytest
 from conftest import TINY_SPEC, assert_bitwise_equal, cnn_arch, final_state
 
 from archspec.errors import PathError, UserError
-from archspec.train.config import TrainConfig
 from archspec.train.loop import Interrupted, Reporter, train_and_evaluate
 
 
 @pytest.fixture
-def config(tiny_data):
-    def make(**changes) -> TrainConfig:
-        settings = {
-            "spec": "tiny",
-            "spec_text": TINY_SPEC,
-            "input_shape": (8, 8, 1),
-            "data": str(tiny_data),
-            "epochs": 4,
-            "batch_size": 16,
-            "lr": 0.01,
-            "checkpoint_every": 2,
-            "keep_checkpoints": 10,
-            **changes,
-        }
-        return TrainConfig(**settings)
+def config(tiny_config):
+    """Four epochs, a checkpoint every 2 steps, all kept: several checkpoints to damage or fall back to."""
+
+    def make(**changes):
+        return tiny_config(**{"epochs": 4, "checkpoint_every": 2, "keep_checkpoints": 10, **changes})
 
     return make
 

@@ -10,28 +10,14 @@ import pytest
 from conftest import TINY_SPEC, make_images
 
 from archspec.errors import PathError, UserError
-from archspec.train.config import TrainConfig
 from archspec.train.loop import Diverged, train_and_evaluate
 
 pytestmark = pytest.mark.slow  # every test here trains models in-process
 
 
 @pytest.fixture
-def config(tiny_data):
-    def make(**changes) -> TrainConfig:
-        settings = {
-            "spec": "tiny",
-            "spec_text": TINY_SPEC,
-            "input_shape": (8, 8, 1),
-            "data": str(tiny_data),
-            "epochs": 2,
-            "batch_size": 16,
-            "lr": 0.01,
-            **changes,
-        }
-        return TrainConfig(**settings)
-
-    return make
+def config(tiny_config):
+    return tiny_config
 
 
 def test_training_learns_the_tiny_dataset(finished_run):
