@@ -12,23 +12,33 @@ import types
 
 
 def keras():
-    """Keras, imported with the JAX backend; `tensorflow.keras` imports resolve to it."""
+    """Keras, imported with the JAX backend."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras as module
 
     assert module.backend.backend() == "jax"
+    return module
+
+
+@contextlib.contextmanager
+def tensorflow_keras(module):
+    """`tensorflow.keras` imports resolve to Keras 3 while the block runs, and only then: a stand-in
+    `tensorflow` left in sys.modules makes other libraries (orbax's etils) think TensorFlow is there."""
     shim = types.ModuleType("tensorflow")
     shim.keras = module
-    sys.modules.setdefault("tensorflow", shim)
-    sys.modules.setdefault("tensorflow.keras", module)
-    sys.modules.setdefault("tensorflow.keras.layers", module.layers)
-    return module
+    added = {"tensorflow": shim, "tensorflow.keras": module, "tensorflow.keras.layers": module.layers}
+    added = {name: value for name, value in added.items() if name not in sys.modules}
+    sys.modules.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
 
 
 def run_file(path) -> dict:
     """Run a Keras model file (its `model.summary()` output swallowed) and return its globals."""
-    keras()
-    with contextlib.redirect_stdout(io.StringIO()):
+    with tensorflow_keras(keras()), contextlib.redirect_stdout(io.StringIO()):
         return runpy.run_path(str(path))
 
 
