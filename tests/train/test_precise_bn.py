@@ -77,5 +77,5 @@ def test_the_moving_averages_alone_sit_at_chance_on_the_same_run(tmp_path, faces
 @pytest.mark.slow
 def test_gap_head_on_digits_validates_above_90_percent_from_epoch_3(tmp_path):
     text = template_path("gap-head").read_text()
-    rows = train(tmp_path, "gap-head", spec_text=text, input_shape=(32, 32, 1), data="digits", epochs=6)
+    rows = train(tmp_path, "gap-head", spec_text=text, input_shape=(32, 32, 1), data="digits", epochs=5)
     assert all(row["val_accuracy"] >= 0.9 for row in rows[2:]), [row["val_accuracy"] for row in rows]
