@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -116,12 +117,14 @@ def valid_specs(draw):
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_specs())
 def test_random_specs_build_as_inferred(text):
     assert_model_matches_inference(compile_spec(text, "random.arch"))
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 def test_forward_pass_runs_and_logits_skip_the_softmax():
     typed = compile_spec("input 8x8x1\nconv 4 3 bn relu\ndropout 0.5\ngap\ndense 3 softmax\n")
     model = build_model(typed, seed=0)

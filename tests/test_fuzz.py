@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -151,7 +152,8 @@ def mutated(draw):
     return text
 
 
-@FUZZ
+@pytest.mark.slow  # compiles Flax models: seconds each
+@pytest.mark.slow  # compiles many mutated specs: seconds
 @given(mutated())
 def test_mutated_valid_specs(text):
     compiles_or_spec_error(text)

@@ -49,6 +49,7 @@ KERAS_CASES = [
 ]
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 @pytest.mark.parametrize("side", [7, 8])
 @pytest.mark.parametrize(("line", "make", "names"), KERAS_CASES, ids=[c[0] for c in KERAS_CASES])
 def test_flax_layer_equals_keras_on_the_same_weights(line, make, names, side):

@@ -154,6 +154,7 @@ def test_every_template_describes_itself_and_summarizes(cli, name):
 # --- the Flax model agrees with static inference ---------------------------------------------
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 @pytest.mark.parametrize("name", templates.names())
 def test_flax_model_matches_inferred_counts_and_shapes(name):
     import jax

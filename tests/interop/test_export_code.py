@@ -29,6 +29,7 @@ def run(code: str, name: str) -> dict:
     return namespace
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 @pytest.mark.parametrize("name", templates.names())
 def test_flax_code_has_the_summary_counts(name):
     import jax
@@ -44,6 +45,7 @@ def test_flax_code_has_the_summary_counts(name):
     assert output.shape == (2, *typed.output_shape)
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 def test_flax_code_runs_and_trains_batchnorm():
     import jax
     import jax.numpy as jnp

@@ -33,6 +33,7 @@ QUICK = ("gap-head", "lenet5", "efficientnet-b0")
 @pytest.mark.parametrize(
     "name", [e.name if e.name in QUICK else pytest.param(e.name, marks=pytest.mark.slow) for e in catalog()]
 )
+@pytest.mark.slow  # compiles Flax models: seconds each
 def test_every_template_computes_in_bf16_and_keeps_float32_state(name):
     """Shapes only (no weights allocated): every layer's output is bfloat16, every parameter and
     statistic float32, before and after a training-mode forward pass updates the BatchNorm averages."""
@@ -71,6 +72,7 @@ def _images(count: int = 64):
     return jnp.asarray(images[..., None]), jnp.asarray(labels.astype(np.int32))
 
 
+@pytest.mark.slow  # compiles Flax models: seconds each
 def test_bf16_train_step_keeps_float32_weights_optimizer_state_and_loss():
     typed, graphdef, model = _tiny("bf16")
     mesh = distributed.make_mesh(jax.devices()[:1])
