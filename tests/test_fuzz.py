@@ -152,8 +152,8 @@ def mutated(draw):
     return text
 
 
-@pytest.mark.slow  # compiles Flax models: seconds each
 @pytest.mark.slow  # compiles many mutated specs: seconds
+@FUZZ
 @given(mutated())
 def test_mutated_valid_specs(text):
     compiles_or_spec_error(text)
