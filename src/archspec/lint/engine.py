@@ -50,7 +50,7 @@ class Rule:
         raise NotImplementedError(self.code)
 
     # A rule about the suppression comments themselves runs after the others: `check_noqa` gets the
-    # codes each line's `# noqa` actually suppressed (whatever rules are selected) and returns findings.
+    # codes each line's noqa comment actually suppressed (whatever rules are selected) and returns findings.
     reads_noqa: ClassVar[bool] = False
 
     def check_noqa(self, ctx: Context, used: dict[int, set[str]]) -> Iterable[Finding]:
