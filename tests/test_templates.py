@@ -24,6 +24,10 @@ REFERENCE_COUNTS = [
     ("resnet50-torchvision", 25_557_032 + 53_120, 25_557_032, 53_120),
     ("mobilenet-v2", 3_538_984, 3_504_872, 34_112),
     ("efficientnet-b0", 5_330_571, 5_288_548, 42_023),
+    ("convnext-tiny", 28_589_128, 28_589_128, 0),  # torchvision convnext_tiny, Keras ConvNeXtTiny
+    ("unet", 31_030_658, 31_030_658, 0),  # Keras, 128x128x1 (see tests/test_template_parity.py)
+    ("shufflenet-v2", 2_278_604 + 16_180, 2_278_604, 16_180),  # torchvision shufflenet_v2_x1_0
+    ("inception-v3", 23_851_784, 23_817_352, 34_432),  # Keras InceptionV3 at 299x299x3
 ]
 
 # Published multiply-accumulates at 224x224 (torchvision's model table, the papers). Keras' ResNet-50
@@ -35,6 +39,9 @@ REFERENCE_MACS = [
     ("resnet50-torchvision", 4.09e9),
     ("mobilenet-v2", 0.30e9),
     ("efficientnet-b0", 0.39e9),
+    ("convnext-tiny", 4.456e9),
+    ("shufflenet-v2", 0.145e9),  # published as 0.14 "GFLOPS" (multiply-adds)
+    ("inception-v3", 5.713e9),  # at its own 299x299 input
 ]
 
 # Outputs of the top-level macro calls, from the papers' tables and the Keras/torchvision models.
@@ -66,6 +73,17 @@ BLOCK_OUTPUTS = {
     + [(14, 14, 112)] * 3
     + [(7, 7, 192)] * 4
     + [(7, 7, 320)],
+    "convnext-tiny": [(56, 56, 96)] * 3
+    + [(28, 28, 192)] * 4
+    + [(14, 14, 384)] * 10
+    + [(7, 7, 768)] * 4,  # downsample + blocks of each stage
+    "shufflenet-v2": [(28, 28, 116)] * 4 + [(14, 14, 232)] * 8 + [(7, 7, 464)] * 4,
+    # Keras' stem convs, then mixed0 ... mixed10 (the outputs of keras.applications.InceptionV3)
+    "inception-v3": [(149, 149, 32), (147, 147, 32), (147, 147, 64), (73, 73, 80), (71, 71, 192)]
+    + [(35, 35, 256), (35, 35, 288), (35, 35, 288)]
+    + [(17, 17, 768)] * 5
+    + [(8, 8, 1280), (8, 8, 2048), (8, 8, 2048)],
+    "unet": [(128, 128, 64), (128, 128, 128), (128, 128, 64)],  # level 1, the nested concat, decoder 1
 }
 
 # The feature map the classifier head starts from (the input of its `gap` or `flatten`).
@@ -77,6 +95,9 @@ HEAD_INPUTS = {
     "resnet50-torchvision": (7, 7, 2048),
     "mobilenet-v2": (7, 7, 1280),
     "efficientnet-b0": (7, 7, 1280),
+    "convnext-tiny": (7, 7, 768),
+    "shufflenet-v2": (7, 7, 1024),
+    "inception-v3": (8, 8, 2048),
 }
 
 
@@ -141,6 +162,97 @@ def test_alexnet_feature_shapes_match_torchvision():
         (13, 13, 256),
         (6, 6, 256),
     ]
+
+
+# --- the networks that need the newer layer kinds: their true graphs, not count-keeping stand-ins ---
+
+
+def _kinds(typed, kind):
+    return [node for node in typed.graph.nodes if node.kind == kind]
+
+
+def test_convnext_blocks_are_dwconv_layernorm_mlp_layerscale_droppath_with_a_residual():
+    typed = typed_template("convnext-tiny")
+    nodes = typed.graph.nodes
+    adds = _kinds(typed, "add")
+    assert len(adds) == 18
+    for add in adds:
+        shortcut, branch_end = add.inputs
+        chain = []  # walk the residual branch back to the block's input
+        node = nodes[branch_end]
+        while node.id != shortcut:
+            chain.append(node.kind)
+            node = nodes[node.inputs[0]]
+        assert chain[::-1] == ["dwconv", "layernorm", "dense", "gelu", "dense", "layerscale", "droppath"]
+    # torchvision's stochastic depth schedule: 0.1 * i / 17 for the blocks i = 0 ... 17
+    rates = [node.attrs["rate"] for node in _kinds(typed, "droppath")]
+    assert rates == pytest.approx([0.1 * i / 17 for i in range(18)])
+    assert {node.attrs["init"] for node in _kinds(typed, "layerscale")} == {1e-6}
+    norms = _kinds(typed, "layernorm")  # stem, 18 blocks, 3 downsamples, head
+    assert len(norms) == 23 and {node.attrs["epsilon"] for node in norms} == {1e-6}
+    downsamples = [node for node in _kinds(typed, "conv") if node.attrs["stride"] == (2, 2)]
+    assert [nodes[node.inputs[0]].kind for node in downsamples] == ["layernorm"] * 3
+    assert [node.attrs["kernel"] for node in _kinds(typed, "conv")] == [(4, 4)] + [(2, 2)] * 3
+
+
+def test_unet_concatenates_each_encoder_level_with_the_up_convolution_from_below():
+    typed = typed_template("unet")
+    shapes = [typed.infos[i].shape for i in range(len(typed.infos))]
+    concats = _kinds(typed, "concat")
+    # innermost first: the skip (the encoder's last ReLU at that level) and the up-conv, of one shape each
+    assert [[shapes[i] for i in node.inputs] for node in concats] == [
+        [(16, 16, 512)] * 2,
+        [(32, 32, 256)] * 2,
+        [(64, 64, 128)] * 2,
+        [(128, 128, 64)] * 2,
+    ]
+    nodes = typed.graph.nodes
+    assert [nodes[node.inputs[0]].kind for node in concats] == ["relu"] * 4
+    assert [nodes[node.inputs[1]].kind for node in concats] == ["convtranspose"] * 4
+    ups = _kinds(typed, "convtranspose")
+    assert [(n.attrs["kernel"], n.attrs["stride"], n.attrs["padding"]) for n in ups] == [((2, 2), (2, 2), "same")] * 4
+    (dropout,) = _kinds(typed, "dropout")
+    assert dropout.attrs["rate"] == 0.5 and shapes[dropout.id] == (8, 8, 1024)
+    assert all(node.attrs["padding"] == "same" for node in _kinds(typed, "conv") if node.attrs["kernel"] == (3, 3))
+    assert typed.output_shape == (128, 128, 2) and nodes[-1].kind == "softmax"
+
+
+def test_shufflenet_units_split_the_channels_concatenate_and_shuffle():
+    typed = typed_template("shufflenet-v2")
+    nodes = typed.graph.nodes
+    shuffles = _kinds(typed, "shuffle")
+    assert len(shuffles) == 16 and {node.attrs["groups"] for node in shuffles} == {2}
+    assert all(nodes[node.inputs[0]].kind == "concat" for node in shuffles)
+    # the 13 stride-1 units: the first half passes through, the second goes through the branch
+    splits = _kinds(typed, "channels")
+    assert len(splits) == 26
+    for half, other in zip(splits[::2], splits[1::2]):
+        channels = typed.infos[half.inputs[0]].shape[-1]
+        assert (half.attrs["range"], other.attrs["range"]) == ((0, channels // 2), (channels // 2, channels))
+    concats = [node for node in _kinds(typed, "concat")]
+    assert sum(nodes[node.inputs[0]].kind == "channels" for node in concats) == 13
+
+
+def test_inception_v3_is_keras_conv2d_bn_everywhere():
+    typed = typed_template("inception-v3")
+    nodes = typed.graph.nodes
+    convs, norms = _kinds(typed, "conv"), _kinds(typed, "bn")
+    assert len(convs) == len(norms) == 94  # Keras InceptionV3 has 94 Conv2D and 94 BatchNormalization
+    assert not any(node.attrs["bias"] for node in convs)
+    assert all(not node.attrs["scale"] and node.attrs["center"] for node in norms)
+    assert all(nodes[node.inputs[0]].kind == "conv" for node in norms)
+    pools = _kinds(typed, "avgpool")
+    assert len(pools) == 9 and {(n.attrs["stride"], n.attrs["padding"]) for n in pools} == {((1, 1), "same")}
+    kernels = {node.attrs["kernel"] for node in convs}
+    assert kernels == {(1, 1), (3, 3), (5, 5), (1, 7), (7, 1), (1, 3), (3, 1)}
+
+
+@pytest.mark.slow  # starts training set-up (loads the digits)
+def test_train_refuses_unets_per_pixel_output(cli):
+    result = cli("train", "unet", "--data", "digits")
+    assert result.code == 2
+    assert "128x128x2 per image" in result.err and "segmentation" in result.err
+    assert "Traceback" not in result.err
 
 
 @pytest.mark.parametrize("name", templates.names())

@@ -93,8 +93,11 @@ def head_of(typed) -> str | None:
 def task_for(typed, num_classes: int, label_smoothing: float = 0.0) -> Task:
     """The task of a typed graph that outputs one score vector per image."""
     if len(typed.output_shape) != 1:
+        # a per-pixel output is a segmentation model (U-Net): say so rather than only "not a classifier"
+        spatial = "; training a per-pixel output (segmentation) is not supported yet" * (len(typed.output_shape) == 3)
         raise UserError(
-            f"the spec outputs {shape_text(typed.output_shape)} per image, but a classifier outputs one score per class",
+            f"the spec outputs {shape_text(typed.output_shape)} per image, but a classifier outputs one score per class"
+            + spatial,
             hint=f"end the spec with `gap` (or `flatten`) and `dense {num_classes} softmax`",
         )
     return Task(head_of(typed), typed.output_shape[0], num_classes, label_smoothing)
