@@ -12,7 +12,7 @@ from archspec.errors import SourceText, SpecError
 from archspec.expr import evaluate
 from archspec.layers import REGISTRY, Word
 from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
-from archspec.syntax import BinOp, Block, Call, Def, Dims, Expr, Line, Module, Neg, Num, Ref
+from archspec.syntax import BinOp, Block, Call, Def, Dims, Expr, Line, Module, Neg, Num, Range, Ref
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,8 @@ class _Lowering:
                 self.helpers.add("math")
             func = PY_FUNCTIONS.get(expr.func, expr.func)
             return f"{func}({', '.join(self.python(a, names) for a in expr.args)})"
+        if isinstance(expr, Range):  # `channels c//2:c` in a macro: the (start, stop) pair
+            return f"({self.python(expr.start, names)}, {self.python(expr.stop, names)})"
         raise SpecError("cannot write this expression as Python", getattr(expr, "span", None), source=self.source)
 
     def _operand(self, expr: Expr, names: frozenset[str]) -> str:
@@ -202,6 +204,8 @@ def _uses(expr: Expr, names: frozenset[str]) -> bool:
         return _uses(expr.left, names) or _uses(expr.right, names)
     if isinstance(expr, Call):
         return any(_uses(a, names) for a in expr.args)
+    if isinstance(expr, Range):
+        return _uses(expr.start, names) or _uses(expr.stop, names)
     return False
 
 
