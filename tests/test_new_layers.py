@@ -46,6 +46,7 @@ KERAS_CASES = [
     ("crop 1", lambda: keras.layers.Cropping2D(1), ()),
     ("crop 1x2", lambda: keras.layers.Cropping2D((1, 2)), ()),
     ("crop 0x1x2x3", lambda: keras.layers.Cropping2D(((0, 1), (2, 3))), ()),
+    ("gelu", lambda: keras.layers.Activation("gelu"), ()),  # ConvNeXt's: the exact erf form, not the tanh one
 ]
 
 

@@ -153,6 +153,7 @@ class FlaxWriter(FunctionalWriter):
             "lrn": lambda: self._lrn(a, x),
             "normalize": lambda: self._normalize(x),
             "leaky_relu": lambda: f"jax.nn.leaky_relu({x}, negative_slope={literal(a['slope'])})",
+            "gelu": lambda: f"jax.nn.gelu({x}, approximate=False)",  # the spec's gelu is the exact one
         }
         if kind in simple:
             return [f"{out} = {simple[kind]()}"]

@@ -13,7 +13,7 @@ ACTIVATIONS = {
     "relu6": "nn.ReLU6()",
     "elu": "nn.ELU()",
     "selu": "nn.SELU()",
-    "gelu": 'nn.GELU(approximate="tanh")',  # jax.nn.gelu's default
+    "gelu": "nn.GELU()",  # exact, as the spec's gelu (Keras' and PyTorch's default)
     "silu": "nn.SiLU()",
     "swish": "nn.SiLU()",
     "hard_swish": "nn.Hardswish()",

@@ -49,6 +49,8 @@ class Activation(LayerKind):
             return xs[0]
         if self.name == "leaky_relu":
             return jax.nn.leaky_relu(xs[0], negative_slope=attrs["slope"])
+        if self.name == "gelu":  # Keras' and PyTorch's GELU is the exact erf form; jax.nn's default is the tanh one
+            return jax.nn.gelu(xs[0], approximate=False)
         return getattr(jax.nn, function)(xs[0])
 
 
