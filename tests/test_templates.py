@@ -77,7 +77,7 @@ BLOCK_OUTPUTS = {
     + [(28, 28, 192)] * 4
     + [(14, 14, 384)] * 10
     + [(7, 7, 768)] * 4,  # downsample + blocks of each stage
-    "shufflenet-v2": [(28, 28, 116)] * 4 + [(14, 14, 232)] * 8 + [(7, 7, 464)] * 4,
+    "shufflenet-v2": [(28, 28, 116)] * 4 + [(14, 14, 232)] * 8 + [(7, 7, 464)] * 4 + [(7, 7, 1024)],  # + conv5
     # Keras' stem convs, then mixed0 ... mixed10 (the outputs of keras.applications.InceptionV3)
     "inception-v3": [(149, 149, 32), (147, 147, 32), (147, 147, 64), (73, 73, 80), (71, 71, 192)]
     + [(35, 35, 256), (35, 35, 288), (35, 35, 288)]
