@@ -136,3 +136,66 @@ def test_convnext_tiny_computes_keras_convnext_tiny():
 
 def test_unet_computes_the_keras_unet():
     assert_same_outputs("unet", keras_unet(32), (32, 32, 1))
+
+
+# --- torchvision, where torch is importable: no extra installs it (its wheels are larger than the rest
+# of the project together), so these are skipped elsewhere, as the PyTorch export count test is ------
+
+
+def torchvision_arrays_and_outputs(name: str, side: int):
+    """Torchvision's model `name` with random non-kernel values, its weights in Flax layouts and order,
+    and its logits on random images."""
+    torch = pytest.importorskip("torch")
+    models = pytest.importorskip("torchvision.models")
+    torch.manual_seed(0)
+    model = getattr(models, name)().eval()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.LayerNorm)):
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.normal_(0.0, 0.1, generator=generator)
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0.0, 0.1, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+            if hasattr(module, "layer_scale"):
+                module.layer_scale.uniform_(0.5, 1.5, generator=generator)
+        x = torch.rand(2, 3, side, side, generator=generator)
+        logits = model(x).numpy()
+    keys, arrays = [], []
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        array = value.numpy()
+        if array.ndim == 4:
+            array = array.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+        elif array.ndim == 2:
+            array = array.T  # Linear (out, in) -> (in, out)
+        elif key.endswith("layer_scale"):
+            array = array.reshape(-1)  # (C, 1, 1) -> (C,)
+        keys.append(key)
+        arrays.append(array)
+    # a module's own parameters come before its children's: ConvNeXt's layer_scale goes after the block
+    for key in [k for k in keys if k.endswith("layer_scale")]:
+        index = keys.index(key)
+        prefix = key.removesuffix("layer_scale")
+        last = max(i for i, k in enumerate(keys) if k.startswith(prefix))
+        keys.insert(last, keys.pop(index))
+        arrays.insert(last, arrays.pop(index))
+    return arrays, x.numpy().transpose(0, 2, 3, 1), logits
+
+
+@pytest.mark.parametrize(
+    ("name", "template", "side"), [("shufflenet_v2_x1_0", "shufflenet-v2", 224), ("convnext_tiny", "convnext-tiny", 64)]
+)
+def test_template_computes_torchvisions_network(name, template, side):
+    import jax.numpy as jnp
+
+    from tests.flax_counts import abstract_model
+
+    arrays, x, expected = torchvision_arrays_and_outputs(name, side)
+    typed = compile_spec(templates.path(template).read_text(encoding="utf-8"), template, (side, side, 3))
+    model = abstract_model(typed)
+    copy_into_flax(model, typed, arrays)
+    got = np.asarray(model(jnp.asarray(x), logits=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * float(np.abs(expected).max()))
