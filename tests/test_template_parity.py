@@ -1,6 +1,6 @@
 """The new templates compute the reference networks themselves, not networks of the same size: Keras
-builds its own model (Keras 3, JAX backend), the Flax model built from the template takes its weights
-array by array, and both give the same outputs on the same images."""
+(Keras 3, JAX backend) or torchvision builds its own model, the Flax model built from the template
+takes its weights array by array, and both give the same outputs on the same images."""
 
 from __future__ import annotations
 
