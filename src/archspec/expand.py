@@ -12,12 +12,13 @@ from typing import Any
 
 from archspec.errors import Note, Span, SpecError
 from archspec.expand_hints import signature, surplus_message, unknown_layer_hint, usage
+from archspec.expand_names import Names, check_reaches_output, strip_output
 from archspec.expr import Value, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
-from archspec.syntax import Block, Def, Line, Module
+from archspec.syntax import Block, Def, Line, Module, Take, TensorRef
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
 
@@ -46,6 +47,7 @@ class _Context:
     scope: int | None
     origins: tuple[Origin, ...]  # macro call stack
     calls: tuple[str, ...]  # macro names on the stack, to refuse recursion
+    names: Names | None = None  # the named tensors of this macro call (or of the top level)
 
 
 @dataclass
@@ -70,7 +72,7 @@ class _Expander:
 
     def run(self, input_shape: tuple[int, ...] | None) -> Graph:
         body = self.module.body
-        top = _Context({}, None, (), ())
+        top = _Context({}, None, (), (), Names(body, self.source))
         if body and isinstance(body[0], Line) and body[0].name == INPUT:
             first = body[0]
             if first.repeat is not None:
@@ -79,6 +81,8 @@ class _Expander:
             rest = body[1:]
             if input_shape is not None:
                 self.nodes[0] = replace(self.nodes[0], attrs={"shape": input_shape})
+            if first.output is not None:
+                top.names.define(first.output, current, ())
         elif input_shape is not None:
             current = self._add_node(INPUT, {"shape": input_shape}, (), Span(1, 1), top)
             rest = body
@@ -88,7 +92,7 @@ class _Expander:
             raise SpecError(
                 message, span, hint="start with e.g. `input 224x224x3`, or pass --input", source=self.source
             )
-        self._sequence(rest, current, top)
+        check_reaches_output(self.nodes, self._sequence(rest, current, top), self.source)
         scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
         return Graph(tuple(self.nodes), scopes, self.source)
 
@@ -128,6 +132,13 @@ class _Expander:
         return current
 
     def _statement(self, statement, current: int, ctx: _Context) -> int:
+        if getattr(statement, "output", None) is not None:  # `... -> name`
+            current = self._statement(strip_output(statement), current, ctx)
+            ctx.names.define(statement.output, current, ctx.origins)
+            return current
+        if isinstance(statement, Take):  # `@name` alone on a line
+            self._spend(1, statement, ctx)
+            return ctx.names.read(statement.ref, ctx.origins)
         if isinstance(statement, Def):
             raise self._error("`def` is only allowed at the top level of a spec", statement.span, ctx)
         if isinstance(statement, Block):
@@ -273,10 +284,12 @@ class _Expander:
                 self._no_arguments(child, ctx)
                 branch_scope = self._open_scope(BRANCH, BRANCH, child.span, inner)
                 out = self._sequence(child.body, current, replace(inner, scope=branch_scope))
+                if child.output is not None:  # `branch -> name:`
+                    ctx.names.define(child.output, out, ctx.origins)
             else:
                 out = self._statement(child, current, inner)
             outputs.append(out)
-            starts.append(f"line {child.span.line}")
+            starts.append(ctx.names.describe(child) or f"line {child.span.line}")
         if len(outputs) < 2:
             raise self._error(
                 f"`{block.name}:` needs at least two branches, got {len(outputs)}",
@@ -330,8 +343,9 @@ class _Expander:
                 ctx,
                 hint=signature(definition),
             )
+        tensors = {}  # parameters given a tensor (`prev=@c1`): the callee reads them as `@prev`
         for param, expr in zip(params, line.args):
-            bound[param.name] = self._eval(expr, ctx)
+            bound[param.name] = self._argument(param.name, expr, ctx, tensors)
             shown.append(show(bound[param.name]))
         for kwarg in line.kwargs:
             self._check_keyword(
@@ -342,7 +356,7 @@ class _Expander:
                 signature(definition),
                 ctx,
             )
-            bound[kwarg.name] = self._eval(kwarg.value, ctx)
+            bound[kwarg.name] = self._argument(kwarg.name, kwarg.value, ctx, tensors)
             shown.append(f"{kwarg.name}={show(bound[kwarg.name])}")
         for param in params:
             if param.name in bound:
@@ -354,10 +368,25 @@ class _Expander:
             bound[param.name] = self._eval(param.default, callee)
         call_text = " ".join([line.name, *shown])
         scope = self._open_scope("call", call_text, line.span, ctx)
-        inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name))
+        names = Names(definition.body, self.source, ctx.names, tensors, line.name)
+        inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name), names)
         return self._sequence(definition.body, current, inner)
 
+    def _argument(self, name: str, expr, ctx: _Context, tensors: dict) -> Value:
+        """A macro argument's value; a tensor (`@c1`) is bound in `tensors` and shows as the word `@c1`."""
+        if isinstance(expr, TensorRef):
+            tensors[name] = ctx.names.argument(expr, name, ctx.origins)
+            return Word(f"@{expr.name}")
+        return self._eval(expr, ctx)
+
     def _eval(self, expr, ctx: _Context) -> Value:
+        if isinstance(expr, TensorRef):
+            raise self._error(
+                f"a tensor (`@{expr.name}`) can only be the argument of a macro",
+                expr.span,
+                ctx,
+                hint="layers take numbers, sizes and words",
+            )
         try:
             return evaluate(expr, ctx.env)
         except SpecError as error:

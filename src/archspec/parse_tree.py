@@ -9,7 +9,24 @@ from __future__ import annotations
 
 from archspec._lark_parser import Token, Transformer
 from archspec.errors import Span, SpecError
-from archspec.syntax import BinOp, Block, Call, Def, Dims, KwArg, Line, Module, Neg, Num, Param, Range, Ref
+from archspec.syntax import (
+    BinOp,
+    Block,
+    Call,
+    Def,
+    Dims,
+    KwArg,
+    Line,
+    Module,
+    Neg,
+    Num,
+    Output,
+    Param,
+    Range,
+    Ref,
+    Take,
+    TensorRef,
+)
 
 # Resource limits, checked before anything is built: a spec is a few hundred short lines.
 MAX_NUMBER_DIGITS = 12
@@ -72,6 +89,10 @@ class ToSyntax(Transformer):
         (token,) = children
         return Ref(str(token), _span(token))
 
+    def tensor(self, children):
+        (token,) = children
+        return TensorRef(str(token)[1:], _span(token))
+
     def _binop(op):
         def method(self, children):
             left, right = children
@@ -125,31 +146,50 @@ class ToSyntax(Transformer):
                 args.append(item)
         return tuple(args), tuple(kwargs), repeat, repeat_span
 
+    # `-> e1`: named outputs, and `@e1` alone on a line
+    def output(self, children):
+        (name,) = children
+        return Output(str(name), _span(name))
+
+    def take_line(self, children):
+        token, *output = children
+        return Take(TensorRef(str(token)[1:], _span(token)), output[0] if output else None)
+
+    @staticmethod
+    def _output(children):
+        if children and isinstance(children[-1], Output):
+            return children[:-1], children[-1]
+        return children, None
+
     def line_stmt(self, children):
+        children, output = self._output(children)
         name, *items = children
         args, kwargs, repeat, repeat_span = self._items(items)
-        return Line(str(name), args, kwargs, repeat, _span(name), repeat_span)
+        return Line(str(name), args, kwargs, repeat, _span(name), repeat_span, output)
 
     def range_line(self, children):
+        children, output = self._output(children)
         name, *items, stop = children
         start = items[-1] if items else None
-        if start is None or isinstance(start, (KwArg, Token)):
+        if start is None or isinstance(start, (KwArg, Token, TensorRef)):
             raise SpecError("a range `A:B` needs a start before the `:`", stop.span, hint="e.g. `channels 0:32`")
         span = Span(start.span.line, start.span.column, stop.span.end_column)
         args, kwargs, repeat, repeat_span = self._items([*items[:-1], Range(start, stop, span)])
-        return Line(str(name), args, kwargs, repeat, _span(name), repeat_span)
+        return Line(str(name), args, kwargs, repeat, _span(name), repeat_span, output)
 
     def suite(self, children):
         return tuple(children)
 
     def block_stmt(self, children):
-        name, *items, body = children
+        *children, body = children
+        children, output = self._output(children)
+        name, *items = children
         args, kwargs, repeat, repeat_span = self._items(items)
         if repeat is not None:
             raise SpecError(
                 "a block header cannot take `xN`", repeat_span, hint=f"use `repeat {repeat}:` around the block"
             )
-        node = Block(str(name), args, kwargs, body, _span(name))
+        node = Block(str(name), args, kwargs, body, _span(name), output)
         return self._nest(node, *body, limit=MAX_BLOCK_DEPTH, what="blocks")
 
     def param(self, children):

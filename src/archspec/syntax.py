@@ -65,7 +65,15 @@ class Range:
     span: Span
 
 
-Expr = Num | Dims | Ref | BinOp | Neg | Call | Range
+@dataclass(frozen=True)
+class TensorRef:
+    """`@e1`: the tensor a line named with `-> e1`, as a macro argument (`cell 44 prev=@e1`)."""
+
+    name: str  # without the `@`
+    span: Span
+
+
+Expr = Num | Dims | Ref | BinOp | Neg | Call | Range | TensorRef
 
 
 # --- statements ------------------------------------------------------------------------
@@ -79,6 +87,14 @@ class KwArg:
 
 
 @dataclass(frozen=True)
+class Output:
+    """`-> e1` at the end of a line or block header: names the statement's output tensor."""
+
+    name: str
+    span: Span  # of the name
+
+
+@dataclass(frozen=True)
 class Line:
     """One layer line: `conv 64 3 stride=2 bn relu x2`, or a macro call, or `identity`."""
 
@@ -88,6 +104,7 @@ class Line:
     repeat: int | None
     span: Span  # of the name
     repeat_span: Span | None = None
+    output: Output | None = None
 
     @property
     def line(self) -> int:
@@ -103,10 +120,27 @@ class Block:
     kwargs: tuple[KwArg, ...]
     body: tuple[Stmt, ...]
     span: Span
+    output: Output | None = None
 
     @property
     def line(self) -> int:
         return self.span.line
+
+
+@dataclass(frozen=True)
+class Take:
+    """`@e1` alone on a line: the stream continues from the tensor named e1."""
+
+    ref: TensorRef
+    output: Output | None = None
+
+    @property
+    def span(self) -> Span:
+        return self.ref.span
+
+    @property
+    def line(self) -> int:
+        return self.ref.span.line
 
 
 @dataclass(frozen=True)
@@ -130,7 +164,7 @@ class Def:
         return self.span.line
 
 
-Stmt = Line | Block | Def
+Stmt = Line | Block | Def | Take
 
 
 @dataclass(frozen=True)
@@ -138,4 +172,4 @@ class Module:
     """A whole spec: its macro definitions and its top-level statements, in source order."""
 
     defs: tuple[Def, ...]
-    body: tuple[Line | Block, ...]
+    body: tuple[Line | Block | Take, ...]
