@@ -23,6 +23,11 @@ SEEDS = [path(name).read_text() for name in names()] + [
     "input 16x16x3\nconcat:\n    conv 4 1\n    branch:\n        maxpool 3 stride=1 padding=same\n"
     "        conv 4 1\nmultiply:\n    identity\n    branch:\n        gap keepdims=true\n        conv 8 1 sigmoid\n"
     "flatten\ndense 10\n",
+    # named tensors: a two-input cell macro, a long skip, reuse
+    "def cell(f, prev):\n    conv f 1 -> x\n    concat:\n        add:\n            @x\n            branch:\n"
+    "                @prev\n                conv f 1\n        add -> y:\n            @x\n            @x\n"
+    "        @y\ninput 16x16x3 -> img\nconv 4 3 padding=same -> c0\nconv 4 1 -> c1\ncell 4 prev=@c0 -> c2\n"
+    "cell 4 @c1\nmaxpool 2\nconvtranspose 4 2 stride=2\nconcat:\n    identity\n    @img\ngap\ndense 2\n",
 ]
 
 TOKENS = [
@@ -95,6 +100,11 @@ TOKENS = [
     "\x00",
     "é",
     "🙂",
+    "->",
+    "-> a",
+    "@a",
+    "@",
+    "prev=@a",
 ]
 
 # CNN_ARCH_FUZZ_EXAMPLES=20000 for a deep local run; CI keeps the default.

@@ -56,6 +56,8 @@ class Names:
         self.source = source
         self.outer = outer
         self.macro = macro
+        # (node, name) of every tensor named anywhere in the spec, in order, shared by all calls: the graph's names
+        self.given: list[tuple[int, str]] = outer.given if outer is not None else []
 
     def _error(self, message: str, span: Span, origins: tuple[Origin, ...], hint: str | None = None) -> SpecError:
         return located_error(message, span, origins, self.source, hint)
@@ -123,6 +125,7 @@ class Names:
                 hint="give this tensor another name, or read the first one before naming another",
             )
         self.bound[output.name] = Binding(node, output.span)
+        self.given.append((node, output.name))
 
     def describe(self, statement) -> str | None:
         """How a merge's listing names a branch that is a named tensor: "@e1, named at line 3"."""

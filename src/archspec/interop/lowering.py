@@ -69,6 +69,14 @@ PY_FUNCTIONS = {"floor": "math.floor", "ceil": "math.ceil"}
 
 def lower(module: Module, typed, source: SourceText) -> Program:
     """Lower `module` (already compiled to `typed`, so it is known to be valid)."""
+    if typed.graph.names:  # the code writers follow one stream through merge blocks
+        node = typed.graph.nodes[typed.graph.names[0][0]]
+        raise SpecError(
+            "exporting code for a spec with named tensors (`-> name`, `@name`) is not supported yet",
+            node.span,
+            hint="`cnn-arch train` builds and trains it, and exports the trained run to ONNX",
+            source=source,
+        )
     shapes: dict[tuple[int, int], tuple[int, ...]] = {}
     for node in typed.graph.nodes:
         if node.inputs:
