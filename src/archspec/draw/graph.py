@@ -113,7 +113,7 @@ def graph_scene(model: DrawModel) -> Scene:
         return x + left, y + top, w, h
 
     for item in model.items:
-        if item.role == FRAME:
+        if item.role == FRAME and item.id in placement.rects:  # the layered layout draws no frames
             x, y, w, h = rect(item.id)
             fill = FRAME_FILLS[(item.row.depth - 1) % 2]
             scene.group(**{"class": "frame-fill"}).shapes.append(Rect(x, y, w, h, fill=fill, radius=6))
@@ -133,6 +133,8 @@ def graph_scene(model: DrawModel) -> Scene:
         }
         if item.role == MERGE:
             attrs["data-inputs"] = len(model.inputs_of(item.id))
+        if item.id not in placement.rects:
+            continue
         group = scene.group(**attrs)
         x, y, w, h = rect(item.id)
         if item.role == BOX:

@@ -1,10 +1,9 @@
 """Series-parallel layout of a draw model: data flows top to bottom, a merge's branches stand side by
 side above the merge node, unfolded blocks are frames around their children; edges are orthogonal.
 
-Every graph a spec can write today is series-parallel, so a recursive layout is exact and fast (no
-crossing minimisation needed). Edges come from the model, not from the nesting: a graph that is not
-series-parallel (named tensors) makes `model.branches` refuse, and a layered (Sugiyama) layout of
-`model.items` and `model.edges` is what would take over there.
+A spec without named tensors is series-parallel, so a recursive layout is exact and fast (no
+crossing minimisation needed). One with named tensors (`-> e1`, `@e1`) is any DAG: the layered
+(Sugiyama) layout of `draw.layered` places `model.items` by `model.edges` instead.
 """
 
 from __future__ import annotations
@@ -65,6 +64,10 @@ Size = Callable[[Item], tuple[float, float]]
 def layout(model: DrawModel, box_size: Size, frame_header: Size, merge_size: Size) -> Placement:
     """Place every item. The size functions give a box's (w, h), a frame header's (w, h) and a merge
     node's (w, h), where a merge node's w counts the label on both sides of its centre."""
+    if model.typed.graph.names:
+        from archspec.draw.layered import layered_layout
+
+        return layered_layout(model, box_size, merge_size)
     builder = _Builder(model, box_size, frame_header, merge_size)
     root = builder.series(model.roots)
     placement = Placement(root.w, root.h)
