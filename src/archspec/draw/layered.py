@@ -5,6 +5,8 @@ of each box's neighbours without overlaps. Frames are not drawn here; folded blo
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from archspec.draw.layout import GAP_X, GAP_Y, Placement, Size
 from archspec.draw.model import FRAME, MERGE, DrawModel
 
@@ -48,7 +50,7 @@ def layered_layout(model: DrawModel, box_size: Size, merge_size: Size) -> Placem
     up: dict[int, list[int]] = {n: [] for n in layer}
     down: dict[int, list[int]] = {n: [] for n in layer}
     for chain in chains:
-        for a, b in zip(chain, chain[1:]):
+        for a, b in pairwise(chain):
             down[a].append(b)
             up[b].append(a)
     _order(rows, up, down)
@@ -73,7 +75,7 @@ def layered_layout(model: DrawModel, box_size: Size, merge_size: Size) -> Placem
     # edges from different sources turn at different heights in a gap, so two buses never read as one
     sources: dict[int, list[int]] = {}
     for chain in chains:
-        for hop_from, hop_to in zip(chain, chain[1:]):
+        for hop_from, hop_to in pairwise(chain):
             found = sources.setdefault(layer[hop_to], [])
             if hop_from not in found:
                 found.append(hop_from)
@@ -81,7 +83,7 @@ def layered_layout(model: DrawModel, box_size: Size, merge_size: Size) -> Placem
         found.sort(key=lambda n: x[n])
     for (a, b), chain in zip(edges, chains):
         points = [(x[a] - left, _bottom(placement, a)[1])]
-        for hop_from, hop_to in zip(chain, chain[1:]):
+        for hop_from, hop_to in pairwise(chain):
             found = sources[layer[hop_to]]
             spread = 0.0 if len(found) == 1 else found.index(hop_from) / (len(found) - 1) - 0.5
             turn = tops[layer[hop_to]] - GAP_Y + spread * 1.2 * GAP_Y
@@ -167,9 +169,9 @@ def _fits(row: list[int], position: int, target: float, x: dict[int, float], siz
     half = size[row[position]][0] / 2
     if position > 0 and x[row[position - 1]] + size[row[position - 1]][0] / 2 + GAP_X > target - half:
         return False
-    if position + 1 < len(row) and x[row[position + 1]] - size[row[position + 1]][0] / 2 - GAP_X < target + half:
-        return False
-    return True
+    return not (
+        position + 1 < len(row) and x[row[position + 1]] - size[row[position + 1]][0] / 2 - GAP_X < target + half
+    )
 
 
 def _separate(row: list[int], x: dict[int, float], size) -> None:
@@ -177,7 +179,7 @@ def _separate(row: list[int], x: dict[int, float], size) -> None:
     if not row:
         return
     centre = sum(x[n] for n in row) / len(row)
-    for a, b in zip(row, row[1:]):
+    for a, b in pairwise(row):
         least = x[a] + (size[a][0] + size[b][0]) / 2 + GAP_X
         x[b] = max(x[b], least)
     for a, b in zip(row[::-1][1:], row[::-1]):
