@@ -228,11 +228,16 @@ def _markdown(text: str) -> types.MarkupContent:
 
 
 def definition(analysis: Analysis, codec: PositionCodec, uri: str, where: types.Position) -> types.Location | None:
-    """From a macro's name (at a call, or anywhere on a line) to its `def`."""
+    """From a macro's name (at a call, or anywhere on a line) to its `def`; from `@e1` to its `-> e1`."""
     text = analysis.lines.line(where.line + 1)
     found = word_at(text, column_of(analysis.lines, codec, where))
     if found is None or code_before(text, found[1]) is None:
         return None
+    if found[1] > 0 and text[found[1] - 1] == "@" and analysis.module is not None:  # `@e1`: to its `-> e1`
+        from cnn_arch.server.tensor_names import tensor_definition
+
+        span = tensor_definition(analysis.module, found[0], where.line + 1)
+        return None if span is None else types.Location(uri, span_range(analysis.lines, codec, span))
     target = analysis.definition(found[0])
     if target is None:
         return None
