@@ -354,3 +354,15 @@ def test_flax_applies_every_input_of_a_merge():
     x = jnp.asarray(np.random.default_rng(0).random((3, 4, 4, 2)), jnp.float32)
     values = build_model(typed).trace(x)
     np.testing.assert_allclose(values[-1], values[1] + x + values[2], rtol=1e-6)
+
+
+def test_the_docs_example_compiles():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    section = text[text.index("## Named tensors") : text.index("## Expressions")]
+    example = re.findall(r"```\n(.*?)```", section, re.S)[0]
+    typed = compile_spec(example, "docs.arch")
+    assert typed.output_shape == (32, 32, 48)
+    assert len([n for n in typed.graph.nodes if n.kind == "concat"]) == 3
