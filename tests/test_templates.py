@@ -24,6 +24,7 @@ REFERENCE_COUNTS = [
     ("resnet50-torchvision", 25_557_032 + 53_120, 25_557_032, 53_120),
     ("mobilenet-v2", 3_538_984, 3_504_872, 34_112),
     ("efficientnet-b0", 5_330_571, 5_288_548, 42_023),
+    ("nasnet-mobile", 5_326_716, 5_289_978, 36_738),  # Keras NASNetMobile
 ]
 
 # Published multiply-accumulates at 224x224 (torchvision's model table, the papers). Keras' ResNet-50
@@ -35,6 +36,7 @@ REFERENCE_MACS = [
     ("resnet50-torchvision", 4.09e9),
     ("mobilenet-v2", 0.30e9),
     ("efficientnet-b0", 0.39e9),
+    ("nasnet-mobile", 564e6),  # the paper's Table 2: 564 M mult-adds
 ]
 
 # Outputs of the top-level macro calls, from the papers' tables and the Keras/torchvision models.
@@ -66,6 +68,13 @@ BLOCK_OUTPUTS = {
     + [(14, 14, 112)] * 3
     + [(7, 7, 192)] * 4
     + [(7, 7, 320)],
+    # Keras NASNetMobile's cells: two stem reductions, then 4 normal cells and a reduction, twice, and 4 more
+    "nasnet-mobile": [(56, 56, 44), (28, 28, 88)]
+    + [(28, 28, 264)] * 4
+    + [(14, 14, 352)]
+    + [(14, 14, 528)] * 4
+    + [(7, 7, 704)]
+    + [(7, 7, 1056)] * 4,
 }
 
 # The feature map the classifier head starts from (the input of its `gap` or `flatten`).
@@ -77,6 +86,7 @@ HEAD_INPUTS = {
     "resnet50-torchvision": (7, 7, 2048),
     "mobilenet-v2": (7, 7, 1280),
     "efficientnet-b0": (7, 7, 1280),
+    "nasnet-mobile": (7, 7, 1056),
 }
 
 

@@ -94,7 +94,7 @@ class _Expander:
             )
         check_reaches_output(self.nodes, self._sequence(rest, current, top), self.source)
         scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
-        return Graph(tuple(self.nodes), scopes, self.source, tuple(top.names.given))
+        return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
 
     def _collect_defs(self, defs: tuple[Def, ...]) -> dict[str, Def]:
         found: dict[str, Def] = {}

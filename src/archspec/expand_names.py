@@ -56,8 +56,9 @@ class Names:
         self.source = source
         self.outer = outer
         self.macro = macro
-        # (node, name) of every tensor named anywhere in the spec, in order, shared by all calls: the graph's names
-        self.given: list[tuple[int, str]] = outer.given if outer is not None else []
+        # (call depth, node, name) of every tensor named anywhere in the spec, shared by all calls
+        self.given: list[tuple[int, int, str]] = outer.given if outer is not None else []
+        self.depth = outer.depth + 1 if outer is not None else 0
 
     def _error(self, message: str, span: Span, origins: tuple[Origin, ...], hint: str | None = None) -> SpecError:
         return located_error(message, span, origins, self.source, hint)
@@ -125,7 +126,13 @@ class Names:
                 hint="give this tensor another name, or read the first one before naming another",
             )
         self.bound[output.name] = Binding(node, output.span)
-        self.given.append((node, output.name))
+        self.given.append((self.depth, node, output.name))
+
+    def graph_names(self) -> tuple[tuple[int, str], ...]:
+        """(node, name) pairs for the graph, ordered so that the name a reader sees last for a node is
+        the one given nearest the top level (a call's `-> n1`, not the next call's `identity -> x`)."""
+        order = sorted(range(len(self.given)), key=lambda i: (-self.given[i][0], -i))
+        return tuple(self.given[i][1:] for i in order)
 
     def describe(self, statement) -> str | None:
         """How a merge's listing names a branch that is a named tensor: "@e1, named at line 3"."""
