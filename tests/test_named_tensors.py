@@ -366,3 +366,14 @@ def test_the_docs_example_compiles():
     typed = compile_spec(example, "docs.arch")
     assert typed.output_shape == (32, 32, 48)
     assert len([n for n in typed.graph.nodes if n.kind == "concat"]) == 3
+
+
+def test_lint_fix_adds_a_word_before_the_name(cli, tmp_path):
+    path = tmp_path / "fix.arch"
+    path.write_text(
+        "input 32x32x3\nconv 16 3 padding=same -> a\nconv 16 3 padding=same -> b\nadd:\n    @a\n    @b\nrelu\n"
+    )
+    result = cli("lint", "--fix", "--unsafe-fixes", "--select", "CA401", str(path))
+    assert "Fixed" in result.out + result.err
+    assert path.read_text().split("\n")[1] == "conv 16 3 padding=same relu -> a"
+    compile_spec(path.read_text(), "fix.arch")
