@@ -267,7 +267,17 @@ ERRORS = [
         None,
     ),
     ("input 8x8x3\n@nothing\n", 2, 1, "unknown tensor `@nothing`", "a line ending in `-> name`"),
-    ("input 8x8x3 -> a\nconv 4 3 @ a\n", 2, 10, "", None),
+    ("input 8x8x3 -> a\nconv 4 3 @ a\n", 2, 10, "unexpected character `@`", "`@name`, without a space"),
+    ("input 8x8x3\nadd: -> s\n    identity\n    identity\n", 2, 7, "unexpected character `>`", "`add -> s:`"),
+    ("input 8x8x3\nconv 4 3 ->\n", 2, 12, "unexpected end of line", "expected a name"),
+    ("input 8x8x3 -> a\n@a conv 4 3\n", 2, 4, "unexpected `conv`", None),
+    (
+        "def f(c, p=2):\n    @p\ninput 8x8x3\nf 4\n",
+        2,
+        5,
+        "unknown tensor `@p`",
+        "`p` is a parameter of `f` holding `2`, not a tensor",
+    ),
 ]
 
 

@@ -368,7 +368,7 @@ class _Expander:
             bound[param.name] = self._eval(param.default, callee)
         call_text = " ".join([line.name, *shown])
         scope = self._open_scope("call", call_text, line.span, ctx)
-        names = Names(definition.body, self.source, ctx.names, tensors, line.name)
+        names = Names(definition.body, self.source, ctx.names, tensors, line.name, bound)
         inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name), names)
         return self._sequence(definition.body, current, inner)
 

@@ -11,7 +11,7 @@ from archspec.errors import Span, SpecError
 from archspec.ir import Node, Origin, located_error
 from archspec.source import SourceText
 from archspec.syntax import Block, Output, Take, TensorRef
-from archspec.text import did_you_mean
+from archspec.text import did_you_mean, show
 
 
 @dataclass
@@ -50,12 +50,14 @@ class Names:
         outer: Names | None = None,
         params: dict[str, Binding] | None = None,
         macro: str | None = None,
+        numbers: dict | None = None,
     ) -> None:
         self.bound: dict[str, Binding] = dict(params or {})
         self.body = body  # its `-> name` sites are looked up only to explain an unknown name
         self.source = source
         self.outer = outer
         self.macro = macro
+        self.numbers = numbers or {}  # the call's other arguments, to explain `@p` for one of them
         # (call depth, node, name) of every tensor named anywhere in the spec, shared by all calls
         self.given: list[tuple[int, int, str]] = outer.given if outer is not None else []
         self.depth = outer.depth + 1 if outer is not None else 0
@@ -81,6 +83,11 @@ class Names:
                 hint=f"`-> {name}` names a tensor at line {sites[name].line}; a name can only be read below it",
             )
         hint = did_you_mean(name, self.bound, "`@{}`")
+        if name in self.numbers:
+            hint = (
+                f"`{name}` is a parameter of `{self.macro}` holding `{show(self.numbers[name])}`, not a tensor: "
+                f"call it with `{name}=@tensor`"
+            )
         if hint is None and self.macro is not None and self._outer_knows(name):
             hint = (
                 f"a macro only sees the tensors it names and those passed to it: give `{self.macro}` a "

@@ -123,6 +123,10 @@ def _char_hint(char: str) -> str | None:
         return "words need no quotes: `padding=same`"
     if char == "\t":
         return None
+    if char == "@":
+        return "a tensor is read as `@name`, without a space"
+    if char == ">":
+        return "`->` names an output (`conv 64 3 -> e1`); a block names it before its `:` (`add -> s:`)"
     return None
 
 
