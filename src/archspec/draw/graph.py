@@ -97,7 +97,12 @@ def _merge_size(model: DrawModel):
 
 
 def graph_scene(model: DrawModel) -> Scene:
-    placement = layout(model, _box_size(model), _header_size(model), _merge_size(model))
+    if model.typed.graph.names:  # named tensors: any DAG, not only series-parallel
+        from archspec.draw.layered import layered_layout
+
+        placement = layered_layout(model, _box_size(model), _merge_size(model))
+    else:
+        placement = layout(model, _box_size(model), _header_size(model), _merge_size(model))
     notes = head_lines(model)
     annotation_w = max((text_width(t, DETAIL + 0.5) for t in notes), default=-22.0) + 22
     families = [f for f in PALETTE if any(i.family == f for i in model.items if i.role != FRAME)]

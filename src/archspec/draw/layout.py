@@ -2,8 +2,8 @@
 side above the merge node, unfolded blocks are frames around their children; edges are orthogonal.
 
 A spec without named tensors is series-parallel, so a recursive layout is exact and fast (no
-crossing minimisation needed). One with named tensors (`-> e1`, `@e1`) is any DAG: the layered
-(Sugiyama) layout of `draw.layered` places `model.items` by `model.edges` instead.
+crossing minimisation needed). One with named tensors (`-> e1`, `@e1`) is any DAG: `draw.graph`
+uses the layered (Sugiyama) layout of `draw.layered` for it instead.
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ Size = Callable[[Item], tuple[float, float]]
 def layout(model: DrawModel, box_size: Size, frame_header: Size, merge_size: Size) -> Placement:
     """Place every item. The size functions give a box's (w, h), a frame header's (w, h) and a merge
     node's (w, h), where a merge node's w counts the label on both sides of its centre."""
-    if model.typed.graph.names:
-        from archspec.draw.layered import layered_layout
-
-        return layered_layout(model, box_size, merge_size)
     builder = _Builder(model, box_size, frame_header, merge_size)
     root = builder.series(model.roots)
     placement = Placement(root.w, root.h)
