@@ -387,3 +387,29 @@ def test_lint_fix_adds_a_word_before_the_name(cli, tmp_path):
     assert "Fixed" in result.out + result.err
     assert path.read_text().split("\n")[1] == "conv 16 3 padding=same relu -> a"
     compile_spec(path.read_text(), "fix.arch")
+
+
+def test_branch_and_repeat_blocks_name_their_outputs():
+    text = spec(
+        """
+        input 8x8x4
+        concat:
+            branch -> b:
+                conv 2 1
+            identity
+        repeat 2 -> r:
+            conv 6 1
+        add:
+            @r
+            branch:
+                @b
+                conv 6 1
+        """
+    )
+    typed = compile_spec(text, "blocks.arch")
+    nodes = typed.graph.nodes
+    final = typed.graph.output
+    assert nodes[final.inputs[0]].line == 7 and nodes[final.inputs[0]].inputs == (nodes[final.inputs[0]].id - 1,)
+    branch_conv = nodes[final.inputs[1]]
+    assert nodes[branch_conv.inputs[0]].line == 4  # `@b` is the branch's conv, not the concat
+    assert typed.output_shape == (8, 8, 6)
