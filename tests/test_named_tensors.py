@@ -413,3 +413,9 @@ def test_branch_and_repeat_blocks_name_their_outputs():
     branch_conv = nodes[final.inputs[1]]
     assert nodes[branch_conv.inputs[0]].line == 4  # `@b` is the branch's conv, not the concat
     assert typed.output_shape == (8, 8, 6)
+
+
+def test_a_folded_cell_row_lists_both_cells_it_reads(cli):
+    rows = json.loads(cli("summarize", "nasnet-mobile", "--output-format", "json", "--depth", "1").out)["layers"]
+    cell = next(r for r in rows if r["label"] == "normal 44 prev=@s2 -> n1")
+    assert [c.split(" ")[0] for c in cell["connected_to"]] == ["@s2", "@n0"]  # prev, then the stream

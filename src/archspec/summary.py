@@ -164,7 +164,9 @@ def _rows(typed: TypedGraph) -> list[Row]:
                     group=True,
                     kind=merge.kind if merge is not None else scope.kind,
                     nodes=range(first[scope_id], last[scope_id] + 1),
-                    connected_to=_connected_to(graph, scope, names) if scope.node is not None else (),
+                    connected_to=_connected_to(graph, scope, names)
+                    if scope.node is not None
+                    else _block_inputs(graph, range(first[scope_id], last[scope_id] + 1), names),
                 )
             )
             open_path.append(scope_id)
@@ -224,6 +226,18 @@ def _connected_to(graph, scope, names: dict[int, str]) -> list[str]:
         else:
             found.append(where if inside else f"identity ({where})")
     return found
+
+
+def _block_inputs(graph, nodes: range, names: dict[int, str]) -> tuple[str, ...]:
+    """A call's or repeat's inputs from outside it, when one is a named tensor other than the row above
+    (a cell reading `prev=@c1`): what a folded row (`--depth`) is connected to."""
+    outside = sorted({i for n in nodes for i in graph.nodes[n].inputs if i < nodes.start})
+    if not any(i in names and i != nodes.start - 1 for i in outside):
+        return ()
+    return tuple(
+        f"@{names[i]} ({graph.nodes[i].label} @{graph.nodes[i].line})" if i in names else graph.nodes[i].label
+        for i in outside
+    )
 
 
 def _named(names: dict[int, str], node: int) -> str:
