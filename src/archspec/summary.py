@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from archspec.head import DENSE_SHARE_THRESHOLD, DenseHead, dense_head
 from archspec.infer import LayerInfo, TypedGraph
+from archspec.summary_inputs import block_inputs, named, named_inputs
 from archspec.text import shape_text
 
 BYTES_PER_VALUE = 4  # float32
@@ -157,7 +158,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
                 _row(
                     len(open_path) + 1,
                     scope.span.line,
-                    scope.label + _named(names, output_id),
+                    scope.label + named(names, output_id),
                     merge.layer.keras_name if merge is not None else scope.kind,
                     output,
                     (trainable, non_trainable, macs),
@@ -166,7 +167,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
                     nodes=range(first[scope_id], last[scope_id] + 1),
                     connected_to=_connected_to(graph, scope, names)
                     if scope.node is not None
-                    else _block_inputs(graph, range(first[scope_id], last[scope_id] + 1), names),
+                    else block_inputs(graph, range(first[scope_id], last[scope_id] + 1), names),
                 )
             )
             open_path.append(scope_id)
@@ -177,14 +178,14 @@ def _rows(typed: TypedGraph) -> list[Row]:
             _row(
                 len(chain) + 1,
                 node.line,
-                node.label + _named(names, node.id),
+                node.label + named(names, node.id),
                 node.layer.keras_name,
                 info,
                 (info.trainable, info.non_trainable, info.macs),
                 group=False,
                 kind=node.kind,
                 nodes=range(node.id, node.id + 1),
-                connected_to=_named_inputs(graph, node, names),
+                connected_to=named_inputs(graph, node, names),
             )
         )
     return rows
@@ -226,33 +227,6 @@ def _connected_to(graph, scope, names: dict[int, str]) -> list[str]:
         else:
             found.append(where if inside else f"identity ({where})")
     return found
-
-
-def _block_inputs(graph, nodes: range, names: dict[int, str]) -> tuple[str, ...]:
-    """A call's or repeat's inputs from outside it, when one is a named tensor other than the row above
-    (a cell reading `prev=@c1`): what a folded row (`--depth`) is connected to."""
-    outside = sorted({i for n in nodes for i in graph.nodes[n].inputs if i < nodes.start})
-    if not any(i in names and i != nodes.start - 1 for i in outside):
-        return ()
-    return tuple(
-        f"@{names[i]} ({graph.nodes[i].label} @{graph.nodes[i].line})" if i in names else graph.nodes[i].label
-        for i in outside
-    )
-
-
-def _named(names: dict[int, str], node: int) -> str:
-    """` -> e1` after the label of a row whose output the spec named."""
-    return f" -> {names[node]}" if node in names else ""
-
-
-def _named_inputs(graph, node, names: dict[int, str]) -> tuple[str, ...]:
-    """A layer's inputs when it reads a named tensor other than the row above it (`@e1` on a line)."""
-    if not any(i in names and i != node.id - 1 for i in node.inputs):
-        return ()
-    return tuple(
-        f"@{names[i]} ({graph.nodes[i].label} @{graph.nodes[i].line})" if i in names else graph.nodes[i].label
-        for i in node.inputs
-    )
 
 
 # --- formatting ---------------------------------------------------------------------------
