@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from archspec.errors import UserError
 from archspec.interop.code_common import assemble, call, literal
-from archspec.interop.lowering import CallOp, Function, LayerOp, MergeOp, Program, RepeatOp, Sym
+from archspec.interop.lowering import CallOp, Function, IfOp, LayerOp, MergeOp, Program, RepeatOp, Sym
 
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -171,6 +171,18 @@ class TorchWriter:
             lines = [f"{pad}Merge(", f'{pad}    "{op.kind}",']
             for branch in op.branches:
                 lines += self.one_module(branch, depth + 1) if branch else [f"{pad}    nn.Identity(),"]
+            return [*lines, f"{pad}),"]
+        if isinstance(op, IfOp):  # `*([...] if test else [...])`: the chosen clause's modules
+            lines = [f"{pad}*("]
+            for test, body in op.clauses:
+                lines += [
+                    f"{pad}    [",
+                    *(line for inner in body for line in self.module(inner, depth + 2)),
+                    f"{pad}    ]",
+                ]
+                lines += [] if test is None else [f"{pad}    if {test}", f"{pad}    else"]
+            if op.clauses[-1][0] is not None:
+                lines.append(f"{pad}    []")
             return [*lines, f"{pad}),"]
         raise TypeError(op)
 

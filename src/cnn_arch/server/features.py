@@ -177,8 +177,10 @@ def _line_starts(analysis: Analysis) -> list[types.CompletionItem]:
         for name, layer in REGISTRY.items()
         if name not in MERGES
     ]
-    for block in BLOCKS:  # `repeat` takes its count before the colon
-        label, insert = ("repeat N:", "repeat ") if block == "repeat" else (f"{block}:", f"{block}:")
+    for block in BLOCKS:  # `repeat` takes its count before the colon, `if`/`elif` their condition
+        label, insert = (f"{block}:", f"{block}:")
+        if block in ("repeat", "if", "elif"):
+            label, insert = (f"{block} {'N' if block == 'repeat' else 'COND'}:", f"{block} ")
         items.append(types.CompletionItem(label, kind=kind.Keyword, detail="block", insert_text=insert))
     items += [types.CompletionItem(word, kind=kind.Keyword) for word in ("identity", "def")]
     module = analysis.module
