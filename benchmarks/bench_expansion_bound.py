@@ -22,6 +22,9 @@ CASES = {
         "input 8x8x1\nrepeat 10000:\n    repeat 10000:\n        repeat 10000:\n"
         "            add:\n                identity\n                identity\n"
     ),
+    "repeat 10000 in repeat 10000 over a false `if` reading `channels`": (
+        "input 8x8x1\nrepeat 10000:\n    repeat 10000:\n        if channels > 9:\n            relu\n"
+    ),
 }
 
 

@@ -32,8 +32,10 @@ def _refused(text: str) -> SpecError:
         ("input 8x8x1\nrepeat 10000:\n    identity x10000\n", 3, 5),
         (MACROS + "input 8x8x1\nm0\n", None, 5),
         (MACROS + "input 8x8x1\nrepeat 10000:\n    m20\n", None, 5),
+        ("input 8x8x1\nrepeat 10000:\n    repeat 10000:\n        identity x0\n", 4, 9),
+        ("input 8x8x1\nrepeat 10000:\n    repeat 10000:\n        if channels > 9:\n            relu\n", 4, 9),
     ],
-    ids=["nested repeats", "repeat over xN", "macros twice per level", "macros in a repeat"],
+    ids=["nested repeats", "repeat over xN", "macros twice per level", "macros in a repeat", "x0", "false if"],
 )
 def test_runaway_expansion_is_refused_quickly_and_located(text, line, column):
     start = time.process_time()

@@ -64,6 +64,7 @@ class _Expander(LanguageFeatures):
         self.source = source
         self.nodes: list[Node] = []
         self._stream_infos = []  # the nodes' types, inferred as far as `channels` & co. were read
+        self._stream_reads = {}
         self.scopes: list[_ScopeDraft] = []
         self.defs = self._collect_defs(module.defs)
         self.work = 0

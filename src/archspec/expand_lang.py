@@ -13,18 +13,25 @@ from archspec.syntax import BinOp, Call, Compare, Expr, If, IfElse, Line, Logic,
 from archspec.text import describe_shape, show
 from archspec.words import IDENTITY, INPUT, MERGES, STREAM_NAMES, LayerCall, Word
 
+# A condition evaluated costs this many steps of the expansion's work budget (`MAX_WORK`): about
+# what it takes next to a line's visit, so an `if` inside nested repeats is refused as quickly.
+CONDITION_COST = 3
+
 
 class LanguageFeatures:
     """Mixed into the expander (`archspec.expand._Expander`), whose nodes, scopes and helpers it uses."""
 
     stream: int | None = None  # the node the statement being expanded reads: its input
     _stream_infos: list[LayerInfo]
+    _stream_reads: dict[int, tuple[str, ...]]  # id of an expression → the stream's sizes it mentions
 
     # --- `if` / `elif` / `else` ------------------------------------------------------------------
 
     def _if(self, statement: If, current: int, ctx) -> int:
         self._spend(1, statement, ctx)
         for clause in statement.clauses:
+            if clause.condition is not None:
+                self._spend(CONDITION_COST, clause, ctx)
             if clause.condition is None or self._eval(clause.condition, ctx, as_condition=True):
                 return self._sequence(clause.body, current, ctx)
         return current  # no clause chosen: nothing, like `identity`
@@ -78,7 +85,10 @@ class LanguageFeatures:
     def _names(self, expr: Expr, ctx) -> Mapping[str, Value]:
         """The names `expr` can read: the macro's arguments, and the stream's sizes it mentions
         (a parameter of the same name wins)."""
-        wanted = [name for name in STREAM_NAMES if name not in ctx.env and _reads(expr, name)]
+        reads = self._stream_reads.get(id(expr))  # syntax nodes live as long as the expansion
+        if reads is None:
+            reads = self._stream_reads[id(expr)] = tuple(name for name in STREAM_NAMES if _reads(expr, name))
+        wanted = [name for name in reads if name not in ctx.env]
         if not wanted:
             return ctx.env
         names = dict(ctx.env)

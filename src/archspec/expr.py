@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from archspec.errors import Span, SpecError
 from archspec.syntax import BinOp, Call, Compare, Dims, Expr, IfElse, Logic, Neg, Num, Range, Ref
 from archspec.text import did_you_mean, show
-from archspec.words import Interval, Word
+from archspec.words import STREAM_NAMES, Interval, Word
 
 # Values stay far below this; anything larger is a runaway expression, not a model.
 MAX_MAGNITUDE = 10**15
@@ -195,14 +195,15 @@ def _comparable(value: Value):
 
 def _number(expr: Expr, env: Mapping[str, Value]) -> int | float:
     value = evaluate(expr, env)
-    if isinstance(value, bool):
+    if truth(value) is not None:
         raise SpecError(f"`{show(value)}` is true or false, not a number", expr.span)
     if isinstance(value, Word):
         if env:
             listing = "the names defined here are " + ", ".join(f"`{name}`" for name in env)
         else:
             listing = "names in expressions refer to the arguments of a `def`"
-        hint = did_you_mean(value.text, env) or listing
+        listing += "; `channels`, `height` and `width` are the current stream's sizes"
+        hint = did_you_mean(value.text, [*env, *STREAM_NAMES]) or listing
         raise SpecError(f"`{value.text}` is not defined", expr.span, hint=hint)
     if isinstance(value, tuple):
         raise SpecError(f"`{show(value)}` is a size, not a number", expr.span)
