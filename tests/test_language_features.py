@@ -397,3 +397,28 @@ def test_export_writes_if_blocks_and_refuses_the_stream_built_ins_at_their_place
         export_spec(BLOCK, "t", "keras")
     assert "reads the stream's `channels` cannot be exported yet" in caught.value.message
     assert at(caught.value) == (6, 27)
+
+
+def test_lint_fixes_reach_lines_inside_if_blocks_and_before_trailing_calls():
+    from archspec.lint import Settings
+    from archspec.lint.fix import fix_source
+
+    text = (
+        "def f(c, deep=false):\n    if deep:\n        conv c 3 bn(scale=false) relu\n    else:\n        conv c 3 bn relu\n"
+        "input 16x16x3\nf 8\nf 8 deep=true\ngap\ndense 2\n"
+    )
+    outcome = fix_source(text, "t.arch", Settings(frozenset({"CA302"}), unsafe_fixes=True))
+    assert outcome.text == text.replace("conv c 3 bn", "conv c 3 bias=false bn")
+    assert compile_spec(outcome.text).params == compile_spec(text).params - 16
+
+
+def test_the_language_server_checks_and_hovers_the_new_constructs():
+    from archspec.lint import RULES, Settings
+    from cnn_arch.server.analysis import Analysis
+
+    analysis = Analysis(BLOCK, "t.arch", Settings(frozenset(RULES)))
+    assert analysis.error is None
+    facts = analysis.facts
+    assert {o.shape for o in facts[7]} == {(16, 16, 32)}  # the projection inside the `if`: one expansion
+    broken = Analysis(BLOCK.replace("if stride", "if stride 1"), "t.arch", Settings(frozenset(RULES)))
+    assert broken.error is not None and broken.error.span.line == 6
