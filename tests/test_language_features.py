@@ -5,6 +5,7 @@ out by hand (or a Keras count); each mistake is reported at its line and column.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -422,3 +423,33 @@ def test_the_language_server_checks_and_hovers_the_new_constructs():
     assert {o.shape for o in facts[7]} == {(16, 16, 32)}  # the projection inside the `if`: one expansion
     broken = Analysis(BLOCK.replace("if stride", "if stride 1"), "t.arch", Settings(frozenset(RULES)))
     assert broken.error is not None and broken.error.span.line == 6
+
+
+def test_resnet50_from_the_docs_one_bottleneck_macro_equals_the_keras_template():
+    # docs/spec-language.md, "Conditions": one macro where the template has three
+    from archspec import templates
+
+    macro = """\
+def bottleneck(f, stride=1):
+    add:
+        branch:
+            conv f 1 stride=stride bn relu
+            conv f 3 padding=same bn relu
+            conv 4*f 1 bn
+        if stride != 1 or channels != 4*f:
+            conv 4*f 1 stride=stride bn
+        else:
+            identity
+    relu
+"""
+    template = templates.path("resnet50").read_text(encoding="utf-8")
+    body = template[template.index("input 224x224x3") :].replace("bottleneck_projection 64 stride=1", "bottleneck 64")
+    body = re.sub(r"bottleneck_projection (\d+)", r"bottleneck \1 stride=2", body)
+    typed = compile_spec(macro + body)
+    assert (typed.params, typed.trainable, typed.non_trainable) == (25_636_712, 25_583_592, 53_120)
+    assert typed.macs == compile_spec(template).macs
+
+
+def test_the_conditional_expression_chooses_a_word():
+    text = "def dw(k, stride=1):\n    dwconv k stride=stride padding=(same if stride == 1 else valid)\ninput 9x9x2\ndw 3\ndw 3 stride=2\n"
+    assert network(text) == network("input 9x9x2\ndwconv 3 padding=same\ndwconv 3 stride=2 padding=valid\n")
