@@ -453,3 +453,18 @@ def bottleneck(f, stride=1):
 def test_the_conditional_expression_chooses_a_word():
     text = "def dw(k, stride=1):\n    dwconv k stride=stride padding=(same if stride == 1 else valid)\ninput 9x9x2\ndw 3\ndw 3 stride=2\n"
     assert network(text) == network("input 9x9x2\ndwconv 3 padding=same\ndwconv 3 stride=2 padding=valid\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "hint"),
+    [
+        ("input 8x8x1\nif 1 < 2 < 3:\n    relu\n", 2, 10, "comparisons are not chained"),
+        ("input 8x8x1\nconv (1 if true) 3\n", 2, 16, "expected `else`"),
+        ("input 8x8x1\nelse\n", 2, 1, "write `else:`"),
+        ("def if():\n    relu\ninput 8x8x1\n", 1, 5, None),
+    ],
+)
+def test_syntax_mistakes_of_conditions_are_located(text, line, column, hint):
+    error = refused(text)
+    assert at(error) == (line, column), error.render()
+    assert hint is None or hint in error.hint

@@ -83,6 +83,12 @@ def translate(error: Exception, text: str, parser) -> SpecError:
                 Span(line, column),
                 hint="arguments on a layer line are separated by spaces: `conv 64 3 stride=2`",
             )
+        if kind == "COMPARE":
+            return SpecError(
+                f"unexpected `{token}`",
+                Span(line, column),
+                hint="comparisons are not chained: write `a < b and b < c`, with parentheses where needed",
+            )
         shown = _token_text(token)
         return SpecError(
             f"unexpected {shown}",
