@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.interop.lowering import CallOp, Function, IfOp, LayerOp, MergeOp, Program, RepeatOp, Sym
+from archspec.interop.lowering import STREAM, CallOp, Function, IfOp, LayerOp, MergeOp, Program, RepeatOp, Sym
 
 MAKE_DIVISIBLE = '''def make_divisible(value, divisor=8, min_value=None):
     """Round `value` to a multiple of `divisor`, never dropping more than 10% (Keras/TF-slim rule)."""
@@ -100,6 +100,7 @@ class FunctionalWriter:
         lines: list[str] = []
         out = out or x
         for op in ops:
+            first = len(lines)
             if isinstance(op, LayerOp):
                 lines += [pad + line for line in self.layer(op, x, out)]
             elif isinstance(op, CallOp):
@@ -122,6 +123,7 @@ class FunctionalWriter:
                 lines.append(f"{pad}{out} = {self.merge(op.kind, names)}")
             elif isinstance(op, IfOp):
                 lines += self.conditional(op, x, out, depth)
+            lines[first:] = [line.replace(STREAM, x) for line in lines[first:]]  # `channels` & co.: of `x`
             x = out
         return lines
 

@@ -71,6 +71,9 @@ class Program:
 
 
 PY_FUNCTIONS = {"floor": "math.floor", "ceil": "math.ceil"}
+# `channels`, `height`, `width` read the shape of the stream where they are written, channels last
+STREAM = "__stream__"
+STREAM_AXES = {"channels": -1, "height": -3, "width": -2}
 
 
 def lower(module: Module, typed, source: SourceText) -> Program:
@@ -207,13 +210,8 @@ class _Lowering:
         if isinstance(expr, Ref):
             if expr.name in names:
                 return expr.name
-            if expr.name in STREAM_NAMES:
-                raise SpecError(
-                    f"a spec that reads the stream's `{expr.name}` cannot be exported yet",
-                    expr.span,
-                    hint="write the number itself, or pass it as a macro argument",
-                    source=self.source,
-                )
+            if expr.name in STREAM_NAMES:  # the writer puts the stream's variable in place of STREAM
+                return f"{STREAM}.shape[{STREAM_AXES[expr.name]}]"
             if expr.name in ("true", "false"):
                 return "True" if expr.name == "true" else "False"
             return repr(expr.name).replace("'", '"')
@@ -247,7 +245,7 @@ class _Lowering:
 def _uses(expr: Expr, names: frozenset[str]) -> bool:
     """Whether `expr` mentions one of `names` (so its value is only known when the function runs)."""
     if isinstance(expr, Ref):
-        return expr.name in names
+        return expr.name in names or expr.name in STREAM_NAMES
     if isinstance(expr, Neg):
         return _uses(expr.operand, names)
     if isinstance(expr, (BinOp, Compare)):
