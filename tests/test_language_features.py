@@ -491,3 +491,17 @@ def test_syntax_mistakes_of_conditions_are_located(text, line, column, hint):
     error = refused(text)
     assert at(error) == (line, column), error.render()
     assert hint is None or hint in error.hint
+
+
+def test_hover_on_a_stream_size_explains_it_with_the_lines_numbers():
+    from lsprotocol import types
+    from pygls.workspace.position_codec import PositionCodec
+
+    from archspec.lint import RULES, Settings
+    from cnn_arch.server.analysis import Analysis
+    from cnn_arch.server.features import hover
+
+    text = "input 8x8x16\nconv channels//2 1\n"
+    analysis = Analysis(text, "t.arch", Settings(frozenset(RULES)))
+    shown = hover(analysis, PositionCodec(), types.Position(1, 7)).contents.value
+    assert "**8x8x8**" in shown and "`channels`: the channels of the current stream" in shown
