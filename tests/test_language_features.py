@@ -137,6 +137,7 @@ f 1 flag=false
             "a condition must be true or false, got `64`",
         ),
         ("input 8x8x1\nif relu:\n    relu\n", 2, 4, "got `relu`"),
+        ("input 8x8x1\nif relu():\n    relu\n", 2, 4, "unknown function `relu`"),
         ("input 8x8x1\nif:\n    relu\n", 2, 1, "`if` needs a condition"),
         ("input 8x8x1\nif 1 > 0 2 > 1:\n    relu\n", 2, 10, "`if` takes one condition"),
         ("input 8x8x1\nif a=1:\n    relu\n", 2, 4, "`if` takes a condition, not the keyword `a=`"),

@@ -198,7 +198,7 @@ class _Expander(LanguageFeatures):
         inputs = () if current is None else (current,)
         current = self._add_node(kind.name, attrs, inputs, span, ctx)
         for word, word_span in suffix:
-            current = self._add_node(word.text, self._suffix_attrs(word, ctx), (current,), word_span, ctx)
+            current = self._add_node(word.text, self._suffix_attrs(word, word_span, ctx), (current,), word_span, ctx)
         return current
 
     def _bind_layer(self, line: Line, kind: LayerKind, ctx: _Context):
@@ -206,7 +206,7 @@ class _Expander(LanguageFeatures):
         keywords = [(kwarg, self._eval(kwarg.value, ctx)) for kwarg in line.kwargs]
         return self._bind_values(kind, values, keywords, line.span, ctx)
 
-    def _bind_values(self, kind: LayerKind, values, keywords, line_span: Span | None, ctx: _Context):
+    def _bind_values(self, kind: LayerKind, values, keywords, line_span: Span, ctx: _Context):
         """A layer's attributes from evaluated arguments, and the trailing `bn`/activation words."""
         positional = [a for a in kind.args if a.positional]
         given: dict[str, tuple[Any, Span]] = {}
@@ -380,7 +380,7 @@ class _Expander(LanguageFeatures):
         return self._sequence(definition.body, current, inner)
 
     def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
-        if self._is_layer_call(expr):
+        if not as_condition and self._is_layer_call(expr):
             return self._layer_call(expr, ctx)
         names = self._names(expr, ctx)  # may type the stream so far: its errors are located already
         try:

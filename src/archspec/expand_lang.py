@@ -47,12 +47,12 @@ class LanguageFeatures:
         kwargs = tuple((kwarg, self._eval(kwarg.value, ctx)) for kwarg in expr.kwargs)
         return LayerCall(expr.func, args, kwargs)
 
-    def _suffix_attrs(self, word: Word, ctx) -> dict:
+    def _suffix_attrs(self, word: Word, span, ctx) -> dict:
         """The attributes of a trailing layer: its defaults, or the arguments of `bn(scale=false)`."""
         kind = REGISTRY[word.text]
         if not isinstance(word, LayerCall):
             return self._defaults(kind)
-        attrs, _ = self._bind_values(kind, list(word.args), list(word.kwargs), None, ctx)
+        attrs, _ = self._bind_values(kind, list(word.args), list(word.kwargs), span, ctx)
         return attrs
 
     def _parameter_line(self, line: Line, current: int, ctx) -> int:
