@@ -227,4 +227,4 @@ def test_benchmark_of_the_worst_refused_specs_runs():
     bench = Path(__file__).parents[1] / "benchmarks" / "bench_expansion_bound.py"
     out = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count("refused at") == 5
+    assert out.stdout.count("refused at") == 6
