@@ -15,7 +15,7 @@ from archspec.words import IDENTITY, INPUT, MERGES, STREAM_NAMES, LayerCall, Wor
 
 # A condition evaluated costs this many steps of the expansion's work budget (`MAX_WORK`): about
 # what it takes next to a line's visit, so an `if` inside nested repeats is refused as quickly.
-CONDITION_COST = 3
+CONDITION_COST = 4
 
 
 class LanguageFeatures:
