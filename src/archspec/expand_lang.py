@@ -5,6 +5,7 @@ parameter holding a layer on a line of its own, and the current stream's `channe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from archspec.expr import Unavailable, Value
 from archspec.infer import LayerInfo, infer_node
@@ -68,7 +69,7 @@ class LanguageFeatures:
                 hint="alone on a line, a parameter must hold a layer (`relu`, `bn(scale=false)`) or a macro's name",
             )
         if not isinstance(value, LayerCall):
-            return self._line(Line(target, line.args, line.kwargs, None, line.span), current, ctx)
+            return self._line(replace(line, name=target), current, ctx)  # keeps every other field of the line
         if line.args or line.kwargs:
             raise self._error(
                 f"`{line.name}` holds `{value}`, which has its arguments already",
