@@ -474,6 +474,11 @@ def bottleneck(f, stride=1):
     assert typed.macs == compile_spec(template).macs
 
 
+def test_the_conditional_expression_chooses_a_layer_call():
+    text = "def f(deep):\n    conv 4 1 (relu if deep else leaky_relu(0.3))\ninput 4x4x1\nf true\nf false\n"
+    assert network(text) == network("input 4x4x1\nconv 4 1 relu\nconv 4 1 leaky_relu(0.3)\n")
+
+
 def test_the_conditional_expression_chooses_a_word():
     text = "def dw(k, stride=1):\n    dwconv k stride=stride padding=(same if stride == 1 else valid)\ninput 9x9x2\ndw 3\ndw 3 stride=2\n"
     assert network(text) == network("input 9x9x2\ndwconv 3 padding=same\ndwconv 3 stride=2 padding=valid\n")
@@ -485,6 +490,7 @@ def test_the_conditional_expression_chooses_a_word():
         ("input 8x8x1\nif 1 < 2 < 3:\n    relu\n", 2, 10, "comparisons are not chained"),
         ("input 8x8x1\nconv (1 if true) 3\n", 2, 16, "expected `else`"),
         ("input 8x8x1\nelse\n", 2, 1, "write `else:`"),
+        ("input 8x8x1\nif 1 > 0\n", 2, 1, "write `if COND:`"),
         ("def if():\n    relu\ninput 8x8x1\n", 1, 5, None),
     ],
 )

@@ -11,14 +11,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archspec.errors import Note, Span, SpecError
-from archspec.expand_hints import signature, surplus_message, unknown_layer_hint, usage
+from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
 from archspec.expr import Value, condition, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
-from archspec.syntax import Block, Def, If, Line, Module
+from archspec.syntax import Block, Def, If, IfElse, Line, Module
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, ELIF, IDENTITY, INPUT, LOGIC_WORDS, MERGES, REPEAT, VALUE_WORDS, Word
 
@@ -179,7 +179,10 @@ class _Expander(LanguageFeatures):
             raise self._error("`input` must be the first layer, and appear once", line.span, ctx)
         if name in BLOCKS:
             raise self._error(
-                f"`{name}` opens a block", line.span, ctx, hint=f"write `{name}:` and indent its contents below it"
+                f"`{name}` opens a block",
+                line.span,
+                ctx,
+                hint=f"write `{block_header(name)}` and indent its contents below it",
             )
         kind = REGISTRY.get(name)
         if kind is None and name in ctx.env:
@@ -382,6 +385,8 @@ class _Expander(LanguageFeatures):
     def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
         if not as_condition and self._is_layer_call(expr):
             return self._layer_call(expr, ctx)
+        if not as_condition and isinstance(expr, IfElse):  # a side may be a layer call: `relu if a else bn(...)`
+            return self._eval(expr.then if self._eval(expr.condition, ctx, True) else expr.otherwise, ctx)
         names = self._names(expr, ctx)  # may type the stream so far: its errors are located already
         try:
             return (condition if as_condition else evaluate)(expr, names)
