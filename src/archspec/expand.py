@@ -18,7 +18,7 @@ from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
-from archspec.syntax import Block, Def, If, IfElse, Line, Module
+from archspec.syntax import Block, Def, If, Line, Module
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, ELIF, IDENTITY, INPUT, LOGIC_WORDS, MERGES, REPEAT, VALUE_WORDS, Word
 
@@ -63,8 +63,7 @@ class _Expander(LanguageFeatures):
         self.module = module
         self.source = source
         self.nodes: list[Node] = []
-        self._stream_infos = []  # the nodes' types, inferred as far as `channels` & co. were read
-        self._stream_reads = {}
+        self._stream_infos, self._stream_reads = [], {}  # see LanguageFeatures._names
         self.scopes: list[_ScopeDraft] = []
         self.defs = self._collect_defs(module.defs)
         self.work = 0
@@ -383,10 +382,8 @@ class _Expander(LanguageFeatures):
         return self._sequence(definition.body, current, inner)
 
     def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
-        if not as_condition and self._is_layer_call(expr):
-            return self._layer_call(expr, ctx)
-        if not as_condition and isinstance(expr, IfElse):  # a side may be a layer call: `relu if a else bn(...)`
-            return self._eval(expr.then if self._eval(expr.condition, ctx, True) else expr.otherwise, ctx)
+        if not as_condition and self._is_layer_value(expr):
+            return self._layer_value(expr, ctx)
         names = self._names(expr, ctx)  # may type the stream so far: its errors are located already
         try:
             return (condition if as_condition else evaluate)(expr, names)

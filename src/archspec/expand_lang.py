@@ -40,10 +40,14 @@ class LanguageFeatures:
     # --- layers as values ------------------------------------------------------------------------
 
     @staticmethod
-    def _is_layer_call(expr: Expr) -> bool:
-        return isinstance(expr, Call) and expr.func in REGISTRY and expr.func not in (*MERGES, INPUT)
+    def _is_layer_value(expr: Expr) -> bool:
+        """A layer call, or a conditional expression whose side may be one (`relu if a else bn(...)`)."""
+        is_call = isinstance(expr, Call) and expr.func in REGISTRY and expr.func not in (*MERGES, INPUT)
+        return is_call or isinstance(expr, IfElse)
 
-    def _layer_call(self, expr: Call, ctx) -> LayerCall:
+    def _layer_value(self, expr: Call | IfElse, ctx) -> Value:
+        if isinstance(expr, IfElse):
+            return self._eval(expr.then if self._eval(expr.condition, ctx, True) else expr.otherwise, ctx)
         args = tuple((self._eval(arg, ctx), arg.span) for arg in expr.args)
         kwargs = tuple((kwarg, self._eval(kwarg.value, ctx)) for kwarg in expr.kwargs)
         return LayerCall(expr.func, args, kwargs)
