@@ -512,3 +512,17 @@ def test_hover_on_a_stream_size_explains_it_with_the_lines_numbers():
     analysis = Analysis(text, "t.arch", Settings(frozenset(RULES)))
     shown = hover(analysis, PositionCodec(), types.Position(1, 7)).contents.value
     assert "**8x8x8**" in shown and "`channels`: the channels of the current stream" in shown
+
+
+def test_the_vscode_grammar_colours_the_new_words():
+    from tests.server.test_editors import tokenize
+
+    assert tokenize("    if stride != 1 or channels != 4*f:")[:5] == [
+        ("if", "keyword.control.block.cnn-arch"),
+        ("!=", "keyword.operator.comparison.cnn-arch"),
+        ("1", "constant.numeric.cnn-arch"),
+        ("or", "keyword.operator.logical.cnn-arch"),
+        ("channels", "variable.language.stream.cnn-arch"),
+    ]
+    assert tokenize("    else:") == [("else", "keyword.control.block.cnn-arch")]
+    assert ("bn", "support.function.layer.cnn-arch") in tokenize("conv 8 3 bn(scale=false) relu")
