@@ -13,6 +13,8 @@ Three sources:
   files' contents, so a second run decodes nothing.
 - A `.npz` file in the Keras datasets layout: `x_train`, `y_train`, optionally `x_val`/`y_val`,
   `x_test`/`y_test` and `class_names`. Every array header is checked before any array is read.
+- `hf:NAME[:CONFIG]`: a Hugging Face `datasets` dataset (the `hf` extra), from the hub, its cache or a
+  local folder; its own splits, image column and class names (`hub`).
 
 Without a `val` split, `val_split` of the training images is held out, stratified and seeded. Every
 image is resized to the spec's height and width with bilinear filtering; RGBA loses its alpha unless
@@ -59,7 +61,7 @@ __all__ = [
 
 _ACCEPTED_SOURCES = (
     "pass `digits` (the built-in 8x8 digits), a folder with one sub-folder of images per class, "
-    "or a .npz file with `x_train` and `y_train` arrays"
+    "a .npz file with `x_train` and `y_train` arrays, or `hf:NAME` (a Hugging Face hub dataset)"
 )
 
 
@@ -110,6 +112,8 @@ def _load(
 ) -> Dataset:
     if source == "digits":
         return load_digits(input_shape, val_split=val_split, seed=seed)
+    if source.startswith("hf:"):
+        return _load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)
     path = Path(source).expanduser()
     if path.is_dir():
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -127,3 +131,10 @@ def _load(
     if path.exists():
         raise DataError(source, "is neither a folder nor a .npz file", hint=_ACCEPTED_SOURCES)
     raise DataError(source, "no such file or folder, and not a built-in dataset", hint=_ACCEPTED_SOURCES)
+
+
+def _load_hub(source: str, input_shape: tuple[int, int, int], *, val_split: float, seed: int, skip_bad_files: bool):
+    # Imported here: `datasets` (pyarrow, pandas) is an optional extra and slow to import.
+    from archspec.train.data.hub import load_hub
+
+    return load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)
