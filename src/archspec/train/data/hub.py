@@ -318,8 +318,8 @@ def _feature_text(feature: Any) -> str:
     names = getattr(feature, "names", None)
     if names is not None:
         return f"ClassLabel of {len(names)} classes"
-    dtype = getattr(feature, "dtype", None)
-    return type(feature).__name__ if dtype in (None, "dict", "list") else f"{type(feature).__name__} {dtype}"
+    kind = type(feature).__name__
+    return f"{kind} {feature.dtype}" if kind == "Value" else kind
 
 
 def _check_same_features(
