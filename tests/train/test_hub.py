@@ -314,3 +314,21 @@ def test_cnn_arch_trains_an_epoch_on_a_hub_image_folder(tmp_path):
     assert saved["data"]["source"] == f"hf:{root}" and saved["data"]["class_names"] == ["cats", "dogs"]
     assert saved["data"]["fingerprint"] == open_hub(f"hf:{root}", (16, 16, 3), val_split=0.1, seed=0).fingerprint
     assert any((home / "datasets").iterdir())
+
+
+def test_a_hub_that_does_not_answer_is_one_clear_error(monkeypatch, tmp_path):
+    import datasets
+    import huggingface_hub
+
+    # Online mode, towards a port where nothing listens: what a machine without network meets.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(huggingface_hub.utils._http.time, "sleep", lambda seconds: None)  # its retries' back-off
+    with pytest.raises(DataError) as caught:
+        load_dataset("hf:mnist", SHAPE)
+    assert caught.value.message == (
+        "cannot load `mnist` from the Hugging Face hub: http://127.0.0.1:9 did not answer (Couldn't reach 'mnist' "
+        f"on the Hub (LocalEntryNotFoundError)), and no copy is cached in {tmp_path / 'hf' / 'datasets'}"
+    )

@@ -3,6 +3,7 @@ as random-access sources of fitted images (`HubSource`, for streaming) or as an 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -48,7 +49,7 @@ class HubSource:
         import datasets
 
         self.source = source
-        self.split = split
+        self.split = str(split)
         # Undecoded, so that each image's own bytes go through `decode_image` exactly as a folder's files do.
         self._rows = rows.select_columns([image_column, label_column]).cast_column(
             image_column, datasets.Image(decode=False)
@@ -60,8 +61,7 @@ class HubSource:
 
     def subset(self, indices: np.ndarray) -> HubSource:
         """The rows at `indices` (positions in this source) as a source of their own."""
-        subset = object.__new__(HubSource)  # the same rows, without casting them again
-        subset.__dict__.update(self.__dict__)
+        subset = copy.copy(self)  # the same rows, not cast again
         subset._indices = self._indices[indices]
         subset.labels = self.labels[indices]
         return subset
