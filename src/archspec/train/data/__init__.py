@@ -45,6 +45,7 @@ from pathlib import Path
 from archspec.errors import DataError, UserError
 from archspec.train.data.dataset import Dataset, check_input_shape, load_digits
 from archspec.train.data.folders import default_cache_dir, load_folder
+from archspec.train.data.hub import HUB_PREFIX, load_hub
 from archspec.train.data.images import MAX_IMAGE_PIXELS, read_image
 from archspec.train.data.listing import IMAGE_EXTENSIONS
 from archspec.train.data.memory import SMALLER_HINT, available_host_memory
@@ -112,8 +113,9 @@ def _load(
 ) -> Dataset:
     if source == "digits":
         return load_digits(input_shape, val_split=val_split, seed=seed)
-    if source.startswith("hf:"):
-        return _load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)
+    if source.startswith(HUB_PREFIX):
+        # `datasets` (pyarrow, pandas: slow to import, an optional extra) is imported only here, by load_hub.
+        return load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)
     path = Path(source).expanduser()
     if path.is_dir():
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -131,10 +133,3 @@ def _load(
     if path.exists():
         raise DataError(source, "is neither a folder nor a .npz file", hint=_ACCEPTED_SOURCES)
     raise DataError(source, "no such file or folder, and not a built-in dataset", hint=_ACCEPTED_SOURCES)
-
-
-def _load_hub(source: str, input_shape: tuple[int, int, int], *, val_split: float, seed: int, skip_bad_files: bool):
-    # Imported here: `datasets` (pyarrow, pandas) is an optional extra and slow to import.
-    from archspec.train.data.hub import load_hub
-
-    return load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,11 +111,8 @@ class HubSplits:
 
     @property
     def sources(self) -> dict[str, HubSource]:
-        return {name: split for name, split in (("train", self.train), ("val", self.val), ("test", self.test)) if split}
-
-
-def is_hub_source(source: str) -> bool:
-    return source.startswith(HUB_PREFIX)
+        named = (("train", self.train), ("val", self.val), ("test", self.test))
+        return {name: split for name, split in named if split is not None}
 
 
 def parse_hub_source(source: str) -> tuple[str, str | None]:
@@ -154,8 +152,10 @@ def open_hub(source: str, input_shape: Shape, *, val_split: float, seed: int) ->
     for split, rows in splits.items():
         _check_same_features(source, split, rows, image_column, label_column, features)
         hub_source = HubSource(source, rows.split or split, rows, image_column, label_column, input_shape)
-        if (labelled := _labelled(source, split, hub_source)) is not None:
+        if (labelled := _labelled(source, split, hub_source)) is not None and len(labelled):
             sources[split] = labelled
+    if "train" not in sources:
+        raise DataError(source, f"its `{splits['train'].split}` split holds no rows", hint="pick a dataset with images")
     train, val = sources["train"], sources.get("val")
     held_out = val is None and val_split > 0
     if held_out:
@@ -165,7 +165,8 @@ def open_hub(source: str, input_shape: Shape, *, val_split: float, seed: int) ->
     described = {
         "version": FINGERPRINT_VERSION,
         "pillow": PIL.__version__,
-        "name": name,
+        # A folder however it is spelled (`./pets`, `/data/pets`), as datasets' own fingerprint does.
+        "name": os.path.realpath(name) if Path(name).is_dir() else name,
         "config": config,
         "columns": [image_column, label_column],
         "class_names": class_names,
@@ -228,10 +229,12 @@ def _bad_report(source: str, bad: list[tuple[str, str]]) -> DataError:
 def _import_datasets(source: str):
     try:
         import datasets
-    except ImportError:
+    except ModuleNotFoundError:
         raise DataError(
             source, "hub datasets need the `datasets` package, which is not installed", hint=_EXTRA_HINT
         ) from None
+    except ImportError as error:  # installed but broken (a pyarrow that does not match, say)
+        raise DataError(source, f"the `datasets` package cannot be imported ({error})", hint=_EXTRA_HINT) from None
     return datasets
 
 
