@@ -3,10 +3,12 @@ made here and `save_to_disk` folders of datasets built here, against `--data FOL
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import pickle
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -316,19 +318,81 @@ def test_cnn_arch_trains_an_epoch_on_a_hub_image_folder(tmp_path):
     assert any((home / "datasets").iterdir())
 
 
-def test_a_hub_that_does_not_answer_is_one_clear_error(monkeypatch, tmp_path):
+def go_online(monkeypatch, endpoint):
+    """Online mode, with datasets asking `endpoint` instead of the hub."""
     import datasets
     import huggingface_hub
 
-    # Online mode, towards a port where nothing listens: what a machine without network meets.
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setattr(huggingface_hub.utils._http.time, "sleep", lambda seconds: None)  # its retries' back-off
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
+
+
+def test_a_hub_that_does_not_answer_is_one_clear_error(monkeypatch, tmp_path, caplog):
+    import huggingface_hub
+
+    waits = []
+    go_online(monkeypatch, "http://127.0.0.1:9")  # a port where nothing listens: a machine without network
+    # huggingface_hub's back-off between its 5 retries (23 s in all), recorded instead of waited for
+    monkeypatch.setattr(huggingface_hub.utils._http.time, "sleep", waits.append)
     with pytest.raises(DataError) as caught:
         load_dataset("hf:mnist", SHAPE)
     assert caught.value.message == (
         "cannot load `mnist` from the Hugging Face hub: http://127.0.0.1:9 did not answer (Couldn't reach 'mnist' "
         f"on the Hub (LocalEntryNotFoundError)), and no copy is cached in {tmp_path / 'hf' / 'datasets'}"
     )
+    assert len(waits) == 5
+    assert "requesting HEAD http://127.0.0.1:9/datasets/mnist/" in caplog.text  # the address it was told
+
+
+class _HubRefusal(http.server.BaseHTTPRequestHandler):
+    """Answers every request as the hub answers one for a gated or a missing repository (its X-Error-Code)."""
+
+    status, error_code = 401, "GatedRepo"
+
+    def do_HEAD(self):
+        self.send_response(self.status)
+        self.send_header("X-Error-Code", self.error_code)
+        self.send_header("X-Error-Message", "Access to this dataset is restricted")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "error_code", "message", "hint"),
+    [
+        (
+            401,
+            "GatedRepo",
+            "`datasets` cannot load `someone/faces`: Dataset 'someone/faces' is a gated dataset on the Hub. "
+            "You must be authenticated to access it.",
+            "log in (`hf auth login`, or set HF_TOKEN) and accept its terms on its hub page; or, with no network",
+        ),
+        (
+            404,
+            "RepoNotFound",
+            "`datasets` cannot load `someone/faces`: Dataset 'someone/faces' doesn't exist on the Hub or cannot be "
+            "accessed.",
+            "with no network, point at a local copy",
+        ),
+    ],
+)
+def test_a_gated_or_unknown_hub_dataset_is_one_clear_error(monkeypatch, status, error_code, message, hint):
+    handler = type("Refusal", (_HubRefusal,), {"status": status, "error_code": error_code})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        go_online(monkeypatch, f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(DataError) as caught:
+            load_dataset("hf:someone/faces", SHAPE)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert caught.value.message == message
+    assert caught.value.hint.startswith(hint)

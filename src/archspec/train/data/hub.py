@@ -271,13 +271,11 @@ def _packaged_builders(datasets) -> frozenset[str]:
 
 
 def _unreachable(source: str, name: str, error: ConnectionError, datasets) -> DataError:
-    import huggingface_hub
-
     cache = datasets.config.HF_DATASETS_CACHE
     if datasets.config.HF_HUB_OFFLINE:
         tried = f"offline mode is on (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE), and no copy is cached in {cache}"
-    else:
-        tried = f"{huggingface_hub.constants.ENDPOINT} did not answer ({error}), and no copy is cached in {cache}"
+    else:  # the hub datasets asks: HF_ENDPOINT, by default https://huggingface.co
+        tried = f"{datasets.config.HF_ENDPOINT} did not answer ({error}), and no copy is cached in {cache}"
     return DataError(source, f"cannot load `{name}` from the Hugging Face hub: {tried}", hint=_LOCAL_COPY_HINT)
 
 
