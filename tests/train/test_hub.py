@@ -182,6 +182,26 @@ def test_a_saved_dataset_keeps_its_class_names_and_its_test_split_and_drops_an_u
     assert load_dataset(f"hf:{no_test_labels}", (16, 16, 3), val_split=0).x_test is None
 
 
+def test_the_files_of_a_hub_dataset_as_downloaded_load_from_their_folder(tmp_path):
+    """`hf download NAME --repo-type dataset --local-dir FOLDER` gives data/<split>-*.parquet, whose schema
+    carries the features (the class names): that folder is the local copy a machine without network uses."""
+    import datasets
+
+    features = datasets.Features({"image": datasets.Image(), "labels": datasets.ClassLabel(names=["cat", "dog"])})
+    folder = tmp_path / "cats_vs_dogs"
+    (folder / "data").mkdir(parents=True)
+    for split, count, seed in (("train", 8, 0), ("test", 4, 40)):
+        rows = {"image": image_rows(count, seed=seed), "labels": [0, 1] * (count // 2)}
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(
+            folder / "data" / f"{split}-00000-of-00001.parquet"
+        )
+    loaded = load_dataset(f"hf:{folder}", (16, 16, 3), val_split=0.25)
+    assert loaded.class_names == ("cat", "dog")
+    assert [len(loaded.y_train), len(loaded.y_val), len(loaded.y_test)] == [6, 2, 4]
+    expected_test = np.stack([np.asarray(noise_rgb(40 + index, size=16)) for index in range(4)])
+    assert np.array_equal(loaded.x_test, expected_test) and loaded.y_test.tolist() == [0, 1, 0, 1]
+
+
 def test_bad_images_are_reported_together_or_skipped(tmp_path):
     import datasets
 
