@@ -57,7 +57,8 @@ class HubSource:
         )
         self._image_column = image_column
         self.input_shape = input_shape
-        self.labels = np.asarray(self._rows.with_format("numpy")[label_column], dtype=np.int32)
+        # Through Arrow: the "numpy" format builds the column row by row (0.3 s per 2,000 rows).
+        self.labels = self._rows.with_format("arrow")[label_column].to_numpy().astype(np.int32)
         self._indices = np.arange(len(self.labels))
 
     def subset(self, indices: np.ndarray) -> HubSource:
