@@ -268,7 +268,8 @@ ERRORS = [
     ),
     ("input 8x8x3\n@nothing\n", 2, 1, "unknown tensor `@nothing`", "a line ending in `-> name`"),
     ("input 8x8x3 -> a\nconv 4 3 @ a\n", 2, 10, "unexpected character `@`", "`@name`, without a space"),
-    ("input 8x8x3\nadd: -> s\n    identity\n    identity\n", 2, 7, "unexpected character `>`", "`add -> s:`"),
+    ("input 8x8x3\nadd: -> s\n    identity\n    identity\n", 2, 6, "unexpected `->`", "`add -> s:`"),
+    ("input 8x8x3\nif true -> a:\n    identity\n", 2, 12, "an `if:` block cannot be named", None),
     ("input 8x8x3\nconv 4 3 ->\n", 2, 12, "unexpected end of line", "expected a name"),
     ("input 8x8x3 -> a\n@a conv 4 3\n", 2, 4, "unexpected `conv`", None),
     (

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from archspec.errors import Span, SpecError
 from archspec.ir import Node, Origin, located_error
 from archspec.source import SourceText
-from archspec.syntax import Block, Output, Take, TensorRef
+from archspec.syntax import Block, If, Output, Take, TensorRef
 from archspec.text import did_you_mean, show
 
 
@@ -33,6 +33,8 @@ def output_sites(body: Iterable) -> dict[str, Span]:
             found[output.name] = output.span
         if isinstance(statement, Block):
             stack.extend(statement.body)
+        elif isinstance(statement, If):
+            stack.extend(child for clause in statement.clauses for child in clause.body)
     return found
 
 

@@ -54,6 +54,37 @@ class Call:
     func: str
     args: tuple[Expr, ...]
     span: Span
+    kwargs: tuple[KwArg, ...] = ()  # only layer calls take them: `bn(scale=false)`
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`a == b`, `channels != out`, `f < 64`: true or false."""
+
+    op: str  # one of == != < <= > >=
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Logic:
+    """`a and b`, `a or b`, `not a` (`right` is None): Python's short-circuit rules."""
+
+    op: str  # and, or, not
+    left: Expr
+    right: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfElse:
+    """`a if condition else b`: only the chosen side is evaluated."""
+
+    then: Expr
+    condition: Expr
+    otherwise: Expr
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -73,7 +104,7 @@ class TensorRef:
     span: Span
 
 
-Expr = Num | Dims | Ref | BinOp | Neg | Call | Range | TensorRef
+Expr = Num | Dims | Ref | BinOp | Neg | Call | Range | Compare | Logic | IfElse | TensorRef
 
 
 # --- statements ------------------------------------------------------------------------
@@ -164,7 +195,30 @@ class Def:
         return self.span.line
 
 
-Stmt = Line | Block | Def | Take
+@dataclass(frozen=True)
+class Clause:
+    """One `if COND:`, `elif COND:` or `else:` block of an `If` (an `else` has no condition)."""
+
+    keyword: str
+    condition: Expr | None
+    body: tuple[Stmt, ...]
+    span: Span  # of the keyword
+
+
+@dataclass(frozen=True)
+class If:
+    """`if` with the `elif`/`else` blocks that follow it: one statement, evaluated at expansion; the
+    first clause whose condition is true is expanded (none: nothing, like `identity`)."""
+
+    clauses: tuple[Clause, ...]
+    span: Span  # of the `if`
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+Stmt = Line | Block | Def | If | Take
 
 
 @dataclass(frozen=True)
@@ -172,4 +226,4 @@ class Module:
     """A whole spec: its macro definitions and its top-level statements, in source order."""
 
     defs: tuple[Def, ...]
-    body: tuple[Line | Block | Take, ...]
+    body: tuple[Line | Block | If | Take, ...]

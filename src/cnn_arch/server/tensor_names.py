@@ -4,7 +4,7 @@ macro's names are its own), or to the macro parameter it was passed as."""
 from __future__ import annotations
 
 from archspec.errors import Span
-from archspec.syntax import Block, Def, Module
+from archspec.syntax import Block, Def, If, Module
 
 
 def tensor_definition(module: Module, name: str, line: int) -> Span | None:
@@ -31,6 +31,8 @@ def _inside(definition: Def, line: int) -> bool:
         last = max(last, statement.span.line)
         if isinstance(statement, Block):
             stack.extend(statement.body)
+        elif isinstance(statement, If):
+            stack.extend(child for clause in statement.clauses for child in clause.body)
     return definition.line <= line <= last
 
 
@@ -44,4 +46,6 @@ def _all_sites(body, name: str) -> list[Span]:
             found.append(output.span)
         if isinstance(statement, Block):
             stack.extend(statement.body)
+        elif isinstance(statement, If):
+            stack.extend(child for clause in statement.clauses for child in clause.body)
     return found
