@@ -420,3 +420,27 @@ def test_a_folded_cell_row_lists_both_cells_it_reads(cli):
     rows = json.loads(cli("summarize", "nasnet-mobile", "--output-format", "json", "--depth", "1").out)["layers"]
     cell = next(r for r in rows if r["label"] == "normal 44 prev=@s2 -> n1")
     assert [c.split(" ")[0] for c in cell["connected_to"]] == ["@s2", "@n0"]  # prev, then the stream
+
+
+def test_the_streams_sizes_and_conditions_read_the_tensor_continued_from():
+    text = spec(
+        """
+        input 8x8x4 -> img
+        conv 6 1 -> a
+        @img
+        conv channels*2 1                 # img's 4 channels: 8 filters
+        concat:
+            identity
+            @a
+        if channels == 14:
+            conv 2 1 -> small
+        else:
+            conv 3 1 -> small
+        add:
+            @small
+            conv 2 1
+        """
+    )
+    typed = compile_spec(text, "lang.arch")
+    assert [typed.infos[n.id].shape[-1] for n in typed.graph.nodes if n.kind == "conv"][:3] == [6, 8, 2]
+    assert typed.output_shape == (8, 8, 2)
