@@ -13,7 +13,7 @@ from typing import Any
 from archspec.errors import Note, Span, SpecError
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
-from archspec.expand_names import Names, check_reaches_output, strip_output
+from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
@@ -60,7 +60,7 @@ class _ScopeDraft:
     node: int | None = None
 
 
-class _Expander(LanguageFeatures):
+class _Expander(LanguageFeatures, NamedTensors):
     def __init__(self, module: Module, source: SourceText) -> None:
         self.module = module
         self.source = source
@@ -134,13 +134,8 @@ class _Expander(LanguageFeatures):
         return current
 
     def _statement(self, statement, current: int, ctx: _Context) -> int:
-        if getattr(statement, "output", None) is not None:  # `... -> name`
-            current = self._statement(strip_output(statement), current, ctx)
-            ctx.names.define(statement.output, current, ctx.origins)
-            return current
-        if isinstance(statement, Take):  # `@name` alone on a line
-            self._spend(1, statement, ctx)
-            return ctx.names.read(statement.ref, ctx.origins)
+        if getattr(statement, "output", None) is not None or isinstance(statement, Take):
+            return self._named_statement(statement, current, ctx)  # `... -> name`, `@name`
         self.stream = current
         if isinstance(statement, Def):
             raise self._error("`def` is only allowed at the top level of a spec", statement.span, ctx)
@@ -396,21 +391,9 @@ class _Expander(LanguageFeatures):
         inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name), names)
         return self._sequence(definition.body, current, inner)
 
-    def _argument(self, name: str, expr, ctx: _Context, tensors: dict) -> Value:
-        """A macro argument's value; a tensor (`@c1`) is bound in `tensors` and shows as the word `@c1`."""
-        if isinstance(expr, TensorRef):
-            tensors[name] = ctx.names.argument(expr, name, ctx.origins)
-            return Word(f"@{expr.name}")
-        return self._eval(expr, ctx)
-
     def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
         if isinstance(expr, TensorRef):
-            raise self._error(
-                f"a tensor (`@{expr.name}`) can only be the argument of a macro",
-                expr.span,
-                ctx,
-                hint="layers take numbers, sizes and words",
-            )
+            raise self._tensor_not_a_value(expr, ctx)
         if not as_condition and self._is_layer_value(expr):
             return self._layer_value(expr, ctx)
         names = self._names(expr, ctx)  # may type the stream so far: its errors are located already

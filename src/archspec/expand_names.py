@@ -12,6 +12,7 @@ from archspec.ir import Node, Origin, located_error
 from archspec.source import SourceText
 from archspec.syntax import Block, If, Output, Take, TensorRef
 from archspec.text import did_you_mean, show
+from archspec.words import Word
 
 
 @dataclass
@@ -156,6 +157,33 @@ class Names:
 
     def names_of(self, node: int) -> list[str]:
         return [name for name, binding in self.bound.items() if binding.node == node and binding.parameter is None]
+
+
+class NamedTensors:
+    """The expander's part for named tensors (mixed into `archspec.expand._Expander`)."""
+
+    def _named_statement(self, statement, current: int, ctx) -> int:
+        if statement.output is not None:  # `... -> name`: expand the statement, then name its output
+            current = self._statement(strip_output(statement), current, ctx)
+            ctx.names.define(statement.output, current, ctx.origins)
+            return current
+        self._spend(1, statement, ctx)  # `@name` alone on a line
+        return ctx.names.read(statement.ref, ctx.origins)
+
+    def _argument(self, name: str, expr, ctx, tensors: dict):
+        """A macro argument's value; a tensor (`@c1`) is bound in `tensors` and shows as the word `@c1`."""
+        if isinstance(expr, TensorRef):
+            tensors[name] = ctx.names.argument(expr, name, ctx.origins)
+            return Word(f"@{expr.name}")
+        return self._eval(expr, ctx)
+
+    def _tensor_not_a_value(self, expr: TensorRef, ctx) -> SpecError:
+        return self._error(
+            f"a tensor (`@{expr.name}`) can only be the argument of a macro",
+            expr.span,
+            ctx,
+            hint="layers take numbers, sizes and words",
+        )
 
 
 def strip_output(statement):
