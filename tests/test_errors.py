@@ -90,8 +90,8 @@ CATALOGUE = [
     ),
     ("branch outside a merge", "input 8x8x1\nbranch:\n    conv 4 3\n", 2, 1, "`branch:` belongs directly inside", None),
     ("one-branch merge", "input 8x8x1\nadd:\n    conv 1 1\n", 2, 1, "needs at least two branches", "identity"),
-    ("repeat zero", "input 8x8x1\nrelu x0\n", 2, 6, "repeat count must be between 1", None),
-    ("repeat too large", "input 8x8x1\nrepeat 20000:\n    relu\n", 2, 8, "from 1 to 10,000", None),
+    ("repeat too many", "input 8x8x1\nrelu x10001\n", 2, 6, "repeat count must be between 0 and 10,000", None),
+    ("repeat too large", "input 8x8x1\nrepeat 20000:\n    relu\n", 2, 8, "from 0 to 10,000", None),
     (
         "runaway expansion",
         "input 8x8x1\nrepeat 1000:\n    repeat 1000:\n        relu\n",

@@ -50,6 +50,7 @@ def valid_specs(draw):
                     "se",
                     "norm2",
                     "grow",
+                    "named",
                 ]
             )
         )
@@ -87,6 +88,16 @@ def valid_specs(draw):
             filters = draw(st.integers(1, 6))
             lines.append(draw(st.sampled_from([f"convtranspose {filters} 2 stride=2", f"convtranspose {filters} 3"])))
             side, channels = side * 2 if "stride" in lines[-1] else side + 2, filters
+        elif choice == "named":  # a skip written with names: the tensor before two layers, added after them
+            name = f"skip{len(lines)}"
+            lines += [
+                f"identity -> {name}",
+                f"conv {channels} 3 padding=same relu",
+                f"conv {channels} 1",
+                "add:",
+                f"    @{name}",
+                "    identity",
+            ]
         elif choice == "zeropad":
             lines.append("zeropad 1")
             side += 2

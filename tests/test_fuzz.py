@@ -23,6 +23,16 @@ SEEDS = [path(name).read_text() for name in names()] + [
     "input 16x16x3\nconcat:\n    conv 4 1\n    branch:\n        maxpool 3 stride=1 padding=same\n"
     "        conv 4 1\nmultiply:\n    identity\n    branch:\n        gap keepdims=true\n        conv 8 1 sigmoid\n"
     "flatten\ndense 10\n",
+    "def block(f, stride=1, act=relu):\n    add:\n        branch:\n            conv f 3 stride=stride padding=same"
+    " bn(scale=false) act\n            act\n        if stride != 1 or channels != f:\n            conv f 1"
+    " stride=stride bn\n        elif not (f > 64) and height > 2:\n            identity\n        else:\n"
+    "            identity\n    repeat 0:\n        relu\ninput 16x16x8\nblock 8\nblock 16 stride=2"
+    " act=leaky_relu(0.2)\nconv channels//2 1 x0\nconv (8 if width > 4 else 4) 1\ngap\ndense channels\n",
+    # named tensors: a two-input cell macro, a long skip, reuse
+    "def cell(f, prev):\n    conv f 1 -> x\n    concat:\n        add:\n            @x\n            branch:\n"
+    "                @prev\n                conv f 1\n        add -> y:\n            @x\n            @x\n"
+    "        @y\ninput 16x16x3 -> img\nconv 4 3 padding=same -> c0\nconv 4 1 -> c1\ncell 4 prev=@c0 -> c2\n"
+    "cell 4 @c1\nmaxpool 2\nconvtranspose 4 2 stride=2\nconcat:\n    identity\n    @img\ngap\ndense 2\n",
 ]
 
 TOKENS = [
@@ -95,6 +105,27 @@ TOKENS = [
     "\x00",
     "é",
     "🙂",
+    "if",
+    "elif",
+    "else:",
+    "==",
+    "!=",
+    "<=",
+    ">",
+    "and",
+    "or",
+    "not",
+    "channels",
+    "height",
+    "width",
+    "bn(scale=false)",
+    "leaky_relu(",
+    "repeat 0:",
+    "->",
+    "-> a",
+    "@a",
+    "@",
+    "prev=@a",
 ]
 
 # CNN_ARCH_FUZZ_EXAMPLES=20000 for a deep local run; CI keeps the default.

@@ -24,6 +24,7 @@ REFERENCE_COUNTS = [
     ("resnet50-torchvision", 25_557_032 + 53_120, 25_557_032, 53_120),
     ("mobilenet-v2", 3_538_984, 3_504_872, 34_112),
     ("efficientnet-b0", 5_330_571, 5_288_548, 42_023),
+    ("nasnet-mobile", 5_326_716, 5_289_978, 36_738),  # Keras NASNetMobile,
     ("convnext-tiny", 28_589_128, 28_589_128, 0),  # torchvision convnext_tiny, Keras ConvNeXtTiny
     ("unet", 31_030_658, 31_030_658, 0),  # Keras, 128x128x1 (see tests/test_template_parity.py)
     ("shufflenet-v2", 2_278_604 + 16_180, 2_278_604, 16_180),  # torchvision shufflenet_v2_x1_0
@@ -39,6 +40,7 @@ REFERENCE_MACS = [
     ("resnet50-torchvision", 4.09e9),
     ("mobilenet-v2", 0.30e9),
     ("efficientnet-b0", 0.39e9),
+    ("nasnet-mobile", 564e6),  # the paper's Table 2: 564 M mult-adds,
     ("convnext-tiny", 4.456e9),
     ("shufflenet-v2", 0.145e9),  # published as 0.14 "GFLOPS" (multiply-adds)
     ("inception-v3", 5.713e9),  # at its own 299x299 input
@@ -73,6 +75,13 @@ BLOCK_OUTPUTS = {
     + [(14, 14, 112)] * 3
     + [(7, 7, 192)] * 4
     + [(7, 7, 320)],
+    # Keras NASNetMobile's cells: two stem reductions, then 4 normal cells and a reduction, twice, and 4 more
+    "nasnet-mobile": [(56, 56, 44), (28, 28, 88)]
+    + [(28, 28, 264)] * 4
+    + [(14, 14, 352)]
+    + [(14, 14, 528)] * 4
+    + [(7, 7, 704)]
+    + [(7, 7, 1056)] * 4,
     "convnext-tiny": [(56, 56, 96)] * 3
     + [(28, 28, 192)] * 4
     + [(14, 14, 384)] * 10
@@ -95,6 +104,7 @@ HEAD_INPUTS = {
     "resnet50-torchvision": (7, 7, 2048),
     "mobilenet-v2": (7, 7, 1280),
     "efficientnet-b0": (7, 7, 1280),
+    "nasnet-mobile": (7, 7, 1056),
     "convnext-tiny": (7, 7, 768),
     "shufflenet-v2": (7, 7, 1024),
     "inception-v3": (8, 8, 2048),

@@ -11,15 +11,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archspec.errors import Note, Span, SpecError
-from archspec.expand_hints import signature, surplus_message, unknown_layer_hint, usage
-from archspec.expr import Value, evaluate
+from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
+from archspec.expand_lang import LanguageFeatures
+from archspec.expand_names import NamedTensors, Names, check_reaches_output
+from archspec.expr import Value, condition, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
-from archspec.syntax import Block, Def, Line, Module
+from archspec.syntax import Block, Def, If, Line, Module, Take, TensorRef
 from archspec.text import did_you_mean, show
-from archspec.words import BLOCKS, BRANCH, DEF, IDENTITY, INPUT, MERGES, REPEAT, VALUE_WORDS, Word
+from archspec.words import BLOCKS, BRANCH, DEF, ELIF, IDENTITY, INPUT, LOGIC_WORDS, MERGES, REPEAT, VALUE_WORDS, Word
 
 MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
@@ -32,7 +34,7 @@ MAX_WORK = 250_000
 CALL_COST = 25
 
 # Words a macro parameter may not take as its name: they would hide a layer word or a value word.
-RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT})
+RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT, *LOGIC_WORDS, ELIF})
 
 
 def expand(module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None) -> Graph:
@@ -46,6 +48,7 @@ class _Context:
     scope: int | None
     origins: tuple[Origin, ...]  # macro call stack
     calls: tuple[str, ...]  # macro names on the stack, to refuse recursion
+    names: Names | None = None  # the named tensors of this macro call (or of the top level)
 
 
 @dataclass
@@ -57,11 +60,12 @@ class _ScopeDraft:
     node: int | None = None
 
 
-class _Expander:
+class _Expander(LanguageFeatures, NamedTensors):
     def __init__(self, module: Module, source: SourceText) -> None:
         self.module = module
         self.source = source
         self.nodes: list[Node] = []
+        self._stream_infos, self._stream_reads = [], {}  # see LanguageFeatures._names
         self.scopes: list[_ScopeDraft] = []
         self.defs = self._collect_defs(module.defs)
         self.work = 0
@@ -70,7 +74,7 @@ class _Expander:
 
     def run(self, input_shape: tuple[int, ...] | None) -> Graph:
         body = self.module.body
-        top = _Context({}, None, (), ())
+        top = _Context({}, None, (), (), Names(body, self.source))
         if body and isinstance(body[0], Line) and body[0].name == INPUT:
             first = body[0]
             if first.repeat is not None:
@@ -79,6 +83,8 @@ class _Expander:
             rest = body[1:]
             if input_shape is not None:
                 self.nodes[0] = replace(self.nodes[0], attrs={"shape": input_shape})
+            if first.output is not None:
+                top.names.define(first.output, current, ())
         elif input_shape is not None:
             current = self._add_node(INPUT, {"shape": input_shape}, (), Span(1, 1), top)
             rest = body
@@ -88,9 +94,9 @@ class _Expander:
             raise SpecError(
                 message, span, hint="start with e.g. `input 224x224x3`, or pass --input", source=self.source
             )
-        self._sequence(rest, current, top)
+        check_reaches_output(self.nodes, self._sequence(rest, current, top), self.source)
         scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
-        return Graph(tuple(self.nodes), scopes, self.source)
+        return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
 
     def _collect_defs(self, defs: tuple[Def, ...]) -> dict[str, Def]:
         found: dict[str, Def] = {}
@@ -101,7 +107,7 @@ class _Expander:
                 raise self._error(f"`{name}` is defined twice", definition.span, top).with_note(
                     Note(f"first defined at line {found[name].line}", found[name].span)
                 )
-            if name in REGISTRY or name in BLOCKS or name in (IDENTITY, DEF):
+            if name in REGISTRY or name in BLOCKS or name in (IDENTITY, DEF, *LOGIC_WORDS):
                 raise self._error(
                     f"`{name}` is a built-in name; choose another name for the macro", definition.span, top
                 )
@@ -128,11 +134,20 @@ class _Expander:
         return current
 
     def _statement(self, statement, current: int, ctx: _Context) -> int:
+        if getattr(statement, "output", None) is not None or isinstance(statement, Take):
+            return self._named_statement(statement, current, ctx)  # `... -> name`, `@name`
+        self.stream = current
         if isinstance(statement, Def):
             raise self._error("`def` is only allowed at the top level of a spec", statement.span, ctx)
         if isinstance(statement, Block):
             return self._block(statement, current, ctx)
-        for _ in range(self._line_repeat(statement, ctx)):
+        if isinstance(statement, If):
+            return self._if(statement, current, ctx)
+        count = self._line_repeat(statement, ctx)
+        if count == 0:
+            self._spend(1, statement, ctx)  # `x0` makes nothing, but visiting it is still work
+        for _ in range(count):
+            self.stream = current
             self._spend(1, statement, ctx)
             current = self._line(statement, current, ctx)
         return current
@@ -151,9 +166,9 @@ class _Expander:
     def _line_repeat(self, line: Line, ctx: _Context) -> int:
         if line.repeat is None:
             return 1
-        if not 1 <= line.repeat <= MAX_REPEAT:
+        if not 0 <= line.repeat <= MAX_REPEAT:
             raise self._error(
-                f"repeat count must be between 1 and {MAX_REPEAT:,}, got {line.repeat}", line.repeat_span, ctx
+                f"repeat count must be between 0 and {MAX_REPEAT:,}, got {line.repeat}", line.repeat_span, ctx
             )
         return line.repeat
 
@@ -169,9 +184,14 @@ class _Expander:
             raise self._error("`input` must be the first layer, and appear once", line.span, ctx)
         if name in BLOCKS:
             raise self._error(
-                f"`{name}` opens a block", line.span, ctx, hint=f"write `{name}:` and indent its contents below it"
+                f"`{name}` opens a block",
+                line.span,
+                ctx,
+                hint=f"write `{block_header(name)}` and indent its contents below it",
             )
         kind = REGISTRY.get(name)
+        if kind is None and name in ctx.env:
+            return self._parameter_line(line, current, ctx)
         if kind is None or name in MERGES:
             raise self._error(f"unknown layer `{name}`", line.span, ctx, hint=unknown_layer_hint(name, self.defs))
         return self._layer(line, kind, current, ctx)
@@ -180,21 +200,29 @@ class _Expander:
 
     def _layer(self, line: Line, kind: LayerKind, current: int | None, ctx: _Context) -> int:
         attrs, suffix = self._bind_layer(line, kind, ctx)
+        return self._add_layers(kind, attrs, suffix, line.span, current, ctx)
+
+    def _add_layers(self, kind: LayerKind, attrs, suffix, span: Span, current: int | None, ctx: _Context) -> int:
         inputs = () if current is None else (current,)
-        current = self._add_node(kind.name, attrs, inputs, line.span, ctx)
-        for word, span in suffix:
-            current = self._add_node(word, self._defaults(REGISTRY[word]), (current,), span, ctx)
+        current = self._add_node(kind.name, attrs, inputs, span, ctx)
+        for word, word_span in suffix:
+            current = self._add_node(word.text, self._suffix_attrs(word, word_span, ctx), (current,), word_span, ctx)
         return current
 
     def _bind_layer(self, line: Line, kind: LayerKind, ctx: _Context):
-        positional = [a for a in kind.args if a.positional]
         values = [(self._eval(expr, ctx), expr.span) for expr in line.args]
+        keywords = [(kwarg, self._eval(kwarg.value, ctx)) for kwarg in line.kwargs]
+        return self._bind_values(kind, values, keywords, line.span, ctx)
+
+    def _bind_values(self, kind: LayerKind, values, keywords, line_span: Span, ctx: _Context):
+        """A layer's attributes from evaluated arguments, and the trailing `bn`/activation words."""
+        positional = [a for a in kind.args if a.positional]
         given: dict[str, tuple[Any, Span]] = {}
-        suffix: list[tuple[str, Span]] = []
+        suffix: list[tuple[Word, Span]] = []
         for value, span in values:
             is_word = isinstance(value, Word) and value.text in TRAILING_WORDS
             if is_word and kind.takes_suffix:
-                suffix.append((value.text, span))
+                suffix.append((value, span))
                 continue
             if suffix:
                 raise self._error(
@@ -206,16 +234,16 @@ class _Expander:
             if len(given) >= len(positional):
                 raise self._error(surplus_message(kind, value), span, ctx, hint=usage(kind))
             given[positional[len(given)].name] = (value, span)
-        for kwarg in line.kwargs:
+        for kwarg, value in keywords:
             self._check_keyword(
                 kwarg, [a.name for a in kind.args], given, f"`{kind.name}` has no argument", usage(kind), ctx
             )
-            given[kwarg.name] = (self._eval(kwarg.value, ctx), kwarg.value.span)
+            given[kwarg.name] = (value, kwarg.value.span)
         attrs: dict[str, Any] = {}
         for arg in kind.args:
             if arg.name not in given:
                 if arg.default is REQUIRED:
-                    raise self._error(f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line.span, ctx, hint=usage(kind))
+                    raise self._error(f"`{kind.name}` needs `{arg.name}` ({arg.doc})", line_span, ctx, hint=usage(kind))
                 attrs[arg.name] = arg.default
                 continue
             value, span = given[arg.name]
@@ -273,10 +301,12 @@ class _Expander:
                 self._no_arguments(child, ctx)
                 branch_scope = self._open_scope(BRANCH, BRANCH, child.span, inner)
                 out = self._sequence(child.body, current, replace(inner, scope=branch_scope))
+                if child.output is not None:  # `branch -> name:`
+                    ctx.names.define(child.output, out, ctx.origins)
             else:
                 out = self._statement(child, current, inner)
             outputs.append(out)
-            starts.append(f"line {child.span.line}")
+            starts.append(ctx.names.describe(child) or f"line {child.span.line}")
         if len(outputs) < 2:
             raise self._error(
                 f"`{block.name}:` needs at least two branches, got {len(outputs)}",
@@ -294,12 +324,14 @@ class _Expander:
         count = self._eval(block.args[0], ctx)
         if isinstance(count, float) and count.is_integer():
             count = int(count)
-        if not isinstance(count, int) or not 1 <= count <= MAX_REPEAT:
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
             raise self._error(
-                f"repeat count must be a whole number from 1 to {MAX_REPEAT:,}, got `{show(count)}`",
+                f"repeat count must be a whole number from 0 to {MAX_REPEAT:,}, got `{show(count)}`",
                 block.args[0].span,
                 ctx,
             )
+        if count == 0:  # an optional block: nothing, and no row in the summary
+            return current
         scope = self._open_scope(REPEAT, f"{REPEAT} {count}", block.span, ctx)
         inner = replace(ctx, scope=scope)
         for _ in range(count):
@@ -330,8 +362,9 @@ class _Expander:
                 ctx,
                 hint=signature(definition),
             )
+        tensors = {}  # parameters given a tensor (`prev=@c1`): the callee reads them as `@prev`
         for param, expr in zip(params, line.args):
-            bound[param.name] = self._eval(expr, ctx)
+            bound[param.name] = self._argument(param.name, expr, ctx, tensors)
             shown.append(show(bound[param.name]))
         for kwarg in line.kwargs:
             self._check_keyword(
@@ -342,7 +375,7 @@ class _Expander:
                 signature(definition),
                 ctx,
             )
-            bound[kwarg.name] = self._eval(kwarg.value, ctx)
+            bound[kwarg.name] = self._argument(kwarg.name, kwarg.value, ctx, tensors)
             shown.append(f"{kwarg.name}={show(bound[kwarg.name])}")
         for param in params:
             if param.name in bound:
@@ -354,12 +387,18 @@ class _Expander:
             bound[param.name] = self._eval(param.default, callee)
         call_text = " ".join([line.name, *shown])
         scope = self._open_scope("call", call_text, line.span, ctx)
-        inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name))
+        names = Names(definition.body, self.source, ctx.names, tensors, line.name, bound)
+        inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name), names)
         return self._sequence(definition.body, current, inner)
 
-    def _eval(self, expr, ctx: _Context) -> Value:
+    def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
+        if isinstance(expr, TensorRef):
+            raise self._tensor_not_a_value(expr, ctx)
+        if not as_condition and self._is_layer_value(expr):
+            return self._layer_value(expr, ctx)
+        names = self._names(expr, ctx)  # may type the stream so far: its errors are located already
         try:
-            return evaluate(expr, ctx.env)
+            return (condition if as_condition else evaluate)(expr, names)
         except SpecError as error:
             raise located_error(error.message, error.span, ctx.origins, self.source, error.hint) from None
 

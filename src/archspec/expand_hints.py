@@ -6,7 +6,7 @@ from __future__ import annotations
 from archspec.layers import REGISTRY, TRAILING_WORDS, LayerKind
 from archspec.syntax import Def
 from archspec.text import nearest, show
-from archspec.words import BLOCKS, IDENTITY, MERGES, Word
+from archspec.words import BLOCKS, ELIF, IDENTITY, IF, MERGES, REPEAT, Word
 
 LANGUAGE_DOCS = "docs/spec-language.md (the cnn-arch spec language)"
 
@@ -41,3 +41,10 @@ def usage(kind: LayerKind) -> str:
 def signature(definition: Def) -> str:
     params = ", ".join(p.name + ("=..." if p.default is not None else "") for p in definition.params)
     return f"defined as `def {definition.name}({params})` at line {definition.line}"
+
+
+def block_header(name: str) -> str:
+    """How a block's header line reads: `add:`, `repeat N:`, `if COND:`."""
+    if name == REPEAT:
+        return f"{name} N:"
+    return f"{name} COND:" if name in (IF, ELIF) else f"{name}:"

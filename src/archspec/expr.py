@@ -4,7 +4,8 @@ over macro arguments, with `min`, `max`, `round`, `floor`, `ceil`, `int`, `abs`,
 Every built-in checks its arguments and refuses a bad one at that argument's column.
 
 A bare name evaluates to its bound macro argument, or else to a `Word` (`relu`, `same`, `true`);
-arithmetic on a word is an error that suggests the nearest bound name.
+arithmetic on a word is an error that suggests the nearest bound name. Comparisons, `and`/`or`/`not`
+and `a if c else b` give and take booleans (`true`/`false`; see `truth`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,32 @@ import math
 from collections.abc import Mapping
 
 from archspec.errors import Span, SpecError
-from archspec.syntax import BinOp, Call, Dims, Expr, Neg, Num, Range, Ref
+from archspec.syntax import BinOp, Call, Compare, Dims, Expr, IfElse, Logic, Neg, Num, Range, Ref
 from archspec.text import did_you_mean, show
-from archspec.words import Interval, Word
+from archspec.words import STREAM_NAMES, Interval, Word
 
 # Values stay far below this; anything larger is a runaway expression, not a model.
 MAX_MAGNITUDE = 10**15
 
-Value = int | float | tuple | Word | Interval
+Value = int | float | bool | tuple | Word | Interval
+
+
+class Unavailable:
+    """A name bound to no value here (`height` of a vector stream): reading it is an error at its
+    column, saying why."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+
+
+def truth(value: Value) -> bool | None:
+    """`value` as a condition: a boolean, or the word `true`/`false` in any case; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Word) and value.text.lower() in ("true", "false"):
+        return value.text.lower() == "true"
+    return None
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -118,7 +137,10 @@ def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
     if isinstance(expr, Dims):
         return expr.values
     if isinstance(expr, Ref):
-        return env.get(expr.name, Word(expr.name))
+        value = env.get(expr.name, Word(expr.name))
+        if isinstance(value, Unavailable):
+            raise SpecError(value.message, expr.span, hint=value.hint)
+        return value
     if isinstance(expr, Neg):
         return _checked(-_number(expr.operand, env), expr.span)
     if isinstance(expr, BinOp):
@@ -127,17 +149,61 @@ def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
         return _call(expr, env)
     if isinstance(expr, Range):
         return Interval(_number(expr.start, env), _number(expr.stop, env))
+    if isinstance(expr, Compare):
+        return _compare(expr, env)
+    if isinstance(expr, Logic):
+        left = condition(expr.left, env)
+        if expr.op == "not":
+            return not left
+        if left == (expr.op == "or"):  # short circuit, as Python: the right side is not evaluated
+            return left
+        return condition(expr.right, env)
+    if isinstance(expr, IfElse):
+        return evaluate(expr.then if condition(expr.condition, env) else expr.otherwise, env)
     raise TypeError(f"not an expression: {expr!r}")
+
+
+def condition(expr: Expr, env: Mapping[str, Value]) -> bool:
+    """Evaluate `expr` as a condition; anything but true or false is an error at its span."""
+    value = evaluate(expr, env)
+    result = truth(value)
+    if result is None:
+        hint = "a condition is a comparison (`f == 64`, `channels != out`), `and`/`or`/`not`, or true/false"
+        raise SpecError(f"a condition must be true or false, got `{show(value)}`", expr.span, hint=hint)
+    return result
+
+
+def _compare(expr: Compare, env: Mapping[str, Value]) -> bool:
+    if expr.op in ("==", "!="):
+        left, right = (_comparable(evaluate(side, env)) for side in (expr.left, expr.right))
+        # different kinds are simply unequal (`pad == same` with pad=1), as in Python
+        equal = type(left) is type(right) and left == right
+        return equal if expr.op == "==" else not equal
+    left, right = _number(expr.left, env), _number(expr.right, env)
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[expr.op]
+
+
+def _comparable(value: Value):
+    """Numbers compare as numbers (`2 == 2.0`), words by their text, true/false as booleans."""
+    flag = truth(value)
+    if flag is not None:
+        return flag
+    if isinstance(value, (int, float)):
+        return float(value)
+    return value
 
 
 def _number(expr: Expr, env: Mapping[str, Value]) -> int | float:
     value = evaluate(expr, env)
+    if truth(value) is not None:
+        raise SpecError(f"`{show(value)}` is true or false, not a number", expr.span)
     if isinstance(value, Word):
         if env:
             listing = "the names defined here are " + ", ".join(f"`{name}`" for name in env)
         else:
             listing = "names in expressions refer to the arguments of a `def`"
-        hint = did_you_mean(value.text, env) or listing
+        listing += "; `channels`, `height` and `width` are the current stream's sizes"
+        hint = did_you_mean(value.text, [*env, *STREAM_NAMES]) or listing
         raise SpecError(f"`{value.text}` is not defined", expr.span, hint=hint)
     if isinstance(value, tuple):
         raise SpecError(f"`{show(value)}` is a size, not a number", expr.span)
@@ -170,6 +236,12 @@ def _call(expr: Call, env: Mapping[str, Value]) -> int | float:
     if expr.func not in SIGNATURES:
         hint = did_you_mean(expr.func, SIGNATURES) or f"functions: {', '.join(SIGNATURES)}"
         raise SpecError(f"unknown function `{expr.func}`", expr.span, hint=hint)
+    if expr.kwargs:
+        raise SpecError(
+            f"`{expr.func}` takes no keyword arguments",
+            expr.kwargs[0].span,
+            hint=f"usage: {SIGNATURES[expr.func][2]}; keywords are for layers, as in `bn(scale=false)`",
+        )
     least, most, usage = SIGNATURES[expr.func]
     if not least <= len(expr.args) <= most:
         count = f"{least}" if least == most else f"{least} to {most}"

@@ -92,6 +92,12 @@ def infer(graph: Graph) -> TypedGraph:
     return TypedGraph(graph, tuple(infos))
 
 
+def infer_node(node: Node, inputs: list[LayerInfo], source) -> LayerInfo:
+    """One node typed from its inputs' infos: how the expander learns the current stream's shape
+    (`channels`) while the graph is still growing. Errors are located at `node` as `infer`'s are."""
+    return _infer_node(Graph((), (), source), node, inputs)
+
+
 def _infer_node(graph: Graph, node: Node, inputs: list[LayerInfo]) -> LayerInfo:
     kind = node.layer
     shapes = [i.shape for i in inputs]

@@ -68,6 +68,7 @@ class Graph:
     nodes: tuple[Node, ...]  # topological order; node.id is its index
     scopes: tuple[Scope, ...]  # scope.id is its index
     source: SourceText
+    names: tuple[tuple[int, str], ...] = ()  # (node id, name) for each tensor named with `-> name`, see below
 
     @property
     def input(self) -> Node:
@@ -76,6 +77,11 @@ class Graph:
     @property
     def output(self) -> Node:
         return self.nodes[-1]
+
+    def tensor_names(self) -> dict[int, str]:
+        """The name a spec gave each named node's output (`-> e1`); of several, the one given nearest the
+        top level (`names` lists it last)."""
+        return dict(self.names)
 
     def error(self, node: Node, message: str, hint: str | None = None) -> SpecError:
         """A SpecError at `node`'s spec position, naming the macro calls it came from."""

@@ -83,6 +83,18 @@ def translate(error: Exception, text: str, parser) -> SpecError:
                 Span(line, column),
                 hint="arguments on a layer line are separated by spaces: `conv 64 3 stride=2`",
             )
+        if kind == "COMPARE" and str(token) == ">" and column > 1 and _char_at(lines, line, column - 1) == "-":
+            return SpecError(  # `add: -> s`: the arrow read as a minus and a comparison
+                "unexpected `->`",
+                Span(line, column - 1, column + 1),
+                hint="`->` names an output (`conv 64 3 -> e1`); a block names it before its `:` (`add -> s:`)",
+            )
+        if kind == "COMPARE":
+            return SpecError(
+                f"unexpected `{token}`",
+                Span(line, column),
+                hint="comparisons are not chained: write `a < b and b < c`, with parentheses where needed",
+            )
         shown = _token_text(token)
         return SpecError(
             f"unexpected {shown}",
@@ -123,6 +135,10 @@ def _char_hint(char: str) -> str | None:
         return "words need no quotes: `padding=same`"
     if char == "\t":
         return None
+    if char == "@":
+        return "a tensor is read as `@name`, without a space"
+    if char == ">":
+        return "`->` names an output (`conv 64 3 -> e1`); a block names it before its `:` (`add -> s:`)"
     return None
 
 

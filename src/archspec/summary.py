@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from archspec.head import DENSE_SHARE_THRESHOLD, DenseHead, dense_head
 from archspec.infer import LayerInfo, TypedGraph
+from archspec.summary_inputs import block_inputs, named, named_inputs
 from archspec.text import shape_text
 
 BYTES_PER_VALUE = 4  # float32
@@ -140,6 +141,7 @@ def _rows(typed: TypedGraph) -> list[Row]:
             last[scope.id] = node.id
     rows: list[Row] = []
     open_path: list[int] = []
+    names = graph.tensor_names()
     for node in graph.nodes:
         chain = [s.id for s in graph.scope_chain(node.scope)]
         keep = 0
@@ -148,21 +150,24 @@ def _rows(typed: TypedGraph) -> list[Row]:
         open_path = open_path[:keep]
         for scope_id in chain[keep:]:
             scope = graph.scopes[scope_id]
-            output = typed.infos[scope.node if scope.node is not None else last[scope_id]]
+            output_id = scope.node if scope.node is not None else last[scope_id]
+            output = typed.infos[output_id]
             trainable, non_trainable, macs = sums[scope_id]
             merge = graph.nodes[scope.node] if scope.node is not None else None
             rows.append(
                 _row(
                     len(open_path) + 1,
                     scope.span.line,
-                    scope.label,
+                    scope.label + named(names, output_id),
                     merge.layer.keras_name if merge is not None else scope.kind,
                     output,
                     (trainable, non_trainable, macs),
                     group=True,
                     kind=merge.kind if merge is not None else scope.kind,
                     nodes=range(first[scope_id], last[scope_id] + 1),
-                    connected_to=_connected_to(graph, scope) if scope.node is not None else (),
+                    connected_to=_connected_to(graph, scope, names)
+                    if scope.node is not None
+                    else block_inputs(graph, range(first[scope_id], last[scope_id] + 1), names),
                 )
             )
             open_path.append(scope_id)
@@ -173,13 +178,14 @@ def _rows(typed: TypedGraph) -> list[Row]:
             _row(
                 len(chain) + 1,
                 node.line,
-                node.label,
+                node.label + named(names, node.id),
                 node.layer.keras_name,
                 info,
                 (info.trainable, info.non_trainable, info.macs),
                 group=False,
                 kind=node.kind,
                 nodes=range(node.id, node.id + 1),
+                connected_to=named_inputs(graph, node, names),
             )
         )
     return rows
@@ -208,14 +214,18 @@ def _row(
     )
 
 
-def _connected_to(graph, scope) -> list[str]:
+def _connected_to(graph, scope, names: dict[int, str]) -> list[str]:
     """What feeds a merge: each branch's last layer (`bn @14`), and `identity` for an input that comes
-    from outside the block unchanged (the shortcut of a residual block)."""
+    from outside the block unchanged (the shortcut of a residual block), or its name (`@e1`)."""
     found = []
     for i in graph.nodes[scope.node].inputs:
         source = graph.nodes[i]
         inside = any(s.id == scope.id for s in graph.scope_chain(source.scope))
-        found.append(f"{source.label} @{source.line}" if inside else f"identity ({source.label} @{source.line})")
+        where = f"{source.label} @{source.line}"
+        if i in names:
+            found.append(f"@{names[i]} ({where})")
+        else:
+            found.append(where if inside else f"identity ({where})")
     return found
 
 

@@ -54,6 +54,37 @@ class Call:
     func: str
     args: tuple[Expr, ...]
     span: Span
+    kwargs: tuple[KwArg, ...] = ()  # only layer calls take them: `bn(scale=false)`
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`a == b`, `channels != out`, `f < 64`: true or false."""
+
+    op: str  # one of == != < <= > >=
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Logic:
+    """`a and b`, `a or b`, `not a` (`right` is None): Python's short-circuit rules."""
+
+    op: str  # and, or, not
+    left: Expr
+    right: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfElse:
+    """`a if condition else b`: only the chosen side is evaluated."""
+
+    then: Expr
+    condition: Expr
+    otherwise: Expr
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -65,7 +96,15 @@ class Range:
     span: Span
 
 
-Expr = Num | Dims | Ref | BinOp | Neg | Call | Range
+@dataclass(frozen=True)
+class TensorRef:
+    """`@e1`: the tensor a line named with `-> e1`, as a macro argument (`cell 44 prev=@e1`)."""
+
+    name: str  # without the `@`
+    span: Span
+
+
+Expr = Num | Dims | Ref | BinOp | Neg | Call | Range | Compare | Logic | IfElse | TensorRef
 
 
 # --- statements ------------------------------------------------------------------------
@@ -79,6 +118,14 @@ class KwArg:
 
 
 @dataclass(frozen=True)
+class Output:
+    """`-> e1` at the end of a line or block header: names the statement's output tensor."""
+
+    name: str
+    span: Span  # of the name
+
+
+@dataclass(frozen=True)
 class Line:
     """One layer line: `conv 64 3 stride=2 bn relu x2`, or a macro call, or `identity`."""
 
@@ -88,6 +135,7 @@ class Line:
     repeat: int | None
     span: Span  # of the name
     repeat_span: Span | None = None
+    output: Output | None = None
 
     @property
     def line(self) -> int:
@@ -103,10 +151,27 @@ class Block:
     kwargs: tuple[KwArg, ...]
     body: tuple[Stmt, ...]
     span: Span
+    output: Output | None = None
 
     @property
     def line(self) -> int:
         return self.span.line
+
+
+@dataclass(frozen=True)
+class Take:
+    """`@e1` alone on a line: the stream continues from the tensor named e1."""
+
+    ref: TensorRef
+    output: Output | None = None
+
+    @property
+    def span(self) -> Span:
+        return self.ref.span
+
+    @property
+    def line(self) -> int:
+        return self.ref.span.line
 
 
 @dataclass(frozen=True)
@@ -130,7 +195,30 @@ class Def:
         return self.span.line
 
 
-Stmt = Line | Block | Def
+@dataclass(frozen=True)
+class Clause:
+    """One `if COND:`, `elif COND:` or `else:` block of an `If` (an `else` has no condition)."""
+
+    keyword: str
+    condition: Expr | None
+    body: tuple[Stmt, ...]
+    span: Span  # of the keyword
+
+
+@dataclass(frozen=True)
+class If:
+    """`if` with the `elif`/`else` blocks that follow it: one statement, evaluated at expansion; the
+    first clause whose condition is true is expanded (none: nothing, like `identity`)."""
+
+    clauses: tuple[Clause, ...]
+    span: Span  # of the `if`
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+Stmt = Line | Block | Def | If | Take
 
 
 @dataclass(frozen=True)
@@ -138,4 +226,4 @@ class Module:
     """A whole spec: its macro definitions and its top-level statements, in source order."""
 
     defs: tuple[Def, ...]
-    body: tuple[Line | Block, ...]
+    body: tuple[Line | Block | If | Take, ...]

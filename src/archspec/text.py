@@ -23,7 +23,9 @@ def describe_shape(shape: Sequence[int]) -> str:
 
 
 def show(value: Any) -> str:
-    """An argument value as the spec writes it: `3x3`, `0.3`, `same`."""
+    """An argument value as the spec writes it: `3x3`, `0.3`, `same`, `true`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, tuple):
         return shape_text(value)
     if isinstance(value, float):

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 MERGES = ("add", "concat", "multiply")  # blocks whose branches are merged into one tensor
 BRANCH = "branch"  # a sequence of lines that is one branch of a merge
 REPEAT = "repeat"  # `repeat N:`
-BLOCKS = (*MERGES, BRANCH, REPEAT)  # every word that opens an indented block
+IF, ELIF, ELSE = "if", "elif", "else"  # `if COND:` and the `elif COND:` / `else:` blocks after it
+CONDITIONALS = (IF, ELIF, ELSE)
+BLOCKS = (*MERGES, BRANCH, REPEAT, *CONDITIONALS)  # every word that opens an indented block
+# Words of conditions; no macro parameter may take them (`not f` must stay a negation).
+LOGIC_WORDS = ("and", "or", "not", IF, ELSE)
+# The current stream's sizes, readable in any expression (`conv channels//2 1`); a macro parameter
+# of the same name hides them.
+STREAM_NAMES = ("channels", "height", "width")
 DEF = "def"
 IDENTITY = "identity"  # a merge branch that passes its input through
 INPUT = "input"
@@ -35,3 +42,18 @@ class Interval:
 
     def __str__(self) -> str:
         return f"{self.start:g}:{self.stop:g}"
+
+
+@dataclass(frozen=True)
+class LayerCall(Word):
+    """A layer with its arguments, as a value: `bn(scale=false)` trailing a conv, or a macro argument
+    `act=leaky_relu(0.2)`. The arguments are evaluated where the call is written."""
+
+    args: tuple = ()  # (value, span) of each positional argument
+    kwargs: tuple = ()  # (KwArg, value) of each keyword argument
+
+    def __str__(self) -> str:
+        from archspec.text import show
+
+        parts = [show(value) for value, _ in self.args] + [f"{kw.name}={show(value)}" for kw, value in self.kwargs]
+        return f"{self.text}({', '.join(parts)})"

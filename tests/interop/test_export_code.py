@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import subprocess
 import sys
 
@@ -26,8 +27,14 @@ NOT_EXPORTED = {
 }
 
 
+# Code export does not support named tensors yet (it refuses them: tests/test_named_tensors.py)
+EXPORTABLE = [
+    n for n in templates.names() if not re.search(r"^\s*@\w", templates.path(n).read_text(encoding="utf-8"), re.M)
+]
+
+
 def exportable(target: str) -> list[str]:
-    return [name for name in templates.names() if (name, target) not in NOT_EXPORTED]
+    return [name for name in EXPORTABLE if (name, target) not in NOT_EXPORTED]
 
 
 def exported(name: str, target: str) -> tuple[str, object]:
@@ -117,7 +124,7 @@ def test_templates_with_layers_the_writers_lack_are_refused_by_name(cli, name, t
     ("name", "target"),
     [
         (name, target)
-        for name in templates.names()
+        for name in EXPORTABLE
         for target in ("keras", "flax", "pytorch")
         if (name, target) not in NOT_EXPORTED
     ],

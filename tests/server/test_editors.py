@@ -119,6 +119,14 @@ def test_the_grammar_colours_a_specs_words():
         ("*", "keyword.operator.arithmetic.cnn-arch"),
     ]
     assert tokenize("    repeat 3:")[0] == ("repeat", "keyword.control.block.cnn-arch")
+    # named tensors: `-> e1` and `@e1` (not a subtraction), an `xN` before the arrow still a repeat
+    assert tokenize("    conv 64 1 x2 -> e1")[-3:] == [
+        ("x2", "keyword.operator.repeat.cnn-arch"),
+        ("->", "keyword.operator.name-output.cnn-arch"),
+        ("e1", "variable.other.tensor.cnn-arch"),
+    ]
+    assert tokenize("        @e1")[0] == ("@e1", "variable.other.tensor.cnn-arch")
+    assert tokenize("  cell 44 prev=@c1")[-1] == ("@c1", "variable.other.tensor.cnn-arch")
 
 
 def test_the_grammars_words_are_the_languages():

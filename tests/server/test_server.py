@@ -236,3 +236,34 @@ async def test_positions_count_utf16_units_as_editors_do(editor: Editor, client,
     assert noqa.range.start == at(12, len(line.encode("utf-16-le")) // 2) == at(12, len(line) + 1)
     assert noqa.new_text == "  # noqa: CA101"
     editor.close(uri)
+
+
+NAMED = """def cell(f, prev):
+    conv f 1 -> x
+    add:
+        @x
+        branch:
+            @prev
+            conv f 1
+input 8x8x4 -> img
+conv 4 1 -> a
+cell 4 prev=@img -> b
+add:
+    @a
+    @b
+"""
+
+
+async def test_go_to_definition_of_a_named_tensor(editor: Editor, client, plain):
+    uri, found = await editor.open(plain / "named.arch", NAMED)
+    assert [d for d in found if d.severity == types.DiagnosticSeverity.Error] == []
+
+    async def jump(line: int, column: int) -> types.Range:
+        params = types.DefinitionParams(doc(uri), at(line, column))
+        return (await editor.request(client.text_document_definition_async(params))).range
+
+    assert await jump(12, 5) == types.Range(at(9, 12), at(9, 13))  # `@a` -> `-> a`
+    assert await jump(10, 14) == types.Range(at(8, 15), at(8, 18))  # `prev=@img` -> `-> img`
+    assert await jump(4, 9) == types.Range(at(2, 16), at(2, 17))  # `@x` inside the def: its own `x`
+    assert await jump(6, 14) == types.Range(at(1, 12), at(1, 16))  # `@prev` -> the parameter
+    editor.close(uri)

@@ -97,7 +97,12 @@ def _merge_size(model: DrawModel):
 
 
 def graph_scene(model: DrawModel) -> Scene:
-    placement = layout(model, _box_size(model), _header_size(model), _merge_size(model))
+    if model.typed.graph.names:  # named tensors: any DAG, not only series-parallel
+        from archspec.draw.layered import layered_layout
+
+        placement = layered_layout(model, _box_size(model), _merge_size(model))
+    else:
+        placement = layout(model, _box_size(model), _header_size(model), _merge_size(model))
     notes = head_lines(model)
     annotation_w = max((text_width(t, DETAIL + 0.5) for t in notes), default=-22.0) + 22
     families = [f for f in PALETTE if any(i.family == f for i in model.items if i.role != FRAME)]
@@ -113,7 +118,7 @@ def graph_scene(model: DrawModel) -> Scene:
         return x + left, y + top, w, h
 
     for item in model.items:
-        if item.role == FRAME:
+        if item.role == FRAME and item.id in placement.rects:  # the layered layout draws no frames
             x, y, w, h = rect(item.id)
             fill = FRAME_FILLS[(item.row.depth - 1) % 2]
             scene.group(**{"class": "frame-fill"}).shapes.append(Rect(x, y, w, h, fill=fill, radius=6))
@@ -133,6 +138,8 @@ def graph_scene(model: DrawModel) -> Scene:
         }
         if item.role == MERGE:
             attrs["data-inputs"] = len(model.inputs_of(item.id))
+        if item.id not in placement.rects:
+            continue
         group = scene.group(**attrs)
         x, y, w, h = rect(item.id)
         if item.role == BOX:

@@ -1,10 +1,9 @@
 """Series-parallel layout of a draw model: data flows top to bottom, a merge's branches stand side by
 side above the merge node, unfolded blocks are frames around their children; edges are orthogonal.
 
-Every graph a spec can write today is series-parallel, so a recursive layout is exact and fast (no
-crossing minimisation needed). Edges come from the model, not from the nesting: a graph that is not
-series-parallel (named tensors) makes `model.branches` refuse, and a layered (Sugiyama) layout of
-`model.items` and `model.edges` is what would take over there.
+A spec without named tensors is series-parallel, so a recursive layout is exact and fast (no
+crossing minimisation needed). One with named tensors (`-> e1`, `@e1`) is any DAG: `draw.graph`
+uses the layered (Sugiyama) layout of `draw.layered` for it instead.
 """
 
 from __future__ import annotations

@@ -69,6 +69,8 @@ def build(summary: Summary, typed: TypedGraph, depth: int | None) -> DrawModel:
     for index, row in enumerate(rows):
         expanded = index + 1 < len(rows) and rows[index + 1].depth > row.depth
         role = (MERGE if layer_family(row.kind) == "merge" else FRAME) if expanded else BOX
+        if layer_family(row.kind) == "merge" and len(row.nodes) == 1:  # only `identity` / `@name` branches
+            role = MERGE
         family = "block" if role == BOX and row.group else layer_family(row.kind)
         del open_items[row.depth - 1 :]
         parent = open_items[-1] if open_items else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.interop.lowering import CallOp, Function, LayerOp, MergeOp, Program, RepeatOp, Sym
+from archspec.interop.lowering import STREAM, CallOp, Function, IfOp, LayerOp, MergeOp, Program, RepeatOp, Sym
 
 MAKE_DIVISIBLE = '''def make_divisible(value, divisor=8, min_value=None):
     """Round `value` to a multiple of `divisor`, never dropping more than 10% (Keras/TF-slim rule)."""
@@ -100,6 +100,7 @@ class FunctionalWriter:
         lines: list[str] = []
         out = out or x
         for op in ops:
+            first = len(lines)
             if isinstance(op, LayerOp):
                 lines += [pad + line for line in self.layer(op, x, out)]
             elif isinstance(op, CallOp):
@@ -120,7 +121,23 @@ class FunctionalWriter:
                     lines += self.statements(branch, x, depth, branch_name)
                     names.append(branch_name)
                 lines.append(f"{pad}{out} = {self.merge(op.kind, names)}")
+            elif isinstance(op, IfOp):
+                lines += self.conditional(op, x, out, depth)
+            lines[first:] = [line.replace(STREAM, x) for line in lines[first:]]  # `channels` & co.: of `x`
             x = out
+        return lines
+
+    def conditional(self, op: IfOp, x: str, out: str, depth: int) -> list[str]:
+        """`if`/`elif`/`else` over the clauses; a clause with no layers passes `x` through."""
+        pad = "    " * depth
+        lines: list[str] = []
+        for index, (test, body) in enumerate(op.clauses):
+            keyword = "else" if test is None else ("if" if index == 0 else "elif")
+            lines.append(f"{pad}{keyword}{'' if test is None else ' ' + test}:")
+            inner = self.statements(body, x, depth + 1, out)
+            lines += inner or [f"{pad}    {out} = {x}" if out != x else f"{pad}    pass"]
+        if op.clauses[-1][0] is not None and out != x:  # no clause chosen: the branch is its input
+            lines += [f"{pad}else:", f"{pad}    {out} = {x}"]
         return lines
 
     call_extra = ""  # after a macro call's arguments, e.g. ", train=train"

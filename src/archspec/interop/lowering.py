@@ -12,7 +12,25 @@ from archspec.errors import SourceText, SpecError
 from archspec.expr import evaluate
 from archspec.layers import REGISTRY, Word
 from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
-from archspec.syntax import BinOp, Block, Call, Def, Dims, Expr, Line, Module, Neg, Num, Range, Ref
+from archspec.syntax import (
+    BinOp,
+    Block,
+    Call,
+    Compare,
+    Def,
+    Dims,
+    Expr,
+    If,
+    IfElse,
+    Line,
+    Logic,
+    Module,
+    Neg,
+    Num,
+    Range,
+    Ref,
+)
+from archspec.words import STREAM_NAMES
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,11 @@ class RepeatOp:
 
 
 @dataclass
+class IfOp:
+    clauses: list[tuple[str | None, list]]  # (Python condition, or None for `else`; body)
+
+
+@dataclass
 class Function:
     name: str
     params: list[tuple[str, str | None]]  # name, default (Python expression) or None
@@ -65,10 +88,21 @@ class Program:
 
 
 PY_FUNCTIONS = {"floor": "math.floor", "ceil": "math.ceil"}
+# `channels`, `height`, `width` read the shape of the stream where they are written, channels last
+STREAM = "__stream__"
+STREAM_AXES = {"channels": -1, "height": -3, "width": -2}
 
 
 def lower(module: Module, typed, source: SourceText) -> Program:
     """Lower `module` (already compiled to `typed`, so it is known to be valid)."""
+    if typed.graph.names:  # the code writers follow one stream through merge blocks
+        node = typed.graph.nodes[typed.graph.names[0][0]]
+        raise SpecError(
+            "exporting code for a spec with named tensors (`-> name`, `@name`) is not supported yet",
+            node.span,
+            hint="`cnn-arch train` builds and trains it, and exports the trained run to ONNX",
+            source=source,
+        )
     shapes: dict[tuple[int, int], tuple[int, ...]] = {}
     for node in typed.graph.nodes:
         if node.inputs:
@@ -107,8 +141,12 @@ class _Lowering:
             if isinstance(statement, Block):
                 ops.append(self.block(statement, names))
                 continue
+            if isinstance(statement, If):
+                clauses = [(c.condition and self.python(c.condition, names), c.body) for c in statement.clauses]
+                ops.append(IfOp([(test, self.sequence(body, names)) for test, body in clauses]))
+                continue
             ops_of_line = self.line(statement, names)
-            if statement.repeat is not None and statement.repeat > 1:
+            if statement.repeat is not None and statement.repeat != 1:
                 ops.append(RepeatOp(str(statement.repeat), ops_of_line))
             else:
                 ops.extend(ops_of_line)
@@ -128,6 +166,13 @@ class _Lowering:
     def line(self, line: Line, names: frozenset[str]) -> list:
         if line.name == "identity":
             return []
+        if line.name in names:
+            raise SpecError(
+                f"a line named by the parameter `{line.name}` cannot be exported yet",
+                line.span,
+                hint="write the layer itself in the macro body",
+                source=self.source,
+            )
         if line.name not in REGISTRY:  # a macro call
             args = [self.python(a, names) for a in line.args]
             return [CallOp(line.name, args, [(k.name, self.python(k.value, names)) for k in line.kwargs])]
@@ -138,6 +183,8 @@ class _Lowering:
         for expr in line.args:
             if isinstance(expr, Ref) and expr.name in SUFFIX_WORDS and expr.name not in names and kind.takes_suffix:
                 suffix.append(expr.name)
+            elif isinstance(expr, Call) and expr.func in SUFFIX_WORDS and kind.takes_suffix:
+                suffix.append(expr)
             elif len(given) >= len(positional):
                 raise SpecError(
                     "an activation or `bn` passed as a macro argument cannot be exported",
@@ -159,8 +206,25 @@ class _Lowering:
                 attrs[arg.name] = arg.convert(arg.name, evaluate(given[arg.name], {}))
         shape = self.shapes.get((line.span.line, line.span.column), (1, 1, 1))
         ops = [LayerOp(kind.name, attrs, shape)]
-        ops.extend(LayerOp(word, {a.name: a.default for a in REGISTRY[word].args}, shape) for word in suffix)
+        ops.extend(self.trailing(word, names, shape) for word in suffix)
         return ops
+
+    def trailing(self, word: str | Call, names: frozenset[str], shape) -> LayerOp:
+        """A trailing layer: `bn` with its defaults, or `bn(scale=false)` with its arguments."""
+        if isinstance(word, str):
+            return LayerOp(word, {a.name: a.default for a in REGISTRY[word].args}, shape)
+        kind = REGISTRY[word.func]
+        given = dict(zip((a.name for a in kind.args if a.positional), word.args))
+        given.update((kwarg.name, kwarg.value) for kwarg in word.kwargs)
+        attrs = {}
+        for arg in kind.args:
+            if arg.name not in given:
+                attrs[arg.name] = arg.default
+            elif _uses(given[arg.name], names):
+                attrs[arg.name] = Sym(self.python(given[arg.name], names))
+            else:
+                attrs[arg.name] = arg.convert(arg.name, evaluate(given[arg.name], {}))
+        return LayerOp(kind.name, attrs, shape)
 
     def python(self, expr: Expr, names: frozenset[str]) -> str:
         """`expr` as Python source; bare words become strings (`same` → "same"), true/false booleans."""
@@ -171,6 +235,8 @@ class _Lowering:
         if isinstance(expr, Ref):
             if expr.name in names:
                 return expr.name
+            if expr.name in STREAM_NAMES:  # the writer puts the stream's variable in place of STREAM
+                return f"{STREAM}.shape[{STREAM_AXES[expr.name]}]"
             if expr.name in ("true", "false"):
                 return "True" if expr.name == "true" else "False"
             return repr(expr.name).replace("'", '"')
@@ -185,23 +251,36 @@ class _Lowering:
                 self.helpers.add("math")
             func = PY_FUNCTIONS.get(expr.func, expr.func)
             return f"{func}({', '.join(self.python(a, names) for a in expr.args)})"
+        if isinstance(expr, Compare):
+            return f"{self._operand(expr.left, names)} {expr.op} {self._operand(expr.right, names)}"
+        if isinstance(expr, Logic):
+            if expr.op == "not":
+                return f"not {self._operand(expr.left, names)}"
+            return f"{self._operand(expr.left, names)} {expr.op} {self._operand(expr.right, names)}"
+        if isinstance(expr, IfElse):
+            then, test, otherwise = (self._operand(e, names) for e in (expr.then, expr.condition, expr.otherwise))
+            return f"{then} if {test} else {otherwise}"
         if isinstance(expr, Range):  # `channels c//2:c` in a macro: the (start, stop) pair
             return f"({self.python(expr.start, names)}, {self.python(expr.stop, names)})"
         raise SpecError("cannot write this expression as Python", getattr(expr, "span", None), source=self.source)
 
     def _operand(self, expr: Expr, names: frozenset[str]) -> str:
         text = self.python(expr, names)
-        return f"({text})" if isinstance(expr, (BinOp, Neg)) else text
+        return f"({text})" if isinstance(expr, (BinOp, Neg, Compare, Logic, IfElse)) else text
 
 
 def _uses(expr: Expr, names: frozenset[str]) -> bool:
     """Whether `expr` mentions one of `names` (so its value is only known when the function runs)."""
     if isinstance(expr, Ref):
-        return expr.name in names
+        return expr.name in names or expr.name in STREAM_NAMES
     if isinstance(expr, Neg):
         return _uses(expr.operand, names)
-    if isinstance(expr, BinOp):
+    if isinstance(expr, (BinOp, Compare)):
         return _uses(expr.left, names) or _uses(expr.right, names)
+    if isinstance(expr, Logic):
+        return _uses(expr.left, names) or (expr.right is not None and _uses(expr.right, names))
+    if isinstance(expr, IfElse):
+        return any(_uses(e, names) for e in (expr.then, expr.condition, expr.otherwise))
     if isinstance(expr, Call):
         return any(_uses(a, names) for a in expr.args)
     if isinstance(expr, Range):

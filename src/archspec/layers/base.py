@@ -104,6 +104,8 @@ def padding(name: str, value: Any) -> str | tuple[tuple[int, int], tuple[int, in
 
 
 def boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):  # a comparison's result: `bias=c > 64`
+        return value
     if isinstance(value, Word) and value.text.lower() in ("true", "false"):
         return value.text.lower() == "true"
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):

@@ -73,6 +73,10 @@ def append_word(lines: SourceText, statement: Line, word: str) -> Edit | None:
         return insert(statement.repeat_span.line, statement.repeat_span.column, f"{word} ")
     if lines.continued(statement.line):
         return None
+    output = getattr(statement, "output", None)
+    if output is not None:  # before the `-> name`
+        arrow = lines.line(statement.line).rfind("->", 0, output.span.column - 1)
+        return insert(statement.line, arrow + 1, f"{word} ") if arrow >= 0 else None
     return insert(statement.line, lines.code_end(statement.line), f" {word}")
 
 
@@ -87,8 +91,8 @@ def remove_layer(ctx: Context, node: Node) -> Edit | None:
         return None
     if site.statement.span != node.span:
         return delete_word(ctx.lines, node.span)
-    if ctx.removable_line(node) is None:
-        return None
+    if ctx.removable_line(node) is None or getattr(site.statement, "output", None) is not None:
+        return None  # deleting a `-> name` line would leave its readers without a tensor
     return delete_line(ctx.lines, node.span.line)
 
 
@@ -100,5 +104,7 @@ def swap_layers(ctx: Context, first: Node, second: Node) -> tuple[Edit, Edit] | 
     for site, node in ((a, first), (b, second)):
         statement = site.statement
         if statement.span != node.span or statement.repeat is not None or ctx.lines.continued(statement.line):
+            return None
+        if statement.output is not None:  # the name would move to another tensor
             return None
     return swap_lines(ctx.lines, a.statement.line, b.statement.line)

@@ -21,7 +21,7 @@ from archspec.compile import compile_with_syntax
 from archspec.errors import Span
 from archspec.head import DENSE_SHARE_THRESHOLD
 from archspec.source import SourceText
-from archspec.syntax import Block, Line, Module
+from archspec.syntax import Block, If, Line, Module
 from archspec.text import expansion_note
 from archspec.words import MERGES
 
@@ -245,6 +245,9 @@ def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]
                 sites.setdefault((arg.span.line, arg.span.column), site)
         elif isinstance(statement, Block):
             _index_sites(statement.body, statement.name in MERGES, sites)
+        elif isinstance(statement, If):  # each clause's body is a sequence of its own
+            for clause in statement.clauses:
+                _index_sites(clause.body, False, sites)
 
 
 # --- running the rules ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def compare_command(
         help="Images per batch: for the activation memory, and with --data per training step.",
     ),
     format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
-    data: str = typer.Option(None, "--data", help="Also train each model on this data (digits, a folder, a .npz)."),
+    data: str = typer.Option(None, "--data", help="Also train each model on this data (what train's --data takes)."),
     epochs: int = typer.Option(DEFAULTS["epochs"], "--epochs", min=1, help="With --data: epochs per model."),
     lr: float = typer.Option(DEFAULTS["lr"], "--lr", min=0.0, help="With --data: peak learning rate (adamw, cosine)."),
     seed: int = typer.Option(

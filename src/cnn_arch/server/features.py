@@ -14,7 +14,7 @@ from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
 from archspec.layers.base import REQUIRED, show
 from archspec.lint import RULES
 from archspec.summary import human_count, rf_text, shape_text
-from archspec.words import BLOCKS, MERGES
+from archspec.words import BLOCKS, MERGES, STREAM_NAMES
 from cnn_arch.server.analysis import Analysis, Occurrence, code_before, def_docs, def_signature, word_at
 from cnn_arch.server.diagnostics import column_of, position, span_range
 
@@ -44,6 +44,10 @@ def hover(analysis: Analysis, codec: PositionCodec, where: types.Position) -> ty
             parts.append(line_text)
         if word in REGISTRY and text[:start].strip() == "":
             parts.append(_layer_docs(word))
+        elif word in STREAM_NAMES:
+            parts.append(
+                f"`{word}`: the {word} of the current stream, the tensor this line reads (unless a macro parameter of that name hides it)"
+            )
     if not parts:
         return None
     span_start = position(analysis.lines, codec, number, start + 1)
@@ -177,8 +181,10 @@ def _line_starts(analysis: Analysis) -> list[types.CompletionItem]:
         for name, layer in REGISTRY.items()
         if name not in MERGES
     ]
-    for block in BLOCKS:  # `repeat` takes its count before the colon
-        label, insert = ("repeat N:", "repeat ") if block == "repeat" else (f"{block}:", f"{block}:")
+    for block in BLOCKS:  # `repeat` takes its count before the colon, `if`/`elif` their condition
+        label, insert = (f"{block}:", f"{block}:")
+        if block in ("repeat", "if", "elif"):
+            label, insert = (f"{block} {'N' if block == 'repeat' else 'COND'}:", f"{block} ")
         items.append(types.CompletionItem(label, kind=kind.Keyword, detail="block", insert_text=insert))
     items += [types.CompletionItem(word, kind=kind.Keyword) for word in ("identity", "def")]
     module = analysis.module
@@ -228,11 +234,16 @@ def _markdown(text: str) -> types.MarkupContent:
 
 
 def definition(analysis: Analysis, codec: PositionCodec, uri: str, where: types.Position) -> types.Location | None:
-    """From a macro's name (at a call, or anywhere on a line) to its `def`."""
+    """From a macro's name (at a call, or anywhere on a line) to its `def`; from `@e1` to its `-> e1`."""
     text = analysis.lines.line(where.line + 1)
     found = word_at(text, column_of(analysis.lines, codec, where))
     if found is None or code_before(text, found[1]) is None:
         return None
+    if found[1] > 0 and text[found[1] - 1] == "@" and analysis.module is not None:  # `@e1`: to its `-> e1`
+        from cnn_arch.server.tensor_names import tensor_definition
+
+        span = tensor_definition(analysis.module, found[0], where.line + 1)
+        return None if span is None else types.Location(uri, span_range(analysis.lines, codec, span))
     target = analysis.definition(found[0])
     if target is None:
         return None

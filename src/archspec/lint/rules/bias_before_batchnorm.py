@@ -5,7 +5,7 @@ from __future__ import annotations
 from archspec.layers import TRAILING_WORDS
 from archspec.lint.edits import Edit, Fix, append_word, insert, replace
 from archspec.lint.engine import Rule, Violation, rule
-from archspec.syntax import Num, Ref
+from archspec.syntax import Call, Num, Ref
 
 
 @rule
@@ -83,6 +83,8 @@ def _bias_off(ctx, node) -> Edit | None:
             )
             return replace(value.span, "false") if literal else None  # a macro argument: leave it to the user
     for arg in statement.args:
-        if isinstance(arg, Ref) and arg.name in TRAILING_WORDS:
+        if (isinstance(arg, Ref) and arg.name in TRAILING_WORDS) or (
+            isinstance(arg, Call) and arg.func in TRAILING_WORDS
+        ):
             return insert(arg.span.line, arg.span.column, "bias=false ")
     return append_word(ctx.lines, statement, "bias=false")

@@ -13,6 +13,8 @@ Three sources:
   files' contents, so a second run decodes nothing.
 - A `.npz` file in the Keras datasets layout: `x_train`, `y_train`, optionally `x_val`/`y_val`,
   `x_test`/`y_test` and `class_names`. Every array header is checked before any array is read.
+- `hf:NAME[:CONFIG]`: a Hugging Face `datasets` dataset (the `hf` extra), from the hub, its cache or a
+  local folder; its own splits, image column and class names (`hub`).
 
 Without a `val` split, `val_split` of the training images is held out, stratified and seeded. Every
 image is resized to the spec's height and width with bilinear filtering; RGBA loses its alpha unless
@@ -43,6 +45,7 @@ from pathlib import Path
 from archspec.errors import DataError, UserError
 from archspec.train.data.dataset import Dataset, check_input_shape, load_digits
 from archspec.train.data.folders import default_cache_dir, load_folder
+from archspec.train.data.hub import HUB_PREFIX, load_hub
 from archspec.train.data.images import MAX_IMAGE_PIXELS, read_image
 from archspec.train.data.listing import IMAGE_EXTENSIONS
 from archspec.train.data.memory import SMALLER_HINT, available_host_memory
@@ -59,7 +62,7 @@ __all__ = [
 
 _ACCEPTED_SOURCES = (
     "pass `digits` (the built-in 8x8 digits), a folder with one sub-folder of images per class, "
-    "or a .npz file with `x_train` and `y_train` arrays"
+    "a .npz file with `x_train` and `y_train` arrays, or `hf:NAME` (a Hugging Face hub dataset)"
 )
 
 
@@ -110,6 +113,9 @@ def _load(
 ) -> Dataset:
     if source == "digits":
         return load_digits(input_shape, val_split=val_split, seed=seed)
+    if source.startswith(HUB_PREFIX):
+        # `datasets` (pyarrow, pandas: slow to import, an optional extra) is imported only here, by load_hub.
+        return load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)
     path = Path(source).expanduser()
     if path.is_dir():
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
