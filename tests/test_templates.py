@@ -92,7 +92,11 @@ BLOCK_OUTPUTS = {
     + [(35, 35, 256), (35, 35, 288), (35, 35, 288)]
     + [(17, 17, 768)] * 5
     + [(8, 8, 1280), (8, 8, 2048), (8, 8, 2048)],
-    "unet": [(128, 128, 64), (128, 128, 128), (128, 128, 64)],  # level 1, the nested concat, decoder 1
+    # the encoder's levels and bottleneck, then the decoder's up_block calls (Keras' layer shapes)
+    "unet": [
+        *[(128, 128, 64), (64, 64, 128), (32, 32, 256), (16, 16, 512), (8, 8, 1024)],
+        *[(16, 16, 512), (32, 32, 256), (64, 64, 128), (128, 128, 64)],
+    ],
 }
 
 # The feature map the classifier head starts from (the input of its `gap` or `flatten`).
@@ -239,6 +243,8 @@ def test_shufflenet_units_split_the_channels_concatenate_and_shuffle():
     for half, other in zip(splits[::2], splits[1::2]):
         channels = typed.infos[half.inputs[0]].shape[-1]
         assert (half.attrs["range"], other.attrs["range"]) == ((0, channels // 2), (channels // 2, channels))
+    # PyTorch's BatchNorm2d: epsilon 1e-5, momentum 0.1 (Keras' 0.9)
+    assert {(node.attrs["epsilon"], node.attrs["momentum"]) for node in _kinds(typed, "bn")} == {(1e-5, 0.9)}
     concats = [node for node in _kinds(typed, "concat")]
     assert sum(nodes[node.inputs[0]].kind == "channels" for node in concats) == 13
 
@@ -251,6 +257,7 @@ def test_inception_v3_is_keras_conv2d_bn_everywhere():
     assert not any(node.attrs["bias"] for node in convs)
     assert all(not node.attrs["scale"] and node.attrs["center"] for node in norms)
     assert all(nodes[node.inputs[0]].kind == "conv" for node in norms)
+    assert {node.attrs["epsilon"] for node in norms} == {1e-3}  # Keras' default
     pools = _kinds(typed, "avgpool")
     assert len(pools) == 9 and {(n.attrs["stride"], n.attrs["padding"]) for n in pools} == {((1, 1), "same")}
     kernels = {node.attrs["kernel"] for node in convs}

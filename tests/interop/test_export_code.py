@@ -21,7 +21,7 @@ SMALL = ("flatten-head", "gap-head", "lenet5")
 # Templates whose layers a code writer has no equivalent for yet: (template, target) -> what the refusal names.
 NOT_EXPORTED = {
     **{("convnext-tiny", target): "`layernorm` has no" for target in ("keras", "flax", "pytorch")},
-    **{("unet", target): "`convtranspose` has no" for target in ("keras", "flax", "pytorch")},
+    **{("unet", target): "with named tensors" for target in ("keras", "flax", "pytorch")},  # and convtranspose
     **{("shufflenet-v2", target): "`channels` has no" for target in ("keras", "flax", "pytorch")},
     ("inception-v3", "pytorch"): "`center=false`/`scale=false` cannot be exported",
 }
