@@ -13,7 +13,8 @@ class DeepPlainStack(Rule):
     Checks for a network more than 20 weight layers deep with no shortcut connection.
 
     Depth counts convolutions and dense layers along the longest path. A shortcut is an `add:` block,
-    or a merge with a branch that skips layers (an `identity` branch in `concat:`, as in DenseNet).
+    or a merge with a branch that has no weight layers: an `identity` branch in `concat:`, as in
+    DenseNet, or the pass-through half of a channel split (`channels 0:c//2`), as in ShuffleNetV2.
 
     ## Why is this bad?
     Past about 20 layers, plain stacks get *worse* with depth, in training error as well as test
@@ -62,12 +63,28 @@ class DeepPlainStack(Rule):
 
 
 def _is_shortcut(ctx, node) -> bool:
-    """An `add`, or a merge where one branch's output feeds another branch (an identity branch)."""
+    """An `add`, or a merge with an input that a weightless path joins to the fork of another input."""
     if node.kind == "add":
         return True
     if len(node.inputs) < 2:
         return False
-    return any(_reaches(ctx, early, late) for early in node.inputs for late in node.inputs if early < late)
+    return any(
+        _reaches(ctx, fork, other)
+        for branch in node.inputs
+        for fork in _weightless_path(ctx, branch)
+        for other in node.inputs
+        if other != branch
+    )
+
+
+def _weightless_path(ctx, start: int) -> list[int]:
+    """`start` and the nodes above it reached through weightless single-input layers (`channels 0:8`)."""
+    path = [start]
+    current = ctx.nodes[start]
+    while not current.layer.has_weights and len(current.inputs) == 1:
+        current = ctx.nodes[current.inputs[0]]
+        path.append(current.id)
+    return path
 
 
 def _reaches(ctx, source: int, target: int) -> bool:

@@ -12,7 +12,8 @@ class DenseOnSpatialInput(Rule):
     Checks for a `dense` layer applied to a map that still has height and width.
 
     Such a map reaches a dense layer when no `flatten` or global pooling (`gap`, `gmp`) comes
-    before it.
+    before it. Reported only when the model's output is still a map: a dense layer used on purpose
+    as a per-pixel MLP before a later `gap`, as in ConvNeXt's blocks, is not reported.
 
     ## Why is this bad?
     On an HxWxC tensor a dense layer acts on the last axis only: it is a 1x1 convolution applied at
@@ -40,6 +41,9 @@ class DenseOnSpatialInput(Rule):
     name = "dense-on-spatial-input"
 
     def check(self, ctx):
+        output = ctx.typed.output_shape
+        if len(output) != 3 or output[0] * output[1] == 1:
+            return  # the grid is reduced later: a per-pixel dense layer is deliberate
         for node in ctx.nodes:
             if node.layer.family != "dense":
                 continue
