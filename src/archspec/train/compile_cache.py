@@ -59,15 +59,18 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
-def compile_ahead(prepared) -> float:
+def compile_ahead(prepared) -> float | None:
     """Compile the train step for the run's own arguments before the first epoch starts (loaded from
     the cache when it holds it) and return the seconds it took: the first epoch's time is then the
     training's alone. `jax.jit` keeps the executable, so the loop's first call compiles nothing.
-    Tracing and lowering, which no cache removes, are counted here too."""
+    Tracing and lowering, which no cache removes, are counted here too. None when the training images
+    are not on the device (streamed): the step then compiles at its first batch."""
     import time
 
     import numpy as np
 
+    if getattr(prepared, "images", None) is None:
+        return None
     started = time.monotonic()
     fns, state = prepared.fns, prepared.state
     order = fns.epoch_order(state.key, np.int32(0))

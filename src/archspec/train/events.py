@@ -84,19 +84,27 @@ class Events:
 
         self._guard(lambda: (self._write(TRAIN, 0, summary.text(tag, markdown)), self._flush()))
 
-    def first_batch(self, images: np.ndarray, labels: list[str]) -> None:
-        """The first training batch (uint8 NHWC, before augmentation) as one grid at step 0, in
-        TensorBoard's Images tab, with its labels in grid order as text."""
+    def first_batch(self, dataset, order) -> None:
+        """The first training batch (before augmentation) as one grid at step 0, in TensorBoard's
+        Images tab, with its labels in grid order as text. `order` is the epoch's (steps, batch)
+        example indices, sharded over the devices: a process shows the images its own devices train on
+        (the whole batch in a single process)."""
         from tensorboardX import summary
 
-        images = images[:MAX_IMAGES]
+        if dataset.x_train is None:
+            _warn("--tensorboard-images: the first batch is not written when the training images are streamed")
+            return
+        shards = sorted(order.addressable_shards, key=lambda shard: shard.index[1].start or 0)
+        indices = np.concatenate([np.asarray(shard.data)[0] for shard in shards])[:MAX_IMAGES]
+        images = dataset.x_train[indices]
+        labels = [dataset.class_names[label] for label in dataset.y_train[indices]]
         if images.shape[-1] not in (1, 3):
             _warn(f"the first batch is not written to TensorBoard: {images.shape[-1]}-channel images are not pictures")
             return
 
         def write() -> None:
             self._write(TRAIN, 0, summary.image("first_batch", images, dataformats="NHWC"))
-            self._write(TRAIN, 0, summary.text("first_batch_labels", ", ".join(labels[: len(images)])))
+            self._write(TRAIN, 0, summary.text("first_batch_labels", ", ".join(labels)))
             self._flush()
 
         self._guard(write)
@@ -142,7 +150,7 @@ class NoEvents:
     def text(self, tag: str, markdown: str) -> None:
         pass
 
-    def first_batch(self, images: np.ndarray, labels: list[str]) -> None:
+    def first_batch(self, dataset, order) -> None:
         pass
 
     def close(self) -> None:
@@ -171,14 +179,6 @@ def layer_table(config) -> str:
 
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     return summary.to_markdown(summary.summarize(typed, config.spec))
-
-
-def first_batch(dataset, order) -> tuple[np.ndarray, list[str]]:
-    """The images and label names of the epoch's first batch that this process's devices train on
-    (the whole batch in a single process), from the epoch's sharded (steps, batch) order."""
-    shards = sorted(order.addressable_shards, key=lambda shard: shard.index[1].start or 0)
-    indices = np.concatenate([np.asarray(shard.data)[0] for shard in shards])
-    return dataset.x_train[indices], [dataset.class_names[label] for label in dataset.y_train[indices]]
 
 
 def keep_steps_before(path: Path, step: int) -> None:

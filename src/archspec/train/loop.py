@@ -70,8 +70,9 @@ class Reporter:
         """Before the first step: devices, dataset sizes, steps per epoch, where a resumed run starts,
         damaged checkpoints skipped."""
 
-    def compiled(self, seconds: float) -> None:
-        """The train step was compiled (or loaded from the compilation cache) before the first epoch."""
+    def compiled(self, seconds: float | None) -> None:
+        """The train step was compiled (or loaded from the compilation cache) before the first epoch, in
+        `seconds`; None when it compiles at its first batch (streamed data)."""
 
     def epoch_start(self, epoch: int, steps: int, position: int) -> None:
         """Epoch `epoch` (1-based) of `steps` steps begins at step `position` (0 unless resumed)."""
@@ -164,7 +165,7 @@ class _Run:
         self.meter = _Meter(position, self.epoch_started, self.p.config.batch_size)
         order = self.p.fns.epoch_order(state.key, np.int32(epoch))
         if epoch == position == 0 and self.p.config.tensorboard_images:
-            self.events.first_batch(*events.first_batch(self.p.dataset, order))
+            self.events.first_batch(self.p.dataset, order)
         return order
 
     def show_progress(self, epoch: int, position: int, totals: dict) -> None:
