@@ -5,6 +5,7 @@ runs/gap-head-20250101-120000/
   metrics.jsonl   one JSON object per epoch: train and validation loss and accuracy, lr, timing
   curves.png      loss and accuracy per epoch, train vs validation
   results.json    the final numbers: best epoch, its validation and test metrics
+  tensorboard/    TensorBoard event files: train/ and validation/ sub-runs (`events`)
   checkpoints/    orbax checkpoints, the last N (`--keep`)
   best/           the checkpoint with the best validation accuracy
   train.lock      held by the training that writes the folder (two trainings never share one)
