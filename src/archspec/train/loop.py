@@ -139,8 +139,8 @@ def train_and_evaluate(
                 loop.write_curves()
             raise
         finally:
+            loop.events.close()  # first: closing the checkpoints can raise (a full disk)
             prepared.checkpoints.close()
-            loop.events.close()
 
 
 class _Run:
