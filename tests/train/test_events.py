@@ -16,8 +16,6 @@ from PIL import Image
 
 from archspec.train.loop import Reporter, train_and_evaluate
 
-pytestmark = pytest.mark.slow  # every test here trains
-
 TRAIN_TAGS = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_images_per_second"}
 
 
@@ -66,6 +64,7 @@ def steps_per_file(run_dir, sub: str) -> Counter:
     return counts
 
 
+@pytest.mark.slow
 def test_events_hold_the_printed_history_the_layer_table_and_the_first_batch(cli, tmp_path, tiny_config, tiny_spec):
     run_dir = tmp_path / "run"
     config = tiny_config(epochs=3, tensorboard_images=True)
@@ -114,6 +113,7 @@ class Remember(Reporter):
         self.info = info
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_events_without_writing_a_step_twice(tmp_path, tiny_config):
     run_dir = tmp_path / "run"
     config = tiny_config(epochs=6)
@@ -149,6 +149,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["full disk", "not a folder"])
 def test_events_that_cannot_be_written_are_one_warning_and_training_goes_on(
     request, tmp_path, tiny_config, capfd, fault
@@ -172,6 +173,7 @@ def test_events_that_cannot_be_written_are_one_warning_and_training_goes_on(
     assert [row["epoch"] for row in history(run_dir)] == [1, 2, 3] and "test" in outcome.results
 
 
+@pytest.mark.slow
 def test_the_cli_writes_events_that_tensorboard_lists_as_two_runs(tmp_path, tiny_spec, tiny_data):
     out = tmp_path / "runs" / "tiny"
     env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"))
@@ -191,3 +193,28 @@ def test_the_cli_writes_events_that_tensorboard_lists_as_two_runs(tmp_path, tiny
     assert set(runs["tiny/tensorboard/train"]["scalars"]) == TRAIN_TAGS
     assert runs["tiny/tensorboard/train"]["images"] == ["first_batch"]
     assert set(runs["tiny/tensorboard/validation"]["scalars"]) == {"epoch_loss", "epoch_accuracy"}
+
+
+def test_an_event_file_cut_short_by_a_kill_keeps_its_complete_records_before_the_resumed_epoch(tmp_path):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto.event_pb2 import Event
+    from tensorboardX.summary import scalar
+
+    from archspec.train.events import keep_steps_before
+
+    writer = EventsWriter(str(tmp_path / "events"))
+    for epoch in (1, 2, 3, 4):
+        writer.write_event(Event(step=epoch, summary=scalar("epoch_loss", 1.0 / epoch)))
+    writer.close()
+    (path,) = tmp_path.iterdir()
+    path.write_bytes(path.read_bytes()[:-7])  # the kill came while epoch 4 was written
+    keep_steps_before(path, 3)  # resumed at epoch 3: epochs 3 and 4 are written again
+    events = list(EventFileLoader(str(path)).Load())
+    assert events[0].file_version.startswith("brain.Event")
+    values = [(e.step, tensor_util.make_ndarray(e.summary.value[0].tensor).item()) for e in events[1:]]
+    assert values == [(1, 1.0), (2, 0.5)]
+
+    keep_steps_before(path, 0)  # a fresh start in the same folder: nothing of the old run stays
+    assert not path.exists()
