@@ -131,7 +131,8 @@ def _write_fault(error: BaseException) -> OSError | None:
         if isinstance(error, OSError) and error.errno in WRITE_FAULTS:
             return error
         for code in WRITE_FAULTS:  # some wrappers keep only the message of the OSError
-            if f"[Errno {code}]" in str(error):
+            # tensorstore (orbax's array writes) words it `... [os_error_code='28']`
+            if f"[Errno {code}]" in str(error) or f"[os_error_code='{code}']" in str(error):
                 return OSError(code, os.strerror(code))
         error = error.__cause__ or error.__context__
     return None
