@@ -31,16 +31,27 @@ def test_the_cache_lives_beside_the_data_cache(monkeypatch, variables, expected)
     assert compile_cache.default_dir().parent == default_cache_dir().parent
 
 
-def test_an_unwritable_cache_directory_is_a_warning_and_leaves_the_cache_off(tmp_path):
+@pytest.fixture
+def no_cache_yet():
+    """This process as one where nothing set a cache directory (an in-process `cli("train", ...)` of
+    another test may have)."""
+    import jax
+
+    before = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", None)
+    yield
+    jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_an_unwritable_cache_directory_is_a_warning_and_leaves_the_cache_off(tmp_path, no_cache_yet):
     import jax
 
     blocker = tmp_path / "file"
     blocker.write_text("in the way")
-    before = jax.config.jax_compilation_cache_dir
     warning = compile_cache.enable(blocker / "jax")
     assert warning is not None and str(blocker / "jax") in warning and "cannot be written" in warning
     assert "--no-compile-cache" in warning
-    assert jax.config.jax_compilation_cache_dir == before
+    assert jax.config.jax_compilation_cache_dir is None
 
 
 @pytest.fixture

@@ -170,8 +170,6 @@ def train_command(
         if out is None:
             raise UserError("multi-host training needs --out: the same shared run folder on every host")
         distributed.join(cluster)
-    if compile_cache:
-        _enable_compile_cache()
 
     from archspec.compile import compile_spec
     from archspec.train import run
@@ -216,6 +214,8 @@ def train_command(
         _print_design(typed, name, text, summary)
         warn_unused_gpu()
 
+    if compile_cache:  # once the options are valid: nothing has been compiled yet
+        _enable_compile_cache()
     _train(config, run_dir, resume, header)
 
 
