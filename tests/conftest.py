@@ -72,3 +72,18 @@ def golden(request):
         assert text == path.read_text(encoding="utf-8")
 
     return check
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_dir(tmp_path_factory):
+    """The caches `cnn-arch train` fills (decoded folders, compiled steps) in a folder of the test
+    session, not the user's ~/.cache (subprocesses inherit it)."""
+    import os
+
+    before = os.environ.get("CNN_ARCH_CACHE_DIR")
+    os.environ["CNN_ARCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        del os.environ["CNN_ARCH_CACHE_DIR"]
+    else:
+        os.environ["CNN_ARCH_CACHE_DIR"] = before

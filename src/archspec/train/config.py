@@ -70,6 +70,7 @@ class TrainConfig:
     # not the moving averages, which lag the weights by hundreds of steps.
     precise_bn: bool = True
     init_from: str | None = None  # a run folder or checkpoint whose weights start this run
+    tensorboard_images: bool = False  # the first training batch in the TensorBoard events
 
     def __post_init__(self) -> None:
         _at_least("--epochs", self.epochs, 1)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from archspec.train import distributed, run, steps
+from archspec.train import compile_cache, distributed, events, run, steps
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import finalize
 from archspec.train.setup import Prepared, prepare
@@ -70,6 +70,10 @@ class Reporter:
         """Before the first step: devices, dataset sizes, steps per epoch, where a resumed run starts,
         damaged checkpoints skipped."""
 
+    def compiled(self, seconds: float | None) -> None:
+        """The train step was compiled (or loaded from the compilation cache) before the first epoch, in
+        `seconds`; None when it compiles at its first batch (streamed data)."""
+
     def epoch_start(self, epoch: int, steps: int, position: int) -> None:
         """Epoch `epoch` (1-based) of `steps` steps begins at step `position` (0 unless resumed)."""
 
@@ -109,6 +113,8 @@ def train_and_evaluate(
             state, totals = prepared.state, prepared.totals
             stop.check_before_first_step(int(state.step), workdir)
             reporter.start(prepared.info())
+            reporter.compiled(compile_cache.compile_ahead(prepared))
+            stop.check_before_first_step(int(state.step), workdir)  # a Ctrl-C while compiling
             spe, order = prepared.steps_per_epoch, None
             for step in range(int(state.step), config.epochs * spe):
                 epoch, position = divmod(step, spe)
@@ -133,6 +139,7 @@ def train_and_evaluate(
                 loop.write_curves()
             raise
         finally:
+            loop.events.close()  # first: closing the checkpoints can raise (a full disk)
             prepared.checkpoints.close()
 
 
@@ -149,13 +156,17 @@ class _Run:
         self.epoch_started = 0.0
         self.first_position = 0
         self.evaluated: tuple[int, Model] | None = None  # (step, model with precise BN statistics)
+        self.events = events.open_events(prepared, primary)  # TensorBoard
 
     def begin_epoch(self, state: TrainState, epoch: int, position: int) -> jax.Array:
         self.reporter.epoch_start(epoch + 1, self.p.steps_per_epoch, position)
         self.epoch_started = time.monotonic()
         self.first_position = position
         self.meter = _Meter(position, self.epoch_started, self.p.config.batch_size)
-        return self.p.fns.epoch_order(state.key, np.int32(epoch))
+        order = self.p.fns.epoch_order(state.key, np.int32(epoch))
+        if epoch == position == 0 and self.p.config.tensorboard_images:
+            self.events.first_batch(self.p.dataset, order)
+        return order
 
     def show_progress(self, epoch: int, position: int, totals: dict) -> None:
         if (reading := self.meter.read(position, totals)) is None:
@@ -181,6 +192,7 @@ class _Run:
             self.progress = run.Progress(val["accuracy"], epoch + 1, step)
         if self.primary:
             run.append_metrics(self.p.workdir, row)
+            self.events.epoch(row)
         self.reporter.epoch_end(row)
         # Several processes must agree on when to save: they save every epoch.
         due = time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS or jax.process_count() > 1

@@ -5,6 +5,7 @@ runs/gap-head-20250101-120000/
   metrics.jsonl   one JSON object per epoch: train and validation loss and accuracy, lr, timing
   curves.png      loss and accuracy per epoch, train vs validation
   results.json    the final numbers: best epoch, its validation and test metrics
+  tensorboard/    TensorBoard event files: train/ and validation/ sub-runs (`events`)
   checkpoints/    orbax checkpoints, the last N (`--keep`)
   best/           the checkpoint with the best validation accuracy
   train.lock      held by the training that writes the folder (two trainings never share one)
@@ -130,7 +131,8 @@ def _write_fault(error: BaseException) -> OSError | None:
         if isinstance(error, OSError) and error.errno in WRITE_FAULTS:
             return error
         for code in WRITE_FAULTS:  # some wrappers keep only the message of the OSError
-            if f"[Errno {code}]" in str(error):
+            # tensorstore (orbax's array writes) words it `... [os_error_code='28']`
+            if f"[Errno {code}]" in str(error) or f"[os_error_code='{code}']" in str(error):
                 return OSError(code, os.strerror(code))
         error = error.__cause__ or error.__context__
     return None

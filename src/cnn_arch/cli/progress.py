@@ -64,6 +64,12 @@ class RichReporter(Reporter):
             self._columns = tuple(c for c in COLUMNS if "top5" not in c[2])
         self.console.print()
 
+    def compiled(self, seconds: float | None) -> None:
+        if seconds is None:
+            return
+        self.console.print(f"Compiled the train step in {seconds:.1f}s", markup=False)
+        self.console.print()
+
     def epoch_start(self, epoch: int, steps: int, position: int) -> None:
         self._show_header()
         if not self.console.is_terminal:

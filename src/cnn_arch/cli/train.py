@@ -136,6 +136,15 @@ def train_command(
         help="Start from the weights and BatchNorm statistics of a trained run (RUN_DIR, RUN_DIR/best or "
         "RUN_DIR/checkpoints/STEP), in a new run folder, with any options and data.",
     ),
+    tensorboard_images: bool = typer.Option(
+        None, "--tensorboard-images", help="Also write the first training batch's images to the TensorBoard events."
+    ),
+    compile_cache: bool = typer.Option(
+        True,
+        "--compile-cache/--no-compile-cache",
+        help="Keep compiled steps in the user cache directory (CNN_ARCH_CACHE_DIR, else ~/.cache/cnn-arch), "
+        "so the next run of the same spec and options starts without compiling.",
+    ),
     coordinator: str = typer.Option(
         None,
         "--coordinator",
@@ -187,6 +196,7 @@ def train_command(
         "skip_bad_files": skip_bad_files,
         "precise_bn": precise_bn,
         "init_from": init_from,
+        "tensorboard_images": tensorboard_images,
     }
     given = {name: value for name, value in options.items() if value is not None}
     name, text = read_target(spec)
@@ -204,6 +214,8 @@ def train_command(
         _print_design(typed, name, text, summary)
         warn_unused_gpu()
 
+    if compile_cache:  # once the options are valid: nothing has been compiled yet
+        _enable_compile_cache()
     _train(config, run_dir, resume, header)
 
 
@@ -226,6 +238,14 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> Non
         raise typer.Exit(stopped.exit_code) from None
     finally:
         reporter.close()
+
+
+def _enable_compile_cache() -> None:
+    """Before anything is compiled: JAX decides once per process whether to use the cache."""
+    from archspec.train import compile_cache
+
+    if (warning := compile_cache.enable()) is not None:
+        sys.stderr.write(f"warning: {warning}\n")
 
 
 def _print_design(typed, name: str, text: str, choice: SummaryChoice = SummaryChoice.short) -> None:

@@ -1,0 +1,78 @@
+"""JAX's persistent compilation cache in the user cache directory, so that a second run of the same
+spec and options loads its compiled steps from disk instead of compiling them again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+SUBDIR = "jax"  # beside the decoded-folder cache (`datasets/`) in the same cache directory
+# JAX evicts the least recently used entries past this size (a gap-head train step is about 0.3 MiB,
+# a ResNet-50 one a few MiB), so the user's cache directory does not grow without end.
+MAX_BYTES = 2 * 2**30
+
+
+def default_dir() -> Path:
+    """`$CNN_ARCH_CACHE_DIR/jax`, else `$XDG_CACHE_HOME/cnn-arch/jax`, else `~/.cache/cnn-arch/jax`:
+    where the data cache lives (`default_cache_dir`), one folder over."""
+    from archspec.train.data.folders import default_cache_dir
+
+    return default_cache_dir().parent / SUBDIR
+
+
+def enable(directory: Path | None = None) -> str | None:
+    """Turn the cache on in `directory` (default: `default_dir()`) for every later compilation of
+    this process; call before anything is compiled. A cache directory the user chose for JAX itself
+    (`JAX_COMPILATION_CACHE_DIR`) is kept. Returns a warning when the directory cannot be written,
+    and leaves the cache off: compiling without it is slower, never wrong."""
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        folder = Path(jax.config.jax_compilation_cache_dir)
+    else:
+        folder = Path(directory) if directory is not None else default_dir()
+        problem = _unwritable(folder)
+        if problem is not None:
+            return (
+                f"the compilation cache {folder} cannot be written ({problem}): every step is compiled afresh; "
+                "set CNN_ARCH_CACHE_DIR to a writable folder, or pass --no-compile-cache"
+            )
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+    # JAX caches only compilations that took a second or more by default; the CPU train step of a small
+    # model compiles in less, and it is what a second run waits for.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no size threshold
+    if jax.config.jax_compilation_cache_max_size == -1:
+        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    return None
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written in `folder` (created if missing), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def compile_ahead(prepared) -> float | None:
+    """Compile the train step for the run's own arguments before the first epoch starts (loaded from
+    the cache when it holds it) and return the seconds it took: the first epoch's time is then the
+    training's alone. `jax.jit` keeps the executable, so the loop's first call compiles nothing.
+    Tracing and lowering, which no cache removes, are counted here too. None when the training images
+    are not on the device (streamed): the step then compiles at its first batch."""
+    import time
+
+    import numpy as np
+
+    if getattr(prepared, "images", None) is None:
+        return None
+    started = time.monotonic()
+    fns, state = prepared.fns, prepared.state
+    order = fns.epoch_order(state.key, np.int32(0))
+    fns.train_step.lower(state, prepared.totals, prepared.images, prepared.labels, order).compile()
+    return time.monotonic() - started

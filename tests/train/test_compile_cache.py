@@ -1,0 +1,98 @@
+"""The persistent compilation cache of `cnn-arch train`: where it lives, that a second run loads its
+train step from it (and trains bitwise the same model), and that it never stops a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import assert_bitwise_equal, cnn_arch, final_state, subprocess_env
+
+from archspec.train import compile_cache
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"CNN_ARCH_CACHE_DIR": "/data/cache", "XDG_CACHE_HOME": "/xdg"}, "/data/cache/jax"),
+        ({"XDG_CACHE_HOME": "/xdg"}, "/xdg/cnn-arch/jax"),
+        ({}, "~/.cache/cnn-arch/jax"),
+    ],
+    ids=["CNN_ARCH_CACHE_DIR", "XDG_CACHE_HOME", "home"],
+)
+def test_the_cache_lives_beside_the_data_cache(monkeypatch, variables, expected):
+    for name in ("CNN_ARCH_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    from archspec.train.data.folders import default_cache_dir
+
+    assert compile_cache.default_dir() == Path(expected).expanduser()
+    assert compile_cache.default_dir().parent == default_cache_dir().parent
+
+
+@pytest.fixture
+def no_cache_yet():
+    """This process as one where nothing set a cache directory (an in-process `cli("train", ...)` of
+    another test may have)."""
+    import jax
+
+    before = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", None)
+    yield
+    jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_an_unwritable_cache_directory_is_a_warning_and_leaves_the_cache_off(tmp_path, no_cache_yet):
+    import jax
+
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    warning = compile_cache.enable(blocker / "jax")
+    assert warning is not None and str(blocker / "jax") in warning and "cannot be written" in warning
+    assert "--no-compile-cache" in warning
+    assert jax.config.jax_compilation_cache_dir is None
+
+
+@pytest.fixture
+def run(tmp_path, tiny_spec, tiny_data):
+    """Runs `cnn-arch train` on the tiny model with a cache directory: (run folder, stdout, stderr)."""
+
+    def start(name: str, cache: Path, *extra: str):
+        out = tmp_path / name
+        env = subprocess_env(CNN_ARCH_CACHE_DIR=str(cache), JAX_LOG_COMPILES="1")
+        args = ("train", tiny_spec, "--data", tiny_data, "--epochs", 2, "--batch-size", 16, "--out", out, *extra)
+        process = cnn_arch(*args, env=env)
+        output, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        return out, output, err
+
+    return start
+
+
+@pytest.mark.slow
+def test_a_second_run_loads_its_train_step_from_the_cache_and_trains_the_same_model(tmp_path, run):
+    cache = tmp_path / "cache"
+    first, _, err = run("first", cache)
+    entries = {path.name.split("-")[0] for path in (cache / "jax").glob("*-cache")}
+    # JAX's own threshold (1 s) would leave the small CPU steps out: every one of them is kept.
+    assert {"jit_train_step", "jit_epoch_order", "jit_evaluate"} <= entries
+    assert "Persistent compilation cache hit for 'jit_train_step'" not in err
+
+    second, output, err = run("second", cache)
+    assert "Persistent compilation cache hit for 'jit_train_step'" in err
+    assert "Compiled the train step in" in output
+    assert_bitwise_equal(final_state(second), final_state(first))
+
+
+@pytest.mark.slow
+def test_the_cache_is_never_a_reason_to_stop(tmp_path, run):
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    _, _, err = run("unwritable", blocker)
+    assert f"warning: the compilation cache {blocker / 'jax'} cannot be written" in err
+    assert "Traceback" not in err
+
+    off = tmp_path / "unused-cache"
+    _, _, err = run("off", off, "--no-compile-cache")
+    assert not off.exists() and "Persistent compilation cache" not in err
