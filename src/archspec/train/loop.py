@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import numpy as np
 
 from archspec.train import distributed, run, steps
 from archspec.train.config import TrainConfig
@@ -114,7 +113,7 @@ def train_and_evaluate(
                 epoch, position = divmod(step, spe)
                 if order is None or position == 0:
                     order = loop.begin_epoch(state, epoch, position)
-                state, totals = prepared.fns.train_step(state, totals, prepared.images, prepared.labels, order)
+                state, totals = prepared.fns.train_step(state, totals, *prepared.feed.batch(order))
                 at_epoch_end = position + 1 == spe
                 stopping = stop.requested(sync_point=at_epoch_end or _is_multiple(step + 1, config.checkpoint_every))
                 if at_epoch_end:
@@ -133,6 +132,7 @@ def train_and_evaluate(
                 loop.write_curves()
             raise
         finally:
+            prepared.feed.close()
             prepared.checkpoints.close()
 
 
@@ -155,7 +155,7 @@ class _Run:
         self.epoch_started = time.monotonic()
         self.first_position = position
         self.meter = _Meter(position, self.epoch_started, self.p.config.batch_size)
-        return self.p.fns.epoch_order(state.key, np.int32(epoch))
+        return self.p.feed.begin_epoch(state, epoch, position)
 
     def show_progress(self, epoch: int, position: int, totals: dict) -> None:
         if (reading := self.meter.read(position, totals)) is None:
@@ -199,14 +199,13 @@ class _Run:
         return self.evaluated[1]
 
     def score(self, split: str, model: Model) -> dict[str, float]:
-        data = self.p.splits[split]
-        return finalize(distributed.to_host(self.p.fns.evaluate(model, *data)))
+        return finalize(distributed.to_host(self.p.feed.evaluate(split, model)))
 
     def save(self, state: TrainState, totals: dict, epoch: int, *, best: bool = False) -> None:
         step, model = int(distributed.to_host(state.step)), self.model(state)
         self.check_finite(distributed.to_host(self.p.fns.all_finite(state, model)), epoch, step)
         items = {"model": model._asdict(), "train": steps.train_item(state), "totals": totals}
-        self.p.checkpoints.save(step, items, self.progress.to_json(), best=best)
+        self.p.checkpoints.save(step, items, self.progress.to_json(), best=best, data=self.p.feed.state())
         self.saved_at = time.monotonic()
 
     def write_curves(self) -> None:
