@@ -147,3 +147,25 @@ def test_train_refuses_a_malformed_data_memory_with_exit_2(cli, tmp_path, value,
     assert result.code == 2
     assert message in result.err and "hint: give a size such as 2GB" in result.err
     assert "Traceback" not in result.err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # starts Grain worker processes, each importing JAX
+def test_worker_processes_deliver_the_same_batches_as_threads(tmp_path):
+    import jax
+
+    from archspec.train import steps
+    from archspec.train.data import pipeline
+
+    source = streamed(write_folder(tmp_path / "bands")).sources["train"]
+    order = np.asarray(
+        steps.epoch_order(jax.random.key(1), np.int32(0), num_examples=len(source), steps=6, batch_size=8)
+    )
+    threads = list(pipeline.batches(source, order))
+    iterator = pipeline.batches(source, order, workers=2)
+    try:
+        processes = list(iterator)
+    finally:
+        pipeline.close(iterator)
+    assert len(processes) == len(threads) == 6
+    for (x, y), (x_mp, y_mp) in zip(threads, processes, strict=True):
+        assert x.tobytes() == x_mp.tobytes() and y.tolist() == y_mp.tolist()
