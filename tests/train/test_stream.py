@@ -169,3 +169,41 @@ def test_worker_processes_deliver_the_same_batches_as_threads(tmp_path):
     assert len(processes) == len(threads) == 6
     for (x, y), (x_mp, y_mp) in zip(threads, processes, strict=True):
         assert x.tobytes() == x_mp.tobytes() and y.tolist() == y_mp.tolist()
+
+
+class ArraySource:
+    """Images held in arrays, as another kind of source (a hub dataset) would give them."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return self.images[index], int(self.labels[index])
+
+
+def test_any_random_access_source_streams_with_the_in_memory_fingerprint():
+    from archspec.train.data.dataset import assemble
+    from archspec.train.data.stream import streamed_from_sources
+
+    images, labels = make_images(40, seed=9)
+    images = images[..., np.newaxis]
+    test_images, test_labels = make_images(12, seed=10)
+    names = ("top", "middle", "bottom")
+    sources = {"train": ArraySource(images, labels), "test": ArraySource(test_images[..., np.newaxis], test_labels)}
+    stream = streamed_from_sources("arrays", sources, names, val_split=0.2, seed=1)
+    memory = assemble(
+        "arrays",
+        names,
+        (images, labels.astype(np.int32)),
+        None,
+        (test_images[..., np.newaxis], test_labels.astype(np.int32)),
+        val_split=0.2,
+        seed=1,
+    )
+    assert stream.fingerprint == memory.fingerprint
+    np.testing.assert_array_equal(stream.y_val, memory.y_val)
+    image, label = stream.sources["val"][3]
+    assert image.tobytes() == memory.x_val[3].tobytes() and label == memory.y_val[3]

@@ -1,6 +1,7 @@
 """Everything a run needs before its first step, made once by `prepare`: the typed model, the data (on
-the device, or streamed from disk when it exceeds `--data-memory`), the checks that refuse a run before anything is allocated (head vs classes, batch size,
-memory), the jitted functions, and the starting state (fresh, resumed, or `--init-from`).
+the device, or streamed from disk when it exceeds `--data-memory`), the checks that refuse a run
+before anything is allocated (head vs classes, batch size, memory), the jitted functions, and the
+starting state (fresh, resumed, or `--init-from`).
 """
 
 from __future__ import annotations
