@@ -1,13 +1,15 @@
 """Orbax checkpoints of a run folder: `checkpoints/` keeps the last N, `best/` the best one.
 
-Each checkpoint holds four items:
+Each checkpoint holds four items (five when the data is streamed):
 - `model`: the parameters and the model state to evaluate with (BatchNorm statistics recomputed for
   these weights): all that `evaluate` and `predict` read, so a change of the optimizer never makes
   an old run folder unreadable;
 - `train`: the rest of the train state (step, BatchNorm moving averages, dropout RNG streams,
   optimizer state, data-order key), so that a resumed run continues bit for bit;
 - `totals`: the running sums of the current epoch's metrics;
-- `progress`: a small JSON record of the host-side progress (best validation accuracy so far).
+- `progress`: a small JSON record of the host-side progress (best validation accuracy so far);
+- `data`: where the Grain stream of a streamed dataset stands (its epoch, position and iterator
+  state, JSON), so that a resumed run reads the batches an uninterrupted one would.
 
 Orbax writes each checkpoint to a temporary folder and renames it when complete, so a crash mid-save
 leaves the previous checkpoints intact; a checkpoint damaged afterwards (a truncated file, a deleted
@@ -71,13 +73,17 @@ class Checkpoints:
     def best_step(self) -> int | None:
         return self._best.latest_step()
 
-    def save(self, step: int, items: dict[str, Any], progress: dict[str, Any], *, best: bool) -> None:
-        """Start saving array `items` and the JSON `progress` (in the background); `best` also
-        replaces the best checkpoint."""
+    def save(
+        self, step: int, items: dict[str, Any], progress: dict[str, Any], *, best: bool, data: dict | None = None
+    ) -> None:
+        """Start saving array `items` and the JSON `progress` (and `data`, when given) in the
+        background; `best` also replaces the best checkpoint."""
         import orbax.checkpoint as ocp
 
+        json_items = {"progress": progress, **({"data": data} if data is not None else {})}
         args = ocp.args.Composite(
-            progress=ocp.args.JsonSave(progress), **{name: ocp.args.StandardSave(tree) for name, tree in items.items()}
+            **{name: ocp.args.JsonSave(value) for name, value in json_items.items()},
+            **{name: ocp.args.StandardSave(tree) for name, tree in items.items()},
         )
         import jax
 
@@ -93,10 +99,18 @@ class Checkpoints:
             if one_at_a_time:
                 self._best.wait_until_finished()
 
-    def restore(self, abstract_items: dict[str, Any], *, which: str = "latest", step: int | None = None) -> Restored:
+    def restore(
+        self,
+        abstract_items: dict[str, Any],
+        *,
+        which: str = "latest",
+        step: int | None = None,
+        json_items: tuple[str, ...] = (),
+    ) -> Restored:
         """The newest intact checkpoint's `abstract_items` (placed like the abstract trees) and its
         progress record. `which="best"` tries the best checkpoint first, then the latest ones;
-        `step` restores that checkpoint of the latest ones, or nothing.
+        `step` restores that checkpoint of the latest ones, or nothing. `json_items` (`data`) are
+        restored too where the checkpoint has them.
 
         Raises:
             PathError: no checkpoint is intact.
@@ -110,13 +124,14 @@ class Checkpoints:
             candidates = [(self._best, "best", s) for s in self._best.all_steps()[-1:]] + candidates
         skipped: list[tuple[str, str]] = []
         for manager, name, number in candidates:
+            present = [item for item in json_items if (self._folder(name, number) / item).is_dir()]
             args = ocp.args.Composite(
-                progress=ocp.args.JsonRestore(),
+                **{item: ocp.args.JsonRestore() for item in ("progress", *present)},
                 **{item: ocp.args.StandardRestore(tree) for item, tree in abstract_items.items()},
             )
             try:
                 restored = manager.restore(number, args=args)
-                items = {item: restored[item] for item in (*abstract_items, "progress")}
+                items = {item: restored[item] for item in (*abstract_items, "progress", *present)}
             except Exception as error:  # orbax raises many kinds for damaged files: all mean "not intact"
                 _quiet_abandoned_reads()
                 if any(word in str(error) for word in _MISMATCH_WORDS):

@@ -71,6 +71,10 @@ class TrainConfig:
     precise_bn: bool = True
     init_from: str | None = None  # a run folder or checkpoint whose weights start this run
     tensorboard_images: bool = False  # the first training batch in the TensorBoard events
+    # Bytes the decoded images may take in memory before the data is streamed from disk (None: from
+    # the host's and device's free memory); does not change what is trained, so it may change on resume.
+    data_memory: int | None = None
+    data_workers: int = 0  # Grain worker processes decoding a stream (0: threads in this process)
 
     def __post_init__(self) -> None:
         _at_least("--epochs", self.epochs, 1)
@@ -78,6 +82,9 @@ class TrainConfig:
         _at_least("--keep", self.keep_checkpoints, 1)
         _at_least("--checkpoint-every", self.checkpoint_every, 0)
         _at_least("--seed", self.seed, 0)
+        _at_least("--data-workers", self.data_workers, 0)
+        if self.data_memory is not None:
+            _at_least("--data-memory", self.data_memory, 0)
         if self.seed >= SEED_LIMIT:
             raise UserError(f"`--seed` (={self.seed}) must be below 2**32 (={SEED_LIMIT:,})")
         if not self.lr > 0:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import numpy as np
 
 from archspec.train import compile_cache, distributed, events, run, steps
 from archspec.train.config import TrainConfig
@@ -120,7 +119,7 @@ def train_and_evaluate(
                 epoch, position = divmod(step, spe)
                 if order is None or position == 0:
                     order = loop.begin_epoch(state, epoch, position)
-                state, totals = prepared.fns.train_step(state, totals, prepared.images, prepared.labels, order)
+                state, totals = prepared.fns.train_step(state, totals, *prepared.feed.batch(order))
                 at_epoch_end = position + 1 == spe
                 stopping = stop.requested(sync_point=at_epoch_end or _is_multiple(step + 1, config.checkpoint_every))
                 if at_epoch_end:
@@ -140,6 +139,7 @@ def train_and_evaluate(
             raise
         finally:
             loop.events.close()  # first: closing the checkpoints can raise (a full disk)
+            prepared.feed.close()
             prepared.checkpoints.close()
 
 
@@ -163,7 +163,7 @@ class _Run:
         self.epoch_started = time.monotonic()
         self.first_position = position
         self.meter = _Meter(position, self.epoch_started, self.p.config.batch_size)
-        order = self.p.fns.epoch_order(state.key, np.int32(epoch))
+        order = self.p.feed.begin_epoch(state, epoch, position)
         if epoch == position == 0 and self.p.config.tensorboard_images:
             self.events.first_batch(self.p.dataset, order)
         return order
@@ -211,14 +211,13 @@ class _Run:
         return self.evaluated[1]
 
     def score(self, split: str, model: Model) -> dict[str, float]:
-        data = self.p.splits[split]
-        return finalize(distributed.to_host(self.p.fns.evaluate(model, *data)))
+        return finalize(distributed.to_host(self.p.feed.evaluate(split, model)))
 
     def save(self, state: TrainState, totals: dict, epoch: int, *, best: bool = False) -> None:
         step, model = int(distributed.to_host(state.step)), self.model(state)
         self.check_finite(distributed.to_host(self.p.fns.all_finite(state, model)), epoch, step)
         items = {"model": model._asdict(), "train": steps.train_item(state), "totals": totals}
-        self.p.checkpoints.save(step, items, self.progress.to_json(), best=best)
+        self.p.checkpoints.save(step, items, self.progress.to_json(), best=best, data=self.p.feed.state())
         self.saved_at = time.monotonic()
 
     def write_curves(self) -> None:

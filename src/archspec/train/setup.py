@@ -1,12 +1,14 @@
-"""Everything a run needs before its first step, made once by `prepare`: the typed model, the data on
-the device, the checks that refuse a run before anything is allocated (head vs classes, batch size,
-memory), the jitted functions, and the starting state (fresh, resumed, or `--init-from`).
+"""Everything a run needs before its first step, made once by `prepare`: the typed model, the data (on
+the device, or streamed from disk when it exceeds `--data-memory`), the checks that refuse a run
+before anything is allocated (head vs classes, batch size, memory), the jitted functions, and the
+starting state (fresh, resumed, or `--init-from`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from archspec.errors import UserError
 from archspec.train import distributed, memory, run, steps
 from archspec.train.checkpoint import Checkpoints
 from archspec.train.config import TrainConfig
+from archspec.train.feed import MemoryFeed, StreamFeed
 from archspec.train.metrics import zero_sums
 from archspec.train.outputs import Task, make_task
 from archspec.train.steps import Model, TrainState
@@ -47,9 +50,9 @@ class Prepared:
     task: Task
     steps_per_epoch: int
     schedule: optax.Schedule
-    images: jax.Array  # the training images and labels, on the device
-    labels: jax.Array
-    splits: dict[str, tuple]  # val / test: (images, labels, batches, masks) on the device
+    images: jax.Array | None  # the training images and labels, on the device (None when streamed)
+    labels: jax.Array | None
+    splits: dict[str, tuple | None]  # val / test: (images, labels, batches, masks) on the device, or None
     fns: Functions
     checkpoints: Checkpoints
     abstract_model: dict  # the `model` item's shapes, to restore checkpoints into
@@ -59,6 +62,8 @@ class Prepared:
     resumed_at: int | None
     skipped_checkpoints: list[tuple[str, str]]
     devices: int
+    feed: MemoryFeed | StreamFeed  # the batches of each step, the evaluation of each split
+    data_line: str  # in memory or streamed, and why
 
     def info(self) -> dict[str, Any]:
         """What `Reporter.start` is told."""
@@ -79,23 +84,18 @@ class Prepared:
             "skipped": list(dataset.skipped),
             "skipped_checkpoints": self.skipped_checkpoints,
             "run_dir": str(self.workdir),
+            "data": self.data_line,
         }
 
 
 def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> Prepared:
     """Check and build everything for `config`; the run folder is created (or checked for `resume`)."""
     from archspec.compile import compile_spec
-    from archspec.train.data import load_dataset
 
     primary = jax.process_index() == 0
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    dataset = load_dataset(
-        config.data,
-        config.input_shape,
-        val_split=config.val_split,
-        seed=config.seed,
-        skip_bad_files=config.skip_bad_files,
-    )
+    dataset, data_line = _load_data(config, typed)
+    streamed = dataset.x_train is None
     task = make_task(typed, dataset, config.label_smoothing)
     mesh = mesh if mesh is not None else distributed.make_mesh()
     devices = mesh.devices.size
@@ -121,22 +121,38 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
         model = _initial_model(config.init_from, steps.abstract(model))
     state = jax.jit(functools.partial(steps.init_train_state, tx=tx, seed=config.seed), out_shardings=replicated)(model)
 
-    images = jax.device_put(dataset.x_train, replicated)
+    images, labels = None, None
+    if not streamed:
+        images, labels = jax.device_put(dataset.x_train, replicated), jax.device_put(dataset.y_train, replicated)
     fns = _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images)
     eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
     splits = {
-        name: _put_split(getattr(dataset, f"x_{name}"), getattr(dataset, f"y_{name}"), eval_batch, mesh)
+        name: None if streamed else _put_split(getattr(dataset, f"x_{name}"), labels_of, eval_batch, mesh)
         for name in ("val", "test")
-        if getattr(dataset, f"x_{name}") is not None
+        if (labels_of := getattr(dataset, f"y_{name}")) is not None
     }
     checkpoints = Checkpoints(workdir, keep=config.keep_checkpoints)
     abstract_model = steps.abstract(model)._asdict()
     totals = fns.new_totals()
-    progress, resumed_at, skipped = run.Progress(), None, []
+    progress, resumed_at, skipped, data_state = run.Progress(), None, [], None
     if resume:
-        state, totals, progress, resumed_at, skipped = _resume(
+        state, totals, progress, resumed_at, skipped, data_state = _resume(
             checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary
         )
+    if streamed:
+        feed = StreamFeed(
+            dataset,
+            mesh,
+            batch_size=config.batch_size,
+            eval_batch=eval_batch,
+            steps_per_epoch=steps_per_epoch,
+            fns=fns,
+            config=config,
+            graphdef=graphdef,
+            resume=data_state,
+        )
+    else:
+        feed = MemoryFeed(images, labels, splits, fns)
     return Prepared(
         config,
         workdir,
@@ -145,7 +161,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
         steps_per_epoch,
         schedule,
         images,
-        jax.device_put(dataset.y_train, replicated),
+        labels,
         splits,
         fns,
         checkpoints,
@@ -156,7 +172,55 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
         resumed_at,
         skipped,
         devices,
+        feed,
+        data_line,
     )
+
+
+def _load_data(config: TrainConfig, typed):
+    """The dataset in memory, or streamed when its decoded images exceed the memory budget; and the
+    run header's line saying which."""
+    from archspec.train.data import load_dataset, stream
+
+    budget, given = _data_budget(config, typed)
+    listing = stream.folder_listing(config.data, config.input_shape)
+    if listing is not None:
+        choice = stream.choose(listing.file_count, config.input_shape, budget, given=given)
+        # Every process must read its data the same way (hosts differ in free memory).
+        if distributed.all_agree(choice.stream):
+            dataset = stream.stream_folder(
+                config.data,
+                listing,
+                config.input_shape,
+                val_split=config.val_split,
+                seed=config.seed,
+                skip_bad_files=config.skip_bad_files,
+            )
+            return dataset, choice.line if choice.stream else "data: streaming from disk (another process must)"
+    dataset = load_dataset(
+        config.data,
+        config.input_shape,
+        val_split=config.val_split,
+        seed=config.seed,
+        skip_bad_files=config.skip_bad_files,
+    )
+    count = sum(len(y) for y in (dataset.y_train, dataset.y_val, dataset.y_test) if y is not None)
+    return dataset, stream.choose(count, config.input_shape, budget, given=given, streamable=listing is not None).line
+
+
+def _data_budget(config: TrainConfig, typed) -> tuple[int, bool]:
+    """(bytes the decoded images may take in memory, whether --data-memory gave it): by default half
+    the host's available memory (the images are held on the host while they go to the device), and
+    no more than the device has left beside the model's training memory."""
+    if config.data_memory is not None:
+        return config.data_memory, True
+    from archspec.train.data import available_host_memory
+
+    host = available_host_memory()
+    limit, _ = memory.device_memory()
+    model = memory.training_bytes(typed, config.batch_size, config.precision)
+    known = [amount for amount in (host // 2 if host else None, limit - model if limit else None) if amount is not None]
+    return (max(0, min(known)) if known else sys.maxsize), False
 
 
 def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images) -> Functions:
@@ -179,7 +243,7 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
     evaluate = jax.jit(functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding))
     new_totals = jax.jit(lambda: {**zero_sums(task), "finite": jnp.ones((), bool)}, out_shardings=replicated)
     precise = config.precise_bn and steps.has_batch_norm(graphdef, model)
-    if precise:
+    if precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
         order = steps.precise_bn_order(config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size)
         batches = jax.device_put(order, distributed.batch_sharded(mesh, leading=1))
         recompute = jax.jit(functools.partial(steps.batch_statistics, graphdef=graphdef, batch_sharding=batch_sharding))
@@ -195,9 +259,12 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
 
 
 def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary):
-    """(state, totals, progress, step, skipped checkpoints) of the newest intact checkpoint."""
+    """(state, totals, progress, step, skipped checkpoints, the data stream's position) of the newest
+    intact checkpoint."""
     train = steps.abstract(steps.train_item(state))
-    restored = checkpoints.restore({"model": abstract_model, "train": train, "totals": steps.abstract(totals)})
+    restored = checkpoints.restore(
+        {"model": abstract_model, "train": train, "totals": steps.abstract(totals)}, json_items=("data",)
+    )
     items = restored.items
     state = TrainState(params=items["model"]["params"], **items["train"])
     step = int(distributed.to_host(state.step))
@@ -205,7 +272,8 @@ def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, wo
     if primary:
         run.keep_metrics_until(workdir, step)
     totals = fns.new_totals() if step % steps_per_epoch == 0 else items["totals"]
-    return state, totals, run.Progress.from_json(items["progress"]), step, restored.skipped
+    progress = run.Progress.from_json(items["progress"])
+    return state, totals, progress, step, restored.skipped, items.get("data")
 
 
 def _initial_model(source: str, abstract_model: Model) -> Model:

@@ -231,6 +231,15 @@ def batch_statistics(
     current weights; its batch mean and variance are averaged with equal weights, not by EMA.
     Nothing else of the state changes (the dropout streams of `model` are reused, not advanced).
     """
+    sums = statistic_sums(model, images, batches, graphdef=graphdef, batch_sharding=batch_sharding)
+    return with_statistics(model, sums, batches.shape[0], graphdef=graphdef)
+
+
+def statistic_sums(
+    model: Model, images: jax.Array, batches: jax.Array, *, graphdef: nnx.GraphDef, batch_sharding
+) -> dict:
+    """The sums over `batches` of every BatchNorm's batch mean and variance (see `batch_statistics`);
+    a streamed dataset adds these up batch by batch."""
 
     def forward(indices):
         merged = nnx.merge(graphdef, model.params, model.model_state)
@@ -245,9 +254,14 @@ def batch_statistics(
 
     zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(forward, batches[0]))
     sums, _ = jax.lax.scan(body, zeros, batches)
+    return sums
+
+
+def with_statistics(model: Model, sums: dict, count, *, graphdef: nnx.GraphDef) -> Model:
+    """`model` with its BatchNorm statistics set to `sums` / `count` (batches)."""
     merged = nnx.merge(graphdef, model.params, model.model_state)
     statistics = nnx.state(merged, nnx.BatchStat)
-    nnx.replace_by_pure_dict(statistics, jax.tree.map(lambda total: total / batches.shape[0], sums))
+    nnx.replace_by_pure_dict(statistics, jax.tree.map(lambda total: total / count, sums))
     nnx.update(merged, statistics)
     _, _, model_state = nnx.split(merged, nnx.Param, ...)
     return Model(model.params, nnx.to_pure_dict(model_state))

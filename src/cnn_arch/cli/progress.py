@@ -46,6 +46,8 @@ class RichReporter(Reporter):
             f"{info['steps_per_epoch']} steps per epoch x {info['epochs']} epochs",
             markup=False,
         )
+        if info.get("data"):
+            self.console.print(info["data"], markup=False)
         if info["skipped"]:
             self.console.print(f"Skipped {len(info['skipped'])} unreadable files (--skip-bad-files)", markup=False)
         warn_skipped_checkpoints(info["skipped_checkpoints"])

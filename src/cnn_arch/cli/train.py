@@ -145,6 +145,19 @@ def train_command(
         help="Keep compiled steps in the user cache directory (CNN_ARCH_CACHE_DIR, else ~/.cache/cnn-arch), "
         "so the next run of the same spec and options starts without compiling.",
     ),
+    data_memory: str = typer.Option(
+        None,
+        "--data-memory",
+        metavar="SIZE",
+        help="Memory the decoded images may take (e.g. 2GB, 512MiB; 0 streams always); a folder whose "
+        "images take more is streamed from disk while training.  [default: half the free memory]",
+    ),
+    data_workers: int = typer.Option(
+        None,
+        "--data-workers",
+        help="Worker processes decoding streamed images (0: threads in the training process)."
+        + _default("data_workers"),
+    ),
     coordinator: str = typer.Option(
         None,
         "--coordinator",
@@ -197,6 +210,8 @@ def train_command(
         "precise_bn": precise_bn,
         "init_from": init_from,
         "tensorboard_images": tensorboard_images,
+        "data_memory": _data_memory(data_memory),
+        "data_workers": data_workers,
     }
     given = {name: value for name, value in options.items() if value is not None}
     name, text = read_target(spec)
@@ -284,6 +299,14 @@ def _run_dir(spec: str, out: Path | None, resume: bool) -> Path:
     if latest is None:
         raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --out")
     return latest
+
+
+def _data_memory(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from archspec.train.data.stream import parse_memory
+
+    return parse_memory(text)
 
 
 def _augmentations(text: str | None) -> tuple[str, ...] | None:
