@@ -416,3 +416,46 @@ def test_a_gated_or_unknown_hub_dataset_is_one_clear_error(monkeypatch, status, 
         thread.join()
     assert caught.value.message == message
     assert caught.value.hint.startswith(hint)
+
+
+@pytest.mark.slow  # trains twice
+def test_a_streamed_hub_dataset_trains_bitwise_the_in_memory_model(tmp_path, tiny_config):
+    import dataclasses
+
+    from conftest import TINY_SPEC, assert_bitwise_equal, plain
+
+    from archspec.train.loop import train_and_evaluate
+
+    root = make_pets(tmp_path / "pets", splits=("train", "test"), counts=(10, 8))
+    config = tiny_config(
+        data=f"hf:{root}", spec_text=TINY_SPEC.replace("dense 3", "dense 2"), epochs=2, batch_size=4, val_split=0.25
+    )
+    memory_run = train_and_evaluate(config, tmp_path / "memory")
+    streamed_run = train_and_evaluate(dataclasses.replace(config, data_memory=0), tmp_path / "streamed")
+    assert_bitwise_equal(plain(memory_run.state), plain(streamed_run.state))
+    assert memory_run.results == streamed_run.results
+    saved = [json.loads((tmp_path / name / "config.json").read_text()) for name in ("memory", "streamed")]
+    assert saved[0]["data"] == saved[1]["data"]
+
+
+@pytest.mark.slow  # builds a streamed dataset through the training set-up
+def test_a_streamed_hub_dataset_reports_and_skips_bad_images_as_in_memory(tmp_path, tiny_config):
+    import datasets
+
+    from archspec.train.data import stream
+    from archspec.train.data.hub import open_hub
+
+    rows = image_rows(6)
+    rows[1] = {"bytes": b"not an image, a note", "path": None}
+    features = {"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])}
+    path = save_to_disk(tmp_path / "saved", {"train": {"image": rows, "label": [0, 1] * 3}}, features)
+    hub = open_hub(f"hf:{path}", (16, 16, 3), val_split=0, seed=0)
+    with pytest.raises(DataError) as caught:
+        stream.stream_hub(hub, skip_bad_files=False)
+    assert caught.value.message.splitlines() == ["1 image cannot be used:", "  train[1]: holds text, not image data"]
+    streamed = stream.stream_hub(hub, skip_bad_files=True)
+    in_memory = load_dataset(f"hf:{path}", (16, 16, 3), val_split=0, skip_bad_files=True)
+    assert streamed.y_train.tolist() == in_memory.y_train.tolist() == [0, 0, 1, 0, 1]  # rows 0, 2, 3, 4 and 5
+    assert streamed.skipped == in_memory.skipped
+    assert streamed.fingerprint == in_memory.fingerprint
+    assert np.array_equal(np.stack([streamed.sources["train"][i][0] for i in range(5)]), in_memory.x_train)

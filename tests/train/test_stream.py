@@ -67,7 +67,7 @@ def test_the_choice_compares_the_decoded_size_with_the_budget_and_says_so():
     assert choose(10, (8, 8, 1), 640, given=True).stream is False  # exactly the budget still fits
     assert choose(10, (8, 8, 1), 639, given=True).stream is True
     stuck = choose(10, (8, 8, 1), 0, given=True, streamable=False)
-    assert not stuck.stream and "only folders are streamed" in stuck.line
+    assert not stuck.stream and "only folders and hf: datasets are streamed" in stuck.line
 
 
 def test_a_streamed_folder_has_the_in_memory_split_labels_and_fingerprint(tmp_path):

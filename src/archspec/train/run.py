@@ -206,7 +206,7 @@ def describe(config: TrainConfig, dataset) -> dict[str, Any]:
             "source": dataset.source,
             "fingerprint": dataset.fingerprint,
             "class_names": list(dataset.class_names),
-            "images": {split: _count(getattr(dataset, f"x_{split}")) for split in ("train", "val", "test")},
+            "images": {split: _count(getattr(dataset, f"y_{split}")) for split in ("train", "val", "test")},
             "skipped": list(dataset.skipped),
         },
         "devices": {

@@ -180,9 +180,22 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
 def _load_data(config: TrainConfig, typed):
     """The dataset in memory, or streamed when its decoded images exceed the memory budget; and the
     run header's line saying which."""
-    from archspec.train.data import load_dataset, stream
+    from archspec.train.data import hub, load_dataset, stream
 
     budget, given = _data_budget(config, typed)
+    if config.data.startswith(hub.HUB_PREFIX):
+        splits = hub.open_hub(config.data, config.input_shape, val_split=config.val_split, seed=config.seed)
+        choice = stream.choose(sum(map(len, splits.sources.values())), config.input_shape, budget, given=given)
+        if distributed.all_agree(choice.stream):
+            dataset = stream.stream_hub(splits, skip_bad_files=config.skip_bad_files)
+            return dataset, choice.line if choice.stream else "data: streaming from disk (another process must)"
+        return load_dataset(
+            config.data,
+            config.input_shape,
+            val_split=config.val_split,
+            seed=config.seed,
+            skip_bad_files=config.skip_bad_files,
+        ), choice.line
     listing = stream.folder_listing(config.data, config.input_shape)
     if listing is not None:
         choice = stream.choose(listing.file_count, config.input_shape, budget, given=given)

@@ -91,6 +91,13 @@ class HubSource:
                 raise UnusableImage(f"cannot read file ({error.strerror})") from None
         return decode_image(data, self.input_shape)
 
+    def checked(self, index: int) -> np.ndarray | str:
+        """Image `index`'s pixels, or why it cannot be used (for the streaming path's up-front check)."""
+        try:
+            return self.decode(index)
+        except UnusableImage as error:
+            return error.reason
+
     def describe(self, index: int) -> str:
         """Where image `index` is, for a report: `train[41]`, and its file when the dataset names one."""
         row = int(self._indices[index])
@@ -188,8 +195,8 @@ def load_hub(source: str, input_shape: Shape, *, val_split: float, seed: int, sk
     for name, split in hub.sources.items():
         decoded[name] = _decode_split(split, bad)
     if bad and not skip_bad_files:
-        raise _bad_report(source, bad)
-    _check_every_class_trained(source, hub.class_names, decoded["train"][1])
+        raise bad_report(source, bad)
+    check_every_class_trained(source, hub.class_names, decoded["train"][1])
     dataset = assemble(
         source,
         hub.class_names,
@@ -219,7 +226,7 @@ def _decode_split(split: HubSource, bad: list[tuple[str, str]]) -> tuple[np.ndar
     return images[: len(kept)], split.labels[kept]
 
 
-def _bad_report(source: str, bad: list[tuple[str, str]]) -> DataError:
+def bad_report(source: str, bad: list[tuple[str, str]]) -> DataError:
     lines = [f"  {where}: {reason}" for where, reason in bad[:REPORT_LIMIT]]
     if len(bad) > REPORT_LIMIT:
         lines.append(f"  ... and {len(bad) - REPORT_LIMIT} more")
@@ -351,7 +358,7 @@ def _labelled(source: str, split: str, hub_source: HubSource) -> HubSource | Non
     )
 
 
-def _check_every_class_trained(source: str, class_names: tuple[str, ...], labels: np.ndarray) -> None:
+def check_every_class_trained(source: str, class_names: tuple[str, ...], labels: np.ndarray) -> None:
     present = np.bincount(labels, minlength=len(class_names))
     missing = [name for name, count in zip(class_names, present, strict=True) if count == 0]
     if missing:

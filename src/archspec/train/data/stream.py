@@ -72,7 +72,7 @@ def choose(count: int, input_shape: Shape, budget: int, *, given: bool, streamab
         return Choice(
             False,
             f"data: {count:,} images in memory (decoded {human_bytes(decoded)} > budget {human_bytes(budget)}, "
-            f"{where}; only folders are streamed)",
+            f"{where}; only folders and hf: datasets are streamed)",
         )
     if decoded > budget:
         return Choice(
@@ -195,6 +195,26 @@ def stream_folder(
     return streamed
 
 
+def stream_hub(hub, *, skip_bad_files: bool) -> Streamed:
+    """A hub dataset's splits (validation already held out by `open_hub`), every image checked before
+    training starts and reported as `hub.load_hub` reports it; the fingerprint is the hub's own, as in memory."""
+    from archspec.train.data import hub as hubs
+
+    streamed, bad = _check(hub.source, hub.sources, hub.class_names, val_split=0, seed=0)
+    if bad and not skip_bad_files:
+        raise hubs.bad_report(hub.source, bad)
+    if bad:
+        unusable = {where for where, _ in bad}
+        sources = {
+            name: src.subset(np.array([i for i in range(len(src)) if src.describe(i) not in unusable], dtype=np.int64))
+            for name, src in hub.sources.items()
+        }
+        hubs.check_every_class_trained(hub.source, hub.class_names, sources["train"].labels)
+        streamed, _ = _check(hub.source, sources, hub.class_names, val_split=0, seed=0)
+        streamed = replace(streamed, skipped=tuple(f"{where}: {reason}" for where, reason in bad))
+    return replace(streamed, fingerprint=hub.fingerprint)
+
+
 def streamed_from_sources(
     source: str, sources: dict[str, Source], class_names: tuple[str, ...], *, val_split: float, seed: int
 ) -> Streamed:
@@ -263,7 +283,7 @@ def _check(source, root_sources, class_names, *, val_split, seed, strict=False) 
             if isinstance(pixels, str):
                 if strict:
                     raise DataError(source, f"image {index} of the {name} split cannot be used: {pixels}")
-                bad.append((split.shown[index], pixels))
+                bad.append((split.shown[index] if hasattr(split, "shown") else split.describe(index), pixels))
             else:
                 digest.update(np.ascontiguousarray(pixels))
         labels = np.ascontiguousarray(split.labels, dtype=np.int32)
@@ -313,6 +333,8 @@ class _Checked:
     def __getitem__(self, index: int) -> np.ndarray | str:
         if isinstance(self.split, FolderSource):
             return self.split.decode(index)
+        if hasattr(self.split, "checked"):  # a hub split: a bad image is reported, not raised
+            return self.split.checked(index)
         return self.split[index][0]
 
 
