@@ -60,7 +60,8 @@ def train_command(
         None,
         "--data",
         metavar="DATA",
-        help="`digits` (built in), a folder of class folders, or a .npz file." + _default("data"),
+        help="`digits` (built in), a folder of class folders, a .npz file, or `hf:NAME[:CONFIG]` (a Hugging Face "
+        "dataset, or `hf:FOLDER`)." + _default("data"),
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
     epochs: int = typer.Option(None, "--epochs", help="Passes over the training images." + _default("epochs")),
