@@ -159,7 +159,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
         dataset,
         task,
         steps_per_epoch,
-        schedule,
+        jax.jit(schedule),  # for the epoch table: one compile, not a dozen small ones per epoch
         images,
         labels,
         splits,
