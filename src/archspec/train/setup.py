@@ -82,7 +82,7 @@ class Prepared:
         }
 
 
-def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> Prepared:
+def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, progress=None) -> Prepared:
     """Check and build everything for `config`; the run folder is created (or checked for `resume`)."""
     from archspec.compile import compile_spec
     from archspec.train.data import load_dataset
@@ -95,6 +95,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
         val_split=config.val_split,
         seed=config.seed,
         skip_bad_files=config.skip_bad_files,
+        progress=progress,
     )
     task = make_task(typed, dataset, config.label_smoothing)
     mesh = mesh if mesh is not None else distributed.make_mesh()
