@@ -56,7 +56,7 @@ def measure(folder: Path, workers: int) -> dict[str, float]:
             marks[(stage, True)] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as cache:
-        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         load_folder(
             str(folder),
@@ -70,13 +70,18 @@ def measure(folder: Path, workers: int) -> dict[str, float]:
             workers=workers,
         )
         total = time.perf_counter() - start
-        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    main_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The workers' CPU time is counted once they have exited, which the pool waits for.
+    main_cpu, workers_cpu = (
+        (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        for before, after in zip(cpu_before, cpu_after, strict=True)
+    )
     return {
         "hash": marks[("hashing", True)] - marks[("hashing", False)],
         "decode": marks[("decoding", True)] - marks[("decoding", False)],
         "total": total,
         "main_cpu": main_cpu,
+        "workers_cpu": workers_cpu,
     }
 
 
@@ -92,7 +97,7 @@ def main() -> int:
     print(f"folder: {args.folder} ({args.images:,} JPEGs, ready in {time.perf_counter() - started:.1f} s)")
     print(f"usable CPUs: {len(os.sched_getaffinity(0))}; decoding to {'x'.join(map(str, SHAPE))}, cache off")
     print(
-        f"{'round':>5} {'load avg':>15} {'workers':>7} {'decode':>8} {'img/s':>7} {'hash':>6} {'total':>7} {'main cpu':>8}"
+        f"{'round':>5} {'load avg':>15} {'workers':>7} {'decode':>8} {'img/s':>7} {'hash':>6} {'total':>7} {'main cpu':>8} {'workers cpu':>11}"
     )
     ratios = []
     for round_number in range(1, args.rounds + 1):
@@ -103,7 +108,7 @@ def main() -> int:
             print(
                 f"{round_number:>5} {load:>15} {workers:>7} {result['decode']:>7.2f}s "
                 f"{args.images / result['decode']:>7,.0f} {result['hash']:>5.2f}s {result['total']:>6.2f}s "
-                f"{result['main_cpu']:>7.2f}s"
+                f"{result['main_cpu']:>7.2f}s {result['workers_cpu']:>10.2f}s"
             )
         ratio = figures[1]["decode"] / figures[args.workers]["decode"]
         ratios.append(ratio)

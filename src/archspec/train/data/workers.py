@@ -63,6 +63,8 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
             result = pending.popleft().result()
             yield result
     except BrokenProcessPool:
+        # Once the pool is down every worker has been waited for, so each one's exit code is known.
+        executor.shutdown(wait=True, cancel_futures=True)
         raise _worker_died(source, processes) from None
     finally:
         # Chunks not started are dropped; those running finish in well under a second.
@@ -77,6 +79,8 @@ def _leave_signals_to_parent() -> None:
 
 def _worker_died(source: str, processes: dict) -> DataError:
     codes = [process.exitcode for process in processes.values() if process.exitcode]
+    # The pool sends SIGTERM to the workers left when one dies: the first death is another code.
+    codes.sort(key=lambda code: code == -signal.SIGTERM)
     how = ""
     if codes and codes[0] < 0:
         name = _signal_name(-codes[0])
