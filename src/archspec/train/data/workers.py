@@ -86,7 +86,8 @@ def _worker_died(source: str, processes: dict) -> DataError:
         name = _signal_name(-codes[0])
         how = f" (killed by {name}" + (", which the out-of-memory killer sends)" if name == "SIGKILL" else ")")
     elif codes:
-        how = f" (exit status {codes[0]})"
+        # Python prints the worker's own error (such as a script without a `__main__` guard).
+        how = f" (exit status {codes[0]}; its error is printed above)"
     return DataError(
         source,
         f"a process decoding the images stopped before it finished{how}",
