@@ -4,12 +4,15 @@ dies (killed, out of memory) turned into one clear DataError."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 from archspec.errors import DataError
@@ -45,23 +48,24 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
         return
     # Spawned, not forked: the caller has usually imported JAX, whose threads make fork unsafe.
     context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_signals_to_parent)
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
     remaining = iter(chunks)
     pending: deque[Future] = deque()
     processes: dict = {}
     try:
         while True:
-            # Keep the window full, then collect the oldest chunk.
-            for chunk in remaining:
-                pending.append(executor.submit(function, *chunk))
-                if len(pending) >= CHUNKS_AHEAD_PER_WORKER * workers:
-                    break
+            # Keep the window full, then collect the oldest chunk. The first submissions start the
+            # workers (one each).
+            with _interrupts_ignored(while_=not pending):
+                for chunk in remaining:
+                    pending.append(executor.submit(function, *chunk))
+                    if len(pending) >= CHUNKS_AHEAD_PER_WORKER * workers:
+                        break
             if not pending:
                 return
             # Kept only to name the signal that killed a worker (the pool forgets its processes).
             processes = processes or dict(getattr(executor, "_processes", None) or {})
-            result = pending.popleft().result()
-            yield result
+            yield pending.popleft().result()
     except BrokenProcessPool:
         # Once the pool is down every worker has been waited for, so each one's exit code is known.
         executor.shutdown(wait=True, cancel_futures=True)
@@ -71,10 +75,35 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _leave_signals_to_parent() -> None:
-    """Ctrl-C reaches the whole process group: the parent decides whether to stop (training finishes
-    loading, then stops before the first step), so a worker must not die of it mid-chunk."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+@contextmanager
+def _interrupts_ignored(while_: bool):
+    """SIGINT ignored while workers are started, so that they start with it ignored (a disposition
+    that survives exec, and that Python keeps): Ctrl-C reaches the whole process group, and the
+    parent decides whether to stop (training finishes loading, then stops before the first step);
+    a worker must not die of it, not even while it imports numpy. A Ctrl-C in these few
+    milliseconds is lost."""
+    if not while_ or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _start_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as above, where the parent could not set it
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        # A pool's workers outlive a parent killed outright (by the out-of-memory killer, say),
+        # waiting for work forever; this one exits with it.
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(1)
 
 
 def _worker_died(source: str, processes: dict) -> DataError:
