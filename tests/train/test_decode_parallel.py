@@ -8,10 +8,15 @@ import multiprocessing
 import os
 import resource
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cnn_arch, subprocess_env
 from data_helpers import (
     noise_rgb,
     png_of_size,
@@ -205,6 +210,87 @@ def _virtual_memory(pid: int) -> int:
         if line.startswith("VmSize:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmSize")
+
+
+def _pool_workers(parent: int) -> list[int]:
+    """The pids of `parent`'s children that run multiprocessing's spawn entry point."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _write_small_folder(root: Path, count: int) -> None:
+    for i in range(count):
+        save(root / ("top", "middle", "bottom")[i % 3] / f"{i:04d}.png", solid(i % 256, size=(8, 8)))
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_workers_start_stops_cleanly(tmp_path, tiny_spec):
+    """Ctrl-C reaches every process of the group; the workers, still importing numpy, must not die of it."""
+    _write_small_folder(tmp_path / "d", folders.MIN_FILES_FOR_WORKERS + 50)
+    env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), CNN_ARCH_DECODE_WORKERS="2")
+    process = cnn_arch(
+        "train", tiny_spec, "--data", tmp_path / "d", "--out", tmp_path / "run", env=env, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not _pool_workers(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == f"stopped by SIGINT before the first step; nothing to save in {tmp_path / 'run'}"
+    assert list((tmp_path / "cache" / "datasets").glob("*.npz"))  # decoding finished and was cached
+
+
+@pytest.mark.slow
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    _write_small_folder(tmp_path / "d", 200)
+    script = textwrap.dedent(
+        f"""
+        import multiprocessing, os, signal
+        from pathlib import Path
+        from archspec.train.data import folders
+
+        folders.CHUNK_FILES, folders.MIN_FILES_FOR_WORKERS = 2, 0
+
+        def progress(stage, done, total):
+            if stage == "decoding" and done == 10:
+                print(*(child.pid for child in multiprocessing.active_children()), flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        root = Path({str(tmp_path / "d")!r})
+        folders.load_folder("d", root, (8, 8, 1), val_split=0, seed=0, skip_bad_files=False,
+                            cache_dir=root.parent / "c", progress=progress, workers=2)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 30
+    while _running(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pids)
+
+
+def _running(pids: list[int]) -> list[int]:
+    """The processes among `pids` that exist and are not zombies (which nothing may reap here)."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
 
 
 def test_usable_cpus_follow_the_affinity_mask_and_the_variable(monkeypatch):
