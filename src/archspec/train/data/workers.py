@@ -56,7 +56,7 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
         while True:
             # Keep the window full, then collect the oldest chunk. The first submissions start the
             # workers (one each).
-            with _interrupts_ignored(while_=not pending):
+            with _interrupts_ignored(starting=not pending):
                 for chunk in remaining:
                     pending.append(executor.submit(function, *chunk))
                     if len(pending) >= CHUNKS_AHEAD_PER_WORKER * workers:
@@ -76,13 +76,13 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
 
 
 @contextmanager
-def _interrupts_ignored(while_: bool):
+def _interrupts_ignored(starting: bool):
     """SIGINT ignored while workers are started, so that they start with it ignored (a disposition
     that survives exec, and that Python keeps): Ctrl-C reaches the whole process group, and the
     parent decides whether to stop (training finishes loading, then stops before the first step);
     a worker must not die of it, not even while it imports numpy. A Ctrl-C in these few
     milliseconds is lost."""
-    if not while_ or threading.current_thread() is not threading.main_thread():
+    if not starting or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
