@@ -65,6 +65,10 @@ class Diverged(Stopped):
 class Reporter:
     """What the loop tells its user. This one stays silent; the CLI draws progress bars and tables."""
 
+    def loading(self, stage: str, done: int, total: int) -> None:
+        """While a data folder is read: `done` of `total` files hashed for the cache key (`stage`
+        "hashing") or decoded ("decoding"); see `load_dataset`'s `progress`."""
+
     def start(self, info: dict[str, Any]) -> None:
         """Before the first step: devices, dataset sizes, steps per epoch, where a resumed run starts,
         damaged checkpoints skipped."""
@@ -106,7 +110,7 @@ def train_and_evaluate(
     primary = jax.process_index() == 0
     reporter = reporter if reporter is not None and primary else Reporter()
     with _stop_signals() as stop, run.locked(workdir, primary), run.folder_faults(workdir):
-        prepared = prepare(config, workdir, resume=resume, mesh=mesh)
+        prepared = prepare(config, workdir, resume=resume, mesh=mesh, progress=reporter.loading)
         loop = _Run(prepared, reporter, primary)
         try:
             state, totals = prepared.state, prepared.totals

@@ -88,13 +88,13 @@ class Prepared:
         }
 
 
-def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> Prepared:
+def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, progress=None) -> Prepared:
     """Check and build everything for `config`; the run folder is created (or checked for `resume`)."""
     from archspec.compile import compile_spec
 
     primary = jax.process_index() == 0
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    dataset, data_line = _load_data(config, typed)
+    dataset, data_line = _load_data(config, typed, progress)
     streamed = dataset.x_train is None
     task = make_task(typed, dataset, config.label_smoothing)
     mesh = mesh if mesh is not None else distributed.make_mesh()
@@ -177,7 +177,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None) -> P
     )
 
 
-def _load_data(config: TrainConfig, typed):
+def _load_data(config: TrainConfig, typed, progress=None):
     """The dataset in memory, or streamed when its decoded images exceed the memory budget; and the
     run header's line saying which."""
     from archspec.train.data import hub, load_dataset, stream
@@ -187,7 +187,7 @@ def _load_data(config: TrainConfig, typed):
         splits = hub.open_hub(config.data, config.input_shape, val_split=config.val_split, seed=config.seed)
         choice = stream.choose(sum(map(len, splits.sources.values())), config.input_shape, budget, given=given)
         if distributed.all_agree(choice.stream):
-            dataset = stream.stream_hub(splits, skip_bad_files=config.skip_bad_files)
+            dataset = stream.stream_hub(splits, skip_bad_files=config.skip_bad_files, progress=progress)
             return dataset, choice.line if choice.stream else "data: streaming from disk (another process must)"
         return load_dataset(
             config.data,
@@ -195,6 +195,7 @@ def _load_data(config: TrainConfig, typed):
             val_split=config.val_split,
             seed=config.seed,
             skip_bad_files=config.skip_bad_files,
+            progress=progress,
         ), choice.line
     listing = stream.folder_listing(config.data, config.input_shape)
     if listing is not None:
@@ -208,6 +209,7 @@ def _load_data(config: TrainConfig, typed):
                 val_split=config.val_split,
                 seed=config.seed,
                 skip_bad_files=config.skip_bad_files,
+                progress=progress,
             )
             return dataset, choice.line if choice.stream else "data: streaming from disk (another process must)"
     dataset = load_dataset(
@@ -216,6 +218,7 @@ def _load_data(config: TrainConfig, typed):
         val_split=config.val_split,
         seed=config.seed,
         skip_bad_files=config.skip_bad_files,
+        progress=progress,
     )
     count = sum(len(y) for y in (dataset.y_train, dataset.y_val, dataset.y_test) if y is not None)
     return dataset, stream.choose(count, config.input_shape, budget, given=given, streamable=listing is not None).line

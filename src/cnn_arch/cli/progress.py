@@ -20,6 +20,8 @@ COLUMNS = (
     ("time", 6, "seconds", "{:.1f}s"),
     ("img/s", 8, "images_per_second", "{:,.0f}"),
 )
+# What the bars say for each stage of `load_dataset`'s progress.
+LOADING_LABELS = {"hashing": "checking files", "decoding": "decoding images", "reading": "reading images"}
 
 
 class RichReporter(Reporter):
@@ -32,6 +34,10 @@ class RichReporter(Reporter):
         self._task = None
         self._columns = COLUMNS
         self._header_shown = False
+        self._loading = LoadingBars()
+
+    def loading(self, stage: str, done: int, total: int) -> None:
+        self._loading(stage, done, total)
 
     def start(self, info: dict[str, Any]) -> None:
         if self.header is not None:
@@ -114,6 +120,7 @@ class RichReporter(Reporter):
         self.console.print(f"Model: {where}: " + (", ".join(parts) or "no validation or test images"), markup=False)
 
     def close(self) -> None:
+        self._loading.close()
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -123,3 +130,48 @@ class RichReporter(Reporter):
             return
         self._header_shown = True
         self.console.print("  ".join(name.rjust(width) for name, width, _, _ in self._columns), markup=False)
+
+
+class LoadingBars:
+    """A progress bar on stderr while a data folder's files are hashed for the cache key, then one while
+    they are decoded; drawn only when stderr is a terminal (or on the `console` given)."""
+
+    def __init__(self, console=None) -> None:
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        self.console = console
+        self._progress = None
+        self._task = None
+        self._stage = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.console.is_terminal:
+            return
+        if stage != self._stage or self._progress is None:
+            self.close()
+            self._start(stage, total)
+        self._progress.update(self._task, completed=done)
+        if done >= total:
+            self.close()
+
+    def _start(self, stage: str, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._stage = stage
+        self._progress = Progress(
+            TextColumn(LOADING_LABELS.get(stage, stage)),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._task = self._progress.add_task(stage, total=total)
+        self._progress.start()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

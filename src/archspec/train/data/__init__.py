@@ -40,6 +40,7 @@ Modules: `dataset` (the Dataset, splits, digits), `images` (decoding), `listing`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from archspec.errors import DataError, UserError
@@ -74,6 +75,7 @@ def load_dataset(
     seed: int = 0,
     skip_bad_files: bool = False,
     cache_dir: str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Dataset:
     """Load `source` (`digits`, a class folder or a .npz file) fitted to `input_shape` (H, W, C).
 
@@ -84,6 +86,8 @@ def load_dataset(
         skip_bad_files: train without unreadable images instead of reporting them as an error.
         cache_dir: where decoded folders are cached; default `$CNN_ARCH_CACHE_DIR/datasets`, else
             `$XDG_CACHE_HOME/cnn-arch/datasets`, else `~/.cache/cnn-arch/datasets`.
+        progress: called as `progress(stage, done, total)` while a folder's files are read for its
+            cache key (`stage` "hashing") and decoded ("decoding"), for a progress bar.
 
     Raises:
         DataError: the data is missing, unreadable, inconsistent, cannot fit `input_shape`, or
@@ -95,7 +99,13 @@ def load_dataset(
         raise UserError(f"`--val-split` (={val_split}) must be at least 0 and below 1")
     try:
         return _load(
-            source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files, cache_dir=cache_dir
+            source,
+            input_shape,
+            val_split=val_split,
+            seed=seed,
+            skip_bad_files=skip_bad_files,
+            cache_dir=cache_dir,
+            progress=progress,
         )
     except MemoryError:
         # The size check comes first, but the host may not say what it has, or others may take it meanwhile.
@@ -110,6 +120,7 @@ def _load(
     seed: int,
     skip_bad_files: bool,
     cache_dir: str | Path | None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Dataset:
     if source == "digits":
         return load_digits(input_shape, val_split=val_split, seed=seed)
@@ -127,6 +138,7 @@ def _load(
             seed=seed,
             skip_bad_files=skip_bad_files,
             cache_dir=cache,
+            progress=progress,
         )
     if path.is_file() and path.suffix.lower() == ".npz":
         return load_npz(source, path, input_shape, val_split=val_split, seed=seed)

@@ -46,6 +46,8 @@ def read_image(path: str | Path, input_shape: Shape) -> np.ndarray:
         raise DataError(str(path), f"cannot be used: {error.reason}") from None
     except OSError as error:
         raise DataError(str(path), f"cannot be read ({error.strerror})") from None
+    except MemoryError:
+        raise DataError(str(path), "ran out of memory while decoding it") from None
 
 
 def decode_image(data: bytes, input_shape: Shape) -> np.ndarray:
@@ -71,6 +73,8 @@ def decode_image(data: bytes, input_shape: Shape) -> np.ndarray:
         raise UnusableImage(_unidentified_reason(data)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UnusableImage(f"possible decompression bomb ({exc})") from None
+    except MemoryError:
+        raise  # the host is short of memory; the file may be fine
     # Pillow's plugins raise many exception types on malformed input (OSError, SyntaxError,
     # struct.error, zlib.error, ...); each one means this file cannot be used.
     except Exception as exc:

@@ -163,7 +163,14 @@ class Streamed:
 
 
 def stream_folder(
-    source: str, listing: FolderListing, input_shape: Shape, *, val_split: float, seed: int, skip_bad_files: bool
+    source: str,
+    listing: FolderListing,
+    input_shape: Shape,
+    *,
+    val_split: float,
+    seed: int,
+    skip_bad_files: bool,
+    progress=None,
 ) -> Streamed:
     """The folder of `listing` as a Streamed dataset, every file checked (and the bad ones reported)
     before training starts, exactly as `folders.load_folder` reports them."""
@@ -178,7 +185,7 @@ def stream_folder(
         )
         for split, files in listing.files.items()
     }
-    streamed, bad = _check(source, root_sources, listing.class_names, val_split=val_split, seed=seed)
+    streamed, bad = _check(source, root_sources, listing.class_names, val_split=val_split, seed=seed, progress=progress)
     bad = sorted(listing.bad + bad)
     if listing.empty or (bad and not skip_bad_files):
         raise folders._folder_report(source, listing.empty, [] if skip_bad_files else bad)
@@ -195,12 +202,12 @@ def stream_folder(
     return streamed
 
 
-def stream_hub(hub, *, skip_bad_files: bool) -> Streamed:
+def stream_hub(hub, *, skip_bad_files: bool, progress=None) -> Streamed:
     """A hub dataset's splits (validation already held out by `open_hub`), every image checked before
     training starts and reported as `hub.load_hub` reports it; the fingerprint is the hub's own, as in memory."""
     from archspec.train.data import hub as hubs
 
-    streamed, bad = _check(hub.source, hub.sources, hub.class_names, val_split=0, seed=0)
+    streamed, bad = _check(hub.source, hub.sources, hub.class_names, val_split=0, seed=0, progress=progress)
     if bad and not skip_bad_files:
         raise hubs.bad_report(hub.source, bad)
     if bad:
@@ -263,7 +270,7 @@ class Subset:
         return self.source[int(self.indices[index])]
 
 
-def _check(source, root_sources, class_names, *, val_split, seed, strict=False) -> tuple[Streamed, list]:
+def _check(source, root_sources, class_names, *, val_split, seed, strict=False, progress=None) -> tuple[Streamed, list]:
     """Split as `dataset.assemble` does, decode every image once in the split's order to find the bad
     ones and compute `dataset._fingerprint` without holding the images; (dataset, bad files)."""
     train = root_sources["train"]
@@ -276,10 +283,14 @@ def _check(source, root_sources, class_names, *, val_split, seed, strict=False) 
     ordered = {"train": train, **{name: splits[name] for name in ("val", "test") if name in splits}}
     digest = hashlib.sha256(json.dumps(class_names).encode())
     bad: list[tuple[str, str]] = []
+    total, done = sum(len(split) for split in ordered.values()), 0
     for name, split in ordered.items():
         shape = (len(split), *_shape_of(split))
         digest.update(f"{name}:{np.dtype(np.uint8).str}:{shape}".encode())
         for index, pixels in _decoded(split):
+            done += 1
+            if progress is not None and (done % 64 == 0 or done == total):
+                progress("reading", done, total)  # a bar while every image is read once
             if isinstance(pixels, str):
                 if strict:
                     raise DataError(source, f"image {index} of the {name} split cannot be used: {pixels}")

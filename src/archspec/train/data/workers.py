@@ -1,0 +1,132 @@
+"""Running a function over chunks of work in worker processes, results in order, with a worker that
+dies (killed, out of memory) turned into one clear DataError."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from typing import Any
+
+from archspec.errors import DataError
+
+WORKERS_VARIABLE = "CNN_ARCH_DECODE_WORKERS"
+# Chunks submitted ahead of the one being collected, per worker: enough that no worker waits while
+# the main process copies a result out, few enough that finished results never pile up in memory.
+CHUNKS_AHEAD_PER_WORKER = 3
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which `taskset` and cgroup cpusets set,
+    not the machine's count), or `$CNN_ARCH_DECODE_WORKERS` when set."""
+    if (override := os.environ.get(WORKERS_VARIABLE, "").strip()).isdigit() and int(override) > 0:
+        return int(override)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, workers: int, source: str) -> Iterator[Any]:
+    """Yield `function(*chunk)` for each chunk, in order: in this process when `workers` is 1, else in
+    `workers` spawned processes (`function` must be a module-level function, chunks picklable).
+
+    Raises:
+        DataError: a worker process died (killed by a signal, such as the out-of-memory killer's).
+        MemoryError: a worker ran out of memory (re-raised here, as it would be without workers).
+    """
+    if workers <= 1:
+        for chunk in chunks:
+            yield function(*chunk)
+        return
+    # Spawned, not forked: the caller has usually imported JAX, whose threads make fork unsafe.
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
+    remaining = iter(chunks)
+    pending: deque[Future] = deque()
+    processes: dict = {}
+    try:
+        while True:
+            # Keep the window full, then collect the oldest chunk. The first submissions start the
+            # workers (one each).
+            with _interrupts_ignored(starting=not pending):
+                for chunk in remaining:
+                    pending.append(executor.submit(function, *chunk))
+                    if len(pending) >= CHUNKS_AHEAD_PER_WORKER * workers:
+                        break
+            if not pending:
+                return
+            # Kept only to name the signal that killed a worker (the pool forgets its processes).
+            processes = processes or dict(getattr(executor, "_processes", None) or {})
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        # Once the pool is down every worker has been waited for, so each one's exit code is known.
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise _worker_died(source, processes) from None
+    finally:
+        # Chunks not started are dropped; those running finish in well under a second.
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _interrupts_ignored(starting: bool):
+    """SIGINT ignored while workers are started, so that they start with it ignored (a disposition
+    that survives exec, and that Python keeps): Ctrl-C reaches the whole process group, and the
+    parent decides whether to stop (training finishes loading, then stops before the first step);
+    a worker must not die of it, not even while it imports numpy. A Ctrl-C in these few
+    milliseconds is lost."""
+    if not starting or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _start_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as above, where the parent could not set it
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        # A pool's workers outlive a parent killed outright (by the out-of-memory killer, say),
+        # waiting for work forever; this one exits with it.
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(1)
+
+
+def _worker_died(source: str, processes: dict) -> DataError:
+    codes = [process.exitcode for process in processes.values() if process.exitcode]
+    # The pool sends SIGTERM to the workers left when one dies: the first death is another code.
+    codes.sort(key=lambda code: code == -signal.SIGTERM)
+    how = ""
+    if codes and codes[0] < 0:
+        name = _signal_name(-codes[0])
+        how = f" (killed by {name}" + (", which the out-of-memory killer sends)" if name == "SIGKILL" else ")")
+    elif codes:
+        # Python prints the worker's own error (such as a script without a `__main__` guard).
+        how = f" (exit status {codes[0]}; its error is printed above)"
+    return DataError(
+        source,
+        f"a process decoding the images stopped before it finished{how}",
+        hint=f"if memory is short, use a smaller --input or fewer images; {WORKERS_VARIABLE}=1 decodes "
+        "in the main process only",
+    )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
