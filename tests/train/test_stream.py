@@ -207,3 +207,11 @@ def test_any_random_access_source_streams_with_the_in_memory_fingerprint():
     np.testing.assert_array_equal(stream.y_val, memory.y_val)
     image, label = stream.sources["val"][3]
     assert image.tobytes() == memory.x_val[3].tobytes() and label == memory.y_val[3]
+
+
+def test_the_up_front_read_of_a_streamed_folder_reports_its_progress(tmp_path):
+    write_folder(tmp_path / "data", count=150)
+    seen = []
+    streamed(tmp_path / "data", progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert {stage for stage, _, _ in seen} == {"reading"} and seen[-1] == ("reading", 150, 150)
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen) and len(seen) >= 2
