@@ -74,4 +74,9 @@ class SpecModel(nnx.Module):
 
 def build_model(typed: TypedGraph, *, seed: int = 0, dtype: Any = None) -> SpecModel:
     """Allocate and initialise the model's weights."""
-    return SpecModel(typed, rngs=nnx.Rngs(params=seed, dropout=seed + 1), dtype=dtype)
+    from archspec.variables import rewritable
+
+    rngs = nnx.Rngs(params=seed, dropout=seed + 1)
+    for stream in (rngs.params, rngs.dropout):
+        stream.count = rewritable(stream.count)  # advanced at every draw: see `rewritable`
+    return SpecModel(typed, rngs=rngs, dtype=dtype)

@@ -31,7 +31,7 @@ class BatchNorm(LayerKind):
     def build(self, attrs, inputs, output, rngs, dtype=None):
         from flax import nnx
 
-        return nnx.BatchNorm(
+        module = nnx.BatchNorm(
             inputs[0][-1],
             momentum=attrs["momentum"],
             epsilon=attrs["epsilon"],
@@ -40,6 +40,10 @@ class BatchNorm(LayerKind):
             dtype=dtype,
             rngs=rngs,
         )
+        from archspec.variables import rewritable
+
+        module.mean, module.var = rewritable(module.mean), rewritable(module.var)  # written at every step
+        return module
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], use_running_average=not train)
