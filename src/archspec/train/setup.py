@@ -183,20 +183,14 @@ def _load_data(config: TrainConfig, typed, progress=None):
     from archspec.train.data import hub, load_dataset, stream
 
     budget, given = _data_budget(config, typed)
+    line = None
     if config.data.startswith(hub.HUB_PREFIX):
         splits = hub.open_hub(config.data, config.input_shape, val_split=config.val_split, seed=config.seed)
         choice = stream.choose(sum(map(len, splits.sources.values())), config.input_shape, budget, given=given)
         if distributed.all_agree(choice.stream):
             dataset = stream.stream_hub(splits, skip_bad_files=config.skip_bad_files, progress=progress)
-            return dataset, choice.line if choice.stream else "data: streaming from disk (another process must)"
-        return load_dataset(
-            config.data,
-            config.input_shape,
-            val_split=config.val_split,
-            seed=config.seed,
-            skip_bad_files=config.skip_bad_files,
-            progress=progress,
-        ), choice.line
+            return dataset, _streaming_line(choice)
+        line = choice.line
     listing = stream.folder_listing(config.data, config.input_shape)
     if listing is not None:
         choice = stream.choose(listing.file_count, config.input_shape, budget, given=given)
@@ -211,7 +205,7 @@ def _load_data(config: TrainConfig, typed, progress=None):
                 skip_bad_files=config.skip_bad_files,
                 progress=progress,
             )
-            return dataset, choice.line if choice.stream else "data: streaming from disk (another process must)"
+            return dataset, _streaming_line(choice)
     dataset = load_dataset(
         config.data,
         config.input_shape,
@@ -220,8 +214,14 @@ def _load_data(config: TrainConfig, typed, progress=None):
         skip_bad_files=config.skip_bad_files,
         progress=progress,
     )
-    count = sum(len(y) for y in (dataset.y_train, dataset.y_val, dataset.y_test) if y is not None)
-    return dataset, stream.choose(count, config.input_shape, budget, given=given, streamable=listing is not None).line
+    if line is None:
+        count = sum(len(y) for y in (dataset.y_train, dataset.y_val, dataset.y_test) if y is not None)
+        line = stream.choose(count, config.input_shape, budget, given=given, streamable=listing is not None).line
+    return dataset, line
+
+
+def _streaming_line(choice) -> str:
+    return choice.line if choice.stream else "data: streaming from disk (another process must)"
 
 
 def _data_budget(config: TrainConfig, typed) -> tuple[int, bool]:
