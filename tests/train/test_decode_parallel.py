@@ -226,15 +226,16 @@ def _pool_workers(parent: int) -> list[int]:
     return found
 
 
-def _write_small_folder(root: Path, count: int) -> None:
+def _write_small_folder(root: Path, count: int, side: int = 8) -> None:
     for i in range(count):
-        save(root / ("top", "middle", "bottom")[i % 3] / f"{i:04d}.png", solid(i % 256, size=(8, 8)))
+        save(root / ("top", "middle", "bottom")[i % 3] / f"{i:04d}.png", solid(i % 256, size=(side, side)))
 
 
 @pytest.mark.slow
 def test_ctrl_c_while_the_workers_start_stops_cleanly(tmp_path, tiny_spec):
     """Ctrl-C reaches every process of the group; the workers, still importing numpy, must not die of it."""
-    _write_small_folder(tmp_path / "d", folders.MIN_FILES_FOR_WORKERS + 50)
+    # Images large enough that the workers live for a while: a loaded machine may scan /proc slowly.
+    _write_small_folder(tmp_path / "d", folders.MIN_FILES_FOR_WORKERS + 400, side=256)
     env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), CNN_ARCH_DECODE_WORKERS="2")
     process = cnn_arch(
         "train", tiny_spec, "--data", tmp_path / "d", "--out", tmp_path / "run", env=env, start_new_session=True
@@ -242,8 +243,10 @@ def test_ctrl_c_while_the_workers_start_stops_cleanly(tmp_path, tiny_spec):
     deadline = time.monotonic() + 120
     while not _pool_workers(process.pid) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    started = process.poll() is None
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
+    assert started, f"the training ended before its decoding workers were seen: {stderr}"
     assert process.returncode == 130, stderr
     assert stderr.strip() == f"stopped by SIGINT before the first step; nothing to save in {tmp_path / 'run'}"
     assert list((tmp_path / "cache" / "datasets").glob("*.npz"))  # decoding finished and was cached
