@@ -196,14 +196,7 @@ class _Lowering:
                 given[positional[len(given)].name] = expr
         for kwarg in line.kwargs:
             given[kwarg.name] = kwarg.value
-        attrs: dict[str, Any] = {}
-        for arg in kind.args:
-            if arg.name not in given:
-                attrs[arg.name] = arg.default
-            elif _uses(given[arg.name], names):
-                attrs[arg.name] = Sym(self.python(given[arg.name], names))
-            else:
-                attrs[arg.name] = arg.convert(arg.name, evaluate(given[arg.name], {}))
+        attrs = self.bind(kind, given, names)
         shape = self.shapes.get((line.span.line, line.span.column), (1, 1, 1))
         ops = [LayerOp(kind.name, attrs, shape)]
         ops.extend(self.trailing(word, names, shape) for word in suffix)
@@ -216,7 +209,12 @@ class _Lowering:
         kind = REGISTRY[word.func]
         given = dict(zip((a.name for a in kind.args if a.positional), word.args))
         given.update((kwarg.name, kwarg.value) for kwarg in word.kwargs)
-        attrs = {}
+        return LayerOp(kind.name, self.bind(kind, given, names), shape)
+
+    def bind(self, kind, given: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
+        """A layer's attributes: defaults, constants evaluated, and expressions over macro
+        arguments (`names`) kept as Python code for the writer."""
+        attrs: dict[str, Any] = {}
         for arg in kind.args:
             if arg.name not in given:
                 attrs[arg.name] = arg.default
@@ -224,7 +222,7 @@ class _Lowering:
                 attrs[arg.name] = Sym(self.python(given[arg.name], names))
             else:
                 attrs[arg.name] = arg.convert(arg.name, evaluate(given[arg.name], {}))
-        return LayerOp(kind.name, attrs, shape)
+        return attrs
 
     def python(self, expr: Expr, names: frozenset[str]) -> str:
         """`expr` as Python source; bare words become strings (`same` → "same"), true/false booleans."""
