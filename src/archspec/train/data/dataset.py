@@ -41,6 +41,12 @@ class Dataset:
         return len(self.class_names)
 
 
+def classes_without_images(class_names: tuple[str, ...], labels: np.ndarray) -> list[str]:
+    """The names of the classes no label of `labels` is."""
+    present = np.bincount(labels, minlength=len(class_names))
+    return [name for name, count in zip(class_names, present, strict=True) if count == 0]
+
+
 def check_input_shape(source: str, input_shape: Shape) -> None:
     height, width, channels = input_shape
     where = f"`input {height}x{width}x{channels}`"

@@ -18,7 +18,7 @@ import numpy as np
 import PIL
 
 from archspec.errors import DataError
-from archspec.train.data.dataset import Dataset, Split, assemble
+from archspec.train.data.dataset import Dataset, Split, assemble, classes_without_images
 from archspec.train.data.images import Shape, UnusableImage, decode_image
 from archspec.train.data.listing import FolderListing, list_folder
 from archspec.train.data.memory import check_decoded_size
@@ -109,9 +109,7 @@ def _folder_report(source: str, empty: list[str], bad: list[tuple[str, str]]) ->
 
 
 def _check_every_class_left(source: str, class_names: tuple[str, ...], labels: np.ndarray) -> None:
-    present = np.bincount(labels, minlength=len(class_names))
-    emptied = [name for name, count in zip(class_names, present, strict=True) if count == 0]
-    if emptied:
+    if emptied := classes_without_images(class_names, labels):
         raise DataError(
             source,
             f"no usable training images left in class {', '.join(f'`{n}`' for n in emptied)} after skipping bad files",

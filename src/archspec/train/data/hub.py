@@ -16,7 +16,7 @@ import numpy as np
 import PIL
 
 from archspec.errors import DataError
-from archspec.train.data.dataset import Dataset, assemble, stratified_split
+from archspec.train.data.dataset import Dataset, assemble, classes_without_images, stratified_split
 from archspec.train.data.images import Shape, UnusableImage, decode_image
 from archspec.train.data.memory import check_decoded_size
 
@@ -359,9 +359,7 @@ def _labelled(source: str, split: str, hub_source: HubSource) -> HubSource | Non
 
 
 def check_every_class_trained(source: str, class_names: tuple[str, ...], labels: np.ndarray) -> None:
-    present = np.bincount(labels, minlength=len(class_names))
-    missing = [name for name, count in zip(class_names, present, strict=True) if count == 0]
-    if missing:
+    if missing := classes_without_images(class_names, labels):
         raise DataError(
             source,
             f"no usable training images in class {', '.join(f'`{name}`' for name in missing)}",
