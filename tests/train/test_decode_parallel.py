@@ -231,6 +231,15 @@ def _write_small_folder(root: Path, count: int, side: int = 8) -> None:
         save(root / ("top", "middle", "bottom")[i % 3] / f"{i:04d}.png", solid(i % 256, size=(side, side)))
 
 
+def test_a_ctrl_c_while_workers_start_is_held_for_the_parent_not_lost():
+    """The parent cannot ignore SIGINT while it starts workers (a Ctrl-C then would vanish, and the
+    run would go on); it holds it, and the signal arrives once the workers are started."""
+    with pytest.raises(KeyboardInterrupt), workers._interrupts_held(starting=True):
+        signal.raise_signal(signal.SIGINT)  # to this thread, which holds it until the block ends
+        held = True
+    assert held
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_the_workers_start_stops_cleanly(tmp_path, tiny_spec):
     """Ctrl-C reaches every process of the group; the workers, still importing numpy, must not die of it."""

@@ -56,7 +56,7 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
         while True:
             # Keep the window full, then collect the oldest chunk. The first submissions start the
             # workers (one each).
-            with _interrupts_ignored(starting=not pending):
+            with _interrupts_held(starting=not pending):
                 for chunk in remaining:
                     pending.append(executor.submit(function, *chunk))
                     if len(pending) >= CHUNKS_AHEAD_PER_WORKER * workers:
@@ -76,24 +76,26 @@ def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, worke
 
 
 @contextmanager
-def _interrupts_ignored(starting: bool):
-    """SIGINT ignored while workers are started, so that they start with it ignored (a disposition
-    that survives exec, and that Python keeps): Ctrl-C reaches the whole process group, and the
-    parent decides whether to stop (training finishes loading, then stops before the first step);
-    a worker must not die of it, not even while it imports numpy. A Ctrl-C in these few
-    milliseconds is lost."""
-    if not starting or threading.current_thread() is not threading.main_thread():
+def _interrupts_held(starting: bool):
+    """SIGINT blocked (held, not ignored) in this thread while workers are started. A blocked signal
+    mask survives fork and exec, so each worker starts with SIGINT held until its initializer ignores
+    it: Ctrl-C reaches the whole process group, and the parent decides whether to stop (training
+    finishes loading, then stops before the first step); a worker must not die of it, not even while
+    it imports numpy. The parent loses nothing: another of its threads takes the signal, or it is
+    delivered when the mask is restored."""
+    if not starting or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _start_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as above, where the parent could not set it
+    # Ignored from here on: a Ctrl-C held since the worker started is dropped with it (see above).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:
         # A pool's workers outlive a parent killed outright (by the out-of-memory killer, say),
