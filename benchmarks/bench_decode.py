@@ -2,15 +2,22 @@
 
 Generates a folder of JPEGs of varied sizes around 256x256 in two classes (kept between runs), then
 decodes it to 64x64x3 through `load_folder` with 1 worker (in the main process) and with 2, each time
-into an empty cache (so nothing is read from a cache). The decoding time is taken from the progress
-callback (from the first to the last "decoding" call: it includes starting the workers, as a user pays
-it); hashing and the cache write are shown apart. Each round prints the load average before it, as
+into an empty cache (so nothing is read from a cache). The figure compared is what a user waits for
+between the listing and the cache write, taken from the progress callback: from its first call to
+the last "decoding" call. It includes starting the workers. With no cache file yet, the workers hash
+each file from the bytes they decode, so there is no separate "hashing" stage (its column shows 0);
+the whole load (with listing and cache write) is shown too. Each round prints the load average before it, as
 the figures mean little on a busy machine: `cores` is the CPU time this benchmark got (main process
 plus workers) over its wall time. Linux's autogroup scheduling shares the CPUs between sessions, not
 processes, so while one other session is busy the two workers get one core between them and the ratio
-drops to about 1. Exits non-zero when the best ratio misses 1.7.
+drops to about 1. The two runs of a round alternate in order (one process first, then workers first),
+and the verdict is the median ratio over the rounds: the same work on this 2-vCPU VM takes from 5.6 s
+to 7.0 s from one minute to the next, which no single round can tell from a real change. Each round
+also measures what the machine itself allows: the same files decoded by bare processes, already
+started, each on its share, against one (no pool, no start-up, nothing sent back). Exits non-zero
+when the median ratio misses 1.7.
 
-    python benchmarks/bench_decode.py [--images 4000] [--rounds 2] [--workers 2] [--folder PATH]
+    python benchmarks/bench_decode.py [--images 4000] [--rounds 5] [--workers 2] [--folder PATH]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +62,7 @@ def measure(folder: Path, workers: int) -> dict[str, float]:
     marks: dict[tuple[str, bool], float] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        marks.setdefault(("first", False), time.perf_counter())
         marks.setdefault((stage, False), time.perf_counter())
         if done == total:
             marks[(stage, True)] = time.perf_counter()
@@ -80,18 +89,53 @@ def measure(folder: Path, workers: int) -> dict[str, float]:
         for before, after in zip(cpu_before, cpu_after, strict=True)
     )
     return {
-        "hash": marks[("hashing", True)] - marks[("hashing", False)],
+        # With no cache file yet, the files are hashed as they are decoded: no "hashing" stage.
+        "hash": marks[("hashing", True)] - marks[("hashing", False)] if ("hashing", True) in marks else 0.0,
         "decode": marks[("decoding", True)] - marks[("decoding", False)],
+        "work": marks[("decoding", True)] - marks[("first", False)],
         "total": total,
         "main_cpu": main_cpu,
         "workers_cpu": workers_cpu,
     }
 
 
+def _decode_share(files: list[str], start, done) -> None:
+    from archspec.train.data.images import decode_files
+
+    start.wait()
+    for begin in range(0, len(files), 64):
+        decode_files(files[begin : begin + 64], SHAPE)
+    done.put(time.perf_counter())
+
+
+def machine_ratio(folder: Path, workers: int) -> float:
+    """What this machine allows: the same decoding split over `workers` processes that are already
+    started and share nothing (no pool, no results sent back), against one such process."""
+    import multiprocessing
+
+    files = sorted(str(path) for path in folder.rglob("*.jpg"))
+    context = multiprocessing.get_context("spawn")
+    times = {}
+    for count in (1, workers):
+        start, done = context.Event(), context.Queue()
+        processes = [
+            context.Process(target=_decode_share, args=(files[index::count], start, done)) for index in range(count)
+        ]
+        for process in processes:
+            process.start()
+        time.sleep(1.0)  # every process has imported numpy and Pillow
+        began = time.perf_counter()
+        start.set()
+        times[count] = max(done.get() for _ in processes) - began
+        for process in processes:
+            process.join()
+    return times[1] / times[workers]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "cnn-arch-bench-decode")
     args = parser.parse_args()
@@ -100,26 +144,35 @@ def main() -> int:
     print(f"folder: {args.folder} ({args.images:,} JPEGs, ready in {time.perf_counter() - started:.1f} s)")
     print(f"usable CPUs: {len(os.sched_getaffinity(0))}; decoding to {'x'.join(map(str, SHAPE))}, cache off")
     print(
-        f"{'round':>5} {'load avg':>15} {'workers':>7} {'decode':>8} {'img/s':>7} {'hash':>6} {'total':>7} {'main cpu':>8} {'workers cpu':>11} {'cores':>5}"
+        f"{'round':>5} {'load avg':>15} {'workers':>7} {'hash+decode':>11} {'decode':>7} {'img/s':>7} {'hash':>6} {'total':>7} {'main cpu':>8} {'workers cpu':>11} {'cores':>5}"
     )
-    ratios = []
+    ratios, ceilings = [], []
     for round_number in range(1, args.rounds + 1):
         figures = {}
-        for workers in (1, args.workers):
+        for workers in (1, args.workers) if round_number % 2 else (args.workers, 1):
             load = " ".join(f"{value:.2f}" for value in os.getloadavg())
             result = figures[workers] = measure(args.folder, workers)
             print(
-                f"{round_number:>5} {load:>15} {workers:>7} {result['decode']:>7.2f}s "
-                f"{args.images / result['decode']:>7,.0f} {result['hash']:>5.2f}s {result['total']:>6.2f}s "
+                f"{round_number:>5} {load:>15} {workers:>7} {result['work']:>10.2f}s {result['decode']:>6.2f}s "
+                f"{args.images / result['work']:>7,.0f} {result['hash']:>5.2f}s {result['total']:>6.2f}s "
                 f"{result['main_cpu']:>7.2f}s {result['workers_cpu']:>10.2f}s "
                 f"{(result['main_cpu'] + result['workers_cpu']) / result['total']:>5.2f}"
             )
-        ratio = figures[1]["decode"] / figures[args.workers]["decode"]
+        ratio = figures[1]["work"] / figures[args.workers]["work"]
         ratios.append(ratio)
-        print(f"{'':>5} ratio {args.workers} workers / 1: {ratio:.2f}x")
-    best = max(ratios)
-    print(f"best ratio {best:.2f}x (target {TARGET}x): {'ok' if best >= TARGET else 'MISSED'}")
-    return 0 if best >= TARGET else 1
+        ceiling = machine_ratio(args.folder, args.workers)
+        ceilings.append(ceiling)
+        print(
+            f"{'':>5} ratio {args.workers} workers / 1: {ratio:.2f}x; the machine's own, {args.workers} bare processes "
+            f"on shares of the files / 1: {ceiling:.2f}x"
+        )
+    median = statistics.median(ratios)
+    print(
+        f"median ratio {median:.2f}x over {len(ratios)} rounds (from {min(ratios):.2f}x to {max(ratios):.2f}x; "
+        f"target {TARGET}x): {'ok' if median >= TARGET else 'MISSED'}"
+    )
+    print(f"the machine's own ratio, median: {statistics.median(ceilings):.2f}x")
+    return 0 if median >= TARGET else 1
 
 
 if __name__ == "__main__":

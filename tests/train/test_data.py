@@ -16,7 +16,7 @@ from data_helpers import (
 )
 
 from archspec.errors import DataError, UserError
-from archspec.train.data import Dataset, available_host_memory, dataset, folders, load_dataset, memory
+from archspec.train.data import Dataset, available_host_memory, dataset, images, load_dataset, memory
 from archspec.train.outputs import check_fits
 
 
@@ -203,7 +203,7 @@ def test_running_out_of_memory_anyway_is_a_data_error(monkeypatch):
 
 def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
     make_classes(tmp_path / "d", {"cats": 2, "dogs": 2})
-    monkeypatch.setattr(folders, "decode_image", lambda *args: pytest.fail("an image was decoded"))
+    monkeypatch.setattr(images, "decode_image", lambda *args: pytest.fail("an image was decoded"))
     limit_memory(monkeypatch, 1000)
     assert load_error(tmp_path / "d", (16, 16, 1)).message == (
         "the decoded dataset would take 1.00 KiB (4 images of 16x16x1), more than the 1000 B of memory available"

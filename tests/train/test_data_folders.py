@@ -21,7 +21,7 @@ from data_helpers import (
     solid,
 )
 
-from archspec.train.data import folders, load_dataset
+from archspec.train.data import images, load_dataset
 
 
 def test_folder_without_splits_holds_out_stratified_val(tmp_path):
@@ -86,13 +86,13 @@ def test_nested_folders_inside_a_class_are_searched(tmp_path):
 @pytest.fixture
 def count_decodes(monkeypatch):
     calls = []
-    real_decode = folders.decode_image
+    real_decode = images.decode_image
 
     def counting(payload, input_shape):
         calls.append(1)
         return real_decode(payload, input_shape)
 
-    monkeypatch.setattr(folders, "decode_image", counting)
+    monkeypatch.setattr(images, "decode_image", counting)
     return calls
 
 

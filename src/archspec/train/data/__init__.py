@@ -40,17 +40,18 @@ Modules: `dataset` (the Dataset, splits, digits), `images` (decoding), `listing`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from archspec.errors import DataError, UserError
-from archspec.train.data.dataset import Dataset, check_input_shape, load_digits
-from archspec.train.data.folders import default_cache_dir, load_folder
-from archspec.train.data.hub import HUB_PREFIX, load_hub
-from archspec.train.data.images import MAX_IMAGE_PIXELS, read_image
-from archspec.train.data.listing import IMAGE_EXTENSIONS
-from archspec.train.data.memory import SMALLER_HINT, available_host_memory
-from archspec.train.data.npz import load_npz
+
+if TYPE_CHECKING:
+    from archspec.train.data.dataset import Dataset
+    from archspec.train.data.images import MAX_IMAGE_PIXELS, read_image
+    from archspec.train.data.listing import IMAGE_EXTENSIONS
+    from archspec.train.data.memory import available_host_memory
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -60,6 +61,23 @@ __all__ = [
     "load_dataset",
     "read_image",
 ]
+
+# Imported on first use, not with the package: a decoding worker process imports
+# `archspec.train.data.images`, and with it this package, and should pay for numpy and Pillow only.
+_LAZY = {
+    "Dataset": "dataset",
+    "MAX_IMAGE_PIXELS": "images",
+    "read_image": "images",
+    "IMAGE_EXTENSIONS": "listing",
+    "available_host_memory": "memory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ACCEPTED_SOURCES = (
     "pass `digits` (the built-in 8x8 digits), a folder with one sub-folder of images per class, "
@@ -94,6 +112,9 @@ def load_dataset(
             would not fit in the host's memory once decoded.
         UserError: `val_split` is out of range.
     """
+    from archspec.train.data.dataset import check_input_shape
+    from archspec.train.data.memory import SMALLER_HINT
+
     check_input_shape(source, input_shape)
     if not 0 <= val_split < 1:
         raise UserError(f"`--val-split` (={val_split}) must be at least 0 and below 1")
@@ -122,6 +143,11 @@ def _load(
     cache_dir: str | Path | None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Dataset:
+    from archspec.train.data.dataset import load_digits
+    from archspec.train.data.folders import default_cache_dir, load_folder
+    from archspec.train.data.hub import HUB_PREFIX, load_hub
+    from archspec.train.data.npz import load_npz
+
     if source == "digits":
         return load_digits(input_shape, val_split=val_split, seed=seed)
     if source.startswith(HUB_PREFIX):

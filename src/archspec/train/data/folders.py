@@ -18,11 +18,12 @@ import numpy as np
 import PIL
 
 from archspec.errors import DataError
+from archspec.train.data import workers as worker_processes
 from archspec.train.data.dataset import Dataset, Split, assemble, classes_without_images
-from archspec.train.data.images import Shape, UnusableImage, decode_image
+from archspec.train.data.images import Shape, decode_files, unreadable_digest
 from archspec.train.data.listing import FolderListing, list_folder
 from archspec.train.data.memory import check_decoded_size
-from archspec.train.data.workers import map_in_order, usable_cpus
+from archspec.train.data.workers import usable_cpus
 
 # Bump when decoding changes, so that old caches are not trusted.
 CACHE_FORMAT_VERSION = 2
@@ -126,15 +127,39 @@ def _decode_folder_cached(
     progress: Progress | None,
     workers: int,
 ) -> _Decoded:
-    every_file = [file for files in listing.files.values() for file in files]
-    key = _cache_key(listing, _content_digests([file.path for file in every_file], progress), input_shape)
     name = hashlib.sha256(f"{os.path.realpath(root)}:{input_shape}".encode()).hexdigest()[:32]
     cache_path = cache_dir / f"folder-{name}.npz"
-    if (cached := _read_cache(cache_path, key)) is not None:
-        return cached
-    decoded = _decode_listing(source, listing, input_shape, progress, workers)
+    with worker_processes.pool(_worker_count(listing, workers), source) as pool:
+        if cache_path.exists():
+            # Probably decoded before: the files' digests say whether the cache still holds.
+            paths = [file.path for files in listing.files.values() for file in files]
+            key = _cache_key(listing, _content_digests(paths, progress), input_shape)
+            if (cached := _read_cache(cache_path, key)) is not None:
+                return cached
+            decoded, _ = _decode_listing(listing, input_shape, progress, pool)
+        else:
+            # Decoding is certain: the files are hashed as they are decoded, from the same bytes,
+            # in the workers (one reading of each file, and no pass in this process alone).
+            decoded, digests = _decode_listing(listing, input_shape, progress, pool)
+            key = _cache_key(listing, digests, input_shape)
     _write_cache(cache_path, key, decoded)
     return decoded
+
+
+def _worker_count(listing: FolderListing, workers: int) -> int:
+    """`workers`, but one (this process) for a folder too small to repay starting processes, and no
+    more than there are chunks."""
+    if listing.file_count < MIN_FILES_FOR_WORKERS:
+        return 1
+    return min(workers, len(_chunks(listing)))
+
+
+def _chunks(listing: FolderListing) -> list:
+    return [
+        (split, files[start : start + CHUNK_FILES])
+        for split, files in listing.files.items()
+        for start in range(0, len(files), CHUNK_FILES)
+    ]
 
 
 def _content_digests(paths: list[Path], progress: Progress | None) -> list[str]:
@@ -157,8 +182,7 @@ def _content_digest(path: Path) -> str:
         with path.open("rb") as file:
             return hashlib.file_digest(file, "sha256").hexdigest()
     except OSError as exc:
-        # Decoding reports the file; the key must still change once it becomes readable.
-        return f"unreadable: {exc.strerror}"
+        return unreadable_digest(exc)
 
 
 def _cache_key(listing: FolderListing, digests: list[str], input_shape: Shape) -> str:
@@ -169,56 +193,33 @@ def _cache_key(listing: FolderListing, digests: list[str], input_shape: Shape) -
 
 
 def _decode_listing(
-    source: str, listing: FolderListing, input_shape: Shape, progress: Progress | None, workers: int
-) -> _Decoded:
-    """Decode every file in chunks, in `workers` processes for a big enough folder; the arrays, their
-    order and the bad-file report are the same whatever the number of workers."""
+    listing: FolderListing, input_shape: Shape, progress: Progress | None, pool: worker_processes.Pool
+) -> tuple[_Decoded, list[str]]:
+    """Decode every file in chunks, in the pool's processes; the arrays, their order and the bad-file
+    report are the same whatever the number of workers. Also returns each file's content digest, in
+    the listing's order."""
     total = listing.file_count
-    chunks = [
-        (split, files[start : start + CHUNK_FILES])
-        for split, files in listing.files.items()
-        for start in range(0, len(files), CHUNK_FILES)
-    ]
-    workers = 1 if total < MIN_FILES_FOR_WORKERS else min(workers, len(chunks))
+    chunks = _chunks(listing)
     # Filled in place: a list of chunks and np.concatenate would hold the dataset twice.
     images = {split: np.empty((len(files), *input_shape), dtype=np.uint8) for split, files in listing.files.items()}
     labels: dict[str, list[int]] = {split: [] for split in listing.files}
     bad = []
+    digests: list[str] = []
     done = 0
     _report(progress, "decoding", 0, total)
     tasks = (([str(file.path) for file in files], input_shape) for _, files in chunks)
-    with closing(map_in_order(_decode_chunk, tasks, workers=workers, source=source)) as results:
-        for (split, files), (decoded, problems) in zip(chunks, results, strict=True):
+    with closing(pool.map_in_order(decode_files, tasks)) as results:
+        for (split, files), (decoded, problems, chunk_digests) in zip(chunks, results, strict=True):
             unusable = dict(problems)
             filled = len(labels[split])
             images[split][filled : filled + len(decoded)] = decoded
             labels[split] += [file.label for index, file in enumerate(files) if index not in unusable]
             bad += [(files[index].relative, reason) for index, reason in problems]
+            digests += chunk_digests
             done += len(files)
             _report(progress, "decoding", done, total)
     splits = {split: (images[split][: len(labels[split])], np.array(labels[split], dtype=np.int32)) for split in images}
-    return _Decoded(splits, bad)
-
-
-def _decode_chunk(paths: list[str], input_shape: Shape) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Decode the files at `paths` (in a worker process, or in this one): the usable images in order
-    as one uint8 array, and (index in `paths`, reason) for each file that cannot be used."""
-    images = np.empty((len(paths), *input_shape), dtype=np.uint8)
-    problems = []
-    usable = 0
-    for index, path in enumerate(paths):
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            problems.append((index, f"cannot read file ({exc.strerror})"))
-            continue
-        try:
-            images[usable] = decode_image(data, input_shape)
-        except UnusableImage as exc:
-            problems.append((index, exc.reason))
-            continue
-        usable += 1
-    return images[:usable], problems
+    return _Decoded(splits, bad), digests
 
 
 def _read_cache(path: Path, key: str) -> _Decoded | None:

@@ -3,6 +3,7 @@ colour-mode conversion, high bit depths scaled to 8 bits), used alike for traini
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -48,6 +49,39 @@ def read_image(path: str | Path, input_shape: Shape) -> np.ndarray:
         raise DataError(str(path), f"cannot be read ({error.strerror})") from None
     except MemoryError:
         raise DataError(str(path), "ran out of memory while decoding it") from None
+
+
+def decode_files(paths: list[str], input_shape: Shape) -> tuple[np.ndarray, list[tuple[int, str]], list[str]]:
+    """Decode the files at `paths` (a folder's chunk, in a worker process or in the main one): the
+    usable images in order as one uint8 array, (index in `paths`, reason) for each file that cannot
+    be used, and every file's content digest (sha256 of the bytes decoded, or `unreadable_digest`).
+
+    Here, not in `folders`, so that a worker process imports only numpy, Pillow and this module."""
+    images = np.empty((len(paths), *input_shape), dtype=np.uint8)
+    problems = []
+    digests = []
+    usable = 0
+    for index, path in enumerate(paths):
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            problems.append((index, f"cannot read file ({exc.strerror})"))
+            digests.append(unreadable_digest(exc))
+            continue
+        digests.append(hashlib.sha256(data).hexdigest())
+        try:
+            images[usable] = decode_image(data, input_shape)
+        except UnusableImage as exc:
+            problems.append((index, exc.reason))
+            continue
+        usable += 1
+    return images[:usable], problems, digests
+
+
+def unreadable_digest(exc: OSError) -> str:
+    """A file's digest in a folder's cache key when it cannot be read: the key must still change once
+    it becomes readable (decoding reports the file)."""
+    return f"unreadable: {exc.strerror}"
 
 
 def decode_image(data: bytes, input_shape: Shape) -> np.ndarray:

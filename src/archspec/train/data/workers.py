@@ -34,56 +34,95 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def map_in_order(function: Callable[..., Any], chunks: Iterable[tuple], *, workers: int, source: str) -> Iterator[Any]:
-    """Yield `function(*chunk)` for each chunk, in order: in this process when `workers` is 1, else in
-    `workers` spawned processes (`function` must be a module-level function, chunks picklable).
+class Pool:
+    """`workers` spawned processes for `map_in_order`, started by `start()` or by the first map, and
+    stopped by `close()` (use `pool(...)`). With `workers` 1 nothing is started: chunks run in this
+    process."""
 
-    Raises:
-        DataError: a worker process died (killed by a signal, such as the out-of-memory killer's).
-        MemoryError: a worker ran out of memory (re-raised here, as it would be without workers).
-    """
-    if workers <= 1:
-        for chunk in chunks:
-            yield function(*chunk)
-        return
-    # Spawned, not forked: the caller has usually imported JAX, whose threads make fork unsafe.
-    context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
-    remaining = iter(chunks)
-    pending: deque[Future] = deque()
-    processes: dict = {}
-    try:
-        while True:
-            # Keep the window full, then collect the oldest chunk. The first submissions start the
-            # workers (one each).
-            with _interrupts_held(starting=not pending):
+    def __init__(self, workers: int, source: str) -> None:
+        self.workers = workers
+        self._source = source
+        self._executor: ProcessPoolExecutor | None = None
+        # Kept only to name the signal that killed a worker (the executor forgets its processes).
+        self._processes: dict = {}
+
+    def start(self) -> None:
+        """Start every worker now, without waiting for them: each takes a few tenths of a second to
+        import numpy and Pillow, which can overlap the caller's own work (hashing the files)."""
+        if self._executor is not None or self.workers <= 1:
+            return
+        # Spawned, not forked: the caller has usually imported JAX, whose threads make fork unsafe.
+        context = multiprocessing.get_context("spawn")
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker)
+        with _interrupts_held():
+            # The executor starts a process per task submitted while none is idle: one each.
+            for _ in range(self.workers):
+                self._executor.submit(_ready)
+        self._processes = dict(getattr(self._executor, "_processes", None) or {})
+
+    def map_in_order(self, function: Callable[..., Any], chunks: Iterable[tuple]) -> Iterator[Any]:
+        """Yield `function(*chunk)` for each chunk, in order (`function` must be a module-level
+        function, and the chunks picklable, when there are workers).
+
+        Raises:
+            DataError: a worker process died (killed by a signal, such as the out-of-memory killer's).
+            MemoryError: a worker ran out of memory (re-raised here, as it would be without workers).
+        """
+        if self.workers <= 1:
+            for chunk in chunks:
+                yield function(*chunk)
+            return
+        self.start()
+        assert self._executor is not None
+        remaining = iter(chunks)
+        pending: deque[Future] = deque()
+        try:
+            while True:
+                # Keep the window full, then collect the oldest chunk.
                 for chunk in remaining:
-                    pending.append(executor.submit(function, *chunk))
-                    if len(pending) >= CHUNKS_AHEAD_PER_WORKER * workers:
+                    pending.append(self._executor.submit(function, *chunk))
+                    if len(pending) >= CHUNKS_AHEAD_PER_WORKER * self.workers:
                         break
-            if not pending:
-                return
-            # Kept only to name the signal that killed a worker (the pool forgets its processes).
-            processes = processes or dict(getattr(executor, "_processes", None) or {})
-            yield pending.popleft().result()
-    except BrokenProcessPool:
-        # Once the pool is down every worker has been waited for, so each one's exit code is known.
-        executor.shutdown(wait=True, cancel_futures=True)
-        raise _worker_died(source, processes) from None
-    finally:
-        # Chunks not started are dropped; those running finish in well under a second.
-        executor.shutdown(wait=True, cancel_futures=True)
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        except BrokenProcessPool:
+            # Once the pool is down every worker has been waited for, so each one's exit code is known.
+            self.close()
+            raise _worker_died(self._source, self._processes) from None
+        finally:
+            for future in pending:  # chunks not started are dropped
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the workers (chunks running finish first, in well under a second)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager
-def _interrupts_held(starting: bool):
+def pool(workers: int, source: str) -> Iterator[Pool]:
+    """A `Pool` of `workers` processes, closed on leaving (also on an error or Ctrl-C)."""
+    workers_pool = Pool(workers, source)
+    try:
+        yield workers_pool
+    finally:
+        workers_pool.close()
+
+
+def _ready() -> None:
+    """A first task per worker: submitting it is what starts the worker."""
+
+
+@contextmanager
+def _interrupts_held():
     """SIGINT blocked (held, not ignored) in this thread while workers are started. A blocked signal
     mask survives fork and exec, so each worker starts with SIGINT held until its initializer ignores
     it: Ctrl-C reaches the whole process group, and the parent decides whether to stop (training
     finishes loading, then stops before the first step); a worker must not die of it, not even while
     it imports numpy. The parent loses nothing: another of its threads takes the signal, or it is
     delivered when the mask is restored."""
-    if not starting or not hasattr(signal, "pthread_sigmask"):
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
