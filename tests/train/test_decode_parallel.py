@@ -6,20 +6,20 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-import resource
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
+import worker_faults
 from conftest import cnn_arch, subprocess_env
 from data_helpers import (
     noise_rgb,
-    png_of_size,
     private_cache,  # noqa: F401  (autouse: keeps the cache out of the home folder)
     save,
     solid,
@@ -157,7 +157,8 @@ def test_small_folders_are_decoded_without_starting_workers(tmp_path, monkeypatc
     assert children and set(children) == {0}
 
 
-def test_big_folders_are_decoded_in_as_many_workers_as_asked(tmp_path, small_chunks):
+def test_big_folders_are_decoded_in_as_many_processes_as_asked(tmp_path, small_chunks):
+    """Three decoding processes: this one and two workers."""
     for i in range(24):
         save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i}.png", solid(i * 10))
     children = []
@@ -166,20 +167,32 @@ def test_big_folders_are_decoded_in_as_many_workers_as_asked(tmp_path, small_chu
         if stage == "decoding" and 0 < done < total:
             children.append(len(multiprocessing.active_children()))
 
-    load(tmp_path / "d", tmp_path / "c", 2, skip_bad_files=False, progress=watch)
+    load(tmp_path / "d", tmp_path / "c", 3, skip_bad_files=False, progress=watch)
     assert children and max(children) == 2
 
 
-def test_a_killed_worker_is_one_clear_error(tmp_path, small_chunks):
+def test_the_lead_process_decodes_while_the_workers_start(tmp_path, small_chunks):
+    """Chunks that are quick to decode are mostly done here while the one worker starts (a few tenths
+    of a second), yet the arrays are those of one process."""
+    for i in range(60):
+        save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i:02d}.png", noise_rgb(i))
+    one = load(tmp_path / "d", tmp_path / "c1", 1, skip_bad_files=False)
+    pool = workers.Pool(2, "d")
+    with closing(pool):
+        results = list(pool.map_in_order(worker_faults.where_decoded, [(f"{i}",) for i in range(20)]))
+    by_process = [where for where, _ in results]
+    assert [index for _, index in results] == [str(i) for i in range(20)]  # in order
+    assert by_process.count("here") > 10 and "worker" in by_process  # the worker gets the first chunk
+    two = load(tmp_path / "d", tmp_path / "c2", 2, skip_bad_files=False)
+    assert np.array_equal(one.x_train, two.x_train) and np.array_equal(one.y_train, two.y_train)
+
+
+def test_a_killed_worker_is_one_clear_error(tmp_path, small_chunks, monkeypatch):
     for i in range(60):
         save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i}.png", noise_rgb(i))
-
-    def kill_a_worker(stage, done, total):
-        if stage == "decoding" and done == 3:
-            os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
-
+    monkeypatch.setattr(folders, "decode_files", worker_faults.killed_in_a_worker)
     with pytest.raises(DataError) as caught:
-        load(tmp_path / "d", tmp_path / "c", 2, skip_bad_files=False, progress=kill_a_worker)
+        load(tmp_path / "d", tmp_path / "c", 3, skip_bad_files=False)
     assert caught.value.path == str(tmp_path / "d")
     assert caught.value.message == (
         "a process decoding the images stopped before it finished "
@@ -190,21 +203,12 @@ def test_a_killed_worker_is_one_clear_error(tmp_path, small_chunks):
     assert not list((tmp_path / "c").glob("*.npz"))  # nothing half-decoded is cached
 
 
-def test_a_worker_out_of_memory_is_one_clear_error(tmp_path, small_chunks):
-    """A 9000x9000 image (under Pillow's bomb limit) decoded by a worker allowed little memory."""
-    root = tmp_path / "d"
-    for i in range(60):  # 20 chunks: the last, with the big image, is sent long after the limit is set
-        save(root / ("a" if i % 2 else "b") / f"{i:02d}.png", solid(i))
-    (root / "b" / "z-huge.png").write_bytes(png_of_size(9000, 9000))
-
-    def limit_workers(stage, done, total):
-        if stage == "decoding" and done == 3:
-            for child in multiprocessing.active_children():
-                size = _virtual_memory(child.pid)
-                resource.prlimit(child.pid, resource.RLIMIT_AS, (size + 50 * 2**20, resource.RLIM_INFINITY))
-
+def test_a_worker_out_of_memory_is_one_clear_error(tmp_path, small_chunks, monkeypatch):
+    for i in range(60):
+        save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i:02d}.png", solid(i))
+    monkeypatch.setattr(folders, "decode_files", worker_faults.out_of_memory_in_a_worker)
     with pytest.raises(DataError) as caught:
-        load_dataset(str(root), SHAPE, cache_dir=tmp_path / "c", progress=limit_workers)
+        load_dataset(str(tmp_path / "d"), SHAPE, cache_dir=tmp_path / "c")
     assert caught.value.message == "ran out of memory while loading the dataset"
     assert multiprocessing.active_children() == []
 
@@ -283,7 +287,7 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
 
         root = Path({str(tmp_path / "d")!r})
         folders.load_folder("d", root, (8, 8, 1), val_split=0, seed=0, skip_bad_files=False,
-                            cache_dir=root.parent / "c", progress=progress, workers=2)
+                            cache_dir=root.parent / "c", progress=progress, workers=3)
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -8,7 +8,6 @@ import multiprocessing.connection
 import os
 import signal
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,9 +17,10 @@ from typing import Any
 from archspec.errors import DataError
 
 WORKERS_VARIABLE = "CNN_ARCH_DECODE_WORKERS"
-# Chunks submitted ahead of the one being collected, per worker: enough that no worker waits while
-# the main process copies a result out, few enough that finished results never pile up in memory.
-CHUNKS_AHEAD_PER_WORKER = 3
+# Chunks given to each worker process ahead of the one being collected: enough that it never waits
+# for work, few enough that a chunk it has not started can still be taken back at the end.
+CHUNKS_AHEAD_PER_WORKER = 2
+HELD_PER_WORKER = 8
 
 
 def usable_cpus() -> int:
@@ -35,9 +35,9 @@ def usable_cpus() -> int:
 
 
 class Pool:
-    """`workers` spawned processes for `map_in_order`, started by `start()` or by the first map, and
-    stopped by `close()` (use `pool(...)`). With `workers` 1 nothing is started: chunks run in this
-    process."""
+    """`workers` decoding processes for `map_in_order`: this one and `workers - 1` spawned ones,
+    started by `start()` or by the first map, and stopped by `close()` (use `pool(...)`). With
+    `workers` 1 nothing is started."""
 
     def __init__(self, workers: int, source: str) -> None:
         self.workers = workers
@@ -47,22 +47,27 @@ class Pool:
         self._processes: dict = {}
 
     def start(self) -> None:
-        """Start every worker now, without waiting for them: each takes a few tenths of a second to
-        import numpy and Pillow, which can overlap the caller's own work (hashing the files)."""
+        """Start the worker processes now, without waiting for them (each takes a few tenths of a
+        second to import numpy and Pillow)."""
         if self._executor is not None or self.workers <= 1:
             return
         # Spawned, not forked: the caller has usually imported JAX, whose threads make fork unsafe.
         context = multiprocessing.get_context("spawn")
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker)
+        spawned = self.workers - 1
+        self._executor = ProcessPoolExecutor(spawned, mp_context=context, initializer=_start_worker)
         with _interrupts_held():
             # The executor starts a process per task submitted while none is idle: one each.
-            for _ in range(self.workers):
+            for _ in range(spawned):
                 self._executor.submit(_ready)
         self._processes = dict(getattr(self._executor, "_processes", None) or {})
 
     def map_in_order(self, function: Callable[..., Any], chunks: Iterable[tuple]) -> Iterator[Any]:
         """Yield `function(*chunk)` for each chunk, in order (`function` must be a module-level
         function, and the chunks picklable, when there are workers).
+
+        This process decodes too: a chunk of its own whenever the oldest one is not back yet. So the
+        workers' start-up costs nothing (this process works meanwhile), and at the end it takes back
+        the chunks a worker has not started rather than wait for them.
 
         Raises:
             DataError: a worker process died (killed by a signal, such as the out-of-memory killer's).
@@ -74,24 +79,40 @@ class Pool:
             return
         self.start()
         assert self._executor is not None
-        remaining = iter(chunks)
-        pending: deque[Future] = deque()
+        work = list(chunks)
+        ahead = CHUNKS_AHEAD_PER_WORKER * (self.workers - 1)
+        # Chunks this process may hold done, waiting for an older one from a worker: a bound on the
+        # memory they take, loose enough that it never waits while a worker is slower or starting.
+        held = HELD_PER_WORKER * (self.workers - 1)
+        sent: dict[int, Future] = {}  # chunk index -> its future, until yielded
+        done_here: dict[int, Any] = {}  # chunk index -> this process's result, until yielded
+        next_in = 0  # the first chunk neither sent nor done here
         try:
-            while True:
-                # Keep the window full, then collect the oldest chunk.
-                for chunk in remaining:
-                    pending.append(self._executor.submit(function, *chunk))
-                    if len(pending) >= CHUNKS_AHEAD_PER_WORKER * self.workers:
+            for next_out in range(len(work)):
+                while next_out not in done_here:
+                    while next_in < len(work) and len(sent) < ahead:
+                        sent[next_in] = self._executor.submit(function, *work[next_in])
+                        next_in += 1
+                    oldest = sent.get(next_out)
+                    if oldest is None or oldest.done():
                         break
-                if not pending:
-                    return
-                yield pending.popleft().result()
+                    if next_in < len(work) and len(done_here) < held:
+                        done_here[next_in] = function(*work[next_in])
+                        next_in += 1
+                    elif (taken := _take_back(sent, after=next_out)) is not None:
+                        done_here[taken] = function(*work[taken])
+                    else:
+                        break  # nothing left to do here: wait for the oldest
+                if next_out in done_here:
+                    yield done_here.pop(next_out)
+                else:
+                    yield sent.pop(next_out).result()
         except BrokenProcessPool:
             # Once the pool is down every worker has been waited for, so each one's exit code is known.
             self.close()
             raise _worker_died(self._source, self._processes) from None
         finally:
-            for future in pending:  # chunks not started are dropped
+            for future in sent.values():  # chunks not started are dropped
                 future.cancel()
 
     def close(self) -> None:
@@ -108,6 +129,16 @@ def pool(workers: int, source: str) -> Iterator[Pool]:
         yield workers_pool
     finally:
         workers_pool.close()
+
+
+def _take_back(sent: dict[int, Future], after: int) -> int | None:
+    """The newest chunk after `after` that no worker has started (cancelled here, to be done by the
+    caller), or None."""
+    for index in sorted(sent, reverse=True):
+        if index > after and sent[index].cancel():
+            del sent[index]
+            return index
+    return None
 
 
 def _ready() -> None:

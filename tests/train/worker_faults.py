@@ -1,0 +1,32 @@
+"""Functions for decoding worker processes to run (they import this module by name): stand-ins for
+`decode_files` that fail only in a worker (the lead process decodes as usual), so the failure is
+real and where it would happen, and one that says which process ran it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+from archspec.train.data.images import decode_files
+
+
+def killed_in_a_worker(paths, input_shape):
+    """A worker killed outright, as the out-of-memory killer does (SIGKILL)."""
+    if multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return decode_files(paths, input_shape)
+
+
+def out_of_memory_in_a_worker(paths, input_shape):
+    """A worker whose allocation fails (Python's MemoryError, as under a memory limit)."""
+    if multiprocessing.parent_process() is not None:
+        raise MemoryError
+    return decode_files(paths, input_shape)
+
+
+def where_decoded(name: str) -> tuple[str, str]:
+    """("worker" or "here", `name`), after a fiftieth of a second of "decoding"."""
+    time.sleep(0.02)
+    return ("worker" if multiprocessing.parent_process() is not None else "here"), name
