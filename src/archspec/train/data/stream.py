@@ -185,7 +185,9 @@ def stream_folder(
         )
         for split, files in listing.files.items()
     }
-    streamed, bad = _check(source, root_sources, listing.class_names, val_split=val_split, seed=seed, progress=progress)
+    streamed, bad, _ = _check(
+        source, root_sources, listing.class_names, val_split=val_split, seed=seed, progress=progress
+    )
     bad = sorted(listing.bad + bad)
     if listing.empty or (bad and not skip_bad_files):
         raise folders._folder_report(source, listing.empty, [] if skip_bad_files else bad)
@@ -197,7 +199,7 @@ def stream_folder(
             for split, src in root_sources.items()
         }
         folders._check_every_class_left(source, listing.class_names, root_sources["train"].labels)
-        streamed, _ = _check(source, root_sources, listing.class_names, val_split=val_split, seed=seed)
+        streamed, _, _ = _check(source, root_sources, listing.class_names, val_split=val_split, seed=seed)
         streamed = replace(streamed, skipped=tuple(f"{path}: {reason}" for path, reason in bad))
     return streamed
 
@@ -207,17 +209,17 @@ def stream_hub(hub, *, skip_bad_files: bool, progress=None) -> Streamed:
     training starts and reported as `hub.load_hub` reports it; the fingerprint is the hub's own, as in memory."""
     from archspec.train.data import hub as hubs
 
-    streamed, bad = _check(hub.source, hub.sources, hub.class_names, val_split=0, seed=0, progress=progress)
+    streamed, bad, bad_at = _check(hub.source, hub.sources, hub.class_names, val_split=0, seed=0, progress=progress)
     if bad and not skip_bad_files:
         raise hubs.bad_report(hub.source, bad)
     if bad:
-        unusable = {where for where, _ in bad}
+        # With no validation split made here, the checked splits are the hub's own sources.
         sources = {
-            name: src.subset(np.array([i for i in range(len(src)) if src.describe(i) not in unusable], dtype=np.int64))
+            name: src.subset(np.array([i for i in range(len(src)) if i not in bad_at.get(name, ())], dtype=np.int64))
             for name, src in hub.sources.items()
         }
         hubs.check_every_class_trained(hub.source, hub.class_names, sources["train"].labels)
-        streamed, _ = _check(hub.source, sources, hub.class_names, val_split=0, seed=0)
+        streamed, _, _ = _check(hub.source, sources, hub.class_names, val_split=0, seed=0)
         streamed = replace(streamed, skipped=tuple(f"{where}: {reason}" for where, reason in bad))
     return replace(streamed, fingerprint=hub.fingerprint)
 
@@ -270,9 +272,12 @@ class Subset:
         return self.source[int(self.indices[index])]
 
 
-def _check(source, root_sources, class_names, *, val_split, seed, strict=False, progress=None) -> tuple[Streamed, list]:
+def _check(
+    source, root_sources, class_names, *, val_split, seed, strict=False, progress=None
+) -> tuple[Streamed, list, dict[str, set[int]]]:
     """Split as `dataset.assemble` does, decode every image once in the split's order to find the bad
-    ones and compute `dataset._fingerprint` without holding the images; (dataset, bad files)."""
+    ones and compute `dataset._fingerprint` without holding the images; (dataset, bad files as
+    (where, reason), and each split's positions of them)."""
     train = root_sources["train"]
     splits = {name: src for name, src in root_sources.items() if name != "train" and len(src)}
     if "val" not in splits and val_split > 0:
@@ -283,6 +288,7 @@ def _check(source, root_sources, class_names, *, val_split, seed, strict=False, 
     ordered = {"train": train, **{name: splits[name] for name in ("val", "test") if name in splits}}
     digest = hashlib.sha256(json.dumps(class_names).encode())
     bad: list[tuple[str, str]] = []
+    bad_at: dict[str, set[int]] = {}
     total, done = sum(len(split) for split in ordered.values()), 0
     for name, split in ordered.items():
         shape = (len(split), *_shape_of(split))
@@ -295,6 +301,7 @@ def _check(source, root_sources, class_names, *, val_split, seed, strict=False, 
                 if strict:
                     raise DataError(source, f"image {index} of the {name} split cannot be used: {pixels}")
                 bad.append((split.shown[index] if hasattr(split, "shown") else split.describe(index), pixels))
+                bad_at.setdefault(name, set()).add(index)
             else:
                 digest.update(np.ascontiguousarray(pixels))
         labels = np.ascontiguousarray(split.labels, dtype=np.int32)
@@ -310,7 +317,7 @@ def _check(source, root_sources, class_names, *, val_split, seed, strict=False, 
         source=source,
         input_shape=_shape_of(train),
     )
-    return streamed, bad
+    return streamed, bad, bad_at
 
 
 def _shape_of(split) -> Shape:
