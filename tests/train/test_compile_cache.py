@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_bitwise_equal, cnn_arch, final_state, subprocess_env
+from data_helpers import noise_rgb, save
 
 from archspec.train import compile_cache
 
@@ -96,3 +97,20 @@ def test_the_cache_is_never_a_reason_to_stop(tmp_path, run):
     off = tmp_path / "unused-cache"
     _, _, err = run("off", off, "--no-compile-cache")
     assert not off.exists() and "Persistent compilation cache" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_the_train_step_compiles_once_before_the_first_epoch(tmp_path, tiny_spec, streamed):
+    """The compile time printed is the whole of it: epoch 1 compiles nothing more (JAX logs every compile)."""
+    for i in range(48):
+        save(tmp_path / "d" / ("top", "middle", "bottom")[i % 3] / f"{i}.png", noise_rgb(i, size=12))
+    memory = ("--data-memory", "1KB") if streamed else ()
+    env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), JAX_LOG_COMPILES="1")
+    args = ("train", tiny_spec, "--data", tmp_path / "d", "--epochs", 2, "--batch-size", 16, *memory)
+    process = cnn_arch(*args, "--out", tmp_path / "run", "--no-compile-cache", env=env)
+    output, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert ("data: streaming" in output) == streamed
+    assert "Compiled the train step in" in output
+    assert err.count("Compiling jit(train_step)") == 1, err

@@ -59,20 +59,21 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
-def compile_ahead(prepared) -> float | None:
+def compile_ahead(prepared) -> float:
     """Compile the train step for the run's own arguments before the first epoch starts (loaded from
     the cache when it holds it) and return the seconds it took: the first epoch's time is then the
     training's alone. `jax.jit` keeps the executable, so the loop's first call compiles nothing.
-    Tracing and lowering, which no cache removes, are counted here too. None when the training images
-    are not on the device (streamed): the step then compiles at its first batch."""
+    Tracing and lowering, which no cache removes, are counted here too. A streamed run's step is
+    compiled for the shapes of the batches it will be given."""
     import time
 
     import numpy as np
 
-    if getattr(prepared, "images", None) is None:
-        return None
     started = time.monotonic()
     fns, state = prepared.fns, prepared.state
-    order = fns.epoch_order(state.key, np.int32(0))
-    fns.train_step.lower(state, prepared.totals, prepared.images, prepared.labels, order).compile()
+    if getattr(prepared, "images", None) is not None:
+        batch = (prepared.images, prepared.labels, fns.epoch_order(state.key, np.int32(0)))
+    else:
+        batch = prepared.feed.batch_shapes()
+    fns.train_step.lower(state, prepared.totals, *batch).compile()
     return time.monotonic() - started

@@ -109,6 +109,15 @@ class StreamFeed:
         self.consumed += 1
         return self._global(images), self._global(labels), self.order
 
+    def batch_shapes(self) -> tuple:
+        """What `batch` returns, as shapes (for compiling the train step before the first batch is read)."""
+        sharded = functools.partial(jax.ShapeDtypeStruct, sharding=self.batch_sharding)
+        return (
+            sharded((self.batch_size, *self.dataset.input_shape), np.uint8),
+            sharded((self.batch_size,), np.int32),
+            self.order,
+        )
+
     def state(self) -> dict:
         """The `data` item of a checkpoint: where in which epoch the stream stands."""
         return {

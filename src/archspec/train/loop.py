@@ -73,9 +73,9 @@ class Reporter:
         """Before the first step: devices, dataset sizes, steps per epoch, where a resumed run starts,
         damaged checkpoints skipped."""
 
-    def compiled(self, seconds: float | None) -> None:
+    def compiled(self, seconds: float) -> None:
         """The train step was compiled (or loaded from the compilation cache) before the first epoch, in
-        `seconds`; None when it compiles at its first batch (streamed data)."""
+        `seconds`."""
 
     def epoch_start(self, epoch: int, steps: int, position: int) -> None:
         """Epoch `epoch` (1-based) of `steps` steps begins at step `position` (0 unless resumed)."""

@@ -72,9 +72,7 @@ class RichReporter(Reporter):
             self._columns = tuple(c for c in COLUMNS if "top5" not in c[2])
         self.console.print()
 
-    def compiled(self, seconds: float | None) -> None:
-        if seconds is None:
-            return
+    def compiled(self, seconds: float) -> None:
         self.console.print(f"Compiled the train step in {seconds:.1f}s", markup=False)
         self.console.print()
 
