@@ -39,7 +39,9 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_ARCH_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def test_streamed_training_gives_bitwise_the_in_memory_model(tmp_path, folder, tiny_config):
+def test_streamed_training_gives_bitwise_the_in_memory_model(tmp_path, folder, tiny_config, monkeypatch):
+    from archspec.train.data import pipeline
+    from archspec.train.inference import evaluate_run, load_run
     from archspec.train.loop import train_and_evaluate
 
     config = tiny_config(data=str(folder), epochs=3, batch_size=8, augment=("flip", "crop"))
@@ -50,6 +52,15 @@ def test_streamed_training_gives_bitwise_the_in_memory_model(tmp_path, folder, t
     assert metrics_rows(tmp_path / "memory") == metrics_rows(tmp_path / "streamed")
     saved = [json.loads((tmp_path / name / "config.json").read_text()) for name in ("memory", "streamed")]
     assert saved[0]["data"] == saved[1]["data"]  # the fingerprint, and the image counts too
+
+    # `evaluate` streams the data of a run that streamed it (its --data-memory), to the same scores.
+    streams = []
+    real_batches = pipeline.batches
+    monkeypatch.setattr(pipeline, "batches", lambda *args, **kw: streams.append(1) or real_batches(*args, **kw))
+    in_memory = evaluate_run(load_run(tmp_path / "memory"))
+    assert not streams
+    assert evaluate_run(load_run(tmp_path / "streamed")) == in_memory
+    assert len(streams) == len(in_memory) == 2  # the train and validation splits
 
 
 def train_args(folder, spec, out):

@@ -131,21 +131,19 @@ def _restore_model(run_dir: Path, abstract_model, which: str, step: int | None =
 
 def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict[str, float]]:
     """Loss and accuracy of the run's model on each split of `data` (default: the training data,
-    split as in training). Another dataset must have the same classes."""
+    split as in training). Another dataset must have the same classes. Data over the run's memory
+    budget (`--data-memory`, or the default) is streamed from disk, as in training."""
+    import dataclasses
+
     import jax
 
-    from archspec.train import distributed, steps
-    from archspec.train.data import load_dataset
+    from archspec.compile import compile_spec
+    from archspec.train import distributed, setup, steps
     from archspec.train.metrics import finalize
 
-    config = trained.config
-    dataset = load_dataset(
-        data or config.data,
-        config.input_shape,
-        val_split=config.val_split,
-        seed=config.seed,
-        skip_bad_files=config.skip_bad_files,
-    )
+    config = dataclasses.replace(trained.config, data=data or trained.config.data)
+    typed = compile_spec(config.spec_text, config.spec, config.input_shape)
+    dataset, _ = setup.load_data(config, typed)
     if dataset.class_names != trained.class_names:
         raise UserError(
             f"{dataset.source} has classes {_names(dataset.class_names)}, but the model was trained on "
@@ -153,7 +151,6 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
             hint="evaluate on data with the same class folders (or class_names)",
         )
     devices = trained.mesh.devices.size
-    replicated = distributed.replicated(trained.mesh)
     evaluate = jax.jit(
         functools.partial(
             steps.evaluate,
@@ -162,23 +159,67 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
             batch_sharding=distributed.batch_sharded(trained.mesh),
         )
     )
+    streamed = getattr(dataset, "sources", None)
     results = {}
     for split in ("train", "val", "test"):
-        images, labels = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
-        if images is None:
+        labels = getattr(dataset, f"y_{split}")
+        if labels is None:
             continue
         batch = -(-min(256, len(labels)) // devices) * devices
         batches, masks = steps.eval_batches(len(labels), batch)
-        sharded = distributed.batch_sharded(trained.mesh, leading=1)
-        sums = evaluate(
-            trained.model,
-            jax.device_put(images, replicated),
-            jax.device_put(labels, replicated),
-            jax.device_put(batches, sharded),
-            jax.device_put(masks, sharded),
-        )
+        if streamed is None:
+            images = getattr(dataset, f"x_{split}")
+            sums = _evaluate_in_memory(evaluate, trained, images, labels, batches, masks)
+        else:
+            sums = _evaluate_streamed(evaluate, trained, streamed[split], batches, masks, config.data_workers)
         results[split] = {**finalize(distributed.to_host(sums)), "images": len(labels)}
     return results
+
+
+def _evaluate_in_memory(evaluate, trained: TrainedRun, images, labels, batches, masks):
+    import jax
+
+    from archspec.train import distributed
+
+    replicated = distributed.replicated(trained.mesh)
+    sharded = distributed.batch_sharded(trained.mesh, leading=1)
+    return evaluate(
+        trained.model,
+        jax.device_put(images, replicated),
+        jax.device_put(labels, replicated),
+        jax.device_put(batches, sharded),
+        jax.device_put(masks, sharded),
+    )
+
+
+def _evaluate_streamed(evaluate, trained: TrainedRun, source, batches, masks, workers: int):
+    """The sums of `evaluate` over `batches` of `source` read by the Grain pipeline, one batch on the
+    device at a time (each given with indices 0..B-1, as a streamed run's evaluation is)."""
+    import jax
+
+    from archspec.train import distributed
+    from archspec.train.data import pipeline
+    from archspec.train.metrics import add_sums
+
+    replicated = distributed.replicated(trained.mesh)
+    sharded = distributed.batch_sharded(trained.mesh, leading=1)
+    index = jax.device_put(np.arange(batches.shape[1], dtype=np.int32)[None], sharded)
+    add = jax.jit(add_sums)
+    iterator = pipeline.batches(source, batches, workers=workers)
+    try:
+        totals = None
+        for (images, labels), mask in zip(iterator, masks, strict=True):
+            sums = evaluate(
+                trained.model,
+                jax.device_put(images, replicated),
+                jax.device_put(labels, replicated),
+                index,
+                jax.device_put(mask[None], sharded),
+            )
+            totals = sums if totals is None else add(totals, sums)
+        return totals
+    finally:
+        pipeline.close(iterator)
 
 
 def read_images(paths: list[str], input_shape: tuple[int, int, int]) -> np.ndarray:

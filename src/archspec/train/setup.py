@@ -94,7 +94,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
 
     primary = jax.process_index() == 0
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    dataset, data_line = _load_data(config, typed, progress)
+    dataset, data_line = load_data(config, typed, progress)
     streamed = dataset.x_train is None
     task = make_task(typed, dataset, config.label_smoothing)
     mesh = mesh if mesh is not None else distributed.make_mesh()
@@ -177,9 +177,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     )
 
 
-def _load_data(config: TrainConfig, typed, progress=None):
-    """The dataset in memory, or streamed when its decoded images exceed the memory budget; and the
-    run header's line saying which."""
+def load_data(config: TrainConfig, typed, progress=None):
+    """The dataset in memory, or streamed when its decoded images exceed the memory budget (training,
+    and `evaluate` on a run's config); and the run header's line saying which."""
     from archspec.train.data import hub, load_dataset, stream
 
     budget, given = _data_budget(config, typed)
