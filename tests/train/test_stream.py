@@ -213,5 +213,33 @@ def test_the_up_front_read_of_a_streamed_folder_reports_its_progress(tmp_path):
     write_folder(tmp_path / "data", count=150)
     seen = []
     streamed(tmp_path / "data", progress=lambda stage, done, total: seen.append((stage, done, total)))
-    assert {stage for stage, _, _ in seen} == {"reading"} and seen[-1] == ("reading", 150, 150)
-    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen) and len(seen) >= 2
+    # Hashed for the check's cache key, then every image read once.
+    assert [stage for stage, _, _ in seen] == sorted(stage for stage, _, _ in seen)
+    assert {stage for stage, _, _ in seen} == {"hashing", "reading"} and seen[-1] == ("reading", 150, 150)
+    read = [done for stage, done, _ in seen if stage == "reading"]
+    assert read == sorted(read) and len(read) >= 2
+
+
+def test_an_unchanged_folder_is_not_read_again_before_the_next_streamed_run(tmp_path, monkeypatch):
+    from archspec.train.data.stream import FolderSource
+
+    root = write_folder(tmp_path / "bands")
+    (root / "top" / "notes.png").write_text("a note, not an image")
+    first = streamed(root, skip_bad_files=True)
+    decoded = []
+    real_decode = FolderSource.decode
+    monkeypatch.setattr(FolderSource, "decode", lambda self, index: decoded.append(index) or real_decode(self, index))
+    stages = []
+    again = streamed(root, skip_bad_files=True, progress=lambda stage, *_: stages.append(stage))
+    assert decoded == [] and set(stages) == {"hashing"}  # the files hashed, none decoded
+    assert (again.fingerprint, again.skipped) == (first.fingerprint, first.skipped) and len(again.skipped) == 1
+    np.testing.assert_array_equal(again.y_val, first.y_val)
+    with pytest.raises(DataError) as caught:  # the same report from the remembered check
+        streamed(root)
+    assert "top/notes.png: " in caught.value.message and decoded == []
+
+    # One file changed: the folder is checked again, and the fingerprint follows the new pixels.
+    save(root / "top" / "notes.png", Image.fromarray(np.full((8, 8), 7, dtype=np.uint8)))
+    changed = streamed(root)
+    assert decoded and changed.skipped == () and changed.fingerprint != first.fingerprint
+    assert changed.fingerprint == load_dataset(str(root), SHAPE, val_split=0.1, seed=0).fingerprint

@@ -31,6 +31,7 @@ import numpy as np
 
 from archspec.errors import DataError, UserError
 from archspec.summary import human_bytes
+from archspec.train.data.check_cache import CheckCache
 from archspec.train.data.dataset import stratified_split
 from archspec.train.data.images import Shape, UnusableImage, decode_image
 from archspec.train.data.listing import FolderListing
@@ -185,11 +186,18 @@ def stream_folder(
         )
         for split, files in listing.files.items()
     }
-    streamed, bad, _ = _check(
-        source, root_sources, listing.class_names, val_split=val_split, seed=seed, progress=progress
+    cache = CheckCache(
+        Path(source).expanduser(), listing, input_shape, val_split=val_split, seed=seed, progress=progress
     )
-    bad = sorted(listing.bad + bad)
+    split = {"class_names": listing.class_names, "val_split": val_split, "seed": seed}
+    if (known := cache.read()) is not None:
+        decoded_bad, fingerprint = known
+    else:
+        streamed, decoded_bad, _ = _check(source, root_sources, **split, progress=progress)
+        fingerprint = None if decoded_bad else streamed.fingerprint
+    bad = sorted(listing.bad + decoded_bad)
     if listing.empty or (bad and not skip_bad_files):
+        cache.write(decoded_bad, fingerprint)
         raise folders._folder_report(source, listing.empty, [] if skip_bad_files else bad)
     if bad:
         # The split is made among the usable files, so it changes: check and fingerprint again.
@@ -199,9 +207,10 @@ def stream_folder(
             for split, src in root_sources.items()
         }
         folders._check_every_class_left(source, listing.class_names, root_sources["train"].labels)
-        streamed, _, _ = _check(source, root_sources, listing.class_names, val_split=val_split, seed=seed)
-        streamed = replace(streamed, skipped=tuple(f"{path}: {reason}" for path, reason in bad))
-    return streamed
+    if bad or known is not None:
+        streamed, _, _ = _check(source, root_sources, **split, fingerprint=fingerprint)
+    cache.write(decoded_bad, streamed.fingerprint)
+    return replace(streamed, skipped=tuple(f"{path}: {reason}" for path, reason in bad))
 
 
 def stream_hub(hub, *, skip_bad_files: bool, progress=None) -> Streamed:
@@ -273,11 +282,12 @@ class Subset:
 
 
 def _check(
-    source, root_sources, class_names, *, val_split, seed, strict=False, progress=None
+    source, root_sources, class_names, *, val_split, seed, strict=False, progress=None, fingerprint=None
 ) -> tuple[Streamed, list, dict[str, set[int]]]:
     """Split as `dataset.assemble` does, decode every image once in the split's order to find the bad
     ones and compute `dataset._fingerprint` without holding the images; (dataset, bad files as
-    (where, reason), and each split's positions of them)."""
+    (where, reason), and each split's positions of them). Given the `fingerprint` (known from an
+    earlier check of the same files), nothing is read."""
     train = root_sources["train"]
     splits = {name: src for name, src in root_sources.items() if name != "train" and len(src)}
     if "val" not in splits and val_split > 0:
@@ -286,6 +296,8 @@ def _check(
             splits["val"] = train.subset(held)
             train = train.subset(keep)
     ordered = {"train": train, **{name: splits[name] for name in ("val", "test") if name in splits}}
+    if fingerprint is not None:
+        return _streamed(source, ordered, class_names, fingerprint, train), [], {}
     digest = hashlib.sha256(json.dumps(class_names).encode())
     bad: list[tuple[str, str]] = []
     bad_at: dict[str, set[int]] = {}
@@ -307,17 +319,20 @@ def _check(
         labels = np.ascontiguousarray(split.labels, dtype=np.int32)
         digest.update(f"{name}:{labels.dtype.str}:{labels.shape}".encode())
         digest.update(labels)
-    streamed = Streamed(
+    return _streamed(source, ordered, class_names, digest.hexdigest(), train), bad, bad_at
+
+
+def _streamed(source, ordered, class_names, fingerprint, train) -> Streamed:
+    return Streamed(
         sources=ordered,
         y_train=ordered["train"].labels,
         y_val=ordered["val"].labels if "val" in ordered else None,
         y_test=ordered["test"].labels if "test" in ordered else None,
         class_names=class_names,
-        fingerprint=digest.hexdigest(),
+        fingerprint=fingerprint,
         source=source,
         input_shape=_shape_of(train),
     )
-    return streamed, bad, bad_at
 
 
 def _shape_of(split) -> Shape:
