@@ -172,17 +172,25 @@ def test_big_folders_are_decoded_in_as_many_processes_as_asked(tmp_path, small_c
 
 
 def test_the_lead_process_decodes_while_the_workers_start(tmp_path, small_chunks):
-    """Chunks that are quick to decode are mostly done here while the one worker starts (a few tenths
-    of a second), yet the arrays are those of one process."""
-    for i in range(60):
-        save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i:02d}.png", noise_rgb(i))
-    one = load(tmp_path / "d", tmp_path / "c1", 1, skip_bad_files=False)
+    """This process does chunks of its own from the start, before the worker has begun its first,
+    and the results come in order; the arrays are those of one process."""
     pool = workers.Pool(2, "d")
     with closing(pool):
         results = list(pool.map_in_order(worker_faults.where_decoded, [(f"{i}",) for i in range(20)]))
-    by_process = [where for where, _ in results]
-    assert [index for _, index in results] == [str(i) for i in range(20)]  # in order
-    assert by_process.count("here") > 10 and "worker" in by_process  # the worker gets the first chunk
+    assert [name for _, name, _ in results] == [str(i) for i in range(20)]
+    started = {where: min(t for w, _, t in results if w == where) for where, _, _ in results}
+    assert set(started) == {"here", "worker"} and started["here"] < started["worker"]
+
+    # At the end this process takes back what no worker has started: with five chunks, done before the
+    # worker has even started, the worker is left only the first, which it had from the start.
+    pool = workers.Pool(2, "d")
+    with closing(pool):
+        results = list(pool.map_in_order(worker_faults.where_decoded, [(f"{i}",) for i in range(5)]))
+    assert [(where, name) for where, name, _ in results] == [("worker", "0")] + [("here", f"{i}") for i in range(1, 5)]
+
+    for i in range(60):
+        save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i:02d}.png", noise_rgb(i))
+    one = load(tmp_path / "d", tmp_path / "c1", 1, skip_bad_files=False)
     two = load(tmp_path / "d", tmp_path / "c2", 2, skip_bad_files=False)
     assert np.array_equal(one.x_train, two.x_train) and np.array_equal(one.y_train, two.y_train)
 

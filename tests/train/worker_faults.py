@@ -26,7 +26,8 @@ def out_of_memory_in_a_worker(paths, input_shape):
     return decode_files(paths, input_shape)
 
 
-def where_decoded(name: str) -> tuple[str, str]:
-    """("worker" or "here", `name`), after a fiftieth of a second of "decoding"."""
+def where_decoded(name: str) -> tuple[str, str, float]:
+    """("worker" or "here", `name`, when it started), after a fiftieth of a second of "decoding"."""
+    started = time.monotonic()  # the system's clock: the same in every process
     time.sleep(0.02)
-    return ("worker" if multiprocessing.parent_process() is not None else "here"), name
+    return ("worker" if multiprocessing.parent_process() is not None else "here"), name, started

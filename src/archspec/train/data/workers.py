@@ -89,18 +89,17 @@ class Pool:
         next_in = 0  # the first chunk neither sent nor done here
         try:
             for next_out in range(len(work)):
-                while next_out not in done_here:
+                while True:
                     while next_in < len(work) and len(sent) < ahead:
                         sent[next_in] = self._executor.submit(function, *work[next_in])
                         next_in += 1
-                    oldest = sent.get(next_out)
-                    if oldest is None or oldest.done():
+                    if next_out in done_here or sent[next_out].done():
                         break
                     if next_in < len(work) and len(done_here) < held:
                         done_here[next_in] = function(*work[next_in])
                         next_in += 1
-                    elif (taken := _take_back(sent, after=next_out)) is not None:
-                        done_here[taken] = function(*work[taken])
+                    elif next_in == len(work) and (taken := _take_back(sent, after=next_out)) is not None:
+                        done_here[taken] = function(*work[taken])  # the end: no new chunk is left
                     else:
                         break  # nothing left to do here: wait for the oldest
                 if next_out in done_here:
