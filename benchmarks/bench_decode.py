@@ -1,23 +1,29 @@
-"""Folder decoding in one process against worker processes (issue 14: 2 workers >= 1.7x one on a 2-core machine).
+"""Folder decoding in one process against several (issue 14: 2 processes >= 1.7x one on a 2-core machine).
 
 Generates a folder of JPEGs of varied sizes around 256x256 in two classes (kept between runs), then
-decodes it to 64x64x3 through `load_folder` with 1 worker (in the main process) and with 2, each time
-into an empty cache (so nothing is read from a cache). The figure compared is what a user waits for
-between the listing and the cache write, taken from the progress callback: from its first call to
-the last "decoding" call. It includes starting the workers. With no cache file yet, the workers hash
-each file from the bytes they decode, so there is no separate "hashing" stage (its column shows 0);
-the whole load (with listing and cache write) is shown too. Each round prints the load average before it, as
-the figures mean little on a busy machine: `cores` is the CPU time this benchmark got (main process
-plus workers) over its wall time. Linux's autogroup scheduling shares the CPUs between sessions, not
-processes, so while one other session is busy the two workers get one core between them and the ratio
-drops to about 1. The two runs of a round alternate in order (one process first, then workers first),
-and the verdict is the median ratio over the rounds: the same work on this 2-vCPU VM takes from 5.6 s
-to 7.0 s from one minute to the next, which no single round can tell from a real change. Each round
-also measures what the machine itself allows: the same files decoded by bare processes, already
-started, each on its share, against one (no pool, no start-up, nothing sent back). Exits non-zero
-when the median ratio misses 1.7.
+decodes it to 64x64x3 through `load_folder` with 1 process and with 2 (the main process and one
+spawned worker), each time into an empty cache, so nothing is read from a cache.
+
+- The figure compared is what a user waits for between the listing and the cache write: from the
+  progress callback's first call to its last "decoding" call. It includes starting the worker. With
+  no cache file yet each file is hashed from the bytes decoded, so there is no "hashing" stage (its
+  column shows 0); the whole load (with listing and cache write) is shown too.
+- `cores` is the CPU time the load got (main process plus workers) over its wall time, and each
+  round prints the load average before it: the figures mean little on a busy machine (Linux's
+  autogroup scheduling shares the CPUs between sessions, so while another session is busy the
+  ratio drops to about 1).
+- The two loads of a round alternate in order (one process first, then two first), and the verdict
+  is the median ratio over the rounds: the same work on this 2-vCPU VM takes from 5 s to 7 s from one
+  minute to the next, which no single round can tell from a real change.
+- Each round also measures what the machine itself allows: the same files decoded by bare
+  processes, already started, each on its share, against one (no pool, no start-up, nothing sent
+  back).
+
+Exits non-zero when the median ratio misses 1.7.
 
     python benchmarks/bench_decode.py [--images 4000] [--rounds 5] [--workers 2] [--folder PATH]
+
+`--workers`: decoding processes, the main one included.
 """
 
 from __future__ import annotations
@@ -144,7 +150,7 @@ def main() -> int:
     print(f"folder: {args.folder} ({args.images:,} JPEGs, ready in {time.perf_counter() - started:.1f} s)")
     print(f"usable CPUs: {len(os.sched_getaffinity(0))}; decoding to {'x'.join(map(str, SHAPE))}, cache off")
     print(
-        f"{'round':>5} {'load avg':>15} {'workers':>7} {'hash+decode':>11} {'decode':>7} {'img/s':>7} {'hash':>6} {'total':>7} {'main cpu':>8} {'workers cpu':>11} {'cores':>5}"
+        f"{'round':>5} {'load avg':>15} {'procs':>7} {'hash+decode':>11} {'decode':>7} {'img/s':>7} {'hash':>6} {'total':>7} {'main cpu':>8} {'workers cpu':>11} {'cores':>5}"
     )
     ratios, ceilings = [], []
     for round_number in range(1, args.rounds + 1):
@@ -163,7 +169,7 @@ def main() -> int:
         ceiling = machine_ratio(args.folder, args.workers)
         ceilings.append(ceiling)
         print(
-            f"{'':>5} ratio {args.workers} workers / 1: {ratio:.2f}x; the machine's own, {args.workers} bare processes "
+            f"{'':>5} ratio {args.workers} processes / 1: {ratio:.2f}x; the machine's own, {args.workers} bare processes "
             f"on shares of the files / 1: {ceiling:.2f}x"
         )
     median = statistics.median(ratios)
