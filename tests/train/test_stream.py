@@ -67,7 +67,7 @@ def test_the_choice_compares_the_decoded_size_with_the_budget_and_says_so():
     assert choose(10, (8, 8, 1), 640, given=True).stream is False  # exactly the budget still fits
     assert choose(10, (8, 8, 1), 639, given=True).stream is True
     stuck = choose(10, (8, 8, 1), 0, given=True, streamable=False)
-    assert not stuck.stream and "only folders and hf: datasets are streamed" in stuck.line
+    assert not stuck.stream and "only folders, .npz files and hf: datasets are streamed" in stuck.line
 
 
 def test_a_streamed_folder_has_the_in_memory_split_labels_and_fingerprint(tmp_path):
@@ -243,3 +243,51 @@ def test_an_unchanged_folder_is_not_read_again_before_the_next_streamed_run(tmp_
     changed = streamed(root)
     assert decoded and changed.skipped == () and changed.fingerprint != first.fingerprint
     assert changed.fingerprint == load_dataset(str(root), SHAPE, val_split=0.1, seed=0).fingerprint
+
+
+@pytest.mark.parametrize(
+    "images",
+    [
+        lambda rng: rng.integers(0, 256, (40, 12, 10), dtype=np.uint8),  # (N, H, W): gray, resized
+        lambda rng: rng.random((40, 8, 8, 3)).astype(np.float32),  # floats in 0..1, scaled by 255
+        lambda rng: np.asfortranarray(rng.integers(0, 256, (40, 8, 8, 1)).astype(np.int64)),  # wide, Fortran order
+    ],
+    ids=["uint8-gray-resized", "float-0-1", "int64-fortran"],
+)
+def test_a_streamed_npz_holds_what_load_npz_holds(tmp_path, images):
+    from data_helpers import write_npz
+
+    from archspec.train.data import pipeline
+    from archspec.train.data.npz_stream import stream_npz
+
+    rng = np.random.default_rng(4)
+    x, y = images(rng), np.arange(40) % 3
+    path = write_npz(
+        tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:9], y_test=y[:9], class_names=np.array(["a", "b", "c"])
+    )
+    memory = load_dataset(str(path), SHAPE, val_split=0.2, seed=1)
+    streamed = stream_npz(str(path), path, SHAPE, val_split=0.2, seed=1)
+    assert streamed.fingerprint == memory.fingerprint and streamed.class_names == memory.class_names
+    for split in ("train", "val", "test"):
+        labels = getattr(memory, f"y_{split}")
+        np.testing.assert_array_equal(getattr(streamed, f"y_{split}"), labels)
+        rows = np.arange(len(labels))[None]
+        read = list(pipeline.batches(streamed.sources[split], rows, workers=0))
+        np.testing.assert_array_equal(read[0][0], getattr(memory, f"x_{split}"))
+
+
+def test_an_npz_whose_arrays_cannot_stream_says_why(tmp_path):
+    from archspec.train.data.npz_stream import stream_npz
+
+    x, y = np.zeros((6, 8, 8), dtype=np.uint8), np.arange(6) % 2
+    path = tmp_path / "small.npz"
+    np.savez_compressed(path, x_train=x, y_train=y)
+    with pytest.raises(DataError) as caught:
+        stream_npz(str(path), path, SHAPE, val_split=0, seed=0)
+    assert caught.value.message.startswith("array `x_train` is compressed, so it cannot be streamed")
+    assert "np.savez (not np.savez_compressed)" in caught.value.hint
+
+    np.savez(path, x_train=np.full((6, 8, 8), 300, dtype=np.int16), y_train=y)  # checked as in memory
+    with pytest.raises(DataError) as caught:
+        stream_npz(str(path), path, SHAPE, val_split=0, seed=0)
+    assert caught.value.message == load_error(path, SHAPE).message

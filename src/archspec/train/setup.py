@@ -206,6 +206,22 @@ def load_data(config: TrainConfig, typed, progress=None):
                 progress=progress,
             )
             return dataset, _streaming_line(choice)
+    npz_path = Path(config.data).expanduser()
+    streamable = listing is not None or (npz_path.suffix.lower() == ".npz" and npz_path.is_file())
+    if listing is None and streamable:
+        from archspec.train.data import npz, npz_stream
+
+        count = sum(
+            header.shape[0]
+            for name, header in npz._read_npz_headers(config.data, npz_path).items()
+            if name.startswith("x_")
+        )
+        choice = stream.choose(count, config.input_shape, budget, given=given)
+        if distributed.all_agree(choice.stream):
+            dataset = npz_stream.stream_npz(
+                config.data, npz_path, config.input_shape, val_split=config.val_split, seed=config.seed
+            )
+            return dataset, _streaming_line(choice)
     dataset = load_dataset(
         config.data,
         config.input_shape,
@@ -216,7 +232,7 @@ def load_data(config: TrainConfig, typed, progress=None):
     )
     if line is None:
         count = sum(len(y) for y in (dataset.y_train, dataset.y_val, dataset.y_test) if y is not None)
-        line = stream.choose(count, config.input_shape, budget, given=given, streamable=listing is not None).line
+        line = stream.choose(count, config.input_shape, budget, given=given, streamable=streamable).line
     return dataset, line
 
 

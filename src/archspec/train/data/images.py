@@ -209,9 +209,10 @@ def _integers_to_uint8(samples: np.ndarray, depth: tuple[int, bool] | None) -> n
     return ((levels * 255 + largest // 2) // largest).astype(np.uint8)
 
 
-def float_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Floats in 0..1 scaled by 255, others taken as 0..255; rounded and clipped to uint8."""
-    scale = 255.0 if values.max() <= 1.0 else 1.0
+def float_to_uint8(values: np.ndarray, top: float | None = None) -> np.ndarray:
+    """Floats in 0..1 scaled by 255, others taken as 0..255; rounded and clipped to uint8. `top`: the
+    largest value of the whole array `values` is part of (default: of `values`)."""
+    scale = 255.0 if (values.max() if top is None else top) <= 1.0 else 1.0
     return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
 
 

@@ -206,22 +206,29 @@ def _images_to_uint8(source: str, name: str, images: np.ndarray) -> np.ndarray:
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.dtype.kind == "f":
-        if not np.isfinite(images).all():
+        check_image_values(source, name, images.dtype, bool(np.isfinite(images).all()), images.min(), images.max())
+        return float_to_uint8(images)
+    check_image_values(source, name, images.dtype, True, images.min(), images.max())
+    return images.astype(np.uint8)
+
+
+def check_image_values(source: str, name: str, dtype: np.dtype, finite: bool, low, high) -> None:
+    """Refuse an image array whose values cannot be pixels, from the whole array's min and max."""
+    if dtype.kind == "f":
+        if not finite:
             raise DataError(source, f"array `{name}` holds NaN or infinite values")
-        if images.min() < 0:
+        if low < 0:
             raise DataError(
                 source,
-                f"array `{name}` holds negative values (min {images.min():g})",
+                f"array `{name}` holds negative values (min {low:g})",
                 hint="store images as uint8 0..255 or floats in 0..1, not normalized",
             )
-        return float_to_uint8(images)
-    if images.min() < 0 or images.max() > 255:
+    elif low < 0 or high > 255:
         raise DataError(
             source,
-            f"array `{name}` holds values from {images.min()} to {images.max()}; integer images must lie in 0..255",
+            f"array `{name}` holds values from {low} to {high}; integer images must lie in 0..255",
             hint="store images as uint8 0..255 or floats in 0..1",
         )
-    return images.astype(np.uint8)
 
 
 def _labels(source: str, name: str, labels: np.ndarray) -> np.ndarray:

@@ -73,7 +73,7 @@ def choose(count: int, input_shape: Shape, budget: int, *, given: bool, streamab
         return Choice(
             False,
             f"data: {count:,} images in memory (decoded {human_bytes(decoded)} > budget {human_bytes(budget)}, "
-            f"{where}; only folders and hf: datasets are streamed)",
+            f"{where}; only folders, .npz files and hf: datasets are streamed)",
         )
     if decoded > budget:
         return Choice(
