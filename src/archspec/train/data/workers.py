@@ -19,7 +19,7 @@ from archspec.errors import DataError
 WORKERS_VARIABLE = "CNN_ARCH_DECODE_WORKERS"
 # Chunks given to each worker process ahead of the one being collected: enough that it never waits
 # for work, few enough that a chunk it has not started can still be taken back at the end.
-CHUNKS_AHEAD_PER_WORKER = 2
+CHUNKS_AHEAD_PER_WORKER = 3
 HELD_PER_WORKER = 8
 
 
