@@ -77,7 +77,8 @@ def golden(request):
 @pytest.fixture(autouse=True, scope="session")
 def _own_cache_dir(tmp_path_factory):
     """The caches `cnn-arch train` fills (decoded folders, compiled steps) in a folder of the test
-    session, not the user's ~/.cache (subprocesses inherit it)."""
+    session, not the user's ~/.cache (subprocesses inherit it). Under pytest-xdist each worker has
+    a base temporary folder of its own (`popen-gw0`, ...), so each worker has its own cache too."""
     import os
 
     before = os.environ.get("CNN_ARCH_CACHE_DIR")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,18 +12,18 @@ import pytest
 TOLERANCE = 1e-4  # max abs difference of the probabilities, fp32
 
 
-def train(tmp_path, template: str, data, input_shape: str):
-    """A 1-epoch run of `template` with its classifier cut to the tiny dataset's 3 classes."""
+def train(cli, tmp_path, template: str, data, input_shape: str):
+    """A 1-epoch run of `template` with its classifier cut to the tiny dataset's 3 classes, by `cnn-arch
+    train` run in this process (`main()`, as the console script runs it: no second JAX start-up)."""
     from archspec import templates
 
     spec = tmp_path / f"{template}.arch"
     text = templates.path(template).read_text(encoding="utf-8")
     spec.write_text(re.sub(r"^dense \d+ softmax$", "dense 3 softmax", text, flags=re.M), encoding="utf-8")
     run_dir = tmp_path / template
-    command = [sys.executable, "-m", "cnn_arch", "train", str(spec), "--data", str(data), "--input", input_shape]
-    command += ["--epochs", "1", "--batch-size", "16", "--out", str(run_dir)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    arguments = ["train", str(spec), "--data", str(data), "--input", input_shape]
+    result = cli(*arguments, "--epochs", "1", "--batch-size", "16", "--out", str(run_dir))
+    assert result.code == 0, result.err[-2000:]
     return run_dir
 
 
@@ -60,15 +58,17 @@ def round_trip(cli, run_dir, tmp_path, images: np.ndarray) -> None:
 
 @pytest.mark.slow  # trains in a subprocess, then converts with jax2onnx
 def test_gap_head_round_trip(cli, tmp_path, tiny_data):
-    run_dir = train(tmp_path, "gap-head", tiny_data, "16x16x3")
+    run_dir = train(cli, tmp_path, "gap-head", tiny_data, "16x16x3")
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     round_trip(cli, run_dir, tmp_path, images)
 
 
 @pytest.mark.slow
 def test_resnet50_built_small_round_trip(cli, tmp_path, tiny_data):
-    run_dir = train(tmp_path, "resnet50", tiny_data, "64x64x3")
-    images = np.random.default_rng(1).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    # 32x32, the smallest input its five halvings leave a 1x1 map of: every layer kind and stride of the
+    # 224x224 network (bottlenecks, projections, BatchNorm, max and global pooling), at a quarter of 64x64's work
+    run_dir = train(cli, tmp_path, "resnet50", tiny_data, "32x32x3")
+    images = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     round_trip(cli, run_dir, tmp_path, images)
 
 

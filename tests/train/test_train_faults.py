@@ -87,11 +87,24 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint_to_bitwise_the_same_
     assert_bitwise_equal(final_state(run_dir), final_state(reference))
 
 
+@pytest.fixture(scope="module")
+def two_epoch_run(tmp_path_factory, tiny_data):
+    """A finished run of 2 epochs with a checkpoint every 2 steps, trained once for the damage tests:
+    each damages a copy of its own."""
+    from archspec.train.config import TrainConfig
+
+    run_dir = tmp_path_factory.mktemp("two-epochs") / "run"
+    settings = {"spec": "tiny", "spec_text": TINY_SPEC, "input_shape": (8, 8, 1), "data": str(tiny_data)}
+    settings |= {"epochs": 2, "batch_size": 16, "lr": 0.01, "checkpoint_every": 2, "keep_checkpoints": 10}
+    train_and_evaluate(TrainConfig(**settings), run_dir)  # the `config` fixture's, at 2 epochs
+    return run_dir
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncated array file", "truncated metadata", "missing manifest", "missing item"])
-def test_evaluate_uses_the_newest_intact_checkpoint_and_names_the_damaged_one(cli, tmp_path, config, how):
+def test_evaluate_uses_the_newest_intact_checkpoint_and_names_the_damaged_one(cli, tmp_path, two_epoch_run, how):
     run_dir = tmp_path / "run"
-    train_and_evaluate(config(epochs=2), run_dir)
+    shutil.copytree(two_epoch_run, run_dir)
     newest = newest_checkpoint(run_dir)
     damage(newest, how)
     result = cli("evaluate", str(run_dir), "--checkpoint", "last")
@@ -102,9 +115,9 @@ def test_evaluate_uses_the_newest_intact_checkpoint_and_names_the_damaged_one(cl
 
 
 @pytest.mark.slow
-def test_no_intact_checkpoint_is_a_message_not_a_traceback(cli, tmp_path, config):
+def test_no_intact_checkpoint_is_a_message_not_a_traceback(cli, tmp_path, two_epoch_run):
     run_dir = tmp_path / "run"
-    train_and_evaluate(config(epochs=1, checkpoint_every=0), run_dir)
+    shutil.copytree(two_epoch_run, run_dir)
     for folder in (*(run_dir / "checkpoints").iterdir(), *(run_dir / "best").iterdir()):
         if folder.name.isdigit():
             damage(folder, "missing item")
