@@ -138,12 +138,12 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
     import jax
 
     from archspec.compile import compile_spec
-    from archspec.train import distributed, setup, steps
+    from archspec.train import distributed, loading, steps
     from archspec.train.metrics import finalize
 
     config = dataclasses.replace(trained.config, data=data or trained.config.data)
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    dataset, _ = setup.load_data(config, typed)
+    dataset, _ = loading.load_data(config, typed)
     if dataset.class_names != trained.class_names:
         raise UserError(
             f"{dataset.source} has classes {_names(dataset.class_names)}, but the model was trained on "
