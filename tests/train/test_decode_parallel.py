@@ -146,14 +146,8 @@ def test_progress_counts_every_file_from_zero_to_the_total(tmp_path, small_chunk
 def test_small_folders_are_decoded_without_starting_workers(tmp_path, monkeypatch):
     for i in range(10):
         save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i}.png", solid(i * 20))
-    children = []
-
-    def watch(stage, done, total):
-        if stage == "decoding" and 0 < done < total:
-            children.append(len(multiprocessing.active_children()))
-
     monkeypatch.setattr(folders, "CHUNK_FILES", 2)
-    load(tmp_path / "d", tmp_path / "c", 2, skip_bad_files=False, progress=watch)
+    children = _workers_while_decoding(tmp_path / "d", tmp_path / "c", 2)
     assert children and set(children) == {0}
 
 
@@ -161,14 +155,20 @@ def test_big_folders_are_decoded_in_as_many_processes_as_asked(tmp_path, small_c
     """Three decoding processes: this one and two workers."""
     for i in range(24):
         save(tmp_path / "d" / ("a" if i % 2 else "b") / f"{i}.png", solid(i * 10))
+    children = _workers_while_decoding(tmp_path / "d", tmp_path / "c", 3)
+    assert children and max(children) == 2
+
+
+def _workers_while_decoding(root: Path, cache: Path, processes: int) -> list[int]:
+    """How many worker processes were alive at each progress call of a load with `processes`."""
     children = []
 
     def watch(stage, done, total):
         if stage == "decoding" and 0 < done < total:
             children.append(len(multiprocessing.active_children()))
 
-    load(tmp_path / "d", tmp_path / "c", 3, skip_bad_files=False, progress=watch)
-    assert children and max(children) == 2
+    load(root, cache, processes, skip_bad_files=False, progress=watch)
+    return children
 
 
 def test_the_lead_process_decodes_while_the_workers_start(tmp_path, small_chunks):
