@@ -35,6 +35,7 @@ class TrainedRun:
     step: int
     checkpoint: str  # "best" or "last": the one restored
     skipped: list[tuple[str, str]]  # damaged checkpoints passed over, as (folder, reason)
+    typed: Any  # the compiled spec (infer.TypedGraph) the model was built from
 
 
 def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
@@ -68,7 +69,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
     graphdef = steps.model_graphdef(typed, dtype=dtype)
     model, step, found, skipped = _restore_model(run_dir, _abstract_model(typed, dtype, mesh), which)
-    return TrainedRun(run_dir, config, class_names, task, graphdef, model, mesh, step, found, skipped)
+    return TrainedRun(run_dir, config, class_names, task, graphdef, model, mesh, step, found, skipped, typed)
 
 
 def load_model(source: str | Path, abstract_model) -> Any:
@@ -137,13 +138,11 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
 
     import jax
 
-    from archspec.compile import compile_spec
     from archspec.train import distributed, loading, steps
     from archspec.train.metrics import finalize
 
     config = dataclasses.replace(trained.config, data=data or trained.config.data)
-    typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    dataset, _ = loading.load_data(config, typed)
+    dataset, _ = loading.load_data(config, trained.typed)
     if dataset.class_names != trained.class_names:
         raise UserError(
             f"{dataset.source} has classes {_names(dataset.class_names)}, but the model was trained on "
