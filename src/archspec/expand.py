@@ -15,7 +15,7 @@ from archspec.expand_hints import block_header, signature, surplus_message, unkn
 from archspec.expand_lang import LanguageFeatures
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
-from archspec.ir import Graph, Node, Origin, Scope, located_error
+from archspec.ir import Graph, MacroCall, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
@@ -58,6 +58,7 @@ class _ScopeDraft:
     label: str
     span: Span
     node: int | None = None
+    call: MacroCall | None = None
 
 
 class _Expander(LanguageFeatures, NamedTensors):
@@ -95,7 +96,7 @@ class _Expander(LanguageFeatures, NamedTensors):
                 message, span, hint="start with e.g. `input 224x224x3`, or pass --input", source=self.source
             )
         check_reaches_output(self.nodes, self._sequence(rest, current, top), self.source)
-        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
+        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node, s.call) for i, s in enumerate(self.scopes))
         return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
 
     def _collect_defs(self, defs: tuple[Def, ...]) -> dict[str, Def]:
@@ -389,7 +390,11 @@ class _Expander(LanguageFeatures, NamedTensors):
         scope = self._open_scope("call", call_text, line.span, ctx)
         names = Names(definition.body, self.source, ctx.names, tensors, line.name, bound)
         inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name), names)
-        return self._sequence(definition.body, current, inner)
+        tensor_nodes = tuple((p, b.node) for p, b in tensors.items())
+        start = len(self.nodes)
+        output = self._sequence(definition.body, current, inner)
+        self.scopes[scope].call = MacroCall(line.name, tuple(bound.items()), tensor_nodes, current, output, start)
+        return output
 
     def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
         if isinstance(expr, TensorRef):

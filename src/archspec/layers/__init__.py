@@ -1,7 +1,7 @@
 """The layer kinds of the spec language, one module per family, registered by name in `REGISTRY`.
 
-Every module of this package but `base` holds layer kinds and is imported here, so a new kind needs
-nothing but its own module.
+Every module of this package but `base` (what a kind is) and `writing` (what the kinds' code facets
+share) holds layer kinds and is imported here, so a new kind needs nothing but its own module.
 """
 
 import importlib
@@ -22,7 +22,7 @@ from archspec.layers.base import (
 from archspec.words import Word
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base":
+    if _module.name not in ("base", "writing"):
         importlib.import_module(f"{__name__}.{_module.name}")  # registers the module's kinds
 
 from archspec.layers.activation import ACTIVATIONS  # noqa: E402  (after the registration above)

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from archspec.layers.base import LayerKind, ShapeError, layer
+from archspec.layers.base import LayerKind, Module, Op, ShapeError, layer
+from archspec.layers.writing import inputs_list
 from archspec.text import describe_shape
 
 
@@ -15,15 +16,27 @@ def _listing(inputs, attrs) -> str:
 
 class _Merge(LayerKind):
     family = "merge"
+    keras_class: str
+    operator: str = ""  # Python's operator for it, where it has one
 
     def label(self, attrs):
         return f"{self.name} ({len(attrs['branches'])} branches)"
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(f"layers.{self.keras_class}()", apply="{m}(" + inputs_list(len(inputs)) + ")", name=self.name)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op(f" {self.operator} ".join(f"{{{i}}}" for i in range(len(inputs))))]
+
+    def flax_code(self, attrs, inputs, output):
+        return self.pytorch_code(attrs, inputs, output)
 
 
 @layer
 class Add(_Merge):
     name = "add"
     keras_name = "Add"
+    keras_class, operator = "Add", "+"
     linear = True
     summary = "element-wise sum of the branches (residual connections); shapes must be equal"
 
@@ -46,6 +59,7 @@ class Add(_Merge):
 class Multiply(_Merge):
     name = "multiply"
     keras_name = "Multiply"
+    keras_class, operator = "Multiply", "*"
     summary = "element-wise product of the branches (gating, squeeze-excite); 1x1xC broadcasts over HxWxC"
 
     def output_shape(self, attrs, inputs):
@@ -74,6 +88,7 @@ class Multiply(_Merge):
 class Concat(_Merge):
     name = "concat"
     keras_name = "Concat"
+    keras_class = "Concatenate"
     linear = True
     summary = "concatenation of the branches along channels (Inception, DenseNet)"
 
@@ -90,3 +105,9 @@ class Concat(_Merge):
         import jax.numpy as jnp
 
         return jnp.concatenate(xs, axis=-1)
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op(f"torch.cat({inputs_list(len(inputs))}, dim=1)")]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Op(f"jnp.concatenate({inputs_list(len(inputs))}, axis=-1)")]
