@@ -11,11 +11,17 @@ import numpy as np
 RNG = np.random.default_rng(0)
 
 
-def flax_arrays(model, typed) -> list[tuple[object, dict[str, np.ndarray]]]:
-    """(node, {variable path: array}) for every node of our Flax model with variables, in graph
-    order, after giving its statistics random values (a test of the running statistics too)."""
+def random_flax_model(typed):
+    """Our Flax model of `typed`, built abstractly and every variable given random values (its
+    statistics too, so a test compares running statistics as well; building it for real compiles
+    each layer's initialiser, tens of seconds), and its (node, {variable path: array}) in graph order."""
+    import jax
+    import jax.numpy as jnp
     from flax import nnx
 
+    from archspec.flax_model import build_model
+
+    model = nnx.eval_shape(lambda: build_model(typed))
     found = []
     for node in typed.graph.nodes:
         name = f"{node.kind}_{node.id}"
@@ -23,21 +29,28 @@ def flax_arrays(model, typed) -> list[tuple[object, dict[str, np.ndarray]]]:
             continue
         arrays = {}
         for path, variable in nnx.iter_graph(model.layers[name]):
-            if not isinstance(variable, nnx.Variable) or isinstance(variable, nnx.RngState):
+            if not isinstance(variable, nnx.Variable):
+                continue
+            shape = variable.get_value()
+            if isinstance(variable, nnx.RngKey):
+                variable.set_value(jax.random.key(0))
+                continue
+            if isinstance(variable, nnx.RngState):
+                variable.set_value(jnp.zeros(shape.shape, shape.dtype))
                 continue
             key = "/".join(map(str, path))
-            value = np.asarray(variable[...])
-            if key in ("mean", "var", "variance"):  # statistics: random, the variances positive
-                value = RNG.normal(size=value.shape).astype(np.float32)
-                value = np.abs(value) + 0.5 if key != "mean" else value
-                variable[...] = value
-            elif key in ("scale", "bias", "gamma"):
-                value = RNG.normal(size=value.shape).astype(np.float32)
-                variable[...] = value
+            fan_in = max(int(np.prod(shape.shape[:-1])), 1)
+            value = RNG.normal(size=shape.shape) / (np.sqrt(fan_in) if key.endswith("kernel") else 2)
+            if key in ("var", "variance"):
+                value = np.abs(value) + 0.5
+            if key == "count":
+                value = np.zeros(shape.shape)
+            value = value.astype(np.float32)
+            variable.set_value(value)
             arrays[key] = value
         if arrays:
             found.append((node, arrays))
-    return found
+    return model, found
 
 
 def _conv(kernel: np.ndarray) -> np.ndarray:

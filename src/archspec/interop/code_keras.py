@@ -38,7 +38,7 @@ class KerasWriter(Writer):
         return "\n".join([head, *indent(late), *indent(body), f"    return {code.result}"])
 
     def model(self) -> str:
-        statements, source, result = self.program.top(self.input_var)
+        statements, source, result = self.program.top(self.input_var, keep=True)
         node = self.program.graph.nodes[0]
         (step,) = REGISTRY["input"].keras_code(node.attrs, [], self.program.shape(0))
         body = self.render(statements, RENDERER).body
@@ -74,6 +74,7 @@ class KerasWriter(Writer):
         given = {param for param, _, _ in statement.args}
         for param in variant.code.definition.params:
             if param.name in tensors:
+                positional = positional and param.name not in statement.keywords
                 args.append(tensors[param.name] if positional else f"{param.name}={tensors[param.name]}")
             elif any(p == param.name for p, _, _ in variant.code.params):
                 if param.name not in given:

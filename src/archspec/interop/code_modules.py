@@ -142,7 +142,7 @@ class ModuleWriter(Writer):
         return "\n".join(
             [
                 f"class Model({self.base_class}):",
-                f'    """{self.model_doc.format(shape=self.layout(shape), name=self.name)}"""',
+                f'    """{self.model_doc.format(shape=self.layout(shape))}"""',
                 "",
                 self._head([]),
                 *indent(["super().__init__()"] if self.super_init else [], 2),
@@ -243,8 +243,9 @@ class TorchWriter(ModuleWriter):
     axes: ClassVar[dict[str, int]] = {"channels": 1, "height": 2, "width": 3}
     super_init: ClassVar[bool] = True
     model_doc: ClassVar[str] = (
-        "The network of `{name}`, for input batches {shape}: `Model().eval()(x)`. Channels first;\n"
-        "    BatchNorm's momentum and epsilon are written out where they are not PyTorch's defaults."
+        "The network, for input batches {shape} (channels first).\n\n"
+        "    `Model().eval()(x)`. BatchNorm's `eps` and `momentum` are written where the spec's differ\n"
+        "    from PyTorch's defaults (Keras' momentum 0.99 is PyTorch's 0.01).\n    "
     )
 
     def layout(self, shape: tuple) -> str:
@@ -261,8 +262,9 @@ class FlaxWriter(ModuleWriter):
     axes: ClassVar[dict[str, int]] = {"channels": -1, "height": 1, "width": 2}
     rngs: ClassVar[bool] = True
     model_doc: ClassVar[str] = (
-        "The network of `{name}` (Flax NNX), for input batches {shape}: `Model(rngs=nnx.Rngs(0))`;\n"
-        "    `model.eval()` before inference (BatchNorm's moving statistics, no dropout)."
+        "The network (Flax NNX), for input batches {shape}.\n\n"
+        "    `model = Model(rngs=nnx.Rngs(0))`; `model.eval()` before inference (BatchNorm's moving\n"
+        "    statistics, no dropout), `model.train()` to train.\n    "
     )
 
     def layout(self, shape: tuple) -> str:

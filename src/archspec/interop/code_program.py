@@ -64,6 +64,7 @@ class CallStmt:
     args: list[tuple[str, Any, bool]]  # (parameter, value, given by keyword), as the call line wrote them
     stream: str
     tensors: list[tuple[str, str]]  # (parameter, the variable passed)
+    keywords: frozenset[str]  # the parameters the spec's call gives by keyword
     in_shapes: list[Shape]  # the stream's, then each tensor's
     out_shape: Shape
     out: str
@@ -119,15 +120,15 @@ class FunctionCode:
 class _Cursor:
     """One instance's place in the graph while its code is walked."""
 
-    def __init__(self, instance: Instance, events: list, stream: int, names: dict[str, int], pos: int = 0) -> None:
+    def __init__(
+        self, instance: Instance, events: list, stream: int, names: dict[str, int], pos: int = 0, scope=None
+    ) -> None:
+        self.scope = scope  # the macro call it walks (None: the top level)
         self.instance = instance
         self.events = events
         self.pos = pos
         self.stream = stream
         self.names = names
-
-    def copy(self) -> _Cursor:
-        return _Cursor(self.instance, self.events, self.stream, dict(self.names), self.pos)
 
 
 class _Namer:
@@ -226,9 +227,10 @@ class Program:
 
     # --- entry points ------------------------------------------------------------------------------
 
-    def top(self, source: str = "x") -> tuple[list, str, str]:
+    def top(self, source: str = "x", keep: bool = False) -> tuple[list, str, str]:
         """The network's own statements (after `input`), the variable its input is bound to (`source`
-        unless the spec uses that name), and the variable of its output."""
+        unless the spec uses that name; `keep`: never written over, as a Keras model's input), and
+        the variable of its output."""
         body = list(self.module.body)
         given = None
         if body and isinstance(body[0], Line) and body[0].name == INPUT:
@@ -240,7 +242,7 @@ class Program:
         if source in namer.taken:
             source = namer.fresh(source)
         namer.taken.add(source)
-        stream = namer.working()
+        stream = namer.working() if keep else source
         walk = _Walk([cursor], source, stream, {}, {source: self.shape(0)}, namer, frozenset())
         statements = []
         if given is not None:
@@ -260,7 +262,7 @@ class Program:
             call = scope.call
             instance = Instance(dict(call.arguments))
             tensors = dict(call.tensors)
-            cursors.append(_Cursor(instance, self.events.get(scope.id, []), call.input, dict(tensors)))
+            cursors.append(_Cursor(instance, self.events.get(scope.id, []), call.input, dict(tensors), scope=scope))
             instances.append(instance)
         layer_params = {p for p, _ in scopes[0].call.arguments if any(_holds_layer(s.call, p, self) for s in scopes)}
         tensor_params = [p.name for p in definition.params if p.name in dict(scopes[0].call.tensors)]
@@ -308,11 +310,23 @@ class Program:
             if len(set(values)) == 1:
                 dims.append(values[0])
                 continue
+            same = [
+                p for p in sorted(walk.params) if all(c.instance.env.get(p) == v for c, v in zip(walk.cursors, values))
+            ]
+            if axis == len(shapes[0]) - 1 and leaf == "input" and same:
+                # a macro's parameter that is its input's width in every call (`cin`): say it so
+                dims.append(Traced(Sym("param", (self._first_param(walk, same),)), walk.instances))
+                continue
             key = (leaf, var, _axis_name(axis, len(shapes[0])))
             for cursor, value in zip(walk.cursors, values):
                 cursor.instance.leaves[key] = value
             dims.append(Traced(Sym("leaf", (key,)), walk.instances))
         return tuple(dims)
+
+    def _first_param(self, walk: _Walk, names: list[str]) -> str:
+        """Of `names`, the one the macro lists first."""
+        definition = self.defs[walk.cursors[0].scope.call.macro]
+        return next(p.name for p in definition.params if p.name in names)
 
     # --- statements ----------------------------------------------------------------------------------
 
@@ -368,7 +382,7 @@ class Program:
         name = line.name
         if name == IDENTITY:
             return []
-        if name in walk.params or self._is_parameter_line(name, walk):
+        if self._is_parameter_line(name, walk):
             return self._parameter_line(line, walk, out)
         if name in self.defs:
             return self._call(line, walk, out)
@@ -515,7 +529,10 @@ class Program:
                     cursor.instance.leaves[leaf] = shape[axis]
                 dim = Traced(Sym("leaf", (leaf,)), walk.instances)
             dims.append(dim)
-        statement = CallStmt(line.name, tuple(scopes), args, walk.stream, tensors, in_shapes, tuple(dims), out, key)
+        keywords = frozenset(k.name for k in line.kwargs)
+        statement = CallStmt(
+            line.name, tuple(scopes), args, walk.stream, tensors, keywords, in_shapes, tuple(dims), out, key
+        )
         for cursor, scope in zip(walk.cursors, scopes):
             cursor.stream = scope.call.output
         walk.shapes[out] = tuple(dims)

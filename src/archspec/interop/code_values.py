@@ -10,6 +10,7 @@ Sym (so the layer kinds' own shape rules and code facets run on it unchanged), d
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,19 +57,14 @@ HELPERS = {
     """A size as (height, width): `3` is 3x3."""
     return (size, size) if isinstance(size, int) else tuple(size)''',
     "sides": '''def sides(padding):
-    """A padding as (top, bottom, left, right): `N` on every side, `(H, W)` above and below, left and right."""
+    """A padding as (top, bottom, left, right): `N` on every side, `(H, W)` above and below and
+    left and right."""
     if isinstance(padding, int):
         return (padding,) * 4
     return (padding[0], padding[0], padding[1], padding[1]) if len(padding) == 2 else tuple(padding)''',
 }
 
-MAKE_DIVISIBLE = '''def make_divisible(value, divisor=8, min_value=None):
-    """Round `value` to a multiple of `divisor`, never dropping more than 10% (Keras/TF-slim rule)."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded'''
+MAKE_DIVISIBLE = inspect.getsource(make_divisible).strip()  # the spec's own, written into the file
 HELPERS["make_divisible"] = MAKE_DIVISIBLE
 
 _BINARY = {

@@ -33,7 +33,8 @@ KERAS_LAYER_SCALE = '''class LayerScale(keras.layers.Layer):
 
     def build(self, input_shape):
         initializer = keras.initializers.Constant(self.init)
-        self.gamma = self.add_weight(shape=(input_shape[-1],), initializer=initializer, name="gamma")
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(shape=(channels,), initializer=initializer, name="gamma")
 
     def call(self, x):
         return x * self.gamma'''

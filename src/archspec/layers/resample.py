@@ -164,7 +164,7 @@ class ConvTranspose(LayerKind):
 
 
 TORCH_CROP = '''def crop_odd_same(x, kernel, stride):
-    """The last row and column of a transposed conv whose `same` padding is odd: Keras crops them."""
+    """Crop the last row and column where a transposed conv's `same` padding is odd, as Keras."""
     rows, columns = (1 if (k - s) > 0 and (k - s) % 2 else 0 for k, s in zip(kernel, stride))
     return x[:, :, : x.shape[2] - rows, : x.shape[3] - columns]'''
 

@@ -232,7 +232,8 @@ KERAS_DROP_PATH = '''class DropPath(keras.layers.Layer):
 
 TORCH_DROP_PATH = '''class DropPath(nn.Module):
     """Stochastic depth: while training, zero a whole example's branch with probability `rate`
-    (the rest scaled by 1 / (1 - rate)); the identity at inference (torchvision's StochasticDepth)."""
+    (the rest scaled by 1 / (1 - rate)); the identity at inference (torchvision's
+    StochasticDepth)."""
 
     def __init__(self, rate):
         super().__init__()

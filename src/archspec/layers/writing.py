@@ -12,7 +12,8 @@ from archspec.layers.base import Code, Op, Varies, differs, holds, is_a, python,
 TORCH_PAD_SAME = '''def pad_same(x, kernel, stride, dilation=1, value=0.0):
     """Pad NCHW `x` as Keras/TensorFlow `same` does: the odd pixel goes to the bottom and right."""
     pads = []
-    for size, k, s, d in reversed(list(zip(x.shape[2:], _pair(kernel), _pair(stride), _pair(dilation)))):
+    sizes = zip(x.shape[2:], _pair(kernel), _pair(stride), _pair(dilation))
+    for size, k, s, d in reversed(list(sizes)):
         total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
         pads += [total // 2, total - total // 2]
     return F.pad(x, pads, value=value)
