@@ -98,6 +98,20 @@ gap
 dense 10 softmax
 """
 
+# Parameters holding layers, different in each call: the calls get functions of their own.
+LAYERS_AS_ARGUMENTS = """\
+def block(f, act=relu, norm=bn, pool=identity):
+    conv f 3 padding=same act
+    norm
+    act
+    pool
+input 16x16x3
+block 8
+block 16 act=leaky_relu(0.2) norm=bn(scale=false) pool=maxpool(2)
+gap
+dense 4
+"""
+
 SPECS = {
     **{name: templates.path(name).read_text(encoding="utf-8") for name in templates.names()},
     "nasnet-like cell": CELL,
@@ -106,6 +120,7 @@ SPECS = {
     "resnet block with an if": BLOCK,
     "densenet-121 (channels//2)": DENSENET121,
     "normalize at two widths": NORMALIZE_TWO_WIDTHS,
+    "layers as arguments": LAYERS_AS_ARGUMENTS,
     "every kind": EVERY_KIND,
 }
 TARGETS = ("keras", "flax", "pytorch")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from archspec.interop.code_program import Assign, CallStmt, FunctionCode, IfStmt, Layer, Loop, Program
-from archspec.interop.code_values import HELPERS, Sym, resolve
+from archspec.interop.code_values import HELPERS, Sym, forget_placeholders, resolve
 from archspec.ir import located_error
 from archspec.layers.base import Module, Op, Untranslatable, Varies, python
 
@@ -89,6 +89,7 @@ class Writer:
     # --- the file ----------------------------------------------------------------------------------
 
     def write(self) -> str:
+        forget_placeholders()
         for macro in self._macro_order():
             self._write_macro(macro)
         model = self.model()

@@ -185,15 +185,6 @@ class Sym:
             return f"{_operand(args[0], names, 8, False)}[{args[1]}]"
         raise TypeError(op)
 
-    def functions(self) -> set[str]:
-        """The spec functions this expression calls (the written file may need their definitions)."""
-        found = {self.args[0]} if self.op == "call" else set()
-        for arg in self.args:
-            for item in arg if isinstance(arg, tuple) else (arg,):
-                if isinstance(item, Sym):
-                    found |= item.functions()
-        return found
-
 
 def _operand(sym: Sym, names, level: int, right: bool) -> str:
     text = sym.render(names)
@@ -454,6 +445,11 @@ _PLACED: dict[str, Sym] = {}
 _MARK = "\x00"
 
 
+def forget_placeholders() -> None:
+    """Drop the placeholders of finished code (each is resolved right after it is made)."""
+    _PLACED.clear()
+
+
 def placeholder(sym: Sym) -> str:
     key = f"{_MARK}{len(_PLACED)}{_MARK}"
     _PLACED[key] = sym
@@ -468,12 +464,6 @@ def resolve(text: str, names: Callable[[Sym], str]) -> str:
     for index in range(1, len(parts), 2):
         parts[index] = _PLACED[f"{_MARK}{parts[index]}{_MARK}"].render(names)
     return "".join(parts)
-
-
-def placed(text: str) -> list[Sym]:
-    """The Syms a text holds placeholders for."""
-    parts = text.split(_MARK)
-    return [_PLACED[f"{_MARK}{parts[i]}{_MARK}"] for i in range(1, len(parts), 2)]
 
 
 # --- attribute values: the converted value per instance, and the expression that gives it -----------

@@ -77,7 +77,7 @@ def _flax_conv(attrs, channels_in, channels_out, groups, bias) -> str:
         channels_out,
         kernel_size=attrs["kernel"],
         strides=keyword(attrs["stride"], (1, 1)),
-        padding=upper(pad) if is_a(pad, str) else pad,
+        padding=keyword(upper(pad) if is_a(pad, str) else pad, "SAME"),  # Flax pads `same` unless told
         kernel_dilation=keyword(attrs["dilation"], (1, 1)),
         feature_group_count=keyword(groups, 1),
         use_bias=keyword(bias, True),
