@@ -457,9 +457,12 @@ class Program:
         (a module's channels), checked against the graph."""
         try:
             traced = tuple(kind.output_shape(attrs, in_shapes))
-        except Exception:
-            traced = ()  # (deciding on them, unpacking a padding that is a word in some): the graph's sizes
-        return self._unify_shape(nodes, walk.instances, [traced])
+        except Exception:  # (deciding on them, unpacking a padding that is a word in some): the graph's
+            traced = ()  # sizes, and for the channels the width argument's or the input's, when they hold
+        rank = len(self.shape(nodes[0]))
+        widths = [attrs[kind.width_arg]] if kind.width_arg else []
+        fallbacks = [(*[None] * (rank - 1), width) for width in [*widths, in_shapes[0][-1]]]
+        return self._unify_shape(nodes, walk.instances, [traced, *fallbacks])
 
     def _unify_shape(self, nodes: list[int], instances, candidates: list) -> Shape:
         shapes = [self.shape(n) for n in nodes]

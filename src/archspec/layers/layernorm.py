@@ -19,8 +19,7 @@ from archspec.layers.base import (
     positive_real,
     real,
 )
-from archspec.layers.norm import torch_affine
-from archspec.layers.writing import CHANNELS_LAST
+from archspec.layers.writing import CHANNELS_LAST, torch_affine
 
 _RNGS = Code("rngs")
 

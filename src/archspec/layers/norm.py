@@ -19,7 +19,7 @@ from archspec.layers.base import (
     python,
     real,
 )
-from archspec.layers.writing import TORCH_CHANNEL_AFFINE
+from archspec.layers.writing import torch_affine, torch_momentum
 from archspec.text import show
 
 _RNGS = Code("rngs")
@@ -67,32 +67,6 @@ FLAX_NORMALIZE = '''class Normalize(nnx.Module):
 
     def __call__(self, x):
         return (x - self.mean[...]) / jnp.sqrt(jnp.maximum(self.variance[...], 1e-7))'''
-
-
-def torch_momentum(momentum):
-    """PyTorch's BatchNorm momentum is the weight of the new batch: 1 - Keras' momentum."""
-    return float(f"{1 - momentum:.12g}") if isinstance(momentum, float) else 1 - momentum
-
-
-def torch_affine(norm: str, attrs: dict, channels, apply: str = "{m}({0})") -> list[Module]:
-    """A PyTorch normalization `norm(...)` (without its `affine=` keyword) with the spec's learned
-    scale (`scale`) and shift (`center`): PyTorch learns both or neither, so one alone is a module
-    of its own after it."""
-    center, scale = attrs["center"], attrs["scale"]
-    if center and scale:
-        return [Module(norm + ")", apply=apply)]
-    affine = (
-        []
-        if not (center or scale)
-        else [
-            Module(
-                call("ChannelAffine", channels, scale=scale, shift=center),
-                name="affine",
-                helpers=(TORCH_CHANNEL_AFFINE,),
-            )
-        ]
-    )
-    return [Module(norm + ", affine=False)", apply=apply), *affine]
 
 
 @layer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.layers.base import Code, Op, Varies, differs, holds, is_a, python, settled, square
+from archspec.layers.base import Code, Module, Op, Varies, call, differs, holds, is_a, python, settled, square
 
 # Defined in a written PyTorch file when a `same` window's padding depends on the input's size and
 # that size differs between the calls of one function.
@@ -73,8 +73,16 @@ def torch_padding(
     """How a PyTorch conv or pool takes the spec's padding: (steps before it, its `padding=` as code).
     `fill` is the padding value where it is not zero (`-math.inf` for max pooling)."""
     pad = attrs["padding"]
-    if is_a(pad, str) and pad == "valid":
+    value = "" if fill is None else f", value={fill}"
+    spacing = f", {square(dilation)}" if differs(dilation, (1, 1)) or value else ""
+    at_run_time = Op(f"pad_same({{0}}, {square(kernel)}, {square(stride)}{spacing}{value})", helpers=(TORCH_PAD_SAME,))
+    if is_a(pad, str) and holds(lambda: pad == "valid"):
         return [], None
+    if is_a(pad, str) and not holds(lambda: pad == "same"):  # `same` in some calls, `valid` in others
+        if fill is None and holds(lambda: stride == (1, 1)):
+            return [], Code(python(pad))  # PyTorch's convolutions take both words at stride 1
+        padded = at_run_time.expression
+        return [Op(f'{padded} if {python(pad)} == "same" else {{0}}', helpers=at_run_time.helpers)], None
     if is_a(pad, str):
         if fill is None and holds(lambda: stride == (1, 1)) and not isinstance(kernel[0], int | tuple):
             return [], Code('"same"')  # a kernel size that differs between calls: PyTorch pads `same` itself
@@ -87,10 +95,7 @@ def torch_padding(
             if top == bottom and left == right and fill is None:
                 return [], Code(square((top, left)))
         except Varies:  # the input's size differs between calls: pad at run time
-            value = "" if fill is None else f", value={fill}"
-            spacing = f", {square(dilation)}" if differs(dilation, (1, 1)) or value else ""
-            pads = f"{square(kernel)}, {square(stride)}{spacing}{value}"
-            return [Op(f"pad_same({{0}}, {pads})", helpers=(TORCH_PAD_SAME,))], None
+            return [at_run_time], None
     else:
         (top, bottom), (left, right) = pad
     if holds(lambda: top == bottom == left == right == 0):
@@ -99,3 +104,29 @@ def torch_padding(
         return [], Code(square((top, left)))
     value = "" if fill is None else f", value={fill}"
     return [Op(f"F.pad({{0}}, {python((left, right, top, bottom))}{value})")], None
+
+
+def torch_momentum(momentum):
+    """PyTorch's BatchNorm momentum is the weight of the new batch: 1 - Keras' momentum."""
+    return float(f"{1 - momentum:.12g}") if isinstance(momentum, float) else 1 - momentum
+
+
+def torch_affine(norm: str, attrs: dict, channels, apply: str = "{m}({0})") -> list[Module]:
+    """A PyTorch normalization `norm(...)` (without its `affine=` keyword) with the spec's learned
+    scale (`scale`) and shift (`center`): PyTorch learns both or neither, so one alone is a module
+    of its own after it."""
+    center, scale = attrs["center"], attrs["scale"]
+    if center and scale:
+        return [Module(norm + ")", apply=apply)]
+    affine = (
+        []
+        if not (center or scale)
+        else [
+            Module(
+                call("ChannelAffine", channels, scale=scale, shift=center),
+                name="affine",
+                helpers=(TORCH_CHANNEL_AFFINE,),
+            )
+        ]
+    )
+    return [Module(norm + ", affine=False)", apply=apply), *affine]
