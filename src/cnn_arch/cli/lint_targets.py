@@ -29,6 +29,7 @@ def targets(
 ) -> list[Target]:
     from archspec import templates
     from archspec.errors import UserError
+    from archspec.interop.readers import reader_for
     from archspec.lint import config as lint_config
     from cnn_arch.cli.common import read_target
 
@@ -55,6 +56,9 @@ def targets(
                 continue
             seen.add(name)
             is_template = not Path(name).exists() and templates.path(name) is not None
+            if reader_for(name):  # a model file (ONNX): read by its reader when linted, not as text
+                found.append(Target(name, Path(name)))
+                continue
             try:
                 _, text = read_target(name)
             except UserError as error:
