@@ -21,6 +21,10 @@ ONNX_SUFFIX = ".onnx"
 INSTALL_HINT = "reading ONNX files needs the onnx package: pip install 'cnn-arch[onnx]'"
 KEPT_VALUES = 4096  # initializers up to this many values keep their data (shapes, indices, scalars)
 FOLDED_VALUES = 1 << 20  # constants folded by evaluation stay below this many values
+FLOAT_TYPES = frozenset({1, 10, 11, 16})  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
+PLACEHOLDER_VALUES = 1 << 22  # a weight without data this large or smaller stands in as zeros when folding
+NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # node metadata of torch.onnx's default exporter
+REWRITE_RULES = "pkg.onnxscript.rewriter.rule_name"  # the rewrites its optimizer made to a node
 
 
 def is_onnx(name: str) -> bool:
@@ -40,6 +44,7 @@ class OnnxNode:
     outputs: tuple[str, ...]
     attrs: dict[str, Any]
     module: str = ""  # the PyTorch module that made it (`layer1.0.conv1`), where the exporter recorded it
+    folded: bool = False  # the exporter folded a BatchNorm into this node (its module is the BatchNorm's)
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
@@ -56,7 +61,7 @@ class OnnxNode:
     @property
     def label(self) -> str:
         """The node's most telling name: its PyTorch module where known, else its ONNX name."""
-        return self.module or self.name
+        return (self.module or self.name) + (" (BatchNorm folded in by the exporter)" if self.folded else "")
 
 
 @dataclass
@@ -147,12 +152,49 @@ def read_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> O
         input_name = _image_input(model, name)
         _set_input_shape(model, input_name, input_shape, name)
         del model.graph.value_info[:]  # recomputed: some exporters annotate in another layout
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        graph = _graph(onnx.shape_inference.infer_shapes(model, data_prop=True), input_name, name)
+        if any(_unsized(graph, t) for node in graph.nodes for t in node.outputs):
+            _reinfer(model, graph, onnx)
     except UserError:
         raise
     except Exception as error:  # a malformed graph: say so rather than show the library's traceback
         raise PathError(name, f"ONNX could not read this graph: {error}") from None
-    return _graph(inferred, input_name, name)
+    return graph
+
+
+def _unsized(graph: OnnxGraph, tensor: str) -> bool:
+    shape = graph.shapes.get(tensor)
+    return bool(tensor) and tensor not in graph.constants and (shape is None or None in shape)
+
+
+def _reinfer(model, graph: OnnxGraph, onnx) -> None:
+    """Shape inference again, with the tensors folded from constants given as initializers: ONNX
+    sizes nothing past a weight it cannot compute itself (jax2onnx reverses a transposed conv's kernel
+    with Range and Gather)."""
+    from onnx import numpy_helper
+
+    folded = {t for node in graph.nodes for t in node.outputs if t in graph.constants or t in graph.weights}
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = [node for node in copy.graph.node if not all(t in folded for t in node.output)]
+    del copy.graph.node[:]
+    copy.graph.node.extend(kept)
+    for name in sorted(folded):
+        if name in graph.constants:
+            copy.graph.initializer.append(numpy_helper.from_array(graph.constants[name], name))
+        else:
+            tensor = copy.graph.initializer.add()
+            tensor.name, tensor.data_type = name, 1
+            tensor.dims.extend(graph.weights[name])
+            tensor.data_location = tensor.EXTERNAL
+            entry = tensor.external_data.add()
+            entry.key, entry.value = "location", "(weights not read)"
+    inferred = onnx.shape_inference.infer_shapes(copy, data_prop=True)
+    for value in [*inferred.graph.value_info, *inferred.graph.output]:
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            dims = tuple(_dims(value))
+            if _unsized(graph, value.name) and None not in dims:
+                graph.shapes[value.name] = dims
 
 
 def _onnx():
@@ -167,10 +209,10 @@ def _onnx():
 
 
 def _drop_weight_data(model) -> None:
-    """Forget the data of large initializers (weights): only their dims matter, and dropping them keeps
-    shape inference from copying hundreds of megabytes."""
+    """Forget the data of large float initializers (weights): only their dims matter, and dropping them
+    keeps shape inference from copying hundreds of megabytes. Integers (shapes, indices) are kept."""
     for tensor in model.graph.initializer:
-        if math.prod(tensor.dims) > KEPT_VALUES and tensor.data_location == tensor.DEFAULT:
+        if tensor.data_type in FLOAT_TYPES and math.prod(tensor.dims) > KEPT_VALUES and tensor.data_location == 0:
             dims, data_type, tensor_name = list(tensor.dims), tensor.data_type, tensor.name
             tensor.Clear()
             tensor.name, tensor.data_type = tensor_name, data_type
@@ -254,6 +296,7 @@ def _graph(model, input_name: str, path: str) -> OnnxGraph:
             tuple(node.output),
             {a.name: _attribute(helper, a) for a in node.attribute},
             _module(node),
+            any("FuseBatchNorm" in p.value for p in node.metadata_props if p.key == REWRITE_RULES),
         )
         for index, node in enumerate(graph.node)
     ]
@@ -282,7 +325,7 @@ def _module(node) -> str:
     import ast
 
     for entry in node.metadata_props:
-        if entry.key == "pkg.torch.onnx.name_scopes":
+        if entry.key == NAME_SCOPES:
             try:
                 scopes = ast.literal_eval(entry.value)
             except (ValueError, SyntaxError):
@@ -302,31 +345,54 @@ def _attribute(helper, attribute) -> Any:
 
 def _fold_constants(graph: OnnxGraph, onnx, opset: int) -> None:
     """Work out every tensor computed from constants alone (shape arithmetic: Shape, Gather, Concat,
-    Constant, ...), by ONNX's own reference implementation of each operator."""
+    Constant, ...) by ONNX's own reference implementation of each operator. A weight whose data is not
+    read stands in as zeros of its dims, so what is computed from it (a kernel reversed and transposed
+    by jax2onnx) gets its true shape; such results are weights, not constants."""
+    import numpy as np
     from onnx import helper, numpy_helper
+
+    placeholders: set[str] = set()  # tensors whose values are stand-ins: only their shapes are true
+
+    def known(name: str):
+        if name in graph.constants:
+            return graph.constants[name]
+        dims = graph.weights.get(name)
+        if dims is None or math.prod(dims) > PLACEHOLDER_VALUES:
+            return None
+        placeholders.add(name)
+        return np.zeros(dims, np.float32)
 
     for node in graph.nodes:
         if node.domain not in ("", "ai.onnx") or len(node.outputs) != 1:
             continue
-        value = None
+        value, stand_in = None, False
         if node.op == "Constant":
             if isinstance(node.attr("value"), onnx.TensorProto):
                 value = numpy_helper.to_array(node.attr("value"))
             else:
                 value = _evaluate(onnx, helper, node, [], opset)
         elif node.op == "Shape":
-            shape = graph.shape(node.inputs[0])
+            source = node.inputs[0]
+            shape = graph.constants[source].shape if source in graph.constants else graph.shape(source)
+            shape = graph.weights.get(source, shape)
             if shape is not None and None not in shape:
-                import numpy as np
-
                 start, end = node.attr("start", 0), node.attr("end", len(shape))
                 value = np.array(shape[start:end], dtype=np.int64)
-        elif node.inputs and all(not i or i in graph.constants for i in node.inputs):
-            inputs = [graph.constants.get(i) for i in node.inputs]
-            if sum(v.size for v in inputs if v is not None) <= FOLDED_VALUES:
+        elif node.inputs and all(not i or i in graph.constants or i in graph.weights for i in node.inputs):
+            inputs = [known(i) if i else None for i in node.inputs]
+            present = [v for v in inputs if v is not None]
+            stand_in = any(i in placeholders for i in node.inputs)
+            limit = PLACEHOLDER_VALUES if stand_in else FOLDED_VALUES
+            if len(present) == sum(1 for i in node.inputs if i) and sum(v.size for v in present) <= limit:
                 value = _evaluate(onnx, helper, node, inputs, opset)
-        if value is not None and value.size <= FOLDED_VALUES:
-            graph.constants[node.outputs[0]] = value
+        if value is None or value.size > (PLACEHOLDER_VALUES if stand_in else FOLDED_VALUES):
+            continue
+        if stand_in:
+            graph.weights[node.outputs[0]] = tuple(value.shape)
+            placeholders.add(node.outputs[0])
+        graph.constants[node.outputs[0]] = value
+    for name in placeholders:  # their values were zeros standing in: keep the shapes, forget the values
+        graph.constants.pop(name, None)
 
 
 def _evaluate(onnx, helper, node: OnnxNode, inputs: list, opset: int):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 from archspec.interop.onnx_graph import OnnxNode
-from archspec.interop.onnx_reader import NCHW, VECTOR, Reader, Refusal, Stream, close, reads, scalar, spec_shape
+from archspec.interop.onnx_layout import NCHW, NHWC
+from archspec.interop.onnx_reader import PIXELS, VECTOR, Reader, Refusal, Stream, close, reads, scalar, spec_shape
 from archspec.words import Interval
 
 # --- sizes and padding ----------------------------------------------------------------------------
@@ -84,6 +85,8 @@ def conv(reader: Reader, node: OnnxNode) -> None:
     groups = node.attr("group", 1)
     bias = reader.has_input(node, 2)
     common = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation, "bias": bias}
+    if groups == 1 and _separable(reader, node, x, filters, common):
+        return
     if groups == 1:
         out = reader.emit(node, "conv", {"filters": filters, **common}, [x])
     elif groups == channels and filters % channels == 0:
@@ -91,6 +94,26 @@ def conv(reader: Reader, node: OnnxNode) -> None:
     else:
         out = reader.emit(node, "conv", {"filters": filters, **common, "groups": groups}, [x])
     reader.output(node, out)
+
+
+def _separable(reader: Reader, node: OnnxNode, x: Stream, filters: int, pointwise: dict) -> bool:
+    """A 1x1 conv straight after a depthwise conv without bias (read only by it): `sepconv`."""
+    depthwise = reader.layer(x)
+    plain = {"kernel": (1, 1), "stride": (1, 1), "padding": "valid", "dilation": (1, 1)}
+    if (
+        depthwise is None
+        or depthwise[0] != "dwconv"
+        or depthwise[1]["bias"]
+        or not reader.only_reader(node.inputs[0], node)
+    ):
+        return False
+    if any(pointwise[k] != v for k, v in plain.items()):
+        return False
+    attrs = {**depthwise[1], "filters": filters, "bias": pointwise["bias"]}
+    (source,) = reader.items[x.item].inputs
+    maker = reader.graph.maker(node.inputs[0])
+    reader.output(node, reader.emit([maker, node], "sepconv", attrs, [Stream(source, x.perm)]))
+    return True
 
 
 @reads("ConvTranspose")
@@ -141,7 +164,7 @@ def gemm(reader: Reader, node: OnnxNode) -> None:
     x = reader.stream(node)
     if node.attr("transA", 0):
         raise Refusal("`Gemm` with transA reads its input transposed; the spec's `dense` does not")
-    if x.perm != VECTOR:
+    if x.perm not in (VECTOR, PIXELS):
         raise Refusal("`Gemm` on a tensor that is not a batch of vectors")
     weight = reader.weight_shape(node, 1, "weights")
     units = weight[0] if node.attr("transB", 0) else weight[1]
@@ -166,15 +189,22 @@ def matmul(reader: Reader, node: OnnxNode) -> None:
 def _biased(reader: Reader, node: OnnxNode, x: Stream, bias_position: int) -> Stream | None:
     """`x` plus a per-channel bias, when `x` is a conv or dense without bias read only here: the same
     layer with `bias=true` (PyTorch's Linear on a channels-last tensor is MatMul, then Add)."""
-    layer = reader.layer(x)
     made = node.inputs[1 - bias_position]
-    if layer is None or layer[1].get("bias") is not False or not reader.only_reader(made, node):
+    if not reader.only_reader(made, node):
         return None
     if not _per_channel(reader, x, made, reader.graph.weight_shape(node.inputs[bias_position]) or ()):
         return None
+    layer, cropped = reader.layer(x), None
+    if layer is not None and layer[0] == "crop":  # a transposed conv's crop: the bias goes before it
+        cropped = layer
+        (inner,) = reader.items[x.item].inputs
+        x, layer = Stream(inner, x.perm), reader.layers[inner]
+    if layer is None or layer[1].get("bias") is not False:
+        return None
     kind, attrs = layer
-    inputs = [Stream(i, x.perm) for i in reader.items[x.item].inputs]
-    return reader.emit([reader.graph.maker(made), node], kind, {**attrs, "bias": True}, inputs)
+    makers = [reader.graph.maker(made), node]
+    out = reader.emit(makers, kind, {**attrs, "bias": True}, [Stream(i, x.perm) for i in reader.items[x.item].inputs])
+    return reader.emit(makers, *cropped, [out]) if cropped else out
 
 
 # --- normalization --------------------------------------------------------------------------------
@@ -183,7 +213,7 @@ def _biased(reader: Reader, node: OnnxNode, x: Stream, bias_position: int) -> St
 @reads("BatchNormalization")
 def batch_norm(reader: Reader, node: OnnxNode) -> None:
     x = reader.stream(node)
-    if len(x.perm) > 1 and x.perm[1] != len(x.perm) - 1:
+    if len(x.perm) > 1 and x.perm[1] != x.rank - 1:
         raise Refusal("`BatchNormalization` of a tensor whose axis 1 is not its channels")
     attrs = {"epsilon": node.attr("epsilon", 1e-5), "momentum": node.attr("momentum", 0.9)}
     reader.output(node, reader.emit(node, "bn", attrs, [x]))
@@ -261,9 +291,9 @@ def pool(reader: Reader, node: OnnxNode) -> None:
     that is -inf padding at the end, which the spec's `same` gives when the pads equal TensorFlow's.
     An average counts pad zeros (count_include_pad=1, PyTorch's default) as `zeropad` then `avgpool`,
     or leaves them out (ONNX's default) as the spec's padded `avgpool` does."""
-    x = reader.stream(node)
-    reader.need_nchw(node, x)
     is_max = node.op == "MaxPool"
+    x = reader.stream(node, pending=is_max)
+    reader.need_nchw(node, x)
     kind = "maxpool" if is_max else "avgpool"
     if len(node.outputs) > 1 and node.outputs[1]:
         raise Refusal("`MaxPool` with an indices output (for unpooling) has no spec layer")
@@ -274,6 +304,11 @@ def pool(reader: Reader, node: OnnxNode) -> None:
     _, _, height, width = reader.shape(node.inputs[0])
     size = (height, width)
     pads = _node_pads(node, size, kernel, stride, dilation)
+    if x.pending:  # -inf padding written before the pooling: the pooling's own
+        top, bottom, left, right = x.pending
+        size = (height - top - bottom, width - left - right)
+        pads = ((pads[0][0] + top, pads[0][1] + bottom), (pads[1][0] + left, pads[1][1] + right))
+        x = Stream(x.item, x.perm, x.grid)
     wanted = _pool_output(size, kernel, stride, pads, bool(node.attr("ceil_mode", 0)))
     if wanted != _pool_output(size, kernel, stride, pads, False):  # ceil_mode adds windows past the end
         extra = [(o - 1) * st + k - (s + sum(p)) for o, st, k, s, p in zip(wanted, stride, kernel, size, pads)]
@@ -339,26 +374,64 @@ def reduce(reader: Reader, node: OnnxNode) -> None:
     reader.output(node, reader.emit(node, kind, {"keepdims": keepdims}, [x], perm=x.perm if keepdims else VECTOR))
 
 
+def _before_reshapes(reader: Reader, tensor: str, node: OnnxNode) -> tuple[str, list[OnnxNode]]:
+    """The tensor that Reshape and Expand nodes, each read only by the next, turned into `tensor`."""
+    chain: list[OnnxNode] = []
+    maker = reader.graph.maker(tensor)
+    while maker is not None and maker.op in ("Reshape", "Expand") and reader.only_reader(tensor, node):
+        chain.append(maker)
+        node, tensor = maker, maker.inputs[0]
+        maker = reader.graph.maker(tensor)
+    return tensor, chain
+
+
 def _mean_of_sum(reader: Reader, node: OnnxNode) -> bool:
-    """A ReduceSum over height and width divided by their product (jax2onnx writes a mean so): `gap`."""
+    """A ReduceSum over height and width divided by their product (jax2onnx writes a mean so, with a
+    Reshape and an Expand to 1x1 between when the dims are kept): `gap`."""
     for position in (0, 1):
-        summed = reader.graph.maker(node.inputs[position])
+        if (node.op == "Div") == bool(position):
+            continue
         divisor = reader.graph.constant(node.inputs[1 - position])
+        tensor, chain = _before_reshapes(reader, node.inputs[position], node)
+        summed = reader.graph.maker(tensor)
         if summed is None or summed.op != "ReduceSum" or divisor is None or divisor.size != 1:
             continue
-        if (node.op == "Div") == bool(position) or not reader.only_reader(node.inputs[position], node):
+        if not reader.only_reader(tensor, chain[-1] if chain else node):
             continue
         x = reader.stream(summed)
         _reduce_axes(reader, summed, x)
-        height, width, _ = spec_shape(reader.shape(summed.inputs[0]), x.perm)
+        height, width, channels = spec_shape(reader.shape(summed.inputs[0]), x.perm)
         factor = 1 / scalar(divisor) if node.op == "Div" else scalar(divisor)
         if not close(factor * height * width, 1.0):
             return False
-        keepdims = bool(summed.attr("keepdims", 1))
-        out = reader.emit([summed, node], "gap", {"keepdims": keepdims}, [x], perm=x.perm if keepdims else VECTOR)
-        reader.output(node, out)
+        out = reader.shape(node.outputs[0])
+        if len(out) == 2:
+            perm = VECTOR
+        elif len(out) == 4 and out[1:] in ((1, 1, channels), (channels, 1, 1)):
+            perm = x.perm if not chain else (NHWC if out[3] == channels else NCHW)
+        else:
+            return False
+        gap = reader.emit([summed, *chain, node], "gap", {"keepdims": len(out) == 4}, [x], perm=perm)
+        reader.output(node, gap)
         return True
     return False
+
+
+def _standardize(reader: Reader, node: OnnxNode) -> bool:
+    """(x - mean) / std with a fixed value per channel (Keras' Normalization, torchvision-style input
+    normalization in the graph): `normalize`."""
+    centered = reader.graph.maker(node.inputs[0])
+    scale = node.inputs[1]
+    if centered is None or centered.op != "Sub" or not reader.graph.is_weight(scale):
+        return False
+    x = reader.values.get(centered.inputs[0])
+    mean = centered.inputs[1]
+    if not isinstance(x, Stream) or not reader.graph.is_weight(mean) or not reader.only_reader(node.inputs[0], node):
+        return False
+    if not all(_per_channel(reader, x, centered.inputs[0], reader.graph.weight_shape(t) or ()) for t in (mean, scale)):
+        return False
+    reader.output(node, reader.emit([node, centered], "normalize", {}, [x]))
+    return True
 
 
 # --- shapes ---------------------------------------------------------------------------------------
@@ -367,9 +440,11 @@ def _mean_of_sum(reader: Reader, node: OnnxNode) -> bool:
 def _to_vector(reader: Reader, node: OnnxNode, x: Stream) -> None:
     """A 4-D tensor made a vector per example (Flatten, Reshape to (N, -1), Squeeze of a 1x1 map).
     After a global pooling that keeps 1x1 (and is read only here), the pooling without keepdims."""
-    if len(x.perm) == 2:
+    if x.perm == VECTOR:
         reader.output(node, x)
         return
+    if x.perm == PIXELS:
+        raise Refusal(f"`{node.op}` of an image's pixels moved into the batch axis")
     layer = reader.layer(x)
     pooled = node.inputs[0]
     if layer is not None and layer[1].get("keepdims") and reader.only_reader(pooled, node):
@@ -405,61 +480,164 @@ def squeeze(reader: Reader, node: OnnxNode) -> None:
 @reads("Reshape")
 def reshape(reader: Reader, node: OnnxNode) -> None:
     """To (batch, -1): `flatten`. Reshape to groups, Transpose and Reshape back: ShuffleNet's channel
-    shuffle, `shuffle G`. Other reshapes have no spec layer."""
+    shuffle, `shuffle G`. Reshape, Expand and Reshape of each axis: a nearest `upsample`. An image's
+    pixels into the batch axis and back, around a Dense (jax2onnx). A pooled vector back to 1x1 (the
+    pooling kept its dims). Other reshapes have no spec layer."""
     out = reader.shape(node.outputs[0])
-    if _channel_shuffle(reader, node):
+    if _channel_shuffle(reader, node) or _repeat(reader, node):
         return
     x = reader.stream(node)
     shape = reader.shape(node.inputs[0])
-    if len(out) == 2 and out[0] == shape[0]:
-        _to_vector(reader, node, x)
-        return
+    target = reader.constant(node, 1)
+    merges_batch = target is not None and target.size == 2 and int(target.reshape(-1)[0]) == -1
     if out == shape:
         reader.output(node, x)
+    elif (
+        x.perm == NHWC
+        and out == (math.prod(shape[:3]), shape[3])
+        and (shape[1] * shape[2] > 1 or merges_batch)  # a 1x1 image flattens the same either way
+    ):
+        reader.output(node, Stream(x.item, PIXELS, shape[1:3]))  # pixels into the batch axis: no spec line
+    elif x.perm == PIXELS and out[1:3] == x.grid and len(out) == 4 and out[3] == shape[1]:
+        reader.output(node, Stream(x.item, NHWC))
+    elif len(out) == 2 and out[0] == shape[0]:
+        _to_vector(reader, node, x)
+    elif x.perm == VECTOR and len(out) == 4 and sorted(out[1:]) == [1, 1, shape[1]]:
+        _unflatten(reader, node, x, out)
+    else:
+        raise Refusal(
+            f"`Reshape` from {'x'.join(map(str, shape))} to {'x'.join(map(str, out))} (batch first) has no spec layer",
+            hint="the spec reshapes only to a vector (`flatten`) and shuffles channels (`shuffle G`)",
+        )
+
+
+def _unflatten(reader: Reader, node: OnnxNode, x: Stream, out: tuple[int, ...]) -> None:
+    """A vector of channels made 1x1xC again: the global pooling that made it, keeping its dims."""
+    layer = reader.layer(x)
+    if layer is None or "keepdims" not in layer[1] or not reader.only_reader(node.inputs[0], node):
+        raise Refusal("`Reshape` of a vector into a 1x1 image; the spec keeps 1x1 only from `gap keepdims=true`")
+    (source,) = reader.items[x.item].inputs
+    perm = NCHW if out[1] != 1 else NHWC
+    makers = [node] + [m for m in [reader.graph.maker(node.inputs[0])] if m is not None]
+    reader.output(node, reader.emit(makers, layer[0], {"keepdims": True}, [Stream(source, perm)], perm=perm))
+
+
+def _repeat(reader: Reader, node: OnnxNode) -> bool:
+    """Reshape adding a 1 after an axis, Expand of it to F, Reshape merging the two: every value
+    repeated F times along that axis (`jnp.repeat`). Along height or width it is a nearest `upsample`,
+    and an upsample of an upsample (height, then width) is one."""
+    expand = reader.graph.maker(node.inputs[0])
+    if expand is None or expand.op != "Expand":
+        return False
+    opened = reader.graph.maker(expand.inputs[0])
+    if opened is None or opened.op != "Reshape" or not isinstance(reader.values.get(opened.inputs[0]), Stream):
+        return False
+    x = reader.values[opened.inputs[0]]
+    shape, opened_shape = reader.shape(opened.inputs[0]), reader.shape(opened.outputs[0])
+    wide, out = reader.shape(expand.outputs[0]), reader.shape(node.outputs[0])
+    axis = next((a for a in range(len(shape)) if opened_shape == (*shape[: a + 1], 1, *shape[a + 1 :])), None)
+    if axis is None or len(x.perm) != 4 or x.perm[axis] not in (1, 2) or len(wide) != len(opened_shape):
+        return False
+    factor = wide[axis + 1]
+    if wide != (*shape[: axis + 1], factor, *shape[axis + 1 :]) or out != (
+        *shape[:axis],
+        shape[axis] * factor,
+        *shape[axis + 1 :],
+    ):
+        return False
+    size = [1, 1]
+    size[x.perm[axis] - 1] = factor
+    layer = reader.layer(x)
+    makers = [node, expand, opened]
+    nearest = layer is not None and layer[0] == "upsample" and layer[1].get("method", "nearest") == "nearest"
+    if nearest and reader.only_reader(opened.inputs[0], opened):  # fold into the upsample before it
+        earlier = layer[1]["size"]
+        size = [size[0] * earlier[0], size[1] * earlier[1]]
+        (source,) = reader.items[x.item].inputs
+        x = Stream(source, x.perm)
+    reader.output(node, reader.emit(makers, "upsample", {"size": tuple(size)}, [x]))
+    return True
+
+
+@reads("Expand")
+def expand(reader: Reader, node: OnnxNode) -> None:
+    """A broadcast the spec does by itself: to the same shape (a no-op), or of a gate into the Mul it
+    scales by (the spec's `multiply` broadcasts 1x1xC)."""
+    x = reader.stream(node)
+    same = reader.shape(node.outputs[0]) == reader.shape(node.inputs[0])
+    if same or all(n.op == "Mul" for n in reader.graph.readers_of(node.outputs[0])):
+        reader.output(node, x)
         return
-    raise Refusal(
-        f"`Reshape` from {'x'.join(map(str, shape))} to {'x'.join(map(str, out))} (batch first) has no spec layer",
-        hint="the spec reshapes only to a vector (`flatten`) and shuffles channels (`shuffle G`)",
-    )
+    raise Refusal("`Expand` copies values to a larger shape; the spec has no such layer")
+
+
+@reads("Max", "Min")
+def max_min(reader: Reader, node: OnnxNode) -> None:
+    """max(x, 0) is `relu`, min(relu(x), 6) `relu6` (jax.nn.relu6 as jax2onnx writes it)."""
+    position = 0 if reader.is_stream(node, 0) else 1
+    x = reader.stream(node, position)
+    bound = reader.constant(node, 1 - position) if len(node.inputs) == 2 else None
+    if bound is None or bound.size != 1:
+        raise Refusal(f"`{node.op}` of two computed tensors has no spec layer")
+    limit = scalar(bound)
+    layer = reader.layer(x)
+    if node.op == "Max" and limit == 0:
+        reader.output(node, reader.emit(node, "relu", {}, [x]))
+        return
+    relu = layer is not None and layer[0] == "relu" and reader.only_reader(node.inputs[position], node)
+    if node.op == "Min" and limit == 6 and relu:
+        (source,) = reader.items[x.item].inputs
+        maker = reader.graph.maker(node.inputs[position])
+        reader.output(node, reader.emit([maker, node], "relu6", {}, [Stream(source, x.perm, x.grid)]))
+        return
+    raise Refusal(f"`{node.op}` with {limit:g}; the spec has relu (max with 0) and relu6 (then min with 6)")
 
 
 def _channel_shuffle(reader: Reader, node: OnnxNode) -> bool:
-    """Reshape(N, G, C/G, H, W) -> Transpose(0, 2, 1, 3, 4) -> Reshape(N, C, H, W), ending at `node`."""
+    """Reshape splitting the channels into (G, C/G), Transpose swapping the two, Reshape back, ending
+    at `node`: PyTorch's (N, G, C/G, H, W) with perm (0, 2, 1, 3, 4), or the channels-last
+    (N, H, W, G, C/G) with perm (0, 1, 2, 4, 3)."""
     transpose = reader.graph.maker(node.inputs[0])
-    if transpose is None or transpose.op != "Transpose" or tuple(transpose.attr("perm", ())) != (0, 2, 1, 3, 4):
+    if transpose is None or transpose.op != "Transpose":
         return False
     split = reader.graph.maker(transpose.inputs[0])
     if split is None or split.op != "Reshape":
         return False
-    source = split.inputs[0]
-    value = reader.values.get(source)
-    if not isinstance(value, Stream) or value.perm != NCHW:
+    value = reader.values.get(split.inputs[0])
+    if not isinstance(value, Stream) or len(value.perm) != 4:
         return False
-    shape, grouped, out = reader.shape(source), reader.shape(split.outputs[0]), reader.shape(node.outputs[0])
-    n, c, h, w = shape
-    if len(grouped) != 5 or out != shape or grouped[0] != n or grouped[3:] != (h, w) or grouped[1] * grouped[2] != c:
+    shape, grouped, out = reader.shape(split.inputs[0]), reader.shape(split.outputs[0]), reader.shape(node.outputs[0])
+    axis = value.perm.index(3)  # the ONNX axis holding the channels
+    groups = grouped[axis] if len(grouped) == 5 else 0
+    swapped = list(range(5))
+    swapped[axis], swapped[axis + 1] = axis + 1, axis
+    if (
+        out != shape
+        or not groups
+        or grouped != (*shape[:axis], groups, shape[axis] // groups, *shape[axis + 1 :])
+        or tuple(transpose.attr("perm", ())) != tuple(swapped)
+    ):
         return False
-    shuffled = reader.emit([node, transpose, split], "shuffle", {"groups": grouped[1]}, [value])
-    reader.output(node, shuffled)
+    reader.output(node, reader.emit([node, transpose, split], "shuffle", {"groups": groups}, [value]))
     return True
 
 
 @reads("Transpose")
 def transpose(reader: Reader, node: OnnxNode) -> None:
     """Moves axes without computing: the tensor's layout record changes, no spec line."""
-    x = reader.stream(node)
+    x = reader.stream(node, pending=True)
     order = tuple(node.attr("perm", tuple(reversed(range(len(x.perm))))))
     if len(order) != len(x.perm):
         raise Refusal(f"`Transpose` of {len(order)} axes of a {len(x.perm)}-D tensor")
     perm = tuple(x.perm[axis] for axis in order)
     if perm[0] != 0:
         raise Refusal("`Transpose` that moves the batch axis has no spec layer")
-    reader.output(node, Stream(x.item, perm))
+    reader.output(node, Stream(x.item, perm, pending=x.pending))
 
 
 @reads("Identity", "Cast")
 def identity(reader: Reader, node: OnnxNode) -> None:
-    reader.output(node, reader.stream(node))
+    reader.output(node, reader.stream(node, pending=True))
 
 
 @reads("Gather")
@@ -545,7 +723,7 @@ def slice_(reader: Reader, node: OnnxNode) -> None:
         end = min(max(end + size if end < 0 else end, 0), size)
         cut[reader.spec_axis(node, x, axis)] = (start, end, size)
     out = x
-    channel_axis = len(x.perm) - 1
+    channel_axis = x.rank - 1
     if channel_axis in cut and cut[channel_axis][:2] != (0, cut[channel_axis][2]):
         start, end, _ = cut[channel_axis]
         out = reader.emit(node, "channels", {"range": Interval(start, end)}, [out])
@@ -565,8 +743,9 @@ def slice_(reader: Reader, node: OnnxNode) -> None:
 
 @reads("Pad")
 def pad(reader: Reader, node: OnnxNode) -> None:
-    """Zeros around the height and width: `zeropad`; negative pads cut: `crop`."""
-    x = reader.stream(node)
+    """Zeros around the height and width: `zeropad`; negative pads cut: `crop`. Padding with -inf is
+    taken in by the max pooling after it."""
+    x = reader.stream(node, pending=True)
     mode = node.attr("mode", "constant")
     if mode != "constant":
         raise Refusal(f"`Pad` in {mode} mode; the spec pads with zeros only (`zeropad`)")
@@ -578,8 +757,9 @@ def pad(reader: Reader, node: OnnxNode) -> None:
     else:
         pads = list(node.attr("pads", ()))
     fill = reader.constant(node, 2) if reader.has_input(node, 2) else node.attr("value", 0.0)
-    if fill is not None and scalar(fill) != 0:
-        raise Refusal(f"`Pad` with the value {scalar(fill):g}; the spec pads with zeros")
+    fill = 0.0 if fill is None else scalar(fill)
+    if fill not in (0.0, -math.inf):
+        raise Refusal(f"`Pad` with the value {fill:g}; the spec pads with zeros")
     rank = len(x.perm)
     axes = list(range(rank))
     if reader.has_input(node, 3):
@@ -593,6 +773,14 @@ def pad(reader: Reader, node: OnnxNode) -> None:
         raise Refusal("`Pad` of an axis other than height and width has no spec layer")
     (top, bottom), (left, right) = by_axis.get(1, (0, 0)), by_axis.get(2, (0, 0))
     sides = (top, bottom, left, right)
+    if fill == -math.inf and min(sides) >= 0:  # for the max pooling after it
+        pending = tuple(a + b for a, b in zip(sides, x.pending or (0, 0, 0, 0)))
+        reader.output(node, Stream(x.item, x.perm, x.grid, pending))
+        return
+    if fill == -math.inf:
+        raise Refusal("`Pad` with -inf that cuts; the spec pads with -inf only inside `maxpool`")
+    if x.pending:
+        raise Refusal("`Pad` with zeros after a Pad with -inf; the spec pads with -inf only inside `maxpool`")
     if all(s >= 0 for s in sides):
         out = reader.emit(node, "zeropad", {"padding": sides}, [x]) if any(sides) else x
     elif all(s <= 0 for s in sides):
@@ -607,18 +795,19 @@ def resize(reader: Reader, node: OnnxNode) -> None:
     """Growing height and width by whole factors: `upsample N` (nearest) or `upsample N method=bilinear`
     (half-pixel centres, as PyTorch's align_corners=False and jax.image.resize)."""
     x = reader.stream(node)
-    reader.need_nchw(node, x)
-    _, _, height, width = reader.shape(node.inputs[0])
-    _, _, out_height, out_width = reader.shape(node.outputs[0])
-    if out_height % height or out_width % width or out_height < height or out_width < width:
-        raise Refusal(
-            f"`{node.op}` from {height}x{width} to {out_height}x{out_width}; the spec's `upsample` grows "
-            "by whole factors"
-        )
+    shape, out = reader.shape(node.inputs[0]), reader.shape(node.outputs[0])
+    if len(x.perm) != 4:
+        raise Refusal(f"`{node.op}` of a {len(shape)}-D tensor; the spec's `upsample` grows images")
+    factors = {x.perm[axis]: (after, before) for axis, (before, after) in enumerate(zip(shape, out))}
+    if any(after != before for axis, (after, before) in factors.items() if axis not in (1, 2)):
+        raise Refusal(f"`{node.op}` of the batch or channel axis has no spec layer")
+    if any(after % before or after < before for axis, (after, before) in factors.items() if axis in (1, 2)):
+        shown = " and ".join(f"{before} to {after}" for axis, (after, before) in sorted(factors.items()) if axis)
+        raise Refusal(f"`{node.op}` from {shown}; the spec's `upsample` grows by whole factors")
+    size = (factors[1][0] // factors[1][1], factors[2][0] // factors[2][1])
     mode = node.attr("mode", "nearest")
     coordinates = node.attr("coordinate_transformation_mode", "half_pixel" if node.op == "Resize" else "asymmetric")
     rounding = node.attr("nearest_mode", "round_prefer_floor")
-    size = (out_height // height, out_width // width)
     if mode == "nearest":
         # each output pixel copies input pixel floor(i / factor) under these rules, as `upsample` does
         exact = (coordinates == "asymmetric" and rounding == "floor") or (
@@ -804,7 +993,7 @@ def _erf_gelu(reader: Reader, node: OnnxNode) -> bool:
 def mul(reader: Reader, node: OnnxNode) -> None:
     """Two tensors: a gate pattern, or `multiply` (squeeze-excite's scaling). A tensor and a constant:
     GELU's 0.5, `rescale` by a scalar, `layerscale` by one weight per channel (ConvNeXt)."""
-    if _gate(reader, node) or _erf_gelu(reader, node) or _mean_of_sum(reader, node):
+    if _gate(reader, node) or _erf_gelu(reader, node) or _mean_of_sum(reader, node) or _standardize(reader, node):
         return
     if reader.is_stream(node, 0) and reader.is_stream(node, 1):
         xs = reader.streams(node)
@@ -855,7 +1044,7 @@ def _by_constant(reader: Reader, node: OnnxNode, op: str) -> None:
 def _per_channel(reader: Reader, x: Stream, tensor: str, shape: tuple[int, ...]) -> bool:
     """Whether a constant of `shape` broadcast against `x` holds one value per channel."""
     dims = reader.shape(tensor)
-    channel = x.perm.index(len(x.perm) - 1)
+    channel = x.perm.index(x.rank - 1)
     aligned = (1,) * (len(dims) - len(shape)) + tuple(shape)
     return all(size == 1 for i, size in enumerate(aligned) if i != channel) and aligned[channel] == dims[channel]
 
@@ -885,7 +1074,7 @@ def add(reader: Reader, node: OnnxNode) -> None:
 
 @reads("Sub", "Div")
 def sub_div(reader: Reader, node: OnnxNode) -> None:
-    if node.op == "Div" and _mean_of_sum(reader, node):
+    if node.op == "Div" and (_mean_of_sum(reader, node) or _standardize(reader, node)):
         return
     if reader.is_stream(node, 0) and reader.is_stream(node, 1):
         raise Refusal(f"`{node.op}` of two computed tensors has no spec layer")

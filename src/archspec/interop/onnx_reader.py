@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from archspec.errors import Span, SpecError
 from archspec.interop.graph_text import Item
 from archspec.interop.onnx_graph import OnnxGraph, OnnxNode
+from archspec.interop.onnx_layout import NCHW, input_layout
 from archspec.interop.spec_lines import spec_line
 
-NCHW = (0, 3, 1, 2)  # ONNX axis i holds axis NCHW[i] of the spec's (batch, H, W, C) tensor
-NHWC = (0, 1, 2, 3)
 VECTOR = (0, 1)
+# A (batch * H * W, C) matrix: an image with its pixels moved into the batch axis (jax2onnx writes a
+# Dense on an image so, between two Reshapes). Its `grid` records the image's (H, W).
+PIXELS = (0, 3)
 
 
 def node_span(graph: OnnxGraph, index: int | None) -> Span:
@@ -40,6 +42,15 @@ class Stream:
 
     item: int
     perm: tuple[int, ...]  # ONNX axis i of this tensor is axis perm[i] of the spec's tensor, batch first
+    grid: tuple[int, ...] = ()  # the (H, W) of a PIXELS matrix
+    # (top, bottom, left, right) of -inf padding not yet applied: a max pooling after it takes it in
+    # (jax2onnx writes a max pooling's padding as a Pad of -inf)
+    pending: tuple[int, ...] = ()
+
+    @property
+    def rank(self) -> int:
+        """The rank of the spec's tensor, batch included."""
+        return 4 if self.perm == PIXELS else len(self.perm)
 
 
 class Refusal(Exception):
@@ -91,7 +102,7 @@ class Reader:
     def run(self) -> int:
         graph = self.graph
         shape = graph.shape(graph.input)
-        perm = VECTOR if len(shape) == 2 else self._input_layout()
+        perm = VECTOR if len(shape) == 2 else input_layout(graph)
         input_shape = spec_shape(shape, perm)
         item = self._add(Item(spec_line("input", {"shape": input_shape}), (), None, "", tensor=graph.input), None)
         self.values[graph.input] = Stream(item, perm)
@@ -140,26 +151,6 @@ class Reader:
             source=self.graph.listing(),
         )
 
-    def _input_layout(self) -> tuple[int, ...]:
-        """NCHW, unless the input goes (through element-wise nodes) into a Transpose to NCHW: an NHWC
-        model (Keras, Flax, TensorFlow exports) that transposes before its first convolution."""
-        seen, frontier = set(), [self.graph.input]
-        while frontier:
-            name = frontier.pop()
-            for node in self.graph.readers_of(name):
-                if node.index in seen:
-                    continue
-                seen.add(node.index)
-                if node.op == "Transpose":
-                    if tuple(node.attr("perm", ())) == NCHW:
-                        return NHWC
-                    return NCHW
-                if node.op in ELEMENTWISE:
-                    frontier.extend(node.outputs)
-                else:
-                    return NCHW
-        return NCHW
-
     # --- what handlers use -----------------------------------------------------------------------
 
     def _add(self, item: Item, layer: tuple[str, dict] | None) -> int:
@@ -172,14 +163,17 @@ class Reader:
             if name:
                 self.values[name] = value
 
-    def stream(self, node: OnnxNode, position: int = 0) -> Stream:
-        """Input `position` of `node`, a tensor computed from the image."""
+    def stream(self, node: OnnxNode, position: int = 0, pending: bool = False) -> Stream:
+        """Input `position` of `node`, a tensor computed from the image. A tensor padded with -inf is
+        for a max pooling (`pending`) only."""
         name = node.inputs[position] if position < len(node.inputs) else ""
         value = self.values.get(name)
         if isinstance(value, Refused):
             raise _Propagated(value)
         if value is None:
             raise Refusal(f"`{node.op}` reads a fixed tensor `{name}` where the spec layer reads the image's data")
+        if value.pending and not pending:
+            raise Refusal(f"`{node.op}` reads a tensor padded with -inf; the spec pads so only inside `maxpool`")
         return value
 
     def streams(self, node: OnnxNode) -> list[Stream]:
@@ -219,7 +213,7 @@ class Reader:
         return stream.perm[axis % rank]
 
     def is_channels(self, stream: Stream, spec_axis: int) -> bool:
-        return spec_axis == len(stream.perm) - 1
+        return spec_axis == stream.rank - 1
 
     def need_nchw(self, node: OnnxNode, stream: Stream) -> None:
         if stream.perm != NCHW:
@@ -248,7 +242,7 @@ class Reader:
         tensor = first.outputs[0] if first.outputs else ""
         item = Item(text, tuple(s.item for s in inputs), first.index, comment, merge=merge, tensor=tensor)
         index = self._add(item, None if merge else (kind, attrs))
-        return Stream(index, inputs[0].perm if perm is None else perm)
+        return Stream(index, inputs[0].perm, inputs[0].grid) if perm is None else Stream(index, perm)
 
     def output(self, node: OnnxNode, value: Stream, position: int = 0) -> None:
         self.values[node.outputs[position]] = value
@@ -262,7 +256,6 @@ class Reader:
 
 
 MERGE_KINDS = frozenset({"add", "concat", "multiply"})
-ELEMENTWISE = frozenset({"Identity", "Cast", "Mul", "Div", "Add", "Sub"})
 
 
 def spec_shape(onnx_shape: tuple[int, ...], perm: tuple[int, ...]) -> tuple[int, ...]:

@@ -64,12 +64,17 @@ class MaxPool(_Pool):
     summary = "max pooling: `maxpool K` (stride defaults to K)"
 
     def apply(self, module, attrs, xs, *, train):
+        import jax.numpy as jnp
         from flax import nnx
 
+        x, padding = xs[0], self._flax_padding(attrs)
+        if not isinstance(padding, str):
+            # Numeric padding pads with -inf first (as max_pool would inside): jax2onnx 0.17 writes a
+            # max_pool's numeric padding as none at all, and a Pad it exports right.
+            x = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
+            padding = "VALID"
         # Keywords: jax2onnx's ONNX export replaces these functions with keyword-only versions.
-        return nnx.max_pool(
-            xs[0], window_shape=attrs["size"], strides=self._stride(attrs), padding=self._flax_padding(attrs)
-        )
+        return nnx.max_pool(x, window_shape=attrs["size"], strides=self._stride(attrs), padding=padding)
 
 
 @layer

@@ -123,7 +123,8 @@ class Upsample(LayerKind):
         if attrs["method"] == "nearest":
             return jnp.repeat(jnp.repeat(x, sh, axis=1), sw, axis=2)
         n, h, w, c = x.shape
-        return jax.image.resize(x, (n, h * sh, w * sw, c), method="bilinear")
+        # antialias only filters when shrinking; off, the resize is also what jax2onnx can export
+        return jax.image.resize(x, (n, h * sh, w * sw, c), method="bilinear", antialias=False)
 
 
 @layer

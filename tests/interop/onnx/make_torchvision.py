@@ -11,7 +11,8 @@ the test extra):
 For every model it writes `torchvision/NAME.onnx`: the graph as exported, its float weights turned
 into external data that is not written (dims kept, values gone: `onnx.load(path,
 load_external_data=False)` reads the graph), integer constants (shapes, indices) kept inside, and
-each node's metadata cut to PyTorch's module path (`pkg.torch.onnx.name_scopes`). And
+each node's metadata cut to PyTorch's module path (`pkg.torch.onnx.name_scopes`) and the exporter's
+rewrites (`pkg.onnxscript.rewriter.rule_name`: a BatchNorm folded into a conv). And
 `torchvision.json`: for each model, torchvision's published figures, read from its weights'
 metadata (`<Model>_Weights.DEFAULT.meta`, defined in torchvision/models/<family>.py of
 torchvision 0.29.1): `_ops` (GFLOPS in torchvision's docs, counted as multiply-adds, rounded to 3
@@ -65,12 +66,13 @@ MODELS = [
 # BatchNorm as its own node: the graph holds every parameter torchvision counts.
 TORCHSCRIPT = ["convnext_tiny", "efficientnet_b0", "googlenet", "mobilenet_v3_small", "resnet50"]
 KEPT_FLOATS = 64  # float initializers up to this many values stay (scalars such as GELU's 0.5)
+KEPT_METADATA = ("pkg.torch.onnx.name_scopes", "pkg.onnxscript.rewriter.rule_name")
 FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
 
 
 def strip(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
     """Drop the float weights' values (dims kept, as external data that is never written) and every
-    node's metadata but its PyTorch module path."""
+    node's metadata but its PyTorch module path and the optimizer's rewrites (a folded BatchNorm)."""
     for tensor in model.graph.initializer:
         size = 1
         for d in tensor.dims:
@@ -85,7 +87,7 @@ def strip(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
                 entry = tensor.external_data.add()
                 entry.key, entry.value = key, value
     for node in model.graph.node:
-        kept = [(p.key, p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"]
+        kept = [(p.key, p.value) for p in node.metadata_props if p.key in KEPT_METADATA]
         del node.metadata_props[:]
         for key, value in kept:
             entry = node.metadata_props.add()
