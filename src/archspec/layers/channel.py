@@ -24,7 +24,15 @@ class Channels(LayerKind):
     keras_name = "Slice"
     linear = True
     summary = "keep channels A up to (not including) B: `channels 0:32`, half of a ShuffleNet split"
-    args = (Arg("range", _interval, positional=True, doc="A:B, counted from 0; B is not included"),)
+    args = (
+        Arg(
+            "range",
+            _interval,
+            positional=True,
+            doc="A:B, counted from 0; B is not included",
+            text=lambda value: f"{value[0]}:{value[1]}",
+        ),
+    )
 
     def label(self, attrs):
         start, stop = attrs["range"]

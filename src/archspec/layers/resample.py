@@ -134,7 +134,7 @@ class Crop(LayerKind):
     keras_name = "Cropping2D"
     linear = True
     summary = "cut rows and columns off the edges: `crop N`, `crop HxW` or `crop TxBxLxR`, like `zeropad`"
-    args = (Arg("cropping", sides, positional=True, doc="N, HxW or TxBxLxR"),)
+    args = (Arg("cropping", sides, positional=True, doc="N, HxW or TxBxLxR", text=sides_text),)
 
     def label(self, attrs):
         return f"crop {sides_text(attrs['cropping'])}"

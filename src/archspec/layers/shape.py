@@ -95,7 +95,7 @@ class ZeroPad(LayerKind):
     keras_name = "ZeroPad2D"
     linear = True
     summary = "pad with zeros: `zeropad N`, `zeropad HxW` or `zeropad TxBxLxR` (top, bottom, left, right)"
-    args = (Arg("padding", sides, positional=True, doc="N, HxW or TxBxLxR"),)
+    args = (Arg("padding", sides, positional=True, doc="N, HxW or TxBxLxR", text=sides_text),)
 
     def label(self, attrs):
         return f"zeropad {sides_text(attrs['padding'])}"
