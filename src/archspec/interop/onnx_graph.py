@@ -32,7 +32,7 @@ def is_onnx(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class OnnxNode:
+class GraphNode:
     """One node of the graph. `index` is its place in `graph.node`; messages number nodes from 1
     (`number`), as the lines of the listing do."""
 
@@ -69,7 +69,7 @@ class OnnxGraph:
     """The graph of an ONNX model, with shapes and small constants worked out."""
 
     path: str
-    nodes: list[OnnxNode]
+    nodes: list[GraphNode]
     input: str  # the one graph input that is not a weight
     output: str
     shapes: dict[str, tuple[int | None, ...]]  # every tensor ONNX shape inference could size
@@ -88,11 +88,11 @@ class OnnxGraph:
                 if name:
                     self.readers.setdefault(name, []).append(node.index)
 
-    def maker(self, tensor: str) -> OnnxNode | None:
+    def maker(self, tensor: str) -> GraphNode | None:
         index = self.makers.get(tensor)
         return None if index is None else self.nodes[index]
 
-    def readers_of(self, tensor: str) -> list[OnnxNode]:
+    def readers_of(self, tensor: str) -> list[GraphNode]:
         return [self.nodes[i] for i in self.readers.get(tensor, ())]
 
     def shape(self, tensor: str) -> tuple[int | None, ...] | None:
@@ -287,7 +287,7 @@ def _graph(model, input_name: str, path: str) -> OnnxGraph:
         if tensor.data_location == tensor.DEFAULT:
             constants[tensor.name] = numpy_helper.to_array(tensor)
     nodes = [
-        OnnxNode(
+        GraphNode(
             index,
             node.name,
             node.op_type,
@@ -371,6 +371,10 @@ def _fold_constants(graph: OnnxGraph, onnx, opset: int) -> None:
                 value = numpy_helper.to_array(node.attr("value"))
             else:
                 value = _evaluate(onnx, helper, node, [], opset)
+        elif node.op == "CastLike" and node.inputs[0] in graph.constants:
+            # the second input only gives the type (PyTorch's unoptimized export casts a zero bias
+            # like the image): floats, as the image's are
+            value = graph.constants[node.inputs[0]].astype(np.float32)
         elif node.op == "Shape":
             source = node.inputs[0]
             shape = graph.constants[source].shape if source in graph.constants else graph.shape(source)
@@ -395,7 +399,7 @@ def _fold_constants(graph: OnnxGraph, onnx, opset: int) -> None:
         graph.constants.pop(name, None)
 
 
-def _evaluate(onnx, helper, node: OnnxNode, inputs: list, opset: int):
+def _evaluate(onnx, helper, node: GraphNode, inputs: list, opset: int):
     """One node run by onnx.reference on known inputs; None when it cannot run (an unknown operator)."""
     import numpy as np
     from onnx.reference import ReferenceEvaluator

@@ -6,7 +6,6 @@ files through here; errors and findings point at the ONNX node (a line of `OnnxG
 
 from __future__ import annotations
 
-from archspec.interop import onnx_ops  # noqa: F401  (registers the operator readers)
 from archspec.interop.graph_text import write_graph
 from archspec.interop.keras_graph import ImportedSpec
 from archspec.interop.onnx_graph import read_onnx

@@ -7,7 +7,7 @@ read with its two equal dimensions as height and width."""
 
 from __future__ import annotations
 
-from archspec.interop.onnx_graph import OnnxGraph, OnnxNode
+from archspec.interop.onnx_graph import GraphNode, OnnxGraph
 
 NCHW = (0, 3, 1, 2)  # ONNX axis i holds axis NCHW[i] of the spec's (batch, H, W, C) tensor
 NHWC = (0, 1, 2, 3)
@@ -50,7 +50,7 @@ def input_layout(graph: OnnxGraph) -> tuple[int, ...]:
     return NHWC if a == b != c else NCHW
 
 
-def _axes(graph: OnnxGraph, node: OnnxNode, position: int) -> set[int] | None:
+def _axes(graph: OnnxGraph, node: GraphNode, position: int) -> set[int] | None:
     values = node.attr("axes")
     if values is None and len(node.inputs) > position and node.inputs[position]:
         constant = graph.constant(node.inputs[position])
@@ -58,7 +58,7 @@ def _axes(graph: OnnxGraph, node: OnnxNode, position: int) -> set[int] | None:
     return None if values is None else {int(v) % 4 for v in values}
 
 
-def _vote(graph: OnnxGraph, node: OnnxNode) -> tuple[int, ...] | None:
+def _vote(graph: OnnxGraph, node: GraphNode) -> tuple[int, ...] | None:
     """What a node reading the input (or a tensor in its layout) says of that layout, if anything."""
     if node.op in CHANNELS_FIRST:
         return NCHW
