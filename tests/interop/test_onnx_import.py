@@ -13,8 +13,8 @@ pytest.importorskip("onnx")  # the test extra installs it: this only guards a ba
 
 
 def read(path: str, input_shape=None):
-    from archspec.interop.keras_check import compile_imported
     from archspec.interop.onnx_import import import_onnx
+    from archspec.interop.readers import compile_imported
 
     imported = import_onnx(path, input_shape)
     return imported, compile_imported(imported)

@@ -6,8 +6,10 @@ files through here; errors and findings point at the ONNX node (a line of `OnnxG
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from archspec.interop.graph_text import write_graph
-from archspec.interop.keras_graph import ImportedSpec
+from archspec.interop.imported import ImportedSpec
 from archspec.interop.onnx_graph import read_onnx
 from archspec.interop.onnx_reader import Reader, node_span
 
@@ -28,4 +30,10 @@ def import_onnx(path: str, input_shape: tuple[int, ...] | None = None) -> Import
     )
     text, origins = write_graph(reader.items, output, header)
     spans = {line: node_span(graph, index) for line, index in origins.items()}
-    return ImportedSpec(path, text, spans, graph.listing(), node_span(graph, 0))
+    layers = {line: _named(graph.nodes[index or 0]) for line, index in origins.items()}
+    return ImportedSpec(Path(path).stem, text, spans, graph.listing(), node_span(graph, 0), layers)
+
+
+def _named(node) -> str:
+    """How errors and findings name a node: `ONNX node 12 `layer1.0.conv1` (Conv)`."""
+    return f"ONNX node {node.number}" + (f" `{node.label}`" if node.label else "") + f" ({node.op_name})"

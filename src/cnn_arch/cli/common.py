@@ -64,11 +64,11 @@ def compile_target(spec: str, input_text: str | None = None):
     """Read and type a spec or template, Keras source (`model.py`) or a model file (`model.onnx`);
     `input_text` (HxWxC) overrides its input."""
     from archspec.compile import compile_spec
+    from archspec.interop import readers
     from archspec.interop.keras_check import compile_python, is_python
-    from archspec.interop.readers import compile_model, reader_for
 
-    if reader_for(spec):
-        return compile_model(spec, parse_shape(input_text))
+    if readers.reader_for(spec) is not None:
+        return readers.compile_model_file(spec, parse_shape(input_text))
     name, text = read_target(spec)
     if is_python(name):
         return compile_python(text, name, parse_shape(input_text))

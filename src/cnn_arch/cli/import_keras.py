@@ -27,17 +27,18 @@ def import_command(
     import sys
 
     from archspec.errors import PathError
+    from archspec.interop import readers
     from archspec.interop.keras_check import compile_imported
     from archspec.interop.keras_import import import_keras
-    from archspec.interop.readers import import_model, reader_for
     from archspec.parse import read_spec_file
     from cnn_arch.cli.common import parse_shape
 
-    if reader_for(str(source)):
-        imported = import_model(str(source), parse_shape(input))
+    if readers.reader_for(str(source)):
+        imported = readers.read_model(str(source), model, parse_shape(input))
+        readers.compile_imported(imported)  # a model the spec cannot type is reported at its node, not written
     else:
         imported = import_keras(read_spec_file(source), str(source), model, parse_shape(input))
-    compile_imported(imported)  # a model the spec cannot type is reported at its Python line, not written
+        compile_imported(imported)  # a model the spec cannot type is reported at its Python line, not written
     if out is None:
         sys.stdout.write(imported.text)
         return

@@ -166,8 +166,8 @@ class Run(NamedTuple):
 def lint_once(run: Run) -> int:
     """Lint every target once, print the reports, return the exit code."""
     from archspec.errors import SpecError, UserError
+    from archspec.interop import readers
     from archspec.interop.keras_check import is_python, lint_python
-    from archspec.interop.readers import import_model, lint_model, reader_for
     from archspec.lint import config as lint_config
     from archspec.lint.engine import lint_source
     from archspec.lint.fix import FixOutcome, fix_source
@@ -184,8 +184,8 @@ def lint_once(run: Run) -> int:
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
-    if (run.fix or run.diff) and any(is_python(t.name) or reader_for(t.name) for t in found):
-        name = next(t.name for t in found if is_python(t.name) or reader_for(t.name))
+    if (run.fix or run.diff) and any(is_python(t.name) or readers.reader_for(t.name) for t in found):
+        name = next(t.name for t in found if is_python(t.name) or readers.reader_for(t.name))
         raise UserError(
             f"--fix and --diff rewrite specs, not `{name}`",
             hint=f"`cnn-arch import {name} -o model.arch`, then lint --fix the spec",
@@ -201,9 +201,12 @@ def lint_once(run: Run) -> int:
         where = target.path or (Path(run.stdin_filename) if run.stdin_filename else None)
         settings = lint_config.settings(file_options, run.cli_options, where)
         try:
-            if reader_for(target.name):  # a model file: findings at its nodes (lines of its listing)
-                imported = import_model(target.name, run.input_shape)
-                outcome = FixOutcome(imported.source.text, (), tuple(lint_model(imported, settings)))
+            if readers.reader_for(target.name):  # a model file: findings at its origins, no spec fixes
+                reader = readers.reader_for(target.name)
+                text = target.text if reader.text or target.path is None else None  # stdin: its text
+                shown, findings = readers.lint_models(target.name, text, settings, run.input_shape)
+                target = target._replace(text=shown)
+                outcome = FixOutcome(shown, (), tuple(findings))
             elif is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
                 findings = lint_python(target.text, target.name, settings, run.input_shape)
                 outcome = FixOutcome(target.text, (), tuple(findings))

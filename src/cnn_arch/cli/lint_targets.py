@@ -29,7 +29,7 @@ def targets(
 ) -> list[Target]:
     from archspec import templates
     from archspec.errors import UserError
-    from archspec.interop.readers import reader_for
+    from archspec.interop import readers
     from archspec.lint import config as lint_config
     from cnn_arch.cli.common import read_target
 
@@ -56,7 +56,8 @@ def targets(
                 continue
             seen.add(name)
             is_template = not Path(name).exists() and templates.path(name) is not None
-            if reader_for(name):  # a model file (ONNX): read by its reader when linted, not as text
+            reader = readers.reader_for(name)
+            if reader is not None and not reader.text:  # a binary model file: its reader opens it
                 found.append(Target(name, Path(name)))
                 continue
             try:
