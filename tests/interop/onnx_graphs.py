@@ -42,7 +42,9 @@ def save(
         [helper.make_tensor_value_info(output, FLOATS, None)],
         initializer=initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="test")
+    domains = {n.domain for n in nodes if n.domain}  # an operator of another domain: its opset, version 1
+    opsets = [helper.make_opsetid("", opset), *(helper.make_opsetid(d, 1) for d in sorted(domains))]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="test")
     onnx.save(model, str(path))
     return str(path)
 

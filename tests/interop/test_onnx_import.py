@@ -340,3 +340,226 @@ def test_operator(tmp_path, case, nodes, weights, shape, lines):
         v.size for v in weights.values() if isinstance(v, np.ndarray) and v.ndim < 2 and v.dtype.kind == "f"
     )
     assert typed.params == file_params(path) - constants
+
+
+# (case, nodes, weights, what the refusal says)
+REFUSED = [
+    (
+        "an operator the spec lacks",
+        [node("GridSample", ["x", "x"], name="/warp/GridSample")],
+        {},
+        "`GridSample` is not",
+    ),
+    (
+        "an operator of another domain",
+        [node("FusedConv", ["x"], domain="com.microsoft")],
+        {},
+        "`com.microsoft.FusedConv`",
+    ),
+    (
+        "ceil_mode needing uneven pads no `same` gives",
+        [node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)],
+        {},
+        "ceil_mode",
+    ),
+    (
+        "Clip to other bounds",
+        [node("Clip", ["x", "zero", "four"])],
+        {"zero": np.array(0, np.float32), "four": np.array(4, np.float32)},
+        "[0, 4]",
+    ),
+    ("HardSigmoid with ONNX's default slope", [node("HardSigmoid", ["x"])], {}, "alpha=0.2"),
+    (
+        "LayerNormalization over channels, height and width",
+        [node("LayerNormalization", ["x", "s"], axis=1)],
+        {"s": (3, 8, 8)},
+        "more than the channels",
+    ),
+    (
+        "bilinear with align_corners",
+        [node("Resize", ["x", "", "scales"], mode="linear", coordinate_transformation_mode="align_corners")],
+        {"scales": np.array([1, 1, 2, 2], np.float32)},
+        "align_corners",
+    ),
+    (
+        "reflection padding",
+        [node("Pad", ["x", "pads"], mode="reflect")],
+        {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)},
+        "reflect",
+    ),
+    (
+        "output_padding beyond the pads",
+        [node("ConvTranspose", ["x", "W"], strides=[2, 2], output_padding=[1, 1])],
+        {"W": (3, 4, 3, 3)},
+        "only the bias reaches",
+    ),
+    ("attention's product of two tensors", [node("MatMul", ["x", "x"])], {}, "two computed tensors"),
+    (
+        "an Add that broadcasts",
+        [node("ReduceMean", ["x", "axes"], ["m"], keepdims=1), node("Add", ["x", "m"])],
+        {"axes": np.array([2, 3], np.int64)},
+        "broadcasting",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "nodes", "weights", "says"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_refusal_names_the_node(tmp_path, case, nodes, weights, says):
+    from archspec.errors import SpecError
+
+    path = save(tmp_path / "m.onnx", nodes, weights)
+    with pytest.raises(SpecError) as caught:
+        read(path)
+    error = caught.value
+    index = len(nodes) - 1 if case != "an Add that broadcasts" else 1
+    assert says in error.message
+    assert f"(node {index + 1}, `{nodes[index].name}`)" in error.message
+    assert error.span.line == index + 1  # the node's line in the graph's listing, quoted under the error
+    assert nodes[index].op_type in error.render()
+
+
+def test_refusal_from_the_command_line(cli, tmp_path):
+    path = save(tmp_path / "m.onnx", [node("Relu", ["x"], ["r"]), node("GridSample", ["r", "r"], name="/warp")])
+    for command in ("summarize", "lint", "import", "draw"):
+        result = cli(command, path)
+        assert result.code == 2, (command, result.err)
+        assert f"{path}:2:1: error: `GridSample` is not a layer the spec language has (node 2, `/warp`)" in result.err
+        assert "Traceback" not in result.err
+
+
+def test_pytorch_flatten_through_shape_arithmetic(tmp_path):
+    """TorchScript's `x.view(x.size(0), -1)`: Shape, Gather, Unsqueeze and Concat compute the Reshape's
+    target, which the reader works out as ONNX's own reference implementation computes it."""
+    nodes = [
+        node("Shape", ["x"], ["shape"]),
+        node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
+        node("Concat", ["batch1", "minus1"], ["target"], axis=0),
+        node("Reshape", ["x", "target"], ["flat"]),
+        node("Gemm", ["flat", "W"], transB=1),
+    ]
+    weights = {
+        "zero": np.array(0, np.int64),
+        "axis0": np.array([0], np.int64),
+        "minus1": np.array([-1], np.int64),
+        "W": (10, 192),
+    }
+    imported, typed = read(save(tmp_path / "m.onnx", nodes, weights))
+    assert spec_lines(imported) == ["input 8x8x3", "flatten", "dense 10 bias=false"]
+    assert typed.params == 1920
+
+
+def test_channels_last_input(tmp_path):
+    """A Keras/TensorFlow/Flax export: an NHWC input transposed before its first convolution."""
+    nodes = [node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]), node("Conv", ["t", "W"])]
+    imported, typed = read(save(tmp_path / "m.onnx", nodes, {"W": (4, 3, 3, 3)}, shape=(1, 8, 6, 3)))
+    assert spec_lines(imported)[0] == "input 8x6x3"
+    assert typed.output_shape == (6, 4, 4)
+
+
+def test_graph_that_is_not_series_parallel_reads_with_named_tensors(tmp_path):
+    """DenseNet's shape: every layer reads the concatenation of all outputs before it."""
+    nodes = [
+        node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
+        node("Concat", ["x", "a"], ["xa"], axis=1),
+        node("Conv", ["xa", "W2"], ["b"], pads=[1, 1, 1, 1]),
+        node("Concat", ["x", "a", "b"], axis=1),
+    ]
+    path = save(tmp_path / "m.onnx", nodes, {"W1": (2, 3, 3, 3), "W2": (2, 5, 3, 3)})
+    imported, typed = read(path)
+    assert "-> x" in imported.text and "@x" in imported.text
+    assert typed.output_shape == nhwc(run(path, np.zeros((1, 3, 8, 8), np.float32)).shape)
+    assert typed.params == file_params(path)
+
+
+def test_free_image_size_needs_input_option(tmp_path, cli):
+    from archspec.errors import UserError
+
+    path = save(tmp_path / "m.onnx", [node("Relu", ["x"])], shape=("N", 3, "H", "W"))
+    with pytest.raises(UserError) as caught:
+        read(path)
+    assert "?x?" in caught.value.message and "--input HxWxC" in caught.value.hint
+    _, typed = read(path, (32, 16, 3))
+    assert typed.output_shape == (32, 16, 3)
+    result = cli("summarize", path, "--input", "32x16x3")
+    assert result.code == 0 and "32x16x3" in result.out
+
+
+def test_weights_beside_the_file_are_not_needed(tmp_path):
+    """`torch.onnx.export` writes large weights to `model.onnx.data`; the graph reads without it."""
+    import onnx
+
+    path = save(tmp_path / "m.onnx", [node("Conv", ["x", "W", "B"])], {"W": (64, 3, 3, 3), "B": (64,)})
+    model = onnx.load(path)
+    onnx.save(model, path, save_as_external_data=True, location="m.onnx.data", size_threshold=0)
+    (tmp_path / "m.onnx.data").unlink()
+    _, typed = read(path)
+    assert typed.params == 64 * 27 + 64
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"", "not an ONNX model"), (b"input 8x8x3\nconv 8 3\n", "not an ONNX model"), (None, "no such file")],
+    ids=["empty", "a spec named .onnx", "missing"],
+)
+def test_files_that_are_not_onnx_models(tmp_path, cli, content, says):
+    path = tmp_path / "m.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    result = cli("summarize", str(path))
+    assert result.code == 2
+    assert says in result.err and str(path) in result.err and "Traceback" not in result.err
+
+
+def test_two_inputs_or_outputs_are_refused(tmp_path):
+    import onnx
+    from onnx import helper
+
+    from archspec.errors import UserError
+
+    floats = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        [node("Add", ["a", "b"], ["y"]), node("Relu", ["y"], ["z"])],
+        "two",
+        [helper.make_tensor_value_info(n, floats, [1, 3, 8, 8]) for n in "ab"],
+        [helper.make_tensor_value_info(n, floats, None) for n in "yz"],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(UserError, match=r"2 inputs \(`a`, `b`\); a spec has one input"):
+        read(str(path))
+
+
+def test_without_the_onnx_package(tmp_path, cli, monkeypatch):
+    import sys
+
+    path = save(tmp_path / "m.onnx", [node("Relu", ["x"])])
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails as if not installed
+    result = cli("summarize", path)
+    assert result.code == 2
+    assert "pip install 'cnn-arch[onnx]'" in result.err
+
+
+def test_summarize_lint_and_import_name_the_node(tmp_path, cli):
+    """A flatten head read from ONNX: the summary's numbers, the lint finding at the Flatten node, and
+    the spec `import` writes (which compiles to the same counts)."""
+    nodes = [
+        node("Conv", ["x", "W", "B"], ["c"], name="/features/conv", pads=[1, 1, 1, 1]),
+        node("Relu", ["c"], ["r"], name="/features/relu"),
+        node("Flatten", ["r"], ["f"], name="/flatten"),
+        node("Gemm", ["f", "W1", "B1"], ["h"], name="/head/fc1", transB=1),
+        node("Relu", ["h"], ["hr"], name="/head/relu"),
+        node("Gemm", ["hr", "W2", "B2"], name="/head/fc2", transB=1),
+    ]
+    weights = {"W": (8, 3, 3, 3), "B": (8,), "W1": (64, 512), "B1": (64,), "W2": (10, 64), "B2": (10,)}
+    path = save(tmp_path / "m.onnx", nodes, weights)
+    result = cli("summarize", path)
+    assert result.code == 0
+    assert f"Total params: {file_params(path):,}" in result.out
+    result = cli("lint", path)
+    assert result.code == 1
+    assert "CA101 ONNX node 3 `/flatten` (Flatten): Dense head after `flatten`" in result.out
+    assert f"--> {path}:3:1" in result.out
+    out = tmp_path / "m.arch"
+    assert cli("import", path, "-o", str(out)).code == 0
+    assert cli("summarize", str(out)).out.count(f"Total params: {file_params(path):,}") == 1
