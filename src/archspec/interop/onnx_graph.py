@@ -77,10 +77,14 @@ class OnnxGraph:
     weights: dict[str, tuple[int, ...]]  # every initializer's dims (weights included, data or not)
     opset: int
     producer: str  # the tool that wrote the file ("pytorch 2.13.0")
+    # the file's parameters: its initializers and what is computed from them alone (a transposed
+    # kernel), not constants an exporter writes as nodes (the zero bias of PyTorch's unoptimized export)
+    parameters: set[str] = field(default_factory=set)
     makers: dict[str, int] = field(default_factory=dict)  # tensor -> index of the node making it
     readers: dict[str, list[int]] = field(default_factory=dict)  # tensor -> indices of the nodes reading it
 
     def __post_init__(self) -> None:
+        self.parameters.update(self.weights)
         for node in self.nodes:
             for name in node.outputs:
                 self.makers[name] = node.index
@@ -395,6 +399,8 @@ def _fold_constants(graph: OnnxGraph, onnx, opset: int) -> None:
             graph.weights[node.outputs[0]] = tuple(value.shape)
             placeholders.add(node.outputs[0])
         graph.constants[node.outputs[0]] = value
+        if node.op not in ("Shape", "Size") and any(i in graph.parameters for i in node.inputs):
+            graph.parameters.add(node.outputs[0])  # a weight's shape is no parameter
     for name in placeholders:  # their values were zeros standing in: keep the shapes, forget the values
         graph.constants.pop(name, None)
 

@@ -133,6 +133,8 @@ class Reader:
             shape = self.graph.shape(name)
             if shape is not None and None not in shape:
                 self.graph.weights[name] = shape  # type: ignore[assignment]
+            if any(i in self.graph.parameters for i in node.inputs):
+                self.graph.parameters.add(name)
 
     def _error(self, refused: Refused) -> SpecError:
         node = refused.node
@@ -264,6 +266,7 @@ class Reader:
             first.out_dims,
             first.layout,
             first.streams,
+            first.learned,
         )
         return contract, perm, grid if perm == PIXELS else ()
 
@@ -279,6 +282,7 @@ class Reader:
             out_dims=tuple(graph.shape(o) or () for o in node.outputs),  # type: ignore[misc]
             layout=perm,
             streams=tuple(p for p, i in enumerate(node.inputs) if i and not graph.is_weight(i)),
+            learned=tuple(p for p, i in enumerate(node.inputs) if i in graph.parameters),
         )
 
     def _spec_shape(self, name: str, value: Stream) -> tuple[int, ...]:

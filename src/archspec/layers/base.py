@@ -373,7 +373,8 @@ class OnnxNode:
 
     `dims` are the ONNX dims of each input, weights included (batch first, in the file's layout; None
     for an optional input left out), `out_dims` those of each output, `streams` the positions of the
-    inputs computed from the image. `layout` says which axis of the spec's tensor (0 the batch, then
+    inputs computed from the image, `learned` those that are parameters of the file (initializers, not
+    constants written as nodes). `layout` says which axis of the spec's tensor (0 the batch, then
     height, width, channels) each ONNX axis of the first computed input is: (0, 3, 1, 2) for NCHW.
     Helpers: `archspec.layers.onnx_attrs`."""
 
@@ -386,6 +387,7 @@ class OnnxNode:
     out_dims: tuple[tuple[int, ...], ...] = ()
     layout: tuple[int, ...] = ()
     streams: tuple[int, ...] = ()  # the positions of the inputs computed from the image (not weights)
+    learned: tuple[int, ...] = ()  # the positions of the inputs that are the file's parameters (initializers)
 
 
 @dataclass(frozen=True)

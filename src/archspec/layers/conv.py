@@ -47,7 +47,7 @@ def _read_conv(node, inputs) -> tuple[list, dict, tuple[int, ...]]:
     if padded is None:  # uneven: zeros first, as the convolution itself pads
         before, padded = [("zeropad", {"padding": onnx_attrs.sides(pads)})], "valid"
     # `|`, not `or`: added_bias also declines any other pattern fused after the conv
-    bias = onnx_attrs.has_input(node, 2) | onnx_attrs.added_bias(node)
+    bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
     attrs = {"kernel": kernel, "stride": stride, "padding": padded, "dilation": dilation, "bias": bias}
     return before, attrs, weight
 

@@ -61,7 +61,7 @@ class Dense(LayerKind):
             if node.attributes.get("transA", 0):
                 raise onnx_attrs.Untranslatable("transA", "`Gemm` reading its input transposed has no spec layer")
             units = weight[0] if node.attributes.get("transB", 0) else weight[1]
-            bias = onnx_attrs.has_input(node, 2) | onnx_attrs.added_bias(node)
+            bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
         else:
             units, bias = weight[1], onnx_attrs.added_bias(node)
         return [("dense", {"units": units, "bias": bias})]

@@ -57,7 +57,7 @@ class LayerNorm(LayerKind):
                 "normalizes each pixel's channels",
             )
         epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
-        return [("layernorm", {"epsilon": epsilon, "center": onnx_attrs.has_input(node, 2), "scale": True})]
+        return [("layernorm", {"epsilon": epsilon, "center": onnx_attrs.learned(node, 2), "scale": True})]
 
 
 @layer

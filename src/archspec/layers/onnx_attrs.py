@@ -56,6 +56,12 @@ def has_input(node: OnnxNode, position: int) -> bool:
     return position < len(node.dims) and node.dims[position] is not None
 
 
+def learned(node: OnnxNode, position: int) -> bool:
+    """Whether input `position` is a parameter of the file (an initializer): a bias that is a constant
+    written as nodes (PyTorch's unoptimized export gives a conv without bias a zero one) is none."""
+    return position in node.learned
+
+
 def constant(node: OnnxNode, position: int):
     """The value of input `position` when the file holds it, else None."""
     return node.constants[position] if position < len(node.constants) else None

@@ -137,7 +137,7 @@ class ConvTranspose(LayerKind):
                 "output_padding",
                 "`ConvTranspose` with output_padding beyond its pads adds rows only the bias reaches",
             )
-        bias = onnx_attrs.has_input(node, 2) | onnx_attrs.added_bias(node)
+        bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
         nodes = [
             (
                 "convtranspose",
