@@ -85,6 +85,10 @@ class Flatten(LayerKind):
         source, out = node.dims[0], node.out_dims[0]
         if len(out) != 2 or out[0] != source[0] or len(inputs[0]) not in (1, 3):
             raise onnx_attrs.OtherKind(f"a `{node.op_type}` that does not make a vector per example")
+        target = onnx_attrs.constant(node, 1) if node.op_type == "Reshape" else None
+        rows = target is not None and target.size == 2 and target.reshape(-1)[0] == -1 and out[1] == source[-1]
+        if rows and node.layout == onnx_attrs.NHWC:  # (-1, C) of channels-last: a row per pixel (jax2onnx's Dense)
+            raise onnx_attrs.OtherKind("a `Reshape` of each pixel's channels into a row")
         return [("flatten", {})] if len(inputs[0]) == 3 else []
 
 
