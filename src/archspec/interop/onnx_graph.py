@@ -149,6 +149,8 @@ def read_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> O
         raise PathError(name, f"not an ONNX model ({type(error).__name__}: {error})") from None
     if not model.graph.node:
         raise PathError(name, "not an ONNX model (its graph has no nodes)")
+    if not _names_are_text(model.graph):
+        raise PathError(name, "not a valid ONNX model (a name in its graph is not UTF-8 text: the file is damaged)")
     try:
         if model.functions:  # exporters may write modules as local functions: read their bodies
             model = onnx.inliner.inline_local_functions(model)
@@ -199,6 +201,15 @@ def _reinfer(model, graph: OnnxGraph, onnx) -> None:
             dims = tuple(_dims(value))
             if _unsized(graph, value.name) and None not in dims:
                 graph.shapes[value.name] = dims
+
+
+def _names_are_text(graph) -> bool:
+    """Whether every name protobuf decoded is text (it hands over bytes where a file's name is not UTF-8)."""
+    names = [graph.name, *(i.name for i in [*graph.input, *graph.output, *graph.initializer])]
+    for node in graph.node:
+        names.extend((node.name, node.op_type, node.domain, *node.input, *node.output))
+        names.extend(a.name for a in node.attribute)
+    return all(isinstance(n, str) for n in names)
 
 
 def _onnx():

@@ -230,6 +230,11 @@ class Reader:
             except Untranslatable as refusal:
                 refusals.append(refusal)
                 continue
+            except (TypeError, ValueError, KeyError, IndexError) as error:  # a malformed node (a damaged file)
+                refusals.append(
+                    Untranslatable(None, f"`{chain[0].op}` cannot be read: {type(error).__name__}: {error}")
+                )
+                continue
             return read, perm, grid
         return None
 
