@@ -1,9 +1,14 @@
-"""The one front door: spec text → typed graph (parse, expand, infer)."""
+"""The one front door: spec text → typed graph (parse, expand, infer), and `check_spec`, the same
+with recovery, which reports every error of a spec and types everything whose inputs are known."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from archspec.errors import MAX_ERRORS, SpecError, SpecErrors
 from archspec.expand import expand
-from archspec.infer import TypedGraph, infer
+from archspec.infer import LayerInfo, TypedGraph, infer
+from archspec.ir import Graph
 from archspec.parse import parse
 from archspec.source import SourceText
 from archspec.syntax import Module
@@ -12,7 +17,8 @@ from archspec.syntax import Module
 def compile_spec(text: str, name: str = "<spec>", input_shape: tuple[int, ...] | None = None) -> TypedGraph:
     """Parse, expand and type a spec. `input_shape` (HxWxC) overrides its `input` line.
 
-    Raises `SpecError` for any mistake in the spec, located at its line and column.
+    Raises `SpecError` for any mistake in the spec, located at its line and column; with several
+    independent mistakes, a `SpecErrors` that lists them all.
     """
     return compile_with_syntax(text, name, input_shape)[1]
 
@@ -21,6 +27,70 @@ def compile_with_syntax(
     text: str, name: str = "<spec>", input_shape: tuple[int, ...] | None = None
 ) -> tuple[Module, TypedGraph]:
     """Like `compile_spec`, also returning the syntax tree (for tools that edit the text, like lint's fixes)."""
-    module = parse(text, name)
-    graph = expand(module, SourceText(name, text), input_shape)
-    return module, infer(graph)
+    try:
+        module = parse(text, name)
+        graph = expand(module, SourceText(name, text), input_shape)
+        return module, infer(graph)
+    except SpecError as error:
+        # A correct spec never comes here: it compiles exactly as before, as fast. A wrong one is
+        # checked again with recovery, to report each of its errors in one run.
+        raise every_error(error, check_spec(text, name, input_shape)) from None
+
+
+class Checked(NamedTuple):
+    """A spec checked with recovery: the syntax tree, the graph expanded past errors (a node may read
+    `archspec.expand.UNKNOWN`), each node's info (None where unknown), and the errors in line order."""
+
+    module: Module
+    graph: Graph
+    infos: tuple[LayerInfo | None, ...]
+    errors: tuple[SpecError, ...]  # at most MAX_ERRORS
+    more: int  # errors past MAX_ERRORS
+    incomplete: frozenset[int]  # scopes in which a statement failed: their totals are unknown
+
+    @property
+    def typed(self) -> TypedGraph | None:
+        """The typed graph, when the spec has no error: `compile_spec`'s."""
+        return None if self.errors else TypedGraph(self.graph, self.infos)
+
+
+def check_spec(
+    text: str, name: str = "<spec>", input_shape: tuple[int, ...] | None = None, cache: dict | None = None
+) -> Checked:
+    """Parse, expand and type a spec past its errors, as a compiler goes on after one: every independent
+    error is reported (up to MAX_ERRORS), each at its place, and every layer whose inputs are known is
+    typed. `cache` (see `parse_recovering`) lets the language server re-parse only what an edit touched."""
+    from archspec.expand import expand_recovering
+    from archspec.infer import infer_partial
+    from archspec.parse import parse_recovering
+
+    parsed = parse_recovering(text, name, cache)
+    recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape)
+    infos, infer_errors = infer_partial(recovered.graph)
+    errors = _in_order([*parsed.errors, *recovered.errors, *infer_errors])
+    return Checked(
+        parsed.module,
+        recovered.graph,
+        infos,
+        tuple(errors[:MAX_ERRORS]),
+        max(0, len(errors) - MAX_ERRORS),
+        recovered.incomplete,
+    )
+
+
+def _in_order(errors: list[SpecError]) -> list[SpecError]:
+    """Errors by place, each once: an error inside a `def` is found at every call, with the same words."""
+    seen: dict[tuple, SpecError] = {}
+    for error in errors:
+        seen.setdefault((error.span, error.message), error)
+    return sorted(seen.values(), key=lambda e: (e.span.line, e.span.column) if e.span else (0, 0))
+
+
+def every_error(first: SpecError, checked: Checked) -> SpecError:
+    """`first` (the error a compile stopped at) when it is the only one; else all of them."""
+    errors = list(checked.errors)
+    if all((e.span, e.message) != (first.span, first.message) for e in errors):
+        errors = _in_order([first, *errors])
+    if len(errors) + checked.more <= 1:
+        return first
+    return SpecErrors(errors[:MAX_ERRORS], checked.more + max(0, len(errors) - MAX_ERRORS), first)

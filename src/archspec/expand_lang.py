@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from archspec.errors import SpecError
 from archspec.expr import Unavailable, Value
 from archspec.infer import LayerInfo, infer_node
 from archspec.layers import REGISTRY
@@ -105,10 +106,32 @@ class LanguageFeatures:
     def _stream_shape(self) -> tuple[int, ...] | None:
         if self.stream is None:
             return None
+        if self.recover:
+            return self._known_stream_shape()
         infos = self._stream_infos
         while len(infos) <= self.stream:  # nodes only grow, each typed once from its inputs
             node = self.nodes[len(infos)]
             infos.append(infer_node(node, [infos[i] for i in node.inputs], self.source))
+        return infos[self.stream].shape
+
+    def _known_stream_shape(self) -> tuple[int, ...]:
+        """While recovering: nodes with an unknown input, or that fail to type (`infer` reports it),
+        have no info, and a stream without one is `Unknown`."""
+        from archspec.expand import UNKNOWN, Unknown
+
+        infos = self._stream_infos
+        while len(infos) <= self.stream:
+            node = self.nodes[len(infos)]
+            inputs = [infos[i] if i != UNKNOWN else None for i in node.inputs]
+            info = None
+            if None not in inputs:
+                try:
+                    info = infer_node(node, inputs, self.source)
+                except SpecError:
+                    pass
+            infos.append(info)
+        if self.stream == UNKNOWN or infos[self.stream] is None:
+            raise Unknown
         return infos[self.stream].shape
 
 

@@ -138,6 +138,11 @@ class Names:
         self.bound[output.name] = Binding(node, output.span)
         self.given.append((self.depth, node, output.name))
 
+    def bind(self, output: Output, node: int) -> None:
+        """Name the output of a statement that failed (`node` is unknown, or the statement's input):
+        reading the name is no error, and naming it again none either."""
+        self.bound[output.name] = Binding(node, output.span, read=True)
+
     def graph_names(self) -> tuple[tuple[int, str], ...]:
         """(node, name) pairs for the graph, ordered so that the name a reader sees last for a node is
         the one given nearest the top level (a call's `-> n1`, not the next call's `identity -> x`)."""

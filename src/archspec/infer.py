@@ -92,6 +92,37 @@ def infer(graph: Graph) -> TypedGraph:
     return TypedGraph(graph, tuple(infos))
 
 
+def infer_partial(graph: Graph) -> tuple[tuple[LayerInfo | None, ...], list]:
+    """Type what can be typed of a graph expanded with recovery (`archspec.expand.expand_recovering`):
+    a node reading an unknown input has no info (None), and one that cannot be built has none either,
+    its error recorded; every other node is typed as `infer` types it. Returns (infos, errors)."""
+    from archspec.errors import SpecError
+
+    infos: list[LayerInfo | None] = []
+    errors = []
+    total = 0
+    for node in graph.nodes:
+        inputs = [infos[i] if i >= 0 else None for i in node.inputs]
+        info = None
+        if None not in inputs:
+            try:
+                info = _infer_node(graph, node, inputs)
+            except SpecError as error:
+                errors.append(error)
+            else:
+                total += info.params
+                if total > MAX_PARAMS and total - info.params <= MAX_PARAMS:
+                    errors.append(
+                        graph.error(
+                            node,
+                            f"the model passes {MAX_PARAMS:.0e} parameters here ({total:,})",
+                            hint="a model this size cannot be trained; check the layer sizes",
+                        )
+                    )
+        infos.append(info)
+    return tuple(infos), errors
+
+
 def infer_node(node: Node, inputs: list[LayerInfo], source) -> LayerInfo:
     """One node typed from its inputs' infos: how the expander learns the current stream's shape
     (`channels`) while the graph is still growing. Errors are located at `node` as `infer`'s are."""

@@ -16,9 +16,13 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import re
+from typing import NamedTuple
+
 from archspec.errors import Span, SpecError
 from archspec.source import SourceText
-from archspec.syntax import Module
+from archspec.syntax import Broken, Module
+from archspec.words import BLOCKS, DEF
 
 # Resource limits, checked before anything is built: a spec is a few hundred short lines.
 MAX_SPEC_BYTES = 1_000_000
@@ -41,6 +45,80 @@ def parse(text: str, name: str = "<spec>") -> Module:
 
         raise translate(error, _normalize(text), _parser()).with_source(source) from None
     return tree
+
+
+class Parsed(NamedTuple):
+    """What `parse_recovering` read: the syntax tree, with a `Broken` statement for each place it could
+    not read, and the errors, in line order."""
+
+    module: Module
+    errors: tuple[SpecError, ...]
+
+
+# One parse error per broken line is enough: past this many in one top-level statement, the rest of
+# the statement is given up as one broken statement.
+MAX_ERRORS_PER_STATEMENT = 10
+
+
+def parse_recovering(text: str, name: str = "<spec>", cache: dict | None = None) -> Parsed:
+    """Parse spec text, recovering from mistakes as a compiler does, statement by statement.
+
+    The text is cut into top-level statements (a `def` with its body, a line, a block with its
+    indented lines; an `if` with its `elif`/`else`), each parsed on its own: a mistake in one leaves
+    the others whole. Inside a statement, the line of a mistake (with the lines indented under it) is
+    replaced by a `Broken` mark and the statement parsed again, so the other lines of a `def` or block
+    are kept too. A spec without mistakes reads exactly as `parse` reads it.
+
+    `cache`, a dict kept between calls (the language server keeps one per document), holds each
+    statement's parse by its text and first line: after an edit only the statements it touched are
+    parsed again. It is left holding this text's statements only.
+    """
+    text = text.removeprefix("\ufeff")
+    source = SourceText(name, text)
+    if len(text) > MAX_SPEC_BYTES:
+        error = SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1), source=source)
+        return Parsed(Module((), ()), (error,))
+    lines = _normalize(text).split("\n")[:-1]
+    statements = _statements(lines)
+    if not cache:  # nothing to reuse: the whole text at once is fastest, and a correct spec reads as `parse` reads it
+        try:
+            module = parse(text, name)
+        except SpecError:
+            pass
+        else:
+            if cache is not None:
+                _fill(cache, module, lines, statements)
+            return Parsed(module, ())
+    defs, body, errors = [], [], []
+    kept = {}
+    for start, end in statements:
+        key = (start, "\n".join(lines[start:end]))
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = _parse_statement(lines[start:end], start)
+        kept[key] = found
+        module, problems = found
+        defs.extend(module.defs)
+        body.extend(module.body)
+        errors.extend(SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source) for e in problems)
+    if cache is not None:
+        cache.clear()
+        cache.update(kept)
+    return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
+
+
+def _fill(cache: dict, module: Module, lines: list[str], statements: list[tuple[int, int]]) -> None:
+    """Cache a whole parse's statements under their top-level statements' keys."""
+    import bisect
+
+    starts = [start for start, _ in statements]
+    parts: list[tuple[list, list]] = [([], []) for _ in statements]
+    for index, group in ((0, module.defs), (1, module.body)):
+        for statement in group:
+            parts[bisect.bisect_right(starts, statement.line - 1) - 1][index].append(statement)
+    cache.clear()
+    for (start, end), (defs, body) in zip(statements, parts):
+        cache[(start, "\n".join(lines[start:end]))] = (Module(tuple(defs), tuple(body)), ())
 
 
 def read_spec_file(path: str | Path) -> str:
@@ -107,15 +185,153 @@ def _check_size(source: SourceText) -> None:
     if len(source.text) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
     for number, line in enumerate(source.lines, start=1):
-        if len(line) > MAX_LINE_LENGTH:
-            raise SpecError(
-                f"line is {len(line):,} characters long (at most {MAX_LINE_LENGTH} are allowed)",
-                Span(number, MAX_LINE_LENGTH + 1),
-            )
-        if "\0" in line:
-            raise SpecError(
-                "the spec contains a NUL byte", Span(number, line.index("\0") + 1), hint="is this a binary file?"
-            )
+        problem = _line_problem(number, line)
+        if problem is not None:
+            raise problem
+
+
+def _line_problem(number: int, line: str) -> SpecError | None:
+    if len(line) > MAX_LINE_LENGTH:
+        return SpecError(
+            f"line is {len(line):,} characters long (at most {MAX_LINE_LENGTH} are allowed)",
+            Span(number, MAX_LINE_LENGTH + 1),
+        )
+    if "\0" in line:
+        return SpecError(
+            "the spec contains a NUL byte", Span(number, line.index("\0") + 1), hint="is this a binary file?"
+        )
+    return None
+
+
+# --- recovery: one top-level statement at a time -----------------------------------------------------
+
+_CLAUSE = re.compile(r"(elif|else)\b")
+_DEF_NAME = re.compile(r"\s*def\s+([A-Za-z_][A-Za-z0-9_]*)")
+_OUTPUT = re.compile(r"->\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _code(line: str) -> str:
+    return line.split("#", 1)[0]
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+def _statements(lines: list[str]) -> list[tuple[int, int]]:
+    """The top-level statements as (first, end) line indexes: each starts at a line of code at the left
+    margin that is not inside parentheses, not joined to the line before by a `\\`, and not the
+    `elif`/`else` of an `if` (comments and blank lines go with the statement before them)."""
+    starts = [0]
+    depth, continued = 0, False
+    for index, line in enumerate(lines):
+        code = _code(line)
+        stripped = code.strip()
+        if stripped and depth == 0 and not continued and line[0] not in " \t" and not _CLAUSE.match(stripped):
+            if index:
+                starts.append(index)
+        if stripped:
+            depth = max(0, depth + code.count("(") - code.count(")"))
+        continued = code.rstrip().endswith("\\")
+    return list(zip(starts, [*starts[1:], len(lines)]))
+
+
+def _parse_statement(lines: list[str], start: int) -> tuple[Module, tuple[SpecError, ...]]:
+    """One top-level statement (lines `start`.. of the text), with its errors. Spans count lines from
+    the top of the whole text: the statement is parsed after `start` empty lines, which the lexer reads
+    as one token."""
+    for number, line in enumerate(lines, start=start + 1):
+        problem = _line_problem(number, line)
+        if problem is not None:
+            return _given_up(lines[0], start), (problem,)
+    first = lines[0] if lines else ""
+    parser = _parser()
+    parser.syntax_builder.reset()
+    parser.indenter.line_offset = start
+    try:
+        return parser.parse("\n".join(lines) + "\n"), ()
+    except Exception:  # parsed again below, where the error's lines are the text's own
+        pass
+    finally:
+        parser.indenter.line_offset = 0
+    errors: list[SpecError] = []
+    marked: set[int] = set()
+    lines = list(lines)
+    for _ in range(MAX_ERRORS_PER_STATEMENT):
+        text = "\n" * start + "\n".join(lines) + "\n"
+        try:
+            parser = _parser()
+            parser.syntax_builder.reset()
+            module = parser.parse(text)
+        except SpecError as error:
+            problem = error
+        except Exception as error:  # lark's own, as in `parse`
+            from archspec.parse_errors import translate
+
+            problem = translate(error, text, _parser())
+        else:
+            return _name_broken_def(module, first, start), tuple(errors)
+        where = problem.span.line - 1 - start if problem.span else -1
+        if where in marked:  # an error at a mark is the mark's own doing: give the statement up
+            break
+        errors.append(problem)
+        if not 0 <= where < len(lines):
+            break
+        marked.add(where)
+        _mark_broken(lines, where)
+    return _given_up(first, start), tuple(errors)
+
+
+def _mark_broken(lines: list[str], where: int) -> None:
+    """Replace line `where`, and the lines indented under it, by a `Broken` mark (a NUL byte, which no
+    spec can hold) at an indentation the block structure accepts; the line count stays."""
+    own = _indent(lines[where])
+    previous = [line for line in lines[:where] if _code(line).strip()]
+    margin = lines[where][: len(lines[where]) - len(lines[where].lstrip())]
+    misplaced = False
+    if previous and not _code(previous[-1]).rstrip().endswith(":") and all(_indent(p) != own for p in previous):
+        # over-indented: at the line above's level; dedented to no open level: at the block it leaves
+        deeper = [line for line in previous if _indent(line) > own]
+        nearest = min(deeper, key=_indent) if own < _indent(previous[-1]) and deeper else previous[-1]
+        margin = nearest[: len(nearest) - len(nearest.lstrip())]
+        misplaced = True
+    end = where + 1  # the lines under it go with it; under a misplaced line, those as far in too
+    while end < len(lines) and (
+        not _code(lines[end]).strip() or _indent(lines[end]) > own or (misplaced and _indent(lines[end]) == own)
+    ):
+        end += 1
+    if misplaced and _code(previous[-1]).split()[0].split("(")[0] in (*BLOCKS, DEF):
+        # indented under `add` or `def f(a)` without its `:`: the header is broken with its block
+        where = max(i for i in range(where) if _code(lines[i]).strip())
+        margin = lines[where][: len(lines[where]) - len(lines[where].lstrip())]
+    output = _OUTPUT.search(_code(lines[where]))
+    lines[where:end] = [margin + "\0" + (f" -> {output.group(1)}" if output else "")] + [""] * (end - where - 1)
+
+
+def _given_up(first: str, start: int) -> Module:
+    found = _DEF_NAME.match(first)
+    return Module((), (Broken(Span(start + 1, 1), defines=found.group(1) if found else None),))
+
+
+def _name_broken_def(module: Module, first: str, start: int) -> Module:
+    """A `def` whose header line was broken reads as a `Broken` at the statement's first line: name it,
+    so the macro's calls are unknown instead of unknown words."""
+    found = _DEF_NAME.match(first)
+    if found is None or not module.body or not isinstance(module.body[0], Broken):
+        return module
+    first = module.body[0]
+    if first.line != start + 1:
+        return module
+    from dataclasses import replace
+
+    return Module(module.defs, (replace(first, defines=found.group(1)), *module.body[1:]))
+
+
+def _shifted(tokens, offset: int):
+    for token in tokens:
+        token.line += offset
+        token.end_line += offset
+        yield token
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,6 +345,12 @@ def _parser():
         INDENT_type = "_INDENT"
         DEDENT_type = "_DEDENT"
         tab_len = 8
+        line_offset = 0  # added to every token's line: parse_recovering reads a statement on its own
+
+        def process(self, stream):
+            if self.line_offset:
+                stream = _shifted(stream, self.line_offset)
+            return super().process(stream)
 
         def handle_NL(self, token):
             yield from super().handle_NL(token)
@@ -140,6 +362,8 @@ def _parser():
     from archspec.parse_tree import MAX_BLOCK_DEPTH, ToSyntax
 
     builder = ToSyntax()
-    parser = Lark_StandAlone(postlex=SpecIndenter(), transformer=builder)
+    indenter = SpecIndenter()
+    parser = Lark_StandAlone(postlex=indenter, transformer=builder)
     parser.syntax_builder = builder  # parse() resets it before each parse
+    parser.indenter = indenter
     return parser
