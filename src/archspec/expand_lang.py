@@ -4,6 +4,7 @@ parameter holding a layer on a line of its own, and the current stream's `channe
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -125,10 +126,8 @@ class LanguageFeatures:
             inputs = [infos[i] if i != UNKNOWN else None for i in node.inputs]
             info = None
             if None not in inputs:
-                try:
+                with contextlib.suppress(SpecError):  # `infer_partial` reports it
                     info = infer_node(node, inputs, self.source)
-                except SpecError:
-                    pass
             infos.append(info)
         if self.stream == UNKNOWN or infos[self.stream] is None:
             raise Unknown

@@ -14,9 +14,8 @@ reaches the user.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-
 import re
+from pathlib import Path
 from typing import NamedTuple
 
 from archspec.errors import Span, SpecError
@@ -227,9 +226,9 @@ def _statements(lines: list[str]) -> list[tuple[int, int]]:
     for index, line in enumerate(lines):
         code = _code(line)
         stripped = code.strip()
-        if stripped and depth == 0 and not continued and line[0] not in " \t" and not _CLAUSE.match(stripped):
-            if index:
-                starts.append(index)
+        at_margin = stripped and depth == 0 and not continued and line[0] not in " \t"
+        if index and at_margin and not _CLAUSE.match(stripped):
+            starts.append(index)
         if stripped:
             depth = max(0, depth + code.count("(") - code.count(")"))
         continued = code.rstrip().endswith("\\")
