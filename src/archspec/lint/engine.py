@@ -272,6 +272,11 @@ def noqa_codes(line: str) -> frozenset[str] | None:
 def lint_source(text: str, name: str, settings: Settings, input_shape: tuple[int, ...] | None = None) -> list[Finding]:
     """Lint a spec's text. Raises `SpecError` when it does not compile."""
     module, typed = compile_with_syntax(text, name, input_shape)
+    return lint_compiled(text, name, module, typed, settings)
+
+
+def lint_compiled(text: str, name: str, module: Module, typed: TypedGraph, settings: Settings) -> list[Finding]:
+    """Lint a spec compiled already (the language server compiles it on its own, with recovery)."""
     ctx = Context(text, module, typed, settings)
     findings = _run(ctx, sorted(settings.codes))
     kept = [f for f in findings if not _suppressed(ctx, f)]
