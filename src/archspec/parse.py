@@ -219,18 +219,18 @@ def _indent(line: str) -> int:
 
 def _statements(lines: list[str]) -> list[tuple[int, int]]:
     """The top-level statements as (first, end) line indexes: each starts at a line of code at the left
-    margin that is not inside parentheses, not joined to the line before by a `\\`, and not the
-    `elif`/`else` of an `if` (comments and blank lines go with the statement before them)."""
+    margin that is not joined to the line before by a `\\`, not a `)` closing one, and not the
+    `elif`/`else` of an `if` (comments and blank lines go with the statement before them). A line at
+    the margin after an unclosed `(` starts a statement too: that is how a half-typed `bn(` reads, and
+    lines inside parentheses are indented in practice (`parse` reads a whole correct text as it is)."""
     starts = [0]
-    depth, continued = 0, False
+    continued = False
     for index, line in enumerate(lines):
         code = _code(line)
         stripped = code.strip()
-        at_margin = stripped and depth == 0 and not continued and line[0] not in " \t"
+        at_margin = stripped and not continued and line[0] not in " \t" and not stripped.startswith(")")
         if index and at_margin and not _CLAUSE.match(stripped):
             starts.append(index)
-        if stripped:
-            depth = max(0, depth + code.count("(") - code.count(")"))
         continued = code.rstrip().endswith("\\")
     return list(zip(starts, [*starts[1:], len(lines)]))
 

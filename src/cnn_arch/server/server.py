@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -181,15 +182,20 @@ class SpecServer(LanguageServer):
         wake = threading.Event()
         reader = transport.Reader(stdin or sys.stdin.buffer, self.inbox, wake.set, self.received.update)
         reader.start()
-        while True:
-            wake.wait()
-            wake.clear()
-            while self.inbox:
-                item = self.inbox.popleft()
-                if item is transport.END:
-                    return
-                self.receive(item)
-            self.analyse_waiting()
+        try:
+            while True:
+                wake.wait()
+                wake.clear()
+                while self.inbox:
+                    item = self.inbox.popleft()
+                    if item is transport.END:
+                        return
+                    self.receive(item)
+                self.analyse_waiting()
+        except SystemExit as stop:  # `exit`: pygls has closed stdout and exits with 0, or 1 without `shutdown`
+            # Ended here, not by unwinding: the reader thread is blocked reading stdin, and an interpreter
+            # finalizing with it there aborts.
+            os._exit(stop.code if isinstance(stop.code, int) else 1)
 
     def receive(self, item) -> None:
         """Dispatch one message read from the stream; answer every request that cannot be dispatched."""
