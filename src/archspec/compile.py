@@ -54,19 +54,48 @@ class Checked(NamedTuple):
         return None if self.errors else TypedGraph(self.graph, self.infos)
 
 
+class CheckCache:
+    """What the language server keeps of a document between versions, so that an edit costs what it
+    touched: each top-level statement's parse (`parse_recovering`) and expansion and infos
+    (`archspec.expand_memo`)."""
+
+    def __init__(self) -> None:
+        from archspec.expand_memo import ExpansionMemo
+
+        self.parse: dict = {}
+        self.expansion = ExpansionMemo()
+        self.input_shape: tuple[int, ...] | None = None
+
+
 def check_spec(
-    text: str, name: str = "<spec>", input_shape: tuple[int, ...] | None = None, cache: dict | None = None
+    text: str,
+    name: str = "<spec>",
+    input_shape: tuple[int, ...] | None = None,
+    cache: CheckCache | None = None,
+    check=None,
 ) -> Checked:
     """Parse, expand and type a spec past its errors, as a compiler goes on after one: every independent
     error is reported (up to MAX_ERRORS), each at its place, and every layer whose inputs are known is
-    typed. `cache` (see `parse_recovering`) lets the language server re-parse only what an edit touched."""
+    typed. With a `cache` kept between versions of a document, only what an edit touched is parsed,
+    expanded and typed again. `check`, when given, is called between the steps: the language server
+    raises there when a newer version of the document has arrived."""
     from archspec.expand import expand_recovering
     from archspec.infer import infer_partial
     from archspec.parse import parse_recovering
 
-    parsed = parse_recovering(text, name, cache)
-    recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape)
-    infos, infer_errors = infer_partial(recovered.graph)
+    memo = None
+    if cache is not None:
+        if cache.input_shape != input_shape:
+            cache.__init__()
+            cache.input_shape = input_shape
+        memo = cache.expansion
+    parsed = parse_recovering(text, name, cache.parse if cache is not None else None)
+    if check is not None:
+        check()
+    recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape, memo)
+    if check is not None:
+        check()
+    infos, infer_errors = infer_partial(recovered.graph, recovered.fragments)
     errors = _in_order([*parsed.errors, *recovered.errors, *infer_errors])
     return Checked(
         parsed.module,

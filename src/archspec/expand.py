@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from archspec.errors import Note, Span, SpecError
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
+from archspec.expand_memo import ExpansionMemo, Incremental
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
@@ -54,18 +55,23 @@ class Recovered(NamedTuple):
     graph: Graph
     errors: list[SpecError]
     incomplete: frozenset[int]
+    fragments: tuple = ()  # with a memo: the top-level statements' fragments, in order (for `infer_partial`)
 
 
-def expand_recovering(module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None) -> Recovered:
+def expand_recovering(
+    module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None, memo: ExpansionMemo | None = None
+) -> Recovered:
     """Expand as `expand` does, but past errors, as a compiler goes on: a statement that fails (at any
     depth: a line in a branch, in a macro's body) is recorded and its output is unknown, unless it
     could not have changed the shape of its input (a layer kind whose output always has its input's
     shape: `dropout 2` still passes its input on). Everything whose inputs are known is expanded: the
     lines before an error, the other branches of a block, the lines after it. Without errors the
-    graph is `expand`'s."""
+    graph is `expand`'s. With a `memo` of the document's last expansion, a top-level statement that
+    nothing it reads has changed is replayed, not expanded again (see `archspec.expand_memo`)."""
     expander = _Expander(module, source, recover=True)
+    expander.memo = memo
     graph = expander.run(input_shape)
-    return Recovered(graph, expander.errors, frozenset(expander.incomplete))
+    return Recovered(graph, expander.errors, frozenset(expander.incomplete), tuple(expander.fragments))
 
 
 class Unknown(Exception):
@@ -92,7 +98,7 @@ class _ScopeDraft:
     node: int | None = None
 
 
-class _Expander(LanguageFeatures, NamedTensors):
+class _Expander(Incremental, LanguageFeatures, NamedTensors):
     def __init__(self, module: Module, source: SourceText, recover: bool = False) -> None:
         self.module = module
         self.source = source
@@ -108,6 +114,7 @@ class _Expander(LanguageFeatures, NamedTensors):
         self.broken_defs = {s.defines for s in module.body if isinstance(s, Broken) and s.defines}
         self.defs = self._collect_defs(module.defs)
         self.work = 0
+        self.fragments: list = []
 
     # --- entry -------------------------------------------------------------------------------
 
@@ -125,7 +132,7 @@ class _Expander(LanguageFeatures, NamedTensors):
         except Unknown:  # the `input` line is broken
             current, rest = UNKNOWN, body[1:]
             self.failed = True
-        output = self._sequence(rest, current, top)
+        output = self._top_level(rest, current, top)
         if not self.recover or not self.failed:
             try:
                 check_reaches_output(self.nodes, output, self.source)
@@ -276,6 +283,7 @@ class _Expander(LanguageFeatures, NamedTensors):
 
     def _line(self, line: Line, current: int, ctx: _Context) -> int:
         name = line.name
+        self._note_lookup(name)
         if name == IDENTITY:
             if line.args or line.kwargs:
                 raise self._error("`identity` takes no arguments", line.span, ctx)

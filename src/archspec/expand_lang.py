@@ -98,6 +98,7 @@ class LanguageFeatures:
         wanted = [name for name in reads if name not in ctx.env]
         if not wanted:
             return ctx.env
+        self._note_stream_read()
         names = dict(ctx.env)
         shape = self._stream_shape()
         for name in wanted:
@@ -118,20 +119,27 @@ class LanguageFeatures:
     def _known_stream_shape(self) -> tuple[int, ...]:
         """While recovering: nodes with an unknown input, or that fail to type (`infer` reports it),
         have no info, and a stream without one is `Unknown`."""
-        from archspec.expand import UNKNOWN, Unknown
+        from archspec.expand import Unknown
+
+        shape = self._shape_at(self.stream)
+        if shape is None:
+            raise Unknown
+        return shape
+
+    def _shape_at(self, node: int) -> tuple[int, ...] | None:
+        """A node's shape, typed lazily as the stream's is; None when unknown."""
+        from archspec.expand import UNKNOWN
 
         infos = self._stream_infos
-        while len(infos) <= self.stream:
-            node = self.nodes[len(infos)]
-            inputs = [infos[i] if i != UNKNOWN else None for i in node.inputs]
+        while len(infos) <= node:
+            typed = self.nodes[len(infos)]
+            inputs = [infos[i] if i != UNKNOWN else None for i in typed.inputs]
             info = None
             if None not in inputs:
                 with contextlib.suppress(SpecError):  # `infer_partial` reports it
-                    info = infer_node(node, inputs, self.source)
+                    info = infer_node(typed, inputs, self.source)
             infos.append(info)
-        if self.stream == UNKNOWN or infos[self.stream] is None:
-            raise Unknown
-        return infos[self.stream].shape
+        return None if node == UNKNOWN or infos[node] is None else infos[node].shape
 
 
 def _stream_value(name: str, shape: tuple[int, ...] | None) -> Value | Unavailable:

@@ -73,12 +73,13 @@ def parse_recovering(text: str, name: str = "<spec>", cache: dict | None = None)
     parsed again. It is left holding this text's statements only.
     """
     text = text.removeprefix("\ufeff")
-    source = SourceText(name, text)
     if len(text) > MAX_SPEC_BYTES:
-        error = SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1), source=source)
+        error = SpecError(
+            f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1), source=SourceText(name, text)
+        )
         return Parsed(Module((), ()), (error,))
-    lines = _normalize(text).split("\n")[:-1]
-    statements = _statements(lines)
+    normalized = _normalize(text)
+    statements = _statements(normalized)
     if not cache:  # nothing to reuse: the whole text at once is fastest, and a correct spec reads as `parse` reads it
         try:
             module = parse(text, name)
@@ -86,38 +87,41 @@ def parse_recovering(text: str, name: str = "<spec>", cache: dict | None = None)
             pass
         else:
             if cache is not None:
-                _fill(cache, module, lines, statements)
+                _fill(cache, module, normalized, statements)
             return Parsed(module, ())
     defs, body, errors = [], [], []
     kept = {}
-    for start, end in statements:
-        key = (start, "\n".join(lines[start:end]))
+    for start, offset, end in statements:
+        key = (start, normalized[offset:end])
         found = cache.get(key) if cache is not None else None
         if found is None:
-            found = _parse_statement(lines[start:end], start)
+            found = _parse_statement(key[1].split("\n")[:-1], start)
         kept[key] = found
         module, problems = found
         defs.extend(module.defs)
         body.extend(module.body)
-        errors.extend(SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source) for e in problems)
+        errors.extend(problems)
     if cache is not None:
         cache.clear()
         cache.update(kept)
+    if errors:
+        source = SourceText(name, text)
+        errors = [SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source) for e in errors]
     return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
 
 
-def _fill(cache: dict, module: Module, lines: list[str], statements: list[tuple[int, int]]) -> None:
+def _fill(cache: dict, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
     """Cache a whole parse's statements under their top-level statements' keys."""
     import bisect
 
-    starts = [start for start, _ in statements]
+    starts = [start for start, _, _ in statements]
     parts: list[tuple[list, list]] = [([], []) for _ in statements]
     for index, group in ((0, module.defs), (1, module.body)):
         for statement in group:
             parts[bisect.bisect_right(starts, statement.line - 1) - 1][index].append(statement)
     cache.clear()
-    for (start, end), (defs, body) in zip(statements, parts):
-        cache[(start, "\n".join(lines[start:end]))] = (Module(tuple(defs), tuple(body)), ())
+    for (start, offset, end), (defs, body) in zip(statements, parts):
+        cache[(start, text[offset:end])] = (Module(tuple(defs), tuple(body)), ())
 
 
 def read_spec_file(path: str | Path) -> str:
@@ -217,22 +221,36 @@ def _indent(line: str) -> int:
     return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
 
 
-def _statements(lines: list[str]) -> list[tuple[int, int]]:
-    """The top-level statements as (first, end) line indexes: each starts at a line of code at the left
-    margin that is not joined to the line before by a `\\`, not a `)` closing one, and not the
-    `elif`/`else` of an `if` (comments and blank lines go with the statement before them). A line at
-    the margin after an unclosed `(` starts a statement too: that is how a half-typed `bn(` reads, and
-    lines inside parentheses are indented in practice (`parse` reads a whole correct text as it is)."""
-    starts = [0]
-    continued = False
-    for index, line in enumerate(lines):
-        code = _code(line)
-        stripped = code.strip()
-        at_margin = stripped and not continued and line[0] not in " \t" and not stripped.startswith(")")
-        if index and at_margin and not _CLAUSE.match(stripped):
-            starts.append(index)
-        continued = code.rstrip().endswith("\\")
-    return list(zip(starts, [*starts[1:], len(lines)]))
+_MARGIN = re.compile(r"^[^ \t\n#)]", re.MULTILINE)
+
+
+def _statements(text: str) -> list[tuple[int, int, int]]:
+    """The top-level statements of a normalized text, as (first line index, start offset, end offset):
+    each starts at a line of code at the left margin that is not joined to the line before by a `\\`,
+    not a `)` closing one, and not the `elif`/`else` of an `if` (comments and blank lines go with the
+    statement before them). A line at the margin after an unclosed `(` starts a statement too: that is
+    how a half-typed `bn(` reads, and lines inside parentheses are indented in practice (`parse`
+    reads a whole correct text as it is)."""
+    found = [(0, 0)]
+    line, position = 0, 0
+    for match in _MARGIN.finditer(text):
+        offset = match.start()
+        if offset == 0:
+            continue
+        line += text.count("\n", position, offset)
+        position = offset
+        if _CLAUSE.match(text, offset):
+            continue
+        end = offset - 1  # the line before ends here: is it joined to this one by a `\\`?
+        while end > 0 and text[end - 1] in " \t":
+            end -= 1
+        if end > 0 and text[end - 1] == "\\":
+            before = text.rfind("\n", 0, offset - 1) + 1
+            if _code(text[before : offset - 1]).rstrip().endswith("\\"):  # and not in a comment
+                continue
+        found.append((line, offset))
+    ends = [offset for _, offset in found[1:]] + [len(text)]
+    return [(line, offset, end) for (line, offset), end in zip(found, ends)]
 
 
 def _parse_statement(lines: list[str], start: int) -> tuple[Module, tuple[SpecError, ...]]:

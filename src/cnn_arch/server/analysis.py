@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import NamedTuple
 
-from archspec.compile import Checked, check_spec
+from archspec.compile import CheckCache, Checked, check_spec
 from archspec.errors import SpecError
 from archspec.lint import Finding, Settings
 from archspec.lint.engine import lint_compiled
@@ -63,8 +63,8 @@ class Superseded(Exception):
 class Analysis:
     """A document's text checked with recovery: every error, and the facts of every line whose inputs
     are known. Lint runs when the spec compiles (its rules judge the whole network: the head's share of
-    the parameters, the receptive field at the output). `parse_cache` is the document's statement
-    cache (see `archspec.parse.parse_recovering`); `check` raises `Superseded` between the steps when
+    the parameters, the receptive field at the output). `cache` is what is kept of the document
+    between versions (`archspec.compile.CheckCache`); `check` raises `Superseded` between the steps when
     a newer version is waiting."""
 
     def __init__(
@@ -73,13 +73,13 @@ class Analysis:
         name: str,
         settings: Settings,
         previous: Analysis | None = None,
-        parse_cache: dict | None = None,
+        cache: CheckCache | None = None,
         check: Callable[[], None] = lambda: None,
     ) -> None:
         self.text = text
         self.name = name
         self.lines = SourceText("", text)
-        self.checked: Checked = check_spec(text, name, cache=parse_cache)
+        self.checked: Checked = check_spec(text, name, cache=cache, check=check)
         check()
         self.errors: tuple[SpecError, ...] = self.checked.errors
         self.more_errors = self.checked.more

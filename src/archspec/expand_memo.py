@@ -1,0 +1,215 @@
+"""Expanding again only what an edit touched: each top-level statement's expansion is kept as a
+`Fragment` (its nodes, scopes, named tensors, work), and the next expansion of the same document replays
+it instead of expanding the statement again when nothing it read has changed: the statement itself
+(parsed statements are shared between versions, see `parse_recovering`), the macros it called, the
+tensors it read, and, if it read the stream's `channels`, the shapes it saw. Node ids are renumbered
+when the statements before it made more or fewer nodes. `infer_partial` keeps each fragment's infos
+the same way, while the infos flowing into it are equal (an edit whose effect stops at a statement
+costs that statement). A statement with an error is always expanded again.
+
+Used by the language server only (`check_spec(..., cache=...)`); a spec compiled once never comes here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from archspec.ir import Node
+
+
+@dataclass
+class Fragment:
+    statement: object  # the syntax node: the same object while its text and first line are the same
+    start: int  # id of its first node
+    end: int  # one past its last node's id
+    scope_start: int
+    scopes: list  # the expander's scope drafts, for ids scope_start..
+    input: int  # the stream it read
+    output: int
+    work: int
+    lookups: dict  # line names it looked up as macros → the `Def` found (None: not a macro)
+    names: list  # ("read", name, node) / ("define", name, node, span, before) / ("given", depth, node, name)
+    stream_shapes: dict  # node id → shape of the nodes before it that it read, when it read `channels`
+    nodes: list = field(default_factory=list)
+    # kept by `infer_partial`
+    externals: tuple = ()  # ids of the nodes before it that its nodes read
+    external_infos: tuple | None = None
+    infos: tuple = ()
+    infer_errors: tuple = ()
+    params: int = 0
+
+
+class ExpansionMemo:
+    """The fragments of a document's last expansion, by statement."""
+
+    def __init__(self) -> None:
+        self.fragments: dict[int, Fragment] = {}  # by id() of the statement (checked with `is`)
+
+    def find(self, statement) -> Fragment | None:
+        fragment = self.fragments.get(id(statement))
+        return fragment if fragment is not None and fragment.statement is statement else None
+
+
+class Incremental:
+    """Mixed into the expander: recording top-level statements as fragments, and replaying them."""
+
+    memo: ExpansionMemo | None = None
+    recording: Fragment | None = None
+
+    def _top_level(self, statements, current: int, top) -> int:
+        if self.memo is None:
+            return self._sequence(statements, current, top)
+        kept: dict[int, Fragment] = {}
+        for statement in statements:
+            fragment = self.memo.find(statement)
+            if fragment is not None and self._replayable(fragment, current, top):
+                fragment = self._replay(fragment, current, top)
+            else:
+                fragment = self._record(statement, current, top)
+            current = fragment.output
+            if fragment is not None:
+                kept[id(statement)] = fragment
+        self.fragments = list(kept.values())
+        self.memo.fragments = kept
+        return current
+
+    # --- recording -----------------------------------------------------------------------------
+
+    def _record(self, statement, current: int, top) -> Fragment | None:
+        start, scope_start, work, errors = len(self.nodes), len(self.scopes), self.work, len(self.errors)
+        failed, given = self.failed, len(top.names.given)
+        fragment = Fragment(statement, start, start, scope_start, [], current, current, 0, {}, [], {})
+        self.recording, top.names.log = fragment, fragment.names
+        try:
+            fragment.output = self._recovering(statement, current, top)
+        finally:
+            self.recording, top.names.log = None, None
+        fragment.end, fragment.work = len(self.nodes), self.work - work
+        fragment.nodes = self.nodes[start:]
+        fragment.scopes = self.scopes[scope_start:]
+        fragment.names.extend(("given", *entry) for entry in top.names.given[given:])
+        if getattr(fragment, "reads_stream", False):  # its expansion depends on the shapes flowing in
+            mapping = self._mapping(fragment, current, top) or {}
+            fragment.stream_shapes = {node: self._shape_at(node) for node in mapping.values()}
+        if len(self.errors) > errors or self.failed != failed or self.exhausted:
+            fragment.statement = None  # typed in this run, never replayed: its errors are found again
+        return fragment
+
+    def _note_lookup(self, name: str) -> None:
+        if self.recording is not None:
+            self.recording.lookups[name] = self.defs.get(name)
+
+    def _note_stream_read(self) -> None:
+        if self.recording is not None:
+            self.recording.reads_stream = True
+
+    # --- replaying -----------------------------------------------------------------------------
+
+    def _mapping(self, fragment: Fragment, current: int, top) -> dict[int, int] | None:
+        """Old id → new id of each node before the fragment that it read, or None when one is gone."""
+        from archspec.expand import UNKNOWN
+
+        if (fragment.input == UNKNOWN) != (current == UNKNOWN):
+            return None
+        mapping = {fragment.input: current}
+        for entry in fragment.names:
+            if entry[0] == "read":
+                _, name, old = entry
+                binding = top.names.bound.get(name)
+                if binding is None or (old == UNKNOWN) != (binding.node == UNKNOWN):
+                    return None
+                if mapping.setdefault(old, binding.node) != binding.node:
+                    return None
+            elif entry[0] == "define":
+                _, name, _, _, before = entry
+                binding = top.names.bound.get(name)
+                if before != (None if binding is None else binding.read):
+                    return None
+        return mapping
+
+    def _replayable(self, fragment: Fragment, current: int, top) -> bool:
+        from archspec.expand import MAX_NODES, MAX_WORK
+
+        if self.exhausted or self.work + fragment.work > MAX_WORK:
+            return False
+        if len(self.nodes) + fragment.end - fragment.start > MAX_NODES:
+            return False
+        defs = self.defs
+        for name, found in fragment.lookups.items():
+            if defs.get(name) is not found:
+                return False
+        mapping = self._mapping(fragment, current, top)
+        if mapping is None:
+            return False
+        for old, shape in fragment.stream_shapes.items():
+            if self._shape_at(mapping.get(old, old)) != shape:
+                return False
+        fragment.mapping = mapping
+        return True
+
+    def _replay(self, fragment: Fragment, current: int, top) -> Fragment:
+        mapping = fragment.mapping
+        shift = len(self.nodes) - fragment.start
+        scope_shift = len(self.scopes) - fragment.scope_start
+        moved = shift or scope_shift or any(old != new for old, new in mapping.items())
+        if moved:
+            fragment = self._renumbered(fragment, mapping, shift, scope_shift)
+        self.nodes.extend(fragment.nodes)
+        self.scopes.extend(fragment.scopes)  # drafts are changed only while their block is expanded
+        self.work += fragment.work
+        names = top.names
+        for entry in fragment.names:
+            if entry[0] == "read":
+                names.bound[entry[1]].read = True
+            elif entry[0] == "define":
+                _, name, node, span, _ = entry
+                names.replay_define(name, node, span)
+            elif entry[0] == "bind":
+                _, name, node, span = entry
+                names.replay_bind(name, node, span)
+            else:
+                names.given.append(entry[1:])
+        return fragment
+
+    def _renumbered(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int) -> Fragment:
+        from archspec.expand import UNKNOWN
+
+        def node_id(old: int) -> int:
+            if old == UNKNOWN:
+                return UNKNOWN
+            return old + shift if old >= fragment.start else mapping.get(old, old)
+
+        def scope_id(old):
+            return None if old is None else old + scope_shift
+
+        nodes = [
+            Node(
+                n.id + shift, n.kind, n.attrs, tuple(node_id(i) for i in n.inputs), n.span, scope_id(n.scope), n.origins
+            )
+            for n in fragment.nodes
+        ]
+        scopes = [
+            replace(s, parent=scope_id(s.parent), node=None if s.node is None else node_id(s.node))
+            for s in fragment.scopes
+        ]
+        names = []
+        for entry in fragment.names:
+            if entry[0] == "read":
+                names.append(("read", entry[1], node_id(entry[2])))
+            elif entry[0] in ("define", "bind"):
+                names.append((entry[0], entry[1], node_id(entry[2]), *entry[3:]))
+            else:
+                names.append(("given", entry[1], node_id(entry[2]), entry[3]))
+        return replace(
+            fragment,
+            start=fragment.start + shift,
+            end=fragment.end + shift,
+            scope_start=fragment.scope_start + scope_shift,
+            scopes=scopes,
+            input=node_id(fragment.input),
+            output=node_id(fragment.output),
+            names=names,
+            stream_shapes={node_id(old): shape for old, shape in fragment.stream_shapes.items()},
+            nodes=nodes,
+            externals=tuple(node_id(old) for old in fragment.externals),
+        )
