@@ -60,15 +60,15 @@ class Incremental:
         if self.memo is None:
             return self._sequence(statements, current, top)
         kept: dict[int, Fragment] = {}
+        fragments = self.memo.fragments
         for statement in statements:
-            fragment = self.memo.find(statement)
-            if fragment is not None and self._replayable(fragment, current, top):
+            fragment = fragments.get(id(statement))
+            if fragment is not None and fragment.statement is statement and self._replayable(fragment, current, top):
                 fragment = self._replay(fragment, current, top)
             else:
                 fragment = self._record(statement, current, top)
             current = fragment.output
-            if fragment is not None:
-                kept[id(statement)] = fragment
+            kept[id(statement)] = fragment
         self.fragments = list(kept.values())
         self.memo.fragments = kept
         return current
@@ -128,7 +128,7 @@ class Incremental:
         return mapping
 
     def _replayable(self, fragment: Fragment, current: int, top) -> bool:
-        from archspec.expand import MAX_NODES, MAX_WORK
+        from archspec.expand import MAX_NODES, MAX_WORK, UNKNOWN
 
         if self.exhausted or self.work + fragment.work > MAX_WORK:
             return False
@@ -138,6 +138,11 @@ class Incremental:
         for name, found in fragment.lookups.items():
             if defs.get(name) is not found:
                 return False
+        if not fragment.names and not fragment.stream_shapes:  # most lines: only the stream flows in
+            if (fragment.input == UNKNOWN) != (current == UNKNOWN):
+                return False
+            fragment.mapping = {fragment.input: current}
+            return True
         mapping = self._mapping(fragment, current, top)
         if mapping is None:
             return False
@@ -152,6 +157,11 @@ class Incremental:
         shift = len(self.nodes) - fragment.start
         scope_shift = len(self.scopes) - fragment.scope_start
         moved = shift or scope_shift or any(old != new for old, new in mapping.items())
+        if not moved and not fragment.names:
+            self.nodes.extend(fragment.nodes)
+            self.scopes.extend(fragment.scopes)
+            self.work += fragment.work
+            return fragment
         if moved:
             fragment = self._renumbered(fragment, mapping, shift, scope_shift)
         self.nodes.extend(fragment.nodes)

@@ -217,10 +217,17 @@ def _infer_node(graph: Graph, node: Node, inputs: list[LayerInfo]) -> LayerInfo:
 def _receptive_field(node: Node, window, inputs: list[LayerInfo], shape):
     if not inputs:  # the input layer: one pixel sees itself
         return ((1, 1) if len(shape) == 3 else None), (1, 1)
-    if any(i.receptive_field is None for i in inputs) or window == GLOBAL:
-        return None, max(i.stride for i in inputs)
-    rf = tuple(max(i.receptive_field[axis] for i in inputs) for axis in (0, 1))
-    jump = tuple(max(i.stride[axis] for i in inputs) for axis in (0, 1))
+    if len(inputs) == 1:  # most layers: the same as below, without the loops
+        rf, jump = inputs[0].receptive_field, inputs[0].stride
+        if rf is None or window == GLOBAL:
+            return None, jump
+        if window is None:
+            return rf, jump
+    else:
+        if any(i.receptive_field is None for i in inputs) or window == GLOBAL:
+            return None, max(i.stride for i in inputs)
+        rf = tuple(max(i.receptive_field[axis] for i in inputs) for axis in (0, 1))
+        jump = tuple(max(i.stride[axis] for i in inputs) for axis in (0, 1))
     if isinstance(window, Window):
         rf = tuple(rf[a] + window.dilation[a] * (window.kernel[a] - 1) * jump[a] for a in (0, 1))
         jump = tuple(jump[a] * window.stride[a] for a in (0, 1))

@@ -160,16 +160,16 @@ class Context:
         self.module = module
         self.typed = typed
         self.settings = settings
-
-    @property
-    def nodes(self) -> tuple[Node, ...]:
-        return self.typed.graph.nodes
+        # plain attributes, not properties: rules ask them for every node (the language server lints a
+        # 10,000-layer spec at each keystroke)
+        self.nodes: tuple[Node, ...] = typed.graph.nodes
+        self._infos = typed.infos
 
     def info(self, node: Node) -> LayerInfo:
-        return self.typed.infos[node.id]
+        return self._infos[node.id]
 
     def shape(self, node: Node) -> tuple[int, ...]:
-        return self.typed.infos[node.id].shape
+        return self._infos[node.id].shape
 
     def input_of(self, node: Node) -> Node | None:
         """The node feeding `node` when it has exactly one input."""
