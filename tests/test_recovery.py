@@ -132,11 +132,12 @@ def test_a_spec_with_one_error_reads_as_before(cli, tmp_path):
 
 
 def test_statement_by_statement_parsing_reads_every_template_as_a_whole_parse_does():
-    from archspec.parse import parse, parse_recovering
+    from archspec.parse import StatementCache, parse, parse_recovering
 
     for name in templates.names():
         text = templates.path(name).read_text(encoding="utf-8")
-        cache = {"an entry of no statement": None}  # not empty: each statement is parsed on its own
+        cache = StatementCache()
+        cache.by_text = {"a text of no statement": []}  # not empty: each statement is parsed on its own
         assert parse_recovering(text, name, cache) == (parse(text, name), ()), name
         edited = parse_recovering(text.replace("\n", "\n\n", 1), name, cache)  # every statement moves a line
         assert edited == (parse(text.replace("\n", "\n\n", 1), name), ()), name

@@ -61,8 +61,9 @@ class CheckCache:
 
     def __init__(self) -> None:
         from archspec.expand_memo import ExpansionMemo
+        from archspec.parse import StatementCache
 
-        self.parse: dict = {}
+        self.parse = StatementCache()
         self.expansion = ExpansionMemo()
         self.input_shape: tuple[int, ...] | None = None
 
@@ -90,6 +91,8 @@ def check_spec(
             cache.input_shape = input_shape
         memo = cache.expansion
     parsed = parse_recovering(text, name, cache.parse if cache is not None else None)
+    if memo is not None:
+        memo.moved, memo.lines = cache.parse.moved, cache.parse.lines
     if check is not None:
         check()
     recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape, memo)

@@ -105,6 +105,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         self.recover = recover
         self.errors: list[SpecError] = []
         self.failed = False  # a statement failed: some output is unknown
+        self.failures = 0  # statements that failed (a fragment that saw one is never replayed)
         self.exhausted = False  # a budget (MAX_WORK, MAX_NODES) ran out: nothing more is expanded
         self.incomplete: set[int] = set()
         self.nodes: list[Node] = []
@@ -224,6 +225,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         except Unknown:
             pass
         self.failed = True
+        self.failures += 1
         scope = ctx.scope
         while scope is not None and scope not in self.incomplete:
             self.incomplete.add(scope)

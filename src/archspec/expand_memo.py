@@ -40,10 +40,13 @@ class Fragment:
 
 
 class ExpansionMemo:
-    """The fragments of a document's last expansion, by statement."""
+    """The fragments of a document's last expansion, by statement; and, from the parse of the version
+    being expanded, the statements that moved to other lines (see `archspec.parse.StatementCache`)."""
 
     def __init__(self) -> None:
         self.fragments: dict[int, Fragment] = {}  # by id() of the statement (checked with `is`)
+        self.moved: dict[int, object] = {}
+        self.lines = None
 
     def find(self, statement) -> Fragment | None:
         fragment = self.fragments.get(id(statement))
@@ -61,8 +64,11 @@ class Incremental:
             return self._sequence(statements, current, top)
         kept: dict[int, Fragment] = {}
         fragments = self.memo.fragments
+        moved = self.memo.moved
         for statement in statements:
             fragment = fragments.get(id(statement))
+            if fragment is None and id(statement) in moved:
+                fragment = self._moved(fragments.get(id(moved[id(statement)])), moved[id(statement)], statement)
             if fragment is not None and fragment.statement is statement and self._replayable(fragment, current, top):
                 fragment = self._replay(fragment, current, top)
             else:
@@ -77,7 +83,7 @@ class Incremental:
 
     def _record(self, statement, current: int, top) -> Fragment | None:
         start, scope_start, work, errors = len(self.nodes), len(self.scopes), self.work, len(self.errors)
-        failed, given = self.failed, len(top.names.given)
+        failures, given = self.failures, len(top.names.given)
         fragment = Fragment(statement, start, start, scope_start, [], current, current, 0, {}, [], {})
         self.recording, top.names.log = fragment, fragment.names
         try:
@@ -91,7 +97,7 @@ class Incremental:
         if getattr(fragment, "reads_stream", False):  # its expansion depends on the shapes flowing in
             mapping = self._mapping(fragment, current, top) or {}
             fragment.stream_shapes = {node: self._shape_at(node) for node in mapping.values()}
-        if len(self.errors) > errors or self.failed != failed or self.exhausted:
+        if len(self.errors) > errors or self.failures > failures or self.exhausted:
             fragment.statement = None  # typed in this run, never replayed: its errors are found again
         return fragment
 
@@ -134,9 +140,10 @@ class Incremental:
             return False
         if len(self.nodes) + fragment.end - fragment.start > MAX_NODES:
             return False
-        defs = self.defs
+        defs, moved = self.defs, self.memo.moved
         for name, found in fragment.lookups.items():
-            if defs.get(name) is not found:
+            now = defs.get(name)
+            if now is not found and (now is None or moved.get(id(now)) is not found):
                 return False
         if not fragment.names and not fragment.stream_shapes:  # most lines: only the stream flows in
             if (fragment.input == UNKNOWN) != (current == UNKNOWN):
@@ -154,6 +161,7 @@ class Incremental:
 
     def _replay(self, fragment: Fragment, current: int, top) -> Fragment:
         mapping = fragment.mapping
+        fragment.lookups = {name: self.defs.get(name) for name in fragment.lookups}  # moved defs: the new ones
         shift = len(self.nodes) - fragment.start
         scope_shift = len(self.scopes) - fragment.scope_start
         moved = shift or scope_shift or any(old != new for old, new in mapping.items())
@@ -180,6 +188,29 @@ class Incremental:
             else:
                 names.given.append(entry[1:])
         return fragment
+
+    def _moved(self, fragment: Fragment | None, old, statement) -> Fragment | None:
+        """The fragment of `old`, a statement now at other lines (`statement`), with its spans moved: its
+        nodes' and their macro call sites', its blocks', its names' (and the line numbers a merge's
+        branches are described by). Infos have no lines: they are kept."""
+        if fragment is None or fragment.statement is not old or fragment.infer_errors:
+            return None
+        lines = self.memo.lines
+        nodes = []
+        for n in fragment.nodes:
+            attrs = n.attrs
+            if "branches" in attrs:
+                attrs = {**attrs, "branches": tuple(lines.text(b) for b in attrs["branches"])}
+            origins = tuple(replace(o, span=lines.span(o.span)) for o in n.origins)
+            nodes.append(Node(n.id, n.kind, attrs, n.inputs, lines.span(n.span), n.scope, origins))
+        names = [
+            (entry[0], entry[1], entry[2], lines.span(entry[3]), *entry[4:])
+            if entry[0] in ("define", "bind")
+            else entry
+            for entry in fragment.names
+        ]
+        scopes = [replace(s, span=lines.span(s.span)) for s in fragment.scopes]
+        return replace(fragment, statement=statement, nodes=nodes, names=names, scopes=scopes)
 
     def _renumbered(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int) -> Fragment:
         from archspec.expand import UNKNOWN

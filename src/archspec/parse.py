@@ -59,7 +59,22 @@ class Parsed(NamedTuple):
 MAX_ERRORS_PER_STATEMENT = 10
 
 
-def parse_recovering(text: str, name: str = "<spec>", cache: dict | None = None) -> Parsed:
+class StatementCache:
+    """Each top-level statement's parse, by its text, kept by the language server between versions of a
+    document. `moved` tells, for the statements of the last parse that were taken from an earlier one
+    at another line (a line was inserted or deleted above them), that statement and the line map, so
+    their expansions can be moved too (`archspec.expand_memo`)."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, list[tuple[int, Module, tuple]]] = {}
+        self.moved: dict[int, object] = {}  # id() of a statement of the last parse → the one it was moved from
+        self.lines = None  # the last parse's LineMap (archspec.relocate), old line → new line
+
+    def __bool__(self) -> bool:
+        return bool(self.by_text)
+
+
+def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | None = None) -> Parsed:
     """Parse spec text, recovering from mistakes as a compiler does, statement by statement.
 
     The text is cut into top-level statements (a `def` with its body, a line, a block with its
@@ -68,10 +83,13 @@ def parse_recovering(text: str, name: str = "<spec>", cache: dict | None = None)
     replaced by a `Broken` mark and the statement parsed again, so the other lines of a `def` or block
     are kept too. A spec without mistakes reads exactly as `parse` reads it.
 
-    `cache`, a dict kept between calls (the language server keeps one per document), holds each
-    statement's parse by its text and first line: after an edit only the statements it touched are
-    parsed again. It is left holding this text's statements only.
+    `cache`, kept between calls (the language server keeps one per document), holds each statement's
+    parse by its text: after an edit only the statements it touched are parsed again, and those that
+    only moved to other lines are moved (`archspec.relocate`). It is left holding this text's
+    statements only.
     """
+    from archspec.relocate import LineMap, shifted, shifted_error
+
     text = text.removeprefix("\ufeff")
     if len(text) > MAX_SPEC_BYTES:
         error = SpecError(
@@ -90,28 +108,49 @@ def parse_recovering(text: str, name: str = "<spec>", cache: dict | None = None)
                 _fill(cache, module, normalized, statements)
             return Parsed(module, ())
     defs, body, errors = [], [], []
-    kept = {}
+    kept: dict[str, list] = {}
+    line_map, moved, delta = LineMap(), {}, 0
     for start, offset, end in statements:
-        key = (start, normalized[offset:end])
-        found = cache.get(key) if cache is not None else None
+        key = normalized[offset:end]
+        found = _take(cache.by_text.get(key), start, delta) if cache is not None else None
         if found is None:
-            found = _parse_statement(key[1].split("\n")[:-1], start)
-        kept[key] = found
-        module, problems = found
+            found = (start, *_parse_statement(key.split("\n")[:-1], start))
+        elif found[0] != start:  # the same statement, moved: its spans move with it
+            old, delta = found, start - found[0]
+            found = (start, shifted(old[1], delta), tuple(shifted_error(e, delta) for e in old[2]))
+            line_map.add(old[0] + 1, key.count("\n"), delta)
+            for was, now in zip((*old[1].defs, *old[1].body), (*found[1].defs, *found[1].body)):
+                moved[id(now)] = was
+        else:
+            delta = 0
+        kept.setdefault(key, []).append(found)
+        _, module, problems = found
         defs.extend(module.defs)
         body.extend(module.body)
         errors.extend(problems)
     if cache is not None:
-        cache.clear()
-        cache.update(kept)
+        cache.by_text, cache.moved, cache.lines = kept, moved, line_map
     if errors:
         source = SourceText(name, text)
         errors = [SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source) for e in errors]
     return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
 
 
-def _fill(cache: dict, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
-    """Cache a whole parse's statements under their top-level statements' keys."""
+def _take(entries: list | None, start: int, delta: int):
+    """The cached parse of a statement's text to use at line `start`: the one that moved as the statement
+    before did, else the one at that line, else any; it is taken out of the list (a text written
+    twice, `relu`, has two)."""
+    if not entries:
+        return None
+    for wanted in (start - delta, start):
+        for index, entry in enumerate(entries):
+            if entry[0] == wanted:
+                return entries.pop(index)
+    return entries.pop(0)
+
+
+def _fill(cache: StatementCache, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
+    """Cache a whole parse's statements under their top-level statements' texts."""
     import bisect
 
     starts = [start for start, _, _ in statements]
@@ -119,9 +158,9 @@ def _fill(cache: dict, module: Module, text: str, statements: list[tuple[int, in
     for index, group in ((0, module.defs), (1, module.body)):
         for statement in group:
             parts[bisect.bisect_right(starts, statement.line - 1) - 1][index].append(statement)
-    cache.clear()
+    cache.by_text, cache.moved = {}, {}
     for (start, offset, end), (defs, body) in zip(statements, parts):
-        cache[(start, text[offset:end])] = (Module(tuple(defs), tuple(body)), ())
+        cache.by_text.setdefault(text[offset:end], []).append((start, Module(tuple(defs), tuple(body)), ()))
 
 
 def read_spec_file(path: str | Path) -> str:
