@@ -110,9 +110,12 @@ def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | No
     defs, body, errors = [], [], []
     kept: dict[str, list] = {}
     line_map, moved, delta = LineMap(), {}, 0
-    for start, offset, end in statements:
-        key = normalized[offset:end]
-        found = _take(cache.by_text.get(key), start, delta) if cache is not None else None
+    texts = [normalized[offset:end] for _, offset, end in statements]
+    unmoved = _unmoved(cache, statements, texts) if cache is not None else {}
+    for (start, _, _), key in zip(statements, texts):
+        found = unmoved.get(start)
+        if found is None and cache is not None:
+            found = _take(cache.by_text.get(key), start, delta)
         if found is None:
             found = (start, *_parse_statement(key.split("\n")[:-1], start))
         elif found[0] != start:  # the same statement, moved: its spans move with it
@@ -136,17 +139,27 @@ def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | No
     return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
 
 
+def _unmoved(cache: StatementCache, statements, texts) -> dict[int, tuple]:
+    """The cached parses of the statements whose text and first line are unchanged, by first line (taken
+    out of the cache, so that a moved statement of the same text, `relu` written twice, is not given one)."""
+    found = {}
+    for (start, _, _), text in zip(statements, texts):
+        entries = cache.by_text.get(text)
+        if entries:
+            for index, entry in enumerate(entries):
+                if entry[0] == start:
+                    found[start] = entries.pop(index)
+                    break
+    return found
+
+
 def _take(entries: list | None, start: int, delta: int):
-    """The cached parse of a statement's text to use at line `start`: the one that moved as the statement
-    before did, else the one at that line, else any; it is taken out of the list (a text written
-    twice, `relu`, has two)."""
+    """The cached parse of a moved statement's text: the one that moved as the statement before did, else
+    the nearest; taken out of the list (a text written twice, `relu`, has two)."""
     if not entries:
         return None
-    for wanted in (start - delta, start):
-        for index, entry in enumerate(entries):
-            if entry[0] == wanted:
-                return entries.pop(index)
-    return entries.pop(0)
+    index = min(range(len(entries)), key=lambda i: (entries[i][0] != start - delta, abs(entries[i][0] - start)))
+    return entries.pop(index)
 
 
 def _fill(cache: StatementCache, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
