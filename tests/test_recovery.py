@@ -137,7 +137,7 @@ def test_statement_by_statement_parsing_reads_every_template_as_a_whole_parse_do
     for name in templates.names():
         text = templates.path(name).read_text(encoding="utf-8")
         cache = StatementCache()
-        cache.by_text = {"a text of no statement": []}  # not empty: each statement is parsed on its own
+        cache.by_text = {"a text of no statement": {}}  # not empty: each statement is parsed on its own
         assert parse_recovering(text, name, cache) == (parse(text, name), ()), name
         edited = parse_recovering(text.replace("\n", "\n\n", 1), name, cache)  # every statement moves a line
         assert edited == (parse(text.replace("\n", "\n\n", 1), name), ()), name

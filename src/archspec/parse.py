@@ -66,7 +66,7 @@ class StatementCache:
     their expansions can be moved too (`archspec.expand_memo`)."""
 
     def __init__(self) -> None:
-        self.by_text: dict[str, list[tuple[int, Module, tuple]]] = {}
+        self.by_text: dict[str, dict[int, tuple[int, Module, tuple]]] = {}  # text → first line → parse
         self.moved: dict[int, object] = {}  # id() of a statement of the last parse → the one it was moved from
         self.lines = None  # the last parse's LineMap (archspec.relocate), old line → new line
 
@@ -108,7 +108,7 @@ def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | No
                 _fill(cache, module, normalized, statements)
             return Parsed(module, ())
     defs, body, errors = [], [], []
-    kept: dict[str, list] = {}
+    kept: dict[str, dict] = {}
     line_map, moved, delta = LineMap(), {}, 0
     texts = [normalized[offset:end] for _, offset, end in statements]
     unmoved = _unmoved(cache, statements, texts) if cache is not None else {}
@@ -126,7 +126,7 @@ def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | No
                 moved[id(now)] = was
         else:
             delta = 0
-        kept.setdefault(key, []).append(found)
+        kept.setdefault(key, {})[start] = found
         _, module, problems = found
         defs.extend(module.defs)
         body.extend(module.body)
@@ -145,21 +145,19 @@ def _unmoved(cache: StatementCache, statements, texts) -> dict[int, tuple]:
     found = {}
     for (start, _, _), text in zip(statements, texts):
         entries = cache.by_text.get(text)
-        if entries:
-            for index, entry in enumerate(entries):
-                if entry[0] == start:
-                    found[start] = entries.pop(index)
-                    break
+        if entries and start in entries:
+            found[start] = entries.pop(start)
     return found
 
 
-def _take(entries: list | None, start: int, delta: int):
+def _take(entries: dict | None, start: int, delta: int):
     """The cached parse of a moved statement's text: the one that moved as the statement before did, else
-    the nearest; taken out of the list (a text written twice, `relu`, has two)."""
+    the nearest; taken out (a text written twice, `relu`, has two)."""
     if not entries:
         return None
-    index = min(range(len(entries)), key=lambda i: (entries[i][0] != start - delta, abs(entries[i][0] - start)))
-    return entries.pop(index)
+    if start - delta in entries:
+        return entries.pop(start - delta)
+    return entries.pop(min(entries, key=lambda old: abs(old - start)))
 
 
 def _fill(cache: StatementCache, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
@@ -173,7 +171,7 @@ def _fill(cache: StatementCache, module: Module, text: str, statements: list[tup
             parts[bisect.bisect_right(starts, statement.line - 1) - 1][index].append(statement)
     cache.by_text, cache.moved = {}, {}
     for (start, offset, end), (defs, body) in zip(statements, parts):
-        cache.by_text.setdefault(text[offset:end], []).append((start, Module(tuple(defs), tuple(body)), ()))
+        cache.by_text.setdefault(text[offset:end], {})[start] = (start, Module(tuple(defs), tuple(body)), ())
 
 
 def read_spec_file(path: str | Path) -> str:
