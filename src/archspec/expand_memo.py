@@ -12,31 +12,42 @@ Used by the language server only (`check_spec(..., cache=...)`); a spec compiled
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from archspec.ir import Node
 
 
-@dataclass
 class Fragment:
-    statement: object  # the syntax node: the same object while its text and first line are the same
-    start: int  # id of its first node
-    end: int  # one past its last node's id
-    scope_start: int
-    scopes: list  # the expander's scope drafts, for ids scope_start..
-    input: int  # the stream it read
-    output: int
-    work: int
-    lookups: dict  # line names it looked up as macros → the `Def` found (None: not a macro)
-    names: list  # ("read", name, node) / ("define", name, node, span, before) / ("given", depth, node, name)
-    stream_shapes: dict  # node id → shape of the nodes before it that it read, when it read `channels`
-    nodes: list = field(default_factory=list)
-    # kept by `infer_partial`
-    externals: tuple = ()  # ids of the nodes before it that its nodes read
-    external_infos: tuple | None = None
-    infos: tuple = ()
-    infer_errors: tuple = ()
-    params: int = 0
+    """One top-level statement's expansion. (A plain class: a dataclass costs a millisecond to define,
+    and every command imports the expander.)"""
+
+    def __init__(self, statement, start: int, scope_start: int, input: int) -> None:
+        self.statement = statement  # the syntax node: the same object while its text and first line are
+        self.start = start  # id of its first node
+        self.end = start  # one past its last node's id
+        self.scope_start = scope_start
+        self.scopes: list = []  # the expander's scope drafts, for ids scope_start..
+        self.input = input  # the stream it read
+        self.output = input
+        self.work = 0
+        self.lookups: dict = {}  # line names it looked up as macros → the `Def` found (None: not a macro)
+        # ("read", name, node) / ("define", name, node, span, read before) / ("bind", ...) / ("given", depth, node, name)
+        self.names: list = []
+        self.stream_shapes: dict = {}  # node id → shape of the nodes before it that it read, when it read `channels`
+        self.reads_stream = False
+        self.mapping: dict = {}  # old id → new id of the nodes before it that it reads, while it is replayed
+        self.nodes: list = []
+        # kept by `infer_partial`
+        self.externals: tuple = ()  # ids of the nodes before it that its nodes read
+        self.external_infos: tuple | None = None
+        self.infos: tuple = ()
+        self.infer_errors: tuple = ()
+        self.params = 0
+
+    def copy(self, **changes) -> Fragment:
+        fragment = object.__new__(Fragment)
+        fragment.__dict__.update(self.__dict__, **changes)
+        return fragment
 
 
 class ExpansionMemo:
@@ -84,7 +95,7 @@ class Incremental:
     def _record(self, statement, current: int, top) -> Fragment | None:
         start, scope_start, work, errors = len(self.nodes), len(self.scopes), self.work, len(self.errors)
         failures, given = self.failures, len(top.names.given)
-        fragment = Fragment(statement, start, start, scope_start, [], current, current, 0, {}, [], {})
+        fragment = Fragment(statement, start, scope_start, current)
         self.recording, top.names.log = fragment, fragment.names
         try:
             fragment.output = self._recovering(statement, current, top)
@@ -94,7 +105,7 @@ class Incremental:
         fragment.nodes = self.nodes[start:]
         fragment.scopes = self.scopes[scope_start:]
         fragment.names.extend(("given", *entry) for entry in top.names.given[given:])
-        if getattr(fragment, "reads_stream", False):  # its expansion depends on the shapes flowing in
+        if fragment.reads_stream:  # its expansion depends on the shapes flowing in
             mapping = self._mapping(fragment, current, top) or {}
             fragment.stream_shapes = {node: self._shape_at(node) for node in mapping.values()}
         if len(self.errors) > errors or self.failures > failures or self.exhausted:
@@ -210,7 +221,7 @@ class Incremental:
             for entry in fragment.names
         ]
         scopes = [replace(s, span=lines.span(s.span)) for s in fragment.scopes]
-        return replace(fragment, statement=statement, nodes=nodes, names=names, scopes=scopes)
+        return fragment.copy(statement=statement, nodes=nodes, names=names, scopes=scopes)
 
     def _renumbered(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int) -> Fragment:
         from archspec.expand import UNKNOWN
@@ -241,8 +252,7 @@ class Incremental:
                 names.append((entry[0], entry[1], node_id(entry[2]), *entry[3:]))
             else:
                 names.append(("given", entry[1], node_id(entry[2]), entry[3]))
-        return replace(
-            fragment,
+        return fragment.copy(
             start=fragment.start + shift,
             end=fragment.end + shift,
             scope_start=fragment.scope_start + scope_shift,
