@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from archspec.errors import Note, Span, SpecError
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
+from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unknown
 from archspec.expand_memo import ExpansionMemo, Incremental
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
@@ -24,23 +25,11 @@ from archspec.syntax import Block, Broken, Def, If, Line, Module, Take, TensorRe
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, ELIF, IDENTITY, INPUT, LOGIC_WORDS, MERGES, REPEAT, VALUE_WORDS, Word
 
-MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
-# The expansion's work, not only its layers, is bounded: nested repeats over `identity` or macros that
-# call macros twice per level make no layers but could take minutes. A line visited costs 1, a macro
-# call CALL_COST (binding its arguments and opening its scope take ~25 times a line's time). About 0.35 s
-# of work at most; the largest templates use a few thousand.
-MAX_WORK = 250_000
-CALL_COST = 25
 
 # Words a macro parameter may not take as its name: they would hide a layer word or a value word.
 RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT, *LOGIC_WORDS, ELIF})
-
-
-# In a graph expanded with recovery, the input of a layer whose input is unknown: the output of a
-# statement that failed (or was not parsed), unless that statement could not change its input's shape.
-UNKNOWN = -1
 
 
 def expand(module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None) -> Graph:
@@ -72,12 +61,6 @@ def expand_recovering(
     expander.memo = memo
     graph = expander.run(input_shape)
     return Recovered(graph, expander.errors, frozenset(expander.incomplete), tuple(expander.fragments))
-
-
-class Unknown(Exception):
-    """Raised, while recovering, where an expansion needs what an earlier error left unknown (the
-    stream's `channels` after a failed line): the statement's output is unknown too, with no error
-    of its own."""
 
 
 @dataclass(frozen=True)

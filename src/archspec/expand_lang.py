@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from archspec.errors import SpecError
+from archspec.expand_limits import UNKNOWN, Unknown
 from archspec.expr import Unavailable, Value
 from archspec.infer import LayerInfo, infer_node
 from archspec.layers import REGISTRY
@@ -119,7 +120,6 @@ class LanguageFeatures:
     def _known_stream_shape(self) -> tuple[int, ...]:
         """While recovering: nodes with an unknown input, or that fail to type (`infer` reports it),
         have no info, and a stream without one is `Unknown`."""
-        from archspec.expand import Unknown
 
         shape = self._shape_at(self.stream)
         if shape is None:
@@ -128,7 +128,6 @@ class LanguageFeatures:
 
     def _shape_at(self, node: int) -> tuple[int, ...] | None:
         """A node's shape, typed lazily as the stream's is; None when unknown."""
-        from archspec.expand import UNKNOWN
 
         infos = self._stream_infos
         while len(infos) <= node:

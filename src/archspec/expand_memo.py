@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from archspec.expand_limits import MAX_NODES, MAX_WORK, UNKNOWN
 from archspec.ir import Node
 
 
@@ -124,7 +125,6 @@ class Incremental:
 
     def _mapping(self, fragment: Fragment, current: int, top) -> dict[int, int] | None:
         """Old id → new id of each node before the fragment that it read, or None when one is gone."""
-        from archspec.expand import UNKNOWN
 
         if (fragment.input == UNKNOWN) != (current == UNKNOWN):
             return None
@@ -145,7 +145,6 @@ class Incremental:
         return mapping
 
     def _replayable(self, fragment: Fragment, current: int, top) -> bool:
-        from archspec.expand import MAX_NODES, MAX_WORK, UNKNOWN
 
         if self.exhausted or self.work + fragment.work > MAX_WORK:
             return False
@@ -224,7 +223,6 @@ class Incremental:
         return fragment.copy(statement=statement, nodes=nodes, names=names, scopes=scopes)
 
     def _renumbered(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int) -> Fragment:
-        from archspec.expand import UNKNOWN
 
         def node_id(old: int) -> int:
             if old == UNKNOWN:
