@@ -36,6 +36,7 @@ class Fragment:
         self.names: list = []
         self.stream_shapes: dict = {}  # node id → shape of the nodes before it that it read, when it read `channels`
         self.reads_stream = False
+        self.simple = False  # it reads and names no tensor and no stream size: replayed in `_top_level` itself
         self.mapping: dict = {}  # old id → new id of the nodes before it that it reads, while it is replayed
         self.nodes: list = []
         # kept by `infer_partial`
@@ -77,8 +78,26 @@ class Incremental:
         kept: dict[int, Fragment] = {}
         fragments = self.memo.fragments
         moved = self.memo.moved
+        nodes, scopes, defs = self.nodes, self.scopes, self.defs
         for statement in statements:
             fragment = fragments.get(id(statement))
+            if (  # the common case, inline: a line that reads only the stream, in its place, unchanged
+                fragment is not None
+                and fragment.statement is statement
+                and fragment.simple
+                and fragment.input == current
+                and fragment.start == len(nodes)
+                and fragment.scope_start == len(scopes)
+                and not self.exhausted
+                and self.work + fragment.work <= MAX_WORK
+                and all(defs.get(name) is found for name, found in fragment.lookups.items())
+            ):
+                nodes.extend(fragment.nodes)
+                scopes.extend(fragment.scopes)
+                self.work += fragment.work
+                current = fragment.output
+                kept[id(statement)] = fragment
+                continue
             if fragment is None and id(statement) in moved:
                 fragment = self._moved(fragments.get(id(moved[id(statement)])), moved[id(statement)], statement)
             if fragment is not None and fragment.statement is statement and self._replayable(fragment, current, top):
@@ -109,6 +128,7 @@ class Incremental:
         if fragment.reads_stream:  # its expansion depends on the shapes flowing in
             mapping = self._mapping(fragment, current, top) or {}
             fragment.stream_shapes = {node: self._shape_at(node) for node in mapping.values()}
+        fragment.simple = not fragment.names and not fragment.reads_stream
         if len(self.errors) > errors or self.failures > failures or self.exhausted:
             fragment.statement = None  # typed in this run, never replayed: its errors are found again
         return fragment

@@ -103,14 +103,19 @@ def infer_partial(graph: Graph, fragments=()) -> tuple[tuple[LayerInfo | None, .
     errors: list = []
     total = [0]
     for fragment in fragments:
-        _type_nodes(graph, range(len(infos), fragment.start), infos, errors, total)
+        if len(infos) < fragment.start:
+            _type_nodes(graph, range(len(infos), fragment.start), infos, errors, total)
         externals = fragment.externals
         if not externals and fragment.end > fragment.start:
             externals = tuple(sorted({i for n in fragment.nodes for i in n.inputs if 0 <= i < fragment.start}))
-        now = tuple(infos[i] for i in externals)
         before = fragment.external_infos
         # infos reused upstream are the same objects: identity first, equality where they were typed again
-        same = before is not None and len(before) == len(now) and all(a is b or a == b for a, b in zip(before, now))
+        if len(externals) == 1:  # most statements: they read the stream
+            now = (infos[externals[0]],)
+            same = before is not None and len(before) == 1 and (before[0] is now[0] or before[0] == now[0])
+        else:
+            now = tuple(infos[i] for i in externals)
+            same = before is not None and len(before) == len(now) and all(a is b or a == b for a, b in zip(before, now))
         kept = fragment.infos
         if same and len(kept) == fragment.end - fragment.start and total[0] + fragment.params <= MAX_PARAMS:
             infos.extend(kept)
