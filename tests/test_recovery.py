@@ -176,3 +176,16 @@ def test_an_edited_document_checks_as_it_would_from_scratch():
             ), (name, edit, number)
             assert kept.infos == fresh.infos and kept.module == fresh.module
             assert [(e.span, e.message) for e in kept.errors] == [(e.span, e.message) for e in fresh.errors]
+
+
+def test_checking_stops_after_fifty_errors_and_says_where(cli, tmp_path):
+    """A garbled file (20,000 lines that do not parse) is refused after 50 errors, as clang stops at 20,
+    not after 20,000: the last diagnostic says where checking stopped."""
+    checked = check_spec("input 8x8x1\n" + "conv 3 (\n" * 20_000, "garbled.arch")
+    assert len(checked.errors) == 51 and checked.errors[-1].line == 52
+    assert checked.errors[-1].message == "stopped after 50 errors: the spec from here on is not checked"
+    path = tmp_path / "many.arch"
+    path.write_text("input 8x8x1\n" + "reluu\n" * 60, encoding="utf-8")
+    result = cli("summarize", str(path))
+    assert result.code == 2 and result.err.count(": error: unknown layer `reluu`") == 50
+    assert result.err.rstrip().endswith(f"error: could not compile `{path}` due to more than 50 errors")

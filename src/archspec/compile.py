@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from archspec.errors import MAX_ERRORS, SpecError, SpecErrors
+from archspec.errors import MAX_ERRORS, ErrorLimit, SpecError, SpecErrors
 from archspec.expand import expand
 from archspec.infer import LayerInfo, TypedGraph, infer
 from archspec.ir import Graph
@@ -99,12 +99,17 @@ def check_spec(
     if check is not None:
         check()
     infos, infer_errors = infer_partial(recovered.graph, recovered.fragments)
-    errors = _in_order([*parsed.errors, *recovered.errors, *infer_errors])
+    found = _in_order([*parsed.errors, *recovered.errors, *infer_errors])
+    errors = [e for e in found if not isinstance(e, ErrorLimit)]
+    shown = errors[:MAX_ERRORS]
+    limits = [e for e in found if isinstance(e, ErrorLimit)]
+    if limits:  # where checking stopped comes last, always shown
+        shown.append(limits[0])
     return Checked(
         parsed.module,
         recovered.graph,
         infos,
-        tuple(errors[:MAX_ERRORS]),
+        tuple(shown),
         max(0, len(errors) - MAX_ERRORS),
         recovered.incomplete,
     )
@@ -122,7 +127,8 @@ def every_error(first: SpecError, checked: Checked) -> SpecError:
     """`first` (the error a compile stopped at) when it is the only one; else all of them."""
     errors = list(checked.errors)
     if all((e.span, e.message) != (first.span, first.message) for e in errors):
-        errors = _in_order([first, *errors])
+        limits = [e for e in errors if isinstance(e, ErrorLimit)]
+        errors = [*_in_order([first, *(e for e in errors if not isinstance(e, ErrorLimit))]), *limits]
     if len(errors) + checked.more <= 1:
         return first
-    return SpecErrors(errors[:MAX_ERRORS], checked.more + max(0, len(errors) - MAX_ERRORS), first)
+    return SpecErrors(errors, checked.more, first)

@@ -120,6 +120,15 @@ class SpecError(UserError):
 MAX_ERRORS = 50
 
 
+class ErrorLimit(SpecError):
+    """Where checking stopped, MAX_ERRORS errors in (a garbled or binary file must be refused quickly)."""
+
+    def __init__(self, span: Span | None, source: SourceText | None = None) -> None:
+        super().__init__(
+            f"stopped after {MAX_ERRORS} errors: the spec from here on is not checked", span, source=source
+        )
+
+
 class SpecErrors(SpecError):
     """Several independent errors of one spec, reported together as a compiler does. Its own fields
     are those of the error the compile stopped at (what a caller that handles one error sees); `render`
@@ -134,7 +143,9 @@ class SpecErrors(SpecError):
         name = self.source.name if self.source else "<spec>"
         count = len(self.errors) + self.more
         closing = f"error: could not compile `{name}` due to {count} errors"
-        if self.more:
+        if self.errors and isinstance(self.errors[-1], ErrorLimit):
+            closing = f"error: could not compile `{name}` due to more than {MAX_ERRORS} errors"
+        elif self.more:
             closing += f" (the first {len(self.errors)} are shown)"
         return "\n\n".join([*(error.render() for error in self.errors), closing])
 
@@ -147,4 +158,15 @@ def _excerpt(source: SourceText | None, span: Span | None) -> list[str]:
     return [f" {gutter} | {text}", f" {' ' * len(gutter)} | {' ' * start}{'^' * width}"]
 
 
-__all__ = ["MAX_ERRORS", "DataError", "Note", "PathError", "SourceText", "Span", "SpecError", "SpecErrors", "UserError"]
+__all__ = [
+    "MAX_ERRORS",
+    "DataError",
+    "ErrorLimit",
+    "Note",
+    "PathError",
+    "SourceText",
+    "Span",
+    "SpecError",
+    "SpecErrors",
+    "UserError",
+]

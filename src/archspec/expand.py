@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from archspec.errors import Note, Span, SpecError
+from archspec.errors import MAX_ERRORS, ErrorLimit, Note, Span, SpecError
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
 from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unknown
@@ -199,12 +199,14 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         """`_statement`, past an error: recorded, and the statement's output unknown (its input where the
         statement's layer always keeps its input's shape). Once a budget is spent, nothing more is expanded."""
         if self.exhausted:
+            if len(self.errors) == MAX_ERRORS:  # stopped by the count: say where, once
+                self.errors.append(ErrorLimit(statement.span, self.source))
             return UNKNOWN
         try:
             return self._statement(statement, current, ctx)
         except SpecError as error:
             self.errors.append(error)
-            self.exhausted = self.work > MAX_WORK or len(self.nodes) >= MAX_NODES
+            self.exhausted = self.work > MAX_WORK or len(self.nodes) >= MAX_NODES or len(self.errors) >= MAX_ERRORS
         except Unknown:
             pass
         self.failed = True

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from archspec.errors import Span, SpecError
+from archspec.errors import MAX_ERRORS, ErrorLimit, Span, SpecError
 from archspec.source import SourceText
 from archspec.syntax import Broken, Module
 from archspec.words import BLOCKS, DEF
@@ -113,6 +113,10 @@ def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | No
     texts = [normalized[offset:end] for _, offset, end in statements]
     unmoved = _unmoved(cache, statements, texts) if cache is not None else {}
     for (start, _, _), key in zip(statements, texts):
+        if len(errors) >= MAX_ERRORS:  # as clang does: past that many, what follows is not read
+            body.append(Broken(Span(start + 1, 1)))
+            errors.append(ErrorLimit(Span(start + 1, 1)))
+            break
         found = unmoved.get(start)
         if found is None and cache is not None:
             found = _take(cache.by_text.get(key), start, delta)
@@ -135,7 +139,12 @@ def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | No
         cache.by_text, cache.moved, cache.lines = kept, moved, line_map
     if errors:
         source = SourceText(name, text)
-        errors = [SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source) for e in errors]
+        errors = [
+            ErrorLimit(e.span, source)
+            if isinstance(e, ErrorLimit)
+            else SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source)
+            for e in errors
+        ]
     return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
 
 
@@ -305,37 +314,23 @@ def _statements(text: str) -> list[tuple[int, int, int]]:
 
 def _parse_statement(lines: list[str], start: int) -> tuple[Module, tuple[SpecError, ...]]:
     """One top-level statement (lines `start`.. of the text), with its errors. Spans count lines from
-    the top of the whole text: the statement is parsed after `start` empty lines, which the lexer reads
-    as one token."""
+    the top of the whole text (the lexer's lines are shifted by `start`). After an error, the statement
+    is parsed again with the error's line marked broken, MAX_ERRORS_PER_STATEMENT times at most."""
     for number, line in enumerate(lines, start=start + 1):
         problem = _line_problem(number, line)
         if problem is not None:
             return _given_up(lines[0], start), (problem,)
     first = lines[0] if lines else ""
-    parser = _parser()
-    parser.syntax_builder.reset()
-    parser.indenter.line_offset = start
-    try:
-        return parser.parse("\n".join(lines) + "\n"), ()
-    except Exception:  # parsed again below, where the error's lines are the text's own
-        pass
-    finally:
-        parser.indenter.line_offset = 0
     errors: list[SpecError] = []
     marked: set[int] = set()
     lines = list(lines)
     for _ in range(MAX_ERRORS_PER_STATEMENT):
-        text = "\n" * start + "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
         try:
-            parser = _parser()
-            parser.syntax_builder.reset()
-            module = parser.parse(text)
-        except SpecError as error:
-            problem = error
-        except Exception as error:  # lark's own, as in `parse`
-            from archspec.parse_errors import translate
-
-            problem = translate(error, text, _parser())
+            module = _parse_shifted(text, start)
+        except Exception:
+            # read again from line 1, where the error's lines are the statement's own, then moved down
+            problem = _relative_error(text).shifted(start)
         else:
             return _name_broken_def(module, first, start), tuple(errors)
         where = problem.span.line - 1 - start if problem.span else -1
@@ -347,6 +342,42 @@ def _parse_statement(lines: list[str], start: int) -> tuple[Module, tuple[SpecEr
         marked.add(where)
         _mark_broken(lines, where)
     return _given_up(first, start), tuple(errors)
+
+
+def _parse_shifted(text: str, start: int) -> Module:
+    parser = _parser()
+    parser.syntax_builder.reset()
+    parser.indenter.line_offset = start
+    try:
+        return parser.parse(text)
+    finally:
+        parser.indenter.line_offset = 0
+
+
+class _Located:
+    """An error of a statement read on its own, to be moved to the statement's place."""
+
+    def __init__(self, error: SpecError) -> None:
+        self.error = error
+
+    def shifted(self, start: int) -> SpecError:
+        from archspec.relocate import shifted_error
+
+        return shifted_error(self.error, start)
+
+
+def _relative_error(text: str) -> _Located:
+    parser = _parser()
+    parser.syntax_builder.reset()
+    try:
+        parser.parse(text)
+    except SpecError as error:
+        return _Located(error)
+    except Exception as error:  # lark's own, as in `parse`
+        from archspec.parse_errors import translate
+
+        return _Located(translate(error, text, _parser()))
+    raise AssertionError("a statement that failed to parse parsed")  # parsing is deterministic
 
 
 def _mark_broken(lines: list[str], where: int) -> None:
