@@ -290,3 +290,17 @@ async def test_shapes_before_an_error_are_kept_and_every_error_is_reported(edito
     hints = await editor.request(client.text_document_inlay_hint_async(whole))
     assert {h.position.line + 1: h.label for h in hints} == {3: "→ 8x8x1"}  # the rest reads a broken line
     editor.close(uri)
+
+
+async def test_lint_runs_on_what_compiles(editor: Editor, plain):
+    """A layer-level finding stays while another line is broken; a finding about the network as a whole
+    (the dense head's share) waits for a spec that compiles, since the broken part's size is unknown."""
+    text = FLATTEN_HEAD.replace("conv 64 3 relu\nconv 64 3 relu", "conv 64 3 bn relu\nconv 64 3 relu", 1)
+    uri, found = await editor.open(plain / "lint-known.arch", text)
+    assert {"CA101", "CA302"} <= set(codes(found))
+    broken = text.replace("dense 32 relu", "dense 32 relux")
+    found = await editor.replace(uri, broken)
+    errors = [d for d in found if d.severity == types.DiagnosticSeverity.Error]
+    assert len(errors) == 1 and "relux" in errors[0].message
+    assert "CA302" in codes(found) and "CA101" not in codes(found)
+    editor.close(uri)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from archspec.compile import CheckCache, Checked, check_spec
 from archspec.errors import SpecError
 from archspec.lint import Finding, Settings
-from archspec.lint.engine import lint_compiled
+from archspec.lint.engine import lint_compiled, lint_known
 from archspec.source import SourceText
 from archspec.syntax import Broken, Def, Module
 
@@ -62,8 +62,9 @@ class Superseded(Exception):
 
 class Analysis:
     """A document's text checked with recovery: every error, and the facts of every line whose inputs
-    are known. Lint runs when the spec compiles (its rules judge the whole network: the head's share of
-    the parameters, the receptive field at the output). `cache` is what is kept of the document
+    are known. Lint runs on what compiles: on a spec with errors, on the layers whose inputs are known,
+    with the rules that judge a layer where it is (not those that judge the network as a whole: the
+    head's share of the parameters, the receptive field at the output). `cache` is what is kept of the document
     between versions (`archspec.compile.CheckCache`); `check` raises `Superseded` between the steps when
     a newer version is waiting."""
 
@@ -87,6 +88,9 @@ class Analysis:
         typed = self.checked.typed
         if typed is not None:
             self.findings = lint_compiled(text, name, self.checked.module, typed, settings)
+        else:  # the layers whose inputs are known, with the rules that judge a layer where it is
+            checked = self.checked
+            self.findings = lint_known(text, name, checked.module, checked.graph, checked.infos, settings)
         # A `def` whose header is being typed does not parse: completion and go-to-definition use the
         # previous version's. One level only, so analyses never form a chain.
         broken = {s.defines for s in self.checked.module.body if isinstance(s, Broken) and s.defines}
