@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from archspec.layers import ACTIVATIONS
+from archspec.layers.base import Untranslatable  # the one "cannot translate" error of every reader and writer
 
 # Arguments that change how weights start or are penalised, never the architecture or the counts.
 IGNORED = frozenset(
@@ -37,16 +38,6 @@ ALIASES = {
 
 # Keras activation names the spec spells differently.
 ACTIVATION_NAMES = {"hard_silu": "hard_swish", "hard_swish": "hard_swish", "swish": "swish"}
-
-
-class Untranslatable(Exception):
-    """A Keras argument value the spec cannot say; `argument` names it so the importer can point at it."""
-
-    def __init__(self, argument: str | None, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.argument = argument
-        self.message = message
-        self.hint = hint
 
 
 def dims(argument: str, value: Any, size: int = 2) -> tuple[int, ...]:

@@ -7,7 +7,18 @@ nothing but its own module.
 import importlib
 import pkgutil
 
-from archspec.layers.base import GLOBAL, REGISTRY, ArgError, LayerKind, ShapeError, Window
+from archspec.layers.base import (
+    FRAMEWORKS,
+    GLOBAL,
+    REGISTRY,
+    ArgError,
+    LayerKind,
+    OnnxNode,
+    ReadNode,
+    ShapeError,
+    Untranslatable,
+    Window,
+)
 from archspec.words import Word
 
 for _module in pkgutil.iter_modules(__path__):
@@ -21,12 +32,16 @@ TRAILING_WORDS = frozenset(name for name, kind in REGISTRY.items() if kind.trail
 
 __all__ = [
     "ACTIVATIONS",
+    "FRAMEWORKS",
     "GLOBAL",
     "REGISTRY",
     "TRAILING_WORDS",
     "ArgError",
     "LayerKind",
+    "OnnxNode",
+    "ReadNode",
     "ShapeError",
+    "Untranslatable",
     "Window",
     "Word",
 ]

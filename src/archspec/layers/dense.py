@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import Arg, LayerKind, boolean, layer, positive
 
 
 @layer
 class Dense(LayerKind):
     name = "dense"
+    onnx_ops = ("Gemm", "MatMul")
     summary = "fully connected layer: `dense U` (U units) on the last axis"
     args = (
         Arg("units", positive, positional=True, doc="number of outputs"),
@@ -40,3 +42,26 @@ class Dense(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def read_onnx(self, node, inputs):
+        """`Gemm` (PyTorch's Linear on vectors), or `MatMul` by a weight matrix on the channel axis
+        (its Linear on a channels-last image: ConvNeXt), its bias added apart."""
+        if node.streams != (0,):
+            raise onnx_attrs.Untranslatable(
+                None, f"`{node.op_type}` of two computed tensors (attention) has no spec layer"
+            )
+        if node.layout[-1] != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable(None, f"`{node.op_type}` over an axis that is not the channels")
+        weight = onnx_attrs.weight_dims(node, 1, "weights")
+        if len(weight) != 2:
+            raise onnx_attrs.Untranslatable(
+                None, f"`{node.op_type}` with a {len(weight)}-D weight; `dense` holds a matrix"
+            )
+        if node.op_type == "Gemm":
+            if node.attributes.get("transA", 0):
+                raise onnx_attrs.Untranslatable("transA", "`Gemm` reading its input transposed has no spec layer")
+            units = weight[0] if node.attributes.get("transB", 0) else weight[1]
+            bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
+        else:
+            units, bias = weight[1], onnx_attrs.added_bias(node)
+        return [("dense", {"units": units, "bias": bias})]

@@ -4,6 +4,7 @@ variance) and `rescale` (multiply and shift, no parameters)."""
 
 from __future__ import annotations
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import Arg, LayerKind, boolean, layer, positive, positive_real, real
 from archspec.text import show
 
@@ -11,6 +12,7 @@ from archspec.text import show
 @layer
 class BatchNorm(LayerKind):
     name = "bn"
+    onnx_ops = ("BatchNormalization",)
     family = "norm"
     keras_name = "BatchNorm"
     trailing = True
@@ -48,10 +50,22 @@ class BatchNorm(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], use_running_average=not train)
 
+    def read_onnx(self, node, inputs):
+        """ONNX's momentum is Keras' (the running value's weight: PyTorch's 0.1 is written 0.9); its
+        scale and shift are always there, so a Keras `scale=False` reads back with a scale of 1."""
+        onnx_attrs.alone(node)
+        if node.layout[1] != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable(None, "`BatchNormalization` of a tensor whose axis 1 is not its channels")
+        epsilon, momentum = (
+            onnx_attrs.single(node.attributes.get(k, d)) for k, d in (("epsilon", 1e-5), ("momentum", 0.9))
+        )
+        return [("bn", {"momentum": momentum, "epsilon": epsilon, "center": True, "scale": True})]
+
 
 @layer
 class LocalResponseNorm(LayerKind):
     name = "lrn"
+    onnx_ops = ("LRN",)
     family = "norm"
     keras_name = "LRN"
     summary = "local response normalization across channels (AlexNet; PyTorch's formula)"
@@ -77,10 +91,19 @@ class LocalResponseNorm(LayerKind):
         )
         return x / (attrs["k"] + attrs["alpha"] / size * squares) ** attrs["beta"]
 
+    def read_onnx(self, node, inputs):
+        """ONNX's LRN is PyTorch's formula, the spec's: x / (bias + alpha / size * sum of squares)^beta."""
+        onnx_attrs.alone(node)
+        onnx_attrs.channels_first(node)
+        values = {"alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+        alpha, beta, k = (onnx_attrs.single(node.attributes.get(name, d)) for name, d in values.items())
+        return [("lrn", {"size": node.attributes["size"], "alpha": alpha, "beta": beta, "k": k})]
+
 
 @layer
 class Normalize(LayerKind):
     name = "normalize"
+    onnx_ops = ("Sub",)  # then Div (or Mul) by a constant per channel
     family = "norm"
     keras_name = "Normalization"
     linear = True
@@ -113,10 +136,21 @@ class Normalize(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def read_onnx(self, node, inputs):
+        """(x - mean) / std with a fixed value per channel: Keras' Normalization, or torchvision-style
+        input normalization kept in the graph."""
+        if onnx_attrs.fused_ops(node) not in (("Div",), ("Mul",)) or node.streams != (0,):
+            raise onnx_attrs.OtherKind("a `Sub` not followed by a scaling per channel")
+        (scaled,) = node.fused
+        if not onnx_attrs.per_channel(node, 1) or scaled.streams != (0,) or not onnx_attrs.per_channel(scaled, 1):
+            raise onnx_attrs.OtherKind("a `Sub` and a scaling not one value per channel")
+        return [("normalize", {})]
+
 
 @layer
 class Rescale(LayerKind):
     name = "rescale"
+    onnx_ops = ("Mul", "Div", "Add", "Sub")  # by one number
     family = "norm"
     keras_name = "Rescaling"
     linear = True
@@ -131,3 +165,24 @@ class Rescale(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return xs[0] * attrs["scale"] + attrs["offset"]
+
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        if len(node.streams) != 1:
+            raise onnx_attrs.OtherKind(f"`{node.op_type}` of two computed tensors")
+        position = node.streams[0]
+        number = onnx_attrs.scalar(node, 1 - position)
+        if number is None:
+            raise onnx_attrs.OtherKind(f"`{node.op_type}` by more than one number")
+        number = onnx_attrs.single(number)
+        if node.op_type == "Mul":
+            return [("rescale", {"scale": number, "offset": 0.0})]
+        if node.op_type == "Add":
+            return [("rescale", {"scale": 1.0, "offset": number})]
+        if node.op_type == "Sub":
+            return [
+                ("rescale", {"scale": 1.0, "offset": -number} if position == 0 else {"scale": -1.0, "offset": number})
+            ]
+        if position == 1:
+            raise onnx_attrs.Untranslatable(None, "`Div` of a number by a tensor has no spec layer")
+        return [("rescale", {"scale": onnx_attrs.single(1 / number), "offset": 0.0})]
