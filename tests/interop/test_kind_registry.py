@@ -22,7 +22,6 @@ DIRECTIONS = {
 # so a direction that becomes complete fails here until its mark goes).
 PENDING = {
     "keras read": "keras-readers: the kinds' read_keras",
-    "onnx read": "onnx-reader: the kinds' read_onnx",
 }
 
 

@@ -6,7 +6,10 @@ The table maps each name to its `jax.nn` function; the kinds whose output is pro
 
 from __future__ import annotations
 
-from archspec.layers.base import Arg, Code, LayerKind, Module, Op, call, layer, real
+import math
+
+from archspec.layers import onnx_attrs
+from archspec.layers.base import Arg, Code, LayerKind, Module, Op, Untranslatable, call, layer, real
 
 # name -> (jax.nn function, description)
 ACTIVATIONS: dict[str, tuple[str, str]] = {
@@ -27,6 +30,51 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
     "softmax": ("softmax", "probabilities over the last axis; a softmax head trains with cross-entropy"),
     "linear": ("", "the identity (no activation)"),
 }
+
+
+# The ONNX op types each activation reads (the first op of its pattern: Sigmoid then Mul by the same
+# input is SiLU), and why the two that have none have none.
+ONNX_OPS: dict[str, tuple[str, ...]] = {
+    "relu": ("Relu", "Clip", "Max"),
+    "relu6": ("Clip", "Max"),
+    "leaky_relu": ("LeakyRelu",),
+    "elu": ("Elu",),
+    "selu": ("Selu",),
+    "gelu": ("Gelu", "Div", "Mul"),
+    "silu": ("Sigmoid", "Swish"),
+    "hard_swish": ("HardSwish", "HardSigmoid"),
+    "hard_sigmoid": ("HardSigmoid",),
+    "mish": ("Mish", "Softplus"),
+    "softplus": ("Softplus",),
+    "tanh": ("Tanh",),
+    "sigmoid": ("Sigmoid",),
+    "softmax": ("Softmax",),
+}
+ONNX_REFUSALS = {
+    "swish": "ONNX's x * sigmoid(x) reads as `silu`, the same function under its other name",
+    "linear": "the identity is no ONNX layer: an Identity node is passed through without a spec line",
+}
+# Single ONNX ops that are an activation, with the parameters the spec's has fixed ((ONNX default, value)).
+_ONE_OP = {
+    "Relu": ("relu", {}),
+    "LeakyRelu": ("leaky_relu", {}),
+    "Elu": ("elu", {"alpha": (1.0, 1.0)}),
+    "Selu": (
+        "selu",
+        {"alpha": (1.6732632423543772, 1.6732632423543772), "gamma": (1.0507009873554805, 1.0507009873554805)},
+    ),
+    "Gelu": ("gelu", {}),
+    "Swish": ("silu", {"alpha": (1.0, 1.0)}),
+    "HardSwish": ("hard_swish", {}),
+    "HardSigmoid": ("hard_sigmoid", {"alpha": (0.2, 1 / 6), "beta": (0.5, 0.5)}),
+    "Mish": ("mish", {}),
+    "Softplus": ("softplus", {}),
+    "Tanh": ("tanh", {}),
+    "Sigmoid": ("sigmoid", {}),
+    "Softmax": ("softmax", {}),
+}
+# x * f(x), f a chain of ONNX ops from x: the gates.
+_GATES = {("Sigmoid", "Mul"): "silu", ("HardSigmoid", "Mul"): "hard_swish", ("Softplus", "Tanh", "Mul"): "mish"}
 
 
 # name -> how written code applies it: Keras' activation name, PyTorch's and Flax's expression of
@@ -61,6 +109,9 @@ class Activation(LayerKind):
     def label(self, attrs):
         return self.name + (f" {attrs['slope']:g}" if "slope" in attrs and attrs["slope"] != 0.01 else "")
 
+    def read_onnx(self, node, inputs):
+        return [(self.name, _read_onnx(self.name, node))]
+
     def apply(self, module, attrs, xs, *, train):
         import jax
 
@@ -89,6 +140,87 @@ class Activation(LayerKind):
         return [Op(CODE[self.name][2])]
 
 
+def _read_onnx(name: str, node) -> dict:
+    """The attrs of activation `name` read from `node` (and the pattern fused after it), or why not."""
+    ops = (node.op_type, *onnx_attrs.fused_ops(node))
+    if len(ops) == 1 and node.op_type in _ONE_OP and _ONE_OP[node.op_type][0] == name:
+        for parameter, (default, wanted) in _ONE_OP[node.op_type][1].items():
+            value = node.attributes.get(parameter, default)
+            if not onnx_attrs.close(value, wanted):
+                raise Untranslatable(
+                    parameter, f"`{node.op_type}` with {parameter}={value:g}; the spec's `{name}` has {wanted:.6g}"
+                )
+        if node.op_type == "Gelu" and node.attributes.get("approximate", "none") != "none":
+            raise Untranslatable(
+                "approximate", "`Gelu` with the tanh approximation; the spec's `gelu` is the exact erf form"
+            )
+        if node.op_type == "Softmax" and onnx_attrs.spec_axis(
+            node, node.attributes.get("axis", -1)
+        ) != onnx_attrs.channel_axis(node):
+            raise Untranslatable("axis", "`Softmax` over an axis that is not the channels")
+        return {"slope": onnx_attrs.single(node.attributes.get("alpha", 0.01))} if name == "leaky_relu" else {}
+    if node.op_type in ("Clip", "Max") and name in ("relu", "relu6"):
+        low, high = _bounds(node)
+        bounds = {(0.0, math.inf): "relu", (0.0, 6.0): "relu6"}
+        if (low, high) not in bounds:
+            raise Untranslatable(
+                None, f"`{'`, `'.join(ops)}` to [{low:g}, {high:g}]; the spec has relu (0, inf) and relu6 (0, 6)"
+            )
+        if bounds[(low, high)] == name:
+            return {}
+    elif _GATES.get(ops) == name and len(node.fused[-1].streams) == 2:
+        fixed = _ONE_OP[node.op_type][1]  # the gate's own parameters (HardSigmoid's alpha and beta)
+        if all(onnx_attrs.close(node.attributes.get(p, d), w) for p, (d, w) in fixed.items()):
+            return {}
+    elif name == "gelu" and ops[1:] == ("Erf", "Add", "Mul", "Mul") and _erf_gelu(node):
+        return {}
+    raise onnx_attrs.OtherKind(f"`{'`, `'.join(ops)}` is not `{name}`")
+
+
+def _bounds(node) -> tuple[float, float]:
+    """The [low, high] a Clip (bounds as inputs or, before opset 11, attributes) or Max then Min keeps."""
+    if node.op_type == "Max":
+        if len(node.streams) != 1 or onnx_attrs.scalar(node, 1 - node.streams[0]) is None:
+            raise onnx_attrs.OtherKind("a `Max` of two computed tensors")
+        low, high = onnx_attrs.scalar(node, 1 - node.streams[0]), math.inf
+        if node.fused:
+            minimum = node.fused[0]
+            if onnx_attrs.fused_ops(node) != ("Min",) or len(minimum.streams) != 1:
+                raise onnx_attrs.OtherKind("a `Max` followed by other than a `Min`")
+            high = onnx_attrs.scalar(minimum, 1 - minimum.streams[0])
+        return low, high
+    onnx_attrs.alone(node)
+    if "min" in node.attributes or "max" in node.attributes:
+        return node.attributes.get("min", -math.inf), node.attributes.get("max", math.inf)
+    bounds = [
+        onnx_attrs.scalar(node, p) if onnx_attrs.has_input(node, p) else d for p, d in ((1, -math.inf), (2, math.inf))
+    ]
+    if None in bounds:
+        raise Untranslatable(None, "`Clip` bounds computed at run time")
+    return bounds[0], bounds[1]
+
+
+def _erf_gelu(node) -> bool:
+    """PyTorch's exact GELU before opset 20: x / sqrt(2) (or x * 1/sqrt(2)), Erf, + 1, times x and 0.5."""
+    _, add, first, second = node.fused  # Erf, Add, and the two Muls
+    scale = onnx_attrs.scalar(node, 1)
+    if scale is None or node.streams != (0,):
+        return False
+    factor = scale if node.op_type == "Mul" else 1 / scale
+    one = onnx_attrs.scalar(add, 1 - add.streams[0]) if len(add.streams) == 1 else None
+    halves = [onnx_attrs.scalar(m, 1 - m.streams[0]) for m in (first, second) if len(m.streams) == 1]
+    gated = [m for m in (first, second) if len(m.streams) == 2]
+    return (
+        onnx_attrs.close(factor, 1 / math.sqrt(2))
+        and one is not None
+        and onnx_attrs.close(one, 1.0)
+        and len(halves) == 1
+        and halves[0] is not None
+        and onnx_attrs.close(halves[0], 0.5)
+        and len(gated) == 1
+    )
+
+
 for _name, (_function, _doc) in ACTIVATIONS.items():
     _args = (Arg("slope", real, 0.01, positional=True, doc="slope for x < 0"),) if _name == "leaky_relu" else ()
     _traits = {
@@ -96,4 +228,8 @@ for _name, (_function, _doc) in ACTIVATIONS.items():
         "probability_output": _name in PROBABILITIES,
         "idempotent": _name in IDEMPOTENT,
     }
+    if _name in ONNX_REFUSALS:  # no ONNX form: the base's refusing reader, with the reason
+        _traits.update(refusals={"onnx": ONNX_REFUSALS[_name]}, read_onnx=LayerKind.read_onnx)
+    else:
+        _traits["onnx_ops"] = ONNX_OPS[_name]
     layer(type(_name, (Activation,), {"name": _name, "summary": _doc, "args": _args, **_traits}))

@@ -369,13 +369,25 @@ ReadNode = tuple[str, dict[str, Any]]  # (kind name, converted attrs): what a re
 class OnnxNode:
     """One ONNX node as the ONNX reader hands it to a kind: its op type, its attributes as Python
     values, the value of each constant input (None where the input is computed), and the nodes the
-    reader's pattern fused after it (`Sigmoid` then `Mul` is SiLU)."""
+    reader's pattern fused after it (`Sigmoid` then `Mul` is SiLU).
+
+    `dims` are the ONNX dims of each input, weights included (batch first, in the file's layout; None
+    for an optional input left out), `out_dims` those of each output, `streams` the positions of the
+    inputs computed from the image, `learned` those that are parameters of the file (initializers, not
+    constants written as nodes). `layout` says which axis of the spec's tensor (0 the batch, then
+    height, width, channels) each ONNX axis of the first computed input is: (0, 3, 1, 2) for NCHW.
+    Helpers: `archspec.layers.onnx_attrs`."""
 
     op_type: str
     attributes: dict[str, Any]
     constants: tuple[Any, ...] = ()
     name: str = ""
     fused: tuple[OnnxNode, ...] = ()
+    dims: tuple[tuple[int, ...] | None, ...] = ()
+    out_dims: tuple[tuple[int, ...], ...] = ()
+    layout: tuple[int, ...] = ()
+    streams: tuple[int, ...] = ()  # the positions of the inputs computed from the image (not weights)
+    learned: tuple[int, ...] = ()  # the positions of the inputs that are the file's parameters (initializers)
 
 
 @dataclass(frozen=True)

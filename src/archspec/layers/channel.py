@@ -3,6 +3,7 @@ channel split) and `shuffle G` interleaves G channel groups (ShuffleNet's channe
 
 from __future__ import annotations
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
     ArgError,
@@ -33,6 +34,7 @@ def _interval(name: str, value) -> tuple[int, int]:
 @layer
 class Channels(LayerKind):
     name = "channels"
+    onnx_ops = ("Split", "Slice")  # along the channels
     family = "reshape"
     keras_name = "Slice"
     linear = True
@@ -78,10 +80,29 @@ class Channels(LayerKind):
     def flax_code(self, attrs, inputs, output):
         return [Op(f"{{0}}[..., {self._slice(attrs)}]")]
 
+    def read_onnx(self, node, inputs):
+        """A Split of the channels (ShuffleNet's chunk), one `channels A:B` per output; a Slice of them
+        (with a `crop` after it when it also cuts height or width)."""
+        onnx_attrs.alone(node)
+        if node.op_type == "Slice":
+            kept = onnx_attrs.slice_ranges(node)
+            if onnx_attrs.channel_axis(node) not in kept:
+                raise onnx_attrs.OtherKind("a `Slice` that keeps every channel")
+            start, stop, _ = kept[onnx_attrs.channel_axis(node)]
+            crop = onnx_attrs.crop_of(kept)
+            return [("channels", {"range": (start, stop)}), *([("crop", {"cropping": crop})] if crop else [])]
+        axis = node.attributes.get("axis", 0)
+        if onnx_attrs.spec_axis(node, axis) != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable("axis", "`Split` along an axis that is not the channels")
+        sizes = [out[axis] for out in node.out_dims]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        return [("channels", {"range": (start, start + size)}) for start, size in zip(starts, sizes)]
+
 
 @layer
 class Shuffle(LayerKind):
     name = "shuffle"
+    onnx_ops = ("Reshape",)  # to (G, C/G), Transpose, Reshape back
     family = "reshape"
     keras_name = "ChannelShuffle"
     linear = True
@@ -108,6 +129,28 @@ class Shuffle(LayerKind):
 
     def flax_code(self, attrs, inputs, output):
         return [Op(call("channel_shuffle", Code("{0}"), attrs["groups"]), helpers=(FLAX_SHUFFLE,))]
+
+    def read_onnx(self, node, inputs):
+        """Reshape splitting the channels into (G, C/G), Transpose swapping the two, Reshape back:
+        PyTorch's (N, G, C/G, H, W) with perm (0, 2, 1, 3, 4), or channels-last (N, H, W, G, C/G)
+        with perm (0, 1, 2, 4, 3)."""
+        if onnx_attrs.fused_ops(node) != ("Transpose", "Reshape"):
+            raise onnx_attrs.OtherKind("a `Reshape` that is not a channel shuffle")
+        transpose, back = node.fused
+        source, grouped = node.dims[0], node.out_dims[0]
+        axis = node.layout.index(onnx_attrs.channel_axis(node))  # the ONNX axis of the channels
+        groups = grouped[axis] if len(grouped) == 5 else 0
+        swapped = list(range(5))
+        if groups:
+            swapped[axis], swapped[axis + 1] = axis + 1, axis
+        if (
+            not groups
+            or grouped != (*source[:axis], groups, source[axis] // groups, *source[axis + 1 :])
+            or tuple(transpose.attributes.get("perm", ())) != tuple(swapped)
+            or back.out_dims[0] != source
+        ):
+            raise onnx_attrs.OtherKind("a `Reshape` that is not a channel shuffle")
+        return [("shuffle", {"groups": groups})]
 
 
 KERAS_SHUFFLE = '''class ChannelShuffle(keras.layers.Layer):

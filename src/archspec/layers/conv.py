@@ -5,6 +5,9 @@ Keras conventions: padding `valid` by default, biases on by default, channels la
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
     Code,
@@ -37,6 +40,26 @@ _SLIDING = (
     Arg("padding", padding, "valid", doc="valid, same, N or HxW"),
     Arg("dilation", pair, (1, 1), doc="spacing of the kernel taps"),
 )
+
+
+def _read_conv(node, inputs) -> tuple[list, dict, tuple[int, ...]]:
+    """What the three convolutions read from an ONNX `Conv`: the `zeropad` its uneven pads need
+    first, the sliding-window arguments, and the weight's dims (filters, channels per group, kH, kW)."""
+    onnx_attrs.channels_first(node)
+    weight = onnx_attrs.weight_dims(node, 1, "weights")
+    if len(weight) != 4:
+        raise Untranslatable(None, f"`Conv` over {len(weight) - 2} spatial dimensions; the spec's are 2-D")
+    kernel, size = (weight[2], weight[3]), onnx_attrs.spatial_size(inputs)
+    stride, dilation = onnx_attrs.pair(node, "strides", 1), onnx_attrs.pair(node, "dilations", 1)
+    pads = onnx_attrs.node_pads(node, size, kernel, stride, dilation)
+    padded = onnx_attrs.padding(pads, size, kernel, stride, dilation)
+    before = []
+    if padded is None:  # uneven: zeros first, as the convolution itself pads
+        before, padded = [("zeropad", {"padding": onnx_attrs.sides(pads)})], "valid"
+    # `|`, not `or`: added_bias also declines any other pattern fused after the conv
+    bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
+    attrs = {"kernel": kernel, "stride": stride, "padding": padded, "dilation": dilation, "bias": bias}
+    return before, attrs, weight
 
 
 def _flax_padding(pad):
@@ -145,6 +168,7 @@ class _Sliding(LayerKind):
 @layer
 class Conv(_Sliding):
     name = "conv"
+    onnx_ops = ("Conv",)
     keras_name = "Conv2D"
     width_arg = "filters"
     summary = "2D convolution: `conv F K` (F filters, K or HxW kernel)"
@@ -206,10 +230,18 @@ class Conv(_Sliding):
     def flax_code(self, attrs, inputs, output):
         return [Module(_flax_conv(attrs, inputs[0][2], attrs["filters"], attrs["groups"], attrs["bias"]))]
 
+    def read_onnx(self, node, inputs):
+        before, attrs, (filters, _, _, _) = _read_conv(node, inputs)
+        groups, channels = node.attributes.get("group", 1), inputs[0][-1]
+        if groups > 1 and groups == channels and filters % channels == 0:
+            raise onnx_attrs.OtherKind("a `Conv` with one group per channel is a depthwise conv")
+        return [*before, ("conv", {"filters": filters, **attrs, "groups": groups})]
+
 
 @layer
 class DepthwiseConv(_Sliding):
     name = "dwconv"
+    onnx_ops = ("Conv",)  # with one group per input channel
     keras_name = "DepthwiseConv2D"
     depthwise = True
     summary = "depthwise convolution: `dwconv K`, one filter per input channel (x `multiplier`)"
@@ -269,10 +301,21 @@ class DepthwiseConv(_Sliding):
     def flax_code(self, attrs, inputs, output):
         return [Module(_flax_conv(attrs, inputs[0][2], output[2], inputs[0][2], attrs["bias"]))]
 
+    def read_onnx(self, node, inputs):
+        before, attrs, (filters, _, _, _) = _read_conv(node, inputs)
+        channels = inputs[0][-1]
+        if node.attributes.get("group", 1) != channels or filters % channels or channels == 1:
+            raise onnx_attrs.OtherKind("a `Conv` with other than one group per channel is a plain conv")
+        return [*before, ("dwconv", {**attrs, "multiplier": filters // channels})]
+
 
 @layer
 class SeparableConv(_Sliding):
     name = "sepconv"
+    refusals: ClassVar[dict[str, str]] = {
+        "onnx": "ONNX has no separable convolution: a file holds one as a depthwise `Conv` and a 1x1 `Conv`, "
+        "read as `dwconv` and `conv` (the same weights and MACs)"
+    }
     keras_name = "SeparableConv2D"
     width_arg = "filters"
     summary = "depthwise-separable convolution: `sepconv F K` (Keras SeparableConv2D)"

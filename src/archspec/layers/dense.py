@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import Arg, Code, LayerKind, Module, boolean, call, keyword, layer, positive
 from archspec.layers.writing import CHANNELS_LAST
 
@@ -11,6 +12,7 @@ from archspec.layers.writing import CHANNELS_LAST
 @layer
 class Dense(LayerKind):
     name = "dense"
+    onnx_ops = ("Gemm", "MatMul")
     summary = "fully connected layer: `dense U` (U units) on the last axis"
     args = (
         Arg("units", positive, positional=True, doc="number of outputs"),
@@ -55,3 +57,26 @@ class Dense(LayerKind):
         return [
             Module(call("nnx.Linear", inputs[0][-1], attrs["units"], use_bias=bias, rngs=Code("rngs")), name="linear")
         ]
+
+    def read_onnx(self, node, inputs):
+        """`Gemm` (PyTorch's Linear on vectors), or `MatMul` by a weight matrix on the channel axis
+        (its Linear on a channels-last image: ConvNeXt), its bias added apart."""
+        if node.streams != (0,):
+            raise onnx_attrs.Untranslatable(
+                None, f"`{node.op_type}` of two computed tensors (attention) has no spec layer"
+            )
+        if node.layout[-1] != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable(None, f"`{node.op_type}` over an axis that is not the channels")
+        weight = onnx_attrs.weight_dims(node, 1, "weights")
+        if len(weight) != 2:
+            raise onnx_attrs.Untranslatable(
+                None, f"`{node.op_type}` with a {len(weight)}-D weight; `dense` holds a matrix"
+            )
+        if node.op_type == "Gemm":
+            if node.attributes.get("transA", 0):
+                raise onnx_attrs.Untranslatable("transA", "`Gemm` reading its input transposed has no spec layer")
+            units = weight[0] if node.attributes.get("transB", 0) else weight[1]
+            bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
+        else:
+            units, bias = weight[1], onnx_attrs.added_bias(node)
+        return [("dense", {"units": units, "bias": bias})]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
@@ -70,6 +71,7 @@ def _affine_count(attrs: dict, channels: int) -> int:
 @layer
 class LayerNorm(LayerKind):
     name = "layernorm"
+    onnx_ops = ("LayerNormalization",)
     family = "norm"
     keras_name = "LayerNormalization"
     summary = "layer normalization over the channels of each pixel (Keras defaults: epsilon 0.001; ConvNeXt 1e-6)"
@@ -122,6 +124,20 @@ class LayerNorm(LayerKind):
         )
         return [Module(norm, name="norm")]
 
+    def read_onnx(self, node, inputs):
+        """Over the last ONNX axis, which must be the channels: PyTorch's LayerNorm after a permute to
+        channels-last (ConvNeXt), or a Linear's input."""
+        onnx_attrs.alone(node)
+        rank = len(node.layout)
+        if node.attributes.get("axis", -1) % rank != rank - 1 or node.layout[-1] != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable(
+                "axis",
+                "`LayerNormalization` over more than the channels of each pixel; the spec's `layernorm` "
+                "normalizes each pixel's channels",
+            )
+        epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
+        return [("layernorm", {"epsilon": epsilon, "center": onnx_attrs.learned(node, 2), "scale": True})]
+
 
 def _affine_keyword(step: Module) -> Module:
     """nn.LayerNorm calls its `affine` `elementwise_affine`."""
@@ -133,6 +149,7 @@ def _affine_keyword(step: Module) -> Module:
 @layer
 class GroupNorm(LayerKind):
     name = "groupnorm"
+    onnx_ops = ("GroupNormalization", "InstanceNormalization")
     family = "norm"
     keras_name = "GroupNormalization"
     summary = "group normalization: `groupnorm G` normalizes G channel groups over the whole image (epsilon 0.001)"
@@ -202,10 +219,26 @@ class GroupNorm(LayerKind):
         )
         return [Module(norm, name="norm")]
 
+    def read_onnx(self, node, inputs):
+        """Instance normalization is group normalization with one channel per group."""
+        onnx_attrs.alone(node)
+        onnx_attrs.channels_first(node)
+        channels = inputs[0][-1]
+        epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
+        if node.op_type == "InstanceNormalization":
+            return [("groupnorm", {"groups": channels, "epsilon": epsilon, "center": True, "scale": True})]
+        if onnx_attrs.weight_dims(node, 1, "scale") != (channels,):
+            raise onnx_attrs.Untranslatable(
+                None, "`GroupNormalization` with a scale per group (opset 18); the spec's has one per channel"
+            )
+        groups = node.attributes["num_groups"]
+        return [("groupnorm", {"groups": groups, "epsilon": epsilon, "center": True, "scale": True})]
+
 
 @layer
 class LayerScale(LayerKind):
     name = "layerscale"
+    onnx_ops = ("Mul",)  # by a weight per channel
     family = "norm"
     keras_name = "LayerScale"
     linear = True
@@ -244,3 +277,13 @@ class LayerScale(LayerKind):
 
     def flax_code(self, attrs, inputs, output):
         return [Module(call("LayerScale", inputs[0][-1], attrs["init"]), name="scale", helpers=(FLAX_LAYER_SCALE,))]
+
+    def read_onnx(self, node, inputs):
+        """A product with one weight per channel (ConvNeXt's gamma, shaped Cx1x1 in PyTorch)."""
+        onnx_attrs.alone(node)
+        if len(node.streams) != 1 or not onnx_attrs.per_channel(node, 1 - node.streams[0]):
+            raise onnx_attrs.OtherKind("a `Mul` by other than one weight per channel")
+        value = onnx_attrs.constant(node, 1 - node.streams[0])
+        uniform = value is not None and value.size and (value == value.reshape(-1)[0]).all()
+        init = onnx_attrs.single(float(value.reshape(-1)[0])) if uniform else self.args[0].default
+        return [("layerscale", {"init": init})]

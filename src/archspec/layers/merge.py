@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import LayerKind, Module, Op, ShapeError, layer
 from archspec.layers.writing import inputs_list
 from archspec.text import describe_shape
@@ -35,6 +36,7 @@ class _Merge(LayerKind):
 @layer
 class Add(_Merge):
     name = "add"
+    onnx_ops = ("Add",)  # of two computed tensors
     keras_name = "Add"
     keras_class, operator = "Add", "+"
     linear = True
@@ -54,10 +56,21 @@ class Add(_Merge):
             out = out + x
         return out
 
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        if len(node.streams) < 2:
+            raise onnx_attrs.OtherKind("an `Add` of a constant")
+        if len({node.dims[p] for p in node.streams}) > 1:
+            raise onnx_attrs.Untranslatable(
+                None, "`Add` of tensors of different shapes (broadcasting); the spec's `add` joins equal shapes"
+            )
+        return [("add", {})]
+
 
 @layer
 class Multiply(_Merge):
     name = "multiply"
+    onnx_ops = ("Mul",)  # of two computed tensors
     keras_name = "Multiply"
     keras_class, operator = "Multiply", "*"
     summary = "element-wise product of the branches (gating, squeeze-excite); 1x1xC broadcasts over HxWxC"
@@ -83,10 +96,17 @@ class Multiply(_Merge):
             out = out * x
         return out
 
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        if len(node.streams) < 2:
+            raise onnx_attrs.OtherKind("a `Mul` by a constant")
+        return [("multiply", {})]
+
 
 @layer
 class Concat(_Merge):
     name = "concat"
+    onnx_ops = ("Concat",)
     keras_name = "Concat"
     keras_class = "Concatenate"
     linear = True
@@ -111,3 +131,11 @@ class Concat(_Merge):
 
     def flax_code(self, attrs, inputs, output):
         return [Op(f"jnp.concatenate({inputs_list(len(inputs))}, axis=-1)")]
+
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        if len(node.streams) != len(node.dims):
+            raise onnx_attrs.Untranslatable(None, "`Concat` with a constant; the spec concatenates computed tensors")
+        if onnx_attrs.spec_axis(node, node.attributes["axis"]) != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable("axis", "`Concat` along an axis that is not the channels")
+        return [("concat", {})] if len(inputs) > 1 else []

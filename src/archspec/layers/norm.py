@@ -4,6 +4,7 @@ variance) and `rescale` (multiply and shift, no parameters)."""
 
 from __future__ import annotations
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
     Code,
@@ -72,6 +73,7 @@ FLAX_NORMALIZE = '''class Normalize(nnx.Module):
 @layer
 class BatchNorm(LayerKind):
     name = "bn"
+    onnx_ops = ("BatchNormalization",)
     family = "norm"
     keras_name = "BatchNorm"
     trailing = True
@@ -141,10 +143,22 @@ class BatchNorm(LayerKind):
         )
         return [Module(bn, name="bn")]
 
+    def read_onnx(self, node, inputs):
+        """ONNX's momentum is Keras' (the running value's weight: PyTorch's 0.1 is written 0.9); its
+        scale and shift are always there, so a Keras `scale=False` reads back with a scale of 1."""
+        onnx_attrs.alone(node)
+        if node.layout[1] != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable(None, "`BatchNormalization` of a tensor whose axis 1 is not its channels")
+        epsilon, momentum = (
+            onnx_attrs.single(node.attributes.get(k, d)) for k, d in (("epsilon", 1e-5), ("momentum", 0.9))
+        )
+        return [("bn", {"momentum": momentum, "epsilon": epsilon, "center": True, "scale": True})]
+
 
 @layer
 class LocalResponseNorm(LayerKind):
     name = "lrn"
+    onnx_ops = ("LRN",)
     family = "norm"
     keras_name = "LRN"
     summary = "local response normalization across channels (AlexNet; PyTorch's formula)"
@@ -185,10 +199,19 @@ class LocalResponseNorm(LayerKind):
         keywords = self._keywords(attrs, {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0})
         return [Op(call("local_response_norm", Code("{0}"), **keywords), helpers=(FLAX_LRN,))]
 
+    def read_onnx(self, node, inputs):
+        """ONNX's LRN is PyTorch's formula, the spec's: x / (bias + alpha / size * sum of squares)^beta."""
+        onnx_attrs.alone(node)
+        onnx_attrs.channels_first(node)
+        values = {"alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+        alpha, beta, k = (onnx_attrs.single(node.attributes.get(name, d)) for name, d in values.items())
+        return [("lrn", {"size": node.attributes["size"], "alpha": alpha, "beta": beta, "k": k})]
+
 
 @layer
 class Normalize(LayerKind):
     name = "normalize"
+    onnx_ops = ("Sub",)  # then Div (or Mul) by a constant per channel
     family = "norm"
     keras_name = "Normalization"
     linear = True
@@ -232,10 +255,21 @@ class Normalize(LayerKind):
     def flax_code(self, attrs, inputs, output):
         return [Module(call("Normalize", inputs[0][-1]), name="normalize", helpers=(FLAX_NORMALIZE,))]
 
+    def read_onnx(self, node, inputs):
+        """(x - mean) / std with a fixed value per channel: Keras' Normalization, or torchvision-style
+        input normalization kept in the graph."""
+        if onnx_attrs.fused_ops(node) not in (("Div",), ("Mul",)) or node.streams != (0,):
+            raise onnx_attrs.OtherKind("a `Sub` not followed by a scaling per channel")
+        (scaled,) = node.fused
+        if not onnx_attrs.per_channel(node, 1) or scaled.streams != (0,) or not onnx_attrs.per_channel(scaled, 1):
+            raise onnx_attrs.OtherKind("a `Sub` and a scaling not one value per channel")
+        return [("normalize", {})]
+
 
 @layer
 class Rescale(LayerKind):
     name = "rescale"
+    onnx_ops = ("Mul", "Div", "Add", "Sub")  # by one number
     family = "norm"
     keras_name = "Rescaling"
     linear = True
@@ -264,3 +298,24 @@ class Rescale(LayerKind):
 
     def flax_code(self, attrs, inputs, output):
         return self._expression(attrs)
+
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        if len(node.streams) != 1:
+            raise onnx_attrs.OtherKind(f"`{node.op_type}` of two computed tensors")
+        position = node.streams[0]
+        number = onnx_attrs.scalar(node, 1 - position)
+        if number is None:
+            raise onnx_attrs.OtherKind(f"`{node.op_type}` by more than one number")
+        number = onnx_attrs.single(number)
+        if node.op_type == "Mul":
+            return [("rescale", {"scale": number, "offset": 0.0})]
+        if node.op_type == "Add":
+            return [("rescale", {"scale": 1.0, "offset": number})]
+        if node.op_type == "Sub":
+            return [
+                ("rescale", {"scale": 1.0, "offset": -number} if position == 0 else {"scale": -1.0, "offset": number})
+            ]
+        if position == 1:
+            raise onnx_attrs.Untranslatable(None, "`Div` of a number by a tensor has no spec layer")
+        return [("rescale", {"scale": onnx_attrs.single(1 / number), "offset": 0.0})]

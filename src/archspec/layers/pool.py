@@ -3,6 +3,9 @@ poolings `gap` / `gmp`, which give one value per channel."""
 
 from __future__ import annotations
 
+import math
+
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
@@ -29,6 +32,69 @@ from archspec.layers.base import (
 )
 from archspec.layers.writing import TORCH_AVG_POOL, torch_padding
 from archspec.text import show_pair
+
+
+def _pool_output(size, kernel, stride, pads, ceil: bool) -> list[int]:
+    """A pooling's output sizes, ONNX's and PyTorch's rule with ceil_mode: a last window that would
+    start in the end padding is dropped."""
+    floor = [(s + sum(p) - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, pads)]
+    if not ceil:
+        return floor
+    out = []
+    for s, k, st, p, f in zip(size, kernel, stride, pads, floor):
+        c = math.ceil((s + sum(p) - k) / st) + 1
+        out.append(max(c - 1 if (c - 1) * st >= s + p[0] else c, f))
+    return out
+
+
+def _read_pool(kind: str, node, inputs, before: tuple[int, int, int, int] = (0, 0, 0, 0)) -> list:
+    """`maxpool` / `avgpool` of an ONNX MaxPool / AveragePool, `before` the -inf padding written ahead
+    of it. ceil_mode adds windows past the end: for a max that is -inf padding at the end, which the
+    spec's `same` gives when the pads are TensorFlow's; an average's overhanging window divides by the
+    pixels it covers, as the spec's `same` does, when there are no explicit pads. An average counting
+    pad zeros in (count_include_pad=1, PyTorch's default) is `zeropad` then `avgpool`; leaving them
+    out (ONNX's default), the spec's padded `avgpool`."""
+    onnx_attrs.channels_first(node)
+    is_max = node.op_type == "MaxPool"
+    if len(node.out_dims) > 1:
+        raise Untranslatable(None, "`MaxPool` with an indices output (for unpooling) has no spec layer")
+    kernel = onnx_attrs.pair(node, "kernel_shape", 1)
+    stride, dilation = onnx_attrs.pair(node, "strides", 1), onnx_attrs.pair(node, "dilations", 1)
+    if dilation != (1, 1):
+        raise Untranslatable("dilations", f"`{node.op_type}` with dilations {dilation}; the spec's pools have none")
+    height, width = onnx_attrs.spatial_size(inputs)
+    top, bottom, left, right = before
+    padded = (height + top + bottom, width + left + right)
+    own = onnx_attrs.node_pads(node, padded, kernel, stride, dilation)
+    pads = ((own[0][0] + top, own[0][1] + bottom), (own[1][0] + left, own[1][1] + right))
+    size = (height, width)
+    wanted = _pool_output(size, kernel, stride, pads, bool(node.attributes.get("ceil_mode", 0)))
+    nodes: list = []
+    if wanted != _pool_output(size, kernel, stride, pads, False):
+        extra = [(o - 1) * st + k - (s + sum(p)) for o, st, k, s, p in zip(wanted, stride, kernel, size, pads)]
+        grown = tuple((p[0], p[1] + e) for p, e in zip(pads, extra))
+        same = tuple(onnx_attrs.same_pads(*dims) for dims in zip(size, kernel, stride))
+        if grown != same or (not is_max and pads != ((0, 0), (0, 0))):
+            raise Untranslatable(
+                "ceil_mode",
+                f"`{node.op_type}` with ceil_mode: its windows past the end need padding {onnx_attrs.sides(grown)} "
+                f"(top, bottom, left, right) that the spec's `{kind}` cannot say",
+                hint="TensorFlow-style `same` padding is the one uneven padding the spec's pools have",
+            )
+        how = "same"
+    elif not is_max and node.attributes.get("count_include_pad", 0) and pads != ((0, 0), (0, 0)):
+        nodes.append(("zeropad", {"padding": onnx_attrs.sides(pads)}))
+        how = "valid"
+    else:  # a max ignores its pads (-inf), and the spec's padded `avgpool` averages real pixels only
+        how = onnx_attrs.padding(pads, size, kernel, stride)
+        if how is None:
+            raise Untranslatable(
+                "pads",
+                f"`{node.op_type}` with uneven padding {onnx_attrs.sides(pads)} (top, bottom, left, right) "
+                f"the spec's `{kind}` cannot say",
+                hint="TensorFlow-style `same` padding is the one uneven padding the spec's pools have",
+            )
+    return [*nodes, (kind, {"size": kernel, "stride": None if stride == kernel else stride, "padding": how})]
 
 
 class _Pool(LayerKind):
@@ -102,16 +168,31 @@ class _Pool(LayerKind):
 @layer
 class MaxPool(_Pool):
     name = "maxpool"
+    onnx_ops = ("MaxPool", "Pad")  # a Pad of -inf before it: jax2onnx writes the padding so
     keras_name = "MaxPool2D"
     summary = "max pooling: `maxpool K` (stride defaults to K)"
 
     def apply(self, module, attrs, xs, *, train):
+        import jax.numpy as jnp
         from flax import nnx
 
+        x, padding = xs[0], self._flax_padding(attrs)
+        if not isinstance(padding, str):
+            # Numeric padding pads with -inf first (as max_pool would inside): jax2onnx 0.17 writes a
+            # max_pool's numeric padding as none at all, and a Pad it exports right.
+            x = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
+            padding = "VALID"
         # Keywords: jax2onnx's ONNX export replaces these functions with keyword-only versions.
-        return nnx.max_pool(
-            xs[0], window_shape=attrs["size"], strides=self._stride(attrs), padding=self._flax_padding(attrs)
-        )
+        return nnx.max_pool(x, window_shape=attrs["size"], strides=self._stride(attrs), padding=padding)
+
+    def read_onnx(self, node, inputs):
+        if node.op_type == "MaxPool":
+            onnx_attrs.alone(node)
+            return _read_pool(self.name, node, inputs)
+        fill, before = onnx_attrs.pad_amounts(node)
+        if onnx_attrs.fused_ops(node) != ("MaxPool",) or fill != -math.inf or min(before) < 0:
+            raise onnx_attrs.OtherKind("a `Pad` not of -inf before a `MaxPool`")
+        return _read_pool(self.name, node.fused[0], inputs, before)
 
     keras_class, flax_function = "MaxPooling2D", "nnx.max_pool"
 
@@ -136,6 +217,7 @@ class MaxPool(_Pool):
 @layer
 class AvgPool(_Pool):
     name = "avgpool"
+    onnx_ops = ("AveragePool",)
     keras_name = "AvgPool2D"
     linear = True
     summary = "average pooling: `avgpool K` (stride defaults to K; `same` padding averages real pixels only)"
@@ -191,6 +273,38 @@ class AvgPool(_Pool):
     def flax_code(self, attrs, inputs, output):
         return self._flax_pool(attrs, {"count_include_pad": False})
 
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        return _read_pool(self.name, node, inputs)
+
+
+def _read_global(node, inputs) -> bool:
+    """Whether a global pooling (Global*Pool or Reduce* over height and width, perhaps with a Flatten
+    after it) keeps a 1x1 map: its `keepdims`."""
+    if node.op_type.startswith("Global"):
+        onnx_attrs.channels_first(node)
+    else:
+        axes = node.attributes.get("axes")
+        if axes is None and onnx_attrs.has_input(node, 1):
+            value = onnx_attrs.constant(node, 1)
+            if value is None:
+                raise Untranslatable("axes", f"`{node.op_type}` over axes computed at run time")
+            axes = value.reshape(-1).tolist()
+        if not axes or len(node.layout) != 4 or {onnx_attrs.spec_axis(node, a) for a in axes} != {1, 2}:
+            raise Untranslatable(
+                "axes", f"`{node.op_type}` over axes {axes}; the spec's global pooling is over H and W"
+            )
+    last = node.fused[-1] if node.fused else node
+    if (
+        node.op_type != "ReduceSum"
+        and node.fused
+        and (
+            len(node.fused) != 1 or last.op_type not in ("Flatten", "Reshape", "Squeeze") or len(last.out_dims[0]) != 2
+        )
+    ):
+        raise onnx_attrs.OtherKind(f"`{node.op_type}` followed by {onnx_attrs.fused_ops(node)}")
+    return len(last.out_dims[0]) == 4
+
 
 class _GlobalPool(LayerKind):
     family = "global_pool"
@@ -223,6 +337,7 @@ class _GlobalPool(LayerKind):
 @layer
 class GlobalAveragePool(_GlobalPool):
     name = "gap"
+    onnx_ops = ("GlobalAveragePool", "ReduceMean", "ReduceSum")
     keras_name = "GlobalAvgPool"
     keras_class, reduce = "GlobalAveragePooling2D", "mean"
     linear = True
@@ -231,13 +346,33 @@ class GlobalAveragePool(_GlobalPool):
     def apply(self, module, attrs, xs, *, train):
         return xs[0].mean(axis=(1, 2), keepdims=attrs["keepdims"])
 
+    def read_onnx(self, node, inputs):
+        """GlobalAveragePool, a mean over height and width (PyTorch's AdaptiveAvgPool2d(1), `mean((2,
+        3))`), or a sum over them divided by their product (jax2onnx's mean); a Flatten after it
+        (read only there) makes the vector `gap` gives."""
+        if node.op_type == "ReduceSum":
+            scaled = [f for f in node.fused if f.op_type in ("Div", "Mul")]
+            ops = onnx_attrs.fused_ops(node)
+            if len(scaled) != 1 or ops[-1] != scaled[0].op_type or set(ops[:-1]) - {"Reshape", "Expand"}:
+                raise onnx_attrs.OtherKind("a sum over height and width not divided by their count")
+            factor = onnx_attrs.scalar(scaled[0], 1)
+            height, width = onnx_attrs.spatial_size(inputs)
+            factor = 1 / factor if scaled[0].op_type == "Div" and factor else factor
+            if factor is None or not onnx_attrs.close(factor * height * width, 1.0):
+                raise onnx_attrs.OtherKind("a sum over height and width not divided by their count")
+        return [("gap", {"keepdims": _read_global(node, inputs)})]
+
 
 @layer
 class GlobalMaxPool(_GlobalPool):
     name = "gmp"
+    onnx_ops = ("GlobalMaxPool", "ReduceMax")
     keras_name = "GlobalMaxPool"
     keras_class, reduce = "GlobalMaxPooling2D", "max"
     summary = "global max pooling: the maximum of each channel"
 
     def apply(self, module, attrs, xs, *, train):
         return xs[0].max(axis=(1, 2), keepdims=attrs["keepdims"])
+
+    def read_onnx(self, node, inputs):
+        return [("gmp", {"keepdims": _read_global(node, inputs)})]

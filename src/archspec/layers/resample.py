@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
     ArgError,
@@ -18,6 +19,7 @@ from archspec.layers.base import (
     Module,
     Op,
     ShapeError,
+    Untranslatable,
     Window,
     boolean,
     call,
@@ -46,6 +48,7 @@ def _same_or_valid(name, value) -> str:
 @layer
 class ConvTranspose(LayerKind):
     name = "convtranspose"
+    onnx_ops = ("ConvTranspose",)
     family = "conv"
     keras_name = "Conv2DTranspose"
     takes_suffix = True
@@ -162,6 +165,71 @@ class ConvTranspose(LayerKind):
         )
         return [Module(conv, name="up")]
 
+    def read_onnx(self, node, inputs):
+        """`convtranspose` with `valid` padding gives the full (H-1)*S + K output; ONNX's pads (PyTorch's
+        `padding` and `output_padding`) cut it, which is a `crop` after it: exact."""
+        onnx_attrs.channels_first(node)
+        weight = onnx_attrs.weight_dims(node, 1, "weights")
+        if len(weight) != 4:
+            raise Untranslatable(None, f"`ConvTranspose` over {len(weight) - 2} spatial dimensions; the spec's is 2-D")
+        if node.attributes.get("group", 1) != 1:
+            raise Untranslatable("group", "`ConvTranspose` with groups; the spec's `convtranspose` has none")
+        if onnx_attrs.pair(node, "dilations", 1) != (1, 1):
+            raise Untranslatable("dilations", "`ConvTranspose` with dilation; the spec's `convtranspose` has none")
+        _, filters, kh, kw = weight
+        stride, (height, width) = onnx_attrs.pair(node, "strides", 1), onnx_attrs.spatial_size(inputs)
+        if kh < stride[0] or kw < stride[1]:
+            raise Untranslatable(
+                "kernel_shape", "`ConvTranspose` with a kernel smaller than its stride leaves gaps the spec's fills"
+            )
+        full = ((height - 1) * stride[0] + kh, (width - 1) * stride[1] + kw)
+        out = node.out_dims[0][2:] if node.out_dims and len(node.out_dims[0]) == 4 else None
+        auto = node.attributes.get("auto_pad", "NOTSET")
+        extra = tuple(node.attributes.get("output_padding", (0, 0)))
+        if auto == "NOTSET" and "output_shape" not in node.attributes:
+            pads = tuple(node.attributes.get("pads", (0, 0, 0, 0)))
+            begin, end = (pads[0], pads[1]), (pads[2] - extra[0], pads[3] - extra[1])
+        else:  # the output size is given: ONNX cuts the rest, the odd pixel first under SAME_UPPER
+            if out is None:
+                raise Untranslatable("output_shape", "`ConvTranspose` whose output size is unknown")
+            totals = (full[0] - out[0], full[1] - out[1])
+            begin = tuple(t - t // 2 if auto != "SAME_LOWER" else t // 2 for t in totals)
+            end = (totals[0] - begin[0], totals[1] - begin[1])
+        if min(*begin, *end) < 0:
+            raise Untranslatable(
+                "output_padding",
+                "`ConvTranspose` with output_padding beyond its pads adds rows only the bias reaches",
+            )
+        bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
+        nodes = [
+            (
+                "convtranspose",
+                {"filters": filters, "kernel": (kh, kw), "stride": stride, "padding": "valid", "bias": bias},
+            )
+        ]
+        if any(begin) or any(end):
+            nodes.append(("crop", {"cropping": (begin[0], end[0], begin[1], end[1])}))
+        return nodes
+
+
+def _read_repeat(node) -> list:
+    """Reshape adding a 1 after an axis, Expand of it to F, Reshape merging the two: each value repeated
+    F times along that axis (`jnp.repeat`). Along height or width, a nearest `upsample`."""
+    if onnx_attrs.fused_ops(node) != ("Expand", "Reshape"):
+        raise onnx_attrs.OtherKind("a `Reshape` that is not a repeat")
+    source, opened = node.dims[0], node.out_dims[0]
+    wide, out = node.fused[0].out_dims[0], node.fused[1].out_dims[0]
+    for axis in range(len(source)):
+        if opened != (*source[: axis + 1], 1, *source[axis + 1 :]) or len(wide) != len(opened):
+            continue
+        factor = wide[axis + 1]
+        grown = (*source[:axis], source[axis] * factor, *source[axis + 1 :])
+        if wide == (*source[: axis + 1], factor, *source[axis + 1 :]) and out == grown and node.layout[axis] in (1, 2):
+            size = [1, 1]
+            size[node.layout[axis] - 1] = factor
+            return [("upsample", {"size": tuple(size), "method": "nearest"})]
+    raise onnx_attrs.OtherKind("a `Reshape` that is not a repeat along height or width")
+
 
 TORCH_CROP = '''def crop_odd_same(x, kernel, stride):
     """Crop the last row and column where a transposed conv's `same` padding is odd, as Keras."""
@@ -178,6 +246,7 @@ def _method(name, value) -> str:
 @layer
 class Upsample(LayerKind):
     name = "upsample"
+    onnx_ops = ("Resize", "Upsample", "Reshape")  # Reshape, Expand, Reshape: a repeat
     family = "reshape"
     keras_name = "UpSampling2D"
     linear = True
@@ -203,7 +272,50 @@ class Upsample(LayerKind):
         if attrs["method"] == "nearest":
             return jnp.repeat(jnp.repeat(x, sh, axis=1), sw, axis=2)
         n, h, w, c = x.shape
-        return jax.image.resize(x, (n, h * sh, w * sw, c), method="bilinear")
+        # antialias only filters when shrinking; off, the resize is also what jax2onnx can export
+        return jax.image.resize(x, (n, h * sh, w * sw, c), method="bilinear", antialias=False)
+
+    def read_onnx(self, node, inputs):
+        """Growing height and width by whole factors: nearest (as PyTorch's `nearest` and a repeat
+        along an axis, which jax2onnx writes as Reshape, Expand, Reshape) or bilinear with half-pixel
+        centres (PyTorch's align_corners=False, jax.image.resize)."""
+        if node.op_type == "Reshape":
+            return _read_repeat(node)
+        onnx_attrs.alone(node)
+        source, out = node.dims[0], node.out_dims[0]
+        if len(node.layout) != 4:
+            raise Untranslatable(None, f"`{node.op_type}` of a tensor that is not an image")
+        factors = {node.layout[axis]: (after, before) for axis, (before, after) in enumerate(zip(source, out))}
+        if any(after != before for axis, (after, before) in factors.items() if axis not in (1, 2)):
+            raise Untranslatable("scales", f"`{node.op_type}` of the batch or channel axis has no spec layer")
+        if any(after % before or after < before for axis, (after, before) in factors.items() if axis in (1, 2)):
+            raise Untranslatable(
+                "scales", f"`{node.op_type}` by a factor that is not whole; `upsample` grows by whole factors"
+            )
+        size = (factors[1][0] // factors[1][1], factors[2][0] // factors[2][1])
+        mode = node.attributes.get("mode", "nearest")
+        default = "half_pixel" if node.op_type == "Resize" else "asymmetric"
+        coordinates = node.attributes.get("coordinate_transformation_mode", default)
+        rounding = node.attributes.get("nearest_mode", "round_prefer_floor")
+        half_pixel = coordinates in ("half_pixel", "pytorch_half_pixel")
+        if mode == "nearest":
+            # output pixel i copies input pixel floor(i / factor) under these rules, as `upsample` does
+            if not (
+                (coordinates == "asymmetric" and rounding == "floor") or (half_pixel and rounding.startswith("round"))
+            ):
+                raise Untranslatable(
+                    "nearest_mode",
+                    f"`{node.op_type}` nearest with {coordinates} coordinates and {rounding} rounding picks other "
+                    "pixels than the spec's `upsample`",
+                )
+            return [("upsample", {"size": size, "method": "nearest"})]
+        if mode in ("linear", "bilinear") and half_pixel:
+            return [("upsample", {"size": size, "method": "bilinear"})]
+        raise Untranslatable(
+            "mode",
+            f"`{node.op_type}` in {mode} mode with {coordinates} coordinates; the spec's `upsample` is nearest or "
+            "bilinear with half-pixel centres (align_corners=False)",
+        )
 
     def keras_code(self, attrs, inputs, output):
         bilinear = keyword(attrs["method"], "nearest")
@@ -228,6 +340,7 @@ class Upsample(LayerKind):
 @layer
 class Crop(LayerKind):
     name = "crop"
+    onnx_ops = ("Slice", "Pad")  # of height and width; a Pad that cuts
     family = "pad"
     keras_name = "Cropping2D"
     linear = True
@@ -271,3 +384,16 @@ class Crop(LayerKind):
     def flax_code(self, attrs, inputs, output):
         rows, columns = self._slices(attrs, "1", "2")
         return [Op(f"{{0}}[:, {rows}, {columns}, :]")]
+
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        if node.op_type == "Pad":
+            _, sides = onnx_attrs.pad_amounts(node)
+            if max(sides) > 0 or not min(sides) < 0:
+                raise onnx_attrs.OtherKind("a `Pad` that does not only cut")
+            return [("crop", {"cropping": tuple(-s for s in sides)})]
+        kept = onnx_attrs.slice_ranges(node)
+        crop = onnx_attrs.crop_of(kept)
+        if crop is None or onnx_attrs.channel_axis(node) in kept:
+            raise onnx_attrs.OtherKind("a `Slice` of the channels")
+        return [("crop", {"cropping": crop})]

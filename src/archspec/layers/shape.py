@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
+from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
@@ -44,6 +46,7 @@ def input_shape(name: str, value) -> tuple[int, ...]:
 @layer
 class Input(LayerKind):
     name = "input"
+    onnx_ops = ()  # the graph input is no node: the reader hands its dims as one
     family = "input"
     keras_name = "Input"
     summary = "the input tensor: `input HxWxC` (batch not included)"
@@ -62,10 +65,18 @@ class Input(LayerKind):
     def flax_code(self, attrs, inputs, output):
         return []
 
+    def read_onnx(self, node, inputs):
+        """An ONNX graph input of `node.dims[0]` (batch first) in `node.layout`."""
+        spec = [0] * len(node.layout)
+        for axis, size in enumerate(node.dims[0]):
+            spec[node.layout[axis]] = size
+        return [("input", {"shape": tuple(spec[1:])})]
+
 
 @layer
 class Flatten(LayerKind):
     name = "flatten"
+    onnx_ops = ("Flatten", "Reshape", "Squeeze")  # to a vector per example
     family = "reshape"
     keras_name = "Flatten"
     linear = True
@@ -88,6 +99,22 @@ class Flatten(LayerKind):
 
     def flax_code(self, attrs, inputs, output):
         return [Op("{0}.reshape({0}.shape[0], -1)")]
+
+    def read_onnx(self, node, inputs):
+        """An image made a vector per example. PyTorch's Flatten of NCHW orders the values channel-major,
+        the spec's flatten of HxWxC height-major: the same values and counts in another order (the dense
+        after it sees its rows permuted; over a 1x1 map the orders agree)."""
+        onnx_attrs.alone(node)
+        if node.op_type == "Flatten" and node.attributes.get("axis", 1) != 1:
+            raise onnx_attrs.Untranslatable("axis", "`Flatten` from an axis other than 1; the spec keeps the batch")
+        source, out = node.dims[0], node.out_dims[0]
+        if len(out) != 2 or out[0] != source[0] or len(inputs[0]) not in (1, 3):
+            raise onnx_attrs.OtherKind(f"a `{node.op_type}` that does not make a vector per example")
+        target = onnx_attrs.constant(node, 1) if node.op_type == "Reshape" else None
+        rows = target is not None and target.size == 2 and target.reshape(-1)[0] == -1 and out[1] == source[-1]
+        if rows and node.layout == onnx_attrs.NHWC:  # (-1, C) of channels-last: a row per pixel (jax2onnx's Dense)
+            raise onnx_attrs.OtherKind("a `Reshape` of each pixel's channels into a row")
+        return [("flatten", {})] if len(inputs[0]) == 3 else []
 
 
 def sides(name: str, value) -> tuple[int, int, int, int]:
@@ -116,6 +143,7 @@ def sides_text(value: tuple[int, int, int, int]) -> str:
 @layer
 class ZeroPad(LayerKind):
     name = "zeropad"
+    onnx_ops = ("Pad",)  # with zeros
     family = "pad"
     keras_name = "ZeroPad2D"
     linear = True
@@ -153,10 +181,18 @@ class ZeroPad(LayerKind):
         top, bottom, left, right = attrs["padding"]
         return [Op(f"jnp.pad({{0}}, {python(((0, 0), (top, bottom), (left, right), (0, 0)))})")]
 
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        fill, sides = onnx_attrs.pad_amounts(node)
+        if fill != 0 or min(sides) < 0:
+            raise onnx_attrs.OtherKind("a `Pad` not of zeros, or one that cuts")
+        return [("zeropad", {"padding": sides})] if any(sides) else []
+
 
 @layer
 class Dropout(LayerKind):
     name = "dropout"
+    onnx_ops = ("Dropout",)
     family = "dropout"
     keras_name = "Dropout"
     linear = True  # at inference, the identity
@@ -180,10 +216,21 @@ class Dropout(LayerKind):
     def flax_code(self, attrs, inputs, output):
         return [Module(call("nnx.Dropout", attrs["rate"], rngs=Code("rngs")), name="dropout")]
 
+    def read_onnx(self, node, inputs):
+        onnx_attrs.alone(node)
+        rate = onnx_attrs.scalar(node, 1) if onnx_attrs.has_input(node, 1) else node.attributes.get("ratio", 0.5)
+        if rate is None:
+            raise onnx_attrs.Untranslatable("ratio", "`Dropout` with a rate computed at run time")
+        return [("dropout", {"rate": onnx_attrs.single(rate)})]
+
 
 @layer
 class DropPath(LayerKind):
     name = "droppath"
+    refusals: ClassVar[dict[str, str]] = {
+        "onnx": "stochastic depth only acts in training: exporters write inference graphs, where it is the "
+        "identity and leaves no node to read"
+    }
     family = "dropout"
     keras_name = "StochasticDepth"
     linear = True  # at inference, the identity

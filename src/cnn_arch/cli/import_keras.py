@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
 
 
 def import_command(
-    source: Path = typer.Argument(..., metavar="MODEL.py", help="Python source that builds a Keras model."),
+    source: Path = typer.Argument(
+        ..., metavar="MODEL", help="Python source that builds a Keras model, or an ONNX file (MODEL.onnx)."
+    ),
     out: Path = typer.Option(None, "-o", "--out", metavar="FILE.arch", help="Write the spec here (default: stdout)."),
     model: str = typer.Option(
         None, "--model", metavar="NAME", help="The variable holding the model (default: the last one)."
@@ -20,18 +22,23 @@ def import_command(
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Input shape, where the code leaves it open."),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE.arch if it exists."),
 ) -> None:
-    """Read Keras model code (Sequential, model.add, functional API) and write the equivalent spec,
-    each line commented with its Python line. Nothing is imported or run."""
+    """Read Keras model code (Sequential, model.add, functional API) or an ONNX graph and write the
+    equivalent spec, each line commented with its Python line or ONNX node. Nothing is run."""
     import sys
 
     from archspec.errors import PathError
+    from archspec.interop import readers
     from archspec.interop.keras_check import compile_imported
     from archspec.interop.keras_import import import_keras
     from archspec.parse import read_spec_file
     from cnn_arch.cli.common import parse_shape
 
-    imported = import_keras(read_spec_file(source), str(source), model, parse_shape(input))
-    compile_imported(imported)  # a model the spec cannot type is reported at its Python line, not written
+    if readers.reader_for(str(source)):
+        imported = readers.read_model(str(source), model, parse_shape(input))
+        readers.compile_imported(imported)  # a model the spec cannot type is reported at its node, not written
+    else:
+        imported = import_keras(read_spec_file(source), str(source), model, parse_shape(input))
+        compile_imported(imported)  # a model the spec cannot type is reported at its Python line, not written
     if out is None:
         sys.stdout.write(imported.text)
         return
