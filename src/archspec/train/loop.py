@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from archspec.train import compile_cache, distributed, events, run, steps
+from archspec.train import compile_cache, distributed, events, run, selection, steps
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import finalize
 from archspec.train.setup import Prepared, prepare
@@ -189,11 +189,12 @@ class _Run:
         val = self.score("val", self.model(state)) if "val" in self.p.splits else None
         images = (self.p.steps_per_epoch - self.first_position) * config.batch_size
         row = _epoch_row(epoch + 1, step, float(self.p.schedule(step)), finalize(train_sums), val, seconds, images)
-        improved = val is not None and (
-            self.progress.best_val_accuracy is None or val["accuracy"] > self.progress.best_val_accuracy
+        best = self.progress
+        improved = val is not None and selection.improves(
+            val, best.best_val_loss, best.best_val_accuracy, config.monitor
         )
         if improved:
-            self.progress = run.Progress(val["accuracy"], epoch + 1, step)
+            self.progress = run.Progress(val["accuracy"], epoch + 1, step, val["loss"])
         if self.primary:
             run.append_metrics(self.p.workdir, row)
             self.events.epoch(row)
@@ -232,8 +233,8 @@ class _Run:
         self.curves_at = time.monotonic()
 
     def finish(self, state: TrainState) -> dict[str, Any]:
-        """The run's model is its best checkpoint by validation accuracy (the last one without
-        validation); score it on every split and write results.json."""
+        """The run's model is its best checkpoint by `--monitor` (the last one without validation);
+        score it on every split and write results.json."""
         progress, step, config = self.progress, int(distributed.to_host(state.step)), self.p.config
         best = progress.best_step is not None
         if best and progress.best_step != step:
@@ -245,10 +246,13 @@ class _Run:
             "epoch": progress.best_epoch if best else config.epochs,
             "step": progress.best_step if best else step,
             "epochs": config.epochs,
+            "monitor": config.monitor if best else None,
             "precise_bn": self.p.fns.precise_bn,
+            "test_held_out": "test" in self.p.dataset.held_out,
         }
         for split in self.p.splits:
-            results[split] = self.score(split, model)
+            results[split] = {**self.score(split, model), "images": len(getattr(self.p.dataset, f"y_{split}"))}
+        results["kept_because"] = selection.kept_reason(results)
         if self.primary:
             run.write_results(self.p.workdir, results)
         self.reporter.finish(results)
