@@ -70,7 +70,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
     mesh = distributed.make_mesh()
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
     graphdef = steps.model_graphdef(typed, dtype=dtype)
-    model, step, found, skipped = _restore_model(run_dir, _abstract_model(typed, dtype, mesh), which)
+    model, step, found, skipped = restore_model(run_dir, abstract_model(typed, dtype, mesh), which)
     kept = describe_kept(run_dir, config, step, found)
     return TrainedRun(run_dir, config, class_names, task, graphdef, model, mesh, step, found, skipped, typed, kept)
 
@@ -90,35 +90,7 @@ def describe_kept(run_dir: Path, config: TrainConfig, step: int, found: str) -> 
     return f"{where}, the last checkpoint"
 
 
-def load_model(source: str | Path, abstract_model) -> Any:
-    """The model (weights and BatchNorm statistics) of `source` for `--init-from`: a run folder (its
-    best checkpoint, else its latest), `RUN_DIR/best`, or one checkpoint `RUN_DIR/checkpoints/STEP`.
-
-    Raises:
-        PathError: `source` is not a run or checkpoint, or its model does not have this model's layers.
-    """
-    from archspec.train.checkpoint import BEST_DIR, LATEST_DIR, Mismatch
-
-    path = Path(source)
-    which, step = "best", None
-    if path.name == BEST_DIR:
-        path = path.parent
-    elif path.name.isdigit() and path.parent.name == LATEST_DIR:
-        path, which, step = path.parent.parent, "latest", int(path.name)
-    run.read(path)  # a clear message when it is no run folder
-    try:
-        model, *_ = _restore_model(path, abstract_model, which, step)
-    except Mismatch as error:
-        raise PathError(
-            str(source),
-            f"holds a model with other layers than this spec's ({error})",
-            hint="--init-from needs a run of the same spec (its layers and their shapes); "
-            "other options and data may differ",
-        ) from None
-    return model
-
-
-def _abstract_model(typed, dtype, mesh):
+def abstract_model(typed, dtype, mesh):
     import functools
 
     import jax
@@ -130,7 +102,7 @@ def _abstract_model(typed, dtype, mesh):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
 
 
-def _restore_model(run_dir: Path, abstract_model, which: str, step: int | None = None):
+def restore_model(run_dir: Path, abstract_model, which: str, step: int | None = None):
     """(model, step, "best" or "last", skipped) restored from `run_dir`'s checkpoints."""
     from archspec.train.checkpoint import Checkpoints
     from archspec.train.steps import Model

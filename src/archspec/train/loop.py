@@ -249,6 +249,7 @@ class _Run:
             "monitor": config.monitor if best else None,
             "precise_bn": self.p.fns.precise_bn,
             "test_held_out": "test" in self.p.dataset.held_out,
+            "parameters": dict(zip(("trainable", "frozen"), self.p.parameters)),
         }
         for split in self.p.splits:
             results[split] = {**self.score(split, model), "images": len(getattr(self.p.dataset, f"y_{split}"))}

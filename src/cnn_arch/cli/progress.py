@@ -77,8 +77,15 @@ class RichReporter(Reporter):
         warn_skipped_checkpoints(info["skipped_checkpoints"])
         if info["resumed_at"] is not None:
             self.console.print(f"Resumed at step {info['resumed_at']:,}", markup=False)
-        if info["init_from"] is not None:
-            self.console.print(f"Started from the weights of {info['init_from']}", markup=False)
+        for line in info["init_report"]:
+            self.console.print(line, markup=False)
+        trainable, frozen = info["parameters"]
+        if info["freeze"] is not None:
+            self.console.print(
+                f"Frozen up to {_upto(info['freeze'])}: {frozen:,} parameters fixed (their BatchNorm in inference "
+                f"mode), {trainable:,} trainable",
+                markup=False,
+            )
         if info["precise_bn"]:
             self.console.print(
                 "Validation and saved models use BatchNorm statistics recomputed for the current weights "
@@ -143,6 +150,10 @@ class RichReporter(Reporter):
             return
         self._header_shown = True
         self.console.print("  ".join(name.rjust(width) for name, width, _, _ in self._columns), markup=False)
+
+
+def _upto(freeze: str) -> str:
+    return freeze if freeze.startswith("@") else f"line {freeze}"
 
 
 class LoadingBars:
