@@ -39,6 +39,11 @@ class SourceLayer:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(array.shape) for name, array in self.arrays.items()}
 
+    @property
+    def shown(self) -> str:
+        """The name for a message, quoted: `predictions` (a run's layers are already `line 6` and the label in backticks)."""
+        return self.name if "`" in self.name else f"`{self.name}`"
+
 
 @dataclass
 class Source:
@@ -75,7 +80,7 @@ class InitReport:
             parts.append("re-initialized " + ", ".join(self.reinitialized))
         lines = [f"Weights from {self.source}: " + "; ".join(parts)]
         if self.unused:
-            shown = ", ".join(f"`{name}`" for name in self.unused[:5]) + (", ..." if len(self.unused) > 5 else "")
+            shown = ", ".join(self.unused[:5]) + (", ..." if len(self.unused) > 5 else "")
             lines.append(
                 f"Not used: {len(self.unused)} layer{'s' if len(self.unused) > 1 else ''} of the file ({shown})"
             )
@@ -95,7 +100,7 @@ def initial_model(source: str, typed, model, *, reinit_mismatched: bool):
     if unused and not reinit_mismatched:
         raise UserError(
             f"--init-from {source}: {len(unused)} of its layers have no counterpart in the spec, the first "
-            f"`{unused[0].name}` ({_shapes(unused[0].arrays)})",
+            f"{unused[0].shown} ({_shapes(unused[0].arrays)})",
             hint=REINIT_HINT.replace("start the layers whose shapes differ afresh", "leave them out"),
         )
     chosen = {target.module: layer for target, layer, same in pairs if same}
@@ -103,7 +108,7 @@ def initial_model(source: str, typed, model, *, reinit_mismatched: bool):
         source,
         len(chosen),
         [f"{target.where} ({_was(target, layer)})" for target, layer in sorted(mismatched, key=_node_id)],
-        [layer.name for layer in unused],
+        [layer.shown for layer in unused],
     )
     return _with_arrays(model, chosen), report
 
@@ -225,7 +230,7 @@ def _mismatch_message(source: str, target: TargetLayer, layer: SourceLayer | Non
     if layer is None:
         return f"--init-from {source} has no layer for {target.where} ({_target_shapes(target)})"
     ours, theirs = _difference(target, layer)
-    return f"--init-from {source}: {target.where} has {ours}, but its layer `{layer.name}` has {theirs}"
+    return f"--init-from {source}: {target.where} has {ours}, but its layer {layer.shown} has {theirs}"
 
 
 def _target_shapes(target: TargetLayer) -> str:
