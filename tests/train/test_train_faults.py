@@ -3,6 +3,7 @@ disk, memory that would not suffice, seeds out of range, Ctrl-C during start-up.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -276,3 +277,22 @@ def test_ctrl_c_in_the_first_second_stops_the_run(tmp_path, tiny_spec, tiny_data
     assert "stopped by SIGINT before the first step" in err
     assert "Traceback" not in err and "Exception ignored" not in err
     assert not out.exists()  # nothing was written: no folder is left behind
+
+
+@pytest.mark.slow
+def test_a_disk_filling_up_during_a_save_is_one_message_without_background_tracebacks(small_disk, tiny_spec, tiny_data):
+    # Orbax's background save threads logged each fault with its traceback (17 of them) before the message.
+    out = small_disk / "run"
+    args = ("train", tiny_spec, "--data", tiny_data, "--epochs", 30, "--batch-size", 8, "--checkpoint-every", 2)
+    process = cnn_arch(*args, "--out", out)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints").is_dir() or not any((out / "checkpoints").iterdir()):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    with open(small_disk / "filler", "wb") as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 65536)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2, err
+    assert err.startswith(f"{out}") and ": error: cannot be written: No space left on device" in err
+    assert "Traceback" not in err and "ERROR:absl" not in err and len(err.splitlines()) == 2

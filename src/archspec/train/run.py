@@ -112,7 +112,14 @@ def locked(run_dir: Path, primary: bool = True):
 @contextmanager
 def folder_faults(run_dir: Path):
     """Turn a write fault of the machine anywhere inside (our writes, orbax's background saves,
-    matplotlib's) into a `RunFolderError` naming the file and the free space."""
+    matplotlib's) into a `RunFolderError` naming the file and the free space. Orbax's background
+    threads also log each fault with its traceback (absl, a dozen for one full disk): those log
+    records are dropped here, the one message says it."""
+    import logging
+
+    quiet = _QuietWriteFaults()
+    logger = logging.getLogger("absl")
+    logger.addFilter(quiet)
     try:
         yield
     except PathError:
@@ -130,6 +137,23 @@ def folder_faults(run_dir: Path):
             hint="the checkpoints already complete are intact; free some space (or make the folder writable), "
             "then continue with the same command and --resume",
         ) from None
+    # Left in place after a fault: orbax's threads go on logging it while the process ends.
+    logger.removeFilter(quiet)
+
+
+class _QuietWriteFaults:
+    """A logging filter that drops the records of a write fault (their exception, or its words)."""
+
+    def filter(self, record) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _write_fault(error) is not None:
+            return False
+        return not _names_write_fault(record.getMessage())
+
+
+def _names_write_fault(text: str) -> bool:
+    """Whether `text` is the words of a write fault: `[Errno 28]`, or TensorStore's `[os_error_code='28']`."""
+    return any(f"[Errno {code}]" in text or f"[os_error_code='{code}']" in text for code in WRITE_FAULTS)
 
 
 def _write_fault(error: BaseException) -> OSError | None:
