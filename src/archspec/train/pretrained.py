@@ -14,6 +14,7 @@ or with `--reinit-mismatched` a layer that keeps its fresh initialization, repor
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ from archspec.train import weight_layouts
 REINIT_HINT = (
     "pass --reinit-mismatched to start the layers whose shapes differ afresh and keep the rest "
     "(Keras `skip_mismatch=True`), e.g. a new classifier head"
+)
+
+
+SOURCES_HINT = (
+    "pass a cnn-arch run folder (or RUN/best, RUN/checkpoints/STEP), a Keras .keras or .weights.h5 file, "
+    "an .onnx file or a PyTorch .safetensors state dict"
 )
 
 
@@ -91,7 +98,7 @@ def initial_model(source: str, typed, model, *, reinit_mismatched: bool):
     """`model` (steps.Model, freshly initialized) with the weights of `source` where they match; and
     the report. Raises SpecError at the first mismatched layer unless `reinit_mismatched`."""
     targets = target_layers(typed, model)
-    found = read_source(source, typed)
+    found = read_source(source)
     pairs, unused = match(found, targets)
     mismatched = [(target, layer) for target, layer, same in pairs if not same]
     if mismatched and not reinit_mismatched:
@@ -262,7 +269,7 @@ def _was(target: TargetLayer, layer: SourceLayer | None) -> str:
 # --- reading the files ----------------------------------------------------------------------
 
 
-def read_source(source: str, typed) -> Source:
+def read_source(source: str) -> Source:
     """The weighted layers of `source`: a run folder or checkpoint, `.keras`, `.weights.h5`, `.onnx`
     or `.safetensors`."""
     path = Path(source).expanduser()
@@ -277,14 +284,11 @@ def read_source(source: str, typed) -> Source:
                 return _read_onnx(source, path)
             if name.endswith(".safetensors"):
                 return _read_safetensors(source, path)
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             raise PathError(source, f"cannot be read as weights ({_first_line(error)})") from None
-        raise PathError(
-            source,
-            "is not a weights file --init-from reads",
-            hint="pass a cnn-arch run folder (or RUN/best, RUN/checkpoints/STEP), a Keras .keras or "
-            ".weights.h5 file, an .onnx file or a PyTorch .safetensors state dict",
-        )
+        raise PathError(source, "is not a weights file --init-from reads", hint=SOURCES_HINT)
+    if not path.exists() and not (path.name.isdigit() and path.parent.parent.is_dir()):
+        raise PathError(source, "no such file or run folder", hint=SOURCES_HINT)
     return _read_run(source)
 
 
@@ -334,7 +338,6 @@ def _read_keras_archive(source: str, path: Path) -> Source:
     depths), model.weights.h5 its variables."""
     import io
     import json
-    import zipfile
 
     h5py = _import("h5py", "keras")
     with zipfile.ZipFile(path) as archive:
@@ -455,9 +458,13 @@ def _natural_part(part: str) -> tuple:
 def _read_onnx(source: str, path: Path) -> Source:
     """An ONNX graph's initializers, by the operator that reads them, in node order, with depths."""
     onnx = _import("onnx", "interop")
+    from google.protobuf.message import DecodeError
     from onnx import numpy_helper
 
-    graph = onnx.load(str(path)).graph
+    try:
+        graph = onnx.load(str(path)).graph
+    except DecodeError as error:
+        raise ValueError(f"not an ONNX model: {error}") from None
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
