@@ -21,7 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
-COMMAND = ["train", "gap-head", "--data", "digits", "--input", "32x32x1", "--epochs", "1", "--summary", "none"]
+# Without the compilation cache: every run compiles, so the first is not heavier than the rest.
+COMMAND = [
+    "train",
+    "gap-head",
+    "--data",
+    "digits",
+    "--input",
+    "32x32x1",
+    "--epochs",
+    "1",
+    "--summary",
+    "none",
+    "--no-compile-cache",
+]
 
 
 def measure(hide_torch: bool, folder: Path, index: int) -> tuple[float, float]:
