@@ -59,8 +59,11 @@ def test_one_epoch_on_a_handful_of_images(tmp_path, config):
     path = tmp_path / "few.npz"
     x, y = make_images(6, seed=3)
     np.savez(path, x_train=x, y_train=y)
-    outcome = train_and_evaluate(config(data=str(path), epochs=1, batch_size=3, val_split=0), tmp_path / "run")
-    assert outcome.results["checkpoint"] == "last" and "val" not in outcome.results
+    outcome = train_and_evaluate(
+        config(data=str(path), epochs=1, batch_size=3, val_split=0, test_split=0), tmp_path / "run"
+    )
+    assert outcome.results["checkpoint"] == "last" and "val" not in outcome.results and "test" not in outcome.results
+    assert outcome.results["kept_because"] == "the last epoch: no validation images to choose by"
     assert int(outcome.state.step) == 2
 
 
