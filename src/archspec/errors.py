@@ -116,6 +116,40 @@ class SpecError(UserError):
         return "\n".join(out)
 
 
+# Errors reported for one spec, at most: past a few dozen, the first ones are what to fix. (clang stops at 20.)
+MAX_ERRORS = 50
+
+
+class ErrorLimit(SpecError):
+    """Where checking stopped, MAX_ERRORS errors in (a garbled or binary file must be refused quickly)."""
+
+    def __init__(self, span: Span | None, source: SourceText | None = None) -> None:
+        super().__init__(
+            f"stopped after {MAX_ERRORS} errors: the spec from here on is not checked", span, source=source
+        )
+
+
+class SpecErrors(SpecError):
+    """Several independent errors of one spec, reported together as a compiler does. Its own fields
+    are those of the error the compile stopped at (what a caller that handles one error sees); `render`
+    shows them all, in line order, and a closing line."""
+
+    def __init__(self, errors: list[SpecError], more: int, primary: SpecError) -> None:
+        super().__init__(primary.message, primary.span, hint=primary.hint, notes=primary.notes, source=primary.source)
+        self.errors = errors
+        self.more = more  # errors past MAX_ERRORS, not kept
+
+    def render(self) -> str:
+        name = self.source.name if self.source else "<spec>"
+        count = len(self.errors) + self.more
+        closing = f"error: could not compile `{name}` due to {count} errors"
+        if self.errors and isinstance(self.errors[-1], ErrorLimit):
+            closing = f"error: could not compile `{name}` due to more than {MAX_ERRORS} errors"
+        elif self.more:
+            closing += f" (the first {len(self.errors)} are shown)"
+        return "\n\n".join([*(error.render() for error in self.errors), closing])
+
+
 def _excerpt(source: SourceText | None, span: Span | None) -> list[str]:
     if source is None or span is None or not 1 <= span.line <= len(source):
         return []
@@ -124,4 +158,15 @@ def _excerpt(source: SourceText | None, span: Span | None) -> list[str]:
     return [f" {gutter} | {text}", f" {' ' * len(gutter)} | {' ' * start}{'^' * width}"]
 
 
-__all__ = ["DataError", "Note", "PathError", "SourceText", "Span", "SpecError", "UserError"]
+__all__ = [
+    "MAX_ERRORS",
+    "DataError",
+    "ErrorLimit",
+    "Note",
+    "PathError",
+    "SourceText",
+    "Span",
+    "SpecError",
+    "SpecErrors",
+    "UserError",
+]

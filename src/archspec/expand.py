@@ -8,30 +8,25 @@ huge repeats, too many layers) are refused with a message, never a RecursionErro
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
-from archspec.errors import Note, Span, SpecError
+from archspec.errors import MAX_ERRORS, ErrorLimit, Note, Span, SpecError
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
+from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unknown
+from archspec.expand_memo import ExpansionMemo, Incremental
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
 from archspec.ir import Graph, Node, Origin, Scope, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
-from archspec.syntax import Block, Def, If, Line, Module, Take, TensorRef
+from archspec.syntax import Block, Broken, Def, If, Line, Module, Take, TensorRef
 from archspec.text import did_you_mean, show
 from archspec.words import BLOCKS, BRANCH, DEF, ELIF, IDENTITY, INPUT, LOGIC_WORDS, MERGES, REPEAT, VALUE_WORDS, Word
 
-MAX_NODES = 30_000  # the largest published CNNs have a few thousand; 30,000 compile in well under 1 s
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
-# The expansion's work, not only its layers, is bounded: nested repeats over `identity` or macros that
-# call macros twice per level make no layers but could take minutes. A line visited costs 1, a macro
-# call CALL_COST (binding its arguments and opening its scope take ~25 times a line's time). About 0.35 s
-# of work at most; the largest templates use a few thousand.
-MAX_WORK = 250_000
-CALL_COST = 25
 
 # Words a macro parameter may not take as its name: they would hide a layer word or a value word.
 RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT, *LOGIC_WORDS, ELIF})
@@ -40,6 +35,32 @@ RESERVED = frozenset({*TRAILING_WORDS, *VALUE_WORDS, IDENTITY, INPUT, *LOGIC_WOR
 def expand(module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None) -> Graph:
     """Expand a parsed spec into its layer graph. `input_shape` overrides the spec's `input` line."""
     return _Expander(module, source).run(input_shape)
+
+
+class Recovered(NamedTuple):
+    """A graph expanded past its errors: nodes may read `UNKNOWN`; `incomplete` are the scopes where a
+    statement failed (their totals are not known)."""
+
+    graph: Graph
+    errors: list[SpecError]
+    incomplete: frozenset[int]
+    fragments: tuple = ()  # with a memo: the top-level statements' fragments, in order (for `infer_partial`)
+
+
+def expand_recovering(
+    module: Module, source: SourceText, input_shape: tuple[int, ...] | None = None, memo: ExpansionMemo | None = None
+) -> Recovered:
+    """Expand as `expand` does, but past errors, as a compiler goes on: a statement that fails (at any
+    depth: a line in a branch, in a macro's body) is recorded and its output is unknown, unless it
+    could not have changed the shape of its input (a layer kind whose output always has its input's
+    shape: `dropout 2` still passes its input on). Everything whose inputs are known is expanded: the
+    lines before an error, the other branches of a block, the lines after it. Without errors the
+    graph is `expand`'s. With a `memo` of the document's last expansion, a top-level statement that
+    nothing it reads has changed is replayed, not expanded again (see `archspec.expand_memo`)."""
+    expander = _Expander(module, source, recover=True)
+    expander.memo = memo
+    graph = expander.run(input_shape)
+    return Recovered(graph, expander.errors, frozenset(expander.incomplete), tuple(expander.fragments))
 
 
 @dataclass(frozen=True)
@@ -60,80 +81,155 @@ class _ScopeDraft:
     node: int | None = None
 
 
-class _Expander(LanguageFeatures, NamedTensors):
-    def __init__(self, module: Module, source: SourceText) -> None:
+class _Expander(Incremental, LanguageFeatures, NamedTensors):
+    def __init__(self, module: Module, source: SourceText, recover: bool = False) -> None:
         self.module = module
         self.source = source
+        self.recover = recover
+        self.errors: list[SpecError] = []
+        self.failed = False  # a statement failed: some output is unknown
+        self.failures = 0  # statements that failed (a fragment that saw one is never replayed)
+        self.exhausted = False  # a budget (MAX_WORK, MAX_NODES) ran out: nothing more is expanded
+        self.incomplete: set[int] = set()
         self.nodes: list[Node] = []
         self._stream_infos, self._stream_reads = [], {}  # see LanguageFeatures._names
         self.scopes: list[_ScopeDraft] = []
+        # macros whose `def` is broken: their calls are unknown, not unknown words
+        self.broken_defs = {s.defines for s in module.body if isinstance(s, Broken) and s.defines}
         self.defs = self._collect_defs(module.defs)
         self.work = 0
+        self.fragments: list = []
 
     # --- entry -------------------------------------------------------------------------------
 
     def run(self, input_shape: tuple[int, ...] | None) -> Graph:
-        body = self.module.body
+        body = tuple(s for s in self.module.body if not (isinstance(s, Broken) and s.defines))
         top = _Context({}, None, (), (), Names(body, self.source))
-        if body and isinstance(body[0], Line) and body[0].name == INPUT:
+        try:
+            current, rest = self._input(body, input_shape, top)
+        except SpecError as error:
+            if not self.recover:
+                raise
+            self.errors.append(error)
+            current, rest = UNKNOWN, body[1:] if body and _is_input(body[0]) else body
+            self.failed = True
+        except Unknown:  # the `input` line is broken
+            current, rest = UNKNOWN, body[1:]
+            self.failed = True
+        output = self._top_level(rest, current, top)
+        if not self.recover or not self.failed:
+            try:
+                check_reaches_output(self.nodes, output, self.source)
+            except SpecError as error:
+                if not self.recover:
+                    raise
+                self.errors.append(error)
+        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
+        return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
+
+    def _input(self, body, input_shape, top: _Context) -> tuple[int, tuple]:
+        """The input node, and the statements after it."""
+        if body and _is_input(body[0]):
             first = body[0]
+            if isinstance(first, Broken):
+                raise Unknown
             if first.repeat is not None:
                 raise self._error("`input` cannot be repeated", first.repeat_span, top)
             current = self._layer(first, REGISTRY[INPUT], None, top)
-            rest = body[1:]
             if input_shape is not None:
                 self.nodes[0] = replace(self.nodes[0], attrs={"shape": input_shape})
             if first.output is not None:
                 top.names.define(first.output, current, ())
-        elif input_shape is not None:
-            current = self._add_node(INPUT, {"shape": input_shape}, (), Span(1, 1), top)
-            rest = body
-        else:
-            span = body[0].span if body else Span(1, 1)
-            message = "the spec has no layers" if not body else "the first layer must be `input HxWxC`"
-            raise SpecError(
-                message, span, hint="start with e.g. `input 224x224x3`, or pass --input", source=self.source
-            )
-        check_reaches_output(self.nodes, self._sequence(rest, current, top), self.source)
-        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
-        return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
+            return current, body[1:]
+        if input_shape is not None:
+            return self._add_node(INPUT, {"shape": input_shape}, (), Span(1, 1), top), body
+        span = body[0].span if body else Span(1, 1)
+        message = "the spec has no layers" if not body else "the first layer must be `input HxWxC`"
+        raise SpecError(message, span, hint="start with e.g. `input 224x224x3`, or pass --input", source=self.source)
 
     def _collect_defs(self, defs: tuple[Def, ...]) -> dict[str, Def]:
         found: dict[str, Def] = {}
-        top = _Context({}, None, (), ())
         for definition in defs:
-            name = definition.name
-            if name in found:
-                raise self._error(f"`{name}` is defined twice", definition.span, top).with_note(
-                    Note(f"first defined at line {found[name].line}", found[name].span)
-                )
-            if name in REGISTRY or name in BLOCKS or name in (IDENTITY, DEF, *LOGIC_WORDS):
-                raise self._error(
-                    f"`{name}` is a built-in name; choose another name for the macro", definition.span, top
-                )
-            seen: set[str] = set()
-            for param in definition.params:
-                if param.name in seen:
-                    raise self._error(f"parameter `{param.name}` appears twice", param.span, top)
-                if param.name in RESERVED:
-                    raise self._error(
-                        f"parameter `{param.name}` would hide the word `{param.name}`",
-                        param.span,
-                        top,
-                        hint="choose another name",
-                    )
-                seen.add(param.name)
-            found[name] = definition
+            try:
+                self._check_def(definition, found)
+            except SpecError as error:
+                if not self.recover:
+                    raise
+                self.errors.append(error)
+                if definition.name not in found:
+                    self.broken_defs.add(definition.name)
+                continue
+            found[definition.name] = definition
         return found
+
+    def _check_def(self, definition: Def, found: dict[str, Def]) -> None:
+        top = _Context({}, None, (), ())
+        name = definition.name
+        if name in found:
+            raise self._error(f"`{name}` is defined twice", definition.span, top).with_note(
+                Note(f"first defined at line {found[name].line}", found[name].span)
+            )
+        if name in REGISTRY or name in BLOCKS or name in (IDENTITY, DEF, *LOGIC_WORDS):
+            raise self._error(f"`{name}` is a built-in name; choose another name for the macro", definition.span, top)
+        seen: set[str] = set()
+        for param in definition.params:
+            if param.name in seen:
+                raise self._error(f"parameter `{param.name}` appears twice", param.span, top)
+            if param.name in RESERVED:
+                raise self._error(
+                    f"parameter `{param.name}` would hide the word `{param.name}`",
+                    param.span,
+                    top,
+                    hint="choose another name",
+                )
+            seen.add(param.name)
 
     # --- statements ------------------------------------------------------------------------------
 
     def _sequence(self, statements, current: int, ctx: _Context) -> int:
+        if self.recover:
+            for statement in statements:
+                current = self._recovering(statement, current, ctx)
+            return current
         for statement in statements:
             current = self._statement(statement, current, ctx)
         return current
 
+    def _recovering(self, statement, current: int, ctx: _Context) -> int:
+        """`_statement`, past an error: recorded, and the statement's output unknown (its input where the
+        statement's layer always keeps its input's shape). Once a budget is spent, nothing more is expanded."""
+        if self.exhausted:
+            if len(self.errors) == MAX_ERRORS:  # stopped by the count: say where, once
+                self.errors.append(ErrorLimit(statement.span, self.source))
+            return UNKNOWN
+        try:
+            return self._statement(statement, current, ctx)
+        except SpecError as error:
+            self.errors.append(error)
+            self.exhausted = self.work > MAX_WORK or len(self.nodes) >= MAX_NODES or len(self.errors) >= MAX_ERRORS
+        except Unknown:
+            pass
+        self.failed = True
+        self.failures += 1
+        scope = ctx.scope
+        while scope is not None and scope not in self.incomplete:
+            self.incomplete.add(scope)
+            scope = self.scopes[scope].parent
+        output = current if self._keeps_shape(statement) else UNKNOWN
+        if getattr(statement, "output", None) is not None:
+            ctx.names.bind(statement.output, output)
+        return output
+
+    def _keeps_shape(self, statement) -> bool:
+        """Whether the statement is one layer line of a kind whose output always has its input's shape."""
+        if not isinstance(statement, Line) or statement.name in self.defs or statement.name in MERGES:
+            return False
+        kind = REGISTRY.get(statement.name)
+        return kind is not None and type(kind).output_shape is LayerKind.output_shape and statement.name != INPUT
+
     def _statement(self, statement, current: int, ctx: _Context) -> int:
+        if isinstance(statement, Broken):
+            raise Unknown  # its error was the parser's
         if getattr(statement, "output", None) is not None or isinstance(statement, Take):
             return self._named_statement(statement, current, ctx)  # `... -> name`, `@name`
         self.stream = current
@@ -174,12 +270,15 @@ class _Expander(LanguageFeatures, NamedTensors):
 
     def _line(self, line: Line, current: int, ctx: _Context) -> int:
         name = line.name
+        self._note_lookup(name)
         if name == IDENTITY:
             if line.args or line.kwargs:
                 raise self._error("`identity` takes no arguments", line.span, ctx)
             return current
         if name in self.defs:
             return self._call(line, current, ctx)
+        if name in self.broken_defs and name not in ctx.env:
+            raise Unknown
         if name == INPUT:
             raise self._error("`input` must be the first layer, and appear once", line.span, ctx)
         if name in BLOCKS:
@@ -304,7 +403,7 @@ class _Expander(LanguageFeatures, NamedTensors):
                 if child.output is not None:  # `branch -> name:`
                     ctx.names.define(child.output, out, ctx.origins)
             else:
-                out = self._statement(child, current, inner)
+                out = (self._recovering if self.recover else self._statement)(child, current, inner)
             outputs.append(out)
             starts.append(ctx.names.describe(child) or f"line {child.span.line}")
         if len(outputs) < 2:
@@ -419,3 +518,9 @@ class _Expander(LanguageFeatures, NamedTensors):
 
     def _error(self, message: str, span: Span | None, ctx: _Context, hint: str | None = None) -> SpecError:
         return located_error(message, span, ctx.origins, self.source, hint)
+
+
+def _is_input(statement) -> bool:
+    """An `input` line, or a broken first statement (which may have been one: what follows it is
+    expanded from an unknown input, with no second error)."""
+    return isinstance(statement, Broken) or (isinstance(statement, Line) and statement.name == INPUT)

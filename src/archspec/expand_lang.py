@@ -4,9 +4,12 @@ parameter holding a layer on a line of its own, and the current stream's `channe
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 
+from archspec.errors import SpecError
+from archspec.expand_limits import UNKNOWN, Unknown
 from archspec.expr import Unavailable, Value
 from archspec.infer import LayerInfo, infer_node
 from archspec.layers import REGISTRY
@@ -96,6 +99,7 @@ class LanguageFeatures:
         wanted = [name for name in reads if name not in ctx.env]
         if not wanted:
             return ctx.env
+        self._note_stream_read()
         names = dict(ctx.env)
         shape = self._stream_shape()
         for name in wanted:
@@ -105,11 +109,36 @@ class LanguageFeatures:
     def _stream_shape(self) -> tuple[int, ...] | None:
         if self.stream is None:
             return None
+        if self.recover:
+            return self._known_stream_shape()
         infos = self._stream_infos
         while len(infos) <= self.stream:  # nodes only grow, each typed once from its inputs
             node = self.nodes[len(infos)]
             infos.append(infer_node(node, [infos[i] for i in node.inputs], self.source))
         return infos[self.stream].shape
+
+    def _known_stream_shape(self) -> tuple[int, ...]:
+        """While recovering: nodes with an unknown input, or that fail to type (`infer` reports it),
+        have no info, and a stream without one is `Unknown`."""
+
+        shape = self._shape_at(self.stream)
+        if shape is None:
+            raise Unknown
+        return shape
+
+    def _shape_at(self, node: int) -> tuple[int, ...] | None:
+        """A node's shape, typed lazily as the stream's is; None when unknown."""
+
+        infos = self._stream_infos
+        while len(infos) <= node:
+            typed = self.nodes[len(infos)]
+            inputs = [infos[i] if i != UNKNOWN else None for i in typed.inputs]
+            info = None
+            if None not in inputs:
+                with contextlib.suppress(SpecError):  # `infer_partial` reports it
+                    info = infer_node(typed, inputs, self.source)
+            infos.append(info)
+        return None if node == UNKNOWN or infos[node] is None else infos[node].shape
 
 
 def _stream_value(name: str, shape: tuple[int, ...] | None) -> Value | Unavailable:

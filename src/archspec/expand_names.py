@@ -64,6 +64,7 @@ class Names:
         # (call depth, node, name) of every tensor named anywhere in the spec, shared by all calls
         self.given: list[tuple[int, int, str]] = outer.given if outer is not None else []
         self.depth = outer.depth + 1 if outer is not None else 0
+        self.log: list | None = None  # while a top-level statement is recorded (archspec.expand_memo)
 
     def _error(self, message: str, span: Span, origins: tuple[Origin, ...], hint: str | None = None) -> SpecError:
         return located_error(message, span, origins, self.source, hint)
@@ -75,6 +76,8 @@ class Names:
         binding = self.bound.get(ref.name)
         if binding is not None:
             binding.read = True
+            if self.log is not None:
+                self.log.append(("read", ref.name, binding.node))
             return binding.node
         name = ref.name
         sites = output_sites(self.body)
@@ -135,8 +138,23 @@ class Names:
                 origins,
                 hint="give this tensor another name, or read the first one before naming another",
             )
+        if self.log is not None:
+            self.log.append(("define", output.name, node, output.span, None if earlier is None else earlier.read))
         self.bound[output.name] = Binding(node, output.span)
         self.given.append((self.depth, node, output.name))
+
+    def bind(self, output: Output, node: int) -> None:
+        """Name the output of a statement that failed (`node` is unknown, or the statement's input):
+        reading the name is no error, and naming it again none either."""
+        if self.log is not None:
+            self.log.append(("bind", output.name, node, output.span))
+        self.bound[output.name] = Binding(node, output.span, read=True)
+
+    def replay_define(self, name: str, node: int, span: Span) -> None:
+        self.bound[name] = Binding(node, span)
+
+    def replay_bind(self, name: str, node: int, span: Span) -> None:
+        self.bound[name] = Binding(node, span, read=True)
 
     def graph_names(self) -> tuple[tuple[int, str], ...]:
         """(node, name) pairs for the graph, ordered so that the name a reader sees last for a node is

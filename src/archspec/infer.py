@@ -92,6 +92,101 @@ def infer(graph: Graph) -> TypedGraph:
     return TypedGraph(graph, tuple(infos))
 
 
+def infer_partial(graph: Graph, fragments=()) -> tuple[tuple[LayerInfo | None, ...], list]:
+    """Type what can be typed of a graph expanded with recovery (`archspec.expand.expand_recovering`):
+    a node reading an unknown input has no info (None), and one that cannot be built has none either,
+    its error recorded; every other node is typed as `infer` types it. Returns (infos, errors).
+
+    `fragments` (the top-level statements of an incremental expansion, see `archspec.expand_memo`) keep
+    their infos: a fragment whose inputs from before it have the infos they had is not typed again."""
+    infos: list[LayerInfo | None] = []
+    errors: list = []
+    total = [0]
+    for fragment in fragments:
+        if len(infos) < fragment.start:
+            _type_nodes(graph, range(len(infos), fragment.start), infos, errors, total)
+        externals = fragment.externals
+        if not externals and fragment.end > fragment.start:
+            externals = tuple(sorted({i for n in fragment.nodes for i in n.inputs if 0 <= i < fragment.start}))
+        before = fragment.external_infos
+        # infos reused upstream are the same objects: identity first, equality where they were typed again
+        if len(externals) == 1:  # most statements: they read the stream
+            now = (infos[externals[0]],)
+            same = before is not None and len(before) == 1 and (before[0] is now[0] or before[0] == now[0])
+        else:
+            now = tuple(infos[i] for i in externals)
+            same = before is not None and len(before) == len(now) and all(a is b or a == b for a, b in zip(before, now))
+        kept = fragment.infos
+        if same and len(kept) == fragment.end - fragment.start and total[0] + fragment.params <= MAX_PARAMS:
+            infos.extend(kept)
+            errors.extend(fragment.infer_errors)
+            total[0] += fragment.params
+            fragment.external_infos = now
+            continue
+        found: list = []
+        retype = not same and before is not None and len(kept) == fragment.end - fragment.start
+        if retype and total[0] + fragment.params <= MAX_PARAMS:
+            _retype_nodes(graph, fragment, dict(zip(fragment.externals, before)), infos, found, total)
+        else:
+            _type_nodes(graph, range(fragment.start, fragment.end), infos, found, total)
+        errors.extend(found)
+        fragment.externals, fragment.external_infos = externals, now
+        fragment.infos, fragment.infer_errors = tuple(infos[fragment.start :]), tuple(found)
+        fragment.params = sum(info.params for info in fragment.infos if info is not None)
+    _type_nodes(graph, range(len(infos), len(graph.nodes)), infos, errors, total)
+    return tuple(infos), errors
+
+
+def _retype_nodes(graph: Graph, fragment, old_externals: dict, infos: list, errors: list, total: list[int]) -> None:
+    """Type a fragment's nodes again after the infos flowing into it changed: a node whose input shapes
+    are the ones it had keeps its shape, parameters and MACs (its kind's rules are the costly part), and
+    only its receptive field is worked out again (an edited kernel size changes every one below it)."""
+    start, old = fragment.start, fragment.infos
+    nodes = graph.nodes
+    for index in range(start, fragment.end):
+        node = nodes[index]
+        before = old[index - start]
+        inputs = [infos[i] if i >= 0 else None for i in node.inputs]
+        if before is None or None in inputs:
+            _type_nodes(graph, range(index, index + 1), infos, errors, total)
+            continue
+        previous = [old[i - start] if i >= start else old_externals.get(i) for i in node.inputs]
+        if any(p is None or p.shape != i.shape for p, i in zip(previous, inputs)):
+            _type_nodes(graph, range(index, index + 1), infos, errors, total)
+            continue
+        rf, stride = _receptive_field(node, node.layer.window(node.attrs), inputs, before.shape)
+        if rf != before.receptive_field or stride != before.stride:
+            before = LayerInfo(before.shape, before.trainable, before.non_trainable, before.macs, rf, stride)
+        total[0] += before.params
+        infos.append(before)
+
+
+def _type_nodes(graph: Graph, ids: range, infos: list, errors: list, total: list[int]) -> None:
+    from archspec.errors import SpecError
+
+    nodes = graph.nodes
+    for index in ids:
+        node = nodes[index]
+        inputs = [infos[i] if i >= 0 else None for i in node.inputs]
+        info = None
+        if None not in inputs:
+            try:
+                info = _infer_node(graph, node, inputs)
+            except SpecError as error:
+                errors.append(error)
+            else:
+                total[0] += info.params
+                if total[0] > MAX_PARAMS and total[0] - info.params <= MAX_PARAMS:
+                    errors.append(
+                        graph.error(
+                            node,
+                            f"the model passes {MAX_PARAMS:.0e} parameters here ({total[0]:,})",
+                            hint="a model this size cannot be trained; check the layer sizes",
+                        )
+                    )
+        infos.append(info)
+
+
 def infer_node(node: Node, inputs: list[LayerInfo], source) -> LayerInfo:
     """One node typed from its inputs' infos: how the expander learns the current stream's shape
     (`channels`) while the graph is still growing. Errors are located at `node` as `infer`'s are."""
@@ -127,10 +222,17 @@ def _infer_node(graph: Graph, node: Node, inputs: list[LayerInfo]) -> LayerInfo:
 def _receptive_field(node: Node, window, inputs: list[LayerInfo], shape):
     if not inputs:  # the input layer: one pixel sees itself
         return ((1, 1) if len(shape) == 3 else None), (1, 1)
-    if any(i.receptive_field is None for i in inputs) or window == GLOBAL:
-        return None, max(i.stride for i in inputs)
-    rf = tuple(max(i.receptive_field[axis] for i in inputs) for axis in (0, 1))
-    jump = tuple(max(i.stride[axis] for i in inputs) for axis in (0, 1))
+    if len(inputs) == 1:  # most layers: the same as below, without the loops
+        rf, jump = inputs[0].receptive_field, inputs[0].stride
+        if rf is None or window == GLOBAL:
+            return None, jump
+        if window is None:
+            return rf, jump
+    else:
+        if any(i.receptive_field is None for i in inputs) or window == GLOBAL:
+            return None, max(i.stride for i in inputs)
+        rf = tuple(max(i.receptive_field[axis] for i in inputs) for axis in (0, 1))
+        jump = tuple(max(i.stride[axis] for i in inputs) for axis in (0, 1))
     if isinstance(window, Window):
         rf = tuple(rf[a] + window.dilation[a] * (window.kernel[a] - 1) * jump[a] for a in (0, 1))
         jump = tuple(jump[a] * window.stride[a] for a in (0, 1))

@@ -8,6 +8,7 @@ nest rows and errors can say "in expansion of `bottleneck 128 stride=2`".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from archspec.errors import Note, Span, SpecError
@@ -34,7 +35,7 @@ class Node:
     scope: int | None  # innermost enclosing Scope, None at top level
     origins: tuple[Origin, ...] = ()  # macro call stack, outermost first
 
-    @property
+    @cached_property  # lint asks it ten times a node: the language server lints 10,000 nodes a keystroke
     def layer(self) -> LayerKind:
         return REGISTRY[self.kind]
 

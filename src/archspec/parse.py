@@ -14,11 +14,14 @@ reaches the user.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
+from typing import NamedTuple
 
-from archspec.errors import Span, SpecError
+from archspec.errors import MAX_ERRORS, ErrorLimit, Span, SpecError
 from archspec.source import SourceText
-from archspec.syntax import Module
+from archspec.syntax import Broken, Module
+from archspec.words import BLOCKS, DEF
 
 # Resource limits, checked before anything is built: a spec is a few hundred short lines.
 MAX_SPEC_BYTES = 1_000_000
@@ -41,6 +44,143 @@ def parse(text: str, name: str = "<spec>") -> Module:
 
         raise translate(error, _normalize(text), _parser()).with_source(source) from None
     return tree
+
+
+class Parsed(NamedTuple):
+    """What `parse_recovering` read: the syntax tree, with a `Broken` statement for each place it could
+    not read, and the errors, in line order."""
+
+    module: Module
+    errors: tuple[SpecError, ...]
+
+
+# One parse error per broken line is enough: past this many in one top-level statement, the rest of
+# the statement is given up as one broken statement.
+MAX_ERRORS_PER_STATEMENT = 10
+
+
+class StatementCache:
+    """Each top-level statement's parse, by its text, kept by the language server between versions of a
+    document. `moved` tells, for the statements of the last parse that were taken from an earlier one
+    at another line (a line was inserted or deleted above them), that statement and the line map, so
+    their expansions can be moved too (`archspec.expand_memo`)."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, dict[int, tuple[int, Module, tuple]]] = {}  # text → first line → parse
+        self.moved: dict[int, object] = {}  # id() of a statement of the last parse → the one it was moved from
+        self.lines = None  # the last parse's LineMap (archspec.relocate), old line → new line
+
+    def __bool__(self) -> bool:
+        return bool(self.by_text)
+
+
+def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | None = None) -> Parsed:
+    """Parse spec text, recovering from mistakes as a compiler does, statement by statement.
+
+    The text is cut into top-level statements (a `def` with its body, a line, a block with its
+    indented lines; an `if` with its `elif`/`else`), each parsed on its own: a mistake in one leaves
+    the others whole. Inside a statement, the line of a mistake (with the lines indented under it) is
+    replaced by a `Broken` mark and the statement parsed again, so the other lines of a `def` or block
+    are kept too. A spec without mistakes reads exactly as `parse` reads it.
+
+    `cache`, kept between calls (the language server keeps one per document), holds each statement's
+    parse by its text: after an edit only the statements it touched are parsed again, and those that
+    only moved to other lines are moved (`archspec.relocate`). It is left holding this text's
+    statements only.
+    """
+    from archspec.relocate import LineMap, shifted, shifted_error
+
+    text = text.removeprefix("\ufeff")
+    if len(text) > MAX_SPEC_BYTES:
+        error = SpecError(
+            f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1), source=SourceText(name, text)
+        )
+        return Parsed(Module((), ()), (error,))
+    normalized = _normalize(text)
+    statements = _statements(normalized)
+    if not cache:  # nothing to reuse: the whole text at once is fastest, and a correct spec reads as `parse` reads it
+        try:
+            module = parse(text, name)
+        except SpecError:
+            pass
+        else:
+            if cache is not None:
+                _fill(cache, module, normalized, statements)
+            return Parsed(module, ())
+    defs, body, errors = [], [], []
+    kept: dict[str, dict] = {}
+    line_map, moved, delta = LineMap(), {}, 0
+    texts = [normalized[offset:end] for _, offset, end in statements]
+    unmoved = _unmoved(cache, statements, texts) if cache is not None else {}
+    for (start, _, _), key in zip(statements, texts):
+        if len(errors) >= MAX_ERRORS:  # as clang does: past that many, what follows is not read
+            body.append(Broken(Span(start + 1, 1)))
+            errors.append(ErrorLimit(Span(start + 1, 1)))
+            break
+        found = unmoved.get(start)
+        if found is None and cache is not None:
+            found = _take(cache.by_text.get(key), start, delta)
+        if found is None:
+            found = (start, *_parse_statement(key.split("\n")[:-1], start))
+        elif found[0] != start:  # the same statement, moved: its spans move with it
+            old, delta = found, start - found[0]
+            found = (start, shifted(old[1], delta), tuple(shifted_error(e, delta) for e in old[2]))
+            line_map.add(old[0] + 1, key.count("\n"), delta)
+            for was, now in zip((*old[1].defs, *old[1].body), (*found[1].defs, *found[1].body)):
+                moved[id(now)] = was
+        else:
+            delta = 0
+        kept.setdefault(key, {})[start] = found
+        _, module, problems = found
+        defs.extend(module.defs)
+        body.extend(module.body)
+        errors.extend(problems)
+    if cache is not None:
+        cache.by_text, cache.moved, cache.lines = kept, moved, line_map
+    if errors:
+        source = SourceText(name, text)
+        errors = [
+            ErrorLimit(e.span, source)
+            if isinstance(e, ErrorLimit)
+            else SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source)
+            for e in errors
+        ]
+    return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
+
+
+def _unmoved(cache: StatementCache, statements, texts) -> dict[int, tuple]:
+    """The cached parses of the statements whose text and first line are unchanged, by first line (taken
+    out of the cache, so that a moved statement of the same text, `relu` written twice, is not given one)."""
+    found = {}
+    for (start, _, _), text in zip(statements, texts):
+        entries = cache.by_text.get(text)
+        if entries and start in entries:
+            found[start] = entries.pop(start)
+    return found
+
+
+def _take(entries: dict | None, start: int, delta: int):
+    """The cached parse of a moved statement's text: the one that moved as the statement before did, else
+    the nearest; taken out (a text written twice, `relu`, has two)."""
+    if not entries:
+        return None
+    if start - delta in entries:
+        return entries.pop(start - delta)
+    return entries.pop(min(entries, key=lambda old: abs(old - start)))
+
+
+def _fill(cache: StatementCache, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
+    """Cache a whole parse's statements under their top-level statements' texts."""
+    import bisect
+
+    starts = [start for start, _, _ in statements]
+    parts: list[tuple[list, list]] = [([], []) for _ in statements]
+    for index, group in ((0, module.defs), (1, module.body)):
+        for statement in group:
+            parts[bisect.bisect_right(starts, statement.line - 1) - 1][index].append(statement)
+    cache.by_text, cache.moved = {}, {}
+    for (start, offset, end), (defs, body) in zip(statements, parts):
+        cache.by_text.setdefault(text[offset:end], {})[start] = (start, Module(tuple(defs), tuple(body)), ())
 
 
 def read_spec_file(path: str | Path) -> str:
@@ -107,15 +247,189 @@ def _check_size(source: SourceText) -> None:
     if len(source.text) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
     for number, line in enumerate(source.lines, start=1):
-        if len(line) > MAX_LINE_LENGTH:
-            raise SpecError(
-                f"line is {len(line):,} characters long (at most {MAX_LINE_LENGTH} are allowed)",
-                Span(number, MAX_LINE_LENGTH + 1),
-            )
-        if "\0" in line:
-            raise SpecError(
-                "the spec contains a NUL byte", Span(number, line.index("\0") + 1), hint="is this a binary file?"
-            )
+        problem = _line_problem(number, line)
+        if problem is not None:
+            raise problem
+
+
+def _line_problem(number: int, line: str) -> SpecError | None:
+    if len(line) > MAX_LINE_LENGTH:
+        return SpecError(
+            f"line is {len(line):,} characters long (at most {MAX_LINE_LENGTH} are allowed)",
+            Span(number, MAX_LINE_LENGTH + 1),
+        )
+    if "\0" in line:
+        return SpecError(
+            "the spec contains a NUL byte", Span(number, line.index("\0") + 1), hint="is this a binary file?"
+        )
+    return None
+
+
+# --- recovery: one top-level statement at a time -----------------------------------------------------
+
+_CLAUSE = re.compile(r"(elif|else)\b")
+_DEF_NAME = re.compile(r"\s*def\s+([A-Za-z_][A-Za-z0-9_]*)")
+_OUTPUT = re.compile(r"->\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _code(line: str) -> str:
+    return line.split("#", 1)[0]
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+_MARGIN = re.compile(r"^[^ \t\n#)]", re.MULTILINE)
+
+
+def _statements(text: str) -> list[tuple[int, int, int]]:
+    """The top-level statements of a normalized text, as (first line index, start offset, end offset):
+    each starts at a line of code at the left margin that is not joined to the line before by a `\\`,
+    not a `)` closing one, and not the `elif`/`else` of an `if` (comments and blank lines go with the
+    statement before them). A line at the margin after an unclosed `(` starts a statement too: that is
+    how a half-typed `bn(` reads, and lines inside parentheses are indented in practice (`parse`
+    reads a whole correct text as it is)."""
+    found = [(0, 0)]
+    line, position = 0, 0
+    for match in _MARGIN.finditer(text):
+        offset = match.start()
+        if offset == 0:
+            continue
+        line += text.count("\n", position, offset)
+        position = offset
+        if _CLAUSE.match(text, offset):
+            continue
+        end = offset - 1  # the line before ends here: is it joined to this one by a `\\`?
+        while end > 0 and text[end - 1] in " \t":
+            end -= 1
+        if end > 0 and text[end - 1] == "\\":
+            before = text.rfind("\n", 0, offset - 1) + 1
+            if _code(text[before : offset - 1]).rstrip().endswith("\\"):  # and not in a comment
+                continue
+        found.append((line, offset))
+    ends = [offset for _, offset in found[1:]] + [len(text)]
+    return [(line, offset, end) for (line, offset), end in zip(found, ends)]
+
+
+def _parse_statement(lines: list[str], start: int) -> tuple[Module, tuple[SpecError, ...]]:
+    """One top-level statement (lines `start`.. of the text), with its errors. Spans count lines from
+    the top of the whole text (the lexer's lines are shifted by `start`). After an error, the statement
+    is parsed again with the error's line marked broken, MAX_ERRORS_PER_STATEMENT times at most."""
+    for number, line in enumerate(lines, start=start + 1):
+        problem = _line_problem(number, line)
+        if problem is not None:
+            return _given_up(lines[0], start), (problem,)
+    first = lines[0] if lines else ""
+    errors: list[SpecError] = []
+    marked: set[int] = set()
+    lines = list(lines)
+    for _ in range(MAX_ERRORS_PER_STATEMENT):
+        text = "\n".join(lines) + "\n"
+        try:
+            module = _parse_shifted(text, start)
+        except Exception:
+            # read again from line 1, where the error's lines are the statement's own, then moved down
+            problem = _relative_error(text).shifted(start)
+        else:
+            return _name_broken_def(module, first, start), tuple(errors)
+        where = problem.span.line - 1 - start if problem.span else -1
+        if where in marked:  # an error at a mark is the mark's own doing: give the statement up
+            break
+        errors.append(problem)
+        if not 0 <= where < len(lines):
+            break
+        marked.add(where)
+        _mark_broken(lines, where)
+    return _given_up(first, start), tuple(errors)
+
+
+def _parse_shifted(text: str, start: int) -> Module:
+    parser = _parser()
+    parser.syntax_builder.reset()
+    parser.indenter.line_offset = start
+    try:
+        return parser.parse(text)
+    finally:
+        parser.indenter.line_offset = 0
+
+
+class _Located:
+    """An error of a statement read on its own, to be moved to the statement's place."""
+
+    def __init__(self, error: SpecError) -> None:
+        self.error = error
+
+    def shifted(self, start: int) -> SpecError:
+        from archspec.relocate import shifted_error
+
+        return shifted_error(self.error, start)
+
+
+def _relative_error(text: str) -> _Located:
+    parser = _parser()
+    parser.syntax_builder.reset()
+    try:
+        parser.parse(text)
+    except SpecError as error:
+        return _Located(error)
+    except Exception as error:  # lark's own, as in `parse`
+        from archspec.parse_errors import translate
+
+        return _Located(translate(error, text, _parser()))
+    raise AssertionError("a statement that failed to parse parsed")  # parsing is deterministic
+
+
+def _mark_broken(lines: list[str], where: int) -> None:
+    """Replace line `where`, and the lines indented under it, by a `Broken` mark (a NUL byte, which no
+    spec can hold) at an indentation the block structure accepts; the line count stays."""
+    own = _indent(lines[where])
+    previous = [line for line in lines[:where] if _code(line).strip()]
+    margin = lines[where][: len(lines[where]) - len(lines[where].lstrip())]
+    misplaced = False
+    if previous and not _code(previous[-1]).rstrip().endswith(":") and all(_indent(p) != own for p in previous):
+        # over-indented: at the line above's level; dedented to no open level: at the block it leaves
+        deeper = [line for line in previous if _indent(line) > own]
+        nearest = min(deeper, key=_indent) if own < _indent(previous[-1]) and deeper else previous[-1]
+        margin = nearest[: len(nearest) - len(nearest.lstrip())]
+        misplaced = True
+    end = where + 1  # the lines under it go with it; under a misplaced line, those as far in too
+    while end < len(lines) and (
+        not _code(lines[end]).strip() or _indent(lines[end]) > own or (misplaced and _indent(lines[end]) == own)
+    ):
+        end += 1
+    if misplaced and _code(previous[-1]).split()[0].split("(")[0] in (*BLOCKS, DEF):
+        # indented under `add` or `def f(a)` without its `:`: the header is broken with its block
+        where = max(i for i in range(where) if _code(lines[i]).strip())
+        margin = lines[where][: len(lines[where]) - len(lines[where].lstrip())]
+    output = _OUTPUT.search(_code(lines[where]))
+    lines[where:end] = [margin + "\0" + (f" -> {output.group(1)}" if output else "")] + [""] * (end - where - 1)
+
+
+def _given_up(first: str, start: int) -> Module:
+    found = _DEF_NAME.match(first)
+    return Module((), (Broken(Span(start + 1, 1), defines=found.group(1) if found else None),))
+
+
+def _name_broken_def(module: Module, first: str, start: int) -> Module:
+    """A `def` whose header line was broken reads as a `Broken` at the statement's first line: name it,
+    so the macro's calls are unknown instead of unknown words."""
+    found = _DEF_NAME.match(first)
+    if found is None or not module.body or not isinstance(module.body[0], Broken):
+        return module
+    first = module.body[0]
+    if first.line != start + 1:
+        return module
+    from dataclasses import replace
+
+    return Module(module.defs, (replace(first, defines=found.group(1)), *module.body[1:]))
+
+
+def _shifted(tokens, offset: int):
+    for token in tokens:
+        token.line += offset
+        token.end_line += offset
+        yield token
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,6 +443,12 @@ def _parser():
         INDENT_type = "_INDENT"
         DEDENT_type = "_DEDENT"
         tab_len = 8
+        line_offset = 0  # added to every token's line: parse_recovering reads a statement on its own
+
+        def process(self, stream):
+            if self.line_offset:
+                stream = _shifted(stream, self.line_offset)
+            return super().process(stream)
 
         def handle_NL(self, token):
             yield from super().handle_NL(token)
@@ -140,6 +460,8 @@ def _parser():
     from archspec.parse_tree import MAX_BLOCK_DEPTH, ToSyntax
 
     builder = ToSyntax()
-    parser = Lark_StandAlone(postlex=SpecIndenter(), transformer=builder)
+    indenter = SpecIndenter()
+    parser = Lark_StandAlone(postlex=indenter, transformer=builder)
     parser.syntax_builder = builder  # parse() resets it before each parse
+    parser.indenter = indenter
     return parser

@@ -12,6 +12,7 @@ from archspec.errors import Span, SpecError
 from archspec.syntax import (
     BinOp,
     Block,
+    Broken,
     Call,
     Clause,
     Compare,
@@ -190,6 +191,10 @@ class ToSyntax(Transformer):
     def take_line(self, children):
         token, *output = children
         return Take(TensorRef(str(token)[1:], _span(token)), output[0] if output else None)
+
+    def broken_line(self, children):
+        token, *output = children
+        return Broken(_span(token), output=output[0] if output else None)
 
     @staticmethod
     def _output(children):

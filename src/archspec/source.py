@@ -15,14 +15,27 @@ class SourceText:
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         self.text = text
-        self.lines: list[str] = []
-        self.starts = [0]  # offset of each line's first character
+        self._starts: list[int] | None = None
+        if "\r" not in text:  # the common case, at C speed: the language server builds one per keystroke
+            self.lines = text.split("\n")
+            return
+        self.lines = []
+        self._starts = [0]
         position = 0
         for match in _NEWLINE.finditer(text):
             self.lines.append(text[position : match.start()])
             position = match.end()
-            self.starts.append(position)
+            self._starts.append(position)
         self.lines.append(text[position:])
+
+    @property
+    def starts(self) -> list[int]:
+        """The offset of each line's first character."""
+        if self._starts is None:
+            self._starts = [0]
+            for line in self.lines[:-1]:
+                self._starts.append(self._starts[-1] + len(line) + 1)
+        return self._starts
 
     def __len__(self) -> int:
         return len(self.lines)

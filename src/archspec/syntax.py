@@ -218,7 +218,23 @@ class If:
         return self.span.line
 
 
-Stmt = Line | Block | Def | If | Take
+@dataclass(frozen=True)
+class Broken:
+    """Lines the parser could not read, kept in their place so the rest of the spec still expands
+    (`archspec.parse.parse_recovering`): the stream after them is unknown. `defines` names the macro
+    of a broken `def`, so its calls are unknown rather than unknown words; `output` is a `-> name`
+    the broken line gave."""
+
+    span: Span
+    defines: str | None = None
+    output: Output | None = None
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+
+Stmt = Line | Block | Def | If | Take | Broken
 
 
 @dataclass(frozen=True)
@@ -226,4 +242,4 @@ class Module:
     """A whole spec: its macro definitions and its top-level statements, in source order."""
 
     defs: tuple[Def, ...]
-    body: tuple[Line | Block | If | Take, ...]
+    body: tuple[Line | Block | If | Take | Broken, ...]

@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from archspec.layers import REGISTRY
 from archspec.layers import TRAILING_WORDS as SUFFIX_WORDS
 from archspec.words import BLOCKS, MERGES
@@ -24,10 +26,21 @@ def test_the_extension_manifest_wires_the_language_grammar_and_server():
     assert grammar["scopeName"] == GRAMMAR["scopeName"]
     assert (VSCODE / grammar["path"]).is_file() and (VSCODE / language["configuration"]).is_file()
     json.loads((VSCODE / language["configuration"]).read_text(encoding="utf-8"))
-    assert (VSCODE / manifest["main"]).is_file()
     assert "cnn-arch.inlayHints.shapes" in manifest["contributes"]["configuration"]["properties"]
-    extension = (VSCODE / manifest["main"]).read_text(encoding="utf-8")
+    # `main` is the bundle that `vsce package` builds (its prepublish step) from extension.js
+    assert manifest["main"] == "./dist/extension.js" and "esbuild ./extension.js" in manifest["scripts"]["bundle"]
+    assert "--outfile=dist/extension.js" in manifest["scripts"]["bundle"]
+    extension = (VSCODE / "extension.js").read_text(encoding="utf-8")
     assert 'args: ["server"]' in extension and 'configurationSection: "cnn-arch"' in extension
+
+
+def test_the_extension_packages_what_vsce_asks_for():
+    manifest = json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
+    assert manifest["license"] == "Apache-2.0" and manifest["repository"]["directory"] == "editors/vscode"
+    assert (VSCODE / "LICENSE").read_text() == (VSCODE.parents[1] / "LICENSE").read_text()
+    assert "cnn-arch.path" in (VSCODE / "README.md").read_text(encoding="utf-8")
+    kept = (VSCODE / ".vscodeignore").read_text(encoding="utf-8").split("\n")
+    assert "**" in kept and "!dist/extension.js" in kept  # the bundle, not node_modules
 
 
 def _rules(patterns: list[dict]) -> list[dict]:
@@ -137,3 +150,27 @@ def test_the_grammars_words_are_the_languages():
     assert set(re.search(r"\(([^()]*)\)", trailing).group(1).split("|")) == set(SUFFIX_WORDS)
     block = GRAMMAR["repository"]["block"]["match"]
     assert set(re.search(r"\(([^()]*)\)", block).group(1).split("|")) == set(BLOCKS)
+
+
+@pytest.mark.slow  # npm ci (the npm registry) and a bundle
+def test_vsce_packages_the_extension_without_a_warning(tmp_path):
+    """`npx @vscode/vsce package`, as docs/editors.md says, on a copy of the extension: one bundled file
+    with the grammar, README and LICENSE, and no warning."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    if shutil.which("npm") is None:
+        pytest.fail("npm (Node.js) is needed to package the VS Code extension")
+    folder = tmp_path / "vscode"
+    shutil.copytree(VSCODE, folder, ignore=shutil.ignore_patterns("node_modules", "dist", "*.vsix"))
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=600)
+    done = subprocess.run(
+        ["npx", "@vscode/vsce", "package"], cwd=folder, capture_output=True, text=True, timeout=600, check=True
+    )
+    assert "WARNING" not in done.stdout + done.stderr
+    (package,) = folder.glob("cnn-arch-*.vsix")
+    names = set(zipfile.ZipFile(package).namelist())
+    assert {"extension/dist/extension.js", "extension/syntaxes/cnn-arch.tmLanguage.json"} <= names
+    assert {"extension/readme.md", "extension/LICENSE.txt"} <= {n for n in names if not n.endswith("/")}
+    assert not any("node_modules" in name for name in names)

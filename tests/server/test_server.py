@@ -267,3 +267,40 @@ async def test_go_to_definition_of_a_named_tensor(editor: Editor, client, plain)
     assert await jump(4, 9) == types.Range(at(2, 16), at(2, 17))  # `@x` inside the def: its own `x`
     assert await jump(6, 14) == types.Range(at(1, 12), at(1, 16))  # `@prev` -> the parameter
     editor.close(uri)
+
+
+ISSUE_EXAMPLE = "input 8x8x1\nconv 4 3\nmaxpool 2\nconv 4 3\nmaxpool 5\ndense 10 softmax\n"
+
+
+async def test_shapes_before_an_error_are_kept_and_every_error_is_reported(editor: Editor, client, plain):
+    uri, found = await editor.open(plain / "partial.arch", ISSUE_EXAMPLE)
+    (error,) = found
+    assert error.range.start == at(5, 0) and "maxpool 5 needs at least 5x5 input, got 1x1" in error.message
+    hover = await editor.request(client.text_document_hover_async(types.HoverParams(doc(uri), at(2, 1))))
+    assert "`conv 4 3` → **6x6x4**" in hover.contents.value and "params: 40" in hover.contents.value
+    whole = types.InlayHintParams(doc(uri), types.Range(at(1, 0), at(7, 0)))
+    hints = await editor.request(client.text_document_inlay_hint_async(whole))
+    assert {h.position.line + 1: h.label for h in hints} == {1: "→ 8x8x1", 2: "→ 6x6x4", 3: "→ 3x3x4", 4: "→ 1x1x4"}
+
+    # three independent errors: a syntax error, a misspelt keyword inside a `def`, a bad argument
+    broken = "def f(c):\n    conv c 1 stide=1\ninput 8x8x1\nconv 4 3 bn(\nf 4\nconv 4 3\ndropout 2\nrelu\n"
+    found = await editor.replace(uri, broken)
+    assert [(d.range.start.line + 1, d.severity) for d in found] == [(2, 1), (4, 1), (7, 1)]
+    assert "did you mean `stride=`?" in found[0].message and "`rate` (=2) must be" in found[2].message
+    hints = await editor.request(client.text_document_inlay_hint_async(whole))
+    assert {h.position.line + 1: h.label for h in hints} == {3: "→ 8x8x1"}  # the rest reads a broken line
+    editor.close(uri)
+
+
+async def test_lint_runs_on_what_compiles(editor: Editor, plain):
+    """A layer-level finding stays while another line is broken; a finding about the network as a whole
+    (the dense head's share) waits for a spec that compiles, since the broken part's size is unknown."""
+    text = FLATTEN_HEAD.replace("conv 64 3 relu\nconv 64 3 relu", "conv 64 3 bn relu\nconv 64 3 relu", 1)
+    uri, found = await editor.open(plain / "lint-known.arch", text)
+    assert {"CA101", "CA302"} <= set(codes(found))
+    broken = text.replace("dense 32 relu", "dense 32 relux")
+    found = await editor.replace(uri, broken)
+    errors = [d for d in found if d.severity == types.DiagnosticSeverity.Error]
+    assert len(errors) == 1 and "relux" in errors[0].message
+    assert "CA302" in codes(found) and "CA101" not in codes(found)
+    editor.close(uri)

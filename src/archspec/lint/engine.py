@@ -45,6 +45,9 @@ class Rule:
     severity: ClassVar[Severity] = "warning"
     fix_title: ClassVar[str | None] = None  # what the fix does; None: the rule has no automatic fix
     default: ClassVar[bool] = True  # selected unless `select` says otherwise
+    # judges the network as a whole (its output, its totals, every conv in it): while a spec has errors,
+    # the language server lints the part it knows and runs only the rules that judge layers where they are
+    whole_network: ClassVar[bool] = False
 
     def check(self, ctx: Context) -> Iterable[Violation]:
         raise NotImplementedError(self.code)
@@ -160,16 +163,16 @@ class Context:
         self.module = module
         self.typed = typed
         self.settings = settings
-
-    @property
-    def nodes(self) -> tuple[Node, ...]:
-        return self.typed.graph.nodes
+        # plain attributes, not properties: rules ask them for every node (the language server lints a
+        # 10,000-layer spec at each keystroke)
+        self.nodes: tuple[Node, ...] = typed.graph.nodes
+        self._infos = typed.infos
 
     def info(self, node: Node) -> LayerInfo:
-        return self.typed.infos[node.id]
+        return self._infos[node.id]
 
     def shape(self, node: Node) -> tuple[int, ...]:
-        return self.typed.infos[node.id].shape
+        return self._infos[node.id].shape
 
     def input_of(self, node: Node) -> Node | None:
         """The node feeding `node` when it has exactly one input."""
@@ -272,6 +275,34 @@ def noqa_codes(line: str) -> frozenset[str] | None:
 def lint_source(text: str, name: str, settings: Settings, input_shape: tuple[int, ...] | None = None) -> list[Finding]:
     """Lint a spec's text. Raises `SpecError` when it does not compile."""
     module, typed = compile_with_syntax(text, name, input_shape)
+    return lint_compiled(text, name, module, typed, settings)
+
+
+def lint_known(text: str, name: str, module: Module, graph, infos, settings: Settings) -> list[Finding]:
+    """Lint what is known of a spec that does not compile (`archspec.compile.check_spec`): the layers
+    whose inputs are known, with the rules that judge a layer where it is (not the network as a whole,
+    whose head or totals an unknown part would falsify), and no verdict on `# noqa` comments."""
+    from archspec.infer import TypedGraph
+    from archspec.ir import Graph, Node, Scope
+
+    known = [node for node in graph.nodes if infos[node.id] is not None]
+    if not known:
+        return []
+    ids = {node.id: index for index, node in enumerate(known)}
+    nodes = tuple(
+        Node(ids[n.id], n.kind, n.attrs, tuple(ids[i] for i in n.inputs), n.span, n.scope, n.origins) for n in known
+    )
+    scopes = tuple(Scope(s.id, s.parent, s.kind, s.label, s.span, ids.get(s.node)) for s in graph.scopes)
+    names = tuple((ids[node], label) for node, label in graph.names if node in ids)
+    partial = TypedGraph(Graph(nodes, scopes, graph.source, names), tuple(infos[n.id] for n in known))
+    ctx = Context(text, module, partial, settings)
+    codes = sorted(c for c in settings.codes if not RULES[c].whole_network and not RULES[c].reads_noqa)
+    findings = [f for f in _run(ctx, codes) if not _suppressed(ctx, f)]
+    return sorted(findings, key=lambda f: (f.span.line, f.span.column, f.code))
+
+
+def lint_compiled(text: str, name: str, module: Module, typed: TypedGraph, settings: Settings) -> list[Finding]:
+    """Lint a spec compiled already (the language server compiles it on its own, with recovery)."""
     ctx = Context(text, module, typed, settings)
     findings = _run(ctx, sorted(settings.codes))
     kept = [f for f in findings if not _suppressed(ctx, f)]

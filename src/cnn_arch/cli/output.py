@@ -46,7 +46,10 @@ def print_error(error: UserError) -> None:
     """Print a user error like a compiler diagnostic, colouring `error:` when stderr is a terminal."""
     text = error.render()
     if use_color(sys.stderr):
-        text = text.replace("error:", "\x1b[1;31merror:\x1b[0m", 1)
+        import re
+
+        # every diagnostic's `error:` (a spec with several errors lists them all), not one in a message
+        text = re.sub(r"(?m)^((?:\S+: )?)error:", "\\1\x1b[1;31merror:\x1b[0m", text)
         text = text.replace("\nhint:", "\n\x1b[1;36mhint:\x1b[0m")
     sys.stderr.write(text + "\n")
 

@@ -5,16 +5,38 @@ computes (shapes, parameters, MACs, receptive field) taken from the summary's ro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cached_property
 from typing import NamedTuple
 
+from archspec.compile import CheckCache, Checked, check_spec
 from archspec.errors import SpecError
-from archspec.lint import Finding, Settings, lint_source
+from archspec.lint import Finding, Settings
+from archspec.lint.engine import lint_compiled, lint_known
 from archspec.source import SourceText
-from archspec.summary import Row, summarize
-from archspec.syntax import Def, Module
+from archspec.syntax import Broken, Def, Module
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Item(NamedTuple):
+    """What one place of the network computes: a layer, or a block or macro call with its totals (a
+    row of the summary's table)."""
+
+    line: int
+    label: str
+    is_call: bool
+    shape: tuple[int, ...]
+    trainable: int
+    non_trainable: int
+    macs: int
+    receptive_field: tuple[int, int] | None
+    stride: tuple[int, int]
+    layers: int  # layers it covers
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
 
 
 class Occurrence(NamedTuple):
@@ -25,111 +47,188 @@ class Occurrence(NamedTuple):
     trainable: int
     non_trainable: int
     macs: int
-    last: Row  # the line's last row, for its receptive field and stride
+    last: Item  # the line's last item, for its receptive field and stride
     layers: int  # layers the line expands to
-    call: Row | None  # the innermost macro call this occurrence sits in
+    call: Item | None  # the innermost macro call this occurrence sits in
 
     @property
     def params(self) -> int:
         return self.trainable + self.non_trainable
 
 
-class Analysis:
-    """A document's text checked with the given lint settings. Linting happens at once (diagnostics
-    need it on every change); the typed graph and the per-line facts only when hover or hints ask."""
+class Superseded(Exception):
+    """A newer version of the document arrived while this one was analysed: the analysis is dropped."""
 
-    def __init__(self, text: str, name: str, settings: Settings, previous: Analysis | None = None) -> None:
+
+class Analysis:
+    """A document's text checked with recovery: every error, and the facts of every line whose inputs
+    are known. Lint runs on what compiles: on a spec with errors, on the layers whose inputs are known,
+    with the rules that judge a layer where it is (not those that judge the network as a whole: the
+    head's share of the parameters, the receptive field at the output). `cache` is what is kept of the document
+    between versions (`archspec.compile.CheckCache`); `check` raises `Superseded` between the steps when
+    a newer version is waiting."""
+
+    def __init__(
+        self,
+        text: str,
+        name: str,
+        settings: Settings,
+        previous: Analysis | None = None,
+        cache: CheckCache | None = None,
+        check: Callable[[], None] = lambda: None,
+    ) -> None:
         self.text = text
         self.name = name
         self.lines = SourceText("", text)
-        self.error: SpecError | None = None
+        self.checked: Checked = check_spec(text, name, cache=cache, check=check)
+        check()
+        self.errors: tuple[SpecError, ...] = self.checked.errors
+        self.more_errors = self.checked.more
         self.findings: list[Finding] = []
-        try:
-            self.findings = lint_source(text, name, settings)
-        except SpecError as error:
-            self.error = error
-        # While a line is half typed the text may not parse; completion and go-to-definition then use
-        # the previous version's macros. One level only, so analyses never form a chain.
-        self._previous = previous
-        if previous is not None:
-            previous._previous = None
+        typed = self.checked.typed
+        if typed is not None:
+            self.findings = lint_compiled(text, name, self.checked.module, typed, settings)
+        else:  # the layers whose inputs are known, with the rules that judge a layer where it is
+            checked = self.checked
+            self.findings = lint_known(text, name, checked.module, checked.graph, checked.infos, settings)
+        # A `def` whose header is being typed does not parse: completion and go-to-definition use the
+        # previous version's. One level only, so analyses never form a chain.
+        broken = {s.defines for s in self.checked.module.body if isinstance(s, Broken) and s.defines}
+        kept = previous.definitions if previous is not None else ()
+        self.definitions = (*self.checked.module.defs, *(d for d in kept if d.name in broken))
+
+    @property
+    def module(self) -> Module:
+        return self.checked.module
+
+    @property
+    def error(self) -> SpecError | None:
+        """The first error, if any."""
+        return self.errors[0] if self.errors else None
 
     @cached_property
-    def module(self) -> Module | None:
-        """The syntax tree; the previous version's when this text does not parse; None without one."""
-        from archspec.parse import parse
+    def _facts(self) -> tuple[dict[int, list[Occurrence]], list[Item]]:
+        return line_facts(self.checked)
 
-        try:
-            module = parse(self.text, self.name)
-        except SpecError:
-            module = self._previous.module if self._previous is not None else None
-        self._previous = None
-        return module
-
-    @cached_property
-    def rows(self) -> tuple[Row, ...]:
-        """The summary's rows (every layer and block, nested), or none when the spec has an error."""
-        if self.error is not None:
-            return ()
-        from archspec.compile import compile_with_syntax
-
-        _, typed = compile_with_syntax(self.text, self.name)
-        return summarize(typed, self.name).rows
-
-    @cached_property
+    @property
     def facts(self) -> dict[int, list[Occurrence]]:
-        """By 1-based source line: what the line computes, once per place it is expanded in."""
-        return line_facts(self.rows)
+        """By 1-based source line: what the line computes, once per place it is expanded in (places whose
+        inputs an error left unknown are left out)."""
+        return self._facts[0]
+
+    @property
+    def calls(self) -> list[Item]:
+        """Every macro call whose numbers are known."""
+        return self._facts[1]
 
     def definition(self, name: str) -> Def | None:
-        module = self.module
-        return next((d for d in module.defs if d.name == name), None) if module else None
+        return next((d for d in self.definitions if d.name == name), None)
 
 
-def line_facts(rows: tuple[Row, ...]) -> dict[int, list[Occurrence]]:
-    """Group summary rows by source line. Rows of one line under the same parent row are one
-    occurrence (`conv 64 3 bn relu x2` is six rows, one occurrence); a row nested in a row of its own
-    line is already counted by it."""
-    parents: list[int | None] = []
-    stack: list[int] = []
-    for index, row in enumerate(rows):
-        while stack and rows[stack[-1]].depth >= row.depth:
-            stack.pop()
-        parents.append(stack[-1] if stack else None)
-        if row.group:
-            stack.append(index)
-    leaves = [0] * len(rows)  # layers under each group row
-    for index, row in enumerate(rows):
-        if not row.group:
-            parent = parents[index]
-            while parent is not None:
-                leaves[parent] += 1
-                parent = parents[parent]
+def line_facts(checked: Checked) -> tuple[dict[int, list[Occurrence]], list[Item]]:
+    """Group the network's items (layers, and blocks with their totals, nested as the summary's rows
+    are) by source line. Items of one line under the same parent are one occurrence (`conv 64 3 bn relu
+    x2` is six layers, one occurrence); an item nested in an item of its own line is already counted by
+    it. An occurrence with any unknown item (its input unknown, or a failed statement inside a block)
+    is left out."""
+    graph, infos = checked.graph, checked.infos
+    scopes = graph.scopes
+    unknown = set(checked.incomplete)
+    sums: dict[int, list[int]] = {}
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for node in graph.nodes:
+        info = infos[node.id]
+        layer = 0 if node.scope is not None and scopes[node.scope].node == node.id else 1  # a merge is its block
+        scope = node.scope
+        while scope is not None:
+            if info is None:
+                unknown.add(scope)
+            else:
+                total = sums.setdefault(scope, [0, 0, 0, 0])
+                total[0] += info.trainable
+                total[1] += info.non_trainable
+                total[2] += info.macs
+                total[3] += layer
+            first.setdefault(scope, node.id)
+            last[scope] = node.id
+            scope = scopes[scope].parent
+    items: list[tuple[Item | None, int | None, int]] = []  # (item or None when unknown, parent scope, line)
+    scope_items: dict[int, Item | None] = {}
+    opened: set[int] = set()
+    for node in graph.nodes:
+        chain = []
+        scope = node.scope
+        while scope is not None and scope not in opened:
+            chain.append(scope)
+            scope = scopes[scope].parent
+        for scope_id in reversed(chain):
+            opened.add(scope_id)
+            scope = scopes[scope_id]
+            output = infos[scope.node if scope.node is not None else last[scope_id]]
+            item = None
+            if scope_id not in unknown and output is not None:
+                trainable, non_trainable, macs, layers = sums.get(scope_id, (0, 0, 0, 0))
+                item = Item(
+                    scope.span.line,
+                    scope.label,
+                    scope.kind == "call",
+                    output.shape,
+                    trainable,
+                    non_trainable,
+                    macs,
+                    output.receptive_field,
+                    output.stride,
+                    layers,
+                )
+            scope_items[scope_id] = item
+            items.append((item, scope.parent, scope.span.line))
+        if node.scope is not None and scopes[node.scope].node == node.id:
+            continue  # a merge node is its block's item
+        info = infos[node.id]
+        item = None
+        if info is not None:
+            item = Item(
+                node.line,
+                node.label,
+                False,
+                info.shape,
+                info.trainable,
+                info.non_trainable,
+                info.macs,
+                info.receptive_field,
+                info.stride,
+                1,
+            )
+        items.append((item, node.scope, node.line))
 
-    runs: dict[tuple[int, int | None], list[int]] = {}
-    for index, row in enumerate(rows):
-        parent = parents[index]
-        if parent is not None and rows[parent].line == row.line:
+    runs: dict[tuple[int, int | None], list[Item | None]] = {}
+    for item, parent, line in items:
+        if parent is not None and scopes[parent].span.line == line:
             continue
-        runs.setdefault((row.line, parent), []).append(index)
+        runs.setdefault((line, parent), []).append(item)
     facts: dict[int, list[Occurrence]] = {}
     for (line, parent), members in runs.items():
-        chosen = [rows[i] for i in members]
+        if None in members:
+            continue
         call = parent
-        while call is not None and rows[call].type != "call":
-            call = parents[call]
+        while call is not None and scopes[call].kind != "call":
+            call = scopes[call].parent
+        if call is not None and scope_items.get(call) is None:
+            continue
         facts.setdefault(line, []).append(
             Occurrence(
-                chosen[-1].shape,
-                sum(r.trainable for r in chosen),
-                sum(r.non_trainable for r in chosen),
-                sum(r.macs for r in chosen),
-                chosen[-1],
-                sum(leaves[i] if rows[i].group else 1 for i in members),
-                rows[call] if call is not None else None,
+                members[-1].shape,
+                sum(m.trainable for m in members),
+                sum(m.non_trainable for m in members),
+                sum(m.macs for m in members),
+                members[-1],
+                sum(m.layers for m in members),
+                scope_items[call] if call is not None else None,
             )
         )
-    return facts
+    calls = [item for scope_id, item in scope_items.items() if item is not None and item.is_call]
+    return facts, calls
 
 
 def word_at(line: str, column: int) -> tuple[str, int, int] | None:

@@ -72,8 +72,17 @@ def diagnostics(
                 source=SOURCE,
             )
         )
-    if analysis.error is not None:
-        found.append(error_diagnostic(analysis.error, analysis.lines, uri, codec))
+    found.extend(error_diagnostic(error, analysis.lines, uri, codec) for error in analysis.errors)
+    if analysis.more_errors:
+        last = analysis.errors[-1]
+        found.append(
+            types.Diagnostic(
+                span_range(analysis.lines, codec, last.span),
+                f"{analysis.more_errors} more errors after this one are not shown; fix these first",
+                severity=types.DiagnosticSeverity.Information,
+                source=SOURCE,
+            )
+        )
     found.extend(finding_diagnostic(f, analysis.lines, codec) for f in analysis.findings)
     return found
 

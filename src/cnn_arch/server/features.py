@@ -1,6 +1,6 @@
 """Hover, inlay hints, completion and go-to-definition over an analysis, as LSP types.
 
-The numbers come from the summary's rows (`archspec.summary`), the words from the layer registry and
+The numbers come from the analysis' line facts (`cnn_arch.server.analysis`), the words from the layer registry and
 the expander's block names, the rule pages from `cnn-arch rule`: nothing here knows a layer by name.
 """
 
@@ -65,7 +65,7 @@ def _numbers(o: Occurrence) -> list[str]:
     rf = rf_text(o.last)
     rf += "" if rf == "global" else f" pixels, stride {shape_text(stride) if stride[0] != stride[1] else stride[0]}"
     lines = [f"- params: {params}", f"- MACs: {o.macs:,} ({human_count(o.macs)})", f"- receptive field: {rf}"]
-    if o.layers > 1 and o.last.type != "call":  # a call's header already says it
+    if o.layers > 1 and not o.last.is_call:  # a call's header already says it
         lines.append(f"- layers: {o.layers}")
     return lines
 
@@ -78,7 +78,7 @@ def _line_hover(analysis: Analysis, number: int) -> str | None:
     if len(occurrences) == 1:
         only = occurrences[0]
         head = f"`{code}` → **{shape_text(only.shape)}**"
-        if only.last.type == "call" and only.layers:
+        if only.last.is_call and only.layers:
             head += f"\n\nexpansion of `{only.last.label}`: totals of its {only.layers} layers"
         return "\n".join([head, "", *_numbers(only)])
     lines = [f"`{code}`: in {len(occurrences)} expansions", ""]
@@ -104,7 +104,7 @@ def _def_hover(analysis: Analysis, name: str) -> str:
     docs = def_docs(analysis.lines, definition)
     if docs:
         parts.append(docs)
-    calls = [r for r in analysis.rows if r.type == "call" and r.label.split(" ", 1)[0] == name]
+    calls = [r for r in analysis.calls if r.label.split(" ", 1)[0] == name]
     if calls:
         alike: dict[tuple, list] = {}  # calls with the same arguments and numbers read as one entry
         for r in calls:
@@ -117,7 +117,7 @@ def _def_hover(analysis: Analysis, name: str) -> str:
         more = [f"- … and {len(listed) - MAX_LISTED} more"] if len(listed) > MAX_LISTED else []
         times = f"{len(calls)} time{'s' if len(calls) != 1 else ''}"
         parts.append("\n".join([f"called {times}:", *listed[:MAX_LISTED], *more]))
-    elif analysis.error is None:
+    elif not analysis.errors:
         parts.append("not called")
     return "\n\n".join(parts)
 
@@ -143,7 +143,7 @@ def inlay_hints(analysis: Analysis, codec: PositionCodec, wanted: types.Range) -
     shows the shapes of its expansions."""
     hints = []
     facts = analysis.facts
-    for number in range(wanted.start.line + 1, wanted.end.line + 2):
+    for number in range(wanted.start.line + 1, min(wanted.end.line + 2, len(analysis.lines) + 1)):
         occurrences = facts.get(number)
         if not occurrences:
             continue
@@ -187,8 +187,7 @@ def _line_starts(analysis: Analysis) -> list[types.CompletionItem]:
             label, insert = (f"{block} {'N' if block == 'repeat' else 'COND'}:", f"{block} ")
         items.append(types.CompletionItem(label, kind=kind.Keyword, detail="block", insert_text=insert))
     items += [types.CompletionItem(word, kind=kind.Keyword) for word in ("identity", "def")]
-    module = analysis.module
-    for definition in module.defs if module else ():
+    for definition in analysis.definitions:
         docs = def_docs(analysis.lines, definition)
         items.append(
             types.CompletionItem(
@@ -239,7 +238,7 @@ def definition(analysis: Analysis, codec: PositionCodec, uri: str, where: types.
     found = word_at(text, column_of(analysis.lines, codec, where))
     if found is None or code_before(text, found[1]) is None:
         return None
-    if found[1] > 0 and text[found[1] - 1] == "@" and analysis.module is not None:  # `@e1`: to its `-> e1`
+    if found[1] > 0 and text[found[1] - 1] == "@":  # `@e1`: to its `-> e1`
         from cnn_arch.server.tensor_names import tensor_definition
 
         span = tensor_definition(analysis.module, found[0], where.line + 1)

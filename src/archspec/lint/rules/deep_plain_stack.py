@@ -42,6 +42,7 @@ class DeepPlainStack(Rule):
 
     code = "CA503"
     name = "deep-plain-stack"
+    whole_network = True
 
     def check(self, ctx):
         nodes = ctx.nodes

@@ -39,6 +39,7 @@ class DenseOnSpatialInput(Rule):
 
     code = "CA102"
     name = "dense-on-spatial-input"
+    whole_network = True
 
     def check(self, ctx):
         output = ctx.typed.output_shape

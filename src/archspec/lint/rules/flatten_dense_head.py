@@ -59,6 +59,7 @@ class FlattenDenseHead(Rule):
 
     code = "CA101"
     name = "flatten-dense-head"
+    whole_network = True
     fix_title = "Replace `flatten` with `gap`"
 
     def check(self, ctx):

@@ -51,6 +51,7 @@ class PoolingAfterEveryConv(Rule):
 
     code = "CA502"
     name = "pooling-after-every-conv"
+    whole_network = True
 
     def check(self, ctx):
         convs = [n for n in ctx.nodes if n.layer.family == "conv"]

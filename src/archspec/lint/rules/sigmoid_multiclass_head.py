@@ -33,6 +33,7 @@ class SigmoidMulticlassHead(Rule):
 
     code = "CA104"
     name = "sigmoid-multiclass-head"
+    whole_network = True
 
     def check(self, ctx):
         output = ctx.nodes[-1]

@@ -48,6 +48,7 @@ class SmallReceptiveField(Rule):
 
     code = "CA501"
     name = "small-receptive-field"
+    whole_network = True
 
     def check(self, ctx):
         if len(ctx.typed.input_shape) != 3:
