@@ -82,6 +82,7 @@ def describe_kept(run_dir: Path, config: TrainConfig, step: int, found: str) -> 
 
     results = run.read_results(run_dir)
     if found == "best" and results is not None and results.get("step") == step:
+        results = {"monitor": config.monitor, **results}  # results.json of older runs did not name it
         return f"epoch {results['epoch']} of {results['epochs']}, {kept_reason(results)}"
     rows = {row["step"]: row["epoch"] for row in run.read_metrics(run_dir)}
     where = f"epoch {rows[step]} of {config.epochs}" if step in rows else f"step {step:,}"
