@@ -4,34 +4,41 @@ and its errors, and `--freeze`."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import reference_weights
 from conftest import TINY_SPEC, final_state, make_images, plain
 
-pytestmark = pytest.mark.slow  # builds reference models in Keras and PyTorch, and trains
+REFERENCE = Path(__file__).parent / "reference"  # torchvision's (made by reference/make_torchvision.py)
+INPUTS = reference_weights.images()  # 4 images of 32x32x3: the inputs torchvision's logits were made for
 
-INPUTS = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
 
+class FlaxLogits:
+    """The spec's Flax model, compiled once, given a file's weights as `--init-from` gives them: its
+    logits on INPUTS. The model it starts from is NaN wherever a file gives no value (instead of an
+    initialization, which costs more than the forward pass), so a layer the file misses shows."""
 
-def flax_logits(spec_text: str, name: str, input_shape, files: list[str], x: np.ndarray) -> list[np.ndarray]:
-    """The spec's Flax model, fresh, then given each file's weights as `--init-from` gives them, on images `x`."""
-    import jax
-    from flax import nnx
+    def __init__(self, spec_text: str, name: str, input_shape):
+        import jax
+        from flax import nnx
 
-    from archspec.compile import compile_spec
-    from archspec.train import pretrained, steps
+        from archspec.compile import compile_spec
+        from archspec.train import steps
 
-    typed = compile_spec(spec_text, name, input_shape)
-    model = jax.jit(lambda: steps.init_model(typed, seed=0))()
-    graphdef = steps.model_graphdef(typed)
-    forward = jax.jit(lambda m, x: nnx.merge(graphdef, m.params, m.model_state)(x, train=False, logits=True))
-    logits = []
-    for weights in files:
-        loaded, report = pretrained.initial_model(weights, typed, model, reinit_mismatched=False)
-        assert report.kept == len(pretrained.target_layers(typed, model)) and not report.unused
-        logits.append(np.asarray(forward(loaded, x)))
-    return logits
+        self.typed = compile_spec(spec_text, name, input_shape)
+        shapes = jax.eval_shape(lambda: steps.init_model(self.typed, seed=0))
+        self.model = jax.tree.map(lambda a: jax.device_put(np.full(a.shape, np.nan, a.dtype)), shapes)
+        graphdef = steps.model_graphdef(self.typed)
+        self.forward = jax.jit(lambda m, x: nnx.merge(graphdef, m.params, m.model_state)(x, train=False, logits=True))
+
+    def __call__(self, weights: str) -> np.ndarray:
+        from archspec.train import pretrained
+
+        loaded, report = pretrained.initial_model(weights, self.typed, self.model, reinit_mismatched=False)
+        assert report.kept == len(pretrained.target_layers(self.typed, self.model)) and not report.unused
+        return np.asarray(self.forward(loaded, INPUTS))
 
 
 # Built in a subprocess on Keras' numpy backend: four times faster than on JAX for these models (no
@@ -108,13 +115,14 @@ def keras_files(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_a_keras_application_gives_its_logits_in_the_template(keras_files):
     from archspec.templates import path
 
     expected = np.load(keras_files / "mobilenet.npy")
-    files = [str(keras_files / "mobilenet.keras"), str(keras_files / "mobilenet.weights.h5")]
-    for logits in flax_logits(path("mobilenet-v2").read_text(), "mobilenet-v2", (32, 32, 3), files, INPUTS):
-        assert np.abs(logits - expected).max() <= 1e-4
+    logits = FlaxLogits(path("mobilenet-v2").read_text(), "mobilenet-v2", (32, 32, 3))
+    for name in ("mobilenet.keras", "mobilenet.weights.h5"):
+        assert np.abs(logits(str(keras_files / name)) - expected).max() <= 1e-4
 
 
 FUNCTIONAL_SPEC = """\
@@ -135,61 +143,60 @@ dense 5
 """
 
 
+@pytest.mark.slow
 def test_a_keras_functional_model_with_branches_gives_its_logits(keras_files):
     expected = np.load(keras_files / "functional.npy")
-    (logits,) = flax_logits(FUNCTIONAL_SPEC, "functional.arch", None, [str(keras_files / "functional.keras")], INPUTS)
+    logits = FlaxLogits(FUNCTIONAL_SPEC, "functional.arch", None)(str(keras_files / "functional.keras"))
     assert np.abs(logits - expected).max() <= 1e-4
 
 
 @pytest.fixture(scope="module")
 def shufflenet_files(tmp_path_factory):
-    """torchvision's ShuffleNetV2 1.0x (random weights, BatchNorm statistics randomized) as a
-    safetensors state dict and an ONNX export, with its PyTorch logits."""
-    import torch
-    from safetensors.torch import save_file
-    from torchvision_shufflenetv2 import shufflenet_v2_x1_0
+    """torchvision's ShuffleNetV2 1.0x with the weights of `reference_weights` as a safetensors state dict
+    and as torch.onnx's export of the model: (folder, torchvision's logits on INPUTS, onnxruntime's).
 
+    torchvision made its logits and the export without weights (reference/make_torchvision.py, in an
+    environment of its own); here the same weights are drawn again and written into both files."""
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+    from safetensors.numpy import save_file
+
+    record = json.loads((REFERENCE / "shufflenet_v2_x1_0.json").read_text())
+    weights = reference_weights.state_dict(record["state_dict"])
+    assert reference_weights.digest(weights) == record["weights_sha256"], (
+        "numpy drew other weights than torchvision had"
+    )
     folder = tmp_path_factory.mktemp("torch")
-    torch.manual_seed(0)
-    model = shufflenet_v2_x1_0()
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                channels = module.num_features
-                module.running_mean.copy_(torch.randn(channels, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(channels, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(channels, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(channels, generator=generator) * 0.1)
-    model.eval()
-    nchw = torch.from_numpy(INPUTS.transpose(0, 3, 1, 2).copy())
-    with torch.no_grad():
-        expected = model(nchw).numpy()
-    save_file(model.state_dict(), folder / "shufflenet.safetensors")
-    # Without constant folding, the export keeps BatchNorm as its own operator (not folded into the convs).
-    torch.onnx.export(model, (nchw,), folder / "shufflenet.onnx", dynamo=False, do_constant_folding=False)
-    return folder, expected
+    save_file(weights, folder / "shufflenet.safetensors")
+    graph = onnx.load(str(REFERENCE / "shufflenet_v2_x1_0.onnx"), load_external_data=False)
+    for tensor in graph.graph.initializer:
+        tensor.CopyFrom(numpy_helper.from_array(weights[tensor.name], tensor.name))
+    onnx.save(graph, str(folder / "shufflenet.onnx"))
+    session = onnxruntime.InferenceSession(str(folder / "shufflenet.onnx"), providers=["CPUExecutionProvider"])
+    (from_onnx,) = session.run(None, {"images": INPUTS.transpose(0, 3, 1, 2).copy()})
+    from_torch = np.load(REFERENCE / "shufflenet_v2_x1_0_logits.npy")
+    assert np.abs(from_onnx - from_torch).max() <= 1e-4  # the export with the weights filled in is torchvision's model
+    return folder, from_torch, from_onnx
 
 
-def test_a_torchvision_state_dict_in_safetensors_gives_torchvisions_logits(shufflenet_files):
+@pytest.fixture(scope="module")
+def shufflenet_logits():
+    """The shufflenet-v2 template's logits on INPUTS with a file's weights (one model for the module's tests)."""
     from archspec.templates import path
 
-    folder, expected = shufflenet_files
-    text = path("shufflenet-v2").read_text()
-    (logits,) = flax_logits(text, "shufflenet-v2", (32, 32, 3), [str(folder / "shufflenet.safetensors")], INPUTS)
+    return FlaxLogits(path("shufflenet-v2").read_text(), "shufflenet-v2", (32, 32, 3))
+
+
+def test_a_torchvision_state_dict_in_safetensors_gives_torchvisions_logits(shufflenet_files, shufflenet_logits):
+    folder, expected, _ = shufflenet_files
+    logits = shufflenet_logits(str(folder / "shufflenet.safetensors"))
     assert np.abs(logits - expected).max() <= 1e-4
 
 
-def test_an_onnx_files_initializers_give_onnxruntimes_logits(shufflenet_files):
-    import onnxruntime
-
-    from archspec.templates import path
-
-    folder, _ = shufflenet_files
-    session = onnxruntime.InferenceSession(str(folder / "shufflenet.onnx"), providers=["CPUExecutionProvider"])
-    (expected,) = session.run(None, {session.get_inputs()[0].name: INPUTS.transpose(0, 3, 1, 2).copy()})
-    text = path("shufflenet-v2").read_text()
-    (logits,) = flax_logits(text, "shufflenet-v2", (32, 32, 3), [str(folder / "shufflenet.onnx")], INPUTS)
+def test_an_onnx_files_initializers_give_onnxruntimes_logits(shufflenet_files, shufflenet_logits):
+    folder, _, expected = shufflenet_files
+    logits = shufflenet_logits(str(folder / "shufflenet.onnx"))
     assert np.abs(logits - expected).max() <= 1e-4
 
 
@@ -209,6 +216,7 @@ def two_classes(tmp_path_factory):
     return folder / "two.arch", folder / "two.npz"
 
 
+@pytest.mark.slow
 def test_a_new_head_is_one_located_error_without_reinit_mismatched_and_leaves_no_run_folder(
     cli, tmp_path, finished_run, two_classes
 ):
@@ -225,7 +233,10 @@ def test_a_new_head_is_one_located_error_without_reinit_mismatched_and_leaves_no
     assert result.out == "" and not out.exists()
 
 
-def test_reinit_mismatched_keeps_the_trunk_and_says_what_started_afresh(cli, tmp_path, finished_run, two_classes):
+@pytest.mark.slow
+def test_a_new_head_on_a_frozen_trunk_trains_and_the_trunk_stays_bit_for_bit(cli, tmp_path, finished_run, two_classes):
+    from archspec.train.inference import load_run
+
     run_dir, _ = finished_run
     spec, data = two_classes
     out = tmp_path / "run"
@@ -235,27 +246,15 @@ def test_reinit_mismatched_keeps_the_trunk_and_says_what_started_afresh(cli, tmp
     assert f"Weights from {run_dir}: kept 2 layers; re-initialized line 6 `dense 2` (was 3 units)" in result.out
     # conv 4 3 (36 + 4) and bn (8): frozen; the new head: 4 x 2 + 2.
     assert "Frozen up to line 3: 48 parameters fixed (their BatchNorm in inference mode), 10 trainable" in result.out
-    # The kept trunk is the source run's, bit for bit (and frozen, it stayed so).
-    source, trained = final_state(run_dir), final_state(out)
-    for module in ("conv_1", "bn_3"):
-        assert [a.tobytes() for a in leaves(source, module)] == [a.tobytes() for a in leaves(trained, module)]
     results = json.loads((out / "results.json").read_text())
     assert results["parameters"] == {"trainable": 10, "frozen": 48}
-
-
-def test_a_frozen_trunk_keeps_its_weights_and_batchnorm_statistics_bit_for_bit(tmp_path, tiny_config):
-    from archspec.compile import compile_spec
-    from archspec.train import steps
-    from archspec.train.loop import train_and_evaluate
-
-    config = tiny_config(freeze="3", epochs=3)
-    train_and_evaluate(config, tmp_path / "run")
-    typed = compile_spec(config.spec_text, config.spec, config.input_shape)
-    start = plain(steps.init_model(typed, seed=config.seed))
-    end = final_state(tmp_path / "run")
-    for module in ("conv_1", "bn_3"):  # kernel and bias; scale, bias, mean and var
-        assert [a.tobytes() for a in leaves(start, module)] == [a.tobytes() for a in leaves(end, module)]
-    assert not np.array_equal(start.params["layers"]["dense_6"]["kernel"], end.params["layers"]["dense_6"]["kernel"])
+    # The trunk is the source run's kept model (`--init-from RUN` takes RUN/best), bit for bit after
+    # training: the conv's kernel and bias, the BatchNorm's scale, bias, mean and variance.
+    source, trained = plain(load_run(run_dir).model), final_state(out)
+    for module in ("conv_1", "bn_3"):
+        assert [a.tobytes() for a in leaves(source, module)] == [a.tobytes() for a in leaves(trained, module)]
+    # The new head trained: its bias starts at zero (nnx.Linear initializes it so).
+    assert np.all(trained.params["layers"]["dense_6"]["bias"] != 0)
 
 
 def leaves(model, module: str) -> list[np.ndarray]:
