@@ -30,13 +30,11 @@ FLAGS = [
 ]
 
 
-def _above_four(fd: int) -> int:
+def _above_nine(fd: int) -> int:
     import fcntl
 
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 5)
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
     os.close(fd)
-    if moved > 9:
-        raise RuntimeError("no free file descriptor between 5 and 9 for Chromium's pipe")
     return moved
 
 
@@ -57,12 +55,12 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="cnn-arch-chromium-")
         to_child, self._write = os.pipe()
         self._read, from_child = os.pipe()
-        # on 5 to 9: above 3 and 4, which the shell sets up for Chromium, and single digits, which sh reads
-        to_child, from_child = (_above_four(fd) for fd in (to_child, from_child))
+        # above 9, clear of 3 and 4, which the shell sets up for Chromium (bash reads such numbers; dash not)
+        to_child, from_child = (_above_nine(fd) for fd in (to_child, from_child))
         # the shell puts our pipe ends on the descriptors Chromium reads (3) and writes (4)
         command = " ".join([binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"])
         self.process = subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {command} 3<&{to_child} 4>&{from_child} {to_child}<&- {from_child}>&-"],
+            ["bash", "-c", f"exec {command} 3<&{to_child} 4>&{from_child} {to_child}<&- {from_child}>&-"],
             pass_fds=(to_child, from_child),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
