@@ -458,6 +458,7 @@ def _place(block: Block, plan: Plan) -> None:
                 if links[s]:
                     found = followed(s, links)
                     wanted[s] = round(2 * sum(slots[n].pos for n in found) / len(found)) / 2
+            _centre_runs([s for s in row if slots[s].kind != DUMMY], wanted)
             fixed: set[int] = set()
             for s in sorted(row, key=lambda s: -priority(s, links)):
                 if s in wanted:
@@ -468,6 +469,22 @@ def _place(block: Block, plan: Plan) -> None:
     for s in slots:
         s.pos -= low
     block.width = max((s.pos for s in slots), default=0.0) + 1
+
+
+def _centre_runs(row: list[int], wanted: dict[int, float]) -> None:
+    """Neighbours that want one position (the branches under the node they all read) spread around it,
+    one unit apart, so a fan-out is centred under its source instead of starting at it. Long edges are
+    left out: they give way to the nodes beside them."""
+    start = 0
+    while start < len(row):
+        end = start
+        target = wanted.get(row[start])
+        while end + 1 < len(row) and target is not None and wanted.get(row[end + 1]) == target:
+            end += 1
+        for offset, s in enumerate(row[start : end + 1]):
+            if target is not None:
+                wanted[s] = target + offset - (end - start) / 2
+        start = end + 1
 
 
 def _straighten(block: Block) -> None:
