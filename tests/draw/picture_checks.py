@@ -114,7 +114,7 @@ def edge_segments(svg: ET.Element) -> list[tuple[str, tuple[float, float], tuple
         if tip is not None:
             points.append(_points(tip.get("points"))[-1])
         for a, b in itertools.pairwise(points):
-            if a != b:
+            if abs(a[0] - b[0]) >= EPS or abs(a[1] - b[1]) >= EPS:  # a jog under half a pixel is no segment
                 out.append((group.get("data-tensor"), a, b))
     return out
 
@@ -169,14 +169,14 @@ def measure(svg: ET.Element) -> Quality:
             by_x[bisect.bisect_right(xs, low_x) : bisect.bisect_left(xs, high_x)],
         )
 
-    def across(rect, shrink: float) -> int:
-        """Segments through the rectangle: into its inside, and not ending on it (as an edge's last
-        segment does, on a box's top or a merge node's rim)."""
+    def across(rect, shrink: float, ending: bool = True) -> int:
+        """Segments into the rectangle's inside; with `ending`, not those ending on it (as an edge's
+        last segment does, on a box's top or a merge node's rim)."""
         x, y, w, h = rect
         x0, y0, x1, y1 = x + shrink, y + shrink, x + w - shrink, y + h - shrink
 
         def on(px, py) -> bool:
-            return x - EPS <= px <= x + w + EPS and y - EPS <= py <= y + h + EPS
+            return ending and x - EPS <= px <= x + w + EPS and y - EPS <= py <= y + h + EPS
 
         rows, columns = near(x0, x1, y0, y1)
         hits = sum(1 for _, a0, a1, yy in rows if a0 < x1 and a1 > x0 and not (on(a0, yy) or on(a1, yy)))
@@ -193,6 +193,6 @@ def measure(svg: ET.Element) -> Quality:
         shared,
         sum(across(b, 1.0) for b in boxes),
         sum(over_border(f) for f in frames),
-        sum(across(t, 0.0) for t in titles),
+        sum(across(t, 0.0, ending=False) for t in titles),
         len(segments),
     )

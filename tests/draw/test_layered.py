@@ -69,3 +69,24 @@ def test_nasnet_mobile_cells_can_be_traced(depth):
     assert quality.segments > (3000 if depth is None else 300)
     assert quality.broken == 0, quality  # no shared segment, nothing through a box, frame border or title
     assert quality.crossings <= NASNET_CROSSINGS[depth], quality
+
+
+def test_the_tracing_checks_see_what_a_reader_would_trip_on():
+    """The checks behind the thresholds above, on a hand-made picture with one fault of each kind."""
+    svg = ET.fromstring(
+        '<svg xmlns="http://www.w3.org/2000/svg">'
+        '<g class="row box" data-row="0"><rect x="0" y="0" width="40" height="20"/></g>'
+        '<g class="row frame" data-row="1"><rect x="100" y="0" width="80" height="80"/>'
+        '<text x="110" y="18" font-size="13">title</text></g>'
+        # tensor 1 runs down through the box; tensor 2 shares 5 units of its vertical; tensor 3 crosses both
+        '<g class="edge" data-tensor="1"><polyline points="20,-10 20,30 60,30"/></g>'
+        '<g class="edge" data-tensor="2"><polyline points="20,25 20,35"/></g>'
+        '<g class="edge" data-tensor="3"><polyline points="10,28 30,28"/></g>'
+        # tensor 4 crosses the frame's side, tensor 5 its title
+        '<g class="edge" data-tensor="4"><polyline points="90,50 120,50"/></g>'
+        '<g class="edge" data-tensor="5"><polyline points="115,-5 115,15"/></g>'
+        "</svg>"
+    )
+    quality = measure(svg)
+    assert (quality.through_boxes, quality.shared, quality.crossings) == (1, 1, 2), quality
+    assert (quality.through_frames, quality.through_titles) == (2, 1), quality  # tensor 5 enters the top too

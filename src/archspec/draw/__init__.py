@@ -50,6 +50,8 @@ def draw(typed: TypedGraph, name: str, *, style: str = "graph", depth: int | Non
         model.folded = fold_depth(model, level)
         scene = graph_scene(model, layered)
         if _readable(scene) or level == 1:
+            while level > 1 and fold_depth(model, level - 1) == model.folded:
+                level -= 1  # the same picture: name the smallest --depth that draws it
             return Picture(_whole(scene), level, full)
     return Picture(_whole(scene), depth)
 
