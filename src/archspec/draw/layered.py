@@ -24,6 +24,7 @@ interactive HTML needs no layout code of its own.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -370,6 +371,9 @@ def _order_rows(block: Block, plan: Plan) -> None:
         for a, b, out_pin, in_pin in gap:
             down[a].append((b, fractions[(b, IN, in_pin)] - fractions[(a, OUT, out_pin)]))
             up[b].append((a, fractions[(a, OUT, out_pin)] - fractions[(b, IN, in_pin)]))
+    # for `_transpose`: each edge's far end, its slot and where on the slot it attaches
+    far_up = {i: [(a, fractions[(a, OUT, o)]) for a, b, o, _ in itertools.chain(*hops) if b == i] for i in up}
+    far_down = {i: [(b, fractions[(b, IN, n)]) for a, b, _, n in itertools.chain(*hops) if a == i] for i in down}
     best, best_rows = total(), [list(row) for row in rows]
     for sweep in range(SWEEPS):
         if best == 0:
@@ -387,25 +391,32 @@ def _order_rows(block: Block, plan: Plan) -> None:
                 return sum(found) / len(found) if found else current[s]
 
             rows[r].sort(key=key)
-        _transpose(rows, crossings)
+        _transpose(rows, far_up, far_down)
         now = total()
         if now < best:
             best, best_rows = now, [list(row) for row in rows]
     block.rows[:] = best_rows
 
 
-def _transpose(rows: list[list[int]], crossings) -> None:
-    """Swap neighbours in a row while that removes crossings with the rows above and below."""
+def _transpose(rows: list[list[int]], up, down) -> None:
+    """Swap neighbours in a row while that removes crossings with the rows above and below. Only the
+    edges of the two swapped nodes change order, so only their crossings with each other are counted:
+    with u left of v, an edge of u and one of v cross when u's far end lies right of v's (edges from
+    one node above, a fan-out, never cross)."""
+    where = {s: q for row in rows for q, s in enumerate(row)}
+
+    def between(u: int, v: int) -> int:  # crossings of u's and v's edges, u left of v
+        above = sum(1 for a, fa in up[u] for b, fb in up[v] if a != b and where[a] + fa > where[b] + fb)
+        return above + sum(1 for a, fa in down[u] for b, fb in down[v] if where[a] + fa > where[b] + fb)
+
     for _ in range(3):
         improved = False
-        for r, row in enumerate(rows):
+        for row in rows:
             for p in range(len(row) - 1):
-                where = {s: q for other in rows[max(0, r - 1) : r + 2] for q, s in enumerate(other)}
-                gaps = [g for g in (r - 1, r) if 0 <= g < len(rows) - 1]
-                before = sum(crossings(g, where) for g in gaps)
-                where[row[p]], where[row[p + 1]] = where[row[p + 1]], where[row[p]]
-                if sum(crossings(g, where) for g in gaps) < before:
-                    row[p], row[p + 1] = row[p + 1], row[p]
+                u, v = row[p], row[p + 1]
+                if between(v, u) < between(u, v):
+                    row[p], row[p + 1] = v, u
+                    where[u], where[v] = p + 1, p
                     improved = True
         if not improved:
             return

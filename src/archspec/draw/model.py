@@ -60,9 +60,13 @@ class DrawModel:
     edges: list[tuple[int, int]]  # (from, to) between boxes and merges at full depth; a merge has one per input
     head: DenseHead | None
     folded: frozenset[int] = frozenset()  # the frames drawn as one box
+    _inputs: dict[int, list[int]] = field(default_factory=dict, repr=False)  # target -> sources, once asked
 
     def inputs_of(self, item: int) -> list[int]:
-        return [src for src, dst in self.edges if dst == item]
+        if not self._inputs:
+            for source, target in self.edges:
+                self._inputs.setdefault(target, []).append(source)
+        return self._inputs.get(item, [])
 
     def shown_as(self, item: int) -> str | None:
         """BOX, FRAME or MERGE as drawn with the model's folding; None when a folded frame hides it."""
