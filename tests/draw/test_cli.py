@@ -81,7 +81,7 @@ def test_a_network_too_big_to_read_is_folded_with_a_message_saying_how_to_see_it
     out = tmp_path / "nasnet.svg"
     result = cli("draw", "nasnet-mobile", "-o", str(out))
     assert result.code == 0
-    assert "Folded to --depth 2 to stay readable: every layer would take 3,392x32,298." in result.err
+    assert "Folded to --depth 2 to stay readable: every layer would take 3,753x32,298." in result.err
     assert "`--depth N` unfolds further; `-o nasnet-mobile.html` shows every layer, with folding." in result.err
     width, height = svg_size(out)
     assert width <= 2400 and height <= 8000

@@ -104,8 +104,8 @@ def place(plan: Plan, measure: Measure, title_width: Callable[[int], float]) -> 
             width = grid_w + 2 * PAD
             ins = [i for i in block.rows[0] if block.slots[i].kind == IN]
             ports = sorted(PAD + _column_x(half, block.slots[i].pos) for i in ins)
-            title_x, width = _title_place(ports, title_width(frame), width)
-            found = _Box(block, extents, half, tops, heights, gaps, width, HEADER + grid_h + PAD, title_x, HEADER, PAD)
+            title_x, width, left = _title_place(ports, title_width(frame), width)
+            found = _Box(block, extents, half, tops, heights, gaps, width, HEADER + grid_h + PAD, title_x, HEADER, left)
         boxes[frame] = found
         return found
 
@@ -218,15 +218,17 @@ def _spread(index: int, count: int, span: float) -> float:
     return 0.0 if count < 2 else (index / (count - 1) - 0.5) * span
 
 
-def _title_place(ports: list[float], title: float, width: float) -> tuple[float, float]:
-    """(x of the title, frame width): the leftmost stretch of the title band between the frame's input
-    ports where the title fits, so no edge crosses it; the frame widens when there is none."""
+def _title_place(ports: list[float], title: float, width: float) -> tuple[float, float, float]:
+    """(x of the title, frame width, x of the contents): the title takes the leftmost stretch of the title
+    band between the frame's input ports where it fits, so no edge crosses it. Where none is wide
+    enough, the frame widens on both sides, the contents staying centred (a chain of frames stays one
+    straight column), and the title goes right of the last port."""
     edges = [PAD - 6, *ports, width - PAD + 6]
     for left, right in pairwise(edges):
         if right - left - 12 >= title:
-            return left + 6, width
-    last = edges[-2]
-    return last + 6, max(width, last + 6 + title + PAD)
+            return left + 6, width, PAD
+    extra = 2 * max(0.0, edges[-2] + 6 + title - (width - PAD))  # twice what the right side lacks
+    return edges[-2] + extra / 2 + 6, width + extra, PAD + extra / 2
 
 
 def _simplify(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -67,9 +67,9 @@
   }
   function titlePlace(ports, title, width) {
     const edges = [C.PAD - 6, ...ports, width - C.PAD + 6];
-    for (let i = 0; i + 1 < edges.length; i++) if (edges[i + 1] - edges[i] - 12 >= title) return [edges[i] + 6, width];
-    const last = edges[edges.length - 2];
-    return [last + 6, Math.max(width, last + 6 + title + C.PAD)];
+    for (let i = 0; i + 1 < edges.length; i++) if (edges[i + 1] - edges[i] - 12 >= title) return [edges[i] + 6, width, C.PAD];
+    const extra = 2 * Math.max(0, edges[edges.length - 2] + 6 + title - (width - C.PAD));
+    return [edges[edges.length - 2] + extra / 2 + 6, width + extra, C.PAD + extra / 2];
   }
 
   function place() {
@@ -120,8 +120,8 @@
           .filter((i) => block.slots[i][0] === "in")
           .map((i) => C.PAD + columnX(half, block.slots[i][3]))
           .sort((a, b) => a - b);
-        const [titleX, width] = titlePlace(ports, items[key].title_width, gridW + 2 * C.PAD);
-        found = { block, extents, half, tops, heights, gaps, width, height: C.HEADER + y + C.PAD, titleX, top: C.HEADER, left: C.PAD };
+        const [titleX, width, left] = titlePlace(ports, items[key].title_width, gridW + 2 * C.PAD);
+        found = { block, extents, half, tops, heights, gaps, width, height: C.HEADER + y + C.PAD, titleX, top: C.HEADER, left };
       }
       boxes.set(key, found);
       return found;
