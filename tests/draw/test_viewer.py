@@ -13,11 +13,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from archspec.compile import compile_spec
 from archspec.draw import interactive
 from archspec.summary import summarize
 from tests.draw.chromium import Browser
 from tests.draw.picture_checks import assert_edges_land, measure
 from tests.draw.test_graph import typed
+from tests.draw.test_random_graphs import SWAP
 
 pytestmark = pytest.mark.slow  # a browser process
 
@@ -27,6 +29,8 @@ def pages(tmp_path_factory):
     folder = tmp_path_factory.mktemp("viewer")
     for name in ("resnet50", "nasnet-mobile", "flatten-head"):
         (folder / f"{name}.html").write_text(interactive(typed(name), name), encoding="utf-8")
+    swap = compile_spec(SWAP, "swap.arch")
+    (folder / "swap.html").write_text(interactive(swap, "swap"), encoding="utf-8")
     return folder
 
 
@@ -145,6 +149,15 @@ def test_every_layer_of_nasnet_is_drawn_traceably_in_the_browser(browser, pages,
     assert len(rows(browser)) == 998
     quality = measure(drawn_svg(browser))
     assert quality.broken == 0 and quality.crossings <= 196, quality
+
+
+def test_a_graph_that_needs_a_dogleg_is_drawn_traceably_in_the_browser(browser, pages):
+    browser.open(pages / "swap.html")
+    browser.settle()
+    svg = drawn_svg(browser)
+    assert_edges_land(svg)
+    assert measure(svg).broken == 0
+    assert browser.errors() == []
 
 
 def test_the_dense_head_is_outlined_with_its_share(browser, pages):

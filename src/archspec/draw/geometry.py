@@ -194,9 +194,14 @@ def place(plan: Plan, measure: Measure, title_width: Callable[[int], float]) -> 
                 last = k == len(path) - 2
                 x = pin_x(frame, path[k + 1], IN, piece.in_pin if last else piece.source)
                 track = piece.tracks[k]
-                if track >= 0:
-                    gap_top = y0 + box.top + box.row_top[upper.row] + box.row_height[upper.row]
-                    y = gap_top + box.gap[upper.row] * (track + 1) / (block.tracks[upper.row] + 1)
+                gap_top = y0 + box.top + box.row_top[upper.row] + box.row_height[upper.row]
+                spacing = box.gap[upper.row] / (block.tracks[upper.row] + 1)  # between the gap's tracks
+                if isinstance(track, list):  # a dogleg: down at the middle of its span, onto a low track
+                    middle = (points[-1][0] + x) / 2
+                    high, low = (gap_top + spacing * (t + 1) for t in track)
+                    points += [(points[-1][0], high), (middle, high), (middle, low), (x, low)]
+                elif track >= 0:
+                    y = gap_top + spacing * (track + 1)
                     points += [(points[-1][0], y), (x, y)]
             end = path[-1]
             points.append((points[-1][0], pin_y(frame, end, IN, points[-1][0])))

@@ -54,7 +54,8 @@ class Piece:
     slots: list[int]  # indices into Block.slots
     out_pin: int  # which output of the first slot: the source item (frames have one port per tensor)
     in_pin: int  # which input of the last slot: a merge's input index, or the source item for a frame
-    tracks: list[int] = field(default_factory=list)  # per hop: a track in that gap, -1 when straight down
+    # per hop: a track in that gap, -1 when straight down, [track, low track] for a dogleg between them
+    tracks: list[int | list[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -553,11 +554,15 @@ def _move(row: list[int], p: int, target: float, slots: list[Slot], fixed: set[i
 
 def _assign_tracks(block: Block, plan: Plan) -> None:
     """A track in each gap for every tensor that turns there, ordered so that few edges cross and no
-    edge runs down through another's horizontal segment at the same x."""
+    edge runs down through another's horizontal segment at the same x. Where two tensors swap columns
+    in one gap, no order of their tracks keeps their vertical runs apart: one of them then takes a
+    dogleg, across on its track, down at the middle of its span, across on a track of its own at the
+    bottom of the gap."""
     slots = block.slots
     hops = _hops(block)
     block.tracks = [0] * len(block.rows)
-    track_of: dict[tuple[int, int], int] = {}  # (gap, upper slot + out pin) -> track
+    track_of: dict[tuple[int, int, int], int] = {}  # (gap, upper slot, out pin) -> track
+    dogleg: dict[tuple[int, int, int, int], int] = {}  # (gap, upper slot, out pin, lower slot) -> low track
     for r, gap in enumerate(hops):
         nets: dict[tuple[int, int], dict] = {}
         for a, b, out_pin, in_pin in gap:
@@ -567,15 +572,26 @@ def _assign_tracks(block: Block, plan: Plan) -> None:
             net["bottoms"].append(bottom)
             net["lower"].append(b)
         turning = [key for key, net in nets.items() if not _straight(block, plan, key[0], net)]
-        ordered = _order_nets([nets[k] for k in turning])
-        for track, position in enumerate(ordered):
-            track_of[(r, *turning[position])] = track
-        block.tracks[r] = len(turning)
+        ordered = [turning[i] for i in _order_nets([nets[k] for k in turning])]
+        for track, key in enumerate(ordered):
+            track_of[(r, *key)] = track
+        count = len(ordered)
+        for above, key in enumerate(ordered):
+            net = nets[key]
+            for below in ordered[above + 1 :]:
+                rising = nets[below]["top"]
+                for bottom, lower in zip(net["bottoms"], net["lower"]):
+                    if bottom == rising and (r, *key, lower) not in dogleg:
+                        dogleg[(r, *key, lower)] = count
+                        count += 1
+        block.tracks[r] = count
     for piece in block.pieces:
         piece.tracks = []
         for k, a in enumerate(piece.slots[:-1]):
             out_pin = piece.out_pin if k == 0 else piece.source
-            piece.tracks.append(track_of.get((slots[a].row, a, out_pin), -1))
+            track = track_of.get((slots[a].row, a, out_pin), -1)
+            low = dogleg.get((slots[a].row, a, out_pin, piece.slots[k + 1]))
+            piece.tracks.append(track if low is None else [track, low])
 
 
 def _straight(block: Block, plan: Plan, upper: int, net: dict) -> bool:

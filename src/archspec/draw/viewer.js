@@ -196,9 +196,13 @@
           const row = block.slots[path[k]][2];
           const last = k === path.length - 2;
           const x = pinX(key, path[k + 1], "in", last ? inPin : source);
-          if (tracks[k] >= 0) {
-            const y = y0 + box.top + box.tops[row] + box.heights[row] + (box.gaps[row] * (tracks[k] + 1)) / (block.tracks[row] + 1);
-            points.push([points[points.length - 1][0], y], [x, y]);
+          const trackY = (t) => y0 + box.top + box.tops[row] + box.heights[row] + (box.gaps[row] * (t + 1)) / (block.tracks[row] + 1);
+          const here = points[points.length - 1][0];
+          if (Array.isArray(tracks[k])) { // a dogleg: down at the middle of its span, onto a low track
+            const middle = (here + x) / 2;
+            points.push([here, trackY(tracks[k][0])], [middle, trackY(tracks[k][0])], [middle, trackY(tracks[k][1])], [x, trackY(tracks[k][1])]);
+          } else if (tracks[k] >= 0) {
+            points.push([here, trackY(tracks[k])], [x, trackY(tracks[k])]);
           }
         }
         const end = path[path.length - 1];
