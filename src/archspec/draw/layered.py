@@ -1,20 +1,23 @@
 """The layout of a draw model: a layered (Sugiyama) layout per block, blocks nested in their parents.
 
 Every macro call, `repeat` and `branch` is a block with its own layered layout, drawn as a frame or,
-folded, as one box; the parent lays it out as one node. A tensor that enters or leaves a block does so
-through a port on the frame's top or bottom border, so an edge never runs through a frame's interior
-except to reach its target. Per block:
+folded, as one box; so is each branch of two or more rows written straight in a merge (a lane, drawn
+without a border). The parent lays a block out as one node. A tensor that enters or leaves a block
+does so through a port on the frame's top or bottom border, so an edge never runs through a frame's
+interior except to reach its target. Per block:
 
 1. layers: longest path from the block's inputs, the first nodes of a merge's branches in one row (a
    branch reading a cell input stands beside its sibling branches, as the spec writes them);
 2. long edges pass each layer between their ends as a dummy node; edges from one tensor share them;
 3. order in each layer: spec order, then barycentre sweeps and adjacent swaps, kept only when they cut
    the edge crossings counted between layers (so a series-parallel block keeps the order written);
-4. position: every node gets a unit position on a half-integer lattice (priority method: long edges
-   straight, chains aligned, merges centred under their inputs);
+4. position: every node gets a unit position on a half-integer lattice (priority method: chains
+   aligned, merges centred under their inputs, fan-outs centred under their source, long edges
+   around the nodes and straight where the rows leave room);
 5. edges are orthogonal: straight down, or down to a horizontal track in the gap between two layers,
    across, and down. Each tensor that turns in a gap gets a track of its own, ordered to avoid
-   crossings, so two edges of different tensors never share a segment.
+   crossings, so two edges of different tensors never share a segment (a dogleg where two swap
+   columns).
 
 Pixel geometry is not decided here: `archspec.draw.geometry` turns the plan into coordinates from the
 sizes of the boxes, for any folding (a folded frame is a box at the same unit position). The same
@@ -24,9 +27,8 @@ interactive HTML needs no layout code of its own.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise
 
 from archspec.draw.model import FRAME, MERGE, DrawModel
 
@@ -373,8 +375,8 @@ def _order_rows(block: Block, plan: Plan) -> None:
             down[a].append((b, fractions[(b, IN, in_pin)] - fractions[(a, OUT, out_pin)]))
             up[b].append((a, fractions[(a, OUT, out_pin)] - fractions[(b, IN, in_pin)]))
     # for `_transpose`: each edge's far end, its slot and where on the slot it attaches
-    far_up = {i: [(a, fractions[(a, OUT, o)]) for a, b, o, _ in itertools.chain(*hops) if b == i] for i in up}
-    far_down = {i: [(b, fractions[(b, IN, n)]) for a, b, _, n in itertools.chain(*hops) if a == i] for i in down}
+    far_up = {i: [(a, fractions[(a, OUT, o)]) for a, b, o, _ in chain(*hops) if b == i] for i in up}
+    far_down = {i: [(b, fractions[(b, IN, n)]) for a, b, _, n in chain(*hops) if a == i] for i in down}
     best, best_rows = total(), [list(row) for row in rows]
     for sweep in range(SWEEPS):
         if best == 0:
