@@ -54,7 +54,9 @@ def draw_command(
 
         page = interactive(typed, spec, depth=depth)
         _write(target, lambda path: Path(path).write_text(page, encoding="utf-8"))
-        typer.echo(f"Wrote {target} (HTML viewer, {len(page.encode()) / 1e6:.1f} MB; opens in any browser).", err=True)
+        size = len(page.encode())
+        size_text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
+        typer.echo(f"Wrote {target} (HTML viewer, {size_text}; opens in any browser).", err=True)
         return
     from archspec.draw import draw, write
 
