@@ -80,9 +80,11 @@ def test_trained_comparison_adds_accuracy_and_a_plot(cli, tmp_path):
             "best_val_loss",
             "gap",
             "images_per_second",
+            "kept_epoch",
             "test_accuracy",
         }
         assert 0.0 <= model["trained"]["best_val_accuracy"] <= 1.0
+        assert model["trained"]["kept_epoch"] == 1  # the epoch whose model each run keeps
     assert (out / "compare.png").stat().st_size > 0
     assert f"validation curves: {out / 'compare.png'}" in result.err  # names the PNG it wrote
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["1-tiny", "2-flat"]

@@ -59,6 +59,7 @@ TRAINED = [
     ("best val accuracy", "best_val_accuracy", lambda v: f"{v:.2%}"),
     ("best val loss", "best_val_loss", lambda v: f"{v:.4f}"),
     ("train-val gap", "gap", lambda v: f"{v:+.2%}"),
+    ("kept epoch", "kept_epoch", lambda v: f"{v:g}"),
     ("test accuracy", "test_accuracy", lambda v: f"{v:.2%}"),
     ("images/s", "images_per_second", lambda v: f"{v:,.0f}"),
 ]

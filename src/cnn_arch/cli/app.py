@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import sys
 
+if sys.argv[1:2] == ["train"]:
+    # First thing, before the heavy imports: a Ctrl-C in the first second must stop the run, and one
+    # landing in JAX's garbage-collection callbacks would be swallowed (see archspec.train.stopping).
+    from archspec.train import stopping
+
+    stopping.catch_early()
+
 import typer
 
 from cnn_arch.cli import (

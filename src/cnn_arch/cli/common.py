@@ -14,7 +14,7 @@ class TableOrJson(str, Enum):
 
 
 class CheckpointChoice(str, Enum):
-    """Which checkpoint of a run: the best by validation accuracy, or the last one."""
+    """Which checkpoint of a run: the one it kept (the best epoch by its --monitor), or the last one."""
 
     best = "best"
     last = "last"

@@ -127,6 +127,7 @@ def _train(index: int, name: str, text: str, typed, settings: dict, folder: Path
             reporter.close()
     rows = run.read_metrics(workdir)
     entry.trained = summarize_run(rows)
-    if "test" in results:  # the run's model (its best checkpoint) on the held-out test images
+    entry.trained["kept_epoch"] = results["epoch"]  # the epoch whose model the run keeps (--monitor)
+    if "test" in results:  # the run's model (the kept epoch's) on the test images
         entry.trained["test_accuracy"] = results["test"]["accuracy"]
     return name, rows

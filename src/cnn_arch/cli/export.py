@@ -33,7 +33,9 @@ def export_command(
     to: Target = typer.Option(None, "--to", help="What to write. [default: onnx for a run folder]"),
     out: Path = typer.Option(None, "-o", "--out", metavar="FILE", help="Where to write (code: default stdout)."),
     checkpoint: Checkpoint = typer.Option(
-        Checkpoint.best, "--checkpoint", help="For a run: the best checkpoint by validation accuracy, or the last one."
+        Checkpoint.best,
+        "--checkpoint",
+        help="For a run: the checkpoint it kept (its --monitor's best epoch), or the last one.",
     ),
     input_dtype: InputDtype = typer.Option(
         InputDtype.uint8, "--input-dtype", help="For ONNX: the input's type (float32: values 0-255 as predict takes)."
