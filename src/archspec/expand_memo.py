@@ -259,7 +259,12 @@ class Incremental:
             for n in fragment.nodes
         ]
         scopes = [
-            replace(s, parent=scope_id(s.parent), node=None if s.node is None else node_id(s.node))
+            replace(
+                s,
+                parent=scope_id(s.parent),
+                node=None if s.node is None else node_id(s.node),
+                call=None if s.call is None else _call_renumbered(s.call, node_id, shift),
+            )
             for s in fragment.scopes
         ]
         names = []
@@ -282,3 +287,14 @@ class Incremental:
             nodes=nodes,
             externals=tuple(node_id(old) for old in fragment.externals),
         )
+
+
+def _call_renumbered(call, node_id, shift: int):
+    """A macro call's record with its node ids moved as the replayed fragment's are."""
+    return replace(
+        call,
+        tensors=tuple((param, node_id(node)) for param, node in call.tensors),
+        input=node_id(call.input),
+        output=node_id(call.output),
+        start=call.start + shift,
+    )

@@ -21,9 +21,6 @@ DIRECTIONS = {
 # Directions whose code is not merged yet (the lead removes each mark when its reader lands; strict,
 # so a direction that becomes complete fails here until its mark goes).
 PENDING = {
-    "keras write": "interop-writers: the kinds' keras_code",
-    "pytorch write": "interop-writers: the kinds' pytorch_code",
-    "flax write": "interop-writers: the kinds' flax_code",
     "keras read": "keras-readers: the kinds' read_keras",
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import Arg, LayerKind, Untranslatable, layer, real
+from archspec.layers.base import Arg, Code, LayerKind, Module, Op, Untranslatable, call, layer, real
 
 # name -> (jax.nn function, description)
 ACTIVATIONS: dict[str, tuple[str, str]] = {
@@ -75,6 +75,28 @@ _ONE_OP = {
 }
 # x * f(x), f a chain of ONNX ops from x: the gates.
 _GATES = {("Sigmoid", "Mul"): "silu", ("HardSigmoid", "Mul"): "hard_swish", ("Softplus", "Tanh", "Mul"): "mish"}
+
+
+# name -> how written code applies it: Keras' activation name, PyTorch's and Flax's expression of
+# the input {0} (NCHW in PyTorch: the channels a softmax runs over are dimension 1)
+CODE: dict[str, tuple[str, str, str]] = {
+    "relu": ("relu", "F.relu({0})", "jax.nn.relu({0})"),
+    "relu6": ("relu6", "F.relu6({0})", "jax.nn.relu6({0})"),
+    "elu": ("elu", "F.elu({0})", "jax.nn.elu({0})"),
+    "selu": ("selu", "F.selu({0})", "jax.nn.selu({0})"),
+    "gelu": ("gelu", "F.gelu({0})", "jax.nn.gelu({0}, approximate=False)"),  # exact in all three
+    "silu": ("silu", "F.silu({0})", "jax.nn.silu({0})"),
+    "swish": ("swish", "F.silu({0})", "jax.nn.silu({0})"),
+    "hard_swish": ("hard_silu", "F.hardswish({0})", "jax.nn.hard_silu({0})"),
+    "hard_sigmoid": ("hard_sigmoid", "F.hardsigmoid({0})", "jax.nn.hard_sigmoid({0})"),
+    "mish": ("mish", "F.mish({0})", "jax.nn.mish({0})"),
+    "softplus": ("softplus", "F.softplus({0})", "jax.nn.softplus({0})"),
+    "tanh": ("tanh", "torch.tanh({0})", "jnp.tanh({0})"),
+    "sigmoid": ("sigmoid", "torch.sigmoid({0})", "jax.nn.sigmoid({0})"),
+    "softmax": ("softmax", "torch.softmax({0}, dim=1)", "jax.nn.softmax({0})"),
+    "linear": ("linear", "{0}", "{0}"),
+}
+
 PROBABILITIES = frozenset({"softmax", "sigmoid"})
 IDEMPOTENT = frozenset({"relu", "relu6", "linear"})  # f(f(x)) = f(x)
 
@@ -101,6 +123,21 @@ class Activation(LayerKind):
         if self.name == "gelu":  # Keras' and PyTorch's GELU is the exact erf form; jax.nn's default is the tanh one
             return jax.nn.gelu(xs[0], approximate=False)
         return getattr(jax.nn, function)(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        if self.name == "leaky_relu":  # Keras' own default slope is 0.3
+            return [Module(call("layers.LeakyReLU", negative_slope=attrs["slope"]), name=self.name)]
+        return [Module(call("layers.Activation", CODE[self.name][0]), name=self.name)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        if self.name == "leaky_relu":  # PyTorch's default slope is 0.01, the spec's: written anyway
+            return [Op(call("F.leaky_relu", Code("{0}"), attrs["slope"]))]
+        return [Op(CODE[self.name][1])]
+
+    def flax_code(self, attrs, inputs, output):
+        if self.name == "leaky_relu":
+            return [Op(call("jax.nn.leaky_relu", Code("{0}"), negative_slope=attrs["slope"]))]
+        return [Op(CODE[self.name][2])]
 
 
 def _read_onnx(name: str, node) -> dict:

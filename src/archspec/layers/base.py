@@ -439,7 +439,31 @@ def python(value: Any) -> str:
 
 def square(value: tuple) -> str:
     """A size pair as Python: `3` when square (every framework takes an int), else `(3, 5)`."""
-    return python(value[0]) if value[0] == value[1] else python(value)
+    return python(value[0]) if holds(lambda: value[0] == value[1]) else python(value)
+
+
+def holds(test: Callable[[], Any]) -> bool:
+    """Whether `test()` is true for every call of a macro (False where the calls disagree): for a
+    choice of spelling, where the general spelling is always right."""
+    try:
+        return bool(test())
+    except Varies:
+        return False
+
+
+def is_a(value: Any, types: type | tuple[type, ...]) -> bool:
+    """`isinstance` for a value that may differ between calls (they must agree on its type)."""
+    if hasattr(value, "values") and hasattr(value, "agreed"):
+        answers = {isinstance(v, types) for v in value.values}
+        if len(answers) != 1:
+            raise Varies("a value is a word in some calls and a number in others")
+        return answers.pop()
+    return isinstance(value, types)
+
+
+def upper(word: Any) -> Any:
+    """A word in capitals (Flax's `"SAME"`), also one that differs between calls."""
+    return Code(f"{python(word)}.upper()") if hasattr(word, "agreed") else word.upper()
 
 
 def differs(value: Any, default: Any) -> bool:
@@ -450,10 +474,28 @@ def differs(value: Any, default: Any) -> bool:
         return True
 
 
+def settled(value: Any) -> Any:
+    """`value` as a plain value where every call of a macro agrees on it (a padding worked out from
+    sizes that differ but give the same answer), so code does not compute what it can just say."""
+    if hasattr(value, "agreed"):
+        try:
+            return value.agreed()
+        except Varies:
+            return value
+    if isinstance(value, tuple):
+        return tuple(settled(v) for v in value)
+    return value
+
+
 def call(function: str, *args: Any, **kwargs: Any) -> str:
     """`function(a, b, k=v)` with values through `python()`; keywords whose value is None are left out."""
     parts = [python(a) for a in args] + [f"{k}={python(v)}" for k, v in kwargs.items() if v is not None]
     return f"{function}({', '.join(parts)})"
+
+
+def size_keyword(value: tuple, default: tuple) -> Code | None:
+    """A size pair for `call()` (`2`, `(2, 1)`) when it must be written, None when it is `default`."""
+    return Code(square(value)) if differs(value, default) else None
 
 
 def keyword(value: Any, default: Any) -> Any:

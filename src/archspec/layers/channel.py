@@ -4,7 +4,20 @@ channel split) and `shuffle G` interleaves G channel groups (ShuffleNet's channe
 from __future__ import annotations
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import Arg, ArgError, LayerKind, ShapeError, layer, non_negative, positive
+from archspec.layers.base import (
+    Arg,
+    ArgError,
+    Code,
+    LayerKind,
+    Module,
+    Op,
+    ShapeError,
+    call,
+    layer,
+    non_negative,
+    positive,
+    python,
+)
 from archspec.text import describe_shape, show
 from archspec.words import Interval
 
@@ -54,6 +67,19 @@ class Channels(LayerKind):
         start, stop = attrs["range"]
         return xs[0][..., start:stop]
 
+    def _slice(self, attrs) -> str:
+        start, stop = attrs["range"]
+        return f"{python(start)}:{python(stop)}"
+
+    def keras_code(self, attrs, inputs, output):
+        return [Op(f"{{0}}[..., {self._slice(attrs)}]")]  # a slice of a Keras tensor is a layer of the model
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op(f"{{0}}[:, {self._slice(attrs)}]")]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Op(f"{{0}}[..., {self._slice(attrs)}]")]
+
     def read_onnx(self, node, inputs):
         """A Split of the channels (ShuffleNet's chunk), one `channels A:B` per output; a Slice of them
         (with a `crop` after it when it also cuts height or width)."""
@@ -95,6 +121,15 @@ class Shuffle(LayerKind):
         grouped = x.reshape(*x.shape[:-1], groups, x.shape[-1] // groups)
         return grouped.swapaxes(-1, -2).reshape(x.shape)
 
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("ChannelShuffle", attrs["groups"]), name="shuffle", helpers=(KERAS_SHUFFLE,))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op(call("channel_shuffle", Code("{0}"), attrs["groups"]), helpers=(TORCH_SHUFFLE,))]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Op(call("channel_shuffle", Code("{0}"), attrs["groups"]), helpers=(FLAX_SHUFFLE,))]
+
     def read_onnx(self, node, inputs):
         """Reshape splitting the channels into (G, C/G), Transpose swapping the two, Reshape back:
         PyTorch's (N, G, C/G, H, W) with perm (0, 2, 1, 3, 4), or channels-last (N, H, W, G, C/G)
@@ -116,3 +151,27 @@ class Shuffle(LayerKind):
         ):
             raise onnx_attrs.OtherKind("a `Reshape` that is not a channel shuffle")
         return [("shuffle", {"groups": groups})]
+
+
+KERAS_SHUFFLE = '''class ChannelShuffle(keras.layers.Layer):
+    """ShuffleNet's channel shuffle: channel g*(C/G) + k moves to k*G + g (torchvision's order)."""
+
+    def __init__(self, groups, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+
+    def call(self, x):
+        *sizes, channels = x.shape
+        grouped = keras.ops.reshape(x, (-1, *sizes[1:], self.groups, channels // self.groups))
+        return keras.ops.reshape(keras.ops.swapaxes(grouped, -1, -2), (-1, *sizes[1:], channels))'''
+
+TORCH_SHUFFLE = '''def channel_shuffle(x, groups):
+    """ShuffleNet's channel shuffle on NCHW `x` (torchvision's)."""
+    batch, channels, height, width = x.shape
+    x = x.view(batch, groups, channels // groups, height, width).transpose(1, 2)
+    return x.reshape(batch, channels, height, width)'''
+
+FLAX_SHUFFLE = '''def channel_shuffle(x, groups):
+    """ShuffleNet's channel shuffle on NHWC `x`: channel g*(C/G) + k moves to k*G + g."""
+    grouped = x.reshape(*x.shape[:-1], groups, x.shape[-1] // groups)
+    return grouped.swapaxes(-1, -2).reshape(x.shape)'''

@@ -10,19 +10,29 @@ from typing import ClassVar
 from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
+    Code,
     LayerKind,
+    Module,
     ShapeError,
     Untranslatable,
     Window,
     boolean,
+    call,
     conv_output_size,
+    differs,
+    is_a,
+    keyword,
     layer,
     padding,
     pair,
     positive,
+    size_keyword,
     spatial,
+    square,
+    upper,
     window_fits,
 )
+from archspec.layers.writing import torch_padding
 from archspec.text import show, show_pair
 
 _SLIDING = (
@@ -54,6 +64,66 @@ def _read_conv(node, inputs) -> tuple[list, dict, tuple[int, ...]]:
 
 def _flax_padding(pad):
     return pad.upper() if isinstance(pad, str) else pad
+
+
+def _keras_sliding(attrs: dict) -> tuple[list, dict]:
+    """(a ZeroPadding2D to run first, the keywords Keras' convolutions share): Keras pads only
+    `valid` or `same`, so numeric padding is a padding layer before a `valid` convolution."""
+    pad, before = attrs["padding"], []
+    if not is_a(pad, str):
+        if differs(pad, ((0, 0), (0, 0))):
+            before = [Module(call("layers.ZeroPadding2D", pad), name="pad")]
+        pad = "valid"
+    if differs(attrs["stride"], (1, 1)) and differs(attrs["dilation"], (1, 1)):
+        raise Untranslatable("dilation", "Keras convolutions cannot combine a stride with a dilation")
+    shared = {
+        "strides": size_keyword(attrs["stride"], (1, 1)),
+        "padding": keyword(pad, "valid"),
+        "dilation_rate": size_keyword(attrs["dilation"], (1, 1)),
+    }
+    return before, shared
+
+
+def _size(value):
+    """A size pair for `call()`: an int when square."""
+    return Code(square(value))
+
+
+_RNGS = Code("rngs")
+
+
+def _flax_conv(attrs, channels_in, channels_out, groups, bias) -> str:
+    pad = attrs["padding"]
+    return call(
+        "nnx.Conv",
+        channels_in,
+        channels_out,
+        kernel_size=attrs["kernel"],
+        strides=keyword(attrs["stride"], (1, 1)),
+        padding=keyword(upper(pad) if is_a(pad, str) else pad, "SAME"),  # Flax pads `same` unless told
+        kernel_dilation=keyword(attrs["dilation"], (1, 1)),
+        feature_group_count=keyword(groups, 1),
+        use_bias=keyword(bias, True),
+        rngs=_RNGS,
+    )
+
+
+def _torch_conv(attrs, inputs, channels_out, groups, bias, name="") -> list:
+    """Padding steps and the nn.Conv2d of a spec convolution (Keras' `same`: odd pixel bottom-right)."""
+    kernel, stride, dilation = attrs["kernel"], attrs["stride"], attrs["dilation"]
+    before, pad = torch_padding(attrs, kernel, stride, dilation, inputs[0])
+    conv = call(
+        "nn.Conv2d",
+        inputs[0][2],
+        channels_out,
+        _size(kernel),
+        stride=size_keyword(stride, (1, 1)),
+        padding=pad,
+        dilation=size_keyword(dilation, (1, 1)),
+        groups=keyword(groups, 1),
+        bias=keyword(bias, True),
+    )
+    return [*before, Module(conv, name=name)]
 
 
 class _Sliding(LayerKind):
@@ -148,6 +218,18 @@ class Conv(_Sliding):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        before, shared = _keras_sliding(attrs)
+        groups, bias = keyword(attrs["groups"], 1), keyword(attrs["bias"], True)
+        conv = call("layers.Conv2D", attrs["filters"], _size(attrs["kernel"]), **shared, groups=groups, use_bias=bias)
+        return [*before, Module(conv)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return _torch_conv(attrs, inputs, attrs["filters"], attrs["groups"], attrs["bias"])
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(_flax_conv(attrs, inputs[0][2], attrs["filters"], attrs["groups"], attrs["bias"]))]
+
     def read_onnx(self, node, inputs):
         before, attrs, (filters, _, _, _) = _read_conv(node, inputs)
         groups, channels = node.attributes.get("group", 1), inputs[0][-1]
@@ -201,6 +283,23 @@ class DepthwiseConv(_Sliding):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        before, shared = _keras_sliding(attrs)
+        conv = call(
+            "layers.DepthwiseConv2D",
+            _size(attrs["kernel"]),
+            **shared,
+            depth_multiplier=keyword(attrs["multiplier"], 1),
+            use_bias=keyword(attrs["bias"], True),
+        )
+        return [*before, Module(conv)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return _torch_conv(attrs, inputs, output[2], inputs[0][2], attrs["bias"])
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(_flax_conv(attrs, inputs[0][2], output[2], inputs[0][2], attrs["bias"]))]
 
     def read_onnx(self, node, inputs):
         before, attrs, (filters, _, _, _) = _read_conv(node, inputs)
@@ -273,3 +372,35 @@ class SeparableConv(_Sliding):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        before, shared = _keras_sliding(attrs)
+        conv = call(
+            "layers.SeparableConv2D",
+            attrs["filters"],
+            _size(attrs["kernel"]),
+            **shared,
+            depth_multiplier=keyword(attrs["multiplier"], 1),
+            use_bias=keyword(attrs["bias"], True),
+        )
+        return [*before, Module(conv)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        channels = inputs[0][2]
+        middle = channels * attrs["multiplier"]
+        pointwise = call("nn.Conv2d", middle, attrs["filters"], 1, bias=keyword(attrs["bias"], True))
+        return [
+            *_torch_conv(attrs, inputs, middle, channels, False, name="depthwise"),
+            Module(pointwise, name="pointwise"),
+        ]
+
+    def flax_code(self, attrs, inputs, output):
+        channels = inputs[0][2]
+        middle = channels * attrs["multiplier"]
+        pointwise = call(
+            "nnx.Conv", middle, attrs["filters"], kernel_size=(1, 1), use_bias=keyword(attrs["bias"], True), rngs=_RNGS
+        )
+        return [
+            Module(_flax_conv(attrs, channels, middle, channels, False), name="depthwise"),
+            Module(pointwise, name="pointwise"),
+        ]

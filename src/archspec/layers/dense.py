@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import Arg, LayerKind, boolean, layer, positive
+from archspec.layers.base import Arg, Code, LayerKind, Module, boolean, call, keyword, layer, positive
+from archspec.layers.writing import CHANNELS_LAST
 
 
 @layer
@@ -42,6 +43,20 @@ class Dense(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("layers.Dense", attrs["units"], use_bias=keyword(attrs["bias"], True)))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        linear = call("nn.Linear", inputs[0][-1], attrs["units"], bias=keyword(attrs["bias"], True))
+        # on an NCHW map, per pixel over its channels (torchvision's ConvNeXt permutes the same way)
+        return [Module(linear, apply=CHANNELS_LAST if len(inputs[0]) == 3 else "{m}({0})", name="linear")]
+
+    def flax_code(self, attrs, inputs, output):
+        bias = keyword(attrs["bias"], True)
+        return [
+            Module(call("nnx.Linear", inputs[0][-1], attrs["units"], use_bias=bias, rngs=Code("rngs")), name="linear")
+        ]
 
     def read_onnx(self, node, inputs):
         """`Gemm` (PyTorch's Linear on vectors), or `MatMul` by a weight matrix on the channel axis

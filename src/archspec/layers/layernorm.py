@@ -5,7 +5,58 @@
 from __future__ import annotations
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import GLOBAL, Arg, LayerKind, ShapeError, boolean, layer, positive, positive_real, real
+from archspec.layers.base import (
+    GLOBAL,
+    Arg,
+    Code,
+    LayerKind,
+    Module,
+    ShapeError,
+    boolean,
+    call,
+    keyword,
+    layer,
+    positive,
+    positive_real,
+    real,
+)
+from archspec.layers.writing import CHANNELS_LAST, torch_affine
+
+_RNGS = Code("rngs")
+
+KERAS_LAYER_SCALE = '''class LayerScale(keras.layers.Layer):
+    """A learnable scale per channel, x * gamma (ConvNeXt's layer scale)."""
+
+    def __init__(self, init=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape):
+        initializer = keras.initializers.Constant(self.init)
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(shape=(channels,), initializer=initializer, name="gamma")
+
+    def call(self, x):
+        return x * self.gamma'''
+
+TORCH_LAYER_SCALE = '''class LayerScale(nn.Module):
+    """A learnable scale per channel (dimension 1), x * gamma (ConvNeXt's layer scale)."""
+
+    def __init__(self, channels, init=1e-6):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.view((1, -1) + (1,) * (x.dim() - 2))'''
+
+FLAX_LAYER_SCALE = '''class LayerScale(nnx.Module):
+    """A learnable scale per channel, x * gamma (ConvNeXt's layer scale)."""
+
+    def __init__(self, channels, init=1e-6):
+        self.gamma = nnx.Param(jnp.full((channels,), init))
+
+    def __call__(self, x):
+        return x * self.gamma[...]'''
 
 _AFFINE = (
     Arg("center", boolean, True, doc="learn a shift (beta)"),
@@ -45,6 +96,34 @@ class LayerNorm(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        norm = call(
+            "layers.LayerNormalization",
+            epsilon=keyword(attrs["epsilon"], 1e-3),
+            center=keyword(attrs["center"], True),
+            scale=keyword(attrs["scale"], True),
+        )
+        return [Module(norm, name="norm")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        # over the channels of each pixel: on an NCHW map, channels last and back (as torchvision's LayerNorm2d)
+        apply = CHANNELS_LAST if len(inputs[0]) == 3 else "{m}({0})"
+        norm = call("nn.LayerNorm", inputs[0][-1], eps=keyword(attrs["epsilon"], 1e-5))
+        steps = torch_affine(norm[:-1].replace("affine", "elementwise_affine"), attrs, inputs[0][-1], apply)
+        return [_affine_keyword(step) for step in steps]
+
+    def flax_code(self, attrs, inputs, output):
+        norm = call(
+            "nnx.LayerNorm",
+            inputs[0][-1],
+            epsilon=keyword(attrs["epsilon"], 1e-6),  # Flax's default is 1e-6
+            use_bias=keyword(attrs["center"], True),
+            use_scale=keyword(attrs["scale"], True),
+            use_fast_variance=False,  # the variance around the mean, as Keras and PyTorch compute it
+            rngs=_RNGS,
+        )
+        return [Module(norm, name="norm")]
+
     def read_onnx(self, node, inputs):
         """Over the last ONNX axis, which must be the channels: PyTorch's LayerNorm after a permute to
         channels-last (ConvNeXt), or a Linear's input."""
@@ -58,6 +137,13 @@ class LayerNorm(LayerKind):
             )
         epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
         return [("layernorm", {"epsilon": epsilon, "center": onnx_attrs.learned(node, 2), "scale": True})]
+
+
+def _affine_keyword(step: Module) -> Module:
+    """nn.LayerNorm calls its `affine` `elementwise_affine`."""
+    from dataclasses import replace
+
+    return replace(step, create=step.create.replace(", affine=False)", ", elementwise_affine=False)"))
 
 
 @layer
@@ -105,6 +191,33 @@ class GroupNorm(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        norm = call(
+            "layers.GroupNormalization",
+            attrs["groups"],
+            epsilon=keyword(attrs["epsilon"], 1e-3),
+            center=keyword(attrs["center"], True),
+            scale=keyword(attrs["scale"], True),
+        )
+        return [Module(norm, name="norm")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        norm = call("nn.GroupNorm", attrs["groups"], inputs[0][-1], eps=keyword(attrs["epsilon"], 1e-5))
+        return torch_affine(norm[:-1], attrs, inputs[0][-1])
+
+    def flax_code(self, attrs, inputs, output):
+        norm = call(
+            "nnx.GroupNorm",
+            inputs[0][-1],
+            num_groups=attrs["groups"],
+            epsilon=keyword(attrs["epsilon"], 1e-6),  # Flax's default is 1e-6
+            use_bias=keyword(attrs["center"], True),
+            use_scale=keyword(attrs["scale"], True),
+            use_fast_variance=False,
+            rngs=_RNGS,
+        )
+        return [Module(norm, name="norm")]
 
     def read_onnx(self, node, inputs):
         """Instance normalization is group normalization with one channel per group."""
@@ -155,6 +268,15 @@ class LayerScale(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("LayerScale", attrs["init"]), name="scale", helpers=(KERAS_LAYER_SCALE,))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Module(call("LayerScale", inputs[0][-1], attrs["init"]), name="scale", helpers=(TORCH_LAYER_SCALE,))]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(call("LayerScale", inputs[0][-1], attrs["init"]), name="scale", helpers=(FLAX_LAYER_SCALE,))]
 
     def read_onnx(self, node, inputs):
         """A product with one weight per channel (ConvNeXt's gamma, shaped Cx1x1 in PyTorch)."""

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import LayerKind, ShapeError, layer
+from archspec.layers.base import LayerKind, Module, Op, ShapeError, layer
+from archspec.layers.writing import inputs_list
 from archspec.text import describe_shape
 
 
@@ -16,9 +17,20 @@ def _listing(inputs, attrs) -> str:
 
 class _Merge(LayerKind):
     family = "merge"
+    keras_class: str
+    operator: str = ""  # Python's operator for it, where it has one
 
     def label(self, attrs):
         return f"{self.name} ({len(attrs['branches'])} branches)"
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(f"layers.{self.keras_class}()", apply="{m}(" + inputs_list(len(inputs)) + ")", name=self.name)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op(f" {self.operator} ".join(f"{{{i}}}" for i in range(len(inputs))))]
+
+    def flax_code(self, attrs, inputs, output):
+        return self.pytorch_code(attrs, inputs, output)
 
 
 @layer
@@ -26,6 +38,7 @@ class Add(_Merge):
     name = "add"
     onnx_ops = ("Add",)  # of two computed tensors
     keras_name = "Add"
+    keras_class, operator = "Add", "+"
     linear = True
     summary = "element-wise sum of the branches (residual connections); shapes must be equal"
 
@@ -59,6 +72,7 @@ class Multiply(_Merge):
     name = "multiply"
     onnx_ops = ("Mul",)  # of two computed tensors
     keras_name = "Multiply"
+    keras_class, operator = "Multiply", "*"
     summary = "element-wise product of the branches (gating, squeeze-excite); 1x1xC broadcasts over HxWxC"
 
     def output_shape(self, attrs, inputs):
@@ -94,6 +108,7 @@ class Concat(_Merge):
     name = "concat"
     onnx_ops = ("Concat",)
     keras_name = "Concat"
+    keras_class = "Concatenate"
     linear = True
     summary = "concatenation of the branches along channels (Inception, DenseNet)"
 
@@ -110,6 +125,12 @@ class Concat(_Merge):
         import jax.numpy as jnp
 
         return jnp.concatenate(xs, axis=-1)
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op(f"torch.cat({inputs_list(len(inputs))}, dim=1)")]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Op(f"jnp.concatenate({inputs_list(len(inputs))}, axis=-1)")]
 
     def read_onnx(self, node, inputs):
         onnx_attrs.alone(node)

@@ -5,8 +5,69 @@ variance) and `rescale` (multiply and shift, no parameters)."""
 from __future__ import annotations
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import Arg, LayerKind, boolean, layer, positive, positive_real, real
+from archspec.layers.base import (
+    Arg,
+    Code,
+    LayerKind,
+    Module,
+    Op,
+    boolean,
+    call,
+    keyword,
+    layer,
+    positive,
+    positive_real,
+    python,
+    real,
+)
+from archspec.layers.writing import torch_affine, torch_momentum
 from archspec.text import show
+
+_RNGS = Code("rngs")
+
+KERAS_LRN = '''class LocalResponseNorm(keras.layers.Layer):
+    """AlexNet's local response normalization across channels (PyTorch's formula)."""
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def call(self, x):
+        padding = [(0, 0)] * (len(x.shape) - 1) + [(self.size // 2, (self.size - 1) // 2)]
+        squares = keras.ops.pad(x * x, padding)
+        window = sum(squares[..., i : i + x.shape[-1]] for i in range(self.size))
+        return x / (self.k + self.alpha / self.size * window) ** self.beta'''
+
+FLAX_LRN = '''def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """AlexNet's local response normalization across channels (PyTorch's formula)."""
+    padding = [(0, 0)] * (x.ndim - 1) + [(size // 2, (size - 1) // 2)]
+    squares = jnp.pad(x * x, padding)
+    window = sum(squares[..., i : i + x.shape[-1]] for i in range(size))
+    return x / (k + alpha / size * window) ** beta'''
+
+TORCH_NORMALIZE = '''class Normalize(nn.Module):
+    """Fixed per-channel (x - mean) / sqrt(variance), as Keras' Normalization (2C+1 buffers)."""
+
+    def __init__(self, channels, spatial=True):
+        super().__init__()
+        shape = (channels, 1, 1) if spatial else (channels,)
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("variance", torch.ones(shape))
+        self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, x):
+        return (x - self.mean) / torch.sqrt(self.variance.clamp(min=1e-7))'''
+
+FLAX_NORMALIZE = '''class Normalize(nnx.Module):
+    """Fixed per-channel (x - mean) / sqrt(variance), as Keras' Normalization (2C+1 statistics)."""
+
+    def __init__(self, channels):
+        self.mean = nnx.BatchStat(jnp.zeros((channels,)))
+        self.variance = nnx.BatchStat(jnp.ones((channels,)))
+        self.count = nnx.BatchStat(jnp.zeros(()))
+
+    def __call__(self, x):
+        return (x - self.mean[...]) / jnp.sqrt(jnp.maximum(self.variance[...], 1e-7))'''
 
 
 @layer
@@ -50,6 +111,38 @@ class BatchNorm(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], use_running_average=not train)
 
+    def keras_code(self, attrs, inputs, output):
+        bn = call(
+            "layers.BatchNormalization",
+            momentum=keyword(attrs["momentum"], 0.99),
+            epsilon=keyword(attrs["epsilon"], 1e-3),
+            center=keyword(attrs["center"], True),
+            scale=keyword(attrs["scale"], True),
+        )
+        return [Module(bn, name="bn")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        # PyTorch's defaults are eps 1e-5 and momentum 0.1 (= Keras 0.9): written whenever they differ
+        norm = call(
+            "nn.BatchNorm2d" if len(inputs[0]) == 3 else "nn.BatchNorm1d",
+            inputs[0][-1],
+            eps=keyword(attrs["epsilon"], 1e-5),
+            momentum=keyword(torch_momentum(attrs["momentum"]), 0.1),
+        )
+        return torch_affine(norm[:-1], attrs, inputs[0][-1])
+
+    def flax_code(self, attrs, inputs, output):
+        bn = call(
+            "nnx.BatchNorm",
+            inputs[0][-1],
+            momentum=keyword(attrs["momentum"], 0.99),
+            epsilon=keyword(attrs["epsilon"], 1e-5),  # Flax's default is 1e-5
+            use_bias=keyword(attrs["center"], True),
+            use_scale=keyword(attrs["scale"], True),
+            rngs=_RNGS,
+        )
+        return [Module(bn, name="bn")]
+
     def read_onnx(self, node, inputs):
         """ONNX's momentum is Keras' (the running value's weight: PyTorch's 0.1 is written 0.9); its
         scale and shift are always there, so a Keras `scale=False` reads back with a scale of 1."""
@@ -90,6 +183,21 @@ class LocalResponseNorm(LayerKind):
             [(0, 0)] * (x.ndim - 1) + [(size // 2, (size - 1) // 2)],
         )
         return x / (attrs["k"] + attrs["alpha"] / size * squares) ** attrs["beta"]
+
+    def _keywords(self, attrs: dict, defaults: dict) -> dict:
+        return {name: keyword(attrs[name], default) for name, default in defaults.items()}
+
+    def keras_code(self, attrs, inputs, output):
+        keywords = self._keywords(attrs, {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0})
+        return [Module(call("LocalResponseNorm", **keywords), name="lrn", helpers=(KERAS_LRN,))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        keywords = self._keywords(attrs, {"alpha": 1e-4, "beta": 0.75, "k": 1.0})  # PyTorch's k is 1
+        return [Op(call("F.local_response_norm", Code("{0}"), attrs["size"], **keywords))]
+
+    def flax_code(self, attrs, inputs, output):
+        keywords = self._keywords(attrs, {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0})
+        return [Op(call("local_response_norm", Code("{0}"), **keywords), helpers=(FLAX_LRN,))]
 
     def read_onnx(self, node, inputs):
         """ONNX's LRN is PyTorch's formula, the spec's: x / (bias + alpha / size * sum of squares)^beta."""
@@ -136,6 +244,17 @@ class Normalize(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        return [Module("layers.Normalization()", name="normalize")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        spatial = None if len(inputs[0]) == 3 else False
+        create = call("Normalize", inputs[0][-1], spatial=spatial)
+        return [Module(create, name="normalize", helpers=(TORCH_NORMALIZE,))]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(call("Normalize", inputs[0][-1]), name="normalize", helpers=(FLAX_NORMALIZE,))]
+
     def read_onnx(self, node, inputs):
         """(x - mean) / std with a fixed value per channel: Keras' Normalization, or torchvision-style
         input normalization kept in the graph."""
@@ -165,6 +284,20 @@ class Rescale(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return xs[0] * attrs["scale"] + attrs["offset"]
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("layers.Rescaling", attrs["scale"], offset=keyword(attrs["offset"], 0.0)), name="rescale")]
+
+    def _expression(self, attrs) -> list[Op]:
+        offset = attrs["offset"]
+        text = f"{{0}} * {python(attrs['scale'])}"
+        return [Op(text if keyword(offset, 0.0) is None else f"{text} + {python(offset)}")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return self._expression(attrs)
+
+    def flax_code(self, attrs, inputs, output):
+        return self._expression(attrs)
 
     def read_onnx(self, node, inputs):
         onnx_attrs.alone(node)

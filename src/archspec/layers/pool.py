@@ -9,17 +9,28 @@ from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
+    Code,
     LayerKind,
+    Module,
+    Op,
     Untranslatable,
     Window,
     boolean,
+    call,
     conv_output_size,
+    differs,
+    is_a,
+    keyword,
     layer,
     padding,
     pair,
+    python,
     spatial,
+    square,
+    upper,
     window_fits,
 )
+from archspec.layers.writing import TORCH_AVG_POOL, torch_padding
 from archspec.text import show_pair
 
 
@@ -123,6 +134,36 @@ class _Pool(LayerKind):
         pad = attrs["padding"]
         return pad.upper() if isinstance(pad, str) else pad
 
+    # --- code: Keras pools pad only valid/same; PyTorch pads symmetrically up to half the window -----
+
+    keras_class: str
+    torch_function: str
+    flax_function: str
+
+    def _keras_pool(self, attrs, pad) -> Module:
+        stride = attrs["stride"]
+        strides = None if stride is None else Code(square(stride))
+        return Module(
+            call(
+                f"layers.{self.keras_class}",
+                Code(square(attrs["size"])),
+                strides=strides,
+                padding=keyword(pad, "valid"),
+            )
+        )
+
+    def _flax_pool(self, attrs, extra: dict) -> list[Op]:
+        pad = attrs["padding"]
+        pool = call(
+            self.flax_function,
+            Code("{0}"),
+            window_shape=attrs["size"],
+            strides=self._stride(attrs),
+            padding=keyword(upper(pad) if is_a(pad, str) else pad, "VALID"),
+            **extra,
+        )
+        return [Op(pool)]
+
 
 @layer
 class MaxPool(_Pool):
@@ -153,6 +194,25 @@ class MaxPool(_Pool):
             raise onnx_attrs.OtherKind("a `Pad` not of -inf before a `MaxPool`")
         return _read_pool(self.name, node.fused[0], inputs, before)
 
+    keras_class, flax_function = "MaxPooling2D", "nnx.max_pool"
+
+    def keras_code(self, attrs, inputs, output):
+        pad = attrs["padding"]
+        if is_a(pad, str):
+            return [self._keras_pool(attrs, pad)]
+        (top, bottom), (left, right) = pad
+        sides = python(((0, 0), (top, bottom), (left, right), (0, 0)))
+        return [Op(f"keras.ops.pad({{0}}, {sides}, constant_values=-math.inf)"), self._keras_pool(attrs, "valid")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        size, stride = attrs["size"], self._stride(attrs)
+        before, pad = torch_padding(attrs, size, stride, (1, 1), inputs[0], fill="-math.inf")
+        pool = call("F.max_pool2d", Code("{0}"), Code(square(size)), Code(square(stride)), padding=pad)
+        return [*before, Op(pool)]
+
+    def flax_code(self, attrs, inputs, output):
+        return self._flax_pool(attrs, {})
+
 
 @layer
 class AvgPool(_Pool):
@@ -174,6 +234,44 @@ class AvgPool(_Pool):
             count_include_pad=False,
         )
         return pooled.astype(x.dtype)  # its divisor of real pixels is float32: keep bf16 compute in bf16
+
+    keras_class, flax_function = "AveragePooling2D", "nnx.avg_pool"
+
+    def keras_code(self, attrs, inputs, output):
+        pad = attrs["padding"]
+        if is_a(pad, str):
+            return [self._keras_pool(attrs, pad)]
+        if differs(pad, ((0, 0), (0, 0))):
+            raise Untranslatable(
+                "padding",
+                "Keras' AveragePooling2D pads only `valid` or `same`; a padding layer before it would count "
+                "the padding in the average",
+                hint="`padding=same` averages the real pixels only, in Keras too",
+            )
+        return [self._keras_pool(attrs, "valid")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        size, stride = attrs["size"], self._stride(attrs)
+        before, pad = torch_padding(attrs, size, stride, (1, 1), inputs[0], fill="0.0")
+        if before:  # padding PyTorch cannot leave out of the average itself
+            (top, bottom), (left, right) = self._sides(attrs, inputs[0])
+            pads = python((left, right, top, bottom))
+            helper = f"avg_pool_padded({{0}}, {square(size)}, {square(stride)}, {pads})"
+            return [Op(helper, helpers=(TORCH_AVG_POOL,))]
+        keywords = {"padding": pad, "count_include_pad": False} if pad is not None else {}
+        return [Op(call("F.avg_pool2d", Code("{0}"), Code(square(size)), Code(square(stride)), **keywords))]
+
+    def _sides(self, attrs, shape):
+        from archspec.layers.writing import same_pads
+
+        pad = attrs["padding"]
+        if pad != "same":
+            return pad
+        size, stride = attrs["size"], self._stride(attrs)
+        return tuple(same_pads(n, k, s, 1) for n, k, s in zip(shape[:2], size, stride))
+
+    def flax_code(self, attrs, inputs, output):
+        return self._flax_pool(attrs, {"count_include_pad": False})
 
     def read_onnx(self, node, inputs):
         onnx_attrs.alone(node)
@@ -222,12 +320,26 @@ class _GlobalPool(LayerKind):
     def window(self, attrs):
         return GLOBAL
 
+    keras_class: str
+    reduce: str  # the array method: mean or max (PyTorch: amax)
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call(f"layers.{self.keras_class}", keepdims=keyword(attrs["keepdims"], False)))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        method = "amax" if self.reduce == "max" else "mean"
+        return [Op(call(f"{{0}}.{method}", dim=(2, 3), keepdim=keyword(attrs["keepdims"], False)))]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Op(call(f"{{0}}.{self.reduce}", axis=(1, 2), keepdims=keyword(attrs["keepdims"], False)))]
+
 
 @layer
 class GlobalAveragePool(_GlobalPool):
     name = "gap"
     onnx_ops = ("GlobalAveragePool", "ReduceMean", "ReduceSum")
     keras_name = "GlobalAvgPool"
+    keras_class, reduce = "GlobalAveragePooling2D", "mean"
     linear = True
     summary = "global average pooling: the mean of each channel"
 
@@ -256,6 +368,7 @@ class GlobalMaxPool(_GlobalPool):
     name = "gmp"
     onnx_ops = ("GlobalMaxPool", "ReduceMax")
     keras_name = "GlobalMaxPool"
+    keras_class, reduce = "GlobalMaxPooling2D", "max"
     summary = "global max pooling: the maximum of each channel"
 
     def apply(self, module, attrs, xs, *, train):

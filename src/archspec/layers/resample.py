@@ -14,15 +14,25 @@ from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
     ArgError,
+    Code,
     LayerKind,
+    Module,
+    Op,
     ShapeError,
     Untranslatable,
     Window,
     boolean,
+    call,
+    keyword,
     layer,
     pair,
     positive,
+    python,
+    settled,
+    size_keyword,
     spatial,
+    square,
+    upper,
 )
 from archspec.layers.shape import sides, sides_text
 from archspec.text import describe_shape, show, show_pair
@@ -92,7 +102,7 @@ class ConvTranspose(LayerKind):
             attrs["filters"],
             attrs["kernel"],
             strides=attrs["stride"],
-            padding=attrs["padding"].upper(),
+            padding=upper(attrs["padding"]),
             use_bias=attrs["bias"],
             transpose_kernel=True,  # the gradient of a convolution, as Keras and PyTorch compute it
             dtype=dtype,
@@ -101,6 +111,59 @@ class ConvTranspose(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        conv = call(
+            "layers.Conv2DTranspose",
+            attrs["filters"],
+            Code(square(attrs["kernel"])),
+            strides=size_keyword(attrs["stride"], (1, 1)),
+            padding=keyword(attrs["padding"], "valid"),
+            use_bias=keyword(attrs["bias"], True),
+        )
+        return [Module(conv, name="up")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        # Keras' sizes: `valid` gives in*stride + max(K - stride, 0), `same` in*stride, the odd pixel of
+        # `same` cropped at the bottom and right. PyTorch crops `padding` on both sides and adds
+        # `output_padding` at the end.
+        pads, extra, crop = [], [], False
+        for kernel, stride in zip(attrs["kernel"], attrs["stride"]):
+            total = settled(kernel - stride) if attrs["padding"] == "same" else 0
+            total = total if total > 0 else 0
+            pads.append(settled(total // 2))
+            extra.append(settled(stride - kernel) if stride > kernel else 0)
+            crop = crop or settled(total % 2) == 1
+        conv = call(
+            "nn.ConvTranspose2d",
+            inputs[0][2],
+            attrs["filters"],
+            Code(square(attrs["kernel"])),
+            stride=size_keyword(attrs["stride"], (1, 1)),
+            padding=size_keyword(tuple(pads), (0, 0)),
+            output_padding=size_keyword(tuple(extra), (0, 0)),
+            bias=keyword(attrs["bias"], True),
+        )
+        steps = [Module(conv, name="up")]
+        if crop:
+            steps.append(
+                Op(call("crop_odd_same", Code("{0}"), attrs["kernel"], attrs["stride"]), helpers=(TORCH_CROP,))
+            )
+        return steps
+
+    def flax_code(self, attrs, inputs, output):
+        conv = call(
+            "nnx.ConvTranspose",
+            inputs[0][2],
+            attrs["filters"],
+            kernel_size=attrs["kernel"],
+            strides=keyword(attrs["stride"], (1, 1)),
+            padding=upper(attrs["padding"]),
+            use_bias=keyword(attrs["bias"], True),
+            transpose_kernel=True,  # the gradient of a convolution, as Keras and PyTorch compute it
+            rngs=Code("rngs"),
+        )
+        return [Module(conv, name="up")]
 
     def read_onnx(self, node, inputs):
         """`convtranspose` with `valid` padding gives the full (H-1)*S + K output; ONNX's pads (PyTorch's
@@ -166,6 +229,12 @@ def _read_repeat(node) -> list:
             size[node.layout[axis] - 1] = factor
             return [("upsample", {"size": tuple(size), "method": "nearest"})]
     raise onnx_attrs.OtherKind("a `Reshape` that is not a repeat along height or width")
+
+
+TORCH_CROP = '''def crop_odd_same(x, kernel, stride):
+    """Crop the last row and column where a transposed conv's `same` padding is odd, as Keras."""
+    rows, columns = (1 if (k - s) > 0 and (k - s) % 2 else 0 for k, s in zip(kernel, stride))
+    return x[:, :, : x.shape[2] - rows, : x.shape[3] - columns]'''
 
 
 def _method(name, value) -> str:
@@ -248,6 +317,25 @@ class Upsample(LayerKind):
             "bilinear with half-pixel centres (align_corners=False)",
         )
 
+    def keras_code(self, attrs, inputs, output):
+        bilinear = keyword(attrs["method"], "nearest")
+        up = call("layers.UpSampling2D", Code(square(attrs["size"])), interpolation=bilinear)
+        return [Module(up, name="up")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        sh, sw = attrs["size"]
+        bilinear = attrs["method"] == "bilinear"
+        # bilinear: half-pixel centres (align_corners=False), as Keras and jax.image.resize
+        keywords = {"mode": "bilinear", "align_corners": False} if bilinear else {}
+        return [Op(call("F.interpolate", Code("{0}"), scale_factor=(sh, sw), **keywords))]
+
+    def flax_code(self, attrs, inputs, output):
+        sh, sw = attrs["size"]
+        if attrs["method"] == "nearest":
+            return [Op(f"jnp.repeat(jnp.repeat({{0}}, {python(sh)}, axis=1), {python(sw)}, axis=2)")]
+        size = f"({{0}}.shape[0], {{0}}.shape[1] * {python(sh)}, {{0}}.shape[2] * {python(sw)}, {{0}}.shape[3])"
+        return [Op(f'jax.image.resize({{0}}, {size}, method="bilinear")')]
+
 
 @layer
 class Crop(LayerKind):
@@ -277,6 +365,25 @@ class Crop(LayerKind):
         top, bottom, left, right = attrs["cropping"]
         x = xs[0]
         return x[:, top : x.shape[1] - bottom, left : x.shape[2] - right, :]
+
+    def keras_code(self, attrs, inputs, output):
+        top, bottom, left, right = attrs["cropping"]
+        return [Module(call("layers.Cropping2D", ((top, bottom), (left, right))), name="crop")]
+
+    def _slices(self, attrs, height: str, width: str) -> tuple[str, str]:
+        top, bottom, left, right = attrs["cropping"]
+        return (
+            f"{python(top)} : {{0}}.shape[{height}] - {python(bottom)}",
+            f"{python(left)} : {{0}}.shape[{width}] - {python(right)}",
+        )
+
+    def pytorch_code(self, attrs, inputs, output):
+        rows, columns = self._slices(attrs, "2", "3")
+        return [Op(f"{{0}}[:, :, {rows}, {columns}]")]
+
+    def flax_code(self, attrs, inputs, output):
+        rows, columns = self._slices(attrs, "1", "2")
+        return [Op(f"{{0}}[:, {rows}, {columns}, :]")]
 
     def read_onnx(self, node, inputs):
         onnx_attrs.alone(node)

@@ -10,11 +10,17 @@ from archspec.layers.base import (
     GLOBAL,
     Arg,
     ArgError,
+    Code,
     LayerKind,
+    Module,
+    Op,
     Window,
+    call,
+    holds,
     layer,
     non_negative,
     positive,
+    python,
     rate,
     spatial,
 )
@@ -49,6 +55,16 @@ class Input(LayerKind):
     def output_shape(self, attrs, inputs):
         return attrs["shape"]
 
+    # The writers' model input: Keras' Input layer; PyTorch and Flax take it as their call's argument.
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("keras.Input", shape=attrs["shape"]), apply="{m}", name="inputs")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return []
+
+    def flax_code(self, attrs, inputs, output):
+        return []
+
     def read_onnx(self, node, inputs):
         """An ONNX graph input of `node.dims[0]` (batch first) in `node.layout`."""
         spec = [0] * len(node.layout)
@@ -74,6 +90,15 @@ class Flatten(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return xs[0].reshape(xs[0].shape[0], -1)
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module("layers.Flatten()", name="flatten")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Op("torch.flatten({0}, 1)")]  # channels, then rows, then columns: PyTorch's own order
+
+    def flax_code(self, attrs, inputs, output):
+        return [Op("{0}.reshape({0}.shape[0], -1)")]
 
     def read_onnx(self, node, inputs):
         """An image made a vector per example. PyTorch's Flatten of NCHW orders the values channel-major,
@@ -142,6 +167,20 @@ class ZeroPad(LayerKind):
         top, bottom, left, right = attrs["padding"]
         return jnp.pad(xs[0], ((0, 0), (top, bottom), (left, right), (0, 0)))
 
+    def keras_code(self, attrs, inputs, output):
+        top, bottom, left, right = attrs["padding"]
+        if holds(lambda: top == bottom == left == right):
+            return [Module(call("layers.ZeroPadding2D", top), name="pad")]
+        return [Module(call("layers.ZeroPadding2D", ((top, bottom), (left, right))), name="pad")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        top, bottom, left, right = attrs["padding"]
+        return [Op(f"F.pad({{0}}, {python((left, right, top, bottom))})")]
+
+    def flax_code(self, attrs, inputs, output):
+        top, bottom, left, right = attrs["padding"]
+        return [Op(f"jnp.pad({{0}}, {python(((0, 0), (top, bottom), (left, right), (0, 0)))})")]
+
     def read_onnx(self, node, inputs):
         onnx_attrs.alone(node)
         fill, sides = onnx_attrs.pad_amounts(node)
@@ -167,6 +206,15 @@ class Dropout(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], deterministic=not train)
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("layers.Dropout", attrs["rate"]), name="dropout")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Module(call("nn.Dropout", attrs["rate"]), name="dropout")]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(call("nnx.Dropout", attrs["rate"], rngs=Code("rngs")), name="dropout")]
 
     def read_onnx(self, node, inputs):
         onnx_attrs.alone(node)
@@ -200,3 +248,46 @@ class DropPath(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0], deterministic=not train)
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("DropPath", attrs["rate"]), name="drop_path", helpers=(KERAS_DROP_PATH,))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Module(call("DropPath", attrs["rate"]), name="drop_path", helpers=(TORCH_DROP_PATH,))]
+
+    def flax_code(self, attrs, inputs, output):
+        # one draw per example: the mask is shared over every other axis
+        dims = tuple(range(1, len(inputs[0]) + 1))
+        return [Module(call("nnx.Dropout", attrs["rate"], broadcast_dims=dims, rngs=Code("rngs")), name="drop_path")]
+
+
+KERAS_DROP_PATH = '''class DropPath(keras.layers.Layer):
+    """Stochastic depth: while training, zero a whole example's branch with probability `rate`
+    (the rest scaled by 1 / (1 - rate)); the identity at inference."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed = keras.random.SeedGenerator()
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0:
+            return x
+        shape = (keras.ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+        keep = keras.random.uniform(shape, seed=self.seed) >= self.rate
+        return x * keras.ops.cast(keep, x.dtype) / (1 - self.rate)'''
+
+TORCH_DROP_PATH = '''class DropPath(nn.Module):
+    """Stochastic depth: while training, zero a whole example's branch with probability `rate`
+    (the rest scaled by 1 / (1 - rate)); the identity at inference (torchvision's
+    StochasticDepth)."""
+
+    def __init__(self, rate):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0:
+            return x
+        keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) >= self.rate
+        return x * keep / (1 - self.rate)'''
