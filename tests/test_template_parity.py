@@ -15,17 +15,6 @@ pytestmark = pytest.mark.slow  # Keras allocates tens of millions of weights; bo
 
 RNG = np.random.default_rng(0)
 
-# The Flax module's variables for each layer kind with weights, in the order Keras lists its weights.
-FLAX_VARIABLES = {
-    "conv": ("kernel", "bias"),
-    "dwconv": ("kernel", "bias"),
-    "dense": ("kernel", "bias"),
-    "convtranspose": ("kernel", "bias"),
-    "layernorm": ("scale", "bias"),
-    "layerscale": ("gamma",),
-    "bn": ("scale", "bias", "mean", "var"),
-}
-
 
 def keras_unet(side: int):
     """The U-Net of the `unet` template's references, as Keras code usually writes it."""
@@ -85,6 +74,13 @@ def randomize_non_kernels(model) -> None:
         variable.assign(value.astype(np.float32))
 
 
+def _variable(module, path: str):
+    """The variable at a dotted path of a layer's module (`depthwise.kernel`), None where it has none (no bias)."""
+    for name in path.split("."):
+        module = getattr(module, name, None)
+    return module
+
+
 def copy_into_flax(flax_model, typed, arrays) -> None:
     import jax.numpy as jnp
 
@@ -93,7 +89,8 @@ def copy_into_flax(flax_model, typed, arrays) -> None:
         module = flax_model.layers.get(f"{node.kind}_{node.id}")
         if module is None:
             continue
-        variables = [getattr(module, name, None) for name in FLAX_VARIABLES.get(node.kind, ())]
+        # the kind's arrays, in the order Keras lists a layer's weights (`LayerKind.variables`)
+        variables = [_variable(module, name) for name in node.layer.variables]
         targets += [(node, variable) for variable in variables if variable is not None]
     assert len(targets) == len(arrays)
     for (node, variable), array in zip(targets, arrays):

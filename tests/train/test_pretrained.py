@@ -200,6 +200,37 @@ def test_an_onnx_files_initializers_give_onnxruntimes_logits(shufflenet_files, s
     assert np.abs(logits - expected).max() <= 1e-4
 
 
+def test_a_state_dict_with_a_parameter_no_layer_kind_reads_names_it(tmp_path):
+    """A spec without BatchNorm (no statistics at all) loads a state dict; a model parameter no layer
+    kind reads (a ViT's position embedding) is a layer of the file with no counterpart: named, and
+    left out with --reinit-mismatched."""
+    import jax
+    from safetensors.numpy import save_file
+
+    from archspec.compile import compile_spec
+    from archspec.errors import UserError
+    from archspec.train import pretrained, steps
+
+    rng = np.random.default_rng(0)
+    weights = {
+        "features.0.weight": rng.normal(size=(4, 3, 3, 3)),
+        "features.0.bias": rng.normal(size=4),
+        "head.weight": rng.normal(size=(2, 4)),
+        "head.bias": rng.normal(size=2),
+        "pos_embedding": rng.normal(size=(1, 5, 4)),
+    }
+    save_file({name: array.astype(np.float32) for name, array in weights.items()}, tmp_path / "w.safetensors")
+    typed = compile_spec("input 8x8x3\nconv 4 3\ngap\ndense 2\n", "net.arch")
+    shapes = jax.eval_shape(lambda: steps.init_model(typed, seed=0))  # NaN: what the file gives shows
+    model = jax.tree.map(lambda a: jax.device_put(np.full(a.shape, np.nan, a.dtype)), shapes)
+    source = str(tmp_path / "w.safetensors")
+    with pytest.raises(UserError, match=r"1 of its layers have no counterpart in the spec, the first `pos_embedding`"):
+        pretrained.initial_model(source, typed, model, reinit_mismatched=False)
+    loaded, report = pretrained.initial_model(source, typed, model, reinit_mismatched=True)
+    assert (report.kept, report.unused) == (2, ["`pos_embedding`"])
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(loaded.params))
+
+
 # --- a new head on a trained run ------------------------------------------------------------
 
 TWO_CLASS_SPEC = TINY_SPEC.replace("dense 3 softmax", "dense 2 softmax")

@@ -10,6 +10,7 @@ converts and validates it once, so the rules below only ever see clean values.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -225,6 +226,55 @@ def window_fits(kind: str, shape: Shape, kernel: tuple[int, int], dilation: tupl
         )
 
 
+# --- weights as other frameworks store them --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One array of a layer as another framework stores it (`LayerKind.keras_weights` and the other
+    tables): the Flax array it becomes (`kernel`, or dotted in a module of modules:
+    `depthwise.kernel`), `convert` from the framework's layout to Flax's, `needs` the switch without
+    which the framework leaves it out (Keras: the config key, `use_bias`; PyTorch and ONNX: the array
+    may be missing), and its `rank` where the rank tells modules apart (a PyTorch conv's 4-D `weight`,
+    a Linear's 2-D one)."""
+
+    flax: str
+    convert: Callable[[Any], Any] = lambda array: array  # already Flax's layout
+    needs: str | None = None
+    rank: int | None = None
+
+
+def hwio(array):
+    """PyTorch's and ONNX's convolution kernel (out, in/groups, kh, kw) as Flax's (kh, kw, in/groups,
+    out); a transposed convolution's (in, out, kh, kw) as Flax's transpose_kernel (kh, kw, out, in)."""
+    return array.transpose(2, 3, 1, 0)
+
+
+def in_out(array):
+    """PyTorch's Linear weight and ONNX Gemm's B with transB=1, (out, in), as Flax's (in, out)."""
+    return array.T
+
+
+def vector(array):
+    """A per-channel array stored with broadcast axes ((C, 1, 1): torchvision's layer scale) as (C,)."""
+    return array.reshape(-1)
+
+
+def keras_depthwise(array):
+    """Keras' depthwise kernel (kh, kw, channels, multiplier) as Flax's (kh, kw, 1, channels x
+    multiplier): output channel c x multiplier + m in both."""
+    kh, kw, channels, multiplier = array.shape
+    return array.reshape(kh, kw, 1, channels * multiplier)
+
+
+def keras_snake_case(class_name: str) -> str:
+    """Keras' own snake case of a class name (`DepthwiseConv2D` -> `depthwise_conv2d`), as its
+    `.weights.h5` files name layer groups."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 # --- the layer kind --------------------------------------------------------------------------
 
 
@@ -350,6 +400,82 @@ class LayerKind:
         """The refusal to translate this kind for `framework`: the reason its module records, or
         (a gap the registry test reports) that nobody wrote it yet."""
         return Untranslatable(None, self.refusals.get(framework) or f"`{self.name}` has no {what} yet")
+
+    # --- interop: weights ----------------------------------------------------------------------------
+    # How other frameworks store the kind's weights, for `--init-from` (archspec/train/pretrained.py,
+    # which reads the files and matches layers; the kind says what a foreign layer's arrays are).
+    # `variables` are the kind's Flax arrays (dotted paths in its module, in the order Keras stores
+    # them); the tables say where each framework keeps each of them (`Stored`), and the three methods
+    # below read one foreign layer through them: the arrays in Flax's names and layouts, or None when
+    # the layer is not one of this kind's. Override a method for what a table cannot say. A kind with
+    # variables has each framework's table or method, or its `refusals` names the framework (a refused
+    # framework's weights are refused too): tests/interop/test_kind_registry.py checks.
+    variables: ClassVar[tuple[str, ...]] = ()
+    # Keras class (as config.json names it) -> its arrays in the order Keras stores them (`vars/0`, ...).
+    keras_weights: ClassVar[dict[str, tuple[Stored, ...]]] = {}
+    # PyTorch: parameter or buffer name -> array, one dict per module the kind's arrays come from, in
+    # order (a separable convolution is two modules; a spec `bn(scale=false)` written as PyTorch code is a
+    # BatchNorm without affine and a `ChannelAffine` after it). Integer buffers (BatchNorm's step count)
+    # are no weights and never reach the kind.
+    pytorch_weights: ClassVar[tuple[dict[str, Stored], ...]] = ()
+    # ONNX op type -> input position -> array, for inputs that are initializers; the key "added" is the
+    # initializer of an `Add` right after the node (a bias added apart: PyTorch's Linear on an image).
+    onnx_weights: ClassVar[dict[str, dict[int | str, Stored]]] = {}
+
+    def weights_from_keras(self, class_name: str, config: dict | None, arrays: list) -> dict[str, Any] | None:
+        """The Flax arrays of Keras layer `class_name` (as config.json names it, or in the snake case a
+        bare `.weights.h5` names its group) storing `arrays` in order. Without its `config` (a bare
+        `.weights.h5`), optional arrays are told apart by their count, the table's first optional one
+        missing first (a BatchNormalization of 3 arrays has no scale)."""
+        row = self.keras_weights.get(class_name)
+        if row is None:
+            row = next((r for name, r in self.keras_weights.items() if keras_snake_case(name) == class_name), None)
+        if row is None:
+            return None
+        if config is not None:
+            present = [s for s in row if s.needs is None or config.get(s.needs, True)]
+        else:
+            present = list(row)
+            for optional in [s for s in row if s.needs is not None]:
+                if len(present) > len(arrays):
+                    present.remove(optional)
+        if len(present) != len(arrays):
+            return None
+        return {s.flax: s.convert(array) for s, array in zip(present, arrays)}
+
+    def weights_from_pytorch(self, part: int, arrays: dict[str, Any]) -> dict[str, Any] | None:
+        """The Flax arrays that module `part` of `pytorch_weights` holds, given one module's float
+        parameters and buffers by name (`weight`, `running_mean`): None when they are not that module's."""
+        if part >= len(self.pytorch_weights):
+            return None
+        return _read_table(self.pytorch_weights[part], arrays)
+
+    def weights_from_onnx(self, node: OnnxNode) -> dict[str, Any] | None:
+        """The Flax arrays of ONNX `node` (its initializers in `constants` at the positions `learned`;
+        `fused`: the one node reading its output, if any)."""
+        table = self.onnx_weights.get(node.op_type)
+        if table is None:
+            return None
+        stored: dict[int | str, Any] = {position: node.constants[position] for position in node.learned}
+        added = node.fused[0] if node.fused and node.fused[0].op_type == "Add" else None
+        own = {table[position].flax for position in stored if position in table}
+        if "added" in table and added is not None and len(added.learned) == 1 and table["added"].flax not in own:
+            stored["added"] = added.constants[added.learned[0]]
+        return _read_table(table, stored)
+
+
+def _read_table(table: dict, stored: dict) -> dict[str, Any] | None:
+    """`stored` (a foreign layer's arrays by the framework's keys) read by a `Stored` table: None
+    unless every array is the table's (of its rank) and every array the kind always has is there."""
+    arrays: dict[str, Any] = {}
+    for key, array in stored.items():
+        entry = table.get(key)
+        if entry is None or (entry.rank is not None and len(array.shape) != entry.rank) or entry.flax in arrays:
+            return None
+        arrays[entry.flax] = entry.convert(array)
+    if not arrays or any(entry.needs is None and entry.flax not in arrays for entry in table.values()):
+        return None
+    return arrays
 
 
 def _arg_text(arg: Arg, value: Any) -> str:

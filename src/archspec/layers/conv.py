@@ -14,13 +14,16 @@ from archspec.layers.base import (
     LayerKind,
     Module,
     ShapeError,
+    Stored,
     Untranslatable,
     Window,
     boolean,
     call,
     conv_output_size,
     differs,
+    hwio,
     is_a,
+    keras_depthwise,
     keyword,
     layer,
     padding,
@@ -30,6 +33,7 @@ from archspec.layers.base import (
     spatial,
     square,
     upper,
+    vector,
     window_fits,
 )
 from archspec.layers.writing import torch_padding
@@ -40,6 +44,13 @@ _SLIDING = (
     Arg("padding", padding, "valid", doc="valid, same, N or HxW"),
     Arg("dilation", pair, (1, 1), doc="spacing of the kernel taps"),
 )
+
+# How PyTorch and ONNX store a convolution (plain or depthwise): OIHW kernels, a bias per filter
+# (ONNX: the conv's input or an Add after it).
+_TORCH_CONV = ({"weight": Stored("kernel", hwio, rank=4), "bias": Stored("bias", needs="bias", rank=1)},)
+_ONNX_CONV = {
+    "Conv": {1: Stored("kernel", hwio), 2: Stored("bias", needs="bias"), "added": Stored("bias", vector, needs="bias")}
+}
 
 
 def _read_conv(node, inputs) -> tuple[list, dict, tuple[int, ...]]:
@@ -237,6 +248,11 @@ class Conv(_Sliding):
             raise onnx_attrs.OtherKind("a `Conv` with one group per channel is a depthwise conv")
         return [*before, ("conv", {"filters": filters, **attrs, "groups": groups})]
 
+    variables = ("kernel", "bias")
+    keras_weights: ClassVar[dict] = {"Conv2D": (Stored("kernel"), Stored("bias", needs="use_bias"))}
+    pytorch_weights = _TORCH_CONV
+    onnx_weights: ClassVar[dict] = _ONNX_CONV
+
 
 @layer
 class DepthwiseConv(_Sliding):
@@ -307,6 +323,13 @@ class DepthwiseConv(_Sliding):
         if node.attributes.get("group", 1) != channels or filters % channels or channels == 1:
             raise onnx_attrs.OtherKind("a `Conv` with other than one group per channel is a plain conv")
         return [*before, ("dwconv", {**attrs, "multiplier": filters // channels})]
+
+    variables = ("kernel", "bias")
+    keras_weights: ClassVar[dict] = {
+        "DepthwiseConv2D": (Stored("kernel", keras_depthwise), Stored("bias", needs="use_bias"))
+    }
+    pytorch_weights = _TORCH_CONV
+    onnx_weights: ClassVar[dict] = _ONNX_CONV
 
 
 @layer
@@ -404,3 +427,17 @@ class SeparableConv(_Sliding):
             Module(_flax_conv(attrs, channels, middle, channels, False), name="depthwise"),
             Module(pointwise, name="pointwise"),
         ]
+
+    variables = ("depthwise.kernel", "pointwise.kernel", "pointwise.bias")
+    keras_weights: ClassVar[dict] = {
+        "SeparableConv2D": (
+            Stored("depthwise.kernel", keras_depthwise),
+            Stored("pointwise.kernel"),
+            Stored("pointwise.bias", needs="use_bias"),
+        )
+    }
+    # PyTorch has no separable convolution: a depthwise Conv2d and a 1x1 Conv2d (as written PyTorch code has it)
+    pytorch_weights = (
+        {"weight": Stored("depthwise.kernel", hwio, rank=4)},
+        {"weight": Stored("pointwise.kernel", hwio, rank=4), "bias": Stored("pointwise.bias", needs="bias", rank=1)},
+    )

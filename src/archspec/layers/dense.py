@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from archspec.layers import onnx_attrs
-from archspec.layers.base import Arg, Code, LayerKind, Module, boolean, call, keyword, layer, positive
+from archspec.layers.base import (
+    Arg,
+    Code,
+    LayerKind,
+    Module,
+    Stored,
+    boolean,
+    call,
+    in_out,
+    keyword,
+    layer,
+    positive,
+    vector,
+)
 from archspec.layers.writing import CHANNELS_LAST
 
 
@@ -80,3 +94,21 @@ class Dense(LayerKind):
         else:
             units, bias = weight[1], onnx_attrs.added_bias(node)
         return [("dense", {"units": units, "bias": bias})]
+
+    variables = ("kernel", "bias")
+    keras_weights: ClassVar[dict] = {"Dense": (Stored("kernel"), Stored("bias", needs="use_bias"))}
+    pytorch_weights = ({"weight": Stored("kernel", in_out, rank=2), "bias": Stored("bias", needs="bias", rank=1)},)
+    # Gemm's B is (in, out), or (out, in) with transB=1 (PyTorch's Linear on vectors): weights_from_onnx;
+    # MatMul's is (in, out), its bias an Add after it (PyTorch's Linear on a channels-last image)
+    onnx_weights: ClassVar[dict] = {
+        "Gemm": {1: Stored("kernel"), 2: Stored("bias", vector, needs="bias")},
+        "MatMul": {1: Stored("kernel"), "added": Stored("bias", vector, needs="bias")},
+    }
+
+    def weights_from_onnx(self, node):
+        if node.op_type == "Gemm" and node.attributes.get("transA", 0):
+            return None
+        arrays = super().weights_from_onnx(node)
+        if arrays and node.op_type == "Gemm" and node.attributes.get("transB", 0):
+            arrays["kernel"] = in_out(arrays["kernel"])
+        return arrays

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
@@ -12,6 +14,7 @@ from archspec.layers.base import (
     LayerKind,
     Module,
     ShapeError,
+    Stored,
     boolean,
     call,
     keyword,
@@ -19,6 +22,7 @@ from archspec.layers.base import (
     positive,
     positive_real,
     real,
+    vector,
 )
 from archspec.layers.writing import CHANNELS_LAST, torch_affine
 
@@ -62,6 +66,12 @@ _AFFINE = (
     Arg("center", boolean, True, doc="learn a shift (beta)"),
     Arg("scale", boolean, True, doc="learn a scale (gamma)"),
 )
+
+# How frameworks store a normalization's learned scale and shift: Keras' gamma and beta, PyTorch's
+# `weight` and `bias` (each absent where not learned; written PyTorch code learns one alone in a
+# `ChannelAffine` module after a norm without any)
+_KERAS_AFFINE = (Stored("scale", needs="scale"), Stored("bias", needs="center"))
+_TORCH_AFFINE = ({"weight": Stored("scale", needs="scale", rank=1), "bias": Stored("bias", needs="center", rank=1)},)
 
 
 def _affine_count(attrs: dict, channels: int) -> int:
@@ -137,6 +147,11 @@ class LayerNorm(LayerKind):
             )
         epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
         return [("layernorm", {"epsilon": epsilon, "center": onnx_attrs.learned(node, 2), "scale": True})]
+
+    variables = ("scale", "bias")
+    keras_weights: ClassVar[dict] = {"LayerNormalization": _KERAS_AFFINE}
+    pytorch_weights = _TORCH_AFFINE
+    onnx_weights: ClassVar[dict] = {"LayerNormalization": {1: Stored("scale"), 2: Stored("bias", needs="center")}}
 
 
 def _affine_keyword(step: Module) -> Module:
@@ -234,6 +249,17 @@ class GroupNorm(LayerKind):
         groups = node.attributes["num_groups"]
         return [("groupnorm", {"groups": groups, "epsilon": epsilon, "center": True, "scale": True})]
 
+    variables = ("scale", "bias")
+    keras_weights: ClassVar[dict] = {"GroupNormalization": _KERAS_AFFINE}
+    pytorch_weights = _TORCH_AFFINE
+    # GroupNormalization since opset 21 (a scale per channel; opset 18's per group matches no spec
+    # layer's shapes); InstanceNormalization is one channel per group. PyTorch's TorchScript export
+    # (opset 20 and below) writes GroupNorm as InstanceNormalization of reshaped groups, then Mul and
+    # Add: neither the reader nor this reads that.
+    onnx_weights: ClassVar[dict] = {
+        op: {1: Stored("scale"), 2: Stored("bias")} for op in ("GroupNormalization", "InstanceNormalization")
+    }
+
 
 @layer
 class LayerScale(LayerKind):
@@ -287,3 +313,14 @@ class LayerScale(LayerKind):
         uniform = value is not None and value.size and (value == value.reshape(-1)[0]).all()
         init = onnx_attrs.single(float(value.reshape(-1)[0])) if uniform else self.args[0].default
         return [("layerscale", {"init": init})]
+
+    variables = ("gamma",)
+    keras_weights: ClassVar[dict] = {"LayerScale": (Stored("gamma"),)}
+    # torchvision's ConvNeXt: `layer_scale` shaped (C, 1, 1); written PyTorch code: `gamma` (C,)
+    pytorch_weights = ({"layer_scale": Stored("gamma", vector), "gamma": Stored("gamma", vector)},)
+    onnx_weights: ClassVar[dict] = {"Mul": {0: Stored("gamma", vector), 1: Stored("gamma", vector)}}
+
+    def weights_from_onnx(self, node):
+        """A product with a learned array of more than one value (by one number: a `rescale`)."""
+        arrays = super().weights_from_onnx(node)
+        return arrays if arrays and arrays["gamma"].size > 1 else None

@@ -4,6 +4,8 @@ variance) and `rescale` (multiply and shift, no parameters)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from archspec.layers import onnx_attrs
 from archspec.layers.base import (
     Arg,
@@ -11,6 +13,7 @@ from archspec.layers.base import (
     LayerKind,
     Module,
     Op,
+    Stored,
     boolean,
     call,
     keyword,
@@ -19,6 +22,7 @@ from archspec.layers.base import (
     positive_real,
     python,
     real,
+    vector,
 )
 from archspec.layers.writing import torch_affine, torch_momentum
 from archspec.text import show
@@ -154,6 +158,31 @@ class BatchNorm(LayerKind):
         )
         return [("bn", {"momentum": momentum, "epsilon": epsilon, "center": True, "scale": True})]
 
+    variables = ("scale", "bias", "mean", "var")
+    keras_weights: ClassVar[dict] = {
+        "BatchNormalization": (
+            Stored("scale", needs="scale"),
+            Stored("bias", needs="center"),
+            Stored("mean"),
+            Stored("var"),
+        )
+    }
+    # nn.BatchNorm2d; the affine part of a BatchNorm PyTorch cannot say (a scale or a shift alone) is
+    # a `ChannelAffine` module after one without affine, as written PyTorch code has it (`torch_affine`)
+    pytorch_weights = (
+        {
+            "weight": Stored("scale", needs="scale", rank=1),
+            "bias": Stored("bias", needs="center", rank=1),
+            "running_mean": Stored("mean", rank=1),
+            "running_var": Stored("var", rank=1),
+        },
+        {"weight": Stored("scale", needs="scale", rank=1), "bias": Stored("bias", needs="center", rank=1)},
+    )
+    # ONNX's BatchNormalization always has its scale and shift (a Keras `scale=False` exported: a scale of 1)
+    onnx_weights: ClassVar[dict] = {
+        "BatchNormalization": {1: Stored("scale"), 2: Stored("bias"), 3: Stored("mean"), 4: Stored("var")}
+    }
+
 
 @layer
 class LocalResponseNorm(LayerKind):
@@ -264,6 +293,31 @@ class Normalize(LayerKind):
         if not onnx_attrs.per_channel(node, 1) or scaled.streams != (0,) or not onnx_attrs.per_channel(scaled, 1):
             raise onnx_attrs.OtherKind("a `Sub` and a scaling not one value per channel")
         return [("normalize", {})]
+
+    variables = ("mean", "variance", "count")
+    keras_weights: ClassVar[dict] = {"Normalization": (Stored("mean"), Stored("variance"), Stored("count"))}
+    # as written PyTorch code has it: buffers shaped (C, 1, 1) to broadcast over NCHW
+    pytorch_weights = (
+        {"mean": Stored("mean", vector), "variance": Stored("variance", vector), "count": Stored("count", rank=0)},
+    )
+
+    def weights_from_onnx(self, node):
+        """`Sub` of the mean, then `Div` by the standard deviation or `Mul` by its inverse, each one
+        initializer per channel (what exporters fold PyTorch's sqrt(variance) into). ONNX keeps no
+        count of the examples the statistics came from (Keras' `count`, which only a further `adapt`
+        reads): it loads as 0."""
+        import numpy as np
+
+        scaled = node.fused[0] if node.fused else None
+        if node.op_type != "Sub" or node.learned != (1,) or scaled is None or scaled.op_type not in ("Div", "Mul"):
+            return None
+        if scaled.learned != (1,):
+            return None
+        mean, factor = vector(node.constants[1]), vector(scaled.constants[1])
+        variance = factor * factor if scaled.op_type == "Div" else 1 / (factor * factor)
+        if mean.shape != variance.shape:
+            return None
+        return {"mean": mean, "variance": variance, "count": np.zeros((), mean.dtype)}
 
 
 @layer

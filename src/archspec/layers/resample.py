@@ -9,6 +9,7 @@ upsampling happened (an upper bound of the true field).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from archspec.layers import onnx_attrs
 from archspec.layers.base import (
@@ -19,10 +20,12 @@ from archspec.layers.base import (
     Module,
     Op,
     ShapeError,
+    Stored,
     Untranslatable,
     Window,
     boolean,
     call,
+    hwio,
     keyword,
     layer,
     pair,
@@ -33,6 +36,7 @@ from archspec.layers.base import (
     spatial,
     square,
     upper,
+    vector,
 )
 from archspec.layers.shape import sides, sides_text
 from archspec.text import describe_shape, show, show_pair
@@ -210,6 +214,19 @@ class ConvTranspose(LayerKind):
         if any(begin) or any(end):
             nodes.append(("crop", {"cropping": (begin[0], end[0], begin[1], end[1])}))
         return nodes
+
+    variables = ("kernel", "bias")
+    # Keras' kernel (kh, kw, filters, in) is Flax's with transpose_kernel; PyTorch's and ONNX's (in,
+    # filters, kh, kw) are that transposed, as a convolution's OIHW kernel is
+    keras_weights: ClassVar[dict] = {"Conv2DTranspose": (Stored("kernel"), Stored("bias", needs="use_bias"))}
+    pytorch_weights = ({"weight": Stored("kernel", hwio, rank=4), "bias": Stored("bias", needs="bias", rank=1)},)
+    onnx_weights: ClassVar[dict] = {
+        "ConvTranspose": {
+            1: Stored("kernel", hwio),
+            2: Stored("bias", needs="bias"),
+            "added": Stored("bias", vector, needs="bias"),
+        }
+    }
 
 
 def _read_repeat(node) -> list:

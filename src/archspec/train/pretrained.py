@@ -2,19 +2,22 @@
 `.weights.h5`, an ONNX file's initializers or a PyTorch `.safetensors` state dict, and matched to the
 spec's layers by position and shape.
 
-Each file becomes a list of `SourceLayer`s (a layer's arrays, already in Flax's names and layouts:
-`weight_layouts`) in the file's own order: a run's spec order, Keras' layer order (by depth in the
-graph), an ONNX graph's node order, a state dict's module names in natural order. The spec's layers
-are walked in the matching order (by depth in the weighted graph for Keras files) and each takes the
-first unused source layer of its family (the same array names and ranks) whose shapes are all equal.
-What is left is a mismatch: an error at the spec line (naming both shapes and `--reinit-mismatched`),
-or with `--reinit-mismatched` a layer that keeps its fresh initialization, reported by spec line.
+Each file becomes a list of `SourceLayer`s (a layer's arrays as the file stores them) in the file's
+own order: a run's spec order, Keras' layer order (by depth in the graph), an ONNX graph's node order,
+a state dict's module names in natural order. What a foreign layer's arrays are is its layer kind's
+to say (`LayerKind.weights_from_keras`, `weights_from_pytorch`, `weights_from_onnx`, in the kind's
+module): the spec's layers are walked in the matching order (by depth in the weighted graph for Keras
+files) and each takes the first unused source layer its kind reads with arrays of the same shapes
+(PyTorch: the modules, in order, its kind's arrays come from). What is left is a mismatch: an error
+at the spec line (naming both shapes and `--reinit-mismatched`), or with `--reinit-mismatched` a
+layer that keeps its fresh initialization, reported by spec line.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from archspec.errors import PathError, UserError
-from archspec.train import weight_layouts
+from archspec.layers import REGISTRY, LayerKind, OnnxNode
 
 REINIT_HINT = (
     "pass --reinit-mismatched to start the layers whose shapes differ afresh and keep the rest "
@@ -36,15 +39,15 @@ SOURCES_HINT = (
 )
 
 
+Reading = Callable[[LayerKind, int], "dict[str, np.ndarray] | None"]
+
+
 @dataclass
 class SourceLayer:
     name: str  # as the file names it
-    arrays: dict[str, np.ndarray]  # Flax names and layouts
+    arrays: dict[str, np.ndarray]  # as the file stores them, by the file's names (for messages)
+    read: Reading  # (kind, part) -> the arrays in Flax's names and layouts as that kind's module `part` holds them, or None
     depth: int | None = None  # weighted layers on the longest path from the input, where the file has a graph
-
-    @property
-    def shapes(self) -> dict[str, tuple[int, ...]]:
-        return {name: tuple(array.shape) for name, array in self.arrays.items()}
 
     @property
     def shown(self) -> str:
@@ -55,8 +58,13 @@ class SourceLayer:
 @dataclass
 class Source:
     path: str
+    framework: str  # "run" (a cnn-arch run), or the key of `LayerKind.refusals`: "keras", "pytorch", "onnx"
     layers: list[SourceLayer]
     by_depth: bool = False  # the file lists layers by depth in the graph (Keras): match the spec's alike
+
+    def parts(self, kind: LayerKind) -> int:
+        """How many of the file's layers one layer of `kind` takes: PyTorch's modules, `pytorch_weights`."""
+        return max(len(kind.pytorch_weights), 1) if self.framework == "pytorch" else 1
 
 
 @dataclass
@@ -100,28 +108,24 @@ def initial_model(source: str, typed, model, *, reinit_mismatched: bool):
     targets = target_layers(typed, model)
     found = read_source(source)
     pairs, unused = match(found, targets)
-    mismatched = [(target, layer) for target, layer, same in pairs if not same]
+    mismatched = [(target, layers, arrays) for target, layers, arrays, same in pairs if not same]
     if mismatched and not reinit_mismatched:
-        target, layer = min(mismatched, key=lambda pair: pair[0].node.id)
-        raise typed.graph.error(target.node, _mismatch_message(source, target, layer), REINIT_HINT)
+        target, layers, arrays = mismatched[0]
+        raise typed.graph.error(target.node, _mismatch_message(found, target, layers, arrays), REINIT_HINT)
     if unused and not reinit_mismatched:
         raise UserError(
             f"--init-from {source}: {len(unused)} of its layers have no counterpart in the spec, the first "
             f"{unused[0].shown} ({_shapes(unused[0].arrays)})",
             hint=REINIT_HINT.replace("start the layers whose shapes differ afresh", "leave them out"),
         )
-    chosen = {target.module: layer for target, layer, same in pairs if same}
+    chosen = {target.module: arrays for target, _, arrays, same in pairs if same}
     report = InitReport(
         source,
         len(chosen),
-        [f"{target.where} ({_was(target, layer)})" for target, layer in sorted(mismatched, key=_node_id)],
+        [f"{target.where} ({_was(target, arrays)})" for target, _, arrays in mismatched],
         [layer.shown for layer in unused],
     )
     return _with_arrays(model, chosen), report
-
-
-def _node_id(pair) -> int:
-    return pair[0].node.id
 
 
 # --- the spec's side ------------------------------------------------------------------------
@@ -130,7 +134,8 @@ def _node_id(pair) -> int:
 def target_layers(typed, model) -> list[TargetLayer]:
     """The model's layers holding weights or statistics, in spec order, with their depth in the graph of
     weighted layers (inputs first)."""
-    params, state = model.params["layers"], model.model_state["layers"]
+    # (a model without statistics has an empty state: no `layers` in it)
+    params, state = model.params.get("layers", {}), model.model_state.get("layers", {})
     layers, depths = [], {}
     for node in typed.graph.nodes:
         module = f"{node.kind}_{node.id}"
@@ -162,8 +167,8 @@ def _arrays(*trees) -> dict[str, Any]:
     return found
 
 
-def _with_arrays(model, chosen: dict[str, SourceLayer]):
-    """`model` with the arrays of `chosen` (module name -> source layer) in place of its own."""
+def _with_arrays(model, chosen: dict[str, dict[str, np.ndarray]]):
+    """`model` with the arrays of `chosen` (module name -> Flax arrays by dotted name) in place of its own."""
     import jax
 
     def replace(tree, module, prefix=""):
@@ -171,14 +176,16 @@ def _with_arrays(model, chosen: dict[str, SourceLayer]):
         for name, value in tree.items():
             if isinstance(value, dict):
                 out[name] = replace(value, module, f"{prefix}{name}.") if name != "rngs" else value
-            elif prefix + name in chosen[module].arrays:
-                array = np.asarray(chosen[module].arrays[prefix + name], dtype=value.dtype)
+            elif prefix + name in chosen[module]:
+                array = np.asarray(chosen[module][prefix + name], dtype=value.dtype)
                 out[name] = jax.device_put(array, value.sharding)
             else:
                 out[name] = value
         return out
 
     def layers(tree):
+        if "layers" not in tree:
+            return tree
         return {
             **tree,
             "layers": {
@@ -192,13 +199,10 @@ def _with_arrays(model, chosen: dict[str, SourceLayer]):
 # --- matching -------------------------------------------------------------------------------
 
 
-def _family(shapes: dict[str, tuple[int, ...]]) -> tuple:
-    """What kind of layer the arrays make (their names and ranks): a conv's 4-D kernel and bias, a BatchNorm's four vectors."""
-    return tuple(sorted((name, len(shape)) for name, shape in shapes.items()))
-
-
 def match(found: Source, targets: list[TargetLayer]):
-    """[(target, source layer or None, same shapes)] in the spec's order, and the unused source layers."""
+    """[(target, source layers, their arrays as the target's kind reads them, same shapes)] in the
+    spec's order, and the unused source layers. A layer that matches nothing is compared in the
+    messages with the next unused layer its kind reads."""
     if found.by_depth:
         targets = sorted(targets, key=lambda t: (t.depth, t.node.id))
     layers = found.layers
@@ -207,22 +211,52 @@ def match(found: Source, targets: list[TargetLayer]):
     unused = list(layers)
     pairs = []
     for target in targets:
-        taken = next((layer for layer in unused if layer.shapes == target.shapes), None)
-        if taken is not None:
-            unused.remove(taken)
-        pairs.append([target, taken, taken is not None])
-    # What each unmatched spec layer is compared with in the messages: the next unused layer of its family.
+        taken, arrays = _take(found, target, unused)
+        for layer in taken:
+            unused.remove(layer)
+        pairs.append([target, taken, arrays, bool(taken)])
     for pair in pairs:
-        if pair[1] is None:
-            family = _family(pair[0].shapes)
-            near = next((layer for layer in unused if _family(layer.shapes) == family), None)
-            if near is None:
-                near = next((layer for layer in unused if set(layer.arrays) & set(pair[0].shapes)), None)
+        if not pair[1]:
+            kind = pair[0].node.layer
+            near = next(((layer, arrays) for layer in unused if (arrays := layer.read(kind, 0)) is not None), None)
             if near is not None:
-                unused.remove(near)
-            pair[1] = near
+                unused.remove(near[0])
+                pair[1], pair[2] = [near[0]], near[1]
     pairs.sort(key=lambda pair: pair[0].node.id)
     return [tuple(pair) for pair in pairs], unused
+
+
+def _take(found: Source, target: TargetLayer, unused: list[SourceLayer]) -> tuple[list[SourceLayer], dict]:
+    """The first unused layers that give `target` all its arrays, with their shapes: one layer, or
+    for a kind whose arrays PyTorch keeps in several modules, one per module in order (the first
+    layer giving what is still missing, else the first giving part of it)."""
+    kind, missing = target.node.layer, dict(target.shapes)
+    taken: list[SourceLayer] = []
+    arrays: dict[str, np.ndarray] = {}
+    parts = found.parts(kind)
+    for part in range(parts):
+        if not missing:
+            break
+        whole = some = None
+        for layer in unused:
+            if layer in taken:
+                continue
+            got = layer.read(kind, part)
+            if got is None:
+                continue
+            shapes = {name: tuple(array.shape) for name, array in got.items()}
+            if shapes == missing:
+                whole = (layer, got)
+                break
+            if some is None and part + 1 < parts and all(missing.get(n) == shape for n, shape in shapes.items()):
+                some = (layer, got)
+        chosen = whole or some
+        if chosen is not None:
+            taken.append(chosen[0])
+            arrays.update(chosen[1])
+            for name in chosen[1]:
+                missing.pop(name)
+    return (taken, arrays) if not missing else ([], {})
 
 
 def _shapes(arrays: dict) -> str:
@@ -233,37 +267,45 @@ def _dims(shape) -> str:
     return "x".join(map(str, shape)) or "scalar"
 
 
-def _mismatch_message(source: str, target: TargetLayer, layer: SourceLayer | None) -> str:
-    if layer is None:
-        return f"--init-from {source} has no layer for {target.where} ({_target_shapes(target)})"
-    ours, theirs = _difference(target, layer)
-    return f"--init-from {source}: {target.where} has {ours}, but its layer {layer.shown} has {theirs}"
+def _mismatch_message(found: Source, target: TargetLayer, layers: list[SourceLayer], arrays: dict) -> str:
+    source = found.path
+    if not layers:
+        refusal = _refusal(found, target.node.layer)
+        reason = f": {refusal}" if refusal else ""
+        return f"--init-from {source} has no layer for {target.where} ({_target_shapes(target)}){reason}"
+    ours, theirs = _difference(target, arrays)
+    return f"--init-from {source}: {target.where} has {ours}, but its layer {layers[0].shown} has {theirs}"
+
+
+def _refusal(found: Source, kind: LayerKind) -> str | None:
+    """Why the file's framework holds no weights of `kind`, where the kind's module says."""
+    return kind.refusals.get(found.framework)
 
 
 def _target_shapes(target: TargetLayer) -> str:
     return ", ".join(f"{name} {_dims(shape)}" for name, shape in sorted(target.shapes.items()))
 
 
-def _difference(target: TargetLayer, layer: SourceLayer) -> tuple[str, str]:
+def _difference(target: TargetLayer, arrays: dict) -> tuple[str, str]:
     """The first array that differs, in words for both sides (`kernel 1280x2`, `kernel 1280x1000`)."""
     for name, shape in sorted(target.shapes.items(), key=lambda item: (-len(item[1]), item[0])):  # kernels first
-        if name not in layer.arrays:
-            return f"a `{name}` ({_dims(shape)})", f"none ({_shapes(layer.arrays)})"
-        if tuple(layer.arrays[name].shape) != shape:
-            return f"{name} {_dims(shape)}", f"{name} {_dims(layer.arrays[name].shape)}"
-    extra = sorted(set(layer.arrays) - set(target.shapes))
-    return f"no `{extra[0]}`", f"one ({_dims(layer.arrays[extra[0]].shape)})"
+        if name not in arrays:
+            return f"a `{name}` ({_dims(shape)})", f"none ({_shapes(arrays)})"
+        if tuple(arrays[name].shape) != shape:
+            return f"{name} {_dims(shape)}", f"{name} {_dims(arrays[name].shape)}"
+    extra = sorted(set(arrays) - set(target.shapes))
+    return f"no `{extra[0]}`", f"one ({_dims(arrays[extra[0]].shape)})"
 
 
-def _was(target: TargetLayer, layer: SourceLayer | None) -> str:
+def _was(target: TargetLayer, arrays: dict) -> str:
     """`was 1000 units`: what the file's layer had, in the words of the kind's width where it has one."""
-    if layer is None:
+    if not arrays:
         return "none in the file"
     width = target.node.layer.width_arg
-    kernel = layer.arrays.get("kernel")
+    kernel = arrays.get("kernel")
     if width is not None and kernel is not None and len(kernel.shape) == len(target.shapes.get("kernel", ())):
         return f"was {kernel.shape[-1]} {width}"
-    return f"was {_shapes(layer.arrays)}"
+    return f"was {_shapes(arrays)}"
 
 
 # --- reading the files ----------------------------------------------------------------------
@@ -314,11 +356,17 @@ def _read_run(source: str) -> Source:
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     model, *_ = restore_model(path, abstract_model(typed, None, make_mesh()), which, step)
     model = type(model)(*(_to_numpy(tree) for tree in model))
-    layers = [
-        SourceLayer(f"line {t.node.line} `{t.node.label}`", _numpy_arrays(model, t.module), t.depth)
-        for t in target_layers(typed, model)
-    ]
-    return Source(source, layers)
+    layers = []
+    for t in target_layers(typed, model):
+        arrays = _numpy_arrays(model, t.module)
+        read = _same_kind(t.node.kind, arrays)
+        layers.append(SourceLayer(f"line {t.node.line} `{t.node.label}`", arrays, read, t.depth))
+    return Source(source, "run", layers)
+
+
+def _same_kind(name: str, arrays: dict[str, np.ndarray]) -> Reading:
+    """A run's layer: already Flax's arrays, for a layer of the same kind."""
+    return lambda kind, part: arrays if kind.name == name and part == 0 else None
 
 
 def _to_numpy(tree):
@@ -330,7 +378,7 @@ def _to_numpy(tree):
 
 
 def _numpy_arrays(model, module: str) -> dict[str, np.ndarray]:
-    return _arrays(model.params["layers"].get(module), model.model_state["layers"].get(module))
+    return _arrays(model.params.get("layers", {}).get(module), model.model_state.get("layers", {}).get(module))
 
 
 def _read_keras_archive(source: str, path: Path) -> Source:
@@ -346,7 +394,7 @@ def _read_keras_archive(source: str, path: Path) -> Source:
     with h5py.File(io.BytesIO(weights), "r") as file:
         layers: list[SourceLayer] = []
         _walk_keras_model(config, file, 0, layers)
-    return Source(source, layers, by_depth=True)
+    return Source(source, "keras", layers, by_depth=True)
 
 
 def _walk_keras_model(model: dict, group, base_depth: int, out: list[SourceLayer]) -> int:
@@ -370,15 +418,26 @@ def _walk_keras_model(model: dict, group, base_depth: int, out: list[SourceLayer
         child = by_name.get(name)
         if layer["class_name"] in ("Functional", "Sequential", "Model") and child is not None:
             depth = _walk_keras_model(layer, child, depth, out)
-        elif child is not None:
-            arrays = [np.asarray(child["vars"][str(i)]) for i in range(len(child["vars"]))]
-            kind = weight_layouts.keras_class(layer["class_name"])
-            converted = weight_layouts.keras_vars(kind, arrays, layer["config"]) if arrays else None
-            if converted:
+        elif child is not None and len(child["vars"]):
+            weighted = _keras_layer(name, layer["class_name"], layer["config"], child["vars"], depth + 1)
+            if weighted.depth is not None:
                 depth += 1
-                out.append(SourceLayer(name, converted, depth))
+            out.append(weighted)
         depths[name] = last = depth
     return last
+
+
+def _keras_layer(name: str, class_name: str, config: dict | None, group, depth: int) -> SourceLayer:
+    """A Keras layer's stored variables (`vars/0`, `vars/1`, ...), read by the kinds (`weights_from_keras`);
+    a layer no kind reads (a class the language lacks) has no depth among the weighted layers."""
+    arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
+
+    def read(kind: LayerKind, part: int):
+        return kind.weights_from_keras(class_name, config, arrays) if part == 0 else None
+
+    known = any(read(kind, 0) is not None for kind in REGISTRY.values())
+    shown = {f"{class_name} vars/{i}": array for i, array in enumerate(arrays)}
+    return SourceLayer(name, shown, read, depth if known else None)
 
 
 def _inbound_names(nodes) -> list[str]:
@@ -409,7 +468,7 @@ def _read_keras_weights(source: str, path: Path) -> Source:
         if "layers" not in file:
             raise ValueError("no `layers` group: not a Keras 3 .weights.h5 file (Keras 2 .h5 files are not read)")
         _walk_keras_groups(file, layers)
-    return Source(source, layers, by_depth=True)
+    return Source(source, "keras", layers, by_depth=True)
 
 
 def _walk_keras_groups(group, out: list[SourceLayer]) -> None:
@@ -420,10 +479,8 @@ def _walk_keras_groups(group, out: list[SourceLayer]) -> None:
             continue
         if "vars" not in child or not len(child["vars"]):
             continue
-        arrays = [np.asarray(child["vars"][str(i)]) for i in range(len(child["vars"]))]
-        converted = weight_layouts.keras_vars(re.sub(r"_\d+$", "", key), arrays, None)
-        if converted:
-            out.append(SourceLayer(str(child["vars"].attrs.get("name", key)), converted))
+        name = str(child["vars"].attrs.get("name", key))
+        out.append(_keras_layer(name, re.sub(r"_\d+$", "", key), None, child["vars"], 0))
 
 
 def _natural(name: str) -> tuple:
@@ -442,13 +499,17 @@ def _read_safetensors(source: str, path: Path) -> Source:
     modules: dict[str, dict[str, np.ndarray]] = {}
     for name, array in tensors.items():
         module, _, parameter = name.rpartition(".")
-        modules.setdefault(module, {})[parameter] = array
+        if np.issubdtype(array.dtype, np.floating):  # not BatchNorm's step count: no weight
+            modules.setdefault(module, {})[parameter] = array
     layers = []
     for module in sorted(modules, key=lambda m: tuple(_natural_part(p) for p in m.split("."))):
-        converted = weight_layouts.torch_vars(modules[module])
-        if converted:
-            layers.append(SourceLayer(module, converted))
-    return Source(source, layers)
+        arrays = modules[module]
+        layers.append(SourceLayer(module or ", ".join(arrays), arrays, _torch_reading(arrays)))  # a model's own
+    return Source(source, "pytorch", layers)
+
+
+def _torch_reading(arrays: dict[str, np.ndarray]) -> Reading:
+    return lambda kind, part: kind.weights_from_pytorch(part, arrays)
 
 
 def _natural_part(part: str) -> tuple:
@@ -456,55 +517,57 @@ def _natural_part(part: str) -> tuple:
 
 
 def _read_onnx(source: str, path: Path) -> Source:
-    """An ONNX graph's initializers, by the operator that reads them, in node order, with depths."""
+    """An ONNX graph's nodes that hold weights (initializers) some kind reads (`weights_from_onnx`), in
+    node order, with depths. A node is offered with the one node reading its output (a bias added
+    apart, a normalization's division), which is no layer of its own where a kind reads the two."""
     onnx = _import("onnx", "interop")
     from google.protobuf.message import DecodeError
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
     try:
         graph = onnx.load(str(path)).graph
     except DecodeError as error:
         raise ValueError(f"not an ONNX model: {error}") from None
-    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    consumers: dict[str, list] = {}
-    for node in graph.node:
+    parameters = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    nodes = list(graph.node)
+    readers: dict[str, list[int]] = {}
+    for index, node in enumerate(nodes):
         for name in node.input:
-            consumers.setdefault(name, []).append(node)
+            readers.setdefault(name, []).append(index)
+    outputs = {output.name for output in graph.output}
+
+    def contract(node, fused=()) -> OnnxNode:
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        constants = tuple(parameters.get(name) for name in node.input)
+        learned = tuple(i for i, name in enumerate(node.input) if name in parameters)
+        return OnnxNode(node.op_type, attributes, constants, node.name, fused, learned=learned)
+
     depth_of: dict[str, int] = {}
+    taken: set[int] = set()  # nodes read with the node before them
     layers = []
-    for index, node in enumerate(graph.node):
-        depth = max((depth_of.get(name, 0) for name in node.input if name not in constants), default=0)
-        arrays = {i: constants[name] for i, name in enumerate(node.input) if name in constants}
-        converted = None
-        if node.op_type == "Gemm" and 1 in arrays:
-            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
-            converted = weight_layouts.onnx_gemm(arrays, trans_b)
-        elif node.op_type in weight_layouts.ONNX and 1 in arrays:
-            row = weight_layouts.ONNX[node.op_type]
-            converted = {row[i].flax: row[i].convert(array) for i, array in arrays.items() if i in row}
-            if node.op_type == "MatMul":
-                bias = _following_bias(node, consumers, constants)
-                if bias is not None:
-                    converted["bias"] = bias
-        if converted:
+    for index, node in enumerate(nodes):
+        depth = max((depth_of.get(name, 0) for name in node.input if name not in parameters), default=0)
+        after = readers.get(node.output[0], []) if node.output and node.output[0] not in outputs else []
+        alone = contract(node)
+        offered = contract(node, (contract(nodes[after[0]]),)) if len(after) == 1 else alone
+        kinds = [kind for kind in REGISTRY.values() if kind.weights_from_onnx(offered) is not None]
+        if kinds and index not in taken:
             depth += 1
-            layers.append(SourceLayer(node.name or f"{node.op_type} {index}", converted, depth))
+            shown = {f"{node.op_type} input {i}": parameters[node.input[i]] for i in alone.learned}
+            layers.append(SourceLayer(node.name or f"{node.op_type} {index}", shown, _onnx_reading(offered), depth))
+            if any(_names(kind.weights_from_onnx(alone)) != _names(kind.weights_from_onnx(offered)) for kind in kinds):
+                taken.add(after[0])  # its arrays are the node's (a bias added apart): no layer of its own
         for name in node.output:
             depth_of[name] = depth
-    return Source(source, layers)
+    return Source(source, "onnx", layers)
 
 
-def _following_bias(node, consumers, constants):
-    """The 1-D constant an Add after a MatMul adds (a dense layer's bias), or None."""
-    for consumer in consumers.get(node.output[0], []):
-        if consumer.op_type == "Add":
-            for name in consumer.input:
-                if name in constants and constants[name].ndim == 1:
-                    return constants[name]
-    return None
+def _names(arrays: dict | None) -> set[str]:
+    return set(arrays or ())
+
+
+def _onnx_reading(node: OnnxNode) -> Reading:
+    return lambda kind, part: kind.weights_from_onnx(node) if part == 0 else None
 
 
 def _import(module: str, extra: str):
