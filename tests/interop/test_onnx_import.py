@@ -9,8 +9,6 @@ import pytest
 
 from tests.interop.onnx_graphs import file_params, node, run, save
 
-pytest.importorskip("onnx")  # the test extra installs it: this only guards a bare `pip install .`
-
 
 def read(path: str, input_shape=None):
     from archspec.interop.onnx_import import import_onnx

@@ -12,7 +12,6 @@ import pytest
 from tests.interop.onnx_graphs import node, run, save
 from tests.interop.test_onnx_import import read
 
-pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.slow  # builds and runs a Flax model per case: XLA compiles, about 15 s in all
 
 ONES, ZEROS = np.ones(3, np.float32), np.zeros(3, np.float32)

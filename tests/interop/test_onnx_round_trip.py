@@ -9,8 +9,6 @@ import pytest
 
 from tests.interop.test_onnx_import import read
 
-pytest.importorskip("jax2onnx")  # the test extra installs it: this only guards a bare `pip install .`
-
 # The smallest square input of each template (larger than the smallest its windows allow).
 SMALLEST = {
     "alexnet": 63,

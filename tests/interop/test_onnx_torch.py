@@ -7,10 +7,9 @@ with the module's parameters and BatchNorm statistics exactly."""
 from __future__ import annotations
 
 import pytest
+import torch  # the test extra pins the CPU build
 
 from tests.interop.test_onnx_import import read
-
-torch = pytest.importorskip("torch")  # the test extra pins the CPU build: this guards a bare install
 
 
 def network():

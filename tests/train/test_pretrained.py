@@ -4,14 +4,12 @@ and its errors, and `--freeze`."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import reference_weights
 from conftest import TINY_SPEC, final_state, make_images, plain
 
-REFERENCE = Path(__file__).parent / "reference"  # torchvision's (made by reference/make_torchvision.py)
 INPUTS = reference_weights.images()  # 4 images of 32x32x3: the inputs torchvision's logits were made for
 
 
@@ -157,27 +155,12 @@ def shufflenet_files(tmp_path_factory):
 
     torchvision made its logits and the export without weights (reference/make_torchvision.py, in an
     environment of its own); here the same weights are drawn again and written into both files."""
-    import onnx
-    import onnxruntime
-    from onnx import numpy_helper
     from safetensors.numpy import save_file
 
-    record = json.loads((REFERENCE / "shufflenet_v2_x1_0.json").read_text())
-    weights = reference_weights.state_dict(record["state_dict"])
-    assert reference_weights.digest(weights) == record["weights_sha256"], (
-        "numpy drew other weights than torchvision had"
-    )
     folder = tmp_path_factory.mktemp("torch")
-    save_file(weights, folder / "shufflenet.safetensors")
-    graph = onnx.load(str(REFERENCE / "shufflenet_v2_x1_0.onnx"), load_external_data=False)
-    for tensor in graph.graph.initializer:
-        tensor.CopyFrom(numpy_helper.from_array(weights[tensor.name], tensor.name))
-    onnx.save(graph, str(folder / "shufflenet.onnx"))
-    session = onnxruntime.InferenceSession(str(folder / "shufflenet.onnx"), providers=["CPUExecutionProvider"])
-    (from_onnx,) = session.run(None, {"images": INPUTS.transpose(0, 3, 1, 2).copy()})
-    from_torch = np.load(REFERENCE / "shufflenet_v2_x1_0_logits.npy")
-    assert np.abs(from_onnx - from_torch).max() <= 1e-4  # the export with the weights filled in is torchvision's model
-    return folder, from_torch, from_onnx
+    reference = reference_weights.torchvision("shufflenet_v2_x1_0", folder)
+    save_file(reference.weights, folder / "shufflenet.safetensors")
+    return folder, reference.torch_logits, reference.onnx_logits
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +179,7 @@ def test_a_torchvision_state_dict_in_safetensors_gives_torchvisions_logits(shuff
 
 def test_an_onnx_files_initializers_give_onnxruntimes_logits(shufflenet_files, shufflenet_logits):
     folder, _, expected = shufflenet_files
-    logits = shufflenet_logits(str(folder / "shufflenet.onnx"))
+    logits = shufflenet_logits(str(folder / "shufflenet_v2_x1_0.onnx"))
     assert np.abs(logits - expected).max() <= 1e-4
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from archspec.train.metrics import finalize
 from archspec.train.outputs import Task
-
-jnp = pytest.importorskip("jax.numpy")
 
 
 def test_softmax_head_uses_cross_entropy_from_logits():
