@@ -158,12 +158,15 @@ def _keras_file(spec: str, x, folder):
     from tests.interop.keras_build import keras
 
     module = keras()
-    model = _written(spec, "keras")["build_model"]()
+    build = _written(spec, "keras")["build_model"]
+    with module.StatelessScope(initialize_variables=False):
+        model = build()  # no initialiser runs (each would compile): every weight is drawn below
     rng = np.random.default_rng(RNG_SEED)
     for layer in model.layers:
         for variable in layer.weights:
             if not np.issubdtype(np.dtype(variable.dtype), np.floating):
-                continue  # Normalization's count
+                variable.assign(np.zeros(variable.shape, variable.dtype))  # Normalization's count
+                continue
             positive = variable.name in ("moving_variance", "variance")
             value = rng.uniform(0.5, 1.5, variable.shape) if positive else rng.normal(0, 0.5, variable.shape)
             variable.assign(value.astype(np.float32))
