@@ -235,13 +235,15 @@ class Stored:
     tables): the Flax array it becomes (`kernel`, or dotted in a module of modules:
     `depthwise.kernel`), `convert` from the framework's layout to Flax's, `needs` the switch without
     which the framework leaves it out (Keras: the config key, `use_bias`; PyTorch and ONNX: the array
-    may be missing), and its `rank` where the rank tells modules apart (a PyTorch conv's 4-D `weight`,
-    a Linear's 2-D one)."""
+    may be missing), its `rank` where the rank tells modules apart (a PyTorch conv's 4-D `weight`,
+    a Linear's 2-D one), and `features`: its axis (in Flax's layout) that runs over the layer's input
+    features, which a channels-first framework orders otherwise after a flatten (see `order`)."""
 
     flax: str
     convert: Callable[[Any], Any] = lambda array: array  # already Flax's layout
     needs: str | None = None
     rank: int | None = None
+    features: int | None = None
 
 
 def hwio(array):
@@ -265,6 +267,22 @@ def keras_depthwise(array):
     multiplier): output channel c x multiplier + m in both."""
     kh, kw, channels, multiplier = array.shape
     return array.reshape(kh, kw, 1, channels * multiplier)
+
+
+def flattened_order(height: int, width: int, channels: int):
+    """The input features of an (H, W, C) image flattened as the spec does (height first), each as
+    its index where a channels-first framework flattens (C, H, W)."""
+    import numpy as np
+
+    return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
+
+
+def reorder(array, order, axis: int | None):
+    """`array` with its `axis` over the input features in the spec's order (`order`: see
+    `flattened_order`); unchanged without an order or an axis, or where the axis is not that long."""
+    if order is None or axis is None or array.shape[axis] != len(order):
+        return array
+    return array.take(order, axis=axis)
 
 
 def keras_snake_case(class_name: str) -> str:
@@ -421,6 +439,16 @@ class LayerKind:
     # ONNX op type -> input position -> array, for inputs that are initializers; the key "added" is the
     # initializer of an `Add` right after the node (a bias added apart: PyTorch's Linear on an image).
     onnx_weights: ClassVar[dict[str, dict[int | str, Stored]]] = {}
+    # ONNX op types an exporter folds the kind into when it reads one's output alone (torch.onnx folds an
+    # eval-mode BatchNorm into the `Conv` before it): the file then has no node of the kind, and the
+    # layer starts with `folded_weights`.
+    folds_into: ClassVar[frozenset[str]] = frozenset()
+
+    def folded_weights(self, attrs: dict, shapes: dict[str, tuple], shift=None) -> dict[str, Any] | None:
+        """The arrays (of `shapes`, by Flax name) with which the layer passes its input on unchanged at
+        inference, adding `shift` (a vector: the bias the exporter gave the layer before, where the
+        spec's has none); None where no arrays do. For the kinds of `folds_into`."""
+        return None
 
     def weights_from_keras(self, class_name: str, config: dict | None, arrays: list) -> dict[str, Any] | None:
         """The Flax arrays of Keras layer `class_name` (as config.json names it, or in the snake case a
@@ -443,16 +471,22 @@ class LayerKind:
             return None
         return {s.flax: s.convert(array) for s, array in zip(present, arrays)}
 
-    def weights_from_pytorch(self, part: int, arrays: dict[str, Any]) -> dict[str, Any] | None:
+    # `order`, for the channels-first frameworks: where the layer's input is an image flattened into a
+    # vector (perhaps through per-feature layers: BatchNorm, dropout), the framework flattened it
+    # channels first (C, H, W) and the spec height first (H, W, C); `order[i]` is the framework's
+    # index of the spec's input feature i (`flattened_order`), and arrays with `features` take it.
+
+    def weights_from_pytorch(self, part: int, arrays: dict[str, Any], order=None) -> dict[str, Any] | None:
         """The Flax arrays that module `part` of `pytorch_weights` holds, given one module's float
         parameters and buffers by name (`weight`, `running_mean`): None when they are not that module's."""
         if part >= len(self.pytorch_weights):
             return None
-        return _read_table(self.pytorch_weights[part], arrays)
+        return _read_table(self.pytorch_weights[part], arrays, order)
 
-    def weights_from_onnx(self, node: OnnxNode) -> dict[str, Any] | None:
+    def weights_from_onnx(self, node: OnnxNode, order=None) -> dict[str, Any] | None:
         """The Flax arrays of ONNX `node` (its initializers in `constants` at the positions `learned`;
-        `fused`: the one node reading its output, if any)."""
+        `fused`: the one node reading its output, if any); `order` where the file flattened an NCHW
+        image on the way to it."""
         table = self.onnx_weights.get(node.op_type)
         if table is None:
             return None
@@ -461,18 +495,19 @@ class LayerKind:
         own = {table[position].flax for position in stored if position in table}
         if "added" in table and added is not None and len(added.learned) == 1 and table["added"].flax not in own:
             stored["added"] = added.constants[added.learned[0]]
-        return _read_table(table, stored)
+        return _read_table(table, stored, order)
 
 
-def _read_table(table: dict, stored: dict) -> dict[str, Any] | None:
+def _read_table(table: dict, stored: dict, order=None) -> dict[str, Any] | None:
     """`stored` (a foreign layer's arrays by the framework's keys) read by a `Stored` table: None
-    unless every array is the table's (of its rank) and every array the kind always has is there."""
+    unless every array is the table's (of its rank) and every array the kind always has is there.
+    `order`: the input features' order (see `LayerKind.weights_from_pytorch`)."""
     arrays: dict[str, Any] = {}
     for key, array in stored.items():
         entry = table.get(key)
         if entry is None or (entry.rank is not None and len(array.shape) != entry.rank) or entry.flax in arrays:
             return None
-        arrays[entry.flax] = entry.convert(array)
+        arrays[entry.flax] = reorder(entry.convert(array), order, entry.features)
     if not arrays or any(entry.needs is None and entry.flax not in arrays for entry in table.values()):
         return None
     return arrays

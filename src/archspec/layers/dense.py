@@ -18,6 +18,7 @@ from archspec.layers.base import (
     keyword,
     layer,
     positive,
+    reorder,
     vector,
 )
 from archspec.layers.writing import CHANNELS_LAST
@@ -97,18 +98,22 @@ class Dense(LayerKind):
 
     variables = ("kernel", "bias")
     keras_weights: ClassVar[dict] = {"Dense": (Stored("kernel"), Stored("bias", needs="use_bias"))}
-    pytorch_weights = ({"weight": Stored("kernel", in_out, rank=2), "bias": Stored("bias", needs="bias", rank=1)},)
+    pytorch_weights = (
+        {"weight": Stored("kernel", in_out, rank=2, features=0), "bias": Stored("bias", needs="bias", rank=1)},
+    )
     # Gemm's B is (in, out), or (out, in) with transB=1 (PyTorch's Linear on vectors): weights_from_onnx;
     # MatMul's is (in, out), its bias an Add after it (PyTorch's Linear on a channels-last image)
     onnx_weights: ClassVar[dict] = {
-        "Gemm": {1: Stored("kernel"), 2: Stored("bias", vector, needs="bias")},
-        "MatMul": {1: Stored("kernel"), "added": Stored("bias", vector, needs="bias")},
+        "Gemm": {1: Stored("kernel", features=0), 2: Stored("bias", vector, needs="bias")},
+        "MatMul": {1: Stored("kernel", features=0), "added": Stored("bias", vector, needs="bias")},
     }
 
-    def weights_from_onnx(self, node):
+    def weights_from_onnx(self, node, order=None):
         if node.op_type == "Gemm" and node.attributes.get("transA", 0):
             return None
-        arrays = super().weights_from_onnx(node)
-        if arrays and node.op_type == "Gemm" and node.attributes.get("transB", 0):
-            arrays["kernel"] = in_out(arrays["kernel"])
+        if node.op_type != "Gemm" or not node.attributes.get("transB", 0):
+            return super().weights_from_onnx(node, order)
+        arrays = super().weights_from_onnx(node)  # B as stored, (out, in)
+        if arrays:
+            arrays["kernel"] = reorder(in_out(arrays["kernel"]), order, 0)
         return arrays

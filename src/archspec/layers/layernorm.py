@@ -71,7 +71,12 @@ _AFFINE = (
 # `weight` and `bias` (each absent where not learned; written PyTorch code learns one alone in a
 # `ChannelAffine` module after a norm without any)
 _KERAS_AFFINE = (Stored("scale", needs="scale"), Stored("bias", needs="center"))
-_TORCH_AFFINE = ({"weight": Stored("scale", needs="scale", rank=1), "bias": Stored("bias", needs="center", rank=1)},)
+_TORCH_AFFINE = (
+    {
+        "weight": Stored("scale", needs="scale", rank=1, features=0),
+        "bias": Stored("bias", needs="center", rank=1, features=0),
+    },
+)
 
 
 def _affine_count(attrs: dict, channels: int) -> int:
@@ -151,7 +156,9 @@ class LayerNorm(LayerKind):
     variables = ("scale", "bias")
     keras_weights: ClassVar[dict] = {"LayerNormalization": _KERAS_AFFINE}
     pytorch_weights = _TORCH_AFFINE
-    onnx_weights: ClassVar[dict] = {"LayerNormalization": {1: Stored("scale"), 2: Stored("bias", needs="center")}}
+    onnx_weights: ClassVar[dict] = {
+        "LayerNormalization": {1: Stored("scale", features=0), 2: Stored("bias", needs="center", features=0)}
+    }
 
 
 def _affine_keyword(step: Module) -> Module:
@@ -317,10 +324,14 @@ class LayerScale(LayerKind):
     variables = ("gamma",)
     keras_weights: ClassVar[dict] = {"LayerScale": (Stored("gamma"),)}
     # torchvision's ConvNeXt: `layer_scale` shaped (C, 1, 1); written PyTorch code: `gamma` (C,)
-    pytorch_weights = ({"layer_scale": Stored("gamma", vector), "gamma": Stored("gamma", vector)},)
-    onnx_weights: ClassVar[dict] = {"Mul": {0: Stored("gamma", vector), 1: Stored("gamma", vector)}}
+    pytorch_weights = (
+        {"layer_scale": Stored("gamma", vector, features=0), "gamma": Stored("gamma", vector, features=0)},
+    )
+    onnx_weights: ClassVar[dict] = {
+        "Mul": {0: Stored("gamma", vector, features=0), 1: Stored("gamma", vector, features=0)}
+    }
 
-    def weights_from_onnx(self, node):
+    def weights_from_onnx(self, node, order=None):
         """A product with a learned array of more than one value (by one number: a `rescale`)."""
-        arrays = super().weights_from_onnx(node)
+        arrays = super().weights_from_onnx(node, order)
         return arrays if arrays and arrays["gamma"].size > 1 else None

@@ -22,6 +22,7 @@ from archspec.layers.base import (
     positive_real,
     python,
     real,
+    reorder,
     vector,
 )
 from archspec.layers.writing import torch_affine, torch_momentum
@@ -171,17 +172,41 @@ class BatchNorm(LayerKind):
     # a `ChannelAffine` module after one without affine, as written PyTorch code has it (`torch_affine`)
     pytorch_weights = (
         {
-            "weight": Stored("scale", needs="scale", rank=1),
-            "bias": Stored("bias", needs="center", rank=1),
-            "running_mean": Stored("mean", rank=1),
-            "running_var": Stored("var", rank=1),
+            "weight": Stored("scale", needs="scale", rank=1, features=0),
+            "bias": Stored("bias", needs="center", rank=1, features=0),
+            "running_mean": Stored("mean", rank=1, features=0),
+            "running_var": Stored("var", rank=1, features=0),
         },
-        {"weight": Stored("scale", needs="scale", rank=1), "bias": Stored("bias", needs="center", rank=1)},
+        {
+            "weight": Stored("scale", needs="scale", rank=1, features=0),
+            "bias": Stored("bias", needs="center", rank=1, features=0),
+        },
     )
     # ONNX's BatchNormalization always has its scale and shift (a Keras `scale=False` exported: a scale of 1)
     onnx_weights: ClassVar[dict] = {
-        "BatchNormalization": {1: Stored("scale"), 2: Stored("bias"), 3: Stored("mean"), 4: Stored("var")}
+        "BatchNormalization": {
+            i: Stored(name, features=0) for i, name in enumerate(("scale", "bias", "mean", "var"), 1)
+        }
     }
+    # torch.onnx's exporters (both, by default) fold an eval-mode BatchNorm into the convolution before
+    # it; the default (dynamo) one into a Linear's `Gemm` too
+    folds_into = frozenset({"Conv", "Gemm"})
+
+    def folded_weights(self, attrs, shapes, shift=None):
+        """Variance 1 - epsilon (so that it divides by 1), a scale of 1 and a shift of 0; its mean 0, or
+        minus `shift` (which it then adds, with or without a shift of its own)."""
+        import numpy as np
+
+        epsilon, channels = attrs["epsilon"], shapes["mean"][0]
+        if epsilon >= 1 or (shift is not None and shift.shape != (channels,)):
+            return None
+        mean = np.zeros(channels, np.float32) if shift is None else -shift
+        arrays = {"mean": mean, "var": np.full(channels, 1 - epsilon, np.float32)}
+        if "scale" in shapes:
+            arrays["scale"] = np.ones(channels, np.float32)
+        if "bias" in shapes:
+            arrays["bias"] = np.zeros(channels, np.float32)
+        return arrays
 
 
 @layer
@@ -298,10 +323,14 @@ class Normalize(LayerKind):
     keras_weights: ClassVar[dict] = {"Normalization": (Stored("mean"), Stored("variance"), Stored("count"))}
     # as written PyTorch code has it: buffers shaped (C, 1, 1) to broadcast over NCHW
     pytorch_weights = (
-        {"mean": Stored("mean", vector), "variance": Stored("variance", vector), "count": Stored("count", rank=0)},
+        {
+            "mean": Stored("mean", vector, features=0),
+            "variance": Stored("variance", vector, features=0),
+            "count": Stored("count", rank=0),
+        },
     )
 
-    def weights_from_onnx(self, node):
+    def weights_from_onnx(self, node, order=None):
         """`Sub` of the mean, then `Div` by the standard deviation or `Mul` by its inverse, each one
         initializer per channel (what exporters fold PyTorch's sqrt(variance) into). ONNX keeps no
         count of the examples the statistics came from (Keras' `count`, which only a further `adapt`
@@ -317,7 +346,8 @@ class Normalize(LayerKind):
         variance = factor * factor if scaled.op_type == "Div" else 1 / (factor * factor)
         if mean.shape != variance.shape:
             return None
-        return {"mean": mean, "variance": variance, "count": np.zeros((), mean.dtype)}
+        count = np.zeros((), mean.dtype)
+        return {"mean": reorder(mean, order, 0), "variance": reorder(variance, order, 0), "count": count}
 
 
 @layer

@@ -15,6 +15,7 @@ layer that keeps its fresh initialization, reported by spec line.
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from collections.abc import Callable
@@ -26,6 +27,8 @@ import numpy as np
 
 from archspec.errors import PathError, UserError
 from archspec.layers import REGISTRY, LayerKind, OnnxNode
+from archspec.layers.base import flattened_order
+from archspec.words import REPEAT
 
 REINIT_HINT = (
     "pass --reinit-mismatched to start the layers whose shapes differ afresh and keep the rest "
@@ -39,15 +42,19 @@ SOURCES_HINT = (
 )
 
 
-Reading = Callable[[LayerKind, int], "dict[str, np.ndarray] | None"]
+# (kind, part, order) -> the arrays in Flax's names and layouts as module `part` of that kind holds
+# them (None: not that kind's), `order` the target's input features after a flatten (`LayerKind.weights_from_pytorch`)
+Reading = Callable[[LayerKind, int, Any], "dict[str, np.ndarray] | None"]
 
 
 @dataclass
 class SourceLayer:
     name: str  # as the file names it
     arrays: dict[str, np.ndarray]  # as the file stores them, by the file's names (for messages)
-    read: Reading  # (kind, part) -> the arrays in Flax's names and layouts as that kind's module `part` holds them, or None
+    read: Reading
     depth: int | None = None  # weighted layers on the longest path from the input, where the file has a graph
+    op: str = ""  # ONNX: its node's op type
+    read_by: tuple[str, ...] = ()  # ONNX: the op types of the nodes reading its output
 
     @property
     def shown(self) -> str:
@@ -73,6 +80,8 @@ class TargetLayer:
     module: str  # the model's module name (`conv_3`)
     shapes: dict[str, tuple[int, ...]]
     depth: int
+    order: Any = None  # where its input is a flattened image: its features' order channels first (`flattened_order`)
+    scopes: tuple[int, ...] = ()  # the macro calls and repeats it is in (`ir.Scope` ids), innermost first
 
     @property
     def where(self) -> str:
@@ -86,6 +95,7 @@ class InitReport:
     source: str
     kept: int
     reinitialized: list[str] = field(default_factory=list)  # "line 40 `dense 2` (was 1000 units)"
+    folded: list[str] = field(default_factory=list)  # "line 3 `bn`": folded into the layer before it in the file
     unused: list[str] = field(default_factory=list)  # layers of the file no spec layer took
 
     def lines(self) -> list[str]:
@@ -93,6 +103,16 @@ class InitReport:
         parts = [f"kept {self.kept} layer{plural}"]
         if self.reinitialized:
             parts.append("re-initialized " + ", ".join(self.reinitialized))
+        if len(self.folded) == 1:
+            parts.append(
+                f"{self.folded[0]} starts as an identity (the file's exporter folded it into the layer before)"
+            )
+        elif self.folded:
+            shown = ", ".join(self.folded[:3]) + (", ..." if len(self.folded) > 3 else "")
+            parts.append(
+                f"{len(self.folded)} layers start as identities (the file's exporter folded each into the layer "
+                f"before): {shown}"
+            )
         lines = [f"Weights from {self.source}: " + "; ".join(parts)]
         if self.unused:
             shown = ", ".join(self.unused[:5]) + (", ..." if len(self.unused) > 5 else "")
@@ -109,6 +129,7 @@ def initial_model(source: str, typed, model, *, reinit_mismatched: bool):
     found = read_source(source)
     pairs, unused = match(found, targets)
     mismatched = [(target, layers, arrays) for target, layers, arrays, same in pairs if not same]
+    folded = [target.where for target, layers, _, same in pairs if same and not layers]
     if mismatched and not reinit_mismatched:
         target, layers, arrays = mismatched[0]
         raise typed.graph.error(target.node, _mismatch_message(found, target, layers, arrays), REINIT_HINT)
@@ -121,8 +142,9 @@ def initial_model(source: str, typed, model, *, reinit_mismatched: bool):
     chosen = {target.module: arrays for target, _, arrays, same in pairs if same}
     report = InitReport(
         source,
-        len(chosen),
+        len(chosen) - len(folded),
         [f"{target.where} ({_was(target, arrays)})" for target, _, arrays in mismatched],
+        folded,
         [layer.shown for layer in unused],
     )
     return _with_arrays(model, chosen), report
@@ -143,9 +165,30 @@ def target_layers(typed, model) -> list[TargetLayer]:
         depth = max((depths[i] for i in node.inputs), default=0)
         if shapes:
             depth += 1
-            layers.append(TargetLayer(node, module, shapes, depth))
+            # the blocks written code makes a module of: macro calls and repeats (not a merge's branches)
+            chain = reversed(typed.graph.scope_chain(node.scope))
+            scopes = tuple(scope.id for scope in chain if scope.kind in ("call", REPEAT))
+            layers.append(TargetLayer(node, module, shapes, depth, _flattened(typed, node), scopes))
         depths[node.id] = depth
     return layers
+
+
+def _flattened(typed, node):
+    """Where `node`'s input is an image flattened into a vector, directly or through layers that keep
+    each feature where it is (BatchNorm, activations, dropout: one input, the same shape, no width
+    of their own): the order in which a channels-first framework has those features."""
+    current = node
+    while len(current.inputs) == 1:
+        producer = typed.graph.nodes[current.inputs[0]]
+        if len(producer.inputs) != 1:
+            return None
+        out, source = typed.infos[producer.id].shape, typed.infos[producer.inputs[0]].shape
+        if len(out) == 1 and len(source) == 3 and source[0] * source[1] > 1 and math.prod(source) == out[0]:
+            return flattened_order(*source)
+        if out != source or producer.layer.width_arg is not None:
+            return None
+        current = producer
+    return None
 
 
 def _arrays(*trees) -> dict[str, Any]:
@@ -202,23 +245,45 @@ def _with_arrays(model, chosen: dict[str, dict[str, np.ndarray]]):
 def match(found: Source, targets: list[TargetLayer]):
     """[(target, source layers, their arrays as the target's kind reads them, same shapes)] in the
     spec's order, and the unused source layers. A layer that matches nothing is compared in the
-    messages with the next unused layer its kind reads."""
+    messages with the next unused layer its kind reads. A BatchNorm the file's exporter folded into
+    the convolution before it (`LayerKind.folds_into`) takes no layer: it matches with the arrays
+    that pass its input on (`LayerKind.folded_weights`)."""
     if found.by_depth:
         targets = sorted(targets, key=lambda t: (t.depth, t.node.id))
     layers = found.layers
     if found.by_depth and all(layer.depth is not None for layer in layers):
         layers = sorted(layers, key=lambda layer: layer.depth)  # stable: ties keep the file's order
     unused = list(layers)
+    blocks = _Blocks(layers, targets) if found.framework == "pytorch" else None
     pairs = []
-    for target in targets:
-        taken, arrays = _take(found, target, unused)
+    folded: dict[int, dict] = {}  # spec node id of a folded layer -> its arrays
+    previous = None  # the layer taken last: a state dict's next layer is looked for near it
+    for index, target in enumerate(targets):
+        if target.node.id in folded:
+            pairs.append([target, [], folded.pop(target.node.id), True])
+            continue
+        after = targets[index + 1] if index + 1 < len(targets) else None
+        taken, arrays = _take(found, target, unused, previous, blocks)
+        if _may_fold(found, target, after):
+            shift = None
+            if not taken:  # the spec's conv has no bias: the exporter gave it one, the BatchNorm's shift
+                taken, arrays, shift = _take_shifted(target, unused)
+            kind = after.node.layer
+            passing = kind.folded_weights(after.node.attrs, after.shapes, shift) if taken else None
+            if passing is not None and _folded(taken[-1], kind):
+                folded[after.node.id] = passing
+            elif shift is not None:  # a bias the spec's conv lacks, and no folded layer to take it
+                taken, arrays = [], {}
         for layer in taken:
             unused.remove(layer)
+        previous = taken[-1] if taken else previous
         pairs.append([target, taken, arrays, bool(taken)])
     for pair in pairs:
-        if not pair[1]:
+        if not pair[3]:
             kind = pair[0].node.layer
-            near = next(((layer, arrays) for layer in unused if (arrays := layer.read(kind, 0)) is not None), None)
+            near = next(
+                ((layer, arrays) for layer in unused if (arrays := layer.read(kind, 0, None)) is not None), None
+            )
             if near is not None:
                 unused.remove(near[0])
                 pair[1], pair[2] = [near[0]], near[1]
@@ -226,10 +291,13 @@ def match(found: Source, targets: list[TargetLayer]):
     return [tuple(pair) for pair in pairs], unused
 
 
-def _take(found: Source, target: TargetLayer, unused: list[SourceLayer]) -> tuple[list[SourceLayer], dict]:
-    """The first unused layers that give `target` all its arrays, with their shapes: one layer, or
-    for a kind whose arrays PyTorch keeps in several modules, one per module in order (the first
-    layer giving what is still missing, else the first giving part of it)."""
+def _take(
+    found: Source, target: TargetLayer, unused: list[SourceLayer], previous: SourceLayer | None, blocks: _Blocks | None
+) -> tuple[list[SourceLayer], dict]:
+    """The unused layers that give `target` all its arrays, with their shapes: one layer, or for a kind
+    whose arrays PyTorch keeps in several modules, one per module in order (a layer giving what is
+    still missing, else one giving part of it). Of several such layers, the first, except in a state
+    dict (`_Blocks.choose`)."""
     kind, missing = target.node.layer, dict(target.shapes)
     taken: list[SourceLayer] = []
     arrays: dict[str, np.ndarray] = {}
@@ -237,26 +305,117 @@ def _take(found: Source, target: TargetLayer, unused: list[SourceLayer]) -> tupl
     for part in range(parts):
         if not missing:
             break
-        whole = some = None
+        whole, some = [], []
         for layer in unused:
             if layer in taken:
                 continue
-            got = layer.read(kind, part)
+            got = layer.read(kind, part, target.order)
             if got is None:
                 continue
             shapes = {name: tuple(array.shape) for name, array in got.items()}
             if shapes == missing:
-                whole = (layer, got)
-                break
-            if some is None and part + 1 < parts and all(missing.get(n) == shape for n, shape in shapes.items()):
-                some = (layer, got)
-        chosen = whole or some
-        if chosen is not None:
-            taken.append(chosen[0])
-            arrays.update(chosen[1])
-            for name in chosen[1]:
-                missing.pop(name)
+                whole.append((layer, got))
+                if blocks is None:
+                    break
+            elif part + 1 < parts and all(missing.get(n) == shape for n, shape in shapes.items()):
+                some.append((layer, got))
+        candidates = whole or some
+        if not candidates:
+            continue
+        chosen = blocks.choose(target, candidates, taken[-1] if taken else previous) if blocks else candidates[0]
+        taken.append(chosen[0])
+        arrays.update(chosen[1])
+        for name in chosen[1]:
+            missing.pop(name)
     return (taken, arrays) if not missing else ([], {})
+
+
+class _Blocks:
+    """Which of a state dict's modules of the same shapes a spec layer is. A state dict keeps no order
+    of computation: its module names sort (`inverted_residual_add_3.0` after `inverted_residual`, a
+    cell's `normal_cell` before its `project`). But written PyTorch code keeps each block of the spec
+    (a macro call, a repeat) in a module of its own, nested as the blocks are: a module whose layers hold
+    arrays of the same sizes as a block's is taken to be that block. So a layer is looked for first in a
+    module whose parent is its innermost block, the parent's parent the block around that, and so on;
+    then beside the layer taken before it (the rest of a block), then near it in the module tree; then
+    in the file's order."""
+
+    def __init__(self, layers: list[SourceLayer], targets: list[TargetLayer]):
+        scopes: dict[int, list[int]] = {}
+        for target in targets:
+            for scope in target.scopes:
+                scopes.setdefault(scope, []).extend(math.prod(shape) for shape in target.shapes.values())
+        modules: dict[str, list[int]] = {}
+        for layer in layers:
+            for module in _ancestors(layer.name):
+                modules.setdefault(module, []).extend(array.size for array in layer.arrays.values())
+        self.scopes = {scope: _content(sizes) for scope, sizes in scopes.items()}
+        self.modules = {module: _content(sizes) for module, sizes in modules.items()}
+        self.position = {id(layer): index for index, layer in enumerate(layers)}
+
+    def choose(self, target: TargetLayer, candidates: list, anchor: SourceLayer | None):
+        """The candidate (layer, arrays) that is most likely `target`'s, `anchor` the layer taken before."""
+
+        def rank(candidate):
+            layer = candidate[0]
+            modules = _ancestors(layer.name)
+            blocks = tuple(self.scopes[s] == self.modules[m] for s, m in zip(target.scopes, modules))
+            return (blocks, *_nearness(layer, anchor), -self.position[id(layer)])
+
+        return max(candidates, key=rank)
+
+
+def _content(sizes: list[int]) -> tuple[int, ...]:
+    return tuple(sorted(sizes))
+
+
+def _ancestors(name: str) -> list[str]:
+    """The modules a state-dict module is in, innermost first (`a.b.conv`: `a.b`, `a`)."""
+    parts = name.split(".")
+    return [".".join(parts[:end]) for end in range(len(parts) - 1, 0, -1)]
+
+
+def _nearness(layer: SourceLayer, anchor: SourceLayer | None) -> tuple[bool, int]:
+    """How near state-dict module `layer` is to `anchor`: whether they are siblings, and how many
+    leading parts their parents' paths share."""
+    if anchor is None:
+        return False, 0
+    mine, theirs = layer.name.split(".")[:-1], anchor.name.split(".")[:-1]
+    shared = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+    return mine == theirs, shared
+
+
+def _may_fold(found: Source, target: TargetLayer, after: TargetLayer | None) -> bool:
+    """Whether `after`, the spec's next layer, reads `target` alone and is a kind an ONNX exporter folds
+    into the layer before it (`LayerKind.folds_into`)."""
+    return (
+        found.framework == "onnx"
+        and after is not None
+        and after.node.inputs == (target.node.id,)
+        and bool(after.node.layer.folds_into)
+    )
+
+
+def _folded(layer: SourceLayer, kind: LayerKind) -> bool:
+    """Whether the file's exporter folded a layer of `kind` into `layer`: one of the ops it folds into,
+    and no node of that kind reads its output."""
+    return layer.op in kind.folds_into and not any(op in kind.onnx_weights for op in layer.read_by)
+
+
+def _take_shifted(target: TargetLayer, unused: list[SourceLayer]):
+    """The first layer giving `target` its arrays and one more, a vector: where the spec's convolution
+    has no bias and the exporter gave it one, folding the BatchNorm after it in. ([layer], arrays, that
+    shift), or ([], {}, None)."""
+    for layer in unused:
+        got = layer.read(target.node.layer, 0, target.order)
+        if got is None or set(target.shapes) - set(got):
+            continue
+        extra = set(got) - set(target.shapes)
+        fits = all(tuple(got[name].shape) == shape for name, shape in target.shapes.items())
+        if fits and len(extra) == 1 and got[next(iter(extra))].ndim == 1:
+            shift = got.pop(extra.pop())
+            return [layer], got, shift
+    return [], {}, None
 
 
 def _shapes(arrays: dict) -> str:
@@ -366,7 +525,7 @@ def _read_run(source: str) -> Source:
 
 def _same_kind(name: str, arrays: dict[str, np.ndarray]) -> Reading:
     """A run's layer: already Flax's arrays, for a layer of the same kind."""
-    return lambda kind, part: arrays if kind.name == name and part == 0 else None
+    return lambda kind, part, order: arrays if kind.name == name and part == 0 else None
 
 
 def _to_numpy(tree):
@@ -432,10 +591,10 @@ def _keras_layer(name: str, class_name: str, config: dict | None, group, depth: 
     a layer no kind reads (a class the language lacks) has no depth among the weighted layers."""
     arrays = [np.asarray(group[str(i)]) for i in range(len(group))]
 
-    def read(kind: LayerKind, part: int):
+    def read(kind: LayerKind, part: int, order):  # Keras flattens height first, as the spec does
         return kind.weights_from_keras(class_name, config, arrays) if part == 0 else None
 
-    known = any(read(kind, 0) is not None for kind in REGISTRY.values())
+    known = any(read(kind, 0, None) is not None for kind in REGISTRY.values())
     shown = {f"{class_name} vars/{i}": array for i, array in enumerate(arrays)}
     return SourceLayer(name, shown, read, depth if known else None)
 
@@ -484,7 +643,7 @@ def _walk_keras_groups(group, out: list[SourceLayer]) -> None:
 
 
 def _natural(name: str) -> tuple:
-    """`layer10` after `layer9`; `conv2d` before `conv2d_1`."""
+    """`layer10` after `layer9`, `block_10` after `block_9`; `conv2d` before `conv2d_1`."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name))
 
 
@@ -502,24 +661,21 @@ def _read_safetensors(source: str, path: Path) -> Source:
         if np.issubdtype(array.dtype, np.floating):  # not BatchNorm's step count: no weight
             modules.setdefault(module, {})[parameter] = array
     layers = []
-    for module in sorted(modules, key=lambda m: tuple(_natural_part(p) for p in m.split("."))):
+    for module in sorted(modules, key=lambda m: tuple(_natural(p) for p in m.split("."))):
         arrays = modules[module]
         layers.append(SourceLayer(module or ", ".join(arrays), arrays, _torch_reading(arrays)))  # a model's own
     return Source(source, "pytorch", layers)
 
 
 def _torch_reading(arrays: dict[str, np.ndarray]) -> Reading:
-    return lambda kind, part: kind.weights_from_pytorch(part, arrays)
-
-
-def _natural_part(part: str) -> tuple:
-    return (0, int(part), "") if part.isdigit() else (1, 0, part)
+    return lambda kind, part, order: kind.weights_from_pytorch(part, arrays, order)
 
 
 def _read_onnx(source: str, path: Path) -> Source:
-    """An ONNX graph's nodes that hold weights (initializers) some kind reads (`weights_from_onnx`), in
-    node order, with depths. A node is offered with the one node reading its output (a bias added
-    apart, a normalization's division), which is no layer of its own where a kind reads the two."""
+    """An ONNX graph's nodes that hold weights (initializers, or an Identity, Transpose or Reshape of
+    one) some kind reads (`weights_from_onnx`), in node order, with depths. A node is offered with the
+    one node reading its output (a bias added apart, a normalization's division), which is no layer of
+    its own where a kind reads the two."""
     onnx = _import("onnx", "interop")
     from google.protobuf.message import DecodeError
     from onnx import helper, numpy_helper
@@ -530,11 +686,25 @@ def _read_onnx(source: str, path: Path) -> Source:
         raise ValueError(f"not an ONNX model: {error}") from None
     parameters = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
     nodes = list(graph.node)
+    shapes = {node.output[0]: _constant(node) for node in nodes if node.op_type == "Constant" and node.attribute}
+    for node in nodes:  # weights moved, transposed or reshaped on their way (an export without constant folding)
+        if not node.input or node.input[0] not in parameters:
+            continue
+        array = parameters[node.input[0]]
+        if node.op_type == "Transpose":
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            parameters[node.output[0]] = array.transpose(perm)
+        elif node.op_type == "Identity":
+            parameters[node.output[0]] = array
+        elif node.op_type == "Reshape" and len(node.input) > 1 and node.input[1] in shapes:
+            dims = [array.shape[i] if d == 0 else int(d) for i, d in enumerate(shapes[node.input[1]].reshape(-1))]
+            parameters[node.output[0]] = array.reshape(dims)
     readers: dict[str, list[int]] = {}
     for index, node in enumerate(nodes):
         for name in node.input:
             readers.setdefault(name, []).append(index)
     outputs = {output.name for output in graph.output}
+    nchw = _flattened_nchw(graph, nodes, parameters)
 
     def contract(node, fused=()) -> OnnxNode:
         attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -551,10 +721,20 @@ def _read_onnx(source: str, path: Path) -> Source:
         alone = contract(node)
         offered = contract(node, (contract(nodes[after[0]]),)) if len(after) == 1 else alone
         kinds = [kind for kind in REGISTRY.values() if kind.weights_from_onnx(offered) is not None]
+        shown = {f"{node.op_type} input {i}": parameters[node.input[i]] for i in alone.learned}
+        if not kinds and index not in taken and node.op_type in ARITHMETIC and _learned_vector(shown):
+            # a vector added or multiplied in that no kind reads (the shift of a `bn(scale=false)` after the
+            # conv torch.onnx folded its statistics into): a layer of the file no spec layer takes, never
+            # dropped in silence
+            layers.append(SourceLayer(node.name or f"{node.op_type} {index}", shown, _unread))
         if kinds and index not in taken:
             depth += 1
-            shown = {f"{node.op_type} input {i}": parameters[node.input[i]] for i in alone.learned}
-            layers.append(SourceLayer(node.name or f"{node.op_type} {index}", shown, _onnx_reading(offered), depth))
+            image = next((name for name in node.input if name not in parameters), None)
+            read = _onnx_reading(offered, nchw.get(image, True))
+            read_by = tuple(nodes[i].op_type for i in after)
+            layers.append(
+                SourceLayer(node.name or f"{node.op_type} {index}", shown, read, depth, node.op_type, read_by)
+            )
             if any(_names(kind.weights_from_onnx(alone)) != _names(kind.weights_from_onnx(offered)) for kind in kinds):
                 taken.add(after[0])  # its arrays are the node's (a bias added apart): no layer of its own
         for name in node.output:
@@ -562,12 +742,69 @@ def _read_onnx(source: str, path: Path) -> Source:
     return Source(source, "onnx", layers)
 
 
+def _constant(node) -> np.ndarray:
+    """A Constant node's value: a tensor (`value`) or a list (`value_ints`, as torch.onnx's dynamo exporter writes shapes)."""
+    from onnx import helper, numpy_helper
+
+    attribute = node.attribute[0]
+    value = helper.get_attribute_value(attribute)
+    return numpy_helper.to_array(value) if attribute.name == "value" else np.asarray(value)
+
+
+ARITHMETIC = ("Add", "Sub", "Mul", "Div")  # ONNX's element-wise arithmetic
+
+
+def _learned_vector(arrays: dict[str, np.ndarray]) -> bool:
+    return any(np.issubdtype(array.dtype, np.floating) and array.size > 1 for array in arrays.values())
+
+
+def _unread(kind: LayerKind, part: int, order) -> None:
+    """The reading of arrays no kind reads."""
+    return None
+
+
 def _names(arrays: dict | None) -> set[str]:
     return set(arrays or ())
 
 
-def _onnx_reading(node: OnnxNode) -> Reading:
-    return lambda kind, part: kind.weights_from_onnx(node) if part == 0 else None
+def _onnx_reading(node: OnnxNode, nchw: bool) -> Reading:
+    """`node`'s arrays as `kind` reads them; the spec's `order` where the image flattened on the way was NCHW."""
+    return lambda kind, part, order: kind.weights_from_onnx(node, order if nchw else None) if part == 0 else None
+
+
+def _flattened_nchw(graph, nodes, parameters: dict) -> dict[str, bool]:
+    """For each tensor that is an image flattened into a vector (or computed from one feature by
+    feature): whether the image was NCHW, flattened channels first as PyTorch does, or NHWC, height
+    first as the spec, Keras and jax2onnx exports do. An image's layout is the one the nodes making it
+    say (`interop.onnx_layout`): a channels-first op, a Transpose; the graph's input is NHWC where its
+    dims say so (H = W != C)."""
+    from archspec.interop.onnx_layout import CHANNELS_FIRST, MOVES_AXES
+
+    layouts: dict[str, bool] = {}  # a 4-D tensor's: NCHW (True) or NHWC
+    if graph.input:
+        dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+        if len(dims) == 4 and dims[1] == dims[2] != dims[3] and dims[3]:
+            layouts[graph.input[0].name] = False
+    flat: dict[str, bool] = {}
+    for node in nodes:
+        image = next((name for name in node.input if name and name not in parameters), None)
+        if image is None:
+            continue
+        if node.op_type in ("Flatten", "Reshape") and image in layouts:
+            flat[node.output[0]] = layouts[image]
+        elif node.op_type == "Transpose":
+            perm = next((tuple(a.ints) for a in node.attribute if a.name == "perm"), ())
+            if perm in ((0, 2, 3, 1), (0, 3, 1, 2)):
+                layouts[node.output[0]] = perm == (0, 3, 1, 2)
+        elif node.op_type not in MOVES_AXES:
+            for output in node.output:
+                if image in flat:
+                    flat[output] = flat[image]
+                elif node.op_type in CHANNELS_FIRST:
+                    layouts[output] = True
+                elif image in layouts:
+                    layouts[output] = layouts[image]
+    return flat
 
 
 def _import(module: str, extra: str):
