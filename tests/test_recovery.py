@@ -132,12 +132,13 @@ def test_a_spec_with_one_error_reads_as_before(cli, tmp_path):
 
 
 def test_statement_by_statement_parsing_reads_every_template_as_a_whole_parse_does():
-    from archspec.parse import StatementCache, parse, parse_recovering
+    from archspec.parse import parse, parse_recovering
+    from archspec.parse_incremental import StatementCache
 
     for name in templates.names():
         text = templates.path(name).read_text(encoding="utf-8")
         cache = StatementCache()
-        cache.by_text = {"a text of no statement": {}}  # not empty: each statement is parsed on its own
+        parse_recovering("input 8x8x1\n", name, cache)  # then every statement of the template is read on its own
         assert parse_recovering(text, name, cache) == (parse(text, name), ()), name
         edited = parse_recovering(text.replace("\n", "\n\n", 1), name, cache)  # every statement moves a line
         assert edited == (parse(text.replace("\n", "\n\n", 1), name), ()), name

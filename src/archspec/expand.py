@@ -17,7 +17,7 @@ from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unkn
 from archspec.expand_memo import ExpansionMemo, Incremental
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
-from archspec.ir import Graph, Node, Origin, Scope, located_error
+from archspec.ir import Graph, Node, Origin, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
@@ -124,8 +124,8 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
                 if not self.recover:
                     raise
                 self.errors.append(error)
-        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
-        return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
+        scopes, names = self._graph_parts(top)
+        return Graph(tuple(self.nodes), scopes, self.source, names)
 
     def _input(self, body, input_shape, top: _Context) -> tuple[int, tuple]:
         """The input node, and the statements after it."""

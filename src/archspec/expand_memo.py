@@ -1,29 +1,43 @@
 """Expanding again only what an edit touched: each top-level statement's expansion is kept as a
-`Fragment` (its nodes, scopes, named tensors, work), and the next expansion of the same document replays
+`Fragment` (its nodes, scopes, named tensors, work), and the next expansion of the same document reuses
 it instead of expanding the statement again when nothing it read has changed: the statement itself
-(parsed statements are shared between versions, see `parse_recovering`), the macros it called, the
-tensors it read, and, if it read the stream's `channels`, the shapes it saw. Node ids are renumbered
-when the statements before it made more or fewer nodes. `infer_partial` keeps each fragment's infos
-the same way, while the infos flowing into it are equal (an edit whose effect stops at a statement
-costs that statement). A statement with an error is always expanded again.
+(parsed statements are shared between versions, see `archspec.parse_incremental`), the macros it called,
+the tensors it read, and, if it read the stream's `channels`, the shapes it saw.
 
+An edit leaves three runs of statements: those before it, the same objects in the same places; those it
+touched; and those after it, the same objects, perhaps a few lines lower. The statements before are taken
+whole (their nodes, scopes and work as a slice; their named tensors only when something reads them).
+The touched ones are replayed or expanded one by one. The statements after are taken whole again when
+what flows into them is what flowed before (the same node count, named tensors and shapes: a kernel size
+or a comment edited), with their spans moved when lines were inserted or deleted above them; otherwise
+each is replayed with its node ids renumbered. A statement with an error is always expanded again.
+
+`infer_partial` keeps each fragment's infos the same way (see `ExpansionMemo.prefix` and `.suffix`).
 Used by the language server only (`check_spec(..., cache=...)`); a spec compiled once never comes here.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import replace
 
 from archspec.expand_limits import MAX_NODES, MAX_WORK, UNKNOWN
 from archspec.ir import Node
+from archspec.relocate import LineMap
+
+_KEYS = itertools.count(1)  # fragment keys; 0 stands for the nodes before the first statement
 
 
 class Fragment:
     """One top-level statement's expansion. (A plain class: a dataclass costs a millisecond to define,
     and every command imports the expander.)"""
 
-    def __init__(self, statement, start: int, scope_start: int, input: int) -> None:
-        self.statement = statement  # the syntax node: the same object while its text and first line are
+    def __init__(self, statement, start: int, scope_start: int, input: int, line: int) -> None:
+        self.statement = statement  # the syntax node; None when it failed: then it is never replayed
+        self.origin = statement  # the statement it was recorded from, failed or not
+        self.key = next(_KEYS)  # kept while it is replayed, moved or renumbered: lint keeps its results by it
+        self.line = line  # its statement's first line, at the last expansion
         self.start = start  # id of its first node
         self.end = start  # one past its last node's id
         self.scope_start = scope_start
@@ -31,8 +45,10 @@ class Fragment:
         self.input = input  # the stream it read
         self.output = input
         self.work = 0
+        self.given_before = 0  # named tensors given in the spec before it (`Names.given`)
         self.lookups: dict = {}  # line names it looked up as macros → the `Def` found (None: not a macro)
-        # ("read", name, node) / ("define", name, node, span, read before) / ("bind", ...) / ("given", depth, node, name)
+        # ("read", name, node, where it was named) / ("define", name, node, span, read before) / ("bind", ...) /
+        # ("given", depth, node, name)
         self.names: list = []
         self.stream_shapes: dict = {}  # node id → shape of the nodes before it that it read, when it read `channels`
         self.reads_stream = False
@@ -40,9 +56,9 @@ class Fragment:
         self.mapping: dict = {}  # old id → new id of the nodes before it that it reads, while it is replayed
         self.nodes: list = []
         # kept by `infer_partial`
+        self.typed_at: int | None = None  # where its infos are in the last expansion's (`ExpansionMemo.infos`)
         self.externals: tuple = ()  # ids of the nodes before it that its nodes read
         self.external_infos: tuple | None = None
-        self.infos: tuple = ()
         self.infer_errors: tuple = ()
         self.params = 0
 
@@ -53,69 +69,228 @@ class Fragment:
 
 
 class ExpansionMemo:
-    """The fragments of a document's last expansion, by statement; and, from the parse of the version
-    being expanded, the statements that moved to other lines (see `archspec.parse.StatementCache`)."""
+    """A document's last expansion: its top-level statements and their fragments in order, its nodes,
+    scope drafts, named tensors, work and macros; its infos (set by `infer_partial`); from the parse of the
+    version being expanded, how its lines moved (`archspec.parse_incremental.StatementCache`). And what
+    the last expansion kept, for `infer_partial` and lint."""
 
     def __init__(self) -> None:
-        self.fragments: dict[int, Fragment] = {}  # by id() of the statement (checked with `is`)
-        self.moved: dict[int, object] = {}
-        self.lines = None
-
-    def find(self, statement) -> Fragment | None:
-        fragment = self.fragments.get(id(statement))
-        return fragment if fragment is not None and fragment.statement is statement else None
+        self.statements: tuple = ()
+        self.fragments: list[Fragment] = []
+        self.nodes: list = []
+        self.scopes: list = []
+        self.scope_drafts: list = []  # `scopes` as the graph's `Scope`s were built from them
+        self.scope_objects: tuple = ()
+        self.bound: dict | None = None  # the top level's named tensors at the end
+        self.given: list | None = None
+        self.graph_names: tuple[list, tuple] | None = None  # (given, Names.graph_names())
+        self.work = 0
+        self.defs: dict = {}
+        self.failed: list[int] = []  # indices in `fragments` of those that failed
+        self.initial: tuple | None = None  # the expander's state before the first top-level statement
+        self.reached: tuple | None = None  # the last output-reachability check: (output, error or None)
+        self.infos: tuple | None = None  # the last expansion's infos, once typed
+        self.line_map = LineMap()  # last version's line → this version's
+        self.moved: dict[int, object] = {}  # id() of a `def` rewritten at new lines → the last version's
+        self.place = lambda statement, line=None: statement  # a statement of the parse, its spans at `line`
+        self.rewritten: list = []  # (statement, the same at its place) since the last expansion
+        # what the last expansion kept: fragments[:prefix] are the version before's, in their places, and
+        # from suffix[0] on they are the version before's from suffix[1] on, with the same node ids
+        self.prefix = 0
+        self.suffix: tuple[int, int] | None = None
+        self.removed: list[Fragment] = []  # fragments of the version before that are gone
+        # keys of the fragments lint must check again: those expanded anew, gone, reading other nodes than
+        # they did, or whose nodes have other readers (set by the expander; `retyped` by `infer_partial`)
+        self.changed: set = set()
+        self.retyped: set = set()
+        self.recorded: list[Fragment] = []
+        self.generation = 0  # changed when what lint must check again was dropped
 
 
 class Incremental:
-    """Mixed into the expander: recording top-level statements as fragments, and replaying them."""
+    """Mixed into the expander: recording top-level statements as fragments, and reusing them."""
 
     memo: ExpansionMemo | None = None
     recording: Fragment | None = None
 
     def _top_level(self, statements, current: int, top) -> int:
-        if self.memo is None:
+        memo = self.memo
+        if memo is None:
             return self._sequence(statements, current, top)
-        kept: dict[int, Fragment] = {}
-        fragments = self.memo.fragments
-        moved = self.memo.moved
-        nodes, scopes, defs = self.nodes, self.scopes, self.defs
-        for statement in statements:
-            fragment = fragments.get(id(statement))
-            if (  # the common case, inline: a line that reads only the stream, in its place, unchanged
-                fragment is not None
-                and fragment.statement is statement
-                and fragment.simple
-                and fragment.input == current
-                and fragment.start == len(nodes)
-                and fragment.scope_start == len(scopes)
-                and not self.exhausted
-                and self.work + fragment.work <= MAX_WORK
-                and all(defs.get(name) is found for name, found in fragment.lookups.items())
-            ):
-                nodes.extend(fragment.nodes)
-                scopes.extend(fragment.scopes)
-                self.work += fragment.work
-                current = fragment.output
-                kept[id(statement)] = fragment
-                continue
-            if fragment is None and id(statement) in moved:
-                fragment = self._moved(fragments.get(id(moved[id(statement)])), moved[id(statement)], statement)
-            if fragment is not None and fragment.statement is statement and self._replayable(fragment, current, top):
-                fragment = self._replay(fragment, current, top)
+        if memo.rewritten:
+            _rewrite(memo)
+        old, old_statements = memo.fragments, memo.statements
+        self.placed = list(statements)  # with the statements read at their place during this expansion
+        n, m = len(statements), len(old_statements)
+        limit = min(n, m)
+        # the statements before the edit, the same objects on the same lines; and those after it, the same
+        # objects, all on lines that moved by as many lines or none
+        first_moved, last_moved = memo.line_map.bounds()
+        same = 0
+        while same < limit and statements[same] is old_statements[same] and old[same].line < first_moved:
+            same += 1
+        after = 0
+        while (
+            after < limit - same
+            and statements[n - 1 - after] is old_statements[m - 1 - after]
+            and old[m - 1 - after].line > last_moved
+        ):
+            after += 1
+        names = top.names
+        initial = (list(self.nodes), current, dict(names.bound), list(names.given), self.work, len(self.scopes))
+        same_defs = len(self.defs) == len(memo.defs) and all(memo.defs.get(k) is d for k, d in self.defs.items())
+        fragments = self.fragments = []
+        self.recorded, self.changed = [], set()  # fragments expanded anew; keys of those lint must check again
+        failed = []
+        prefix = 0
+        if same_defs and initial == memo.initial and not self.failed:
+            prefix = min(same, memo.failed[0] if memo.failed else m)
+        memo.initial = initial
+        if prefix:
+            current = self._take_prefix(old, prefix, top)
+        for index in range(prefix, n - after):
+            if index < same:
+                fragment = old[index]  # the same statement in the same place
             else:
-                fragment = self._record(statement, current, top)
-            current = fragment.output
-            kept[id(statement)] = fragment
-        self.fragments = list(kept.values())
-        self.memo.fragments = kept
+                if index == max(prefix, same):
+                    window = {id(f.origin): f for f in old[same : m - after]}
+                fragment = window.get(id(statements[index]))
+            current = self._one(index, statements[index], fragment, current, top)
+            if self.fragments[-1].statement is None:
+                failed.append(index)
+        suffix = None
+        if after:
+            if self._in_sync(old, m - after, prefix, current, same_defs):
+                self._take_suffix(old, m - after, top)
+                suffix = (n - after, m - after)
+                current = fragments[-1].output
+            else:
+                for index in range(n - after, n):
+                    current = self._one(index, statements[index], old[index - n + m], current, top)
+                    if fragments[-1].statement is None:
+                        failed.append(index)
+        end, old_end = (len(fragments) - after, m - after) if suffix is not None else (len(fragments), m)
+        kept = {f.key for f in fragments[prefix:end]}
+        removed = [f for f in old[prefix:old_end] if f.key not in kept]
+        # whose nodes now have other readers: those the statements expanded anew, or gone, read
+        for fragment in removed:
+            self.changed.update(_owner(old, i)[0] for i in _reads(fragment))
+        for fragment in self.recorded:
+            self.changed.update(_owner(fragments, i)[0] for i in _reads(fragment))
+        self.changed.update(f.key for f in removed)
+        self.changed.update(f.key for f in self.recorded)
+        # kept until lint reads them (it may skip a version that a newer one made stale)
+        memo.changed |= self.changed
+        memo.removed += removed
+        memo.recorded += self.recorded
+        if len(memo.recorded) + len(memo.removed) > MAX_NODES:  # never read: lint starts over
+            memo.changed, memo.removed, memo.recorded = set(), [], []
+            memo.generation += 1
+        memo.statements, memo.fragments, memo.nodes, memo.scopes = self.placed, fragments, self.nodes, self.scopes
+        memo.bound, memo.given, memo.work = names.bound, names.given, self.work
+        memo.defs, memo.prefix, memo.suffix = dict(self.defs), prefix, suffix
+        memo.failed = [i for i in memo.failed if i < prefix] + failed
         return current
+
+    def _one(self, index: int, statement, fragment: Fragment | None, current: int, top) -> int:
+        """One top-level statement: its fragment of the last expansion replayed (moved to its lines first)
+        when nothing it read changed, else the statement expanded and recorded."""
+        given = len(top.names.given)
+        if fragment is not None and fragment.origin is not statement:
+            fragment = None
+        line = None if fragment is None else self.memo.line_map(fragment.line)  # where the statement is now
+        if fragment is not None and fragment.statement is statement and self._moves(fragment):
+            fragment = self._moved(fragment)  # None when it has errors of inference: typed again in place
+        if fragment is not None and fragment.statement is statement and self._replayable(fragment, current, top):
+            before = fragment
+            fragment = self._replay(fragment, current, top)
+            self._note_rewiring(before)
+        else:
+            # spans read by a new expansion must be at their place
+            statement = self.placed[index] = self.memo.place(statement, line)
+            fragment = self._record(statement, current, top)
+            self.recorded.append(fragment)
+        fragment.given_before = given
+        self.fragments.append(fragment)
+        return fragment.output
+
+    # --- whole runs of statements --------------------------------------------------------------
+
+    def _take_prefix(self, old: list[Fragment], count: int, top) -> int:
+        """The first `count` statements, unchanged: their nodes, scopes and work as they were; their named
+        tensors replayed only when something reads the names."""
+        memo = self.memo
+        end = old[count].start if count < len(old) else len(memo.nodes)
+        self.nodes.extend(memo.nodes[len(self.nodes) : end])
+        scope_end = old[count].scope_start if count < len(old) else len(memo.scopes)
+        self.scopes.extend(memo.scopes[len(self.scopes) : scope_end])
+        self.work += sum(f.work for f in old[:count])
+        names = top.names
+        given_end = old[count].given_before if count < len(old) else len(memo.given)
+        names.given.extend(memo.given[len(names.given) : given_end])
+        before = names.bound
+        names.bound = None
+        names.restore = lambda: _named_after(before, old[:count])
+        if memo.infos is not None:
+            self._stream_infos = list(memo.infos[:end])
+        self.fragments.extend(old[:count])
+        return old[count - 1].output
+
+    def _in_sync(self, old: list[Fragment], first: int, prefix: int, current: int, same_defs: bool) -> bool:
+        """Whether the statements from `old[first]` on see what they saw in the last expansion: the same
+        node and scope counts, stream, macros and named tensors, the same shapes before them, and no error
+        among them."""
+        memo = self.memo
+        start = old[first]
+        if not same_defs or self.exhausted or (memo.failed and memo.failed[-1] >= first) or memo.infos is None:
+            return False
+        if (len(self.nodes), len(self.scopes), current) != (start.start, start.scope_start, start.input):
+            return False
+        now = [entry for f in self.fragments[prefix:] for entry in f.names]
+        if now != [entry for f in old[prefix:first] for entry in f.names]:
+            return False
+        begin = self.fragments[prefix].start if len(self.fragments) > prefix else start.start
+        infos = memo.infos
+        for node in range(begin, start.start):
+            before = infos[node]
+            if self._shape_at(node) != (before.shape if before is not None else None):
+                return False
+        if self._moves(start) and any(f.infer_errors for f in old[first:]):
+            return False
+        work = sum(f.work for f in old[first:])
+        return self.work + work <= MAX_WORK and len(memo.nodes) <= MAX_NODES
+
+    def _take_suffix(self, old: list[Fragment], first: int, top) -> None:
+        """The statements from `old[first]` on, as they were (moved to their lines when lines were inserted
+        or deleted above them), and the named tensors as the last expansion left them."""
+        memo = self.memo
+        names = top.names
+        rest = old[first:]
+        if self._moves(rest[0]):
+            lines = memo.line_map
+            rest = [self._moved(f) for f in rest]
+            for fragment in rest:
+                self.nodes.extend(fragment.nodes)
+                self.scopes.extend(fragment.scopes)
+            bound = {
+                name: b if lines(b.span.line) == b.span.line else replace(b, span=lines.span(b.span))
+                for name, b in memo.bound.items()
+            }
+        else:
+            self.nodes.extend(memo.nodes[rest[0].start :])
+            self.scopes.extend(memo.scopes[rest[0].scope_start :])
+            bound = memo.bound
+        self.work += sum(f.work for f in rest)
+        names.given.extend(memo.given[len(names.given) :])
+        names.bound = bound
+        self.fragments.extend(rest)
 
     # --- recording -----------------------------------------------------------------------------
 
     def _record(self, statement, current: int, top) -> Fragment | None:
         start, scope_start, work, errors = len(self.nodes), len(self.scopes), self.work, len(self.errors)
         failures, given = self.failures, len(top.names.given)
-        fragment = Fragment(statement, start, scope_start, current)
+        fragment = Fragment(statement, start, scope_start, current, statement.line)
         self.recording, top.names.log = fragment, fragment.names
         try:
             fragment.output = self._recovering(statement, current, top)
@@ -151,9 +326,11 @@ class Incremental:
         mapping = {fragment.input: current}
         for entry in fragment.names:
             if entry[0] == "read":
-                _, name, old = entry
+                _, name, old, span = entry
                 binding = top.names.bound.get(name)
                 if binding is None or (old == UNKNOWN) != (binding.node == UNKNOWN):
+                    return None
+                if binding.span != span:  # a merge describes its branch by the line that names it
                     return None
                 if mapping.setdefault(old, binding.node) != binding.node:
                     return None
@@ -208,7 +385,7 @@ class Incremental:
         names = top.names
         for entry in fragment.names:
             if entry[0] == "read":
-                names.bound[entry[1]].read = True
+                names.replay_read(entry[1])
             elif entry[0] == "define":
                 _, name, node, span, _ = entry
                 names.replay_define(name, node, span)
@@ -219,28 +396,51 @@ class Incremental:
                 names.given.append(entry[1:])
         return fragment
 
-    def _moved(self, fragment: Fragment | None, old, statement) -> Fragment | None:
-        """The fragment of `old`, a statement now at other lines (`statement`), with its spans moved: its
-        nodes' and their macro call sites', its blocks', its names' (and the line numbers a merge's
-        branches are described by). Infos have no lines: they are kept."""
-        if fragment is None or fragment.statement is not old or fragment.infer_errors:
+    def _note_rewiring(self, fragment: Fragment) -> None:
+        """A replayed fragment that reads other nodes than it did (a statement inserted above it, a name
+        given again): it, and the fragments of the nodes it read and reads, are checked again by lint."""
+        old = self.memo.fragments
+        for was, now in fragment.mapping.items():
+            if was == UNKNOWN:
+                continue
+            before, after = _owner(old, was), _owner(self.fragments, now)
+            if before != after:
+                self.changed.update((fragment.key, before[0], after[0]))
+
+    def _moves(self, fragment: Fragment) -> bool:
+        """Whether any span of the fragment is on a line that moved since the last expansion: its own
+        statement's, or a macro's it expanded."""
+        memo = self.memo
+        if not memo.line_map:
+            return False
+        if memo.line_map(fragment.line) != fragment.line:
+            return True
+        moved = memo.moved
+        return bool(moved) and any(
+            found is not None and moved.get(id(self.defs.get(name))) is found
+            for name, found in fragment.lookups.items()
+        )
+
+    def _moved(self, fragment: Fragment) -> Fragment | None:
+        """The fragment with its spans at the lines they moved to: its nodes' and their macro call sites',
+        its blocks', its names' (and the line numbers a merge's branches are described by). Infos have no
+        lines: they are kept. None when it has errors of inference (they are found again in place)."""
+        if fragment.infer_errors:
             return None
-        lines = self.memo.lines
+        lines = self.memo.line_map
         nodes = []
         for n in fragment.nodes:
             attrs = n.attrs
             if "branches" in attrs:
                 attrs = {**attrs, "branches": tuple(lines.text(b) for b in attrs["branches"])}
-            origins = tuple(replace(o, span=lines.span(o.span)) for o in n.origins)
+            origins = tuple(replace(o, span=lines.span(o.span)) for o in n.origins) if n.origins else ()
             nodes.append(Node(n.id, n.kind, attrs, n.inputs, lines.span(n.span), n.scope, origins))
         names = [
-            (entry[0], entry[1], entry[2], lines.span(entry[3]), *entry[4:])
-            if entry[0] in ("define", "bind")
-            else entry
+            (entry[0], entry[1], entry[2], lines.span(entry[3]), *entry[4:]) if entry[0] != "given" else entry
             for entry in fragment.names
         ]
         scopes = [replace(s, span=lines.span(s.span)) for s in fragment.scopes]
-        return fragment.copy(statement=statement, nodes=nodes, names=names, scopes=scopes)
+        return fragment.copy(nodes=nodes, names=names, scopes=scopes, line=lines(fragment.line))
 
     def _renumbered(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int) -> Fragment:
 
@@ -265,7 +465,7 @@ class Incremental:
         names = []
         for entry in fragment.names:
             if entry[0] == "read":
-                names.append(("read", entry[1], node_id(entry[2])))
+                names.append(("read", entry[1], node_id(entry[2]), entry[3]))
             elif entry[0] in ("define", "bind"):
                 names.append((entry[0], entry[1], node_id(entry[2]), *entry[3:]))
             else:
@@ -282,3 +482,87 @@ class Incremental:
             nodes=nodes,
             externals=tuple(node_id(old) for old in fragment.externals),
         )
+
+    # --- what the graph is built from ------------------------------------------------------------
+
+    def _graph_parts(self, top):
+        """The graph's scopes and named tensors: those of the last expansion where nothing changed."""
+        from archspec.ir import Scope
+
+        names = top.names
+        memo = self.memo
+        if memo is None:
+            scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
+            return scopes, names.graph_names()
+        old_drafts, old_scopes = memo.scope_drafts, memo.scope_objects
+        scopes = tuple(
+            old_scopes[i]
+            if i < len(old_drafts) and s is old_drafts[i]
+            else Scope(i, s.parent, s.kind, s.label, s.span, s.node)
+            for i, s in enumerate(self.scopes)
+        )
+        memo.scope_drafts, memo.scope_objects = list(self.scopes), scopes
+        given = names.given
+        if memo.graph_names is not None and memo.graph_names[0] == given:
+            graph_names = memo.graph_names[1]
+        else:
+            graph_names = names.graph_names()
+        memo.graph_names = (list(given), graph_names)
+        return scopes, graph_names
+
+
+def _start(fragment: Fragment) -> int:
+    return fragment.start
+
+
+def _owner(fragments: list[Fragment], node: int) -> tuple[int | None, int]:
+    """Which fragment of `fragments` (in order) holds node `node`, and where in it: (key, offset). Key 0
+    stands for the nodes before the first fragment (`input`)."""
+    index = bisect.bisect_right(fragments, node, key=_start) - 1
+    if index < 0:
+        return 0, node
+    fragment = fragments[index]
+    return (fragment.key, node - fragment.start) if node < fragment.end else (None, node)
+
+
+def _reads(fragment: Fragment) -> set[int]:
+    """The nodes before a fragment that it reads: its stream and the named tensors it reads."""
+    found = {entry[2] for entry in fragment.names if entry[0] == "read"}
+    found.add(fragment.input)
+    found.discard(UNKNOWN)
+    return found
+
+
+def _rewrite(memo: ExpansionMemo) -> None:
+    """Statements the parse has rewritten at their place since the last expansion (for a reader of the
+    whole syntax tree): their fragments are theirs."""
+    position = {id(s): i for i, s in enumerate(memo.statements)}
+    statements = list(memo.statements)
+    for was, now in memo.rewritten:
+        index = position.get(id(was))
+        if index is not None:
+            statements[index] = now
+            fragment = memo.fragments[index]
+            statement = now if fragment.statement is was else fragment.statement
+            memo.fragments[index] = fragment.copy(statement=statement, origin=now)
+    memo.statements = statements
+    memo.rewritten.clear()
+
+
+def _named_after(before: dict, fragments: list[Fragment]) -> dict:
+    """The top level's named tensors after `fragments`, from those before them: their log replayed."""
+    from archspec.expand_names import Binding
+
+    bound = dict(before)
+    for fragment in fragments:
+        for entry in fragment.names:
+            kind = entry[0]
+            if kind == "read":
+                binding = bound[entry[1]]
+                if not binding.read:
+                    bound[entry[1]] = Binding(binding.node, binding.span, True, binding.parameter)
+            elif kind == "define":
+                bound[entry[1]] = Binding(entry[2], entry[3])
+            elif kind == "bind":
+                bound[entry[1]] = Binding(entry[2], entry[3], read=True)
+    return bound

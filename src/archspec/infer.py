@@ -92,56 +92,132 @@ def infer(graph: Graph) -> TypedGraph:
     return TypedGraph(graph, tuple(infos))
 
 
-def infer_partial(graph: Graph, fragments=()) -> tuple[tuple[LayerInfo | None, ...], list]:
+def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInfo | None, ...], list]:
     """Type what can be typed of a graph expanded with recovery (`archspec.expand.expand_recovering`):
     a node reading an unknown input has no info (None), and one that cannot be built has none either,
     its error recorded; every other node is typed as `infer` types it. Returns (infos, errors).
 
     `fragments` (the top-level statements of an incremental expansion, see `archspec.expand_memo`) keep
-    their infos: a fragment whose inputs from before it have the infos they had is not typed again."""
+    their infos: a fragment whose inputs from before it have the infos they had is not typed again. With
+    the expansion's `memo`, the infos of the last expansion are taken whole where it kept the statements
+    before an edit, and those after it while what flows into them is unchanged (or changed only in its
+    receptive fields, worked out again in one pass); the keys of fragments whose infos changed are left in
+    `memo.retyped`."""
     infos: list[LayerInfo | None] = []
     errors: list = []
     total = [0]
-    for fragment in fragments:
-        if len(infos) < fragment.start:
-            _type_nodes(graph, range(len(infos), fragment.start), infos, errors, total)
-        externals = fragment.externals
-        if not externals and fragment.end > fragment.start:
-            externals = tuple(sorted({i for n in fragment.nodes for i in n.inputs if 0 <= i < fragment.start}))
-        before = fragment.external_infos
-        # infos reused upstream are the same objects: identity first, equality where they were typed again
-        if len(externals) == 1:  # most statements: they read the stream
-            now = (infos[externals[0]],)
-            same = before is not None and len(before) == 1 and (before[0] is now[0] or before[0] == now[0])
+    old = memo.infos if memo is not None else None
+    retyped: set[int] = set()
+    count = len(fragments)
+    first = 0
+    if old is not None and memo.prefix:
+        first = memo.prefix
+        end = fragments[first].start if first < count else len(graph.nodes)
+        infos.extend(old[:end])
+        total[0] = sum(i.params for i in old[: fragments[0].start] if i is not None)
+        total[0] += sum(f.params for f in fragments[:first])
+        errors.extend(e for f in fragments[:first] for e in f.infer_errors)
+    stop = memo.suffix[0] if old is not None and memo.suffix is not None else count
+    begin = len(infos)
+    for fragment in fragments[first:stop]:
+        _type_fragment(graph, fragment, old, infos, errors, total, retyped)
+    if stop < count:
+        start = fragments[stop].start
+        _type_nodes(graph, range(len(infos), start), infos, errors, total)
+        now, before = infos[begin:start], old[begin:start]
+        if all(a is b or a == b for a, b in zip(now, before)):  # nothing flowing in changed
+            infos.extend(old[start:])
+            total[0] += sum(f.params for f in fragments[stop:])
+            errors.extend(e for f in fragments[stop:] for e in f.infer_errors)
+        elif all(_same_but_receptive_field(a, b) for a, b in zip(now, before)):
+            _receptive_fields(graph, start, old, infos)
+            total[0] += sum(f.params for f in fragments[stop:])
+            errors.extend(e for f in fragments[stop:] for e in f.infer_errors)
         else:
-            now = tuple(infos[i] for i in externals)
-            same = before is not None and len(before) == len(now) and all(a is b or a == b for a, b in zip(before, now))
-        kept = fragment.infos
-        if same and len(kept) == fragment.end - fragment.start and total[0] + fragment.params <= MAX_PARAMS:
-            infos.extend(kept)
-            errors.extend(fragment.infer_errors)
-            total[0] += fragment.params
-            fragment.external_infos = now
-            continue
-        found: list = []
-        retype = not same and before is not None and len(kept) == fragment.end - fragment.start
-        if retype and total[0] + fragment.params <= MAX_PARAMS:
-            _retype_nodes(graph, fragment, dict(zip(fragment.externals, before)), infos, found, total)
-        else:
-            _type_nodes(graph, range(fragment.start, fragment.end), infos, found, total)
-        errors.extend(found)
-        fragment.externals, fragment.external_infos = externals, now
-        fragment.infos, fragment.infer_errors = tuple(infos[fragment.start :]), tuple(found)
-        fragment.params = sum(info.params for info in fragment.infos if info is not None)
+            for fragment in fragments[stop:]:
+                _type_fragment(graph, fragment, old, infos, errors, total, retyped)
     _type_nodes(graph, range(len(infos), len(graph.nodes)), infos, errors, total)
+    if memo is not None:
+        memo.infos = tuple(infos)
+        memo.retyped |= retyped
     return tuple(infos), errors
 
 
-def _retype_nodes(graph: Graph, fragment, old_externals: dict, infos: list, errors: list, total: list[int]) -> None:
+def _type_fragment(graph: Graph, fragment, old, infos: list, errors: list, total: list[int], retyped: set) -> None:
+    """Type one fragment's nodes, or keep its infos when those flowing into it are the ones it had."""
+    if len(infos) < fragment.start:
+        _type_nodes(graph, range(len(infos), fragment.start), infos, errors, total)
+    externals = fragment.externals
+    if not externals and fragment.end > fragment.start:
+        externals = tuple(sorted({i for n in fragment.nodes for i in n.inputs if 0 <= i < fragment.start}))
+    before = fragment.external_infos
+    # infos reused upstream are the same objects: identity first, equality where they were typed again
+    if len(externals) == 1:  # most statements: they read the stream
+        now = (infos[externals[0]],)
+        same = before is not None and len(before) == 1 and (before[0] is now[0] or before[0] == now[0])
+    else:
+        now = tuple(infos[i] for i in externals)
+        same = before is not None and len(before) == len(now) and all(a is b or a == b for a, b in zip(before, now))
+    size = fragment.end - fragment.start
+    kept = None
+    if old is not None and fragment.typed_at is not None and fragment.typed_at + size <= len(old):
+        kept = old[fragment.typed_at : fragment.typed_at + size]
+    fragment.typed_at = fragment.start
+    if same and kept is not None and total[0] + fragment.params <= MAX_PARAMS:
+        infos.extend(kept)
+        errors.extend(fragment.infer_errors)
+        total[0] += fragment.params
+        fragment.external_infos = now
+        return
+    found: list = []
+    if kept is not None and before is not None and total[0] + fragment.params <= MAX_PARAMS:
+        _retype_nodes(graph, fragment, dict(zip(fragment.externals, before)), kept, infos, found, total)
+    else:
+        _type_nodes(graph, range(fragment.start, fragment.end), infos, found, total)
+    errors.extend(found)
+    fragment.externals, fragment.external_infos = externals, now
+    fragment.infer_errors = tuple(found)
+    typed = infos[fragment.start :]
+    fragment.params = sum(info.params for info in typed if info is not None)
+    if kept is None or not all(_same_but_receptive_field(a, b) for a, b in zip(typed, kept)):
+        retyped.add(fragment.key)
+
+
+def _same_but_receptive_field(a: LayerInfo | None, b: LayerInfo | None) -> bool:
+    """Whether two infos differ at most in their receptive field and stride (what lint does not judge
+    layer by layer)."""
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return a.shape == b.shape and (a.trainable, a.non_trainable, a.macs) == (b.trainable, b.non_trainable, b.macs)
+
+
+def _receptive_fields(graph: Graph, start: int, old: tuple, infos: list) -> None:
+    """The nodes from `start` on, whose input shapes are those they had: their infos with the receptive
+    field and stride worked out again (an edited kernel size changes every one below it)."""
+    nodes = graph.nodes
+    for index in range(start, len(nodes)):
+        before = old[index]
+        if before is None:
+            infos.append(None)
+            continue
+        node = nodes[index]
+        rf, stride = _receptive_field(
+            node, node.layer.window(node.attrs), [infos[i] for i in node.inputs], before.shape
+        )
+        if rf != before.receptive_field or stride != before.stride:
+            before = LayerInfo(before.shape, before.trainable, before.non_trainable, before.macs, rf, stride)
+        infos.append(before)
+
+
+def _retype_nodes(
+    graph: Graph, fragment, old_externals: dict, old: tuple, infos: list, errors: list, total: list[int]
+) -> None:
     """Type a fragment's nodes again after the infos flowing into it changed: a node whose input shapes
     are the ones it had keeps its shape, parameters and MACs (its kind's rules are the costly part), and
     only its receptive field is worked out again (an edited kernel size changes every one below it)."""
-    start, old = fragment.start, fragment.infos
+    start = fragment.start
     nodes = graph.nodes
     for index in range(start, fragment.end):
         node = nodes[index]

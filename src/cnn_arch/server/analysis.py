@@ -13,6 +13,7 @@ from archspec.compile import CheckCache, Checked, check_spec
 from archspec.errors import SpecError
 from archspec.lint import Finding, Settings
 from archspec.lint.engine import lint_compiled, lint_known
+from archspec.lint.incremental import lint_incremental
 from archspec.source import SourceText
 from archspec.syntax import Broken, Def, Module
 
@@ -80,22 +81,24 @@ class Analysis:
         self.text = text
         self.name = name
         self.lines = SourceText("", text)
-        self.checked: Checked = check_spec(text, name, cache=cache, check=check)
+        self.checked: Checked = check_spec(text, name, cache=cache)
         check()
         self.errors: tuple[SpecError, ...] = self.checked.errors
         self.more_errors = self.checked.more
         self.findings: list[Finding] = []
         typed = self.checked.typed
-        if typed is not None:
+        if cache is not None:  # what lint found in the statements the edit left alone is kept
+            self.findings = lint_incremental(self.checked, cache.expansion, text, self.lines, settings, cache.lint)
+        elif typed is not None:
             self.findings = lint_compiled(text, name, self.checked.module, typed, settings)
         else:  # the layers whose inputs are known, with the rules that judge a layer where it is
             checked = self.checked
             self.findings = lint_known(text, name, checked.module, checked.graph, checked.infos, settings)
         # A `def` whose header is being typed does not parse: completion and go-to-definition use the
         # previous version's. One level only, so analyses never form a chain.
-        broken = {s.defines for s in self.checked.module.body if isinstance(s, Broken) and s.defines}
+        broken = {s.defines for s in self.checked.raw_body if isinstance(s, Broken) and s.defines}
         kept = previous.definitions if previous is not None else ()
-        self.definitions = (*self.checked.module.defs, *(d for d in kept if d.name in broken))
+        self.definitions = (*self.checked.defs, *(d for d in kept if d.name in broken))
 
     @property
     def module(self) -> Module:
