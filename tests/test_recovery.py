@@ -132,15 +132,15 @@ def test_a_spec_with_one_error_reads_as_before(cli, tmp_path):
 
 
 def test_statement_by_statement_parsing_reads_every_template_as_a_whole_parse_does():
-    from archspec.parse import parse, parse_recovering
-    from archspec.parse_incremental import StatementCache
+    from archspec.parse import parse
+    from archspec.parse_incremental import StatementCache, parse_document
 
     for name in templates.names():
         text = templates.path(name).read_text(encoding="utf-8")
         cache = StatementCache()
-        parse_recovering("input 8x8x1\n", name, cache)  # then every statement of the template is read on its own
-        assert parse_recovering(text, name, cache) == (parse(text, name), ()), name
-        edited = parse_recovering(text.replace("\n", "\n\n", 1), name, cache)  # every statement moves a line
+        parse_document("input 8x8x1\n", name, cache)  # then every statement of the template is read on its own
+        assert parse_document(text, name, cache) == (parse(text, name), ()), name
+        edited = parse_document(text.replace("\n", "\n\n", 1), name, cache)  # every statement moves a line
         assert edited == (parse(text.replace("\n", "\n\n", 1), name), ()), name
 
 

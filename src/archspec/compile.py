@@ -88,17 +88,15 @@ class Checked:
 
 class CheckCache:
     """What the language server keeps of a document between versions, so that an edit costs what it
-    touched: its statements' parse (`archspec.parse_incremental`), each top-level statement's
-    expansion and infos (`archspec.expand_memo`) and lint results (`archspec.lint.incremental`)."""
+    touched: its statements' parse (`archspec.parse_incremental`) and each top-level statement's
+    expansion and infos (`archspec.expand_memo`)."""
 
     def __init__(self) -> None:
         from archspec.expand_memo import ExpansionMemo
-        from archspec.lint.incremental import LintCache
         from archspec.parse_incremental import StatementCache
 
         self.parse = StatementCache()
         self.expansion = ExpansionMemo()
-        self.lint = LintCache()
         self.input_shape: tuple[int, ...] | None = None
 
 

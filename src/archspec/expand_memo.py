@@ -104,7 +104,7 @@ class ExpansionMemo:
         self.changed: set = set()
         self.retyped: set = set()
         self.recorded: list[Fragment] = []
-        self.generation = 0  # changed when what lint must check again was dropped
+        self.generation = object()  # replaced when what lint must check again was dropped
 
 
 class Incremental:
@@ -185,7 +185,7 @@ class Incremental:
         memo.recorded += self.recorded
         if len(memo.recorded) + len(memo.removed) > MAX_NODES:  # never read: lint starts over
             memo.changed, memo.removed, memo.recorded = set(), [], []
-            memo.generation += 1
+            memo.generation = object()
         memo.statements, memo.fragments, memo.nodes, memo.scopes = self.placed, fragments, self.nodes, self.scopes
         memo.bound, memo.given, memo.work = names.bound, names.given, self.work
         memo.defs, memo.prefix, memo.suffix = dict(self.defs), prefix, suffix

@@ -59,23 +59,16 @@ class Parsed(NamedTuple):
 MAX_ERRORS_PER_STATEMENT = 10
 
 
-def parse_recovering(text: str, name: str = "<spec>", cache=None) -> Parsed:
+def parse_recovering(text: str, name: str = "<spec>") -> Parsed:
     """Parse spec text, recovering from mistakes as a compiler does, statement by statement.
 
     The text is cut into top-level statements (a `def` with its body, a line, a block with its
     indented lines; an `if` with its `elif`/`else`), each parsed on its own: a mistake in one leaves
     the others whole. Inside a statement, the line of a mistake (with the lines indented under it) is
     replaced by a `Broken` mark and the statement parsed again, so the other lines of a `def` or block
-    are kept too. A spec without mistakes reads exactly as `parse` reads it.
-
-    `cache` (an `archspec.parse_incremental.StatementCache`, which the language server keeps per
-    document) holds the last version's statements: only those an edit touched are parsed again.
+    are kept too. A spec without mistakes reads exactly as `parse` reads it. (The language server reads
+    a new version of a document from the last one's: `archspec.parse_incremental`.)
     """
-    if cache is not None:
-        from archspec.parse_incremental import parse_incremental
-
-        parsed = parse_incremental(text, name, cache)
-        return Parsed(cache.materialized(), parsed.errors)
     text = text.removeprefix("\ufeff")
     if len(text) > MAX_SPEC_BYTES:
         return Parsed(Module((), ()), (too_long(name, text),))

@@ -4,7 +4,7 @@ read again. The statements before them keep their parse; those after keep theirs
 or higher, and are not rewritten: their spans are moved only when something reads them (`materialized`),
 so a line inserted at the top of a 10,000-line spec costs the lines it touched, not 10,000.
 
-Used through `archspec.parse.parse_recovering(..., cache=...)` and `archspec.compile.check_spec`.
+Used by `archspec.compile.check_spec(..., cache=...)`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from archspec.parse import (
     _parse_statement,
     _statements,
     parse,
+    parse_recovering,
     too_long,
     with_source,
 )
@@ -122,6 +123,12 @@ class StatementCache:
             module = shifted(entry.module, delta)
             self.entries[index] = _Entry(entry.text, module, errors, self.starts[index])
             self.rewritten.extend(zip(entry.module.body, module.body))
+
+
+def parse_document(text: str, name: str, cache: StatementCache) -> Parsed:
+    """`parse_incremental`, with every statement at its place: what `parse_recovering` reads."""
+    errors = parse_incremental(text, name, cache).errors
+    return Parsed(cache.materialized() if cache else parse_recovering(text, name).module, errors)
 
 
 def parse_incremental(text: str, name: str, cache: StatementCache) -> Parsed:

@@ -45,7 +45,8 @@ class _Record:
 
 
 class LintCache:
-    """A document's per-fragment lint results between versions (kept by `archspec.compile.CheckCache`)."""
+    """A document's per-fragment lint results between versions (the language server keeps one beside the
+    document's `archspec.compile.CheckCache`)."""
 
     def __init__(self) -> None:
         self.codes: list[str] | None = None  # the per-layer rules the records hold
@@ -55,7 +56,7 @@ class LintCache:
         self.usual_readers: set[int] = set()
         self.violating: set[int] = set()
         self.before_first: tuple | None = None  # the nodes before the first fragment, and their infos
-        self.generation = 0  # the expansion memo's, when the records were made
+        self.generation = None  # the expansion memo's, when the records were made
 
 
 class _Context(Context):
@@ -206,7 +207,7 @@ def lint_incremental(
     noqa = typed and any(RULES[c].reads_noqa for c in selected)
     every = [c for c in (RULES if noqa else selected) if not RULES[c].reads_noqa]
     layer_codes = [c for c in every if not RULES[c].whole_network]
-    if layer_codes != cache.codes or memo.generation != cache.generation:
+    if layer_codes != cache.codes or memo.generation is not cache.generation:
         cache.__init__()
         cache.codes, cache.generation = layer_codes, memo.generation
     ctx = _Context(text, lines, checked, typed, settings)

@@ -27,13 +27,12 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
 from archspec import __version__
-from archspec.compile import CheckCache
 from archspec.errors import UserError
 from archspec.lint import Settings
 from archspec.lint import config as lint_config
 from cnn_arch.server import diagnostics as diag
 from cnn_arch.server import features, transport
-from cnn_arch.server.analysis import Analysis, Superseded
+from cnn_arch.server.analysis import Analysis, DocumentCache, Superseded
 from cnn_arch.server.documents import Document
 
 SECTION = "cnn-arch"
@@ -73,7 +72,7 @@ class SpecServer(LanguageServer):
         )
         self.documents: dict[str, Document] = {}
         self.analyses: dict[str, Analysis] = {}
-        self.caches: dict[str, CheckCache] = {}  # per document: what an analysis keeps for the next one
+        self.caches: dict[str, DocumentCache] = {}  # per document: what an analysis keeps for the next one
         self.dirty: dict[str, None] = {}  # documents changed since their last analysis, in order
         self.shape_hints = True
         self.initialized = False
@@ -107,7 +106,7 @@ class SpecServer(LanguageServer):
 
     def open(self, uri: str, text: str, version: int | None) -> None:
         self.documents[uri] = Document(uri, text, version)
-        self.caches[uri] = CheckCache()
+        self.caches[uri] = DocumentCache()
         self.dirty[uri] = None
 
     def change(self, params: types.DidChangeTextDocumentParams) -> None:
