@@ -117,13 +117,15 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
             current, rest = UNKNOWN, body[1:]
             self.failed = True
         output = self._top_level(rest, current, top)
-        if not self.recover or not self.failed:
+        if (not self.recover or not self.failed) and not self._reaches_as_before(output):
             try:
                 check_reaches_output(self.nodes, output, self.source)
             except SpecError as error:
                 if not self.recover:
                     raise
                 self.errors.append(error)
+            else:
+                self._reached(output)
         scopes, names = self._graph_parts(top)
         return Graph(tuple(self.nodes), scopes, self.source, names)
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import replace
 
+from archspec.errors import Span
 from archspec.expand_limits import MAX_NODES, MAX_WORK, UNKNOWN
-from archspec.ir import Node
+from archspec.expand_names import Binding
+from archspec.ir import Node, Origin
 from archspec.relocate import LineMap
 
 _KEYS = itertools.count(1)  # fragment keys; 0 stands for the nodes before the first statement
@@ -61,6 +62,7 @@ class Fragment:
         self.external_infos: tuple | None = None
         self.infer_errors: tuple = ()
         self.params = 0
+        self.known: tuple | None = None  # (external infos, infos) when it was last typed with every info known
 
     def copy(self, **changes) -> Fragment:
         fragment = object.__new__(Fragment)
@@ -82,13 +84,14 @@ class ExpansionMemo:
         self.scope_drafts: list = []  # `scopes` as the graph's `Scope`s were built from them
         self.scope_objects: tuple = ()
         self.bound: dict | None = None  # the top level's named tensors at the end
+        self.names_kept: tuple[int, dict] | None = None  # (n, the named tensors after the first n statements)
         self.given: list | None = None
         self.graph_names: tuple[list, tuple] | None = None  # (given, Names.graph_names())
         self.work = 0
         self.defs: dict = {}
         self.failed: list[int] = []  # indices in `fragments` of those that failed
         self.initial: tuple | None = None  # the expander's state before the first top-level statement
-        self.reached: tuple | None = None  # the last output-reachability check: (output, error or None)
+        self.reached: int | None = None  # the output, when the last expansion checked every layer reaches it
         self.infos: tuple | None = None  # the last expansion's infos, once typed
         self.line_map = LineMap()  # last version's line → this version's
         self.moved: dict[int, object] = {}  # id() of a `def` rewritten at new lines → the last version's
@@ -112,6 +115,8 @@ class Incremental:
 
     memo: ExpansionMemo | None = None
     recording: Fragment | None = None
+    same_wiring = False  # the nodes read what they read in the last expansion (see `_reaches_as_before`)
+    reached_before: int | None = None
 
     def _top_level(self, statements, current: int, top) -> int:
         memo = self.memo
@@ -146,6 +151,8 @@ class Incremental:
         if same_defs and initial == memo.initial and not self.failed:
             prefix = min(same, memo.failed[0] if memo.failed else m)
         memo.initial = initial
+        if memo.names_kept is not None and memo.names_kept[0] > prefix:  # statements before it changed
+            memo.names_kept = None
         if prefix:
             current = self._take_prefix(old, prefix, top)
         for index in range(prefix, n - after):
@@ -155,18 +162,24 @@ class Incremental:
                 if index == max(prefix, same):
                     window = {id(f.origin): f for f in old[same : m - after]}
                 fragment = window.get(id(statements[index]))
-            current = self._one(index, statements[index], fragment, current, top)
+            current = self._one(index, statements[index], fragment, current, top, index if index < same else None)
             if self.fragments[-1].statement is None:
                 failed.append(index)
         suffix = None
+        self.same_wiring = False
         if after:
             if self._in_sync(old, m - after, prefix, current, same_defs):
+                begin, end = (fragments[prefix].start if len(fragments) > prefix else len(self.nodes)), len(self.nodes)
+                self.same_wiring = prefix > 0 and all(
+                    a.inputs == b.inputs for a, b in zip(self.nodes[begin:end], memo.nodes[begin:end])
+                )
                 self._take_suffix(old, m - after, top)
                 suffix = (n - after, m - after)
                 current = fragments[-1].output
             else:
                 for index in range(n - after, n):
-                    current = self._one(index, statements[index], old[index - n + m], current, top)
+                    position = index - n + m
+                    current = self._one(index, statements[index], old[position], current, top, position)
                     if fragments[-1].statement is None:
                         failed.append(index)
         end, old_end = (len(fragments) - after, m - after) if suffix is not None else (len(fragments), m)
@@ -190,21 +203,27 @@ class Incremental:
         memo.bound, memo.given, memo.work = names.bound, names.given, self.work
         memo.defs, memo.prefix, memo.suffix = dict(self.defs), prefix, suffix
         memo.failed = [i for i in memo.failed if i < prefix] + failed
+        self.reached_before, memo.reached = memo.reached, None  # until checked again, or known unchanged
         return current
 
-    def _one(self, index: int, statement, fragment: Fragment | None, current: int, top) -> int:
-        """One top-level statement: its fragment of the last expansion replayed (moved to its lines first)
-        when nothing it read changed, else the statement expanded and recorded."""
+    def _one(self, index: int, statement, fragment: Fragment | None, current: int, top, position=None) -> int:
+        """One top-level statement: its fragment of the last expansion (`position` in its list, when known)
+        replayed, renumbered and moved to its lines, when nothing it read changed; else the statement
+        expanded and recorded."""
         given = len(top.names.given)
         if fragment is not None and fragment.origin is not statement:
             fragment = None
         line = None if fragment is None else self.memo.line_map(fragment.line)  # where the statement is now
-        if fragment is not None and fragment.statement is statement and self._moves(fragment):
-            fragment = self._moved(fragment)  # None when it has errors of inference: typed again in place
-        if fragment is not None and fragment.statement is statement and self._replayable(fragment, current, top):
+        moves = fragment is not None and self._moves(fragment)
+        if (
+            fragment is not None
+            and fragment.statement is statement
+            and not (moves and fragment.infer_errors)  # errors of inference are found again in place
+            and self._replayable(fragment, current, top, moves)
+        ):
             before = fragment
-            fragment = self._replay(fragment, current, top)
-            self._note_rewiring(before)
+            fragment = self._replay(fragment, current, top, moves)
+            self._note_rewiring(before, position)
         else:
             # spans read by a new expansion must be at their place
             statement = self.placed[index] = self.memo.place(statement, line)
@@ -213,6 +232,18 @@ class Incremental:
         fragment.given_before = given
         self.fragments.append(fragment)
         return fragment.output
+
+    def _reaches_as_before(self, output: int) -> bool:
+        """Whether every layer reaches the output as in the last expansion, which was checked: the same
+        output, and the edit only renamed or re-parametrized layers (each node reads what it read)."""
+        if self.memo is None or not self.same_wiring or self.reached_before != output:
+            return False
+        self.memo.reached = output
+        return True
+
+    def _reached(self, output: int) -> None:
+        if self.memo is not None:
+            self.memo.reached = output
 
     # --- whole runs of statements --------------------------------------------------------------
 
@@ -230,11 +261,22 @@ class Incremental:
         names.given.extend(memo.given[len(names.given) : given_end])
         before = names.bound
         names.bound = None
-        names.restore = lambda: _named_after(before, old[:count])
+        names.restore = lambda: self._named_before(before, old, count)
         if memo.infos is not None:
             self._stream_infos = list(memo.infos[:end])
         self.fragments.extend(old[:count])
         return old[count - 1].output
+
+    def _named_before(self, before: dict, old: list[Fragment], count: int) -> dict:
+        """The top level's named tensors after its first `count` statements (replayed from the nearest
+        earlier point where they were kept: typing goes on near the last edit)."""
+        memo = self.memo
+        start, bound = 0, before
+        if memo.names_kept is not None and memo.names_kept[0] <= count:
+            start, bound = memo.names_kept
+        bound = _named_after(bound, old[start:count])
+        memo.names_kept = (count, dict(bound))  # a snapshot: bindings are replaced, never changed
+        return bound
 
     def _in_sync(self, old: list[Fragment], first: int, prefix: int, current: int, same_defs: bool) -> bool:
         """Whether the statements from `old[first]` on see what they saw in the last expansion: the same
@@ -272,8 +314,9 @@ class Incremental:
             for fragment in rest:
                 self.nodes.extend(fragment.nodes)
                 self.scopes.extend(fragment.scopes)
+            at = _span_mover(lines)
             bound = {
-                name: b if lines(b.span.line) == b.span.line else replace(b, span=lines.span(b.span))
+                name: b if at(b.span) is b.span else Binding(b.node, at(b.span), b.read, b.parameter)
                 for name, b in memo.bound.items()
             }
         else:
@@ -318,20 +361,21 @@ class Incremental:
 
     # --- replaying -----------------------------------------------------------------------------
 
-    def _mapping(self, fragment: Fragment, current: int, top) -> dict[int, int] | None:
-        """Old id → new id of each node before the fragment that it read, or None when one is gone."""
-
-        if (fragment.input == UNKNOWN) != (current == UNKNOWN):
+    def _mapping(self, fragment: Fragment, current: int, top, moves: bool = False) -> dict[int, int] | None:
+        """Old id → new id of each node before the fragment that it read, or None when one is gone. A
+        fragment that read no stream size reads an unknown tensor as it read a known one."""
+        lines = self.memo.line_map if moves else None
+        if fragment.reads_stream and (fragment.input == UNKNOWN) != (current == UNKNOWN):
             return None
         mapping = {fragment.input: current}
         for entry in fragment.names:
             if entry[0] == "read":
                 _, name, old, span = entry
                 binding = top.names.bound.get(name)
-                if binding is None or (old == UNKNOWN) != (binding.node == UNKNOWN):
+                if binding is None or (fragment.reads_stream and (old == UNKNOWN) != (binding.node == UNKNOWN)):
                     return None
-                if binding.span != span:  # a merge describes its branch by the line that names it
-                    return None
+                if binding.span != (span if lines is None else lines.span(span)):
+                    return None  # a merge describes its branch by the line that names it
                 if mapping.setdefault(old, binding.node) != binding.node:
                     return None
             elif entry[0] == "define":
@@ -341,8 +385,7 @@ class Incremental:
                     return None
         return mapping
 
-    def _replayable(self, fragment: Fragment, current: int, top) -> bool:
-
+    def _replayable(self, fragment: Fragment, current: int, top, moves: bool = False) -> bool:
         if self.exhausted or self.work + fragment.work > MAX_WORK:
             return False
         if len(self.nodes) + fragment.end - fragment.start > MAX_NODES:
@@ -352,12 +395,10 @@ class Incremental:
             now = defs.get(name)
             if now is not found and (now is None or moved.get(id(now)) is not found):
                 return False
-        if not fragment.names and not fragment.stream_shapes:  # most lines: only the stream flows in
-            if (fragment.input == UNKNOWN) != (current == UNKNOWN):
-                return False
+        if not fragment.names and not fragment.reads_stream:  # most lines: only the stream flows in
             fragment.mapping = {fragment.input: current}
             return True
-        mapping = self._mapping(fragment, current, top)
+        mapping = self._mapping(fragment, current, top, moves)
         if mapping is None:
             return False
         for old, shape in fragment.stream_shapes.items():
@@ -366,44 +407,56 @@ class Incremental:
         fragment.mapping = mapping
         return True
 
-    def _replay(self, fragment: Fragment, current: int, top) -> Fragment:
+    def _replay(self, fragment: Fragment, current: int, top, moves: bool = False) -> Fragment:
         mapping = fragment.mapping
-        fragment.lookups = {name: self.defs.get(name) for name in fragment.lookups}  # moved defs: the new ones
+        if any(found is not None for found in fragment.lookups.values()):
+            fragment.lookups = {name: self.defs.get(name) for name in fragment.lookups}  # moved defs: the new ones
         shift = len(self.nodes) - fragment.start
         scope_shift = len(self.scopes) - fragment.scope_start
-        moved = shift or scope_shift or any(old != new for old, new in mapping.items())
-        if not moved and not fragment.names:
-            self.nodes.extend(fragment.nodes)
-            self.scopes.extend(fragment.scopes)
-            self.work += fragment.work
-            return fragment
-        if moved:
-            fragment = self._renumbered(fragment, mapping, shift, scope_shift)
+        if shift or scope_shift or moves or any(old != new for old, new in mapping.items()):
+            fragment = self._transformed(fragment, mapping, shift, scope_shift, self.memo.line_map if moves else None)
         self.nodes.extend(fragment.nodes)
         self.scopes.extend(fragment.scopes)  # drafts are changed only while their block is expanded
         self.work += fragment.work
-        names = top.names
-        for entry in fragment.names:
-            if entry[0] == "read":
-                names.replay_read(entry[1])
-            elif entry[0] == "define":
-                _, name, node, span, _ = entry
-                names.replay_define(name, node, span)
-            elif entry[0] == "bind":
-                _, name, node, span = entry
-                names.replay_bind(name, node, span)
-            else:
-                names.given.append(entry[1:])
+        if fragment.names:
+            names = top.names
+            for entry in fragment.names:
+                if entry[0] == "read":
+                    names.replay_read(entry[1])
+                elif entry[0] == "define":
+                    _, name, node, span, _ = entry
+                    names.replay_define(name, node, span)
+                elif entry[0] == "bind":
+                    _, name, node, span = entry
+                    names.replay_bind(name, node, span)
+                else:
+                    names.given.append(entry[1:])
         return fragment
 
-    def _note_rewiring(self, fragment: Fragment) -> None:
+    def _note_rewiring(self, fragment: Fragment, position: int | None) -> None:
         """A replayed fragment that reads other nodes than it did (a statement inserted above it, a name
-        given again): it, and the fragments of the nodes it read and reads, are checked again by lint."""
-        old = self.memo.fragments
+        given again): it, and the fragments of the nodes it read and reads, are checked again by lint.
+        (`position`: where it was in the last expansion's list, when known: most statements read the
+        stream of the statement before, and that is found without a search.)"""
+        old, new = self.memo.fragments, self.fragments
         for was, now in fragment.mapping.items():
-            if was == UNKNOWN:
+            if was == UNKNOWN or now == UNKNOWN:
+                if was != now:
+                    self.changed.add(fragment.key)
+                    self.changed.add(_owner(old, was)[0] if was != UNKNOWN else _owner(new, now)[0])
                 continue
-            before, after = _owner(old, was), _owner(self.fragments, now)
+            before = old[position - 1] if position else None
+            after = new[-1] if new else None
+            if (
+                before is not None
+                and after is not None
+                and before.key == after.key
+                and before.start <= was < before.end
+                and after.start <= now < after.end
+                and was - before.start == now - after.start
+            ):
+                continue
+            before, after = _owner(old, was), _owner(new, now)
             if before != after:
                 self.changed.update((fragment.key, before[0], after[0]))
 
@@ -421,67 +474,89 @@ class Incremental:
             for name, found in fragment.lookups.items()
         )
 
-    def _moved(self, fragment: Fragment) -> Fragment | None:
-        """The fragment with its spans at the lines they moved to: its nodes' and their macro call sites',
-        its blocks', its names' (and the line numbers a merge's branches are described by). Infos have no
-        lines: they are kept. None when it has errors of inference (they are found again in place)."""
-        if fragment.infer_errors:
-            return None
-        lines = self.memo.line_map
+    def _moved(self, fragment: Fragment) -> Fragment:
+        """The fragment with its spans at the lines they moved to (infos have no lines: they are kept)."""
+        return self._transformed(fragment, {}, 0, 0, self.memo.line_map)
+
+    def _transformed(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int, lines) -> Fragment:
+        """The fragment renumbered (its nodes `shift` later, its scopes `scope_shift` later, the nodes
+        before it that it read as `mapping` says) and, with a line map, its spans moved: its nodes' and
+        their macro call sites', its blocks', its names' (and the line numbers a merge's branches are
+        described by). Nodes and spans are built as their classes would build them, without the frozen
+        dataclasses' checks: a line inserted at the top of a 10,000-line spec moves thousands."""
+        start = fragment.start
+
+        def node_id(old: int) -> int:  # the unknown stream (-1) too, when a known one flows in now
+            return old + shift if old >= start else mapping.get(old, old)
+
+        at = _span_mover(lines)
+        new, put = object.__new__, object.__setattr__  # fields set in their order: attribute reads stay fast
         nodes = []
         for n in fragment.nodes:
-            attrs = n.attrs
-            if "branches" in attrs:
-                attrs = {**attrs, "branches": tuple(lines.text(b) for b in attrs["branches"])}
-            origins = tuple(replace(o, span=lines.span(o.span)) for o in n.origins) if n.origins else ()
-            nodes.append(Node(n.id, n.kind, attrs, n.inputs, lines.span(n.span), n.scope, origins))
-        names = [
-            (entry[0], entry[1], entry[2], lines.span(entry[3]), *entry[4:]) if entry[0] != "given" else entry
-            for entry in fragment.names
-        ]
-        scopes = [replace(s, span=lines.span(s.span)) for s in fragment.scopes]
-        return fragment.copy(nodes=nodes, names=names, scopes=scopes, line=lines(fragment.line))
-
-    def _renumbered(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int) -> Fragment:
-
-        def node_id(old: int) -> int:
-            if old == UNKNOWN:
-                return UNKNOWN
-            return old + shift if old >= fragment.start else mapping.get(old, old)
-
-        def scope_id(old):
-            return None if old is None else old + scope_shift
-
-        nodes = [
-            Node(
-                n.id + shift, n.kind, n.attrs, tuple(node_id(i) for i in n.inputs), n.span, scope_id(n.scope), n.origins
+            inputs, span, attrs, origins, scope = n.inputs, n.span, n.attrs, n.origins, n.scope
+            if shift or mapping:
+                if len(inputs) == 1:
+                    inputs = (inputs[0] + shift,) if inputs[0] >= start else (mapping.get(inputs[0], inputs[0]),)
+                elif inputs:
+                    inputs = tuple([node_id(i) for i in inputs])
+            if at is not None:
+                span = at(span)
+                if origins:
+                    origins = tuple([Origin(o.call, at(o.span)) for o in origins])
+                if "branches" in attrs:
+                    attrs = {**attrs, "branches": tuple(lines.text(b) for b in attrs["branches"])}
+            node = new(Node)
+            put(node, "id", n.id + shift)
+            put(node, "kind", n.kind)
+            put(node, "attrs", attrs)
+            put(node, "inputs", inputs)
+            put(node, "span", span)
+            put(node, "scope", None if scope is None else scope + scope_shift)
+            put(node, "origins", origins)
+            cached = n.__dict__
+            if "layer" in cached:
+                put(node, "layer", cached["layer"])
+                if "window" in cached:
+                    put(node, "window", cached["window"])
+            nodes.append(node)
+        scopes = []
+        for scope in fragment.scopes:
+            parent, node, span = scope.parent, scope.node, scope.span
+            scopes.append(
+                type(scope)(
+                    None if parent is None else parent + scope_shift,
+                    scope.kind,
+                    scope.label,
+                    span if at is None else at(span),
+                    None if node is None else node_id(node),
+                )
             )
-            for n in fragment.nodes
-        ]
-        scopes = [
-            replace(s, parent=scope_id(s.parent), node=None if s.node is None else node_id(s.node))
-            for s in fragment.scopes
-        ]
-        names = []
-        for entry in fragment.names:
-            if entry[0] == "read":
-                names.append(("read", entry[1], node_id(entry[2]), entry[3]))
-            elif entry[0] in ("define", "bind"):
-                names.append((entry[0], entry[1], node_id(entry[2]), *entry[3:]))
-            else:
-                names.append(("given", entry[1], node_id(entry[2]), entry[3]))
-        return fragment.copy(
-            start=fragment.start + shift,
+        names = fragment.names
+        if names and (shift or mapping or at is not None):
+            names = []
+            for entry in fragment.names:
+                if entry[0] == "given":
+                    names.append(("given", entry[1], node_id(entry[2]), entry[3]))
+                else:
+                    span = entry[3] if at is None else at(entry[3])
+                    names.append((entry[0], entry[1], node_id(entry[2]), span, *entry[4:]))
+        copy = fragment.copy(
+            start=start + shift,
             end=fragment.end + shift,
             scope_start=fragment.scope_start + scope_shift,
             scopes=scopes,
-            input=node_id(fragment.input),
-            output=node_id(fragment.output),
             names=names,
-            stream_shapes={node_id(old): shape for old, shape in fragment.stream_shapes.items()},
             nodes=nodes,
-            externals=tuple(node_id(old) for old in fragment.externals),
+            line=fragment.line if lines is None else lines(fragment.line),
         )
+        if shift or mapping:
+            copy.input, copy.output = node_id(fragment.input), node_id(fragment.output)
+            if fragment.stream_shapes:
+                copy.stream_shapes = {node_id(old): shape for old, shape in fragment.stream_shapes.items()}
+            copy.externals = tuple([node_id(old) for old in fragment.externals])
+            if UNKNOWN in copy.externals or mapping.get(UNKNOWN, UNKNOWN) != UNKNOWN:  # what it reads became (un)known
+                copy.externals, copy.external_infos, copy.known = (), None, None
+        return copy
 
     # --- what the graph is built from ------------------------------------------------------------
 
@@ -509,6 +584,30 @@ class Incremental:
             graph_names = names.graph_names()
         memo.graph_names = (list(given), graph_names)
         return scopes, graph_names
+
+
+def _span_mover(lines: LineMap | None):
+    """A function moving a span as `lines` says (a new span only where its line moves), or None."""
+    if lines is None:
+        return None
+    tail_from, delta, moved = lines.tail_from, lines.tail_delta, lines.moved
+    new, put = object.__new__, object.__setattr__
+
+    def at(span: Span) -> Span:
+        line = span.line
+        if delta and line >= tail_from:
+            line += delta
+        else:
+            line = moved.get(line)
+            if line is None:
+                return span
+        moved_span = new(Span)
+        put(moved_span, "line", line)
+        put(moved_span, "column", span.column)
+        put(moved_span, "end_column", span.end_column)
+        return moved_span
+
+    return at
 
 
 def _start(fragment: Fragment) -> int:
@@ -551,8 +650,6 @@ def _rewrite(memo: ExpansionMemo) -> None:
 
 def _named_after(before: dict, fragments: list[Fragment]) -> dict:
     """The top level's named tensors after `fragments`, from those before them: their log replayed."""
-    from archspec.expand_names import Binding
-
     bound = dict(before)
     for fragment in fragments:
         for entry in fragment.names:

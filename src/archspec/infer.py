@@ -124,14 +124,19 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
     if stop < count:
         start = fragments[stop].start
         _type_nodes(graph, range(len(infos), start), infos, errors, total)
-        now, before = infos[begin:start], old[begin:start]
-        if all(a is b or a == b for a, b in zip(now, before)):  # nothing flowing in changed
-            infos.extend(old[start:])
-            total[0] += sum(f.params for f in fragments[stop:])
+        # the statements after read of those typed again only the stream and the tensors they named
+        read = {fragments[stop].input, *(e[2] for f in fragments[first:stop] for e in f.names if e[0] != "read")}
+        read = [i for i in read if begin <= i < start]
+        after = sum(f.params for f in fragments[stop:])
+        if total[0] + after > MAX_PARAMS:  # where the total passes the limit is found again
+            read = None
+        if read is not None and all(infos[i] is old[i] or infos[i] == old[i] for i in read):
+            infos.extend(old[start:])  # nothing flowing in changed
+            total[0] += after
             errors.extend(e for f in fragments[stop:] for e in f.infer_errors)
-        elif all(_same_but_receptive_field(a, b) for a, b in zip(now, before)):
+        elif read is not None and all(_same_but_receptive_field(infos[i], old[i]) for i in read):
             _receptive_fields(graph, start, old, infos)
-            total[0] += sum(f.params for f in fragments[stop:])
+            total[0] += after
             errors.extend(e for f in fragments[stop:] for e in f.infer_errors)
         else:
             for fragment in fragments[stop:]:
@@ -170,8 +175,13 @@ def _type_fragment(graph: Graph, fragment, old, infos: list, errors: list, total
         fragment.external_infos = now
         return
     found: list = []
-    if kept is not None and before is not None and total[0] + fragment.params <= MAX_PARAMS:
-        _retype_nodes(graph, fragment, dict(zip(fragment.externals, before)), kept, infos, found, total)
+    baseline, baseline_externals = kept, before
+    if (kept is None or None in kept) and fragment.known is not None:  # it was unknown: its last typing known
+        baseline_externals, baseline = fragment.known
+    if externals and all(info is None for info in now):  # what flows in is unknown: so is every node
+        infos.extend([None] * size)
+    elif baseline is not None and baseline_externals is not None and total[0] + fragment.params <= MAX_PARAMS:
+        _retype_nodes(graph, fragment, dict(zip(externals, baseline_externals)), baseline, infos, found, total)
     else:
         _type_nodes(graph, range(fragment.start, fragment.end), infos, found, total)
     errors.extend(found)
@@ -179,6 +189,8 @@ def _type_fragment(graph: Graph, fragment, old, infos: list, errors: list, total
     fragment.infer_errors = tuple(found)
     typed = infos[fragment.start :]
     fragment.params = sum(info.params for info in typed if info is not None)
+    if None not in typed and None not in now:
+        fragment.known = (now, tuple(typed))
     if kept is None or not all(_same_but_receptive_field(a, b) for a, b in zip(typed, kept)):
         retyped.add(fragment.key)
 
@@ -195,19 +207,37 @@ def _same_but_receptive_field(a: LayerInfo | None, b: LayerInfo | None) -> bool:
 
 def _receptive_fields(graph: Graph, start: int, old: tuple, infos: list) -> None:
     """The nodes from `start` on, whose input shapes are those they had: their infos with the receptive
-    field and stride worked out again (an edited kernel size changes every one below it)."""
+    field and stride worked out again (an edited kernel size changes every one below it). The loop of
+    `_receptive_field`, inlined for the one-input layers that most are."""
     nodes = graph.nodes
+    new, put = object.__new__, object.__setattr__
     for index in range(start, len(nodes)):
         before = old[index]
         if before is None:
             infos.append(None)
             continue
         node = nodes[index]
-        rf, stride = _receptive_field(
-            node, node.layer.window(node.attrs), [infos[i] for i in node.inputs], before.shape
-        )
+        window = node.window
+        if len(node.inputs) == 1:
+            source = infos[node.inputs[0]]
+            rf, stride = source.receptive_field, source.stride
+            if rf is None or window == GLOBAL:
+                rf = None
+            elif isinstance(window, Window):
+                (kh, kw), (sh, sw), (dh, dw) = window.kernel, window.stride, window.dilation
+                rf = (rf[0] + dh * (kh - 1) * stride[0], rf[1] + dw * (kw - 1) * stride[1])
+                stride = (stride[0] * sh, stride[1] * sw)
+        else:
+            rf, stride = _receptive_field(node, window, [infos[i] for i in node.inputs], before.shape)
         if rf != before.receptive_field or stride != before.stride:
-            before = LayerInfo(before.shape, before.trainable, before.non_trainable, before.macs, rf, stride)
+            info = new(LayerInfo)  # fields in their order, as the frozen dataclass sets them
+            put(info, "shape", before.shape)
+            put(info, "trainable", before.trainable)
+            put(info, "non_trainable", before.non_trainable)
+            put(info, "macs", before.macs)
+            put(info, "receptive_field", rf)
+            put(info, "stride", stride)
+            before = info
         infos.append(before)
 
 

@@ -39,6 +39,11 @@ class Node:
     def layer(self) -> LayerKind:
         return REGISTRY[self.kind]
 
+    @cached_property  # the language server works receptive fields out again below an edit, node by node
+    def window(self):
+        """How the layer changes the receptive field: its kind's `window` for its attributes."""
+        return self.layer.window(self.attrs)
+
     @property
     def label(self) -> str:
         return self.layer.label(self.attrs)

@@ -57,6 +57,9 @@ class LineMap:
 
     def text(self, words: str) -> str:
         """`line 12` in a text (a merge's branch names) → its new number."""
+        head, found, number = words.rpartition("line ")
+        if found and number.isdigit() and "line " not in head:  # the usual: one, at the end
+            return f"{head}line {self(int(number))}"
         return _LINE_WORDS.sub(lambda m: f"line {self(int(m.group(1)))}", words)
 
 
