@@ -98,9 +98,9 @@ class ExpansionMemo:
         self.place = lambda statement, line=None: statement  # a statement of the parse, its spans at `line`
         self.rewritten: list = []  # (statement, the same at its place) since the last expansion
         # what the last expansion kept: fragments[:prefix] are the version before's, in their places, and
-        # from suffix[0] on they are the version before's from suffix[1] on, with the same node ids
+        # from suffix[0] on they are the version before's from suffix[1] on, renumbered by suffix[2]
         self.prefix = 0
-        self.suffix: tuple[int, int] | None = None
+        self.suffix: tuple | None = None
         self.removed: list[Fragment] = []  # fragments of the version before that are gone
         # keys of the fragments lint must check again: those expanded anew, gone, reading other nodes than
         # they did, or whose nodes have other readers (set by the expander; `retyped` by `infer_partial`)
@@ -168,13 +168,16 @@ class Incremental:
         suffix = None
         self.same_wiring = False
         if after:
-            if self._in_sync(old, m - after, prefix, current, same_defs):
-                begin, end = (fragments[prefix].start if len(fragments) > prefix else len(self.nodes)), len(self.nodes)
-                self.same_wiring = prefix > 0 and all(
-                    a.inputs == b.inputs for a, b in zip(self.nodes[begin:end], memo.nodes[begin:end])
+            renumbering = self._in_sync(old, m - after, prefix, current, same_defs)
+            if renumbering is not None:
+                begin, end = renumbering.begin, len(self.nodes)
+                self.same_wiring = (
+                    prefix > 0
+                    and not renumbering
+                    and all(a.inputs == b.inputs for a, b in zip(self.nodes[begin:end], memo.nodes[begin:end]))
                 )
-                self._take_suffix(old, m - after, top)
-                suffix = (n - after, m - after)
+                self._take_suffix(old, m - after, top, renumbering)
+                suffix = (n - after, m - after, renumbering)
                 current = fragments[-1].output
             else:
                 for index in range(n - after, n):
@@ -278,53 +281,83 @@ class Incremental:
         memo.names_kept = (count, dict(bound))  # a snapshot: bindings are replaced, never changed
         return bound
 
-    def _in_sync(self, old: list[Fragment], first: int, prefix: int, current: int, same_defs: bool) -> bool:
-        """Whether the statements from `old[first]` on see what they saw in the last expansion: the same
-        node and scope counts, stream, macros and named tensors, the same shapes before them, and no error
-        among them."""
+    def _in_sync(self, old: list[Fragment], first: int, prefix: int, current: int, same_defs: bool):
+        """Whether the statements from `old[first]` on see what they saw in the last expansion, up to a
+        renumbering: the same macros, the stream and named tensors of the edited statements made by them as
+        before (of the same shapes, perhaps other nodes), and no error among them. Returns the renumbering
+        (`_Renumbering`), or None."""
         memo = self.memo
         start = old[first]
         if not same_defs or self.exhausted or (memo.failed and memo.failed[-1] >= first) or memo.infos is None:
-            return False
-        if (len(self.nodes), len(self.scopes), current) != (start.start, start.scope_start, start.input):
-            return False
-        now = [entry for f in self.fragments[prefix:] for entry in f.names]
-        if now != [entry for f in old[prefix:first] for entry in f.names]:
-            return False
-        begin = self.fragments[prefix].start if len(self.fragments) > prefix else start.start
-        infos = memo.infos
-        for node in range(begin, start.start):
-            before = infos[node]
-            if self._shape_at(node) != (before.shape if before is not None else None):
-                return False
-        if self._moves(start) and any(f.infer_errors for f in old[first:]):
-            return False
-        work = sum(f.work for f in old[first:])
-        return self.work + work <= MAX_WORK and len(memo.nodes) <= MAX_NODES
+            return None
+        begin = self.fragments[prefix].start if len(self.fragments) > prefix else len(self.nodes)
+        if begin != (old[prefix].start if prefix < first else start.start):
+            return None
+        visible: dict[int, int] = {}  # an edited statement's node they can read → its node now
 
-    def _take_suffix(self, old: list[Fragment], first: int, top) -> None:
-        """The statements from `old[first]` on, as they were (moved to their lines when lines were inserted
-        or deleted above them), and the named tensors as the last expansion left them."""
+        def same(was: int, now: int) -> bool:
+            if was < begin and was != UNKNOWN:
+                return was == now
+            if begin <= was < start.start or was == UNKNOWN:
+                return visible.setdefault(was, now) == now
+            return False
+
+        if not same(start.input, current):
+            return None
+        then = [entry for f in old[prefix:first] for entry in f.names]
+        now = [entry for f in self.fragments[prefix:] for entry in f.names]
+        if len(then) != len(now):
+            return None
+        # a merge below describes a branch it reads by the line naming it: that line moved as they did
+        moves = self._moves(start)
+        at = _span_mover(memo.line_map) if moves else None
+        for a, b in zip(then, now):
+            if a[0] != b[0] or a[1] != b[1] or not same(a[2], b[2]):
+                return None
+            if a[0] == "given":
+                if a[3] != b[3]:
+                    return None
+            elif (a[3] if at is None else at(a[3])) != b[3] or a[4:] != b[4:]:
+                return None
+        infos = memo.infos
+        for was, node in visible.items():  # the shapes they read
+            before = infos[was] if was != UNKNOWN else None
+            if self._shape_at(node) != (before.shape if before is not None else None):
+                return None
+        if moves and any(f.infer_errors for f in old[first:]):
+            return None
+        work = sum(f.work for f in old[first:])
+        if self.work + work > MAX_WORK or len(self.nodes) + len(memo.nodes) - start.start > MAX_NODES:
+            return None
+        return _Renumbering(begin, start.start, len(self.nodes) - start.start, visible)
+
+    def _take_suffix(self, old: list[Fragment], first: int, top, renumbering: _Renumbering) -> None:
+        """The statements from `old[first]` on, as they were (renumbered, and moved to their lines when
+        lines were inserted or deleted above them), and the named tensors as the last expansion left them."""
         memo = self.memo
         names = top.names
         rest = old[first:]
-        if self._moves(rest[0]):
-            lines = memo.line_map
-            rest = [self._moved(f) for f in rest]
+        moves, start = self._moves(rest[0]), rest[0]
+        scope_shift = len(self.scopes) - start.scope_start
+        if renumbering or scope_shift or moves:
+            lines = memo.line_map if moves else None
+            shift, mapping = renumbering.shift, renumbering if renumbering else {}
+            rest = [self._transformed(f, mapping, shift, scope_shift, lines) for f in rest]
             for fragment in rest:
                 self.nodes.extend(fragment.nodes)
                 self.scopes.extend(fragment.scopes)
-            at = _span_mover(lines)
+            at = _span_mover(lines) or (lambda span: span)
+            node = renumbering.get
             bound = {
-                name: b if at(b.span) is b.span else Binding(b.node, at(b.span), b.read, b.parameter)
-                for name, b in memo.bound.items()
+                name: Binding(node(b.node, b.node), at(b.span), b.read, b.parameter) for name, b in memo.bound.items()
             }
+            names.given.extend((depth, node(i, i), name) for depth, i, name in memo.given[start.given_before :])
         else:
-            self.nodes.extend(memo.nodes[rest[0].start :])
-            self.scopes.extend(memo.scopes[rest[0].scope_start :])
+            self.nodes.extend(memo.nodes[start.start :])
+            self.scopes.extend(memo.scopes[start.scope_start :])
             bound = memo.bound
+            names.given.extend(memo.given[len(names.given) :])
         self.work += sum(f.work for f in rest)
-        names.given.extend(memo.given[len(names.given) :])
         names.bound = bound
         self.fragments.extend(rest)
 
@@ -584,6 +617,26 @@ class Incremental:
             graph_names = names.graph_names()
         memo.graph_names = (list(given), graph_names)
         return scopes, graph_names
+
+
+class _Renumbering:
+    """Old node id → new id for the statements after an edit: theirs `shift` later, the nodes of the edited
+    statements they can read as `visible` says, those before unchanged. False when nothing changes."""
+
+    __slots__ = ("begin", "old_start", "shift", "visible")
+
+    def __init__(self, begin: int, old_start: int, shift: int, visible: dict[int, int]) -> None:
+        self.begin, self.old_start, self.shift, self.visible = begin, old_start, shift, visible
+
+    def get(self, old: int, default: int | None = None) -> int:
+        if old >= self.old_start:
+            return old + self.shift
+        if old >= self.begin or old == UNKNOWN:
+            return self.visible.get(old, old)
+        return old
+
+    def __bool__(self) -> bool:
+        return bool(self.shift) or any(was != now for was, now in self.visible.items())
 
 
 def _span_mover(lines: LineMap | None):

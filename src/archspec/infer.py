@@ -122,25 +122,31 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
     for fragment in fragments[first:stop]:
         _type_fragment(graph, fragment, old, infos, errors, total, retyped)
     if stop < count:
-        start = fragments[stop].start
+        renumbering = memo.suffix[2]
+        start, shift = fragments[stop].start, renumbering.shift
         _type_nodes(graph, range(len(infos), start), infos, errors, total)
-        # the statements after read of those typed again only the stream and the tensors they named
-        read = {fragments[stop].input, *(e[2] for f in fragments[first:stop] for e in f.names if e[0] != "read")}
-        read = [i for i in read if begin <= i < start]
+        # what the statements after read of those typed again: their stream and the tensors named there
+        read = [(was, now) for was, now in renumbering.visible.items() if begin <= now < start]
+        if any(was < 0 for was, _ in read):  # an unknown tensor they read is known now
+            read = None
         after = sum(f.params for f in fragments[stop:])
         if total[0] + after > MAX_PARAMS:  # where the total passes the limit is found again
             read = None
-        if read is not None and all(infos[i] is old[i] or infos[i] == old[i] for i in read):
-            infos.extend(old[start:])  # nothing flowing in changed
-            total[0] += after
-            errors.extend(e for f in fragments[stop:] for e in f.infer_errors)
-        elif read is not None and all(_same_but_receptive_field(infos[i], old[i]) for i in read):
-            _receptive_fields(graph, start, old, infos)
-            total[0] += after
-            errors.extend(e for f in fragments[stop:] for e in f.infer_errors)
+        rest = fragments[stop:]
+        if read is not None and all(infos[now] is old[was] or infos[now] == old[was] for was, now in read):
+            infos.extend(old[start - shift :])  # nothing flowing in changed
+        elif read is not None and all(_same_but_receptive_field(infos[now], old[was]) for was, now in read):
+            _receptive_fields(graph, start, shift, old, infos)
         else:
+            rest = ()
             for fragment in fragments[stop:]:
                 _type_fragment(graph, fragment, old, infos, errors, total, retyped)
+        if rest:
+            total[0] += after
+            errors.extend(e for f in rest for e in f.infer_errors)
+            if shift:  # their infos are where their nodes are now
+                for fragment in rest:
+                    fragment.typed_at = fragment.start
     _type_nodes(graph, range(len(infos), len(graph.nodes)), infos, errors, total)
     if memo is not None:
         memo.infos = tuple(infos)
@@ -205,14 +211,14 @@ def _same_but_receptive_field(a: LayerInfo | None, b: LayerInfo | None) -> bool:
     return a.shape == b.shape and (a.trainable, a.non_trainable, a.macs) == (b.trainable, b.non_trainable, b.macs)
 
 
-def _receptive_fields(graph: Graph, start: int, old: tuple, infos: list) -> None:
-    """The nodes from `start` on, whose input shapes are those they had: their infos with the receptive
-    field and stride worked out again (an edited kernel size changes every one below it). The loop of
-    `_receptive_field`, inlined for the one-input layers that most are."""
+def _receptive_fields(graph: Graph, start: int, shift: int, old: tuple, infos: list) -> None:
+    """The nodes from `start` on (those from `start - shift` on in `old`), whose input shapes are those they
+    had: their infos with the receptive field and stride worked out again (an edited kernel size changes
+    every one below it). The loop of `_receptive_field`, inlined for the one-input layers most are."""
     nodes = graph.nodes
     new, put = object.__new__, object.__setattr__
     for index in range(start, len(nodes)):
-        before = old[index]
+        before = old[index - shift]
         if before is None:
             infos.append(None)
             continue
