@@ -90,6 +90,7 @@ class ExpansionMemo:
         self.work = 0
         self.defs: dict = {}
         self.failed: list[int] = []  # indices in `fragments` of those that failed
+        self.shape_readers: list[int] = []  # indices in `fragments` of those that read the stream's sizes
         self.initial: tuple | None = None  # the expander's state before the first top-level statement
         self.reached: int | None = None  # the output, when the last expansion checked every layer reaches it
         self.infos: tuple | None = None  # the last expansion's infos, once typed
@@ -106,6 +107,8 @@ class ExpansionMemo:
         # they did, or whose nodes have other readers (set by the expander; `retyped` by `infer_partial`)
         self.changed: set = set()
         self.retyped: set = set()
+        self.went_dark: set = set()  # keys of fragments whose every info became unknown (lint keeps their results)
+        self.came_back: set = set()  # ... and of those whose infos came back as they were before
         self.recorded: list[Fragment] = []
         self.generation = object()  # replaced when what lint must check again was dropped
 
@@ -146,7 +149,7 @@ class Incremental:
         same_defs = len(self.defs) == len(memo.defs) and all(memo.defs.get(k) is d for k, d in self.defs.items())
         fragments = self.fragments = []
         self.recorded, self.changed = [], set()  # fragments expanded anew; keys of those lint must check again
-        failed = []
+        failed, shape_readers = [], []
         prefix = 0
         if same_defs and initial == memo.initial and not self.failed:
             prefix = min(same, memo.failed[0] if memo.failed else m)
@@ -165,6 +168,8 @@ class Incremental:
             current = self._one(index, statements[index], fragment, current, top, index if index < same else None)
             if self.fragments[-1].statement is None:
                 failed.append(index)
+            if self.fragments[-1].stream_shapes:
+                shape_readers.append(index)
         suffix = None
         self.same_wiring = False
         if after:
@@ -178,6 +183,7 @@ class Incremental:
                 )
                 self._take_suffix(old, m - after, top, renumbering)
                 suffix = (n - after, m - after, renumbering)
+                shape_readers += [i + n - m for i in memo.shape_readers if i >= m - after]
                 current = fragments[-1].output
             else:
                 for index in range(n - after, n):
@@ -185,6 +191,8 @@ class Incremental:
                     current = self._one(index, statements[index], old[position], current, top, position)
                     if fragments[-1].statement is None:
                         failed.append(index)
+                    if fragments[-1].stream_shapes:
+                        shape_readers.append(index)
         end, old_end = (len(fragments) - after, m - after) if suffix is not None else (len(fragments), m)
         kept = {f.key for f in fragments[prefix:end]}
         removed = [f for f in old[prefix:old_end] if f.key not in kept]
@@ -206,6 +214,7 @@ class Incremental:
         memo.bound, memo.given, memo.work = names.bound, names.given, self.work
         memo.defs, memo.prefix, memo.suffix = dict(self.defs), prefix, suffix
         memo.failed = [i for i in memo.failed if i < prefix] + failed
+        memo.shape_readers = [i for i in memo.shape_readers if i < prefix] + shape_readers
         self.reached_before, memo.reached = memo.reached, None  # until checked again, or known unchanged
         return current
 
@@ -284,8 +293,8 @@ class Incremental:
     def _in_sync(self, old: list[Fragment], first: int, prefix: int, current: int, same_defs: bool):
         """Whether the statements from `old[first]` on see what they saw in the last expansion, up to a
         renumbering: the same macros, the stream and named tensors of the edited statements made by them as
-        before (of the same shapes, perhaps other nodes), and no error among them. Returns the renumbering
-        (`_Renumbering`), or None."""
+        before (perhaps other nodes; of the same shapes where one of them reads the stream's sizes), and no
+        error among them. Returns the renumbering (`_Renumbering`), or None."""
         memo = self.memo
         start = old[first]
         if not same_defs or self.exhausted or (memo.failed and memo.failed[-1] >= first) or memo.infos is None:
@@ -320,10 +329,11 @@ class Incremental:
             elif (a[3] if at is None else at(a[3])) != b[3] or a[4:] != b[4:]:
                 return None
         infos = memo.infos
-        for was, node in visible.items():  # the shapes they read
-            before = infos[was] if was != UNKNOWN else None
-            if self._shape_at(node) != (before.shape if before is not None else None):
-                return None
+        if memo.shape_readers and memo.shape_readers[-1] >= first:  # some read the sizes flowing in
+            for was, node in visible.items():
+                before = infos[was] if was != UNKNOWN else None
+                if self._shape_at(node) != (before.shape if before is not None else None):
+                    return None
         if moves and any(f.infer_errors for f in old[first:]):
             return None
         work = sum(f.work for f in old[first:])
@@ -587,8 +597,10 @@ class Incremental:
             if fragment.stream_shapes:
                 copy.stream_shapes = {node_id(old): shape for old, shape in fragment.stream_shapes.items()}
             copy.externals = tuple([node_id(old) for old in fragment.externals])
-            if UNKNOWN in copy.externals or mapping.get(UNKNOWN, UNKNOWN) != UNKNOWN:  # what it reads became (un)known
-                copy.externals, copy.external_infos, copy.known = (), None, None
+            if UNKNOWN in copy.externals or (
+                UNKNOWN in _reads(fragment, True) and mapping.get(UNKNOWN, UNKNOWN) != UNKNOWN
+            ):
+                copy.externals, copy.external_infos, copy.known = (), None, None  # what it reads became (un)known
         return copy
 
     # --- what the graph is built from ------------------------------------------------------------
@@ -677,11 +689,13 @@ def _owner(fragments: list[Fragment], node: int) -> tuple[int | None, int]:
     return (fragment.key, node - fragment.start) if node < fragment.end else (None, node)
 
 
-def _reads(fragment: Fragment) -> set[int]:
-    """The nodes before a fragment that it reads: its stream and the named tensors it reads."""
+def _reads(fragment: Fragment, unknown: bool = False) -> set[int]:
+    """The nodes before a fragment that it reads: its stream and the named tensors it reads (and, with
+    `unknown`, `UNKNOWN` when it reads an unknown one)."""
     found = {entry[2] for entry in fragment.names if entry[0] == "read"}
     found.add(fragment.input)
-    found.discard(UNKNOWN)
+    if not unknown:
+        found.discard(UNKNOWN)
     return found
 
 

@@ -107,7 +107,7 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
     errors: list = []
     total = [0]
     old = memo.infos if memo is not None else None
-    retyped: set[int] = set()
+    retyped = _Retyped()
     count = len(fragments)
     first = 0
     if old is not None and memo.prefix:
@@ -126,8 +126,8 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
         start, shift = fragments[stop].start, renumbering.shift
         _type_nodes(graph, range(len(infos), start), infos, errors, total)
         # what the statements after read of those typed again: their stream and the tensors named there
-        read = [(was, now) for was, now in renumbering.visible.items() if begin <= now < start]
-        if any(was < 0 for was, _ in read):  # an unknown tensor they read is known now
+        read = [(was, now) for was, now in renumbering.visible.items() if was >= 0 or now >= 0]
+        if any(was < 0 or now < 0 for was, now in read):  # a tensor they read became known, or unknown
             read = None
         after = sum(f.params for f in fragments[stop:])
         if total[0] + after > MAX_PARAMS:  # where the total passes the limit is found again
@@ -151,6 +151,8 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
     if memo is not None:
         memo.infos = tuple(infos)
         memo.retyped |= retyped
+        memo.went_dark = (memo.went_dark | retyped.went_dark) - retyped.came_back - retyped
+        memo.came_back = (memo.came_back | retyped.came_back) - retyped.went_dark - retyped
     return tuple(infos), errors
 
 
@@ -195,10 +197,29 @@ def _type_fragment(graph: Graph, fragment, old, infos: list, errors: list, total
     fragment.infer_errors = tuple(found)
     typed = infos[fragment.start :]
     fragment.params = sum(info.params for info in typed if info is not None)
+    last_known = fragment.known
     if None not in typed and None not in now:
         fragment.known = (now, tuple(typed))
-    if kept is None or not all(_same_but_receptive_field(a, b) for a, b in zip(typed, kept)):
-        retyped.add(fragment.key)
+    if kept is not None and all(_same_but_receptive_field(a, b) for a, b in zip(typed, kept)):
+        return
+    if kept is not None and typed and last_known is not None:  # lint keeps what it found while it is unknown
+        if None not in kept and all(info is None for info in typed):
+            retyped.went_dark.add(fragment.key)
+            return
+        if all(info is None for info in kept) and all(map(_same_but_receptive_field, typed, last_known[1])):
+            retyped.came_back.add(fragment.key)
+            return
+    retyped.add(fragment.key)
+
+
+class _Retyped(set):
+    """Keys of the fragments whose infos changed (what lint judges of them: see
+    `_same_but_receptive_field`), and apart, those whose every info became unknown or came back as it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.went_dark: set[int] = set()
+        self.came_back: set[int] = set()
 
 
 def _same_but_receptive_field(a: LayerInfo | None, b: LayerInfo | None) -> bool:
@@ -258,15 +279,28 @@ def _retype_nodes(
     for index in range(start, fragment.end):
         node = nodes[index]
         before = old[index - start]
-        inputs = [infos[i] if i >= 0 else None for i in node.inputs]
-        if before is None or None in inputs:
+        if before is None:
             _type_nodes(graph, range(index, index + 1), infos, errors, total)
             continue
-        previous = [old[i - start] if i >= start else old_externals.get(i) for i in node.inputs]
-        if any(p is None or p.shape != i.shape for p, i in zip(previous, inputs)):
-            _type_nodes(graph, range(index, index + 1), infos, errors, total)
-            continue
-        rf, stride = _receptive_field(node, node.layer.window(node.attrs), inputs, before.shape)
+        if len(node.inputs) == 1:  # most layers, without the lists
+            i = node.inputs[0]
+            source = infos[i] if i >= 0 else None
+            previous = old[i - start] if i >= start else old_externals.get(i)
+            if source is None or previous is None or previous.shape != source.shape:
+                _type_nodes(graph, range(index, index + 1), infos, errors, total)
+                continue
+            if source.receptive_field == previous.receptive_field and source.stride == previous.stride:
+                total[0] += before.params  # what flows in is what flowed: so is what flows out
+                infos.append(before)
+                continue
+            inputs = [source]
+        else:
+            inputs = [infos[i] if i >= 0 else None for i in node.inputs]
+            previous = [old[i - start] if i >= start else old_externals.get(i) for i in node.inputs]
+            if None in inputs or any(p is None or p.shape != i.shape for p, i in zip(previous, inputs)):
+                _type_nodes(graph, range(index, index + 1), infos, errors, total)
+                continue
+        rf, stride = _receptive_field(node, node.window, inputs, before.shape)
         if rf != before.receptive_field or stride != before.stride:
             before = LayerInfo(before.shape, before.trainable, before.non_trainable, before.macs, rf, stride)
         total[0] += before.params

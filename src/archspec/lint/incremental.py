@@ -34,9 +34,11 @@ from archspec.source import SourceText
 class _Record:
     """What the rules found at one fragment's layers, and what they read elsewhere."""
 
-    __slots__ = ("macros", "nodes", "reads", "usual", "violations")
+    __slots__ = ("dormant", "macros", "nodes", "reads", "stale", "usual", "violations")
 
     def __init__(self) -> None:
+        self.dormant = False  # its fragment is unknown: kept aside, left out of the findings
+        self.stale = False  # something it read changed while it was kept aside
         self.violations: list[tuple[str, Violation]] = []  # (code, violation), in node order
         self.reads: set[int] = set()  # keys of the other fragments the rules read
         self.nodes: dict[int, list] = {}  # key → that fragment's node list as read (the same objects or not)
@@ -218,6 +220,7 @@ def lint_incremental(
     violating = sorted(
         (f for f in (_fragment(ctx, key) for key in cache.violating) if f is not None), key=lambda f: f.start
     )
+    violating = [f for f in violating if not cache.records[f.key].dormant]
     first = fragments[0].start if fragments else len(ctx.nodes)
     keys = ([0] if 0 in cache.violating and first else []) + [f.key for f in violating]
     for key in keys:
@@ -248,7 +251,12 @@ def lint_incremental(
 
 
 def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: list[str]) -> None:
-    """Run the per-layer rules again where what they read may have changed."""
+    """Run the per-layer rules again where what they read may have changed.
+
+    While a spec has errors, the statements below a broken line are often all unknown, and known again
+    (the same) once it is fixed: a fragment whose every layer is unknown finds nothing, and its result is
+    kept aside (`dormant`) rather than replaced, to be taken back when it comes back as it was, unless
+    something it read changed meanwhile (`stale`). Those that read it are checked again both times."""
     nodes, infos = ctx.nodes, ctx._infos
     first = fragments[0].start if fragments else len(nodes)
     before_first = (nodes[:first], infos[:first])
@@ -257,28 +265,33 @@ def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: 
         dirty.add(0)
         cache.before_first = before_first
     if not cache.records:  # nothing kept: every fragment
-        again = {f.key for f in fragments} | {0}
+        stale = {f.key for f in fragments} | {0}
+        again = set(stale)
     else:
-        again = set(dirty)
+        stale = set(dirty)
         for key in dirty:
-            again.update(cache.readers.get(key, ()))
+            stale.update(cache.readers.get(key, ()))
         for fragment in memo.recorded:
             for call, found in fragment.lookups.items():
                 if found is not None:  # a macro called once more or less: its other calls' expansions
-                    again.update(cache.macro_readers.get(call, ()))
+                    stale.update(cache.macro_readers.get(call, ()))
         if cache.usual_readers and ctx.usual_activation() != next(
             (cache.records[k].usual for k in cache.usual_readers if k in cache.records), None
         ):
-            again.update(cache.usual_readers)
+            stale.update(cache.usual_readers)
         for key in cache.violating:  # findings name nodes: those of a moved or renumbered fragment are stale
             record = cache.records.get(key)
             if record is not None and any(
                 (f := _fragment(ctx, k)) is None or f.nodes is not nodes_then for k, nodes_then in record.nodes.items()
             ):
-                again.add(key)
+                stale.add(key)
+        again = stale | memo.went_dark | memo.came_back
+        for key in memo.went_dark | memo.came_back:  # what reads them sees them (un)known
+            again.update(cache.readers.get(key, ()))
     for fragment in memo.removed:
         _forget(cache, fragment.key)
     memo.changed, memo.retyped, memo.recorded, memo.removed = set(), set(), [], []
+    memo.went_dark, memo.came_back = set(), set()
     for key in again:
         if key == 0:
             _check(ctx, cache, 0, 0, first, nodes[:first], codes)
@@ -286,8 +299,20 @@ def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: 
         fragment = _fragment(ctx, key)
         if fragment is None:
             _forget(cache, key)
-        else:
-            _check(ctx, cache, key, fragment.start, fragment.end, fragment.nodes, codes)
+            continue
+        record = cache.records.get(key)
+        if ctx._known_only and fragment.end > fragment.start and not any(infos[fragment.start : fragment.end]):
+            if record is not None:  # unknown: it finds nothing; what it found is kept aside
+                record.dormant = True
+                record.stale = record.stale or key in stale
+            continue
+        if record is not None and record.dormant and not record.stale and key not in stale:
+            if not record.violations or all(
+                (f := _fragment(ctx, k)) is not None and f.nodes is nodes_then for k, nodes_then in record.nodes.items()
+            ):
+                record.dormant = False  # back as it was, and so is all it read
+                continue
+        _check(ctx, cache, key, fragment.start, fragment.end, fragment.nodes, codes)
     ctx.record = None
 
 
