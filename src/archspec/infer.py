@@ -118,7 +118,6 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
         total[0] += sum(f.params for f in fragments[:first])
         errors.extend(e for f in fragments[:first] for e in f.infer_errors)
     stop = memo.suffix[0] if old is not None and memo.suffix is not None else count
-    begin = len(infos)
     for fragment in fragments[first:stop]:
         _type_fragment(graph, fragment, old, infos, errors, total, retyped)
     if stop < count:

@@ -281,9 +281,7 @@ def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: 
             stale.update(cache.usual_readers)
         for key in cache.violating:  # findings name nodes: those of a moved or renumbered fragment are stale
             record = cache.records.get(key)
-            if record is not None and any(
-                (f := _fragment(ctx, k)) is None or f.nodes is not nodes_then for k, nodes_then in record.nodes.items()
-            ):
+            if record is not None and not all(_same_nodes(ctx, k, nodes) for k, nodes in record.nodes.items()):
                 stale.add(key)
         again = stale | memo.went_dark | memo.came_back
         for key in memo.went_dark | memo.came_back:  # what reads them sees them (un)known
@@ -306,14 +304,23 @@ def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: 
                 record.dormant = True
                 record.stale = record.stale or key in stale
             continue
-        if record is not None and record.dormant and not record.stale and key not in stale:
-            if not record.violations or all(
-                (f := _fragment(ctx, k)) is not None and f.nodes is nodes_then for k, nodes_then in record.nodes.items()
-            ):
-                record.dormant = False  # back as it was, and so is all it read
-                continue
+        if (
+            record is not None
+            and record.dormant
+            and not record.stale
+            and key not in stale
+            and (not record.violations or all(_same_nodes(ctx, k, nodes) for k, nodes in record.nodes.items()))
+        ):
+            record.dormant = False  # back as it was, and so is all it read
+            continue
         _check(ctx, cache, key, fragment.start, fragment.end, fragment.nodes, codes)
     ctx.record = None
+
+
+def _same_nodes(ctx: _Context, key: int, nodes) -> bool:
+    """Whether the fragment `key` still has the node objects a record read (not renumbered nor moved)."""
+    fragment = _fragment(ctx, key)
+    return fragment is not None and fragment.nodes is nodes
 
 
 def _fragment(ctx: _Context, key: int):
