@@ -24,7 +24,7 @@ import itertools
 from archspec.errors import Span
 from archspec.expand_limits import MAX_NODES, MAX_WORK, UNKNOWN
 from archspec.expand_names import Binding
-from archspec.ir import Node, Origin
+from archspec.ir import Origin
 from archspec.relocate import LineMap
 
 _KEYS = itertools.count(1)  # fragment keys; 0 stands for the nodes before the first statement
@@ -107,6 +107,7 @@ class ExpansionMemo:
         # they did, or whose nodes have other readers (set by the expander; `retyped` by `infer_partial`)
         self.changed: set = set()
         self.retyped: set = set()
+        self.moved_keys: set = set()  # keys of the fragments whose nodes were renumbered or moved in place
         self.went_dark: set = set()  # keys of fragments whose every info became unknown (lint keeps their results)
         self.came_back: set = set()  # ... and of those whose infos came back as they were before
         self.recorded: list[Fragment] = []
@@ -149,6 +150,7 @@ class Incremental:
         same_defs = len(self.defs) == len(memo.defs) and all(memo.defs.get(k) is d for k, d in self.defs.items())
         fragments = self.fragments = []
         self.recorded, self.changed = [], set()  # fragments expanded anew; keys of those lint must check again
+        self.transformed = False  # a fragment was renumbered in place before the statements after
         failed, shape_readers = [], []
         prefix = 0
         if same_defs and initial == memo.initial and not self.failed:
@@ -179,6 +181,7 @@ class Incremental:
                 self.same_wiring = (
                     prefix > 0
                     and not renumbering
+                    and not self.transformed  # the last version's nodes there were changed in place
                     and all(a.inputs == b.inputs for a, b in zip(self.nodes[begin:end], memo.nodes[begin:end]))
                 )
                 self._take_suffix(old, m - after, top, renumbering)
@@ -349,7 +352,17 @@ class Incremental:
         rest = old[first:]
         moves, start = self._moves(rest[0]), rest[0]
         scope_shift = len(self.scopes) - start.scope_start
-        if renumbering or scope_shift or moves:
+        if not renumbering and not scope_shift and moves:  # lines inserted or deleted above them: the usual
+            self._move_all(rest)
+            self.nodes.extend(memo.nodes[start.start :])
+            self.scopes.extend(memo.scopes[start.scope_start :])
+            at = _span_mover(memo.line_map)
+            bound = {
+                name: b if at(b.span) is b.span else Binding(b.node, at(b.span), b.read, b.parameter)
+                for name, b in memo.bound.items()
+            }
+            names.given.extend(memo.given[len(names.given) :])
+        elif renumbering or scope_shift or moves:
             lines = memo.line_map if moves else None
             shift, mapping = renumbering.shift, renumbering if renumbering else {}
             rest = [self._transformed(f, mapping, shift, scope_shift, lines) for f in rest]
@@ -456,8 +469,10 @@ class Incremental:
             fragment.lookups = {name: self.defs.get(name) for name in fragment.lookups}  # moved defs: the new ones
         shift = len(self.nodes) - fragment.start
         scope_shift = len(self.scopes) - fragment.scope_start
-        if shift or scope_shift or moves or any(old != new for old, new in mapping.items()):
+        renumbered = shift or scope_shift or any(old != new for old, new in mapping.items())
+        if renumbered or moves:
             fragment = self._transformed(fragment, mapping, shift, scope_shift, self.memo.line_map if moves else None)
+            self.transformed = self.transformed or bool(renumbered)
         self.nodes.extend(fragment.nodes)
         self.scopes.extend(fragment.scopes)  # drafts are changed only while their block is expanded
         self.work += fragment.work
@@ -517,63 +532,71 @@ class Incremental:
             for name, found in fragment.lookups.items()
         )
 
-    def _moved(self, fragment: Fragment) -> Fragment:
-        """The fragment with its spans at the lines they moved to (infos have no lines: they are kept)."""
-        return self._transformed(fragment, {}, 0, 0, self.memo.line_map)
+    def _move_all(self, fragments: list[Fragment]) -> None:
+        """Move the statements after an edit to their lines, in place (`_transformed` without the
+        renumbering, for thousands of them at once: their fragments are not read as the last version's)."""
+        lines = self.memo.line_map
+        at, text, put = _span_mover(lines), lines.text, object.__setattr__
+        for fragment in fragments:
+            for n in fragment.nodes:
+                put(n, "span", at(n.span))
+                if n.origins:
+                    put(n, "origins", tuple([Origin(o.call, at(o.span)) for o in n.origins]))
+                if "branches" in n.attrs:
+                    put(n, "attrs", {**n.attrs, "branches": tuple([text(b) for b in n.attrs["branches"]])})
+            for draft in fragment.scopes:
+                draft.span = at(draft.span)
+            if fragment.names:
+                fragment.names = [
+                    entry if entry[0] == "given" else (entry[0], entry[1], entry[2], at(entry[3]), *entry[4:])
+                    for entry in fragment.names
+                ]
+            fragment.line = lines(fragment.line)
+        self.memo.moved_keys.update(f.key for f in fragments)
 
     def _transformed(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int, lines) -> Fragment:
         """The fragment renumbered (its nodes `shift` later, its scopes `scope_shift` later, the nodes
         before it that it read as `mapping` says) and, with a line map, its spans moved: its nodes' and
         their macro call sites', its blocks', its names' (and the line numbers a merge's branches are
-        described by). Nodes and spans are built as their classes would build them, without the frozen
-        dataclasses' checks: a line inserted at the top of a 10,000-line spec moves thousands."""
+        described by).
+
+        Its nodes and scope drafts are changed in place, not rebuilt: a line inserted at the top of a
+        10,000-line spec moves thousands, and the last version's graph is not read again once this one is
+        made. (Lint, which keeps findings naming nodes, is told which fragments moved: `moved_keys`.)
+        The fragment itself is a copy: the last version's list of them is read until the expansion ends."""
         start = fragment.start
 
         def node_id(old: int) -> int:  # the unknown stream (-1) too, when a known one flows in now
             return old + shift if old >= start else mapping.get(old, old)
 
         at = _span_mover(lines)
-        new, put = object.__new__, object.__setattr__  # fields set in their order: attribute reads stay fast
-        nodes = []
+        put = object.__setattr__  # frozen dataclasses, changed as their __init__ sets them
+        renumber = bool(shift or mapping)
         for n in fragment.nodes:
-            inputs, span, attrs, origins, scope = n.inputs, n.span, n.attrs, n.origins, n.scope
-            if shift or mapping:
+            if renumber:
+                put(n, "id", n.id + shift)
+                inputs = n.inputs
                 if len(inputs) == 1:
-                    inputs = (inputs[0] + shift,) if inputs[0] >= start else (mapping.get(inputs[0], inputs[0]),)
+                    i = inputs[0]
+                    put(n, "inputs", (i + shift,) if i >= start else (mapping.get(i, i),))
                 elif inputs:
-                    inputs = tuple([node_id(i) for i in inputs])
+                    put(n, "inputs", tuple([node_id(i) for i in inputs]))
+            if scope_shift and n.scope is not None:
+                put(n, "scope", n.scope + scope_shift)
             if at is not None:
-                span = at(span)
-                if origins:
-                    origins = tuple([Origin(o.call, at(o.span)) for o in origins])
-                if "branches" in attrs:
-                    attrs = {**attrs, "branches": tuple(lines.text(b) for b in attrs["branches"])}
-            node = new(Node)
-            put(node, "id", n.id + shift)
-            put(node, "kind", n.kind)
-            put(node, "attrs", attrs)
-            put(node, "inputs", inputs)
-            put(node, "span", span)
-            put(node, "scope", None if scope is None else scope + scope_shift)
-            put(node, "origins", origins)
-            cached = n.__dict__
-            if "layer" in cached:
-                put(node, "layer", cached["layer"])
-                if "window" in cached:
-                    put(node, "window", cached["window"])
-            nodes.append(node)
-        scopes = []
-        for scope in fragment.scopes:
-            parent, node, span = scope.parent, scope.node, scope.span
-            scopes.append(
-                type(scope)(
-                    None if parent is None else parent + scope_shift,
-                    scope.kind,
-                    scope.label,
-                    span if at is None else at(span),
-                    None if node is None else node_id(node),
-                )
-            )
+                put(n, "span", at(n.span))
+                if n.origins:
+                    put(n, "origins", tuple([Origin(o.call, at(o.span)) for o in n.origins]))
+                if "branches" in n.attrs:
+                    put(n, "attrs", {**n.attrs, "branches": tuple(lines.text(b) for b in n.attrs["branches"])})
+        for draft in fragment.scopes:
+            if scope_shift and draft.parent is not None:
+                draft.parent += scope_shift
+            if renumber and draft.node is not None:
+                draft.node = node_id(draft.node)
+            if at is not None:
+                draft.span = at(draft.span)
+        self.memo.moved_keys.add(fragment.key)
         names = fragment.names
         if names and (shift or mapping or at is not None):
             names = []
@@ -587,9 +610,7 @@ class Incremental:
             start=start + shift,
             end=fragment.end + shift,
             scope_start=fragment.scope_start + scope_shift,
-            scopes=scopes,
             names=names,
-            nodes=nodes,
             line=fragment.line if lines is None else lines(fragment.line),
         )
         if shift or mapping:
@@ -617,7 +638,9 @@ class Incremental:
         old_drafts, old_scopes = memo.scope_drafts, memo.scope_objects
         scopes = tuple(
             old_scopes[i]
-            if i < len(old_drafts) and s is old_drafts[i]
+            if i < len(old_drafts)
+            and s is old_drafts[i]
+            and (old_scopes[i].parent, old_scopes[i].span, old_scopes[i].node) == (s.parent, s.span, s.node)
             else Scope(i, s.parent, s.kind, s.label, s.span, s.node)
             for i, s in enumerate(self.scopes)
         )

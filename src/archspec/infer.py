@@ -136,6 +136,9 @@ def infer_partial(graph: Graph, fragments=(), memo=None) -> tuple[tuple[LayerInf
             infos.extend(old[start - shift :])  # nothing flowing in changed
         elif read is not None and all(_same_but_receptive_field(infos[now], old[was]) for was, now in read):
             _receptive_fields(graph, start, shift, old, infos)
+            for fragment in rest:  # what they compare what flows in with next time
+                if fragment.external_infos is not None:
+                    fragment.external_infos = tuple([infos[i] for i in fragment.externals])
         else:
             rest = ()
             for fragment in fragments[stop:]:

@@ -34,14 +34,13 @@ from archspec.source import SourceText
 class _Record:
     """What the rules found at one fragment's layers, and what they read elsewhere."""
 
-    __slots__ = ("dormant", "macros", "nodes", "reads", "stale", "usual", "violations")
+    __slots__ = ("dormant", "macros", "reads", "stale", "usual", "violations")
 
     def __init__(self) -> None:
         self.dormant = False  # its fragment is unknown: kept aside, left out of the findings
         self.stale = False  # something it read changed while it was kept aside
         self.violations: list[tuple[str, Violation]] = []  # (code, violation), in node order
         self.reads: set[int] = set()  # keys of the other fragments the rules read
-        self.nodes: dict[int, list] = {}  # key → that fragment's node list as read (the same objects or not)
         self.macros: set[str] = set()  # macros whose expansions were counted
         self.usual: str | None = None  # the usual activation it named, if any
 
@@ -279,20 +278,22 @@ def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: 
             (cache.records[k].usual for k in cache.usual_readers if k in cache.records), None
         ):
             stale.update(cache.usual_readers)
-        for key in cache.violating:  # findings name nodes: those of a moved or renumbered fragment are stale
+        moved = memo.moved_keys
+        for key in cache.violating:  # findings name nodes and lines: those of a moved or renumbered fragment
             record = cache.records.get(key)
-            if record is not None and not all(_same_nodes(ctx, k, nodes) for k, nodes in record.nodes.items()):
+            if record is not None and (key in moved or not moved.isdisjoint(record.reads)):
                 stale.add(key)
+                record.stale = True
         again = stale | memo.went_dark | memo.came_back
         for key in memo.went_dark | memo.came_back:  # what reads them sees them (un)known
             again.update(cache.readers.get(key, ()))
     for fragment in memo.removed:
         _forget(cache, fragment.key)
     memo.changed, memo.retyped, memo.recorded, memo.removed = set(), set(), [], []
-    memo.went_dark, memo.came_back = set(), set()
+    memo.went_dark, memo.came_back, memo.moved_keys = set(), set(), set()
     for key in again:
         if key == 0:
-            _check(ctx, cache, 0, 0, first, nodes[:first], codes)
+            _check(ctx, cache, 0, 0, first, codes)
             continue
         fragment = _fragment(ctx, key)
         if fragment is None:
@@ -304,23 +305,11 @@ def _check_again(ctx: _Context, memo, cache: LintCache, fragments: list, codes: 
                 record.dormant = True
                 record.stale = record.stale or key in stale
             continue
-        if (
-            record is not None
-            and record.dormant
-            and not record.stale
-            and key not in stale
-            and (not record.violations or all(_same_nodes(ctx, k, nodes) for k, nodes in record.nodes.items()))
-        ):
+        if record is not None and record.dormant and not record.stale and key not in stale:
             record.dormant = False  # back as it was, and so is all it read
             continue
-        _check(ctx, cache, key, fragment.start, fragment.end, fragment.nodes, codes)
+        _check(ctx, cache, key, fragment.start, fragment.end, codes)
     ctx.record = None
-
-
-def _same_nodes(ctx: _Context, key: int, nodes) -> bool:
-    """Whether the fragment `key` still has the node objects a record read (not renumbered nor moved)."""
-    fragment = _fragment(ctx, key)
-    return fragment is not None and fragment.nodes is nodes
 
 
 def _fragment(ctx: _Context, key: int):
@@ -328,7 +317,7 @@ def _fragment(ctx: _Context, key: int):
     return ctx.by_key.get(key)
 
 
-def _check(ctx: _Context, cache: LintCache, key: int, low: int, high: int, fragment_nodes, codes: list[str]) -> None:
+def _check(ctx: _Context, cache: LintCache, key: int, low: int, high: int, codes: list[str]) -> None:
     _forget(cache, key)
     record = ctx.record = _Record()
     ctx._low, ctx._high = low, high
@@ -346,10 +335,6 @@ def _check(ctx: _Context, cache: LintCache, key: int, low: int, high: int, fragm
     reads.discard(key)
     record.reads = reads
     if record.violations:
-        record.nodes = {key: fragment_nodes}
-        for other in reads:
-            fragment = _fragment(ctx, other) if other else None
-            record.nodes[other] = fragment.nodes if fragment is not None else ctx.nodes[: ctx._range(0)[1]]
         cache.violating.add(key)
     cache.records[key] = record
     for other in reads:
