@@ -184,6 +184,7 @@ class Incremental:
                     and not self.transformed  # the last version's nodes there were changed in place
                     and all(a.inputs == b.inputs for a, b in zip(self.nodes[begin:end], memo.nodes[begin:end]))
                 )
+                removed = self._removed(old, prefix, m - after)  # before the statements after move in place
                 self._take_suffix(old, m - after, top, renumbering)
                 suffix = (n - after, m - after, renumbering)
                 shape_readers += [i + n - m for i in memo.shape_readers if i >= m - after]
@@ -196,13 +197,9 @@ class Incremental:
                         failed.append(index)
                     if fragments[-1].stream_shapes:
                         shape_readers.append(index)
-        end, old_end = (len(fragments) - after, m - after) if suffix is not None else (len(fragments), m)
-        kept = {f.key for f in fragments[prefix:end]}
-        removed = [f for f in old[prefix:old_end] if f.key not in kept]
-        # whose nodes now have other readers: those the statements expanded anew, or gone, read
-        for fragment in removed:
-            self.changed.update(_owner(old, i)[0] for i in _reads(fragment))
-        for fragment in self.recorded:
+        if suffix is None:
+            removed = self._removed(old, prefix, m)
+        for fragment in self.recorded:  # whose nodes now have other readers: those the new ones read
             self.changed.update(_owner(fragments, i)[0] for i in _reads(fragment))
         self.changed.update(f.key for f in removed)
         self.changed.update(f.key for f in self.recorded)
@@ -365,7 +362,7 @@ class Incremental:
         elif renumbering or scope_shift or moves:
             lines = memo.line_map if moves else None
             shift, mapping = renumbering.shift, renumbering if renumbering else {}
-            rest = [self._transformed(f, mapping, shift, scope_shift, lines) for f in rest]
+            rest = [self._transformed(f, mapping, shift, scope_shift, lines, in_place=True) for f in rest]
             for fragment in rest:
                 self.nodes.extend(fragment.nodes)
                 self.scopes.extend(fragment.scopes)
@@ -491,6 +488,15 @@ class Incremental:
                     names.given.append(entry[1:])
         return fragment
 
+    def _removed(self, old: list[Fragment], prefix: int, end: int) -> list[Fragment]:
+        """The last expansion's fragments from `prefix` to `end` that this one has not kept; those whose
+        nodes they read have a reader less (lint checks them again)."""
+        kept = {f.key for f in self.fragments[prefix:]}
+        removed = [f for f in old[prefix:end] if f.key not in kept]
+        for fragment in removed:
+            self.changed.update(_owner(old, i)[0] for i in _reads(fragment))
+        return removed
+
     def _note_rewiring(self, fragment: Fragment, position: int | None) -> None:
         """A replayed fragment that reads other nodes than it did (a statement inserted above it, a name
         given again): it, and the fragments of the nodes it read and reads, are checked again by lint.
@@ -554,7 +560,9 @@ class Incremental:
             fragment.line = lines(fragment.line)
         self.memo.moved_keys.update(f.key for f in fragments)
 
-    def _transformed(self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int, lines) -> Fragment:
+    def _transformed(
+        self, fragment: Fragment, mapping: dict, shift: int, scope_shift: int, lines, in_place: bool = False
+    ) -> Fragment:
         """The fragment renumbered (its nodes `shift` later, its scopes `scope_shift` later, the nodes
         before it that it read as `mapping` says) and, with a line map, its spans moved: its nodes' and
         their macro call sites', its blocks', its names' (and the line numbers a merge's branches are
@@ -563,7 +571,8 @@ class Incremental:
         Its nodes and scope drafts are changed in place, not rebuilt: a line inserted at the top of a
         10,000-line spec moves thousands, and the last version's graph is not read again once this one is
         made. (Lint, which keeps findings naming nodes, is told which fragments moved: `moved_keys`.)
-        The fragment itself is a copy: the last version's list of them is read until the expansion ends."""
+        The fragment itself is a copy (the last version's list of them is searched by node id while the
+        statements are replayed one by one), or, `in_place`, the same (the statements after an edit, last)."""
         start = fragment.start
 
         def node_id(old: int) -> int:  # the unknown stream (-1) too, when a known one flows in now
@@ -606,21 +615,18 @@ class Incremental:
                 else:
                     span = entry[3] if at is None else at(entry[3])
                     names.append((entry[0], entry[1], node_id(entry[2]), span, *entry[4:]))
-        copy = fragment.copy(
-            start=start + shift,
-            end=fragment.end + shift,
-            scope_start=fragment.scope_start + scope_shift,
-            names=names,
-            line=fragment.line if lines is None else lines(fragment.line),
-        )
+        read_unknown = UNKNOWN in _reads(fragment, True)
+        copy = fragment if in_place else fragment.copy()
+        copy.start, copy.end, copy.scope_start = start + shift, fragment.end + shift, fragment.scope_start + scope_shift
+        copy.names = names
+        if lines is not None:
+            copy.line = lines(fragment.line)
         if shift or mapping:
             copy.input, copy.output = node_id(fragment.input), node_id(fragment.output)
             if fragment.stream_shapes:
                 copy.stream_shapes = {node_id(old): shape for old, shape in fragment.stream_shapes.items()}
             copy.externals = tuple([node_id(old) for old in fragment.externals])
-            if UNKNOWN in copy.externals or (
-                UNKNOWN in _reads(fragment, True) and mapping.get(UNKNOWN, UNKNOWN) != UNKNOWN
-            ):
+            if UNKNOWN in copy.externals or (read_unknown and mapping.get(UNKNOWN, UNKNOWN) != UNKNOWN):
                 copy.externals, copy.external_infos, copy.known = (), None, None  # what it reads became (un)known
         return copy
 
