@@ -97,22 +97,48 @@ class _Context(Context):
         self._read(node.inputs[0])
         return self.nodes[node.inputs[0]]
 
-    @cached_property
-    def _consumers(self) -> list[list[int]]:
-        consumers: list[list[int]] = [[] for _ in self.nodes]
-        for node in self.nodes:
-            for i in node.inputs:
-                if i >= 0:
-                    consumers[i].append(node.id)
-        return consumers
-
     def consumers(self, node):
-        found = []
-        for i in self._consumers[node.id]:
-            self._read(i)  # an unknown one too: it may become known
-            if not self._known_only or self._infos[i] is not None:
-                found.append(self.nodes[i])
-        return found
+        """The nodes reading `node`: in its own fragment, in the fragments its stream flows into, and,
+        for a named tensor, wherever it is read (found without indexing the whole network)."""
+        node_id = node.id
+        position = self._position(node_id)
+        fragments, nodes = self._fragments, self.nodes
+        end = fragments[position].end if position >= 0 else (fragments[0].start if fragments else len(nodes))
+        found = [n for n in nodes[node_id + 1 : end] if node_id in n.inputs]
+        if node_id in self._named:
+            readers = self._readers.get(node_id, ())
+        else:  # an unnamed tensor flows on as the stream only: the statements reading it follow
+            readers = []
+            for index in range(position + 1, len(fragments)):
+                if fragments[index].input != node_id:
+                    break
+                readers.append(fragments[index])
+        for fragment in readers:
+            found.extend(n for n in nodes[fragment.start : fragment.end] if node_id in n.inputs)
+        result = []
+        for consumer in found:
+            self._read(consumer.id)  # an unknown one too: it may become known
+            if not self._known_only or self._infos[consumer.id] is not None:
+                result.append(consumer)
+        return result
+
+    @cached_property
+    def _named(self) -> set[int]:
+        """The nodes a spec names (only those are read away from the stream)."""
+        named = {node for node, _ in self._checked.graph.names}
+        if self._known_only:  # and those a failed statement named (`Names.bind`): only while there are errors
+            for fragment in self._fragments:
+                named.update(entry[2] for entry in fragment.names if entry[0] == "bind")
+        return named
+
+    @cached_property
+    def _readers(self) -> dict[int, list]:
+        """Node → the fragments reading it from outside their own nodes."""
+        readers: dict[int, list] = {}
+        for fragment in self._fragments:
+            for i in {i for n in fragment.nodes for i in n.inputs if 0 <= i < fragment.start}:
+                readers.setdefault(i, []).append(fragment)
+        return readers
 
     def next(self, node):
         following = self.consumers(node)
