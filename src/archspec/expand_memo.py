@@ -362,10 +362,10 @@ class Incremental:
         elif renumbering or scope_shift or moves:
             lines = memo.line_map if moves else None
             shift, mapping = renumbering.shift, renumbering if renumbering else {}
-            rest = [self._transformed(f, mapping, shift, scope_shift, lines, in_place=True) for f in rest]
-            for fragment in rest:
-                self.nodes.extend(fragment.nodes)
-                self.scopes.extend(fragment.scopes)
+            nodes, scopes = memo.nodes[start.start :], memo.scopes[start.scope_start :]
+            self._transform_all(rest, mapping, shift, scope_shift, lines)
+            self.nodes.extend(nodes)  # the same objects, renumbered
+            self.scopes.extend(scopes)
             at = _span_mover(lines) or (lambda span: span)
             node = renumbering.get
             bound = {
@@ -572,63 +572,72 @@ class Incremental:
         10,000-line spec moves thousands, and the last version's graph is not read again once this one is
         made. (Lint, which keeps findings naming nodes, is told which fragments moved: `moved_keys`.)
         The fragment itself is a copy (the last version's list of them is searched by node id while the
-        statements are replayed one by one), or, `in_place`, the same (the statements after an edit, last)."""
-        start = fragment.start
+        statements are replayed one by one), or, `in_place`, the same (the statements after an edit, last,
+        all at once: `_transform_all`)."""
+        copy = fragment if in_place else fragment.copy()
+        self._transform_all([copy], mapping, shift, scope_shift, lines)
+        return copy
 
-        def node_id(old: int) -> int:  # the unknown stream (-1) too, when a known one flows in now
-            return old + shift if old >= start else mapping.get(old, old)
-
+    def _transform_all(self, fragments: list[Fragment], mapping, shift: int, scope_shift: int, lines) -> None:
+        """`_transformed` of each of `fragments`, in place (the same shift and mapping for all)."""
         at = _span_mover(lines)
+        text = lines.text if lines is not None else None
         put = object.__setattr__  # frozen dataclasses, changed as their __init__ sets them
         renumber = bool(shift or mapping)
-        for n in fragment.nodes:
+        get = mapping.get
+        reads_known = get(UNKNOWN, UNKNOWN) != UNKNOWN  # what was read unknown is known now
+        for fragment in fragments:
+            start = fragment.start
+
+            def node_id(old: int) -> int:  # the unknown stream (-1) too, when a known one flows in now
+                return old + shift if old >= start else get(old, old)  # noqa: B023 (called in this iteration)
+
+            for n in fragment.nodes:
+                if renumber:
+                    put(n, "id", n.id + shift)
+                    inputs = n.inputs
+                    if len(inputs) == 1:
+                        i = inputs[0]
+                        put(n, "inputs", (i + shift,) if i >= start else (get(i, i),))
+                    elif inputs:
+                        put(n, "inputs", tuple([node_id(i) for i in inputs]))
+                if scope_shift and n.scope is not None:
+                    put(n, "scope", n.scope + scope_shift)
+                if at is not None:
+                    put(n, "span", at(n.span))
+                    if n.origins:
+                        put(n, "origins", tuple([Origin(o.call, at(o.span)) for o in n.origins]))
+                    if "branches" in n.attrs:
+                        put(n, "attrs", {**n.attrs, "branches": tuple([text(b) for b in n.attrs["branches"]])})
+            for draft in fragment.scopes:
+                if scope_shift and draft.parent is not None:
+                    draft.parent += scope_shift
+                if renumber and draft.node is not None:
+                    draft.node = node_id(draft.node)
+                if at is not None:
+                    draft.span = at(draft.span)
+            if fragment.names and (renumber or at is not None):
+                fragment.names = [
+                    ("given", entry[1], node_id(entry[2]), entry[3])
+                    if entry[0] == "given"
+                    else (entry[0], entry[1], node_id(entry[2]), entry[3] if at is None else at(entry[3]), *entry[4:])
+                    for entry in fragment.names
+                ]
+            read_unknown = reads_known and (
+                fragment.input == UNKNOWN or any(e[0] == "read" and e[2] == UNKNOWN for e in fragment.names)
+            )
+            fragment.start, fragment.end = start + shift, fragment.end + shift
+            fragment.scope_start += scope_shift
+            if lines is not None:
+                fragment.line = lines(fragment.line)
             if renumber:
-                put(n, "id", n.id + shift)
-                inputs = n.inputs
-                if len(inputs) == 1:
-                    i = inputs[0]
-                    put(n, "inputs", (i + shift,) if i >= start else (mapping.get(i, i),))
-                elif inputs:
-                    put(n, "inputs", tuple([node_id(i) for i in inputs]))
-            if scope_shift and n.scope is not None:
-                put(n, "scope", n.scope + scope_shift)
-            if at is not None:
-                put(n, "span", at(n.span))
-                if n.origins:
-                    put(n, "origins", tuple([Origin(o.call, at(o.span)) for o in n.origins]))
-                if "branches" in n.attrs:
-                    put(n, "attrs", {**n.attrs, "branches": tuple(lines.text(b) for b in n.attrs["branches"])})
-        for draft in fragment.scopes:
-            if scope_shift and draft.parent is not None:
-                draft.parent += scope_shift
-            if renumber and draft.node is not None:
-                draft.node = node_id(draft.node)
-            if at is not None:
-                draft.span = at(draft.span)
-        self.memo.moved_keys.add(fragment.key)
-        names = fragment.names
-        if names and (shift or mapping or at is not None):
-            names = []
-            for entry in fragment.names:
-                if entry[0] == "given":
-                    names.append(("given", entry[1], node_id(entry[2]), entry[3]))
-                else:
-                    span = entry[3] if at is None else at(entry[3])
-                    names.append((entry[0], entry[1], node_id(entry[2]), span, *entry[4:]))
-        read_unknown = UNKNOWN in _reads(fragment, True)
-        copy = fragment if in_place else fragment.copy()
-        copy.start, copy.end, copy.scope_start = start + shift, fragment.end + shift, fragment.scope_start + scope_shift
-        copy.names = names
-        if lines is not None:
-            copy.line = lines(fragment.line)
-        if shift or mapping:
-            copy.input, copy.output = node_id(fragment.input), node_id(fragment.output)
-            if fragment.stream_shapes:
-                copy.stream_shapes = {node_id(old): shape for old, shape in fragment.stream_shapes.items()}
-            copy.externals = tuple([node_id(old) for old in fragment.externals])
-            if UNKNOWN in copy.externals or (read_unknown and mapping.get(UNKNOWN, UNKNOWN) != UNKNOWN):
-                copy.externals, copy.external_infos, copy.known = (), None, None  # what it reads became (un)known
-        return copy
+                fragment.input, fragment.output = node_id(fragment.input), node_id(fragment.output)
+                if fragment.stream_shapes:
+                    fragment.stream_shapes = {node_id(old): shape for old, shape in fragment.stream_shapes.items()}
+                fragment.externals = tuple([node_id(old) for old in fragment.externals])
+                if read_unknown or UNKNOWN in fragment.externals:  # what it reads became (un)known
+                    fragment.externals, fragment.external_infos, fragment.known = (), None, None
+        self.memo.moved_keys.update(f.key for f in fragments)
 
     # --- what the graph is built from ------------------------------------------------------------
 
