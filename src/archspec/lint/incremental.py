@@ -136,7 +136,7 @@ class _Context(Context):
         """Node → the fragments reading it from outside their own nodes."""
         readers: dict[int, list] = {}
         for fragment in self._fragments:
-            for i in {i for n in fragment.nodes for i in n.inputs if 0 <= i < fragment.start}:
+            for i in fragment.externals:  # kept by `infer_partial` for each fragment
                 readers.setdefault(i, []).append(fragment)
         return readers
 
