@@ -6,11 +6,18 @@ the tensors it read, and, if it read the stream's `channels`, the shapes it saw.
 
 An edit leaves three runs of statements: those before it, the same objects in the same places; those it
 touched; and those after it, the same objects, perhaps a few lines lower. The statements before are taken
-whole (their nodes, scopes and work as a slice; their named tensors only when something reads them).
-The touched ones are replayed or expanded one by one. The statements after are taken whole again when
-what flows into them is what flowed before (the same node count, named tensors and shapes: a kernel size
-or a comment edited), with their spans moved when lines were inserted or deleted above them; otherwise
-each is replayed with its node ids renumbered. A statement with an error is always expanded again.
+whole (their nodes, scopes and work as a slice; their named tensors only when something reads them,
+replayed from the last point kept). The touched ones are replayed or expanded one by one. The statements
+after are taken whole again when what flows into them is what flowed before up to a renumbering (the
+stream and the tensors the touched statements named, of the same shapes where one of them reads the
+stream's sizes: a kernel size or a comment edited, a layer line inserted above them): renumbered and
+moved to their lines in place, all at once. Otherwise each is replayed on its own. A statement with an
+error is always expanded again.
+
+The last version's nodes and scope drafts are changed in place when they are renumbered or moved (a line
+inserted at the top of a 10,000-line spec moves thousands; rebuilding them cost ten times more): once
+the new version is made nothing reads the old one, and lint, which keeps findings naming nodes, is told
+which fragments moved (`ExpansionMemo.moved_keys`).
 
 `infer_partial` keeps each fragment's infos the same way (see `ExpansionMemo.prefix` and `.suffix`).
 Used by the language server only (`check_spec(..., cache=...)`); a spec compiled once never comes here.
