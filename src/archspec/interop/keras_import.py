@@ -10,7 +10,7 @@ import ast
 from typing import Any
 
 from archspec.errors import SourceText, Span, SpecError
-from archspec.interop.keras_graph import ImportedSpec, LayerGraph, write_spec
+from archspec.interop.keras_graph import LayerGraph, write_spec
 from archspec.interop.keras_models import KerasModels
 from archspec.interop.keras_values import (
     BINARY,
@@ -29,6 +29,8 @@ from archspec.interop.keras_values import (
     apply,
     span_of,
 )
+from archspec.interop.readers import ImportedSpec, ModelFile
+from archspec.layers import Untranslatable
 
 KERAS_ROOTS = ("keras", "tensorflow", "tf_keras")
 MAX_STEPS = 200_000
@@ -41,13 +43,14 @@ def import_keras(text: str, name: str, model: str | None = None, input_shape: tu
     `input_shape` (HxWxC) stands in for an input shape the code leaves open. Raises `SpecError` at
     the Python line and column of what cannot be translated.
     """
-    return _Importer(text, name, input_shape).run(model)
+    return keras_models(text, name, input_shape).read(model)
 
 
-def imported_models(text: str, name: str, input_shape: tuple | None = None) -> list[ImportedSpec]:
-    """Every model the source builds at its top level, in order (a notebook may build several)."""
+def keras_models(text: str, name: str, input_shape: tuple | None = None) -> ModelFile:
+    """The models the source builds at its top level, in order (a notebook may build several), or
+    the ones functions without required arguments return when none is built at the top level."""
     importer = _Importer(text, name, input_shape)
-    return [importer.translate(n, value) for n, value in importer.models()]
+    return ModelFile([n for n, _ in importer.models()], importer.run)
 
 
 class _Importer(KerasModels):
@@ -66,20 +69,23 @@ class _Importer(KerasModels):
             span = Span(error.lineno or 1, error.offset or 1)
             raise SpecError(f"not valid Python: {error.msg}", span, source=self.source) from None
         self.found: list[tuple[str, Any]] = []
+        self._models: list[tuple[str, Any]] | None = None
         for statement in self.tree.body:
             self.statement(statement, self.env, top=True)
 
     # --- choosing the model ----------------------------------------------------------------------
 
     def models(self) -> list[tuple[str, Any]]:
-        found = {n: v for n, v in self.found}
-        if not found:  # only a builder function: call the ones that need no arguments
-            for n, value in list(self.env.items()):
-                if isinstance(value, Function) and not _required(value.node):
-                    result = self.call_function(value, [], {}, span_of(value.node))
-                    if isinstance(result, (Sequential, Functional)):
-                        found[n] = result
-        return list(found.items())
+        if self._models is None:
+            found = {n: v for n, v in self.found}
+            if not found:  # only a builder function: call the ones that need no arguments
+                for n, value in list(self.env.items()):
+                    if isinstance(value, Function) and not _required(value.node):
+                        result = self.call_function(value, [], {}, span_of(value.node))
+                        if isinstance(result, (Sequential, Functional)):
+                            found[n] = result
+            self._models = list(found.items())
+        return self._models
 
     def run(self, model: str | None) -> ImportedSpec:
         models = self.models()
@@ -107,7 +113,17 @@ class _Importer(KerasModels):
             output, span = self.sequential_graph(value), value.span
         else:
             output, span = value.output.node, value.span
-        return write_spec(self.graph, output, self.name, name, span, self.source)
+        header = (
+            f"# Imported from {self.name} (`{name}`, line {span.line}) by `cnn-arch import`; one line per Keras layer."
+        )
+        try:
+            text, owners = write_spec(
+                self.graph, output, header, lambda layer: f"line {layer.origin.line}: {layer.keras}"
+            )
+        except Untranslatable as problem:
+            raise SpecError(problem.message, span, hint=problem.hint, source=self.source) from None
+        origins = {line: self.graph.layers[index].origin for line, index in owners.items()}
+        return ImportedSpec(name, text, origins, self.source, span)
 
     # --- statements --------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The Keras side of the importer: Keras calls become layers, tensors and models, and models become
-nodes of the layer graph that is written as a spec."""
+"""The Keras side of the source reader: Keras calls become layers, tensors and models, and models
+become nodes of the layer graph (`keras_graph`), which each layer kind reads (`read_keras`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import ast
 from typing import Any
 
 from archspec.errors import Span, SpecError
-from archspec.interop import keras_layers as table
-from archspec.interop.keras_graph import Layer
+from archspec.interop.keras_graph import IDENTITY_AT_INFERENCE, keras_kinds, kinds_hint
 from archspec.interop.keras_values import Functional, LayerObject, Sequential, Tensor, span_of
+from archspec.layers import Untranslatable
+
+# Keras' functional spellings of the merges (`layers.add([a, b])`) and the classes they make.
+MERGE_FUNCTIONS = {"add": "Add", "multiply": "Multiply", "concatenate": "Concatenate"}
+MODEL_FUNCTIONS = ("Model", "Functional")
 
 
 class KerasModels:
@@ -26,40 +30,42 @@ class KerasModels:
             for index, item in enumerate(items):
                 self.add_to(model, item, elements[index] if len(elements) == len(items) else node)
             return model
-        if last in ("Model", "Functional"):
-            inputs = args[0] if args else kwargs.get("inputs")
-            outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
-            if not isinstance(inputs, Tensor) or not isinstance(outputs, Tensor):
-                raise self.error("a model needs one input tensor and one output tensor", node)
-            return Functional(outputs, span_of(node))
+        if last in MODEL_FUNCTIONS:
+            return self.functional(node, args, kwargs)
         if last == "Input":
-            text = self.input_text(kwargs.get("shape", args[0] if args else None), span_of(node))
-            return Tensor(self.graph.add(Layer(text, (), span_of(node), "Input")))
-        if last in table.MERGE_FUNCTIONS:
-            merged = LayerObject(table.MERGE_FUNCTIONS[last], {k: v for k, v in kwargs.items()}, {}, span_of(node))
+            shape = kwargs.get("shape", args[0] if args else None)
+            return Tensor(self.read_input({"shape": shape}, span_of(node), {"shape": _arg_span(node, "shape", 0)}))
+        if last in MERGE_FUNCTIONS:
+            merged = LayerObject(MERGE_FUNCTIONS[last], dict(kwargs), {}, span_of(node))
             return self.apply_layer(merged, args[0] if args else kwargs.get("inputs"), node)
-        keras = table.ALIASES.get(last, last)
-        if keras in table.LAYERS or keras in table.AUGMENTATION or keras == "InputLayer":
-            return self.layer_object(keras, node, args, kwargs)
-        raise self.error(f"`{last}` is not a Keras layer the spec language has", node.func, hint=_layers_hint())
+        if last in keras_kinds() or last in IDENTITY_AT_INFERENCE or last == "Reshape":
+            return self.layer_object(last, node, args, kwargs)
+        raise self.error(f"`{last}` is not a Keras layer the spec language has", node.func, hint=kinds_hint())
+
+    def functional(self, node: ast.Call, args: list, kwargs: dict) -> Functional:
+        inputs = args[0] if args else kwargs.get("inputs")
+        outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
+        inputs = inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs
+        outputs = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+        if not isinstance(inputs, Tensor) or not isinstance(outputs, Tensor):
+            raise self.error("a model needs one input tensor and one output tensor", node)
+        return Functional(outputs, span_of(node))
 
     def layer_object(self, keras: str, node: ast.Call, args: list, kwargs: dict) -> LayerObject:
-        order = table.LAYERS[keras][0] if keras in table.LAYERS else ("shape",)
-        if len(args) > len(order):
+        kind = keras_kinds().get(keras)
+        order = kind.keras_parameters(keras) if kind is not None else ("target_shape",) if keras == "Reshape" else ()
+        if len(args) > len(order) and keras not in IDENTITY_AT_INFERENCE:
             raise self.error(f"`{keras}` takes at most {len(order)} positional arguments", node.args[len(order)])
         bound = dict(zip(order, args))
         spans = {name: span_of(a) for name, a in zip(order, node.args)}
         for keyword in node.keywords:
             spans[keyword.arg] = span_of(keyword)
         for name, value in kwargs.items():
-            if name == "input_shape" or (name == "batch_input_shape" and isinstance(value, (tuple, list))):
+            if name in ("input_shape", "batch_input_shape") and isinstance(value, (tuple, list)):
                 bound["input_shape"] = tuple(value) if name == "input_shape" else tuple(value)[1:]
-                continue
-            if name in table.IGNORED or name == "batch_size":
-                continue
-            if name not in order and keras not in table.AUGMENTATION:
-                raise SpecError(f"`{keras}` argument `{name}` has no spec equivalent", spans[name], source=self.source)
-            bound[name] = value
+                spans["input_shape"] = spans[name]
+            elif name != "batch_size":
+                bound[name] = value
         return LayerObject(keras, bound, spans, span_of(node))
 
     def add_to(self, model: Sequential, value: Any, node: ast.AST) -> None:
@@ -73,21 +79,22 @@ class KerasModels:
 
     # --- building the graph --------------------------------------------------------------------
 
-    def input_text(self, shape: Any, span: Span) -> str:
+    def read_input(self, config: dict, span: Span, spans: dict[str, Span]) -> int:
         if self.input_shape is not None:  # --input: also fills a shape the code leaves open
-            return "input " + "x".join(map(str, self.input_shape))
-        if shape is None or (isinstance(shape, (tuple, list)) and None in shape):
-            raise SpecError(
-                "the input shape is not fixed",
-                span,
-                hint="give every dimension a size, or pass --input HxWxC",
-                source=self.source,
-            )
-        if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) for d in shape
-        ):
-            raise SpecError(f"the input shape must be a tuple of integers, got `{shape!r}`", span, source=self.source)
-        return "input " + "x".join(map(str, shape))
+            config = {"shape": self.input_shape}
+        return self.read_layer(LayerObject("InputLayer", config, spans, span), ())
+
+    def read_layer(self, layer: LayerObject, inputs: tuple[int, ...], where: Span | None = None) -> int:
+        """Read `layer` on `inputs` into the graph; what it cannot say is an error at the argument."""
+        config = {k: v for k, v in layer.args.items() if k != "input_shape"}
+        name = config.get("name") if isinstance(config.get("name"), str) else ""
+        try:
+            if layer.keras == "Reshape":
+                return self.graph.reshape(config, inputs, origin=layer.span, name=name)
+            return self.graph.read(layer.keras, config, inputs, origin=layer.span, name=name)
+        except Untranslatable as problem:
+            span = layer.spans.get(problem.argument, where or layer.span) if problem.argument else where or layer.span
+            raise SpecError(problem.message, span, hint=problem.hint, source=self.source) from None
 
     def apply_layer(self, layer: LayerObject | Sequential, value: Any, node: ast.Call | None) -> Tensor:
         if isinstance(layer, Sequential):
@@ -96,18 +103,16 @@ class KerasModels:
                 current = self.apply_layer(inner, current, node)
             return current
         where = span_of(node) if node is not None else layer.span
-        if layer.keras in table.MERGES:
+        kind = keras_kinds().get(layer.keras)
+        if kind is not None and kind.family == "merge":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, Tensor) for v in value) or len(value) < 2:
                 raise SpecError(f"`{layer.keras}` merges a list of at least two tensors", where, source=self.source)
-            text = self.translate_layer(layer)
-            return Tensor(
-                self.graph.add(Layer(text, tuple(v.node for v in value), layer.span, layer.keras, merge=True))
-            )
+            return Tensor(self.read_layer(layer, tuple(v.node for v in value), where))
         if not isinstance(value, Tensor):
             raise SpecError(
                 "a layer is applied to a tensor from `keras.Input` or another layer", where, source=self.source
             )
-        if layer.keras not in table.AUGMENTATION and layer.keras not in table.MERGES:
+        if layer.keras not in IDENTITY_AT_INFERENCE:
             if id(layer) in self.applied:  # the same weights used twice: the spec has no shared layers
                 raise SpecError(
                     f"this `{layer.keras}` is applied a second time here (shared weights); a spec layer is used once",
@@ -116,15 +121,7 @@ class KerasModels:
                     source=self.source,
                 )
             self.applied[id(layer)] = layer
-        text = None if layer.keras in table.AUGMENTATION else self.translate_layer(layer)
-        return Tensor(self.graph.add(Layer(text, (value.node,), layer.span, layer.keras)))
-
-    def translate_layer(self, layer: LayerObject) -> str:
-        try:
-            return table.LAYERS[layer.keras][1](layer.args)
-        except table.Untranslatable as problem:
-            span = layer.spans.get(problem.argument, layer.span) if problem.argument else layer.span
-            raise SpecError(problem.message, span, hint=problem.hint, source=self.source) from None
+        return Tensor(self.read_layer(layer, (value.node,), where))
 
     def sequential_graph(self, model: Sequential) -> int:
         layers = list(_flat(model.layers))
@@ -145,9 +142,10 @@ class KerasModels:
                     source=self.source,
                 )
             span = first.spans.get("input_shape", first.span) if first is not None else model.span
-            current = self.graph.add(Layer(self.input_text(shape, span), (), span, "input shape"))
+            current = self.read_input({"shape": shape}, span, {"shape": span})
         for layer in layers:
-            if layer.keras in table.MERGES or layer.keras == "InputLayer":
+            kind = keras_kinds().get(layer.keras)
+            if layer.keras == "InputLayer" or (kind is not None and kind.family == "merge"):
                 raise SpecError(
                     f"`{layer.keras}` cannot be a layer of a Sequential model", layer.span, source=self.source
                 )
@@ -169,5 +167,8 @@ def _elements(node: ast.Call) -> list[ast.expr]:
     return list(listing.elts) if isinstance(listing, (ast.List, ast.Tuple)) else []
 
 
-def _layers_hint() -> str:
-    return "layers the spec has: " + ", ".join(sorted(table.LAYERS))
+def _arg_span(node: ast.Call, keyword: str, position: int) -> Span:
+    for item in node.keywords:
+        if item.arg == keyword:
+            return span_of(item)
+    return span_of(node.args[position]) if len(node.args) > position else span_of(node)

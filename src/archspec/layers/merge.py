@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from archspec.layers import keras_config
 from archspec.layers.base import LayerKind, ShapeError, layer
 from archspec.text import describe_shape
 
@@ -19,11 +20,20 @@ class _Merge(LayerKind):
     def label(self, attrs):
         return f"{self.name} ({len(attrs['branches'])} branches)"
 
+    def read_keras(self, class_name, config, inputs):
+        """A Keras merge layer, or the `keras.ops` function of the same name on tensors. The reader
+        fills `branches` (where each input comes from), as expansion does for a block."""
+        keras_config.check_keys(config, ("axis",) if self.name == "concat" else ())
+        if self.name == "concat":
+            keras_config.channel_axis(config, "axis", len(inputs[0]))
+        return [(self.name, {})]
+
 
 @layer
 class Add(_Merge):
     name = "add"
     keras_name = "Add"
+    keras_classes = ("Add",)
     linear = True
     summary = "element-wise sum of the branches (residual connections); shapes must be equal"
 
@@ -46,6 +56,7 @@ class Add(_Merge):
 class Multiply(_Merge):
     name = "multiply"
     keras_name = "Multiply"
+    keras_classes = ("Multiply",)
     summary = "element-wise product of the branches (gating, squeeze-excite); 1x1xC broadcasts over HxWxC"
 
     def output_shape(self, attrs, inputs):
@@ -74,6 +85,8 @@ class Multiply(_Merge):
 class Concat(_Merge):
     name = "concat"
     keras_name = "Concat"
+    keras_classes = ("Concatenate",)
+    keras_positional = ("axis",)
     linear = True
     summary = "concatenation of the branches along channels (Inception, DenseNet)"
 

@@ -3,6 +3,7 @@ poolings `gap` / `gmp`, which give one value per channel."""
 
 from __future__ import annotations
 
+from archspec.layers import keras_config
 from archspec.layers.base import (
     GLOBAL,
     Arg,
@@ -52,6 +53,14 @@ class _Pool(LayerKind):
     def window(self, attrs):
         return Window(attrs["size"], self._stride(attrs))
 
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("pool_size", "strides", "padding", "data_format"))
+        keras_config.channels_last(config)
+        size = keras_config.size(config, "pool_size", 2)
+        strides = keras_config.size(config, "strides")
+        values = {"size": size, "stride": None if strides == size else strides, "padding": keras_config.padding(config)}
+        return [(self.name, keras_config.bind(self, values, {"size": "pool_size", "stride": "strides"}))]
+
     def _flax_padding(self, attrs):
         pad = attrs["padding"]
         return pad.upper() if isinstance(pad, str) else pad
@@ -61,6 +70,8 @@ class _Pool(LayerKind):
 class MaxPool(_Pool):
     name = "maxpool"
     keras_name = "MaxPool2D"
+    keras_classes = ("MaxPooling2D", "MaxPool2D")
+    keras_positional = ("pool_size", "strides", "padding", "data_format")
     summary = "max pooling: `maxpool K` (stride defaults to K)"
 
     def apply(self, module, attrs, xs, *, train):
@@ -76,6 +87,8 @@ class MaxPool(_Pool):
 class AvgPool(_Pool):
     name = "avgpool"
     keras_name = "AvgPool2D"
+    keras_classes = ("AveragePooling2D", "AvgPool2D")
+    keras_positional = ("pool_size", "strides", "padding", "data_format")
     linear = True
     summary = "average pooling: `avgpool K` (stride defaults to K; `same` padding averages real pixels only)"
 
@@ -107,11 +120,18 @@ class _GlobalPool(LayerKind):
     def window(self, attrs):
         return GLOBAL
 
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("data_format", "keepdims"))
+        keras_config.channels_last(config)
+        return [(self.name, keras_config.bind(self, {"keepdims": config.get("keepdims")}))]
+
 
 @layer
 class GlobalAveragePool(_GlobalPool):
     name = "gap"
     keras_name = "GlobalAvgPool"
+    keras_classes = ("GlobalAveragePooling2D", "GlobalAvgPool2D")
+    keras_positional = ("data_format", "keepdims")
     linear = True
     summary = "global average pooling: the mean of each channel"
 
@@ -123,6 +143,8 @@ class GlobalAveragePool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     name = "gmp"
     keras_name = "GlobalMaxPool"
+    keras_classes = ("GlobalMaxPooling2D", "GlobalMaxPool2D")
+    keras_positional = ("data_format", "keepdims")
     summary = "global max pooling: the maximum of each channel"
 
     def apply(self, module, attrs, xs, *, train):

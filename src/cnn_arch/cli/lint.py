@@ -166,7 +166,7 @@ class Run(NamedTuple):
 def lint_once(run: Run) -> int:
     """Lint every target once, print the reports, return the exit code."""
     from archspec.errors import SpecError, UserError
-    from archspec.interop.keras_check import is_python, lint_python
+    from archspec.interop import readers
     from archspec.lint import config as lint_config
     from archspec.lint.engine import lint_source
     from archspec.lint.fix import FixOutcome, fix_source
@@ -183,10 +183,11 @@ def lint_once(run: Run) -> int:
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
-    if (run.fix or run.diff) and any(is_python(t.name) for t in found):
+    if (run.fix or run.diff) and any(readers.reader_for(t.name) for t in found):
+        name = next(t.name for t in found if readers.reader_for(t.name))
         raise UserError(
-            "--fix and --diff rewrite specs, not Python",
-            hint="`cnn-arch import model.py -o model.arch`, then lint --fix the spec",
+            f"--fix and --diff rewrite specs, not `{name}`",
+            hint=f"`cnn-arch import {name} -o model.arch`, then lint --fix the spec",
         )
     options = lint_targets.options(found, run.config)  # config errors stop the run before any output
     text_output = run.output_format in (OutputFormat.full, OutputFormat.concise, OutputFormat.grouped)
@@ -199,9 +200,12 @@ def lint_once(run: Run) -> int:
         where = target.path or (Path(run.stdin_filename) if run.stdin_filename else None)
         settings = lint_config.settings(file_options, run.cli_options, where)
         try:
-            if is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
-                findings = lint_python(target.text, target.name, settings, run.input_shape)
-                outcome = FixOutcome(target.text, (), tuple(findings))
+            if readers.reader_for(target.name):  # a model file: findings at its origins, no spec fixes
+                reader = readers.reader_for(target.name)
+                text = target.text if reader.text or target.path is None else None  # stdin: its text
+                shown, findings = readers.lint_models(target.name, text, settings, run.input_shape)
+                target = target._replace(text=shown)
+                outcome = FixOutcome(shown, (), tuple(findings))
             elif run.fix or run.diff:
                 outcome = fix_source(target.text, target.name, settings, run.input_shape)
             else:

@@ -29,6 +29,7 @@ def targets(
 ) -> list[Target]:
     from archspec import templates
     from archspec.errors import UserError
+    from archspec.interop import readers
     from archspec.lint import config as lint_config
     from cnn_arch.cli.common import read_target
 
@@ -55,6 +56,10 @@ def targets(
                 continue
             seen.add(name)
             is_template = not Path(name).exists() and templates.path(name) is not None
+            reader = readers.reader_for(name)
+            if reader is not None and not reader.text:  # a binary model file: its reader opens it
+                found.append(Target(name, Path(name)))
+                continue
             try:
                 _, text = read_target(name)
             except UserError as error:
