@@ -179,7 +179,7 @@ ERRORS = [
     ),
     (
         "import keras\nm = keras.Sequential([keras.Input(shape=(8,))])\nwhile True:\n    m.add(keras.layers.Dense(4))",
-        "cannot follow a `while` statement",
+        "this `while` loop runs more than 10,000 times",
         3,
         1,
     ),

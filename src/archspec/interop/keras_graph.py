@@ -258,9 +258,7 @@ class _Writer:
                     claimed.update(branch)
         statements: list = []
         stream = start
-        for index in scope:
-            if index in claimed:
-                continue
+        for index in self._chains([i for i in scope if i not in claimed], blocks, start):
             if index in blocks:
                 fork = self.idom[index]
                 if fork != stream:
@@ -277,6 +275,30 @@ class _Writer:
                 statements.append(("line", index))
             stream = index
         return statements
+
+    def _chains(self, items: list[int], blocks: dict, start: int | None) -> list[int]:
+        """`items` in an order that runs each chain of layers to its end before the next (Keras
+        saves layers by depth, interleaving parallel paths), so few tensors need names."""
+        present = set(items)
+        reads = {i: [self.idom[i]] if i in blocks else list(self.inputs[i]) for i in items}
+        waiting = {i: {p for p in reads[i] if p in present} for i in items}
+        readers: dict[int, list[int]] = {}
+        for index in items:
+            for parent in waiting[index]:
+                readers.setdefault(parent, []).append(index)
+        ready = [i for i in items if not waiting[i]]
+        order, stream = [], start
+        while ready:
+            following = [i for i in ready if stream in reads[i]]
+            index = min(following or ready)
+            ready.remove(index)
+            order.append(index)
+            stream = index
+            for reader in readers.get(index, ()):
+                waiting[reader].discard(index)
+                if not waiting[reader]:
+                    ready.append(reader)
+        return order
 
     def _name(self, index: int) -> int:
         if index not in self.names:

@@ -8,7 +8,16 @@ from typing import Any
 
 from archspec.errors import Span, SpecError
 from archspec.interop.keras_graph import IDENTITY_AT_INFERENCE, keras_kinds, kinds_hint
-from archspec.interop.keras_values import Functional, LayerObject, Sequential, Tensor, span_of
+from archspec.interop.keras_values import (
+    Functional,
+    Instance,
+    KerasShape,
+    LayerObject,
+    Sequential,
+    Tensor,
+    Unknown,
+    span_of,
+)
 from archspec.layers import Untranslatable
 
 # Keras' functional spellings of the merges (`layers.add([a, b])`) and the classes they make.
@@ -16,11 +25,42 @@ MERGE_FUNCTIONS = {"add": "Add", "multiply": "Multiply", "concatenate": "Concate
 MODEL_FUNCTIONS = ("Model", "Functional")
 
 
+# Activation functions applied to a tensor (`keras.ops.relu(x)`, `tf.nn.relu6(x)`,
+# `keras.activations.swish(x)`): read as an `Activation` layer of that name.
+ACTIVATION_FUNCTIONS = frozenset(
+    {
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "silu",
+        "swish",
+        "gelu",
+        "elu",
+        "selu",
+        "softplus",
+        "mish",
+        "hard_sigmoid",
+        "hard_silu",
+        "hard_swish",
+        "leaky_relu",
+        "linear",
+    }
+)
+# Keras functions of tensors that are spec layers, with the layer class they read as.
+TENSOR_FUNCTIONS = {"add": "Add", "multiply": "Multiply", "concatenate": "Concatenate"}
+SHAPE_FUNCTIONS = frozenset({"int_shape", "shape"})  # K.int_shape(x), keras.ops.shape(x), tf.shape(x)
+# Keras' own answers to questions a script asks while it builds a model.
+CONSTANT_FUNCTIONS = {"image_data_format": "channels_last", "floatx": "float32", "backend": "jax"}
+
+
 class KerasModels:
     """Mixed into the importer, which provides `graph`, `source`, `input_shape`, `applied` and `error`."""
 
     def keras_call(self, path: str, node: ast.Call, args: list, kwargs: dict, env: dict) -> Any:
         last = path.split(".")[-1]
+        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         if last == "Sequential":
             model = Sequential(span_of(node))
             items = args[0] if args else kwargs.get("layers") or []
@@ -33,18 +73,82 @@ class KerasModels:
         if last in MODEL_FUNCTIONS:
             return self.functional(node, args, kwargs)
         if last == "Input":
+            if isinstance(kwargs.get("tensor"), Tensor):  # `layers.Input(tensor=input_tensor)`: that tensor
+                return kwargs["tensor"]
             shape = kwargs.get("shape", args[0] if args else None)
             return Tensor(self.read_input({"shape": shape}, span_of(node), {"shape": _arg_span(node, "shape", 0)}))
-        if last in MERGE_FUNCTIONS:
+        if last in MERGE_FUNCTIONS and ".ops." not in f".{path}.":
             merged = LayerObject(MERGE_FUNCTIONS[last], dict(kwargs), {}, span_of(node))
             return self.apply_layer(merged, args[0] if args else kwargs.get("inputs"), node)
+        if last in CONSTANT_FUNCTIONS:
+            return CONSTANT_FUNCTIONS[last]
+        if last in SHAPE_FUNCTIONS and len(args) == 1 and isinstance(args[0], Tensor):
+            return self.shape_of(args[0])
+        if last == "is_keras_tensor":
+            return bool(args) and isinstance(args[0], Tensor)
+        if last == "get_source_inputs":
+            return list(args[:1])
+        if last == "obtain_input_shape":
+            return _obtain_input_shape(*args, **kwargs)
+        if last == "correct_pad" and args and isinstance(args[0], Tensor):
+            return _correct_pad(self.shape_of(args[0]), *args[1:], **kwargs)
+        if tensors:
+            return self.tensor_function(path, last, node, args, kwargs)
         if last in keras_kinds() or last in IDENTITY_AT_INFERENCE or last == "Reshape":
             return self.layer_object(last, node, args, kwargs)
-        raise self.error(f"`{last}` is not a Keras layer the spec language has", node.func, hint=kinds_hint())
+        if ".applications." in f".{path}.":
+            return Unknown(
+                self.error(
+                    f"`{path}` builds a Keras application, which is read from a saved model, not from source",
+                    node,
+                    hint="save it (`model.save('m.keras')`) and read the .keras file, or use `cnn-arch import --run`",
+                )
+            )
+        if last[:1].isupper() and (".layers." in f".{path}." or last.endswith(("Layer", "2D", "1D", "3D"))):
+            return Unknown(
+                self.error(f"`{last}` is not a Keras layer the spec language has", node.func, hint=kinds_hint())
+            )
+        # Anything else of Keras (optimizers, callbacks, datasets, initializers): an error only if needed.
+        return Unknown(self.error(f"`{path}` is not a layer or model the importer follows", node.func))
+
+    def tensor_function(self, path: str, last: str, node: ast.Call, args: list, kwargs: dict) -> Any:
+        """A Keras (or TensorFlow) function applied to tensors: an activation, a merge, a reshape."""
+        first = args[0] if args else None
+        if last in ACTIVATION_FUNCTIONS and isinstance(first, Tensor) and len(args) == 1:
+            config = {"activation": last} if last != "leaky_relu" else {"activation": "leaky_relu"}
+            return self.apply_layer(LayerObject("Activation", config, {}, span_of(node)), first, node)
+        if last in TENSOR_FUNCTIONS:
+            if last == "concatenate":
+                merged = LayerObject(
+                    "Concatenate", {"axis": kwargs.get("axis", args[1] if len(args) > 1 else 0)}, {}, span_of(node)
+                )
+                return self.apply_layer(merged, first, node)
+            if len(args) == 2:
+                return self.tensor_binary_call(TENSOR_FUNCTIONS[last], args[0], args[1], node)
+        if last in ("mean", "max", "reduce_mean", "reduce_max") and isinstance(first, Tensor):
+            axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
+            if axis is not None and tuple(axis) in ((1, 2), (-3, -2)):
+                pooled = "GlobalAveragePooling2D" if "mean" in last else "GlobalMaxPooling2D"
+                layer = LayerObject(pooled, {"keepdims": bool(kwargs.get("keepdims", False))}, {}, span_of(node))
+                return self.apply_layer(layer, first, node)
+        if last == "reshape" and isinstance(first, Tensor):
+            shape = kwargs.get("newshape", kwargs.get("shape", args[1] if len(args) > 1 else None))
+            shape = (
+                tuple(shape)[1:]
+                if isinstance(shape, (tuple, list)) and len(shape) > 1 and shape[0] in (-1, None)
+                else shape
+            )
+            return self.apply_layer(LayerObject("Reshape", {"target_shape": shape}, {}, span_of(node)), first, node)
+        raise self.error(
+            f"`{path}` on a tensor has no spec equivalent", node, hint="the spec's layers: " + kinds_hint()
+        )
 
     def functional(self, node: ast.Call, args: list, kwargs: dict) -> Functional:
         inputs = args[0] if args else kwargs.get("inputs")
         outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
+        for value in (inputs, outputs):
+            if isinstance(value, Unknown):
+                raise value.error
         inputs = inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs
         outputs = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
         if not isinstance(inputs, Tensor) or not isinstance(outputs, Tensor):
@@ -70,9 +174,11 @@ class KerasModels:
 
     def add_to(self, model: Sequential, value: Any, node: ast.AST) -> None:
         """Append a layer to a Sequential model; `keras.Input(...)` first gives its input shape."""
+        if isinstance(value, Unknown):
+            raise value.error
         if isinstance(value, Tensor) and not self.graph.layers[value.node].inputs and not model.layers:
             model.input = value
-        elif isinstance(value, (LayerObject, Sequential)):
+        elif isinstance(value, (LayerObject, Sequential, Instance)):
             model.layers.append(value)
         else:
             raise self.error("expected a Keras layer here", node)
@@ -96,12 +202,16 @@ class KerasModels:
             span = layer.spans.get(problem.argument, where or layer.span) if problem.argument else where or layer.span
             raise SpecError(problem.message, span, hint=problem.hint, source=self.source) from None
 
-    def apply_layer(self, layer: LayerObject | Sequential, value: Any, node: ast.Call | None) -> Tensor:
+    def apply_layer(self, layer: LayerObject | Sequential | Instance, value: Any, node: ast.Call | None) -> Tensor:
+        if isinstance(value, Unknown):
+            raise value.error
         if isinstance(layer, Sequential):
             current = value
             for inner in layer.layers:
                 current = self.apply_layer(inner, current, node)
             return current
+        if isinstance(layer, Instance):
+            return self.call_instance(layer, [value], {}, node)
         where = span_of(node) if node is not None else layer.span
         kind = keras_kinds().get(layer.keras)
         if kind is not None and kind.family == "merge":
@@ -129,6 +239,8 @@ class KerasModels:
             current = model.input.node
         else:
             first = layers[0] if layers else None
+            if isinstance(first, Instance):
+                first = None
             if first is not None and first.keras == "InputLayer":
                 layers = layers[1:]
                 shape = first.args.get("shape", first.args.get("input_shape"))
@@ -144,6 +256,9 @@ class KerasModels:
             span = first.spans.get("input_shape", first.span) if first is not None else model.span
             current = self.read_input({"shape": shape}, span, {"shape": span})
         for layer in layers:
+            if isinstance(layer, Instance):
+                current = self.call_instance(layer, [Tensor(current)], {}, None).node
+                continue
             kind = keras_kinds().get(layer.keras)
             if layer.keras == "InputLayer" or (kind is not None and kind.family == "merge"):
                 raise SpecError(
@@ -151,6 +266,78 @@ class KerasModels:
                 )
             current = self.apply_layer(layer, Tensor(current), None).node
         return current
+
+    # --- tensors in expressions -------------------------------------------------------------------
+
+    def shape_of(self, tensor: Tensor) -> KerasShape:
+        """`x.shape`: the batch (None) and the tensor's shape."""
+        return KerasShape((None, *self.graph.layers[tensor.node].shape))
+
+    def tensor_binary(self, node: ast.BinOp, left: Any, right: Any) -> Tensor:
+        """`x + y`, `x * y` on tensors are merges; `x * 0.5`, `x + 3`, `x / 6`, `1 - x` a `rescale`."""
+        operator = {ast.Add: "Add", ast.Mult: "Multiply", ast.Sub: "Subtract", ast.Div: "Divide"}.get(type(node.op))
+        if operator is None:
+            raise self.error(f"cannot follow `{type(node.op).__name__}` on a tensor", node)
+        return self.tensor_binary_call(operator, left, right, node)
+
+    def tensor_binary_call(self, operator: str, left: Any, right: Any, node: ast.AST) -> Tensor:
+        if isinstance(left, Tensor) and isinstance(right, Tensor):
+            if operator not in ("Add", "Multiply"):
+                raise self.error(f"`{operator.lower()}` of two tensors has no spec equivalent", node)
+            return self.apply_layer(LayerObject(operator, {}, {}, span_of(node)), [left, right], node)
+        tensor, number = (left, right) if isinstance(left, Tensor) else (right, left)
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise self.error("cannot compute this with a tensor (only a number or another tensor)", node)
+        if operator in ("Subtract", "Divide") and tensor is right:
+            if operator == "Divide":
+                raise self.error("a number divided by a tensor has no spec equivalent", node)
+            return self.tensor_arithmetic(-1.0, float(number), node, tensor)
+        scale, offset = {
+            "Add": (1.0, float(number)),
+            "Subtract": (1.0, -float(number)),
+            "Multiply": (float(number), 0.0),
+            "Divide": (1.0 / number if number else float("inf"), 0.0),
+        }[operator]
+        return self.tensor_arithmetic(scale, offset, node, tensor)
+
+    def tensor_arithmetic(self, scale: float, offset: float, node: ast.AST, tensor: Tensor) -> Tensor:
+        layer = LayerObject("Rescaling", {"scale": scale, "offset": offset}, {}, span_of(node))
+        return self.apply_layer(layer, tensor, node)
+
+    def tensor_index(self, tensor: Tensor, key: Any, node: ast.AST) -> Tensor:
+        """`x[..., a:b]`: a slice of the channels."""
+        return self.apply_layer(LayerObject("GetItem", {"key": key}, {}, span_of(node)), tensor, node)
+
+    def applied_once(self, instance: Instance, node: ast.AST | None) -> None:
+        if id(instance) in self.applied:
+            where = span_of(node) if node is not None else instance.span
+            raise SpecError(
+                f"this `{instance.cls.node.name}` is applied a second time here (shared weights); a spec layer is "
+                "used once",
+                where,
+                source=self.source,
+            )
+        self.applied[id(instance)] = instance
+
+
+def _obtain_input_shape(input_shape, default_size, min_size=None, data_format=None, require_flatten=True, weights=None):
+    """Keras applications' `imagenet_utils.obtain_input_shape` (channels last): the given shape, else
+    the default size (a free size when the model ends without a flatten)."""
+    if weights == "imagenet" and require_flatten:
+        return (default_size, default_size, 3)
+    if input_shape:
+        return tuple(input_shape)
+    return (default_size, default_size, 3) if require_flatten else (None, None, 3)
+
+
+def _correct_pad(shape: tuple, kernel_size) -> tuple:
+    """Keras applications' `imagenet_utils.correct_pad` (channels last): the zero padding before a
+    strided convolution that keeps TensorFlow's `same` alignment."""
+    kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    height, width = shape[1:3]
+    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
+    correct = (kernel[0] // 2, kernel[1] // 2)
+    return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
 
 
 def _flat(layers):

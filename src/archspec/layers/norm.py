@@ -110,7 +110,14 @@ class Normalize(LayerKind):
         return 0, 2 * inputs[0][-1] + 1
 
     def read_keras(self, class_name, config, inputs):
-        keras_config.check_keys(config, ("axis",))  # mean/variance given, or invert: refused
+        if config.get("mean") is not None or config.get("variance") is not None:
+            raise Untranslatable(
+                "mean",
+                "a `Normalization` with fixed `mean` and `variance` holds them as constants, not weights; the "
+                "spec's `normalize` keeps 2C+1 statistics, so the counts would differ",
+                hint="read the model without this preprocessing (Keras applications: include_preprocessing=False)",
+            )
+        keras_config.check_keys(config, ("axis",))  # invert: refused
         keras_config.channel_axis(config, "axis", len(inputs[0]))
         return [("normalize", {})]
 
