@@ -49,8 +49,9 @@ class LayerGraph:
         self.layers.append(layer)
         return len(self.layers) - 1
 
-    def read(self, class_name: str, config: dict, inputs: tuple[int, ...], **where) -> int:
-        """Read Keras layer `class_name` with `config` on `inputs` (graph indices) into the graph.
+    def read(self, class_name: str, config: dict, inputs: tuple[int, ...], label: str = "", **where) -> int:
+        """Read Keras layer `class_name` with `config` on `inputs` (graph indices) into the graph;
+        `label` names what the code or file holds when it is not that layer (`keras.ops.add`).
         Raises `Untranslatable` (no position: the caller adds it) for a layer the spec cannot say."""
         self._unfolded(inputs)
         shapes = [self.layers[i].shape for i in inputs]
@@ -61,7 +62,7 @@ class LayerGraph:
             raise Untranslatable(None, f"`{class_name}` is not a Keras layer the spec language has", hint=kinds_hint())
         else:
             nodes = kind.read_keras(class_name, config, shapes)
-        return self.add(Layer(tuple(nodes), inputs, self.shape_of(nodes, inputs), class_name, **where))
+        return self.add(Layer(tuple(nodes), inputs, self.shape_of(nodes, inputs), label or class_name, **where))
 
     def reshape(self, config: dict, inputs: tuple[int, ...], **where) -> int:
         """Keras `Reshape`, which no kind reads alone: to a vector it is `flatten`; to 1x1xC right
@@ -133,6 +134,29 @@ IDENTITY_AT_INFERENCE = frozenset(
     }
 )
 
+# Activation functions applied to a tensor (`keras.ops.relu(x)`, `tf.nn.relu6(x)`,
+# `keras.activations.swish(x)`): read as an `Activation` layer of that name.
+ACTIVATION_FUNCTIONS = frozenset(
+    {
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "silu",
+        "swish",
+        "gelu",
+        "elu",
+        "selu",
+        "softplus",
+        "mish",
+        "hard_sigmoid",
+        "hard_silu",
+        "hard_swish",
+        "leaky_relu",
+        "linear",
+    }
+)
 _KINDS: dict[str, object] = {}
 
 

@@ -7,7 +7,7 @@ import ast
 from typing import Any
 
 from archspec.errors import Span, SpecError
-from archspec.interop.keras_graph import IDENTITY_AT_INFERENCE, keras_kinds, kinds_hint
+from archspec.interop.keras_graph import ACTIVATION_FUNCTIONS, IDENTITY_AT_INFERENCE, keras_kinds, kinds_hint
 from archspec.interop.keras_values import (
     Functional,
     Instance,
@@ -25,32 +25,20 @@ MERGE_FUNCTIONS = {"add": "Add", "multiply": "Multiply", "concatenate": "Concate
 MODEL_FUNCTIONS = ("Model", "Functional")
 
 
-# Activation functions applied to a tensor (`keras.ops.relu(x)`, `tf.nn.relu6(x)`,
-# `keras.activations.swish(x)`): read as an `Activation` layer of that name.
-ACTIVATION_FUNCTIONS = frozenset(
-    {
-        "relu",
-        "relu6",
-        "sigmoid",
-        "tanh",
-        "softmax",
-        "silu",
-        "swish",
-        "gelu",
-        "elu",
-        "selu",
-        "softplus",
-        "mish",
-        "hard_sigmoid",
-        "hard_silu",
-        "hard_swish",
-        "leaky_relu",
-        "linear",
-    }
-)
 # Keras functions of tensors that are spec layers, with the layer class they read as.
 TENSOR_FUNCTIONS = {"add": "Add", "multiply": "Multiply", "concatenate": "Concatenate"}
 SHAPE_FUNCTIONS = frozenset({"int_shape", "shape"})  # K.int_shape(x), keras.ops.shape(x), tf.shape(x)
+# `keras.applications.<module>.preprocess_input(x)` on a tensor, by the mode Keras gives each module:
+# "tf" scales to [-1, 1] (a `rescale`), "none" passes the input through (the model does it), the
+# others (a BGR flip with means, per-channel statistics) have no spec line.
+APPLICATION_PREPROCESSING = {
+    **dict.fromkeys(
+        ("mobilenet", "mobilenet_v2", "resnet_v2", "xception", "inception_v3", "inception_resnet_v2", "nasnet"), "tf"
+    ),
+    **dict.fromkeys(("efficientnet", "efficientnet_v2", "convnext", "mobilenet_v3"), "none"),
+    **dict.fromkeys(("vgg16", "vgg19", "resnet", "resnet50"), "caffe: a flip to BGR and per-channel means"),
+    "densenet": "torch: per-channel means and standard deviations",
+}
 # Keras' own answers to questions a script asks while it builds a model.
 CONSTANT_FUNCTIONS = {"image_data_format": "channels_last", "floatx": "float32", "backend": "jax"}
 
@@ -68,6 +56,9 @@ class KerasModels:
                 raise self.error("`Sequential` takes a list of layers", node)
             elements = _elements(node)
             for index, item in enumerate(items):
+                if isinstance(item, Unknown):  # a data-augmentation block the model may never use
+                    model.broken = model.broken or item.error
+                    continue
                 self.add_to(model, item, elements[index] if len(elements) == len(items) else node)
             return model
         if last in MODEL_FUNCTIONS:
@@ -92,6 +83,8 @@ class KerasModels:
             return _obtain_input_shape(*args, **kwargs)
         if last == "correct_pad" and args and isinstance(args[0], Tensor):
             return _correct_pad(self.shape_of(args[0]), *args[1:], **kwargs)
+        if last == "preprocess_input" and ".applications." in f".{path}." and args and isinstance(args[0], Tensor):
+            return self.preprocessing(path.split(".")[-2], args[0], node)
         if tensors:
             return self.tensor_function(path, last, node, args, kwargs)
         if last in keras_kinds() or last in IDENTITY_AT_INFERENCE or last == "Reshape":
@@ -110,6 +103,15 @@ class KerasModels:
             )
         # Anything else of Keras (optimizers, callbacks, datasets, initializers): an error only if needed.
         return Unknown(self.error(f"`{path}` is not a layer or model the importer follows", node.func))
+
+    def preprocessing(self, module: str, tensor: Tensor, node: ast.Call) -> Tensor:
+        mode = APPLICATION_PREPROCESSING.get(module)
+        if mode == "tf":  # x / 127.5 - 1
+            return self.tensor_arithmetic(1 / 127.5, -1.0, node, tensor)
+        if mode == "none":
+            return tensor
+        what = f" ({mode})" if mode else ""
+        raise self.error(f"`{module}.preprocess_input`{what} has no spec equivalent", node)
 
     def tensor_function(self, path: str, last: str, node: ast.Call, args: list, kwargs: dict) -> Any:
         """A Keras (or TensorFlow) function applied to tensors: an activation, a merge, a reshape."""
@@ -206,6 +208,8 @@ class KerasModels:
         if isinstance(value, Unknown):
             raise value.error
         if isinstance(layer, Sequential):
+            if layer.broken is not None:
+                raise layer.broken
             current = value
             for inner in layer.layers:
                 current = self.apply_layer(inner, current, node)
@@ -234,6 +238,8 @@ class KerasModels:
         return Tensor(self.read_layer(layer, (value.node,), where))
 
     def sequential_graph(self, model: Sequential) -> int:
+        if model.broken is not None:
+            raise model.broken
         layers = list(_flat(model.layers))
         if model.input is not None:
             current = model.input.node
@@ -344,6 +350,8 @@ def _flat(layers):
     """The layers of nested Sequential models (a data-augmentation block inside the model) in order."""
     for layer in layers:
         if isinstance(layer, Sequential):
+            if layer.broken is not None:
+                raise layer.broken
             yield from _flat(layer.layers)
         else:
             yield layer

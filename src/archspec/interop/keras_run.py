@@ -50,11 +50,12 @@ def run_script(path: str, model: str | None = None, input_shape: tuple[int, ...]
 
 def read_run(path: str, model: str | None = None, input_shape: tuple[int, ...] | None = None):
     """The spec of the model script `path` builds when run (an `ImportedSpec`, layers named as
-    Keras names them). Keras' own count is checked against the spec's."""
+    Keras names them), and Keras' own parameter count of that model."""
     from archspec.interop.keras_saved import read_config
 
     built = run_script(path, model, input_shape)
-    return read_config(built["config"], path, input_shape, how=f", `{built['name']}` built by running it")
+    how = f"as running it builds it (`{built['name']}`, `cnn-arch import --run`)"
+    return read_config(built["config"], path, input_shape, how), built["count_params"]
 
 
 def _script_error(path: str, stderr: str) -> UserError:
@@ -98,7 +99,9 @@ def _child(script: str, result: str, wanted: str, input_text: str) -> int:
     stopped: list = []
 
     def stop(self, *args, **kwargs):
-        stopped.append(self)
+        data = args[0] if args else kwargs.get("x")
+        shape = getattr(data, "shape", None)  # the data says the input shape of a model never built
+        stopped.append((self, tuple(shape[1:]) if shape is not None and len(shape) > 1 else None))
         raise _Stop(self)
 
     for method in ("fit", "evaluate", "predict"):
@@ -122,9 +125,10 @@ def _child(script: str, result: str, wanted: str, input_text: str) -> int:
             report["hint"] = "TensorFlow is not installed; `--run` runs Keras 3 on JAX (`tf.keras` maps to it)"
         sys.stderr.write("\n" + json.dumps(report) + "\n")
         return SCRIPT_FAILED
-    model, name = _chosen(keras, stopped, found, wanted)
+    model, name = _chosen(keras, [m for m, _ in stopped], found, wanted)
     if not model.built or not _is_functional(keras, model):
-        model = _traced(keras, model, input_text)
+        data_shape = next((s for m, s in stopped if m is model), None)
+        model = _traced(keras, model, input_text or "x".join(map(str, data_shape or ())))
     from keras.src.saving import serialization_lib
 
     config = serialization_lib.serialize_keras_object(model)
@@ -167,10 +171,36 @@ def _traced(keras, model, input_text: str):
     if shape is None:
         _fail("the model is a subclass that was never built, so its input shape is unknown", {})
     inputs = keras.Input(shape=shape)
-    # `call` itself, not `model(...)`: each layer it applies becomes a node (calling the model would
-    # make it one opaque node)
-    outputs = model.call(inputs) if not isinstance(model, keras.Sequential) else model(inputs)
+    original = keras.layers.Layer.__call__
+    keras.layers.Layer.__call__ = _open_call(keras, original)
+    try:
+        # `call` itself, not `model(...)`: each layer it applies becomes a node (calling the model
+        # would make it one opaque node)
+        outputs = model.call(inputs) if not isinstance(model, keras.Sequential) else model(inputs)
+    finally:
+        keras.layers.Layer.__call__ = original
     return keras.Model(inputs, outputs, name=model.name)
+
+
+def _open_call(keras, original):
+    """`Layer.__call__` that opens the user's own layer classes: one whose weights all belong to the
+    Keras layers it holds runs its `call`, so those layers become nodes; any other is applied as is
+    (and the reader refuses it by its class name)."""
+
+    def call(self, *args, **kwargs):
+        if type(self).__module__.startswith("keras.") or not args or not keras.KerasTensor.__instancecheck__(args[0]):
+            return original(self, *args, **kwargs)
+        try:
+            if not self.built:
+                self.build(args[0].shape)
+            inner = {id(w) for layer in self._flatten_layers(include_self=False) for w in layer.weights}
+        except Exception:  # a layer this cannot open is applied as is
+            return original(self, *args, **kwargs)
+        if any(id(w) not in inner for w in self.weights):  # weights of its own: not layers of the spec
+            return original(self, *args, **kwargs)
+        return self.call(*args, **kwargs)
+
+    return call
 
 
 def _built_shape(model):
@@ -189,6 +219,9 @@ def _tensorflow_keras(keras) -> None:
 
     if importlib.util.find_spec("tensorflow") is not None:
         return
+    from keras.src.utils import module_utils
+
+    module_utils.tensorflow.available  # noqa: B018  (Keras settles "no TensorFlow" before the stand-in exists)
     shim = types.ModuleType("tensorflow")
     shim.keras = keras
     shim.__path__ = []  # a package, so `tensorflow.keras.layers` imports

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archspec.errors import PathError, SourceText, Span, UserError
-from archspec.interop.keras_graph import LayerGraph, write_spec
+from archspec.interop.keras_graph import ACTIVATION_FUNCTIONS, LayerGraph, keras_kinds, write_spec
 from archspec.interop.readers import ImportedSpec
 from archspec.layers import Untranslatable
 
@@ -44,8 +44,8 @@ def read_saved(path: str, input_shape: tuple[int, ...] | None = None) -> Importe
 
 
 def read_config(config: dict, path: str, input_shape: tuple[int, ...] | None = None, how: str = "") -> ImportedSpec:
-    """The spec of a model config (`config.json`'s content) read from `path`; `how` says how it was
-    read, for the spec's first line."""
+    """The spec of a model config (`config.json`'s content) read from `path`; `how` says how the
+    config was obtained, for the spec's first line (default: read from the file)."""
     reader = _Reader(path, input_shape)
     try:
         outputs = reader.model(config, "", None)
@@ -55,7 +55,8 @@ def read_config(config: dict, path: str, input_shape: tuple[int, ...] | None = N
             raise Untranslatable(None, f"the model has {len(outputs)} outputs ({names}); a spec has one")
         inner = config.get("config")
         model = inner.get("name", "model") if isinstance(inner, dict) else "model"
-        header = f"# Imported from {path} (model `{model}`){how} by `cnn-arch import`; one line per Keras layer."
+        how = how or "by `cnn-arch import`"
+        header = f"# Imported from {path} (model `{model}`) {how}; one line per Keras layer."
         text, owners = write_spec(reader.graph, outputs[0], header, lambda layer: f"{layer.name} ({layer.keras})")
     except Untranslatable as problem:
         where = f"Keras layer {reader.current}: " if reader.current else ""
@@ -229,6 +230,12 @@ class _Reader:
         inputs = tuple(t.index for t in first if isinstance(t, _Tensor)) if isinstance(first, list) else (tensors[0],)
         if class_name == "Reshape":
             return [self.graph.reshape(config, inputs, **where)]
+        if module and not module.startswith("keras") and class_name not in keras_kinds():
+            raise Untranslatable(
+                None,
+                f"`{class_name}` is a custom layer class (module `{module}`): its code is not in the saved model",
+                hint="`cnn-arch import --run` on the script that builds it reads the Keras layers it applies",
+            )
         return [self.graph.read(class_name, config, inputs, **where)]
 
     def operation(self, class_name: str, config: dict, args: list, where: dict) -> int:
@@ -241,11 +248,17 @@ class _Reader:
             if class_name in ("Subtract", "Divide", "TrueDivide") and not isinstance(args[0], _Tensor):
                 raise Untranslatable(None, f"`{class_name.lower()}` of a number by a tensor has no spec equivalent")
             scale, offset = CONSTANT_OPS[class_name](float(numbers[0]))
-            return self.graph.read("Rescaling", {"scale": scale, "offset": offset}, (tensors[0].index,), **where)
+            label = f"keras.ops.{_snake(class_name)} by {numbers[0]!r}"
+            return self.graph.read("Rescaling", {"scale": scale, "offset": offset}, (tensors[0].index,), label, **where)
         if class_name in ("Add", "Multiply") and len(tensors) == len(args) >= 2:
-            return self.graph.read(class_name, {}, tuple(t.index for t in tensors), **where)
+            label = f"keras.ops.{_snake(class_name)}"
+            return self.graph.read(class_name, {}, tuple(t.index for t in tensors), label, **where)
         if class_name == "GetItem" and len(args) == 2 and isinstance(args[0], _Tensor):
-            return self.graph.read("GetItem", {"key": args[1]}, (args[0].index,), **where)
+            return self.graph.read("GetItem", {"key": args[1]}, (args[0].index,), "a slice x[...]", **where)
+        if _snake(class_name) in ACTIVATION_FUNCTIONS and len(tensors) == len(args) == 1:
+            config = {"activation": _snake(class_name)}
+            label = f"keras.ops.{_snake(class_name)}"
+            return self.graph.read("Activation", config, (tensors[0].index,), label, **where)
         if class_name == "Reshape" and tensors:
             shape = config.get("newshape", args[1] if len(args) > 1 else None)
             return self.graph.reshape({"target_shape": shape}, (tensors[0].index,), **where)

@@ -64,6 +64,7 @@ class Sequential:
     span: Span
     layers: list[LayerObject | Sequential | Instance] = field(default_factory=list)
     input: Tensor | None = None
+    broken: SpecError | None = None  # a layer it holds that cannot be followed: an error once it is used
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,15 @@ def import_command(
             raise UserError("--run runs a Python script", hint=f"`cnn-arch import {source}` reads it without running")
         from archspec.interop.keras_run import read_run
 
-        imported = read_run(str(source), model, shape)
+        imported, keras_count = read_run(str(source), model, shape)
     else:
-        imported = readers.read_model(str(source), model, shape)
-    readers.compile_imported(imported)  # a model the spec cannot type is reported at its origin, not written
+        imported, keras_count = readers.read_model(str(source), model, shape), None
+    typed = readers.compile_imported(imported)  # a model the spec cannot type is reported at its origin, not written
+    if keras_count is not None and typed.params != keras_count:
+        raise UserError(
+            f"the spec counts {typed.params:,} parameters where Keras counts {keras_count:,}: a bug of the reader",
+            hint="please report it with the script",
+        )
     if out is None:
         sys.stdout.write(imported.text)
         return
