@@ -42,7 +42,9 @@ def run_file(path) -> dict:
         return runpy.run_path(str(path))
 
 
-def counts(model) -> tuple[int, int, tuple]:
-    """(total, trainable, output shape without the batch) as Keras reports them."""
+def counts(model, output=None) -> tuple[int, int, tuple]:
+    """(total, trainable, output shape without the batch) as Keras reports them; `output`: the
+    tensor a subclassed model (which has no `outputs`) gave when the script called it on an input."""
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    return model.count_params(), trainable, tuple(model.outputs[0].shape[1:])
+    output = output if output is not None else model.outputs[0]
+    return model.count_params(), trainable, tuple(output.shape[1:])

@@ -26,6 +26,8 @@ MODELS = [
     ("cats_dogs.py", "flatten_dense_dropout", 1_947_421, 1_946_973, (1,)),
     ("cats_dogs.py", "global_pooling", 94_049, 93_601, (1,)),
     ("residual.py", "model", 173_770, 173_002, (10,)),
+    ("everyday_python.py", "model", 31_482, 31_066, (10,)),
+    ("subclassed.py", "model", 2_301, 2_253, (5,)),
 ]
 
 
@@ -249,3 +251,98 @@ def test_cli_errors_point_at_python(cli, tmp_path):
         assert result.code == 2
         assert f"{path}:2:23: error: `GRU` is not a Keras layer" in result.err
         assert "Traceback" not in result.err
+
+
+# --- everyday Python, and no traceback whatever the file holds --------------------------------------
+
+
+def _dense_units(code: str) -> list[int]:
+    """The `dense` widths of the model `code` builds (its last lines make it)."""
+    typed = compile_python(textwrap.dedent(code), "model.py")
+    return [n.attrs["units"] for n in typed.graph.nodes if n.kind == "dense"]
+
+
+def test_shapes_are_read_off_tracked_tensors():
+    code = """
+    import keras
+    from tensorflow.keras import backend as K
+    x = keras.Input(shape=(8, 8, 6))
+    y = keras.layers.Conv2D(12, 3)(x)
+    a = keras.layers.Dense(K.int_shape(y)[-1])(y)
+    b = keras.layers.Dense(keras.ops.shape(a)[1] * 2)(a)
+    c = keras.layers.Dense(b.shape[-1] + b.shape.as_list()[2])(b)
+    m = keras.Model(x, c)
+    """
+    assert _dense_units(code) == [12, 12, 18]  # 6x6x12 after the conv: widths 12, 6*2, 12+6
+
+
+def test_conditions_on_values_the_reader_computes():
+    code = """
+    import keras
+    from keras import backend, layers
+
+    def head(x, input_tensor=None, classes=3, pooling="avg"):
+        bn_axis = 3 if backend.image_data_format() == "channels_last" else 1
+        x = layers.BatchNormalization(axis=bn_axis)(x)
+        if input_tensor is None and pooling in ("avg", "max"):
+            x = layers.GlobalAveragePooling2D()(x) if pooling == "avg" else layers.GlobalMaxPooling2D()(x)
+        return layers.Dense(classes * 2 if classes > 2 else 1)(x)
+
+    x = keras.Input((4, 4, 2))
+    m = keras.Model(x, head(x))
+    """
+    assert _dense_units(code) == [6]
+
+
+def test_a_long_expression_is_evaluated_without_recursion():
+    terms = "+".join(["1"] * 2000)
+    assert _dense_units(
+        f"import keras\nn = {terms}\nm = keras.Sequential([keras.Input((4,)), keras.layers.Dense(n)])"
+    ) == [2000]
+
+
+def test_a_reader_gap_is_a_located_error(monkeypatch):
+    from archspec.interop import keras_import
+
+    def broken(self, node, env):
+        raise KeyError("a gap")
+
+    monkeypatch.setattr(keras_import._Importer, "_BinOp", broken)
+    with pytest.raises(SpecError) as caught:
+        compile_python(
+            "import keras\nn = 2\nm = keras.Sequential([keras.Input((4,)), keras.layers.Dense(n * 2)])", "m.py"
+        )
+    assert (caught.value.line, caught.value.message) == (3, "cannot follow this statement (KeyError: 'a gap')")
+
+
+# Files that once crashed the reader or could: each is a located error (or a model), never a traceback.
+CRASH_CASES = [
+    ("x = 1 // 0\n", "no Keras model found", 1),
+    (
+        "import keras\nn = 1 // 0\nm = keras.Sequential([keras.Input((4,)), keras.layers.Dense(n)])",
+        "ZeroDivisionError",
+        2,
+    ),
+    ("x = " + "+".join(["1"] * 40_000) + "\n", "cannot parse this file (RecursionError)", 1),
+    ("x = " + "(" * 300 + "1" + ")" * 300 + "\n", "not valid Python: too many nested parentheses", 1),
+    ("import keras\ndef f(n):\n    return f(n + 1)\nm = f(0)", "function calls nested more than", 3),
+    (
+        "import keras\nm = keras.Sequential([keras.Input((4,))])\nfor i in range(10**9):\n    m.add(keras.layers.Dense(4))",
+        "a range of 1,000,000,000 items",
+        3,
+    ),
+    ("import keras\nl = [0] * 10**9", "no Keras model found", 1),
+    ("import keras\nx = 2 ** 10000\nm = keras.Sequential([keras.Input((x,))])", "an exponent of 10000", 2),
+    ("import keras\nclass M(keras.Model):\n    def call(self, x):\n        return x\nm = M()", "input shape of `M`", 5),
+    ("import keras\nm = keras.Sequential([keras.layers.Lambda(lambda x: x)])", "`Lambda` is not a Keras layer", 2),
+]
+
+
+@pytest.mark.parametrize(("code", "message", "line"), CRASH_CASES)
+def test_no_traceback_whatever_the_file_holds(cli, tmp_path, code, message, line):
+    path = tmp_path / "model.py"
+    path.write_text(code)
+    result = cli("import", str(path))
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    assert result.err.startswith(f"{path}:{line}:") and message in result.err, result.err

@@ -24,7 +24,6 @@ PENDING = {
     "keras write": "interop-writers: the kinds' keras_code",
     "pytorch write": "interop-writers: the kinds' pytorch_code",
     "flax write": "interop-writers: the kinds' flax_code",
-    "keras read": "keras-readers: the kinds' read_keras",
     "onnx read": "onnx-reader: the kinds' read_onnx",
 }
 

@@ -44,6 +44,7 @@ class Layer:
 class LayerGraph:
     layers: list[Layer] = field(default_factory=list)
     folded: set[int] = field(default_factory=set)  # global poolings a Reshape made 1x1xC
+    variables: dict[int, str] = field(default_factory=dict)  # the first Python variable holding a tensor
 
     def add(self, layer: Layer) -> int:
         self.layers.append(layer)
@@ -327,7 +328,8 @@ class _Writer:
     def _name(self, index: int) -> int:
         if index not in self.names:
             layer = self.layers[index]
-            base = re.sub(r"\W", "_", layer.name.split("/")[-1]) if layer.name else f"{layer.nodes[0][0]}{index}"
+            base = layer.name.split("/")[-1] or self.graph.variables.get(index) or f"{layer.nodes[0][0]}{index}"
+            base = re.sub(r"\W", "_", base)
             if not re.match(r"[A-Za-z_]", base) or base in RESERVED or re.fullmatch(r"x\d+", base):
                 base = f"t_{base}"
             taken = set(self.names.values())

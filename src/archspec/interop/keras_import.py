@@ -17,7 +17,8 @@ from collections import ChainMap
 from typing import Any
 
 from archspec.errors import SourceText, Span, SpecError
-from archspec.interop.keras_graph import LayerGraph, write_spec
+from archspec.interop.imported import ImportedSpec, ModelFile
+from archspec.interop.keras_graph import LayerGraph, keras_kinds, write_spec
 from archspec.interop.keras_models import KerasModels
 from archspec.interop.keras_values import (
     BINARY,
@@ -44,7 +45,6 @@ from archspec.interop.keras_values import (
     apply,
     span_of,
 )
-from archspec.interop.readers import ImportedSpec, ModelFile
 from archspec.layers import Untranslatable
 
 KERAS_ROOTS = ("keras", "tensorflow", "tf_keras")
@@ -267,6 +267,9 @@ class _Importer(KerasModels):
                     env[alias.asname or alias.name] = function
 
     def class_def(self, node: ast.ClassDef, env) -> None:
+        if node.name in keras_kinds():  # ConvNeXt's `LayerScale`, the exporter's `ChannelShuffle`: that kind
+            env[node.name] = KerasName(node.name)
+            return
         bases = [self.lazy(b, env) for b in node.bases]
         names = [b.last for b in bases if isinstance(b, KerasName)] + [
             "Model" if b.model else "Layer" for b in bases if isinstance(b, KerasClass)
@@ -283,6 +286,8 @@ class _Importer(KerasModels):
     def assign(self, target: ast.expr, value: Any, env, top: bool) -> None:
         if isinstance(target, ast.Name):
             env[target.id] = value
+            if isinstance(value, Tensor):  # a name for the tensor, should the spec need one
+                self.graph.variables.setdefault(value.node, target.id)
             if top and (isinstance(value, (Sequential, Functional)) or _is_model(value)):
                 self.found = [(n, v) for n, v in self.found if n != target.id] + [(target.id, value)]
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -505,11 +510,10 @@ class _Importer(KerasModels):
         left = self.value(node.left, env)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.value(comparator, env)
-            if isinstance(left, Tensor) or isinstance(right, Tensor):
-                if type(op) in (ast.Is, ast.IsNot):
-                    result = (left is right) == isinstance(op, ast.Is)
-                else:
-                    raise self.error("cannot compare a tensor", node)
+            if type(op) in (ast.Is, ast.IsNot):  # identity, of any value (`self.project is None`)
+                result = (left is right) == isinstance(op, ast.Is)
+            elif isinstance(left, Tensor) or isinstance(right, Tensor):
+                raise self.error("cannot compare a tensor", node)
             else:
                 result = apply(self.error, node, COMPARE[type(op)], left, right)
             if not result:
@@ -709,10 +713,16 @@ class _Importer(KerasModels):
             raise self.error(f"`{instance.cls.node.name}` has no `call` method", node)
         if instance.cls.model and args and isinstance(args[0], Tensor):
             self.applied_once(instance, node)
-        return self.call_function(Function(call, instance.cls.scope, instance), args, kwargs, span_of(node))
+        output = self.call_function(Function(call, instance.cls.scope, instance), args, kwargs, span_of(node))
+        if instance.cls.model and args and isinstance(args[0], Tensor) and isinstance(output, Tensor):
+            instance.output = output  # `model(keras.Input(...))` builds it: its graph is this call's
+        return output
 
     def subclassed_graph(self, instance: Instance) -> int:
-        """The output of a `keras.Model` subclass's `call` on an input of its built shape."""
+        """The output of a `keras.Model` subclass's `call`: the call the script made on an input, or
+        one on an input of its built shape."""
+        if instance.output is not None and self.input_shape is None:
+            return instance.output.node
         shape = self.input_shape or instance.input_shape
         if shape is None:
             raise SpecError(
@@ -722,6 +732,7 @@ class _Importer(KerasModels):
                 source=self.source,
             )
         origin = Tensor(self.read_input({"shape": tuple(shape)}, instance.span, {}))
+        self.applied.clear()  # a fresh call of the whole model: the script's own call, if any, is left unused
         output = self.call_instance(instance, [origin], {}, None)
         if not isinstance(output, Tensor):
             raise SpecError(

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec.errors import PathError, SourceText, Span, UserError
+from archspec.interop.imported import ImportedSpec
 from archspec.interop.keras_graph import ACTIVATION_FUNCTIONS, LayerGraph, keras_kinds, write_spec
-from archspec.interop.readers import ImportedSpec
 from archspec.layers import Untranslatable
 
 KERAS_SUFFIXES = (".keras",)
@@ -61,12 +61,13 @@ def read_config(config: dict, path: str, input_shape: tuple[int, ...] | None = N
     except Untranslatable as problem:
         where = f"Keras layer {reader.current}: " if reader.current else ""
         raise PathError(path, where + problem.message, hint=problem.hint) from None
-    layers = {line: _layer_text(reader.graph.layers[i]) for line, i in owners.items()}
-    return ImportedSpec(model, text, None, SourceText(path, text), Span(1, 1), layers)
-
-
-def _layer_text(layer) -> str:
-    return f"Keras layer `{layer.name}` ({layer.keras})"
+    # The file's places: one line per Keras layer (`conv2d_3 (Conv2D)`), as Netron lists them.
+    listing = {index: number for number, index in enumerate(sorted(set(owners.values())), start=1)}
+    graph = reader.graph.layers
+    source = SourceText(path, "\n".join(f"{graph[i].name} ({graph[i].keras})" for i in listing) + "\n")
+    origins = {line: Span(listing[i], 1, len(source.line(listing[i])) + 1) for line, i in owners.items()}
+    layers = {line: f"Keras layer `{graph[i].name}` ({graph[i].keras})" for line, i in owners.items()}
+    return ImportedSpec(model, text, origins, source, Span(1, 1), layers)
 
 
 def load_config(path: str) -> dict:
@@ -230,6 +231,9 @@ class _Reader:
         inputs = tuple(t.index for t in first if isinstance(t, _Tensor)) if isinstance(first, list) else (tensors[0],)
         if class_name == "Reshape":
             return [self.graph.reshape(config, inputs, **where)]
+        if class_name == "CustomScaleLayer" and len(inputs) == 2:  # InceptionResNetV2's x + scale * residual
+            scaled = self.graph.read("Rescaling", {"scale": config.get("scale")}, inputs[1:], "its scale", **where)
+            return [self.graph.read("Add", {}, (inputs[0], scaled), class_name, **where)]
         if module and not module.startswith("keras") and class_name not in keras_kinds():
             raise Untranslatable(
                 None,

@@ -99,6 +99,7 @@ class Instance:
     attrs: dict[str, Any]
     span: Span
     input_shape: tuple | None = None  # from `model.build((None, H, W, C))`
+    output: Any = None  # the Tensor a model's call on an input gave, when the script calls it
 
 
 @dataclass(frozen=True)

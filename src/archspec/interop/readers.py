@@ -9,54 +9,12 @@ language server type that spec and report every place at its origin.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from archspec.errors import SourceText, Span, SpecError, UserError
-
-
-@dataclass(frozen=True)
-class ImportedSpec:
-    """A model read from a file as a spec: the spec text and, for each spec line, where it came from.
-
-    From source code, `source` is the Python file and `origins` its places. From a saved model,
-    `origins` is None: `source` is the spec itself under the file's name (the text `cnn-arch import`
-    writes), and `layers` names the layer of each line, which errors and findings quote."""
-
-    name: str  # the variable or function that holds the model, or the saved model's name
-    text: str
-    origins: dict[int, Span] | None
-    source: SourceText
-    span: Span  # where the model is built
-    layers: dict[int, str] = field(default_factory=dict)  # spec line -> "Keras layer `conv2d_3` (Conv2D)"
-
-    def locate(self, span: Span | None) -> Span:
-        """The origin of a spec place (the model's own place when the line has none)."""
-        if span is None:
-            return self.span
-        if self.origins is None:
-            return span
-        return self.origins.get(span.line, self.span)
-
-    def layer_at(self, span: Span | None) -> str | None:
-        return self.layers.get(span.line) if span is not None else None
-
-    def relocate(self, error: SpecError) -> SpecError:
-        """The same error at the origin of the layer it is about, naming the layer of a saved model."""
-        layer = self.layer_at(error.span)
-        message = f"{layer}: {error.message}" if layer else error.message
-        return SpecError(message, self.locate(error.span), hint=error.hint, source=self.source)
-
-
-class ModelFile(NamedTuple):
-    """The models one file holds: their names, in order, and how to read one (None: the last)."""
-
-    names: list[str]
-    read: Callable[[str | None], ImportedSpec]
-
-    def all(self) -> list[ImportedSpec]:
-        return [self.read(name) for name in self.names] or [self.read(None)]  # none: the reader's error
+from archspec.errors import SpecError, UserError
+from archspec.interop.imported import ImportedSpec, ModelFile
 
 
 class Reader(NamedTuple):
@@ -77,18 +35,27 @@ def _keras_source(path: str, text: str | None, input_shape) -> ModelFile:
     return keras_models(text, path, input_shape)
 
 
-def _keras_saved(path: str, text: str | None, input_shape) -> ModelFile:
+def single(read: Callable[[str, tuple[int, ...] | None], ImportedSpec]) -> Callable:
+    """A reader of a binary file that holds one model, from `read(path, input_shape)`."""
+
+    def open_file(path: str, text: str | None, input_shape) -> ModelFile:
+        imported = read(path, input_shape)
+        return ModelFile([imported.name], lambda name: imported)
+
+    return open_file
+
+
+def _keras_saved(path: str, input_shape) -> ImportedSpec:
     from archspec.interop.keras_saved import read_saved
 
-    imported = read_saved(path, input_shape)
-    return ModelFile([imported.name], lambda name: imported)
+    return read_saved(path, input_shape)
 
 
 READERS: dict[str, Reader] = {
     ".py": Reader(_keras_source, text=True),  # Keras model code, read statically (keras_import)
-    ".keras": Reader(_keras_saved),  # a saved Keras model: config.json in a zip (keras_saved)
-    ".h5": Reader(_keras_saved),  # a Keras model saved as HDF5: its `model_config` (keras_saved, h5py)
-    ".hdf5": Reader(_keras_saved),
+    ".keras": Reader(single(_keras_saved)),  # a saved Keras model: config.json in a zip (keras_saved)
+    ".h5": Reader(single(_keras_saved)),  # a Keras model saved as HDF5: its `model_config` (through h5py)
+    ".hdf5": Reader(single(_keras_saved)),
 }
 
 
@@ -120,8 +87,6 @@ def compile_imported(imported: ImportedSpec, input_shape: tuple[int, ...] | None
         typed = compile_spec(imported.text, imported.source.name, input_shape)
     except SpecError as error:
         raise imported.relocate(error) from None
-    if imported.origins is None:
-        return typed
     graph = typed.graph
     nodes = tuple(replace(n, span=imported.locate(n.span)) for n in graph.nodes)
     scopes = tuple(replace(s, span=imported.locate(s.span)) for s in graph.scopes)
@@ -135,7 +100,7 @@ def compile_model_file(name: str, input_shape: tuple[int, ...] | None = None):
 
 def lint_models(name: str, text: str | None, settings, input_shape: tuple[int, ...] | None = None):
     """Lint findings for every model file `name` holds, at their origins, and the text they quote
-    (the Python source, or the spec written for a saved model). Fixes are spec edits, so none is
+    (the Python source, or a saved model's list of layers). Fixes are spec edits, so none is
     offered; `# noqa: CODE` on a Python line suppresses a finding as in a spec."""
     from archspec.lint.engine import lint_source, noqa_codes
 
@@ -148,10 +113,9 @@ def lint_models(name: str, text: str | None, settings, input_shape: tuple[int, .
             raise imported.relocate(error) from None
         for finding in found:
             span = imported.locate(finding.span)
-            if imported.origins is not None:
-                codes = noqa_codes(imported.source.line(span.line))
-                if codes is not None and (not codes or finding.code in codes):
-                    continue
+            codes = noqa_codes(imported.source.line(span.line))  # `# noqa: CODE` on a Python line
+            if codes is not None and (not codes or finding.code in codes):
+                continue
             notes = (*finding.notes, f"in model `{imported.name}`") if len(models) > 1 else finding.notes
             layer = imported.layer_at(finding.span)
             message = f"{layer}: {finding.message}" if layer else finding.message

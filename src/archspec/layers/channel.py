@@ -3,6 +3,7 @@ channel split) and `shuffle G` interleaves G channel groups (ShuffleNet's channe
 
 from __future__ import annotations
 
+from archspec.layers import keras_config
 from archspec.layers.base import Arg, ArgError, LayerKind, ShapeError, Untranslatable, layer, non_negative, positive
 from archspec.text import describe_shape, show
 from archspec.words import Interval
@@ -84,6 +85,14 @@ class Shuffle(LayerKind):
     linear = True
     summary = "channel shuffle: `shuffle G` interleaves G channel groups (ShuffleNet, torchvision's order)"
     args = (Arg("groups", positive, positional=True, doc="number of groups; must divide the channels"),)
+
+    # Keras has no shuffle layer: this is the class `cnn-arch export --to keras` writes.
+    keras_classes = ("ChannelShuffle",)
+    keras_positional = ("groups",)
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("groups",))
+        return [("shuffle", keras_config.bind(self, {"groups": config.get("groups")}))]
 
     def output_shape(self, attrs, inputs):
         channels, groups = inputs[0][-1], attrs["groups"]

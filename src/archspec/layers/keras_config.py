@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspec.layers.base import REQUIRED, ArgError, LayerKind, ReadNode, Untranslatable
+from archspec.layers.base import REGISTRY, REQUIRED, ArgError, LayerKind, ReadNode, Untranslatable
 from archspec.words import Word
 
 # Keys that never change what the network computes at inference or how many parameters it has.
@@ -108,8 +108,6 @@ KERAS_LEAKY_SLOPE = 0.2  # keras.activations.leaky_relu's default (the spec's `l
 
 def activation(config: dict[str, Any], key: str = "activation") -> list[ReadNode]:
     """The nodes a Keras `activation=` adds after its layer: none for linear."""
-    from archspec.layers import REGISTRY
-
     value = config.get(key)
     if isinstance(value, dict) and isinstance(value.get("config"), str):  # a serialized function
         value = value["config"]

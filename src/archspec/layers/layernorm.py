@@ -127,12 +127,15 @@ class LayerScale(LayerKind):
     linear = True
     summary = "a learnable scale per channel, x * gamma (ConvNeXt's layer scale; `init=` starts gamma, 1e-6)"
     args = (Arg("init", real, 1e-6, doc="the starting value of every gamma"),)
-    # Keras has no core layer-scale layer: the one keras.applications' ConvNeXt defines.
+    # Keras has no core layer-scale layer: the one keras.applications' ConvNeXt defines
+    # (`init_values`, `projection_dim`); `cnn-arch export --to keras` writes one that says `init`.
     keras_classes = ("LayerScale",)
     keras_positional = ("init_values", "projection_dim")
 
     def read_keras(self, class_name, config, inputs):
-        keras_config.check_keys(config, ("init_values", "projection_dim"))
+        keras_config.check_keys(config, ("init_values", "projection_dim", "init"))
+        if "init" in config:
+            config = {**config, "init_values": config["init"]}
         width = config.get("projection_dim")
         if width is not None and width != inputs[0][-1]:
             raise Untranslatable(

@@ -196,9 +196,15 @@ class DropPath(LayerKind):
     )
     args = (Arg("rate", rate, positional=True, doc="probability of dropping the branch, 0 <= P < 1"),)
 
+    # Keras has no stochastic-depth layer: `cnn-arch export --to keras` writes a `DropPath` class,
+    # and EfficientNet a `Dropout` whose `noise_shape` is 1 but for the batch (`dropout` hands it over).
+    keras_classes = ("DropPath",)
+    keras_positional = ("rate",)
+
     def read_keras(self, class_name, config, inputs):
-        """Keras has no stochastic-depth layer: EfficientNet writes it as a `Dropout` whose
-        `noise_shape` is 1 everywhere but the batch, which `dropout`'s reader hands over."""
+        if class_name == "DropPath":
+            keras_config.check_keys(config, ("rate",))
+            return [("droppath", keras_config.bind(self, {"rate": config.get("rate")}))]
         shape = keras_config.plain(config.get("noise_shape"))
         if not isinstance(shape, tuple) or len(shape) != len(inputs[0]) + 1 or any(d != 1 for d in shape[1:]):
             raise Untranslatable(

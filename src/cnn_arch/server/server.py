@@ -16,11 +16,13 @@ from pygls.uris import to_fs_path
 
 from archspec import __version__
 from archspec.errors import UserError
+from archspec.interop import readers
 from archspec.lint import Settings
 from archspec.lint import config as lint_config
 from cnn_arch.server import diagnostics as diag
 from cnn_arch.server import features
 from cnn_arch.server.analysis import Analysis
+from cnn_arch.server.model_files import ModelFileAnalysis
 
 SECTION = "cnn-arch"
 
@@ -57,8 +59,12 @@ class SpecServer(LanguageServer):
         """Re-analyze a document and publish its diagnostics."""
         document = self.workspace.get_text_document(uri)
         settings, config_error = self.lint_settings(uri)
-        name = Path(to_fs_path(uri)).name if uri.startswith("file:") else uri
-        analysis = Analysis(document.source, name, settings, self.analyses.get(uri))
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        name = Path(path).name if path else uri
+        if readers.reader_for(name):  # Keras code or a saved model: checked as `cnn-arch lint` checks it
+            analysis = ModelFileAnalysis(document.source, name, path, settings)
+        else:
+            analysis = Analysis(document.source, name, settings, self.analyses.get(uri))
         self.analyses[uri] = analysis
         found = diag.diagnostics(analysis, uri, self.workspace.position_codec, config_error)
         self.text_document_publish_diagnostics(

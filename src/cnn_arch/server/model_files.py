@@ -1,0 +1,61 @@
+"""An open model file that is not a spec (Keras code `model.py`, a saved `model.keras`), checked as
+`cnn-arch lint` checks it: findings and errors at their origins (Python lines; for a saved model,
+whose bytes have no lines, the file's start, with the Keras layer named in the message), and for
+Keras code the hover and shape hints of each Python line that makes a layer."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from archspec.errors import Span, SpecError, UserError
+from archspec.interop import readers
+from archspec.lint import Finding, Settings
+from archspec.source import SourceText
+from cnn_arch.server.analysis import Occurrence, line_facts
+
+
+class ModelFileAnalysis:
+    """The `Analysis` interface for a model file: `path` is where a saved model is read from (its
+    editor text is bytes, not the model)."""
+
+    module = None  # no macros to complete or go to
+
+    def __init__(self, text: str, name: str, path: str | None, settings: Settings) -> None:
+        self.reader = readers.reader_for(name)
+        self.text = text if self.reader.text else ""
+        self.name = name
+        self.lines = SourceText("", self.text)
+        self.error: SpecError | None = None
+        self.findings: list[Finding] = []
+        self.source = path or name
+        try:
+            _, findings = readers.lint_models(self.source, text if self.reader.text else None, settings)
+            self.findings = [self._placed(f) for f in findings]
+        except SpecError as error:
+            self.error = error if self.reader.text else SpecError(error.message, Span(1, 1), hint=error.hint)
+        except UserError as error:  # a file the reader refuses as a whole (no zip, a layer it cannot say)
+            self.error = SpecError(error.message, Span(1, 1), hint=error.hint)
+
+    def _placed(self, finding: Finding) -> Finding:
+        return finding if self.reader.text else finding._replace(span=Span(1, 1))
+
+    @cached_property
+    def rows(self) -> tuple:
+        """The summary rows of the file's (last) model, at Python lines; none for a saved model."""
+        if self.error is not None or not self.reader.text:
+            return ()
+        from archspec.summary import summarize
+
+        try:
+            models = readers.open_models(self.source, self.text)
+            typed = readers.compile_imported(models.read(None))
+        except UserError:
+            return ()
+        return summarize(typed, self.name).rows
+
+    @cached_property
+    def facts(self) -> dict[int, list[Occurrence]]:
+        return line_facts(self.rows)
+
+    def definition(self, name: str):
+        return None
