@@ -171,8 +171,9 @@ def keras_kinds() -> dict:
 
 
 def kinds_hint() -> str:
-    shown = sorted(set(keras_kinds()) - {"GetItem", "LocalResponseNorm"})
-    return "Keras layers the spec has: " + ", ".join(shown)
+    """The Keras classes the layer kinds read, one per kind (no aliases)."""
+    shown = sorted({kind.keras_classes[0] for kind in REGISTRY.values() if kind.keras_classes})
+    return "Keras classes the spec reads: " + ", ".join(shown)
 
 
 # --- the spec of a graph ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class Input(LayerKind):
     summary = "the input tensor: `input HxWxC` (batch not included)"
     args = (Arg("shape", input_shape, positional=True, doc="HxWxC, or N for a vector"),)
     keras_classes = ("InputLayer",)
-    keras_positional = ("shape", "batch_size", "dtype", "sparse", "batch_shape")
+    keras_positional = ("shape", "batch_size", "dtype", "sparse", "ragged", "batch_shape")
 
     def output_shape(self, attrs, inputs):
         return attrs["shape"]
