@@ -254,9 +254,12 @@ class _Reader:
             scale, offset = CONSTANT_OPS[class_name](float(numbers[0]))
             label = f"keras.ops.{_snake(class_name)} by {numbers[0]!r}"
             return self.graph.read("Rescaling", {"scale": scale, "offset": offset}, (tensors[0].index,), label, **where)
-        if class_name in ("Add", "Multiply") and len(tensors) == len(args) >= 2:
+        flat = list(_tensors(args))
+        if class_name in keras_kinds() and flat and all(isinstance(a, (_Tensor, list)) for a in args):
+            # an operation of the same name as a layer a kind reads (`ops.add`, `ops.concatenate`)
+            config = {k: v for k, v in config.items() if k != "name"}
             label = f"keras.ops.{_snake(class_name)}"
-            return self.graph.read(class_name, {}, tuple(t.index for t in tensors), label, **where)
+            return self.graph.read(class_name, config, tuple(t.index for t in flat), label, **where)
         if class_name == "GetItem" and len(args) == 2 and isinstance(args[0], _Tensor):
             return self.graph.read("GetItem", {"key": args[1]}, (args[0].index,), "a slice x[...]", **where)
         if _snake(class_name) in ACTIVATION_FUNCTIONS and len(tensors) == len(args) == 1:
