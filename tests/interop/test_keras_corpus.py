@@ -37,7 +37,7 @@ OUTCOMES = {
     "keras_io_convmixer.py": (EXACT, None),
     "keras_io_deeplabv3_plus.py": (
         "`resnet50.preprocess_input` (caffe: a flip to BGR and per-channel means) has no spec equivalent",
-        "the operation `keras.ops.get_item`",
+        "Keras layer `get_item` (GetItem): only a slice of the channels (`x[..., a:b]`) has a spec equivalent",
     ),
     "keras_io_denoising_autoencoder.py": (EXACT, None),
     "keras_io_image_classification_from_scratch.py": (EXACT, None),

@@ -40,7 +40,7 @@ async def test_keras_code_is_checked_at_its_python_lines(client: LanguageClient,
     ca101 = next(d for d in found if d.code == "CA101")
     assert ca101.range.start == at(16, 8)  # layers.Flatten() on line 16
     hover = await editor.request(client.text_document_hover_async(types.HoverParams(doc(uri), at(16, 10))))
-    assert "**6272**" in hover.contents.value  # Flatten's output: 28x28x8 -> 6,272... as the summary says
+    assert "**179776**" in hover.contents.value  # Flatten's output: 53x53x64, as Keras' summary says
 
     (error,) = await editor.replace(uri, text.replace("layers.Flatten()", "layers.LSTM(4)"))
     assert error.severity == types.DiagnosticSeverity.Error and "`LSTM` is not a Keras layer" in error.message
