@@ -51,7 +51,7 @@ async def test_keras_code_is_checked_at_its_python_lines(client: LanguageClient,
 async def test_a_saved_model_is_read_from_its_file(client: LanguageClient, tmp_path):
     editor = Editor(client)
     path = tmp_path / "vgg.keras"
-    shutil.copy(APPLICATIONS / "VGG16.keras", path)
+    shutil.copy(APPLICATIONS / "VGG16_224.keras", path)
     uri, found = await editor.open(path, "")  # an editor holds no text of a zip file
     ca101 = next(d for d in found if d.code == "CA101")
     assert ca101.message.startswith("Keras layer `flatten` (Flatten): Dense head after `flatten`")

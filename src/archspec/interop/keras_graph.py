@@ -34,6 +34,7 @@ class Layer:
     keras: str  # its Keras class
     origin: Span | None = None  # where the source code makes it
     name: str = ""  # its Keras name, in a saved model (`conv2d_3`, `backbone/conv1`)
+    frozen: bool = False  # Keras does not train it (`trainable=False`)
 
     @property
     def merge(self) -> bool:

@@ -57,22 +57,33 @@ def read_config(config: dict, path: str, input_shape: tuple[int, ...] | None = N
         model = inner.get("name", "model") if isinstance(inner, dict) else "model"
         how = how or "by `cnn-arch import`"
         header = f"# Imported from {path} (model `{model}`) {how}; one line per Keras layer."
-        text, owners = write_spec(reader.graph, outputs[0], header, lambda layer: f"{layer.name} ({layer.keras})")
+        text, owners = write_spec(reader.graph, outputs[0], header, _comment)
     except Untranslatable as problem:
         where = f"Keras layer {reader.current}: " if reader.current else ""
         raise PathError(path, where + problem.message, hint=problem.hint) from None
     # The file's places: one line per Keras layer (`conv2d_3 (Conv2D)`), as Netron lists them.
     listing = {index: number for number, index in enumerate(sorted(set(owners.values())), start=1)}
     graph = reader.graph.layers
-    source = SourceText(path, "\n".join(f"{graph[i].name} ({graph[i].keras})" for i in listing) + "\n")
+    source = SourceText(path, "\n".join(_comment(graph[i]) for i in listing) + "\n")
     origins = {line: Span(listing[i], 1, len(source.line(listing[i])) + 1) for line, i in owners.items()}
     layers = {line: f"Keras layer `{graph[i].name}` ({graph[i].keras})" for line, i in owners.items()}
     return ImportedSpec(model, text, origins, source, Span(1, 1), layers)
 
 
+def _comment(layer) -> str:
+    """`conv2d_3 (Conv2D)`; a layer Keras trains not (`trainable=False`, a frozen backbone) says so:
+    the spec has no frozen layers, so its trainable count includes them."""
+    return f"{layer.name} ({layer.keras}{', frozen in Keras' if layer.frozen else ''})"
+
+
 def load_config(path: str) -> dict:
     """The model config saved in a `.keras` or `.h5` file, as a dict."""
-    suffix = Path(path).suffix.lower()
+    file = Path(path)
+    if not file.exists():
+        raise PathError(path, "no such file")
+    if file.is_dir():
+        raise PathError(path, "is a folder, not a model file")
+    suffix = file.suffix.lower()
     try:
         config = json.loads(_keras_config(path) if suffix in KERAS_SUFFIXES else _h5_config(path))
     except OSError as error:
@@ -121,6 +132,7 @@ class _Reader:
         self.input_shape = input_shape
         self.graph = LayerGraph()
         self.current = ""  # the Keras layer being read, for errors
+        self.frozen = 0  # how many enclosing models are frozen (`trainable=False`)
 
     def model(self, entry: dict, prefix: str, inputs: list[int] | None) -> list[int]:
         """Read a model (`{"class_name": ..., "config": ...}`) called on `inputs` (graph indices; None
@@ -218,10 +230,15 @@ class _Reader:
         name, class_name = _name(layer), layer.get("class_name", "")
         config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         self.current = f"`{prefix}{name}` ({class_name})"
+        frozen = config.get("trainable") is False
         if class_name in MODEL_CLASSES or "layers" in config:
-            return self.model(layer, f"{prefix}{name}/", tensors)
+            self.frozen += frozen
+            try:
+                return self.model(layer, f"{prefix}{name}/", tensors)
+            finally:
+                self.frozen -= frozen
         module = layer.get("module") or ""
-        where = {"name": prefix + name}
+        where = {"name": prefix + name, "frozen": frozen or self.frozen > 0}
         if module.startswith("keras.src.ops") or class_name == "TFOpLambda":
             return [self.operation(class_name, config, args, where)]
         if not tensors:
