@@ -181,10 +181,6 @@ class _Reader:
                     if (name, 0) not in produced:
                         produced[(name, 0)] = [self.input_layer(layer, prefix)]
                     continue
-                resolved = [self.arguments(node, produced) for node in nodes]
-                if any(r is None for r in resolved):
-                    waiting.append(layer)
-                    continue
                 if len(nodes) > 1:
                     self.current = f"`{prefix}{name}` ({layer.get('class_name')})"
                     raise Untranslatable(
@@ -192,7 +188,11 @@ class _Reader:
                         f"it is applied {len(nodes)} times (shared weights); a spec layer is used once",
                         hint="a spec writes each use as its own layer, with its own weights",
                     )
-                tensors, args, kwargs = resolved[0]
+                resolved = self.arguments(nodes[0], produced)
+                if resolved is None:
+                    waiting.append(layer)
+                    continue
+                tensors, args, kwargs = resolved
                 produced[(name, 0)] = self.apply(layer, prefix, tensors, args, kwargs)
             if len(waiting) == len(pending):
                 names = ", ".join(f"`{_name(layer)}`" for layer in waiting[:5])
@@ -239,7 +239,13 @@ class _Reader:
                 self.frozen -= frozen
         module = layer.get("module") or ""
         where = {"name": prefix + name, "frozen": frozen or self.frozen > 0}
-        if module.startswith("keras.src.ops") or class_name == "TFOpLambda":
+        # a `keras.ops` function: its module says so in a .keras file; an .h5 file has no module,
+        # but an operation's config, unlike a layer's, holds no `trainable`
+        if (
+            module.startswith("keras.src.ops")
+            or class_name == "TFOpLambda"
+            or (not module and "trainable" not in config)
+        ):
             return [self.operation(class_name, config, args, where)]
         if not tensors:
             raise Untranslatable(None, "it reads no tensor")
