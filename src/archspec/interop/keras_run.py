@@ -88,9 +88,6 @@ class _Stop(Exception):
 
 
 def _child(script: str, result: str, wanted: str, input_text: str) -> int:
-    import runpy
-    import traceback
-
     try:
         import keras
     except ImportError:
@@ -108,22 +105,18 @@ def _child(script: str, result: str, wanted: str, input_text: str) -> int:
         setattr(keras.Model, method, stop)
     sys.argv = [script]
     sys.path.insert(0, str(Path(script).parent))
-    found: dict = {}
+    # its own namespace, so what it built is still there should it stop at `fit` or `sys.exit()`
+    found: dict = {"__name__": "__main__", "__file__": script, "__builtins__": __builtins__}
     try:
-        found = runpy.run_path(script, run_name="__main__")
+        exec(compile(Path(script).read_text(encoding="utf-8"), script, "exec"), found)
     except _Stop:
         pass
+    except SystemExit as error:
+        if error.code not in (0, None):
+            _report(error, script)
+            return SCRIPT_FAILED
     except BaseException as error:  # the user's script failed: its own error, at its own line
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == script]
-        last = frames[-1] if frames else None
-        report = {
-            "message": f"{type(error).__name__}: {error}",
-            "line": last.lineno if last else None,
-            "column": (last.colno + 1) if last is not None and last.colno is not None else None,
-        }
-        if isinstance(error, ModuleNotFoundError) and error.name and error.name.split(".")[0] == "tensorflow":
-            report["hint"] = "TensorFlow is not installed; `--run` runs Keras 3 on JAX (`tf.keras` maps to it)"
-        sys.stderr.write("\n" + json.dumps(report) + "\n")
+        _report(error, script)
         return SCRIPT_FAILED
     model, name = _chosen(keras, [m for m, _ in stopped], found, wanted)
     if not model.built or not _is_functional(keras, model):
@@ -137,6 +130,23 @@ def _child(script: str, result: str, wanted: str, input_text: str) -> int:
         encoding="utf-8",
     )
     return 0
+
+
+def _report(error: BaseException, script: str) -> None:
+    """The script's error as the last line of stderr (JSON), at the script's own line."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == script]
+    last = frames[-1] if frames else None
+    line = last.lineno if last else getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+    report = {
+        "message": f"{type(error).__name__}: {error}",
+        "line": line,
+        "column": (last.colno + 1) if last is not None and last.colno is not None else None,
+    }
+    if isinstance(error, ModuleNotFoundError) and error.name and error.name.split(".")[0] == "tensorflow":
+        report["hint"] = "TensorFlow is not installed; `--run` runs Keras 3 on JAX (`tf.keras` maps to it)"
+    sys.stderr.write("\n" + json.dumps(report) + "\n")
 
 
 def _chosen(keras, stopped: list, found: dict, wanted: str):

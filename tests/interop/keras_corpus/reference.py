@@ -1,5 +1,6 @@
 """Keras' own counts for the corpus: each script is run with Keras 3 on its JAX backend (as written:
-this module never reads it), and the model it holds is measured with `count_params()`.
+this module never reads it), and the model it holds is measured with `count_params()`; its config
+is kept too (configs/, as `model.save` would write it) for the saved-model reader's side of the test.
 
     KERAS_BACKEND=jax python tests/interop/keras_corpus/reference.py   # rewrites reference.json
 
@@ -10,6 +11,7 @@ called on an input of the shape corpus.json gives.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import math
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
+CONFIGS = HERE / "configs"  # each functional or Sequential model's config, as Keras saves it
 
 
 def measure(path: Path, entry: dict) -> dict:
@@ -39,12 +42,22 @@ def measure(path: Path, entry: dict) -> dict:
         shape = tuple(int(d) for d in entry["input"].split("x"))
         output = model(keras.Input(shape=shape)).shape
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    if isinstance(model, (keras.Sequential, keras.src.models.functional.Functional)):
+        save_config(model, CONFIGS / f"{path.stem}.json.gz")
     return {
         "model": name,
         "count_params": model.count_params(),
         "trainable": trainable,
         "output_shape": list(output[1:]),
     }
+
+
+def save_config(model, path: Path) -> None:
+    """The model's config.json, as `model.save` writes it (Keras' own serializer), gzipped."""
+    from keras.src.saving import serialization_lib
+
+    text = json.dumps(serialization_lib.serialize_keras_object(model), sort_keys=True)
+    path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
 
 
 def main() -> None:
@@ -54,6 +67,7 @@ def main() -> None:
     import keras
 
     corpus = json.loads((HERE / "corpus.json").read_text(encoding="utf-8"))
+    CONFIGS.mkdir(exist_ok=True)
     measured = {}
     for file, entry in corpus["files"].items():
         measured[file] = measure(HERE / file, entry)
