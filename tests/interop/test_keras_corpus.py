@@ -92,7 +92,7 @@ def test_the_saved_model(file):
     config = json.loads(gzip.decompress((CORPUS / "configs" / f"{Path(file).stem}.json.gz").read_bytes()))
     expected = OUTCOMES[file][1]
     if expected == EXACT:
-        _assert_keras_counts(file, read_config(config, file))
+        _assert_keras_counts(file, read_config(config, file, _shape(file)))
         return
     with pytest.raises(PathError) as caught:
         read_config(config, file)
