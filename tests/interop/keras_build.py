@@ -9,6 +9,7 @@ import os
 import runpy
 import sys
 import types
+from pathlib import Path
 
 
 def keras():
@@ -37,9 +38,19 @@ def tensorflow_keras(module):
 
 
 def run_file(path) -> dict:
-    """Run a Keras model file (its `model.summary()` output swallowed) and return its globals."""
-    with tensorflow_keras(keras()), contextlib.redirect_stdout(io.StringIO()):
-        return runpy.run_path(str(path))
+    """Run a Keras model file as a script (its folder first on the path, for the modules beside it;
+    its `model.summary()` output swallowed) and return its globals."""
+    folder = str(Path(path).parent)
+    before = set(sys.modules)
+    sys.path.insert(0, folder)
+    try:
+        with tensorflow_keras(keras()), contextlib.redirect_stdout(io.StringIO()):
+            return runpy.run_path(str(path))
+    finally:
+        sys.path.remove(folder)
+        for name in set(sys.modules) - before:  # the script's own modules, not Keras' or JAX's
+            if getattr(sys.modules[name], "__file__", None) and sys.modules[name].__file__.startswith(folder):
+                del sys.modules[name]
 
 
 def counts(model, output=None) -> tuple[int, int, tuple]:

@@ -28,6 +28,8 @@ MODELS = [
     ("residual.py", "model", 173_770, 173_002, (10,)),
     ("everyday_python.py", "model", 31_482, 31_066, (10,)),
     ("subclassed.py", "model", 2_301, 2_253, (5,)),
+    # a script and the package beside it (nets/): modules read through imports, Keras-2-era habits
+    ("package_style/model.py", "model", 10_366, 10_270, (10,)),
 ]
 
 
@@ -41,7 +43,7 @@ def compile_python(text: str, name: str):
 
 @pytest.mark.parametrize(("file", "model", "total", "trainable", "output"), MODELS)
 def test_imported_counts_equal_keras(file, model, total, trainable, output):
-    imported = import_keras(source(file), file, model)
+    imported = import_keras(source(file), str(KERAS / file), model)  # its path: the modules beside it are read
     typed = compile_spec(imported.text, file)
     assert (typed.params, typed.trainable, typed.output_shape) == (total, trainable, output)
 
@@ -175,7 +177,7 @@ ERRORS = [
     ),
     (
         "import keras\nimport random\nm = keras.Sequential([keras.Input(shape=(8, 8, 1))])\nfor n in random.sample(range(9), 3):\n    m.add(keras.layers.Dense(n))",
-        "`random` is not a value the importer can follow",
+        "`random` comes from `random`, a module static reading does not open",
         4,
         10,
     ),
@@ -334,7 +336,11 @@ CRASH_CASES = [
     ("import keras\nl = [0] * 10**9", "no Keras model found", 1),
     ("import keras\nx = 2 ** 10000\nm = keras.Sequential([keras.Input((x,))])", "an exponent of 10000", 2),
     ("import keras\nclass M(keras.Model):\n    def call(self, x):\n        return x\nm = M()", "input shape of `M`", 5),
-    ("import keras\nm = keras.Sequential([keras.layers.Lambda(lambda x: x)])", "`Lambda` is not a Keras layer", 2),
+    (
+        "import keras\nm = keras.Sequential([keras.layers.Lambda(keras.ops.sort)])",
+        "a `Lambda` layer is followed when it wraps a function of the script",
+        2,
+    ),
 ]
 
 
@@ -346,3 +352,26 @@ def test_no_traceback_whatever_the_file_holds(cli, tmp_path, code, message, line
     assert result.code == 2
     assert "Traceback" not in result.err
     assert result.err.startswith(f"{path}:{line}:") and message in result.err, result.err
+
+
+def test_an_error_in_a_module_the_script_imports_is_shown_in_that_module(tmp_path):
+    (tmp_path / "blocks.py").write_text("import keras\n\n\ndef head(x):\n    return keras.layers.LSTM(4)(x)\n")
+    script = tmp_path / "model.py"
+    script.write_text(
+        "import keras\nfrom blocks import head\n\nx = keras.Input((8, 8, 3))\nm = keras.Model(x, head(x))\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        compile_imported(import_keras(script.read_text(), str(script)))
+    error = caught.value
+    assert "`LSTM` is not a Keras layer" in error.message
+    assert (error.source.name, error.span.line) == (str(tmp_path / "blocks.py"), 5)
+    assert error.notes[0].message == f"reached from line 5 of {script}"
+
+
+def test_installed_packages_are_not_opened_and_the_error_says_so(tmp_path):
+    script = tmp_path / "model.py"
+    script.write_text("from segmentation_models import Unet\n\nmodel = Unet('resnet18')\n")
+    with pytest.raises(SpecError) as caught:
+        compile_imported(import_keras(script.read_text(), str(script)))
+    assert "`Unet` comes from `segmentation_models`, a module static reading does not open" in caught.value.message
+    assert caught.value.span.line == 3 and "--run" in caught.value.hint

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # importing Keras and building its models takes t
 def test_keras_builds_the_counts_of_the_imported_spec(file):
     built = run_file(KERAS / file)
     for name, total, trainable, output in [(m[1], *m[2:]) for m in MODELS if m[0] == file]:
-        typed = compile_spec(import_keras((KERAS / file).read_text(), file, name).text, file)
+        typed = compile_spec(import_keras((KERAS / file).read_text(), str(KERAS / file), name).text, file)
         measured = counts(built[name], built.get("outputs"))
         assert measured == (total, trainable, output) == (typed.params, typed.trainable, typed.output_shape)
 

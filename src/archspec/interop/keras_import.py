@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ast
 from collections import ChainMap
+from pathlib import Path
 from typing import Any
 
-from archspec.errors import SourceText, Span, SpecError
+from archspec.errors import Note, SourceText, Span, SpecError
 from archspec.interop.imported import ImportedSpec, ModelFile
 from archspec.interop.keras_graph import LayerGraph, keras_kinds, write_spec
 from archspec.interop.keras_models import KerasModels
@@ -33,6 +34,7 @@ from archspec.interop.keras_values import (
     Continue,
     Function,
     Functional,
+    ImportedName,
     Instance,
     KerasClass,
     KerasName,
@@ -40,14 +42,20 @@ from archspec.interop.keras_values import (
     PythonModule,
     Return,
     Sequential,
+    SourceModule,
     Tensor,
     Unknown,
     apply,
     span_of,
 )
+from archspec.interop.python_files import Home, find_module, home_of, package_of, roots_for
 from archspec.layers import Untranslatable
 
-KERAS_ROOTS = ("keras", "tensorflow", "tf_keras")
+# Keras itself, which the reader models (never reads): Keras 3, TensorFlow's `tf.keras`, and the
+# `keras_applications` package Keras 2.2-2.3 built `keras.applications` from.
+KERAS_ROOTS = ("keras", "tensorflow", "tf_keras", "keras_applications")
+GLOBALS = " global"  # a function scope's names declared `global` (no Python name has a space)
+LINES = 10_000_000  # an imported module's lines are numbered from k * LINES while it is read
 MAX_STEPS = 200_000  # statements and expressions evaluated: any real model file is far below
 MAX_CALL_DEPTH = 48
 MAX_WHILE = 10_000  # rounds of a `while` loop
@@ -68,7 +76,7 @@ def keras_models(text: str, name: str, input_shape: tuple | None = None) -> Mode
     """The models the source builds at its top level, in order (a notebook may build several), or
     the ones functions without required arguments return when none is built at the top level."""
     importer = _Importer(text, name, input_shape)
-    return ModelFile([n for n, _ in importer.models()], importer.run)
+    return ModelFile([n for n, _ in importer.relocating(importer.models)], importer.read)
 
 
 class _Importer(KerasModels):
@@ -83,6 +91,13 @@ class _Importer(KerasModels):
         self.applied: dict[int, Any] = {}  # layers applied so far, by id (held, so ids stay unique)
         self._models: list[tuple[str, Any]] | None = None
         self.found: list[tuple[str, Any]] = []
+        self.home: Home | None = home_of(Path(name)) if Path(name).is_file() else None
+        self.modules: dict[Path, SourceModule] = {}
+        self.sources = [self.source]  # the file's, then each module's it reads, by `line // LINES`
+        self.guessing = 0  # inside `try` blocks with handlers
+        self.unread_error: SpecError | None = None
+        self.unopened: dict[str, str] = {}  # names imported from modules static reading does not open
+        self.site = Span(1, 1)  # the statement of the file itself being read (a module's layers are placed there)
         try:
             tree = ast.parse(text, filename=name)
         except SyntaxError as error:
@@ -92,7 +107,124 @@ class _Importer(KerasModels):
             raise SpecError(
                 f"cannot parse this file ({type(error).__name__})", Span(1, 1), source=self.source
             ) from None
-        self.block(tree.body, self.env, top=True)
+        self.env["__name__"] = "__main__"  # read as the script it is, as `--run` runs it
+        self.relocating(lambda: self.block(tree.body, self.env, top=True))
+
+    # --- modules the file imports ----------------------------------------------------------------
+
+    def relocating(self, work):
+        """Run `work()`; an error in a module the file imports is shown in that module's file."""
+        try:
+            return work()
+        except SpecError as error:
+            raise self.relocated(error) from None
+
+    def relocated(self, error: SpecError) -> SpecError:
+        span = error.span
+        if span is None or span.line < LINES or error.source is not self.source:
+            return error
+        index, line = divmod(span.line, LINES)
+        notes = (*error.notes, Note(f"reached from line {self.site.line} of {self.name}", None))
+        return SpecError(
+            error.message,
+            Span(line, span.column, span.end_column),
+            hint=error.hint,
+            notes=notes,
+            source=self.sources[index],
+        )
+
+    def here(self, node: ast.AST | None) -> Span:
+        """Where a layer made at `node` is placed: there in the file itself; for code of a module the
+        file imports, at the file's statement that led there (the spec's lines point into one file)."""
+        span = span_of(node) if node is not None else self.site
+        return span if span.line < LINES else self.site
+
+    def read(self, model: str | None) -> ImportedSpec:
+        return self.relocating(lambda: self.run(model))
+
+    def module(self, dotted: str, level: int, node: ast.AST, env) -> SourceModule | None:
+        """Module `dotted` (relative by `level` dots to the code's own package), if the reader opens it."""
+        current = env.get("__name__") if isinstance(env.get("__name__"), str) else None
+        home = self.home_of_code(current)
+        if home is None:
+            return None
+        if level:
+            package = package_of(home, self.path_of_code(current))
+            if package is None:
+                raise self.error("a relative import outside a package", node)
+            parts = package.split(".")
+            if level - 1 >= len(parts):
+                raise self.error("this relative import goes above the top-level package", node)
+            base = ".".join(parts[: len(parts) - (level - 1)])
+            dotted = f"{base}.{dotted}" if dotted else base
+            roots = [home.root] if home.root is not None else []
+        else:
+            roots = roots_for(self.home, dotted) if self.home is not None else []
+        found = find_module(dotted, roots)
+        if found is None:
+            return None
+        path, folder = found
+        if path not in self.modules:
+            self.modules[path] = SourceModule(dotted, path, folder)
+        return self.modules[path]
+
+    def home_of_code(self, current: str | None) -> Home | None:
+        if current is None or current == "__main__":
+            return self.home
+        for module in self.modules.values():
+            if module.name == current:
+                return home_of(module.path)
+        return None
+
+    def path_of_code(self, current: str | None) -> Path:
+        for module in self.modules.values():
+            if module.name == current:
+                return module.path
+        return Path(self.name)
+
+    def module_env(self, module: SourceModule, node: ast.AST) -> dict:
+        """The names of `module`, reading its file the first time (a circular import sees the names
+        read so far, as in Python)."""
+        if module.env is not None:
+            return module.env
+        module.env = {"__name__": module.name}
+        try:
+            text = module.path.read_text(encoding="utf-8")
+            tree = ast.parse(text, filename=str(module.path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError) as problem:
+            module.failed = self.error(f"cannot read module `{module.name}` ({type(problem).__name__})", node)
+            return module.env
+        self.sources.append(SourceText(str(module.path), text))
+        ast.increment_lineno(tree, (len(self.sources) - 1) * LINES)
+        try:
+            self.block(tree.body, module.env)
+        except SpecError as error:
+            module.failed = error
+        except (Return, Break, Continue):
+            module.failed = self.error(f"module `{module.name}` does not read as Python", node)
+        return module.env
+
+    def module_attribute(self, module: SourceModule, name: str, node: ast.AST) -> Any:
+        """`module.name`, or `from module import name`: one of its names, else its submodule."""
+        env = self.module_env(module, node)
+        if name in env:
+            found = env[name]
+            if isinstance(found, Unknown):
+                raise found.error
+            return self.resolved(found, node)
+        if module.folder is not None:
+            inner = find_module(name, [module.folder])
+            if inner is not None:
+                path, folder = inner
+                return self.modules.setdefault(path, SourceModule(f"{module.name}.{name}", path, folder))
+        if module.failed is not None:
+            raise module.failed
+        raise self.error(f"module `{module.name}` has no name `{name}` the importer saw defined", node)
+
+    def resolved(self, value: Any, node: ast.AST) -> Any:
+        if isinstance(value, ImportedName):
+            return self.module_attribute(value.module, value.name, value.node)
+        return value
 
     # --- choosing the model ----------------------------------------------------------------------
 
@@ -112,6 +244,8 @@ class _Importer(KerasModels):
 
     def run(self, model: str | None) -> ImportedSpec:
         models = self.models()
+        if not models and self.unread_error is not None:
+            raise self.unread_error  # the model comes from a package static reading does not open
         if not models:
             raise SpecError(
                 "no Keras model found: expected `keras.Sequential(...)`, `keras.Model(inputs, outputs)` or a "
@@ -174,14 +308,21 @@ class _Importer(KerasModels):
             self.statement(statement, env, top)
 
     def statement(self, node: ast.stmt, env, top: bool = False) -> None:
+        site = self.site
+        if node.lineno < LINES:
+            self.site = span_of(node)
         try:
             self._statement(node, env, top)
-        except (SpecError, Return, Break, Continue):
+        except SpecError:
+            raise  # the site stays where it failed, for the error's note
+        except (Return, Break, Continue):
+            self.site = site
             raise
         except RecursionError:
             raise self.located("this statement is nested too deeply to follow", node) from None
         except Exception as error:  # a gap of the reader: located, never a traceback
             raise self.located(f"cannot follow this statement ({type(error).__name__}: {error})", node) from None
+        self.site = site
 
     def _statement(self, node: ast.stmt, env, top: bool) -> None:
         self.step(node)
@@ -207,6 +348,9 @@ class _Importer(KerasModels):
             self.while_loop(node, env, top)
         elif isinstance(node, ast.If):
             test = self.lazy(node.test, env)
+            if isinstance(test, Unknown) and _same_imports(node.body, node.orelse):
+                self.block(node.body, env, top)  # `if TF: from tensorflow.keras... else: from keras...`
+                return
             if isinstance(test, Unknown):
                 if self.touches_model(node, env):
                     raise SpecError(
@@ -225,7 +369,11 @@ class _Importer(KerasModels):
                     self.assign(item.optional_vars, self.lazy(item.context_expr, env), env, top)
             self.block(node.body, env, top)
         elif isinstance(node, ast.Try):
-            self.block(node.body, env, top)  # the handlers run only if the body fails, which reading cannot
+            self.guessing += bool(node.handlers)  # a value the body cannot compute stays unknown: it may fail there
+            try:
+                self.block(node.body, env, top)  # the handlers run only if the body fails, which reading cannot
+            finally:
+                self.guessing -= bool(node.handlers)
             self.block(node.orelse, env, top)
             self.block(node.finalbody, env, top)
         elif isinstance(node, ast.Raise):
@@ -234,6 +382,8 @@ class _Importer(KerasModels):
             raise Break()
         elif isinstance(node, ast.Continue):
             raise Continue()
+        elif isinstance(node, ast.Global) and isinstance(env, ChainMap):
+            env.maps[0].setdefault(GLOBALS, set()).update(node.names)
         elif isinstance(node, ast.Delete):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -255,36 +405,69 @@ class _Importer(KerasModels):
                     env[alias.asname or root] = KerasName(alias.name if alias.asname else root)
                 elif alias.name in MODULES:
                     env[alias.asname or alias.name] = MODULES[alias.name]
+                else:  # the script's own module: `import blocks`, `import mypkg.blocks as b`
+                    found = self.module(alias.name if alias.asname else root, 0, node, env)
+                    if alias.asname and found is not None:
+                        found = self.module(alias.name, 0, node, env)
+                    if found is not None:
+                        env[alias.asname or root] = found
+                    else:
+                        self.unopened[alias.asname or root] = alias.name
             return
         module = node.module or ""
-        if module.split(".")[0] in KERAS_ROOTS:
+        if module.split(".")[0] in KERAS_ROOTS and not node.level:
             for alias in node.names:
                 env[alias.asname or alias.name] = KerasName(f"{module}.{alias.name}")
-        elif module in MODULES:
+        elif module in MODULES and not node.level:
             for alias in node.names:
                 function = MODULES[module].functions.get(alias.name)
                 if function is not None:
                     env[alias.asname or alias.name] = function
+        else:
+            found = self.module(module, node.level, node, env)
+            for alias in node.names:
+                if found is None:  # another package's names: an error where the model uses one
+                    self.unopened[alias.asname or alias.name] = module
+                    continue
+                if alias.name == "*":
+                    names = self.module_env(found, node)
+                    public = names.get("__all__")
+                    public = (
+                        public if isinstance(public, (list, tuple)) else [n for n in names if not n.startswith("_")]
+                    )
+                    env.update({n: names[n] for n in public if n in names})
+                else:
+                    env[alias.asname or alias.name] = ImportedName(found, alias.name, node)
 
     def class_def(self, node: ast.ClassDef, env) -> None:
         if node.name in keras_kinds():  # ConvNeXt's `LayerScale`, the exporter's `ChannelShuffle`: that kind
             env[node.name] = KerasName(node.name)
             return
         bases = [self.lazy(b, env) for b in node.bases]
+        overrides = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+        kept = [b for b in bases if isinstance(b, KerasName) and b.last in keras_kinds()]
+        if len(bases) == 1 and kept and not overrides & {"__init__", "build", "call"}:
+            env[node.name] = kept[0]  # `class FixedDropout(layers.Dropout)` changing a detail: the layer it is
+            return
         names = [b.last for b in bases if isinstance(b, KerasName)] + [
             "Model" if b.model else "Layer" for b in bases if isinstance(b, KerasClass)
         ]
         if any(n in MODEL_BASES for n in names) or any(n in LAYER_BASES for n in names):
             env[node.name] = KerasClass(node, env, model=any(n in MODEL_BASES for n in names))
-        # Other classes (configs, data loaders) are not followed; using one is an error where it is used.
+        else:  # other classes (configs, data loaders) are not followed; using one is an error where it is used
+            env[node.name] = Unknown(
+                self.error(f"`{node.name}` is a plain class: only keras.Model and Layer subclasses are followed", node)
+            )
 
     def assigned(self, node: ast.expr, env) -> Any:
         """An assigned value: one that builds layers or models must be followed (its error is the
         user's to see now); any other may stay unknown until the model needs it."""
-        return self.value(node, env) if self.touches_model(node, env) else self.lazy(node, env)
+        return self.value(node, env) if self.touches_model(node, env) and not self.guessing else self.lazy(node, env)
 
     def assign(self, target: ast.expr, value: Any, env, top: bool) -> None:
         if isinstance(target, ast.Name):
+            if isinstance(env, ChainMap) and target.id in env.maps[0].get(GLOBALS, ()):
+                env = env.maps[-1]  # `global name` in a function: the module's name
             env[target.id] = value
             if isinstance(value, Tensor):  # a name for the tensor, should the spec need one
                 self.graph.variables.setdefault(value.node, target.id)
@@ -366,6 +549,9 @@ class _Importer(KerasModels):
     def while_loop(self, node: ast.While, env, top: bool) -> None:
         for _ in range(MAX_WHILE):
             test = self.lazy(node.test, env)
+            if isinstance(test, Unknown) and _same_imports(node.body, node.orelse):
+                self.block(node.body, env, top)  # `if TF: from tensorflow.keras... else: from keras...`
+                return
             if isinstance(test, Unknown):
                 if self.touches_model(node, env):
                     raise SpecError(
@@ -386,8 +572,8 @@ class _Importer(KerasModels):
         raise self.located(f"this `while` loop runs more than {MAX_WHILE:,} times, too long to follow", node)
 
     def truth(self, value: Any, node: ast.AST) -> bool:
-        if isinstance(value, MODEL_VALUES) and not isinstance(value, (KerasName, Function, KerasClass)):
-            return True  # a tensor, layer or model object is true, as in Python
+        if isinstance(value, MODEL_VALUES) and not isinstance(value, KerasName):
+            return True  # a tensor, layer, model, function or module is true, as in Python
         return bool(apply(self.error, node, bool, value))
 
     def touches_model(self, node: ast.AST, env) -> bool:
@@ -425,12 +611,24 @@ class _Importer(KerasModels):
             found = env[node.id]
             if isinstance(found, Unknown):
                 raise found.error
-            return found
+            return self.resolved(found, node)
         if node.id in TYPES:
             return TYPES[node.id]
         if node.id in BUILTINS:
             return BUILTINS[node.id]
+        if node.id in self.unopened:
+            raise self.unread(node)
         raise self.error(f"`{node.id}` is not a value the importer can follow", node)
+
+    def unread(self, node: ast.Name) -> SpecError:
+        """The error of a name from a module not read; kept, should the file then build no model."""
+        self.unread_error = self.error(
+            f"`{node.id}` comes from `{self.unopened[node.id]}`, a module static reading does not open (it reads "
+            "the file's own folder and package)",
+            node,
+            hint="`cnn-arch import --run` runs the script; or read the file of the package that builds the model",
+        )
+        return self.unread_error
 
     def _Tuple(self, node, env):
         return tuple(self.items(node.elts, env))
@@ -539,6 +737,14 @@ class _Importer(KerasModels):
             raise self.error(f"`{owner.cls.node.name}` has no attribute `{node.attr}` the importer saw set", node)
         if isinstance(owner, Function) and node.attr in ("__doc__", "__name__"):
             return getattr(owner.node, "name", "lambda") if node.attr == "__name__" else ast.get_docstring(owner.node)
+        if isinstance(owner, SourceModule):
+            return self.module_attribute(owner, node.attr, node)
+        if (
+            isinstance(owner, tuple)
+            and hasattr(owner, "_fields")
+            and (node.attr in owner._fields or node.attr == "_replace")
+        ):
+            return getattr(owner, node.attr)  # a namedtuple's field, or `_replace`
         if isinstance(owner, PythonModule):
             if node.attr in owner.functions:
                 return owner.functions[node.attr]
@@ -612,6 +818,8 @@ class _Importer(KerasModels):
     def _Call(self, node: ast.Call, env):
         if isinstance(node.func, ast.Name) and node.func.id == "super" and node.func.id not in env:
             return Unknown(self.error("`super()` is not followed", node))
+        if isinstance(node.func, ast.Name) and node.func.id == "eval" and "eval" not in env:
+            return self.evaluated(node, env)
         func = self.value(node.func, env)
         if isinstance(func, Unknown):  # a method of a model or tensor: `history = model.fit(...)`
             return func
@@ -633,6 +841,21 @@ class _Importer(KerasModels):
         if callable(func):  # a builtin, a `math` function, a method of a list or string
             return apply(self.error, node, func, *args, values=False, **kwargs)
         raise self.error("cannot follow this call", node.func)
+
+    def evaluated(self, node: ast.Call, env) -> Any:
+        """`eval(text)`: the expression `text` holds, read in the caller's scope (as `eval` does with
+        the caller's names), placed at the call."""
+        text = self.value(node.args[0], env) if len(node.args) == 1 and not node.keywords else None
+        if not isinstance(text, str):
+            raise self.error("`eval` is followed for one string holding an expression", node)
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError:
+            raise self.error(f"`eval` of {text!r}, which is not a Python expression", node) from None
+        for inner in ast.walk(tree):
+            ast.copy_location(inner, node)
+            inner.end_lineno, inner.end_col_offset = node.end_lineno, node.end_col_offset
+        return self.value(tree.body, env)
 
     def arguments(self, node: ast.Call, env) -> tuple[list, dict]:
         args = self.items(node.args, env)
@@ -701,7 +924,7 @@ class _Importer(KerasModels):
     # --- classes ---------------------------------------------------------------------------------
 
     def instantiate(self, cls: KerasClass, args: list, kwargs: dict, node: ast.Call) -> Instance:
-        instance = Instance(cls, {}, span_of(node))
+        instance = Instance(cls, {}, self.here(node))
         init = _method(cls, "__init__")
         if init is not None:
             self.call_function(Function(init, cls.scope, instance), args, kwargs, span_of(node))
@@ -762,6 +985,27 @@ def _builds(node: ast.expr, env) -> bool:
     return (
         isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and isinstance(env.get(node.func.id), Function)
     )
+
+
+def _same_imports(body: list[ast.stmt], orelse: list[ast.stmt]) -> bool:
+    """Whether two branches only import, and bind the same names to the same Keras objects
+    (`tensorflow.keras.layers.Conv2D` is Keras' `Conv2D`, as the reader reads `tf.keras`)."""
+
+    def bound(statements: list[ast.stmt]) -> dict[str, str] | None:
+        names: dict[str, str] = {}
+        for statement in statements:
+            if not isinstance(statement, ast.ImportFrom) or statement.level or not statement.module:
+                return None
+            if statement.module.split(".")[0] not in KERAS_ROOTS:
+                return None
+            module = statement.module.removeprefix("tensorflow.")
+            module = "keras" + module.removeprefix("tf_keras") if module.startswith("tf_keras") else module
+            for alias in statement.names:
+                names[alias.asname or alias.name] = f"{module}.{alias.name}"
+        return names
+
+    first, second = bound(body), bound(orelse)
+    return bool(first) and first == second
 
 
 def _required(definition: ast.FunctionDef) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from archspec.errors import Span, SpecError
 from archspec.interop.keras_graph import ACTIVATION_FUNCTIONS, IDENTITY_AT_INFERENCE, keras_kinds, kinds_hint
 from archspec.interop.keras_values import (
+    Function,
     Functional,
     Instance,
     KerasShape,
@@ -44,13 +45,14 @@ CONSTANT_FUNCTIONS = {"image_data_format": "channels_last", "floatx": "float32",
 
 
 class KerasModels:
-    """Mixed into the importer, which provides `graph`, `source`, `input_shape`, `applied` and `error`."""
+    """Mixed into the importer, which provides `graph`, `source`, `input_shape`, `applied`, `error`
+    and `here` (where a layer made at a node is placed)."""
 
     def keras_call(self, path: str, node: ast.Call, args: list, kwargs: dict, env: dict) -> Any:
         last = path.split(".")[-1]
         tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         if last == "Sequential":
-            model = Sequential(span_of(node))
+            model = Sequential(self.here(node))
             items = args[0] if args else kwargs.get("layers") or []
             if not isinstance(items, (list, tuple)):
                 raise self.error("`Sequential` takes a list of layers", node)
@@ -67,9 +69,9 @@ class KerasModels:
             if isinstance(kwargs.get("tensor"), Tensor):  # `layers.Input(tensor=input_tensor)`: that tensor
                 return kwargs["tensor"]
             shape = kwargs.get("shape", args[0] if args else None)
-            return Tensor(self.read_input({"shape": shape}, span_of(node), {"shape": _arg_span(node, "shape", 0)}))
+            return Tensor(self.read_input({"shape": shape}, self.here(node), {"shape": _arg_span(node, "shape", 0)}))
         if last in MERGE_FUNCTIONS and ".ops." not in f".{path}.":
-            merged = LayerObject(MERGE_FUNCTIONS[last], dict(kwargs), {}, span_of(node))
+            merged = LayerObject(MERGE_FUNCTIONS[last], dict(kwargs), {}, self.here(node))
             return self.apply_layer(merged, args[0] if args else kwargs.get("inputs"), node)
         if last in CONSTANT_FUNCTIONS:
             return CONSTANT_FUNCTIONS[last]
@@ -79,14 +81,25 @@ class KerasModels:
             return bool(args) and isinstance(args[0], Tensor)
         if last == "get_source_inputs":
             return list(args[:1])
-        if last == "obtain_input_shape":
+        if last in ("obtain_input_shape", "_obtain_input_shape"):  # Keras 3, keras_applications
             return _obtain_input_shape(*args, **kwargs)
+        if last == "correct_pad" and len(args) > 1 and isinstance(args[1], Tensor):  # keras_applications'
+            args = args[1:]  # (backend, inputs, kernel_size)
         if last == "correct_pad" and args and isinstance(args[0], Tensor):
             return _correct_pad(self.shape_of(args[0]), *args[1:], **kwargs)
+        if last == "get_submodules_from_kwargs" and len(args) == 1 and isinstance(args[0], dict):
+            # keras_applications: the Keras modules the caller passed (Keras 2 set defaults; Keras 3 none)
+            return tuple(args[0].get(name) for name in ("backend", "layers", "models", "utils"))
         if last == "preprocess_input" and ".applications." in f".{path}." and args and isinstance(args[0], Tensor):
             return self.preprocessing(path.split(".")[-2], args[0], node)
         if tensors:
             return self.tensor_function(path, last, node, args, kwargs)
+        if last == "Lambda":
+            function = args[0] if args else kwargs.get("function")
+            if not isinstance(function, Function):
+                raise self.error("a `Lambda` layer is followed when it wraps a function of the script", node)
+            arguments = kwargs.get("arguments") or {}
+            return LayerObject("Lambda", {"function": function, "arguments": arguments}, {}, self.here(node))
         if last in keras_kinds() or last in IDENTITY_AT_INFERENCE or last == "Reshape":
             return self.layer_object(last, node, args, kwargs)
         if ".applications." in f".{path}.":
@@ -118,11 +131,11 @@ class KerasModels:
         first = args[0] if args else None
         if last in ACTIVATION_FUNCTIONS and isinstance(first, Tensor) and len(args) == 1:
             config = {"activation": last} if last != "leaky_relu" else {"activation": "leaky_relu"}
-            return self.apply_layer(LayerObject("Activation", config, {}, span_of(node)), first, node)
+            return self.apply_layer(LayerObject("Activation", config, {}, self.here(node)), first, node)
         if last in TENSOR_FUNCTIONS:
             if last == "concatenate":
                 merged = LayerObject(
-                    "Concatenate", {"axis": kwargs.get("axis", args[1] if len(args) > 1 else 0)}, {}, span_of(node)
+                    "Concatenate", {"axis": kwargs.get("axis", args[1] if len(args) > 1 else 0)}, {}, self.here(node)
                 )
                 return self.apply_layer(merged, first, node)
             if len(args) == 2:
@@ -131,7 +144,7 @@ class KerasModels:
             axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
             if axis is not None and tuple(axis) in ((1, 2), (-3, -2)):
                 pooled = "GlobalAveragePooling2D" if "mean" in last else "GlobalMaxPooling2D"
-                layer = LayerObject(pooled, {"keepdims": bool(kwargs.get("keepdims", False))}, {}, span_of(node))
+                layer = LayerObject(pooled, {"keepdims": bool(kwargs.get("keepdims", False))}, {}, self.here(node))
                 return self.apply_layer(layer, first, node)
         if last == "reshape" and isinstance(first, Tensor):
             shape = kwargs.get("newshape", kwargs.get("shape", args[1] if len(args) > 1 else None))
@@ -140,7 +153,7 @@ class KerasModels:
                 if isinstance(shape, (tuple, list)) and len(shape) > 1 and shape[0] in (-1, None)
                 else shape
             )
-            return self.apply_layer(LayerObject("Reshape", {"target_shape": shape}, {}, span_of(node)), first, node)
+            return self.apply_layer(LayerObject("Reshape", {"target_shape": shape}, {}, self.here(node)), first, node)
         raise self.error(
             f"`{path}` on a tensor has no spec equivalent", node, hint="the spec's layers: " + kinds_hint()
         )
@@ -155,7 +168,7 @@ class KerasModels:
         outputs = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
         if not isinstance(inputs, Tensor) or not isinstance(outputs, Tensor):
             raise self.error("a model needs one input tensor and one output tensor", node)
-        return Functional(outputs, span_of(node))
+        return Functional(outputs, self.here(node))
 
     def layer_object(self, keras: str, node: ast.Call, args: list, kwargs: dict) -> LayerObject:
         kind = keras_kinds().get(keras)
@@ -172,7 +185,7 @@ class KerasModels:
                 spans["input_shape"] = spans[name]
             elif name != "batch_size":
                 bound[name] = value
-        return LayerObject(keras, bound, spans, span_of(node))
+        return LayerObject(keras, bound, spans, self.here(node))
 
     def add_to(self, model: Sequential, value: Any, node: ast.AST) -> None:
         """Append a layer to a Sequential model; `keras.Input(...)` first gives its input shape."""
@@ -217,6 +230,13 @@ class KerasModels:
         if isinstance(layer, Instance):
             return self.call_instance(layer, [value], {}, node)
         where = span_of(node) if node is not None else layer.span
+        function = layer.args.get("function") if layer.keras == "Lambda" else layer.args.get("activation")
+        if isinstance(function, Function):  # `Lambda(f)`, `activation=f`: the script's function, on the tensor
+            if layer.keras in ("Lambda", "Activation"):
+                return self.call_function(function, [value], dict(layer.args.get("arguments") or {}), where)
+            plain = LayerObject(layer.keras, {**layer.args, "activation": None}, layer.spans, layer.span)
+            self.applied[id(layer)] = plain  # held: its id marks the layer used
+            return self.call_function(function, [self.apply_layer(plain, value, node)], {}, where)
         kind = keras_kinds().get(layer.keras)
         if kind is not None and kind.family == "merge":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, Tensor) for v in value) or len(value) < 2:
@@ -290,7 +310,7 @@ class KerasModels:
         if isinstance(left, Tensor) and isinstance(right, Tensor):
             if operator not in ("Add", "Multiply"):
                 raise self.error(f"`{operator.lower()}` of two tensors has no spec equivalent", node)
-            return self.apply_layer(LayerObject(operator, {}, {}, span_of(node)), [left, right], node)
+            return self.apply_layer(LayerObject(operator, {}, {}, self.here(node)), [left, right], node)
         tensor, number = (left, right) if isinstance(left, Tensor) else (right, left)
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise self.error("cannot compute this with a tensor (only a number or another tensor)", node)
@@ -307,12 +327,16 @@ class KerasModels:
         return self.tensor_arithmetic(scale, offset, node, tensor)
 
     def tensor_arithmetic(self, scale: float, offset: float, node: ast.AST, tensor: Tensor) -> Tensor:
-        layer = LayerObject("Rescaling", {"scale": scale, "offset": offset}, {}, span_of(node))
+        layer = LayerObject("Rescaling", {"scale": scale, "offset": offset}, {}, self.here(node))
         return self.apply_layer(layer, tensor, node)
 
     def tensor_index(self, tensor: Tensor, key: Any, node: ast.AST) -> Tensor:
-        """`x[..., a:b]`: a slice of the channels."""
-        return self.apply_layer(LayerObject("GetItem", {"key": key}, {}, span_of(node)), tensor, node)
+        """`x[..., a:b]`: a slice of the channels; `x[:, None, None, :]` on a vector: a reshape to 1x1xC."""
+        whole = slice(None)
+        if key == (whole, None, None, whole) and len(self.shape_of(tensor)) == 2:
+            target = (1, 1, self.shape_of(tensor)[-1])
+            return self.apply_layer(LayerObject("Reshape", {"target_shape": target}, {}, self.here(node)), tensor, node)
+        return self.apply_layer(LayerObject("GetItem", {"key": key}, {}, self.here(node)), tensor, node)
 
     def applied_once(self, instance: Instance, node: ast.AST | None) -> None:
         if id(instance) in self.applied:

@@ -93,6 +93,7 @@ def _child(script: str, result: str, wanted: str, input_text: str) -> int:
     except ImportError:
         return NO_KERAS
     _tensorflow_keras(keras)
+    keras2_paths(keras)
     stopped: list = []
 
     def stop(self, *args, **kwargs):
@@ -239,6 +240,35 @@ def _tensorflow_keras(keras) -> None:
     for name in ("layers", "models", "applications", "backend", "activations", "regularizers", "initializers"):
         if hasattr(keras, name):
             sys.modules[f"tensorflow.keras.{name}"] = getattr(keras, name)
+
+
+# Keras 2 functions Keras 3 kept under another path: (module, name) -> where Keras 3 has it.
+KERAS2_PATHS = {
+    ("keras.engine.topology", "get_source_inputs"): "utils.get_source_inputs",
+    ("keras.engine", "get_source_inputs"): "utils.get_source_inputs",
+    ("keras.utils.layer_utils", "get_source_inputs"): "utils.get_source_inputs",
+    ("keras.utils.data_utils", "get_file"): "utils.get_file",
+    ("keras.utils.generic_utils", "get_custom_objects"): "utils.get_custom_objects",
+    ("keras.backend", "int_shape"): "ops.shape",
+}
+
+
+def keras2_paths(keras) -> None:
+    """Keras-2-era scripts import functions from modules Keras 3 removed (`keras.engine.topology`,
+    `keras.utils.generic_utils`): those imports find the same function where Keras 3 keeps it. Only
+    functions Keras 3 still has are aliased; anything else fails as it would."""
+    import types
+
+    for (module, name), target in sorted(KERAS2_PATHS.items(), key=lambda item: item[0][0].count(".")):
+        owner, attribute = target.split(".")
+        function = getattr(getattr(keras, owner), attribute)
+        found = sys.modules.get(module)
+        if found is None:
+            found = sys.modules[module] = types.ModuleType(module)
+            parent, _, child = module.rpartition(".")
+            setattr(sys.modules.get(parent) or keras, child, found)
+        if not hasattr(found, name):
+            setattr(found, name, function)
 
 
 def _plain(value):

@@ -5,8 +5,10 @@ could not follow, kept with its error until the model needs it)."""
 from __future__ import annotations
 
 import ast
+import collections
 import copy
 import math
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,10 +106,33 @@ class Instance:
 
 @dataclass(frozen=True)
 class PythonModule:
-    """A standard-library module the reader evaluates (`math`, `copy`): its allowed functions."""
+    """A standard-library module the reader evaluates (`math`, `copy`): its allowed functions (and
+    constants: `string.ascii_lowercase`)."""
 
     name: str
     functions: dict[str, Callable]
+
+
+@dataclass
+class SourceModule:
+    """A Python module of the script's own folder or package: its file is read (its top level
+    evaluated by the reader, never run) the first time one of its names is used. `env` holds its
+    names once read; `failed`, the error that stopped its reading, if any."""
+
+    name: str  # dotted, as the importing code names it
+    path: Any  # its .py file (a package's __init__.py)
+    folder: Any = None  # a package's folder, where its submodules are
+    env: dict | None = None
+    failed: SpecError | None = None
+
+
+@dataclass(frozen=True)
+class ImportedName:
+    """`from module import name`: looked up in the module when the code first uses it."""
+
+    module: SourceModule
+    name: str
+    node: ast.AST  # the import statement
 
 
 class Return(Exception):
@@ -125,7 +150,18 @@ class Continue(Exception):
     """A `continue` statement."""
 
 
-MODEL_VALUES = (Tensor, LayerObject, Sequential, Functional, KerasName, Function, KerasClass, Instance)
+MODEL_VALUES = (
+    Tensor,
+    LayerObject,
+    Sequential,
+    Functional,
+    KerasName,
+    Function,
+    KerasClass,
+    Instance,
+    SourceModule,
+    ImportedName,
+)
 
 
 def span_of(node: ast.AST) -> Span:
@@ -252,4 +288,11 @@ MODULES = {
         },
     ),
     "copy": PythonModule("copy", {"copy": copy.copy, "deepcopy": copy.deepcopy}),
+    "collections": PythonModule("collections", {"namedtuple": collections.namedtuple, "OrderedDict": dict}),
+    "string": PythonModule(
+        "string",
+        {"ascii_lowercase": string.ascii_lowercase, "ascii_uppercase": string.ascii_uppercase, "digits": string.digits},
+    ),
+    # Python 2/3 compatibility (six), as Keras-2-era code imports it: Python 3's own builtins
+    "six.moves": PythonModule("six.moves", {"xrange": _range, "range": _range, "zip": BUILTINS["zip"]}),
 }
