@@ -177,7 +177,7 @@ ERRORS = [
     ),
     (
         "import keras\nimport random\nm = keras.Sequential([keras.Input(shape=(8, 8, 1))])\nfor n in random.sample(range(9), 3):\n    m.add(keras.layers.Dense(n))",
-        "`random` comes from `random`, a module static reading does not open",
+        "`random` is a module static reading does not open",
         4,
         10,
     ),

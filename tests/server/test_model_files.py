@@ -57,3 +57,13 @@ async def test_a_saved_model_is_read_from_its_file(client: LanguageClient, tmp_p
     assert ca101.message.startswith("Keras layer `flatten` (Flatten): Dense head after `flatten`")
     assert ca101.range.start == at(1, 0)  # the file has no lines: its start
     editor.close(uri)
+
+
+async def test_an_error_in_a_module_the_script_imports_names_that_module(client: LanguageClient, tmp_path):
+    editor = Editor(client)
+    (tmp_path / "blocks.py").write_text("import keras\n\n\ndef head(x):\n    return keras.layers.LSTM(4)(x)\n")
+    text = "import keras\nfrom blocks import head\n\nx = keras.Input((8, 8, 3))\nm = keras.Model(x, head(x))\n"
+    uri, (error,) = await editor.open(tmp_path / "model.py", text)
+    assert error.message.startswith(f"{tmp_path / 'blocks.py'}:5: `LSTM` is not a Keras layer")
+    assert "reached from line 5" in error.message and error.range.start == at(1, 0)
+    editor.close(uri)

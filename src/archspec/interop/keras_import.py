@@ -91,7 +91,7 @@ class _Importer(KerasModels):
         self.applied: dict[int, Any] = {}  # layers applied so far, by id (held, so ids stay unique)
         self._models: list[tuple[str, Any]] | None = None
         self.found: list[tuple[str, Any]] = []
-        self.home: Home | None = home_of(Path(name)) if Path(name).is_file() else None
+        self.home: Home | None = home_of(Path(name)) if Path(name).parent.is_dir() else None  # an unsaved buffer too
         self.modules: dict[Path, SourceModule] = {}
         self.sources = [self.source]  # the file's, then each module's it reads, by `line // LINES`
         self.guessing = 0  # inside `try` blocks with handlers
@@ -622,9 +622,10 @@ class _Importer(KerasModels):
 
     def unread(self, node: ast.Name) -> SpecError:
         """The error of a name from a module not read; kept, should the file then build no model."""
+        module = self.unopened[node.id]
+        what = f"`{node.id}` is a module" if module == node.id else f"`{node.id}` comes from `{module}`, a module"
         self.unread_error = self.error(
-            f"`{node.id}` comes from `{self.unopened[node.id]}`, a module static reading does not open (it reads "
-            "the file's own folder and package)",
+            f"{what} static reading does not open (it reads the file's own folder and package)",
             node,
             hint="`cnn-arch import --run` runs the script; or read the file of the package that builds the model",
         )

@@ -32,9 +32,19 @@ class ModelFileAnalysis:
             _, findings = readers.lint_models(self.source, text if self.reader.text else None, settings)
             self.findings = [self._placed(f) for f in findings]
         except SpecError as error:
-            self.error = error if self.reader.text else SpecError(error.message, Span(1, 1), hint=error.hint)
+            self.error = error if self.reader.text and self._here(error) else self._at_start(error)
         except UserError as error:  # a file the reader refuses as a whole (no zip, a layer it cannot say)
             self.error = SpecError(error.message, Span(1, 1), hint=error.hint)
+
+    def _here(self, error: SpecError) -> bool:
+        """Whether the error is in this file (not in a module the script imports)."""
+        return error.source is None or error.source.name == self.source
+
+    def _at_start(self, error: SpecError) -> SpecError:
+        """A saved model's error (it has no lines), or one in a module the script imports, at the
+        file's start, naming where it is."""
+        where = f"{error.source.name}:{error.span.line}: " if self.reader.text and error.span is not None else ""
+        return SpecError(where + error.message, Span(1, 1), hint=error.hint, notes=error.notes)
 
     def _placed(self, finding: Finding) -> Finding:
         return finding if self.reader.text else finding._replace(span=Span(1, 1))
