@@ -59,3 +59,21 @@ def counts(model, output=None) -> tuple[int, int, tuple]:
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     output = output if output is not None else model.outputs[0]
     return model.count_params(), trainable, tuple(output.shape[1:])
+
+
+def installed_file(entry: dict) -> Path:
+    """The file of a corpus entry (keras_corpus/corpus.json) in the installed package: located, not
+    imported (`find_spec` of a top-level name runs none of its code)."""
+    import importlib.util
+
+    top = entry["file"].split("/")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"{entry['package']} is not installed (pip install -e '.[test]')")
+    return Path(spec.origin).parent.parent / entry["file"]
+
+
+def corpus_text(entry: dict) -> str:
+    """The entry's file as installed, with the call that builds its model appended."""
+    text = installed_file(entry).read_text(encoding="utf-8")
+    return f"{text.rstrip()}\n\n\n# the call of tests/interop/keras_corpus/corpus.json\n{entry['call']}\n"

@@ -85,8 +85,8 @@ def _sequential(k):
     return model
 
 
-# (An application used as a backbone, saved by Keras: the keypoint-detection script of the corpus,
-# whose saved config test_keras_corpus.py reads.)
+# (An application used as a backbone, saved by Keras, is read by test_keras_corpus.py through
+# `--run` on a segmentation-models U-Net with a ResNet-18 encoder.)
 BUILDERS = {"functional": _functional, "sequential": _sequential}
 
 

@@ -32,7 +32,8 @@ class Layer:
     inputs: tuple[int, ...]
     shape: Shape
     keras: str  # its Keras class
-    origin: Span | None = None  # where the source code makes it
+    origin: Span | None = None  # where the source code makes it (a line of the file read)
+    made: str = ""  # `blocks.py:12`: where a module the file imports makes it
     name: str = ""  # its Keras name, in a saved model (`conv2d_3`, `backbone/conv1`)
     frozen: bool = False  # Keras does not train it (`trainable=False`)
 

@@ -134,10 +134,21 @@ class _Importer(KerasModels):
         )
 
     def here(self, node: ast.AST | None) -> Span:
-        """Where a layer made at `node` is placed: there in the file itself; for code of a module the
+        """Where a model made at `node` is placed: there in the file itself; for code of a module the
         file imports, at the file's statement that led there (the spec's lines point into one file)."""
-        span = span_of(node) if node is not None else self.site
-        return span if span.line < LINES else self.site
+        return self.placed(span_of(node) if node is not None else self.site)[0]
+
+    def placed(self, span: Span) -> tuple[Span, str]:
+        """A place in the file read, and (`nets/blocks.py:12`) the module's line, if elsewhere."""
+        if span.line < LINES:
+            return span, ""
+        index, line = divmod(span.line, LINES)
+        path = Path(self.sources[index].name)
+        for base in (Path(self.name).parent, self.home.root if self.home else None):
+            if base is not None and path.is_relative_to(base):
+                path = path.relative_to(base)
+                break
+        return self.site, f"{path.as_posix()}:{line}"
 
     def read(self, model: str | None) -> ImportedSpec:
         return self.relocating(lambda: self.run(model))
@@ -280,7 +291,7 @@ class _Importer(KerasModels):
         )
         try:
             text, owners = write_spec(
-                self.graph, node, header, lambda layer: f"line {layer.origin.line}: {layer.keras}"
+                self.graph, node, header, lambda layer: f"line {layer.origin.line}: {layer.keras}" + _made(layer)
             )
         except Untranslatable as problem:
             raise SpecError(problem.message, span, hint=problem.hint, source=self.source) from None
@@ -729,6 +740,8 @@ class _Importer(KerasModels):
             return KerasName(f"{owner.path}.{node.attr}")
         if isinstance(owner, Tensor) and node.attr == "shape":
             return self.shape_of(owner)
+        if isinstance(owner, Tensor) and node.attr == "get_shape":  # TensorFlow's spelling of `.shape`
+            return lambda: self.shape_of(owner)
         if isinstance(owner, Instance):
             if node.attr in owner.attrs:
                 return owner.attrs[node.attr]
@@ -986,6 +999,10 @@ def _builds(node: ast.expr, env) -> bool:
     return (
         isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and isinstance(env.get(node.func.id), Function)
     )
+
+
+def _made(layer) -> str:
+    return f" ({layer.made})" if layer.made else ""
 
 
 def _same_imports(body: list[ast.stmt], orelse: list[ast.stmt]) -> bool:

@@ -45,8 +45,8 @@ CONSTANT_FUNCTIONS = {"image_data_format": "channels_last", "floatx": "float32",
 
 
 class KerasModels:
-    """Mixed into the importer, which provides `graph`, `source`, `input_shape`, `applied`, `error`
-    and `here` (where a layer made at a node is placed)."""
+    """Mixed into the importer, which provides `graph`, `source`, `input_shape`, `applied`, `error`,
+    `here` (where a model made at a node is placed) and `placed` (where a layer is)."""
 
     def keras_call(self, path: str, node: ast.Call, args: list, kwargs: dict, env: dict) -> Any:
         last = path.split(".")[-1]
@@ -69,9 +69,9 @@ class KerasModels:
             if isinstance(kwargs.get("tensor"), Tensor):  # `layers.Input(tensor=input_tensor)`: that tensor
                 return kwargs["tensor"]
             shape = kwargs.get("shape", args[0] if args else None)
-            return Tensor(self.read_input({"shape": shape}, self.here(node), {"shape": _arg_span(node, "shape", 0)}))
+            return Tensor(self.read_input({"shape": shape}, span_of(node), {"shape": _arg_span(node, "shape", 0)}))
         if last in MERGE_FUNCTIONS and ".ops." not in f".{path}.":
-            merged = LayerObject(MERGE_FUNCTIONS[last], dict(kwargs), {}, self.here(node))
+            merged = LayerObject(MERGE_FUNCTIONS[last], dict(kwargs), {}, span_of(node))
             return self.apply_layer(merged, args[0] if args else kwargs.get("inputs"), node)
         if last in CONSTANT_FUNCTIONS:
             return CONSTANT_FUNCTIONS[last]
@@ -99,7 +99,7 @@ class KerasModels:
             if not isinstance(function, Function):
                 raise self.error("a `Lambda` layer is followed when it wraps a function of the script", node)
             arguments = kwargs.get("arguments") or {}
-            return LayerObject("Lambda", {"function": function, "arguments": arguments}, {}, self.here(node))
+            return LayerObject("Lambda", {"function": function, "arguments": arguments}, {}, span_of(node))
         if last in keras_kinds() or last in IDENTITY_AT_INFERENCE or last == "Reshape":
             return self.layer_object(last, node, args, kwargs)
         if ".applications." in f".{path}.":
@@ -131,11 +131,11 @@ class KerasModels:
         first = args[0] if args else None
         if last in ACTIVATION_FUNCTIONS and isinstance(first, Tensor) and len(args) == 1:
             config = {"activation": last} if last != "leaky_relu" else {"activation": "leaky_relu"}
-            return self.apply_layer(LayerObject("Activation", config, {}, self.here(node)), first, node)
+            return self.apply_layer(LayerObject("Activation", config, {}, span_of(node)), first, node)
         if last in TENSOR_FUNCTIONS:
             if last == "concatenate":
                 merged = LayerObject(
-                    "Concatenate", {"axis": kwargs.get("axis", args[1] if len(args) > 1 else 0)}, {}, self.here(node)
+                    "Concatenate", {"axis": kwargs.get("axis", args[1] if len(args) > 1 else 0)}, {}, span_of(node)
                 )
                 return self.apply_layer(merged, first, node)
             if len(args) == 2:
@@ -144,7 +144,7 @@ class KerasModels:
             axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
             if axis is not None and tuple(axis) in ((1, 2), (-3, -2)):
                 pooled = "GlobalAveragePooling2D" if "mean" in last else "GlobalMaxPooling2D"
-                layer = LayerObject(pooled, {"keepdims": bool(kwargs.get("keepdims", False))}, {}, self.here(node))
+                layer = LayerObject(pooled, {"keepdims": bool(kwargs.get("keepdims", False))}, {}, span_of(node))
                 return self.apply_layer(layer, first, node)
         if last == "reshape" and isinstance(first, Tensor):
             shape = kwargs.get("newshape", kwargs.get("shape", args[1] if len(args) > 1 else None))
@@ -153,7 +153,7 @@ class KerasModels:
                 if isinstance(shape, (tuple, list)) and len(shape) > 1 and shape[0] in (-1, None)
                 else shape
             )
-            return self.apply_layer(LayerObject("Reshape", {"target_shape": shape}, {}, self.here(node)), first, node)
+            return self.apply_layer(LayerObject("Reshape", {"target_shape": shape}, {}, span_of(node)), first, node)
         raise self.error(
             f"`{path}` on a tensor has no spec equivalent", node, hint="the spec's layers: " + kinds_hint()
         )
@@ -185,7 +185,7 @@ class KerasModels:
                 spans["input_shape"] = spans[name]
             elif name != "batch_size":
                 bound[name] = value
-        return LayerObject(keras, bound, spans, self.here(node))
+        return LayerObject(keras, bound, spans, span_of(node))
 
     def add_to(self, model: Sequential, value: Any, node: ast.AST) -> None:
         """Append a layer to a Sequential model; `keras.Input(...)` first gives its input shape."""
@@ -209,10 +209,11 @@ class KerasModels:
         """Read `layer` on `inputs` into the graph; what it cannot say is an error at the argument."""
         config = {k: v for k, v in layer.args.items() if k != "input_shape"}
         name = config.get("name") if isinstance(config.get("name"), str) else ""
+        origin, made = self.placed(layer.span)
         try:
             if layer.keras == "Reshape":
-                return self.graph.reshape(config, inputs, origin=layer.span, name=name)
-            return self.graph.read(layer.keras, config, inputs, origin=layer.span, name=name)
+                return self.graph.reshape(config, inputs, origin=origin, made=made, name=name)
+            return self.graph.read(layer.keras, config, inputs, origin=origin, made=made, name=name)
         except Untranslatable as problem:
             span = layer.spans.get(problem.argument, where or layer.span) if problem.argument else where or layer.span
             raise SpecError(problem.message, span, hint=problem.hint, source=self.source) from None
@@ -310,7 +311,7 @@ class KerasModels:
         if isinstance(left, Tensor) and isinstance(right, Tensor):
             if operator not in ("Add", "Multiply"):
                 raise self.error(f"`{operator.lower()}` of two tensors has no spec equivalent", node)
-            return self.apply_layer(LayerObject(operator, {}, {}, self.here(node)), [left, right], node)
+            return self.apply_layer(LayerObject(operator, {}, {}, span_of(node)), [left, right], node)
         tensor, number = (left, right) if isinstance(left, Tensor) else (right, left)
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise self.error("cannot compute this with a tensor (only a number or another tensor)", node)
@@ -327,7 +328,7 @@ class KerasModels:
         return self.tensor_arithmetic(scale, offset, node, tensor)
 
     def tensor_arithmetic(self, scale: float, offset: float, node: ast.AST, tensor: Tensor) -> Tensor:
-        layer = LayerObject("Rescaling", {"scale": scale, "offset": offset}, {}, self.here(node))
+        layer = LayerObject("Rescaling", {"scale": scale, "offset": offset}, {}, span_of(node))
         return self.apply_layer(layer, tensor, node)
 
     def tensor_index(self, tensor: Tensor, key: Any, node: ast.AST) -> Tensor:
@@ -335,8 +336,8 @@ class KerasModels:
         whole = slice(None)
         if key == (whole, None, None, whole) and len(self.shape_of(tensor)) == 2:
             target = (1, 1, self.shape_of(tensor)[-1])
-            return self.apply_layer(LayerObject("Reshape", {"target_shape": target}, {}, self.here(node)), tensor, node)
-        return self.apply_layer(LayerObject("GetItem", {"key": key}, {}, self.here(node)), tensor, node)
+            return self.apply_layer(LayerObject("Reshape", {"target_shape": target}, {}, span_of(node)), tensor, node)
+        return self.apply_layer(LayerObject("GetItem", {"key": key}, {}, span_of(node)), tensor, node)
 
     def applied_once(self, instance: Instance, node: ast.AST | None) -> None:
         if id(instance) in self.applied:
