@@ -632,15 +632,18 @@ class _Importer(KerasModels):
         raise self.error(f"`{node.id}` is not a value the importer can follow", node)
 
     def unread(self, node: ast.Name) -> SpecError:
-        """The error of a name from a module not read; kept, should the file then build no model."""
+        """The error of a name from a module not read; kept when the file's own top level uses it,
+        should the file then build no model (its model is that name's)."""
         module = self.unopened[node.id]
         what = f"`{node.id}` is a module" if module == node.id else f"`{node.id}` comes from `{module}`, a module"
-        self.unread_error = self.error(
+        error = self.error(
             f"{what} static reading does not open (it reads the file's own folder and package)",
             node,
             hint="`cnn-arch import --run` runs the script; or read the file of the package that builds the model",
         )
-        return self.unread_error
+        if self.depth == 0 and node.lineno < LINES:
+            self.unread_error = error
+        return error
 
     def _Tuple(self, node, env):
         return tuple(self.items(node.elts, env))
@@ -767,7 +770,7 @@ class _Importer(KerasModels):
             return getattr(owner, node.attr)
         if node.attr == "as_list" and isinstance(owner, tuple):
             return lambda: list(owner)
-        error = self.error(f"cannot follow the attribute `.{node.attr}`", node)
+        error = self.error(f"cannot follow the attribute `.{node.attr}`" + (" of None" if owner is None else ""), node)
         if isinstance(owner, (Sequential, Functional, Tensor, LayerObject)):
             return Unknown(error)  # `model.fit`, `x.dtype`: an error only if the model needs it
         raise error
