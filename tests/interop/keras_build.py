@@ -9,6 +9,7 @@ import os
 import runpy
 import sys
 import types
+from pathlib import Path
 
 
 def keras():
@@ -37,12 +38,42 @@ def tensorflow_keras(module):
 
 
 def run_file(path) -> dict:
-    """Run a Keras model file (its `model.summary()` output swallowed) and return its globals."""
-    with tensorflow_keras(keras()), contextlib.redirect_stdout(io.StringIO()):
-        return runpy.run_path(str(path))
+    """Run a Keras model file as a script (its folder first on the path, for the modules beside it;
+    its `model.summary()` output swallowed) and return its globals."""
+    folder = str(Path(path).parent)
+    before = set(sys.modules)
+    sys.path.insert(0, folder)
+    try:
+        with tensorflow_keras(keras()), contextlib.redirect_stdout(io.StringIO()):
+            return runpy.run_path(str(path))
+    finally:
+        sys.path.remove(folder)
+        for name in set(sys.modules) - before:  # the script's own modules, not Keras' or JAX's
+            if getattr(sys.modules[name], "__file__", None) and sys.modules[name].__file__.startswith(folder):
+                del sys.modules[name]
 
 
-def counts(model) -> tuple[int, int, tuple]:
-    """(total, trainable, output shape without the batch) as Keras reports them."""
+def counts(model, output=None) -> tuple[int, int, tuple]:
+    """(total, trainable, output shape without the batch) as Keras reports them; `output`: the
+    tensor a subclassed model (which has no `outputs`) gave when the script called it on an input."""
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    return model.count_params(), trainable, tuple(model.outputs[0].shape[1:])
+    output = output if output is not None else model.outputs[0]
+    return model.count_params(), trainable, tuple(output.shape[1:])
+
+
+def installed_file(entry: dict) -> Path:
+    """The file of a corpus entry (keras_corpus/corpus.json) in the installed package: located, not
+    imported (`find_spec` of a top-level name runs none of its code)."""
+    import importlib.util
+
+    top = entry["file"].split("/")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"{entry['package']} is not installed (pip install -e '.[test]')")
+    return Path(spec.origin).parent.parent / entry["file"]
+
+
+def corpus_text(entry: dict) -> str:
+    """The entry's file as installed, with the call that builds its model appended."""
+    text = installed_file(entry).read_text(encoding="utf-8")
+    return f"{text.rstrip()}\n\n\n# the call of tests/interop/keras_corpus/corpus.json\n{entry['call']}\n"

@@ -268,6 +268,9 @@ class LayerKind:
     # every other framework's methods below are overridden. tests/interop/test_kind_registry.py checks.
     refusals: ClassVar[dict[str, str]] = {}
     keras_classes: ClassVar[tuple[str, ...]] = ()  # the Keras classes `read_keras` reads (aliases too)
+    # The positional parameters of those classes' constructors, in Keras' order (the source reader
+    # names positional arguments with them; a test compares them with Keras' signatures).
+    keras_positional: ClassVar[tuple[str, ...]] = ()
     onnx_ops: ClassVar[tuple[str, ...]] = ()  # the ONNX op types `read_onnx` reads (a pattern's first op)
 
     def label(self, attrs: dict) -> str:
@@ -340,6 +343,10 @@ class LayerKind:
         is the layer's config as saved in a model's config.json, or its keyword arguments in Keras
         source with positional ones named; `inputs` are the input shapes (no batch)."""
         raise self.missing("keras", "Keras reader")
+
+    def keras_parameters(self, class_name: str) -> tuple[str, ...]:
+        """The positional parameters of Keras class `class_name`'s constructor (one of `keras_classes`)."""
+        return self.keras_positional
 
     def read_onnx(self, node: OnnxNode, inputs: list[Shape]) -> list[ReadNode]:
         """The nodes ONNX `node` (its op type one of `onnx_ops`) becomes; `inputs` are the spec shapes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
     Code,
@@ -164,12 +164,44 @@ class _Sliding(LayerKind):
     def window(self, attrs):
         return Window(attrs["kernel"], attrs["stride"], attrs["dilation"])
 
+    # Keras config key of each spec argument the three convolutions share.
+    _KERAS_KEYS: ClassVar[dict[str, str]] = {
+        "filters": "filters",
+        "kernel": "kernel_size",
+        "stride": "strides",
+        "padding": "padding",
+        "dilation": "dilation_rate",
+        "groups": "groups",
+        "multiplier": "depth_multiplier",
+        "bias": "use_bias",
+    }
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, (*(self._KERAS_KEYS[a.name] for a in self.args), "data_format", "activation"))
+        keras_config.channels_last(config)
+        values = {name: config.get(key) for name, key in self._KERAS_KEYS.items()}
+        values["padding"] = keras_config.padding(config)
+        attrs = keras_config.bind(self, values, self._KERAS_KEYS)
+        return [(self.name, attrs), *keras_config.activation(config)]
+
 
 @layer
 class Conv(_Sliding):
     name = "conv"
     onnx_ops = ("Conv",)
     keras_name = "Conv2D"
+    keras_classes = ("Conv2D", "Convolution2D")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "groups",
+        "activation",
+        "use_bias",
+    )
     width_arg = "filters"
     summary = "2D convolution: `conv F K` (F filters, K or HxW kernel)"
     args = (
@@ -243,6 +275,17 @@ class DepthwiseConv(_Sliding):
     name = "dwconv"
     onnx_ops = ("Conv",)  # with one group per input channel
     keras_name = "DepthwiseConv2D"
+    keras_classes = ("DepthwiseConv2D",)
+    keras_positional = (
+        "kernel_size",
+        "strides",
+        "padding",
+        "depth_multiplier",
+        "data_format",
+        "dilation_rate",
+        "activation",
+        "use_bias",
+    )
     depthwise = True
     summary = "depthwise convolution: `dwconv K`, one filter per input channel (x `multiplier`)"
     args = (
@@ -317,6 +360,18 @@ class SeparableConv(_Sliding):
         "read as `dwconv` and `conv` (the same weights and MACs)"
     }
     keras_name = "SeparableConv2D"
+    keras_classes = ("SeparableConv2D", "SeparableConvolution2D")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "depth_multiplier",
+        "activation",
+        "use_bias",
+    )
     width_arg = "filters"
     summary = "depthwise-separable convolution: `sepconv F K` (Keras SeparableConv2D)"
     args = (

@@ -61,15 +61,12 @@ def parse_shape(text: str | None, option: str = "--input") -> tuple[int, ...] | 
 
 
 def compile_target(spec: str, input_text: str | None = None):
-    """Read and type a spec or template, Keras source (`model.py`) or a model file (`model.onnx`);
-    `input_text` (HxWxC) overrides its input."""
+    """Read and type a spec or template, or a model file (Keras code `model.py`, a saved `model.keras`,
+    see archspec.interop.readers); `input_text` (HxWxC) overrides its input."""
     from archspec.compile import compile_spec
     from archspec.interop import readers
-    from archspec.interop.keras_check import compile_python, is_python
 
     if readers.reader_for(spec) is not None:
         return readers.compile_model_file(spec, parse_shape(input_text))
     name, text = read_target(spec)
-    if is_python(name):
-        return compile_python(text, name, parse_shape(input_text))
     return compile_spec(text, name, parse_shape(input_text))

@@ -167,7 +167,6 @@ def lint_once(run: Run) -> int:
     """Lint every target once, print the reports, return the exit code."""
     from archspec.errors import SpecError, UserError
     from archspec.interop import readers
-    from archspec.interop.keras_check import is_python, lint_python
     from archspec.lint import config as lint_config
     from archspec.lint.engine import lint_source
     from archspec.lint.fix import FixOutcome, fix_source
@@ -184,8 +183,8 @@ def lint_once(run: Run) -> int:
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
-    if (run.fix or run.diff) and any(is_python(t.name) or readers.reader_for(t.name) for t in found):
-        name = next(t.name for t in found if is_python(t.name) or readers.reader_for(t.name))
+    if (run.fix or run.diff) and any(readers.reader_for(t.name) for t in found):
+        name = next(t.name for t in found if readers.reader_for(t.name))
         raise UserError(
             f"--fix and --diff rewrite specs, not `{name}`",
             hint=f"`cnn-arch import {name} -o model.arch`, then lint --fix the spec",
@@ -207,9 +206,6 @@ def lint_once(run: Run) -> int:
                 shown, findings = readers.lint_models(target.name, text, settings, run.input_shape)
                 target = target._replace(text=shown)
                 outcome = FixOutcome(shown, (), tuple(findings))
-            elif is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
-                findings = lint_python(target.text, target.name, settings, run.input_shape)
-                outcome = FixOutcome(target.text, (), tuple(findings))
             elif run.fix or run.diff:
                 outcome = fix_source(target.text, target.name, settings, run.input_shape)
             else:
