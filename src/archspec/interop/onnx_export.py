@@ -47,18 +47,16 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
 
     Raises:
         PathError: not a run folder, or `path` cannot be written.
-        UserError: jax2onnx is not installed, or cannot convert an operation of this model.
+        UserError: the `train` extra is not installed, or jax2onnx cannot convert an operation of this model.
     """
     if input_dtype not in INPUT_DTYPES:
         raise UserError(f"`--input-dtype` must be one of {', '.join(INPUT_DTYPES)}; got `{input_dtype}`")
-    try:
-        from jax2onnx import to_onnx
-    except ImportError:
-        raise UserError(
-            "ONNX export needs jax2onnx", hint="install the interop extra: pip install 'cnn-arch[interop]'"
-        ) from None
+    from archspec.extras import require
+
+    require("train", "ONNX export")
     import jax
     import jax.numpy as jnp
+    from jax2onnx import to_onnx
 
     from archspec.train.inference import load_run, scores_function
 

@@ -72,6 +72,9 @@ def compare_command(
         entries.append(entry(spec, typed, batch=batch_size, findings=_lint_count(name, text, typed.input_shape)))
         models.append((name, text, typed))
     if data is not None:
+        from archspec.extras import require
+
+        require("train", "`cnn-arch compare --data`")
         folder = out or _default_out()
         settings = {
             "data": data,

@@ -19,6 +19,9 @@ def devices_command(format: Format = typer.Option(Format.table, "--format", help
 
     Warns when a GPU is visible (nvidia-smi, CUDA_VISIBLE_DEVICES, the NVIDIA driver) but JAX runs on
     CPU, with the command that installs JAX's CUDA wheels."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch devices`")
     from archspec.devices import describe
 
     report = describe()

@@ -74,4 +74,8 @@ def output_target(spec: str, output: str | None) -> tuple[str, str]:
             f"`-o {output}`: cnn-arch draws .svg, .png or .pdf files, got {got}",
             hint=f"for example `-o {Path(output).stem or 'model'}.svg`",
         )
+    if suffix != "svg":
+        from archspec.extras import require
+
+        require("draw", f"{suffix.upper()} output")
     return output, suffix

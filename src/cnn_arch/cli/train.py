@@ -177,6 +177,9 @@ def train_command(
     an epoch table, and ends with validation and test accuracy. Exit codes: 0 done, 1 diverged (NaN),
     2 user error, 130/143 stopped by Ctrl-C/SIGTERM after saving a checkpoint."""
     from archspec.errors import UserError
+    from archspec.extras import require
+
+    require("train", "`cnn-arch train`")
     from archspec.train import distributed
 
     cluster = distributed.find_cluster(coordinator, num_processes, process_id)
