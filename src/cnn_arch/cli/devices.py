@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
     app.command("devices")(devices_command)
 
 
-def devices_command(format: Format = typer.Option(Format.table, "--format", help="Output format.")) -> None:
+def devices_command(
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
+) -> None:
     """Print the JAX backend and every device with its kind and memory, as `cnn-arch train` sees them.
 
     Warns when a GPU is visible (nvidia-smi, CUDA_VISIBLE_DEVICES, the NVIDIA driver) but JAX runs on

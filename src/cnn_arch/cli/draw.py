@@ -25,8 +25,8 @@ def draw_command(
         "-o",
         "--output",
         metavar="FILE.svg|.png|.pdf",
-        help="Where to write the picture; the extension picks the format; `-` writes SVG to stdout. "
-        "Default: SPEC_NAME.svg in the current folder.",
+        help="Where to write the picture; the extension picks the format; `-` writes SVG to stdout."
+        "  [default: SPEC_NAME.svg in the current folder]",
     ),
     depth: int = typer.Option(
         None, "--depth", min=1, help="Fold blocks nested deeper than this, as `summarize --depth` (1 = top level)."

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from cnn_arch.cli.common import either, former_name
+
 
 def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
@@ -13,9 +15,12 @@ def register(app: typer.Typer) -> None:
 
 def import_command(
     source: Path = typer.Argument(..., metavar="MODEL.py", help="Python source that builds a Keras model."),
-    out: Path = typer.Option(None, "-o", "--out", metavar="FILE.arch", help="Write the spec here (default: stdout)."),
+    out: Path = typer.Option(
+        None, "-o", "--output", metavar="FILE.arch", help="Write the spec here.  [default: stdout]"
+    ),
+    out_former: Path = former_name("--out"),
     model: str = typer.Option(
-        None, "--model", metavar="NAME", help="The variable holding the model (default: the last one)."
+        None, "--model", metavar="NAME", help="The variable holding the model.  [default: the last one]"
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Input shape, where the code leaves it open."),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE.arch if it exists."),
@@ -30,6 +35,7 @@ def import_command(
     from archspec.parse import read_spec_file
     from cnn_arch.cli.common import parse_shape
 
+    out = either(out, out_former, "--out")
     imported = import_keras(read_spec_file(source), str(source), model, parse_shape(input))
     compile_imported(imported)  # a model the spec cannot type is reported at its Python line, not written
     if out is None:

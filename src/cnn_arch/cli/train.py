@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 from archspec.train.config import TrainConfig
+from cnn_arch.cli.common import either, former_name
 from cnn_arch.cli.defaults import DEFAULTS
 
 
@@ -106,11 +107,14 @@ def train_command(
         "--summary",
         help="The layer table before training: full, short (top-level rows, as `summarize --depth 1`) or none.",
     ),
-    out: Path = typer.Option(None, "--out", "-o", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"),
+    out: Path = typer.Option(
+        None, "-o", "--output", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"
+    ),
+    out_former: Path = former_name("--out"),
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue the run in --out (without --out: this spec's newest run in runs/) from its latest checkpoint.",
+        help="Continue the run in --output (without --output: this spec's newest run in runs/) from its latest checkpoint.",
     ),
     checkpoint_every: int = typer.Option(
         None,
@@ -180,12 +184,13 @@ def train_command(
     from archspec.extras import require
 
     require("train", "`cnn-arch train`")
+    out = either(out, out_former, "--out")
     from archspec.train import distributed
 
     cluster = distributed.find_cluster(coordinator, num_processes, process_id)
     if cluster is not None:
         if out is None:
-            raise UserError("multi-host training needs --out: the same shared run folder on every host")
+            raise UserError("multi-host training needs --output: the same shared run folder on every host")
         distributed.join(cluster)
 
     from archspec.compile import compile_spec
@@ -301,7 +306,7 @@ def _run_dir(spec: str, out: Path | None, resume: bool) -> Path:
         return run.default_run_dir(spec)
     latest = run.latest_run_dir(spec)
     if latest is None:
-        raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --out")
+        raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --output")
     return latest
 
 
@@ -321,7 +326,7 @@ def _augmentations(text: str | None) -> tuple[str, ...] | None:
 
 
 def _resume_command(config: TrainConfig, run_dir: Path) -> str:
-    return f"{_command(config)} --out {shlex.quote(str(run_dir))} --resume"
+    return f"{_command(config)} --output {shlex.quote(str(run_dir))} --resume"
 
 
 def _divergence_hint(config: TrainConfig, run_dir: Path, last_checkpoint: Path | None) -> str:
