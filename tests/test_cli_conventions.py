@@ -87,7 +87,7 @@ def test_the_readme_lists_every_command_with_its_options():
     synopsis there shows is one the command takes."""
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     listed = readme[readme.index("## Commands") : readme.index("\n## ", readme.index("## Commands") + 1)]
-    for name, command in _commands().items():
+    for name in _commands():
         assert f"`cnn-arch {name}" in listed, f"README's command list lacks `{name}`"
     for synopsis in re.findall(r"`cnn-arch ([a-z]+)([^`]*)`", listed):
         name, rest = synopsis

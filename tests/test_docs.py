@@ -124,11 +124,8 @@ def _in_process(args: list[str], folder: Path, env: dict) -> str:
     try:
         os.chdir(folder)
         sys.argv = ["cnn-arch", *args]
-        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-            try:
-                main()
-            except SystemExit:
-                pass
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream), contextlib.suppress(SystemExit):
+            main()
     finally:
         os.chdir(cwd)
         sys.argv = argv
