@@ -217,3 +217,24 @@ def test_every_option_a_page_shows_exists():
             if option not in names | {"-h", "--help"}:
                 wrong.append(f"{page}:{line}: `cnn-arch {name}` has no option {option}")
     assert not wrong, "\n".join(wrong)
+
+
+def _readme_specs() -> list[tuple[int, str]]:
+    """The specs the README's tour shows: fenced blocks that begin with `input` or `def`."""
+    specs, block, start = [], None, 0
+    for number, line in enumerate((ROOT / "README.md").read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("```"):
+            if block is not None and block and re.match(r"(input|def) ", block[0]):
+                specs.append((start, "\n".join(block) + "\n"))
+            block, start = ([] if block is None else None), number + 1
+        elif block is not None:
+            block.append(line)
+    return specs
+
+
+@pytest.mark.parametrize("start, text", _readme_specs(), ids=lambda v: f"line {v}" if isinstance(v, int) else "")
+def test_the_readme_teaches_specs_lint_finds_nothing_in(start, text):
+    """What a newcomer copies first should be the design lint recommends."""
+    from archspec.lint import Settings, lint_source
+
+    assert lint_source(text, f"README.md:{start}", Settings.default()) == []
