@@ -22,6 +22,8 @@ import yaml
 
 ROOT = Path(__file__).parents[1]
 PAGE = ROOT / "docs" / "lint.md"
+# this checkout as a URL pip takes in `NAME @ git+URL@REV` (packaging wants a host in a git+file URL)
+REPO_URL = f"file://localhost{ROOT.as_posix()}"
 FLATTEN_HEAD = (ROOT / "src/archspec/templates/flatten-head.arch").read_text(encoding="utf-8")
 
 pytestmark = pytest.mark.slow
@@ -37,7 +39,7 @@ def _snippets() -> list[str]:
     """The YAML blocks of the page's "Lint in CI" section, placeholders filled in."""
     section = PAGE.read_text(encoding="utf-8").split("## Lint in CI", 1)[1]
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
-    return [b.replace("REPO_URL", ROOT.as_uri()).replace("COMMIT", _head()) for b in blocks]
+    return [b.replace("REPO_URL", REPO_URL).replace("COMMIT", _head()) for b in blocks]
 
 
 def _snippet(containing: str):
@@ -83,10 +85,10 @@ def test_the_github_actions_steps_install_the_core_and_annotate_findings(tmp_pat
     for command in ("cnn-arch summarize models/net.arch", "cnn-arch draw models/net.arch -o net.svg"):
         done = _bash(command, project, venv)
         assert done.returncode == 0, done.stderr
-    assert (project / "net.svg").read_text(encoding="utf-8").startswith("<svg")
+    assert "<svg " in (project / "net.svg").read_text(encoding="utf-8")
     train = _bash("cnn-arch train models/net.arch --data digits", project, venv)
     assert train.returncode == 2 and "needs the `train` extra of cnn-arch" in train.stderr
-    assert f"pip install 'cnn-arch[train] @ git+{ROOT.as_uri()}@{_head()}'" in train.stderr
+    assert f"pip install 'cnn-arch[train] @ git+{REPO_URL}@{_head()}'" in train.stderr
     assert _initializes(venv / "bin" / "cnn-arch")
 
 
@@ -103,7 +105,9 @@ def _initializes(server: Path) -> bool:
         {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
         {"jsonrpc": "2.0", "method": "exit"},
     ]
-    done = subprocess.run([str(server), "server"], input=b"".join(map(message, requests)), capture_output=True, timeout=60)
+    done = subprocess.run(
+        [str(server), "server"], input=b"".join(map(message, requests)), capture_output=True, timeout=60
+    )
     return b'"capabilities"' in done.stdout and done.returncode == 0
 
 
