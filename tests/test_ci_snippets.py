@@ -112,7 +112,7 @@ def _initializes(server: Path) -> bool:
 
 
 def test_the_pre_commit_hook_runs_from_a_fresh_repository(tmp_path):
-    config = _snippets()[[i for i, b in enumerate(_snippets()) if "repos:" in b][0]]
+    config = next(b for b in _snippets() if "repos:" in b)
     project = _project(tmp_path / "project")
     (project / ".pre-commit-config.yaml").write_text(config, encoding="utf-8")
     for command in (["init", "-q"], ["add", "."]):
