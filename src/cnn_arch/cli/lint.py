@@ -279,10 +279,14 @@ def _stamps(run: Run) -> dict[str, float]:
 
 
 def _write(path: Path, text: str) -> None:
+    """Write a fixed spec over its file, keeping the file's UTF-8 byte-order mark if it had one (the
+    spec's text never holds it) as it keeps the line endings."""
     from archspec.errors import PathError
 
     try:
-        with open(path, "w", encoding="utf-8", newline="") as out:
+        with open(path, "rb") as before:
+            bom = before.read(3) == b"\xef\xbb\xbf"
+        with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
             out.write(text)
     except OSError as error:
         raise PathError(str(path), f"cannot write the fixed spec: {error.strerror or error}") from None
