@@ -117,9 +117,8 @@ def _output_failed(error: OSError) -> int:
 def _discard_stdout() -> None:
     """What stdout still buffers can never be written: point it at /dev/null so that the
     interpreter's last flush does not fail again."""
+    import contextlib
     import os
 
-    try:
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor has no buffer left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
