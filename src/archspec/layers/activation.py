@@ -59,6 +59,7 @@ for _name, (_function, _doc) in ACTIVATIONS.items():
     _traits = {
         "linear": _name == "linear",
         "probability_output": _name in PROBABILITIES,
+        "sums_to_one": _name == "softmax",
         "idempotent": _name in IDEMPOTENT,
     }
     layer(type(_name, (Activation,), {"name": _name, "summary": _doc, "args": _args, **_traits}))

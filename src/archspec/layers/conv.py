@@ -37,7 +37,7 @@ class _Sliding(LayerKind):
 
     family = "conv"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def label(self, attrs: dict) -> str:
@@ -74,6 +74,7 @@ class _Sliding(LayerKind):
 @layer
 class Conv(_Sliding):
     name = "conv"
+    full_kernel = True
     keras_name = "Conv2D"
     width_arg = "filters"
     summary = "2D convolution: `conv F K` (F filters, K or HxW kernel)"

@@ -19,7 +19,7 @@ class Dense(LayerKind):
     keras_name = "Dense"
     width_arg = "units"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def output_shape(self, attrs, inputs):

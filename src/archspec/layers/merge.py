@@ -23,6 +23,7 @@ class _Merge(LayerKind):
 @layer
 class Add(_Merge):
     name = "add"
+    residual = True
     keras_name = "Add"
     linear = True
     summary = "element-wise sum of the branches (residual connections); shapes must be equal"

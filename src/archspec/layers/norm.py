@@ -53,6 +53,7 @@ class BatchNorm(LayerKind):
 class LocalResponseNorm(LayerKind):
     name = "lrn"
     family = "norm"
+    neighbour_channel_norm = True
     keras_name = "LRN"
     summary = "local response normalization across channels (AlexNet; PyTorch's formula)"
     args = (
