@@ -12,7 +12,7 @@ import types
 
 
 def keras():
-    """Keras, imported with the JAX backend."""
+    """Keras, imported with the JAX backend (in a process that has not imported it with another)."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras as module
 
@@ -36,9 +36,10 @@ def tensorflow_keras(module):
             sys.modules.pop(name, None)
 
 
-def run_file(path) -> dict:
-    """Run a Keras model file (its `model.summary()` output swallowed) and return its globals."""
-    with tensorflow_keras(keras()), contextlib.redirect_stdout(io.StringIO()):
+def run_file(path, module=None) -> dict:
+    """Run a Keras model file with `module` (default: Keras on JAX) as its `keras` and `tensorflow.keras`
+    (its `model.summary()` output swallowed) and return its globals."""
+    with tensorflow_keras(module or keras()), contextlib.redirect_stdout(io.StringIO()):
         return runpy.run_path(str(path))
 
 
@@ -46,3 +47,35 @@ def counts(model) -> tuple[int, int, tuple]:
     """(total, trainable, output shape without the batch) as Keras reports them."""
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     return model.count_params(), trainable, tuple(model.outputs[0].shape[1:])
+
+
+# Runs Keras files on Keras' numpy backend and prints the counts of every model each one builds.
+_COUNTS = r"""
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "numpy"
+sys.path.insert(0, sys.argv[1])
+import keras
+from tests.interop.keras_build import counts, run_file
+assert keras.backend.backend() == "numpy"
+found = {}
+for path in sys.argv[2:]:
+    built = run_file(path, keras)
+    found[path] = {name: counts(value) for name, value in built.items() if isinstance(value, keras.Model)}
+print(json.dumps(found))
+"""
+
+
+def built_counts(paths) -> dict[str, dict[str, list]]:
+    """{path: {variable: [total, trainable, output shape]}} of the Keras models each file builds, as
+    Keras builds them on its numpy backend, in a subprocess: the same layers and counts as on JAX,
+    whose initializers compile an XLA program per weight shape (tens of seconds for a few models)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNTS, str(root), *map(str, paths)], capture_output=True, text=True, cwd=root
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
