@@ -170,7 +170,7 @@ def test_the_gpu_extras_include_train_and_the_test_extra_everything():
     extras = PROJECT["optional-dependencies"]
     for gpu in ("cuda", "cuda13", "tpu"):
         assert "cnn-arch[train]" in extras[gpu]
-    assert re.search(r"cnn-arch\[train,draw,onnx,keras,hf\]", " ".join(extras["test"]))
+    assert re.search(r"cnn-arch\[train,draw,onnx,h5,keras,hf\]", " ".join(extras["test"]))
     assert "torch==2.13.0" in extras["test"]
 
 

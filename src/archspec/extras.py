@@ -19,6 +19,7 @@ EXTRAS = {
     ),
     "draw": ("PIL", "matplotlib"),
     "onnx": ("onnx",),
+    "h5": ("h5py",),
 }
 
 
