@@ -201,3 +201,5 @@ def test_the_install_command_follows_how_cnn_arch_was_installed(monkeypatch, ori
 
     monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
     assert install_command("train") == expected
+    again = expected.replace("[train]", "").replace("'", "")  # the same source, to install it again
+    assert install_command().replace("'", "") == again

@@ -4,6 +4,7 @@
 and installs like a linter: no JAX, no numpy. Each extra of pyproject.toml adds one capability; a
 command that needs a missing one stops with `MissingExtra` (exit 2), whose hint is the exact pip
 command for the way this copy was installed (from an index, a git URL, a folder or a wheel).
+Code that needs an extra calls `require("onnx", "reading ONNX models")` before importing from it.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def require(extra: str, purpose: str) -> None:
             raise MissingExtra(extra, purpose, module)
 
 
-def install_command(extra: str) -> str:
-    """`pip install ...` that adds `extra` to this installation: from the git URL and commit, the
-    folder (editable or not) or the wheel it came from (PEP 610 `direct_url.json`), else the index."""
+def install_command(extra: str | None = None) -> str:
+    """`pip install ...` that adds `extra` to this installation (without one: installs it again):
+    from the git URL and commit, the folder (editable or not) or the wheel it came from (PEP 610
+    `direct_url.json`), else the index."""
     import json
     import shlex
     from importlib import metadata
@@ -60,16 +62,17 @@ def install_command(extra: str) -> str:
         origin = json.loads(metadata.distribution("cnn-arch").read_text("direct_url.json") or "null")
     except (metadata.PackageNotFoundError, ValueError):
         origin = None
+    name = f"cnn-arch[{extra}]" if extra else "cnn-arch"
     if not isinstance(origin, dict) or "url" not in origin:
-        return f"pip install 'cnn-arch[{extra}]'"
+        return "pip install " + shlex.quote(name)
     url = origin["url"]
     vcs = origin.get("vcs_info")
     if vcs:
         commit = vcs.get("commit_id") or vcs.get("requested_revision")
         scheme = vcs.get("vcs", "git")
-        return "pip install " + shlex.quote(f"cnn-arch[{extra}] @ {scheme}+{url}" + (f"@{commit}" if commit else ""))
+        return "pip install " + shlex.quote(f"{name} @ {scheme}+{url}" + (f"@{commit}" if commit else ""))
     if url.startswith("file://"):
         path = unquote(urlparse(url).path)
         editable = origin.get("dir_info", {}).get("editable", False)
-        return "pip install " + ("-e " if editable else "") + shlex.quote(f"{path}[{extra}]")
-    return "pip install " + shlex.quote(f"cnn-arch[{extra}] @ {url}")
+        return "pip install " + ("-e " if editable else "") + shlex.quote(path + (f"[{extra}]" if extra else ""))
+    return "pip install " + shlex.quote(f"{name} @ {url}")
