@@ -132,3 +132,20 @@ def test_lint_fix_keeps_a_byte_order_mark_and_line_endings(cli, tmp_path):
     plain.write_bytes(b"input 32x32x3\nconv 8 3 padding=same bn relu\ngap\ndense 2 softmax\n")
     cli("lint", "--fix", "--unsafe-fixes", "--select", "CA302", str(plain))
     assert Path(plain).read_bytes().startswith(b"input")  # no mark where there was none
+
+
+def test_a_stdout_the_command_closed_is_no_fault(monkeypatch):
+    # the language server closes its stdio when the editor sends `exit`; cnn-arch then exits as asked
+    from cnn_arch.cli import app
+
+    stream = io.StringIO()
+
+    def close_and_finish():
+        stream.close()
+        raise SystemExit(0)
+
+    monkeypatch.setattr(app, "app", close_and_finish)
+    monkeypatch.setattr("sys.stdout", stream)
+    with pytest.raises(SystemExit) as exit:
+        app.main()
+    assert exit.value.code == 0

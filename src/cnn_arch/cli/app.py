@@ -97,6 +97,8 @@ def _flushed(code):
         sys.stdout.flush()
     except OSError as error:
         return _output_failed(error)
+    except ValueError:  # closed by the command (the language server closes its stdio at `exit`)
+        pass
     return code
 
 
