@@ -138,7 +138,7 @@ def test_a_stdout_the_command_closed_is_no_fault(monkeypatch):
     # the language server closes its stdio when the editor sends `exit`; cnn-arch then exits as asked
     from cnn_arch.cli import app
 
-    stream = io.StringIO()
+    stream = io.TextIOWrapper(io.BytesIO())  # flushing it once closed raises, as a closed sys.stdout does
 
     def close_and_finish():
         stream.close()
