@@ -91,6 +91,8 @@ def check_spec(
             cache.input_shape = input_shape
         memo = cache.expansion
     parsed = parse_recovering(text, name, cache.parse if cache is not None else None)
+    if parsed.refused:
+        return Checked(parsed.module, Graph((), (), SourceText(name, text)), (), parsed.errors, 0, frozenset())
     if memo is not None:
         memo.moved, memo.lines = cache.parse.moved, cache.parse.lines
     if check is not None:

@@ -268,6 +268,7 @@ for _name, (_function, _doc) in ACTIVATIONS.items():
     _traits = {
         "linear": _name == "linear",
         "probability_output": _name in PROBABILITIES,
+        "sums_to_one": _name == "softmax",
         "idempotent": _name in IDEMPOTENT,
     }
     if _name in ONNX_REFUSALS:  # no ONNX form: the base's refusing reader, with the reason

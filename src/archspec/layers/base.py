@@ -257,11 +257,18 @@ class LayerKind:
     args: ClassVar[tuple[Arg, ...]] = ()
     takes_suffix: ClassVar[bool] = False  # `conv 64 3 bn relu`: trailing bn / activation words
     trailing: ClassVar[bool] = False  # may itself be such a trailing word (`bn`, `relu`)
-    has_weights: ClassVar[bool] = False  # a weight layer (conv, dense): lint's depth, linear pairs, widths
+    # a kernel with an optional bias (every such kind takes `bias=`): conv, dense and their kin. Lint
+    # counts these layers for depth, pairs and widths; BatchNorm, LayerNorm and layer scale hold
+    # parameters but no kernel.
+    has_kernel: ClassVar[bool] = False
+    full_kernel: ClassVar[bool] = False  # a KxK kernel over every input channel of its group (conv, not dwconv)
     linear: ClassVar[bool] = False  # computes an affine map of its input (bn, avgpool, flatten, ...)
     width_arg: ClassVar[str | None] = None  # the argument that sets its output channels (`filters`, `units`)
     depthwise: ClassVar[bool] = False  # filters each channel on its own, mixing none
     probability_output: ClassVar[bool] = False  # outputs probabilities (softmax, sigmoid): the loss takes logits
+    sums_to_one: ClassVar[bool] = False  # its outputs over the last axis sum to 1 (softmax)
+    neighbour_channel_norm: ClassVar[bool] = False  # divides each value by its neighbouring channels' (lrn)
+    residual: ClassVar[bool] = False  # a merge that adds its inputs: the shortcut of a residual block (add)
     idempotent: ClassVar[bool] = False  # applying it twice equals applying it once (relu)
     batch_statistics: ClassVar[bool] = False  # normalizes each channel with training-batch statistics (bn)
     # Interop. A framework that cannot express the kind names it here with the reason (keys: FRAMEWORKS);

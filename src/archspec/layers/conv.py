@@ -131,7 +131,7 @@ class _Sliding(LayerKind):
 
     family = "conv"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def label(self, attrs: dict) -> str:
@@ -189,6 +189,7 @@ class _Sliding(LayerKind):
 class Conv(_Sliding):
     name = "conv"
     onnx_ops = ("Conv",)
+    full_kernel = True
     keras_name = "Conv2D"
     keras_classes = ("Conv2D", "Convolution2D")
     keras_positional = (

@@ -24,7 +24,7 @@ class Dense(LayerKind):
     keras_classes = ("Dense",)
     keras_positional = ("units", "activation", "use_bias")
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def output_shape(self, attrs, inputs):

@@ -46,6 +46,7 @@ class _Merge(LayerKind):
 class Add(_Merge):
     name = "add"
     onnx_ops = ("Add",)  # of two computed tensors
+    residual = True
     keras_name = "Add"
     operator = "+"
     keras_classes = ("Add",)

@@ -170,6 +170,7 @@ class LocalResponseNorm(LayerKind):
     name = "lrn"
     onnx_ops = ("LRN",)
     family = "norm"
+    neighbour_channel_norm = True
     keras_name = "LRN"
     summary = "local response normalization across channels (AlexNet; PyTorch's formula)"
     args = (

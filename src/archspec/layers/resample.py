@@ -52,7 +52,7 @@ class ConvTranspose(LayerKind):
     family = "conv"
     keras_name = "Conv2DTranspose"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
     width_arg = "filters"
     summary = "transposed convolution: `convtranspose F K stride=2` grows the image by the stride (Keras shapes)"

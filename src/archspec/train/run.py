@@ -85,7 +85,7 @@ def locked(run_dir: Path, primary: bool = True):
     from filelock import FileLock, Timeout
 
     if run_dir.exists() and not run_dir.is_dir():
-        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
     created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def locked(run_dir: Path, primary: bool = True):
         raise PathError(
             str(run_dir),
             "is in use by another `cnn-arch train` (it holds " + str(run_dir / LOCK_FILE) + ")",
-            hint="wait for that training to finish, or choose another --out",
+            hint="wait for that training to finish, or choose another --output",
         ) from None
     except OSError as error:
         raise PathError(str(run_dir), f"cannot create the run folder ({error.strerror})") from None
@@ -208,10 +208,12 @@ def check_fresh(run_dir: Path) -> None:
     holds nothing to keep: it is started afresh)."""
     if has_checkpoints(run_dir):
         raise PathError(
-            str(run_dir), "already holds a training run", hint="pass --resume to continue it, or choose another --out"
+            str(run_dir),
+            "already holds a training run",
+            hint="pass --resume to continue it, or choose another --output",
         )
     if run_dir.exists() and not run_dir.is_dir():
-        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
 
 
 def create(run_dir: Path, config: TrainConfig, dataset) -> None:
@@ -268,13 +270,13 @@ def read(run_dir: str | Path) -> dict[str, Any]:
         raise PathError(
             str(run_dir),
             "no such run folder",
-            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+            hint="pass the folder `cnn-arch train` wrote (its --output, by default runs/<spec>-<time>)",
         )
     if not path.is_file():
         raise PathError(
             str(run_dir),
             f"is not a training run (no {CONFIG_FILE})",
-            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+            hint="pass the folder `cnn-arch train` wrote (its --output, by default runs/<spec>-<time>)",
         )
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -311,7 +313,7 @@ def check_resumable(saved: dict[str, Any], config: TrainConfig, dataset, run_dir
         raise UserError(
             f"cannot resume {run_dir}: " + "; ".join(changes),
             hint="resume with the spec, data and options the run started with, or start a new run "
-            "(without --resume, or with another --out)",
+            "(without --resume, or with another --output)",
         )
     if not has_checkpoints(run_dir):
         raise PathError(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Any
+
+import typer
 
 from archspec.errors import PathError, UserError
 
@@ -18,6 +21,19 @@ class CheckpointChoice(str, Enum):
 
     best = "best"
     last = "last"
+
+
+def former_name(name: str) -> Any:
+    """An option's former name (`--out`, `--output-file` before `-o/--output`), still accepted, no
+    longer shown in help."""
+    return typer.Option(None, name, hidden=True)
+
+
+def either(value, former, name: str):
+    """The value of `-o/--output` or of its former name `name`; both at once is a mistake."""
+    if value is not None and former is not None:
+        raise UserError(f"`-o/--output` and `{name}` are the same option; give it once")
+    return value if former is None else former
 
 
 def read_target(spec: str) -> tuple[str, str]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from cnn_arch.cli.common import either, former_name
+
 
 def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
@@ -18,9 +20,12 @@ def import_command(
         metavar="MODEL",
         help="Keras code (model.py), a saved Keras model (model.keras, model.h5) or an ONNX file (model.onnx).",
     ),
-    out: Path = typer.Option(None, "-o", "--out", metavar="FILE.arch", help="Write the spec here (default: stdout)."),
+    out: Path = typer.Option(
+        None, "-o", "--output", metavar="FILE.arch", help="Write the spec here.  [default: stdout]"
+    ),
+    out_former: Path = former_name("--out"),
     model: str = typer.Option(
-        None, "--model", metavar="NAME", help="The variable holding the model (default: the last one)."
+        None, "--model", metavar="NAME", help="The variable holding the model.  [default: the last one]"
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Input shape, where the model leaves it open."),
     run: bool = typer.Option(
@@ -40,6 +45,7 @@ def import_command(
     from archspec.interop import readers
     from cnn_arch.cli.common import parse_shape
 
+    out = either(out, out_former, "--out")
     shape = parse_shape(input)
     if run:
         if Path(source).suffix.lower() != ".py":

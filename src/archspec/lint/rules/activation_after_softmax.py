@@ -39,7 +39,7 @@ class ActivationAfterSoftmax(Rule):
     def check(self, ctx):
         for node in ctx.nodes:
             source = ctx.input_of(node)
-            if source is None or source.kind != "softmax" or not ctx.is_activation(node):
+            if source is None or not source.layer.sums_to_one or not ctx.is_activation(node):
                 continue
             edit = remove_layer(ctx, node)
             yield Violation(

@@ -47,7 +47,7 @@ class BiasBeforeBatchNorm(Rule):
         for node in ctx.nodes:
             following = ctx.next(node)
             if (
-                node.layer.has_weights
+                node.layer.has_kernel
                 and node.attrs["bias"]
                 and following is not None
                 and following.layer.batch_statistics

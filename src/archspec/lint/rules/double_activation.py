@@ -42,7 +42,7 @@ class DoubleActivation(Rule):
     def check(self, ctx):
         for node in ctx.nodes:
             source = ctx.input_of(node)
-            if source is None or source.kind == "softmax":
+            if source is None or source.layer.sums_to_one:
                 continue
             if not (ctx.is_activation(node) and ctx.is_activation(source)):
                 continue

@@ -45,8 +45,8 @@ class LargeKernel(Rule):
     def check(self, ctx):
         after_weights = [False] * len(ctx.nodes)
         for node in ctx.nodes:
-            after_weights[node.id] = any(after_weights[i] or ctx.nodes[i].layer.has_weights for i in node.inputs)
-            if node.kind != "conv" or not after_weights[node.id]:
+            after_weights[node.id] = any(after_weights[i] or ctx.nodes[i].layer.has_kernel for i in node.inputs)
+            if not node.layer.full_kernel or not after_weights[node.id]:
                 continue
             (kh, kw), dilation = node.attrs["kernel"], node.attrs["dilation"]
             if kh != kw or kh < 5 or dilation != (1, 1):

@@ -41,7 +41,7 @@ class LocalResponseNorm(Rule):
 
     def check(self, ctx):
         for node in ctx.nodes:
-            if node.kind != "lrn":
+            if not node.layer.neighbour_channel_norm:
                 continue
             edit = remove_layer(ctx, node)
             yield Violation(

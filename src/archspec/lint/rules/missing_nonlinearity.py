@@ -46,15 +46,15 @@ class MissingNonlinearity(Rule):
     def check(self, ctx):
         activation = _usual_activation(ctx)
         for second in ctx.nodes:
-            if not second.layer.has_weights:
+            if not second.layer.has_kernel:
                 continue
             between = []
             first = ctx.input_of(second)
             # a weight layer, then linear layers without weights, then a weight layer: one linear map
-            while first is not None and first.layer.linear and not first.layer.has_weights:
+            while first is not None and first.layer.linear and not first.layer.has_kernel:
                 between.append(first)
                 first = ctx.input_of(first)
-            if first is None or not first.layer.has_weights or first.layer.depthwise or second.layer.depthwise:
+            if first is None or not first.layer.has_kernel or first.layer.depthwise or second.layer.depthwise:
                 continue
             middle = ctx.shape(first)[-1]
             if middle < ctx.shape(ctx.input_of(first))[-1] and middle < ctx.shape(second)[-1]:

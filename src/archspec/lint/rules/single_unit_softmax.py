@@ -39,7 +39,7 @@ class SingleUnitSoftmax(Rule):
 
     def check(self, ctx):
         for node in ctx.nodes:
-            if node.kind == "softmax" and ctx.shape(node)[-1] == 1:
+            if node.layer.sums_to_one and ctx.shape(node)[-1] == 1:
                 yield Violation(
                     node,
                     "`softmax` over 1 unit always outputs 1.0",

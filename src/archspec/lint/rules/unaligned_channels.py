@@ -47,7 +47,7 @@ class UnalignedChannels(Rule):
     def check(self, ctx):
         weights_after = [False] * len(ctx.nodes)
         for node in reversed(ctx.nodes):
-            weights_after[node.id] = any(weights_after[c.id] or c.layer.has_weights for c in ctx.consumers(node))
+            weights_after[node.id] = any(weights_after[c.id] or c.layer.has_kernel for c in ctx.consumers(node))
         for node in ctx.nodes:
             arg = node.layer.width_arg
             if arg is None or not weights_after[node.id]:
