@@ -103,8 +103,9 @@ def mean_std(values: list[float], percent: bool) -> str:
 
 def table(runs: list[dict]) -> str:
     lines = [
-        "| head | params | best val accuracy | best val loss | train − val accuracy (last epoch) | test accuracy |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| head | params | best val accuracy | best val loss | train − val accuracy (last epoch) | kept epoch "
+        "| test accuracy (kept model) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for index, head in enumerate(HEADS):
         models = [run["models"][index] for run in runs]
@@ -114,6 +115,8 @@ def table(runs: list[dict]) -> str:
             f"{mean_std([t['best_val_accuracy'] for t in trained], True)} | "
             f"{mean_std([t['best_val_loss'] for t in trained], False)} | "
             f"{mean_std([t['gap'] for t in trained], True)} | "
+            f"{statistics.mean(t['kept_epoch'] for t in trained):.1f} ({min(t['kept_epoch'] for t in trained)}"
+            f"-{max(t['kept_epoch'] for t in trained)}) | "
             f"{mean_std([t['test_accuracy'] for t in trained], True)} |"
         )
     return "\n".join(lines)

@@ -389,41 +389,6 @@ def test_lint_and_summary_handle_every_construct():
     assert [r.label for r in rows if r.type == "call"] == ["block 16", "block 32 stride=2", "block 32"]
 
 
-def test_export_writes_if_blocks_and_the_stream_sizes_of_the_variable_they_read():
-    from archspec.errors import UserError
-    from archspec.interop.export_code import export_spec
-
-    code = export_spec(BLOCK, "t", "keras")
-    assert "    if (stride != 1) or (x.shape[-1] != f):\n" in code and "    else:\n        branch_2 = x\n" in code
-    densenet = export_spec(DENSENET121, "t", "flax")
-    assert 'x = nn.Conv(x.shape[-1] // 2, (1, 1), padding="VALID", use_bias=False)(x)' in densenet
-    with pytest.raises(UserError, match="cannot be exported to PyTorch yet"):
-        export_spec(BLOCK, "t", "pytorch")
-    torch_code = export_spec(BLOCK.replace("or channels != f", "or f != 16"), "t", "pytorch")
-    assert "if (stride != 1) or (f != 16)" in torch_code
-
-
-@pytest.mark.slow  # builds the exported Flax model with jax.eval_shape: seconds
-def test_exported_flax_code_of_the_new_constructs_has_the_summary_counts():
-    import math
-
-    import jax
-    import jax.numpy as jnp
-
-    from archspec.interop.export_code import export_spec
-
-    text = BLOCK + "conv channels//2 1 bn(scale=false) relu\nconv 4 1 x0\nrepeat 0:\n    relu\ngap\ndense 10\n"
-    typed = compile_spec(text)
-    namespace: dict = {}
-    exec(compile(export_spec(text, "t", "flax"), "<t>", "exec"), namespace)
-    model = namespace["Model"]()
-    batch = jax.ShapeDtypeStruct((2, *typed.input_shape), jnp.float32)
-    output, variables = jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x), batch)
-    trainable = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables["params"]))
-    total = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables))
-    assert (total, trainable, output.shape) == (typed.params, typed.trainable, (2, 10))
-
-
 def test_lint_fixes_reach_lines_inside_if_blocks_and_before_trailing_calls():
     from archspec.lint import Settings
     from archspec.lint.fix import fix_source

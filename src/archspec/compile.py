@@ -116,6 +116,8 @@ def check_spec(
 
     if cache is None:
         parsed = parse_recovering(text, name)
+        if parsed.refused:
+            return _refused(parsed, name, text)
         recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape)
         infos, infer_errors = infer_partial(recovered.graph)
         return _checked(parsed, recovered, infos, infer_errors)
@@ -130,6 +132,11 @@ def check_spec(
         raise
 
 
+def _refused(parsed, name: str, text: str) -> Checked:
+    """A text too long to be a spec: its error, nothing of it read."""
+    return Checked(parsed.module, Graph((), (), SourceText(name, text)), (), parsed.errors, 0, frozenset())
+
+
 def _check_cached(text: str, name: str, input_shape, cache: CheckCache) -> Checked:
     from archspec.expand import expand_recovering
     from archspec.infer import infer_partial
@@ -137,6 +144,10 @@ def _check_cached(text: str, name: str, input_shape, cache: CheckCache) -> Check
 
     statements, memo = cache.parse, cache.expansion
     parsed = parse_incremental(text, name, statements)
+    if parsed.refused:
+        cache.__init__()
+        cache.input_shape = input_shape
+        return _refused(parsed, name, text)
     memo.line_map, memo.moved, memo.place = statements.line_map, statements.moved, statements.statement_at_place
     memo.rewritten = statements.rewritten
     recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape, memo)

@@ -17,13 +17,26 @@ from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unkn
 from archspec.expand_memo import ExpansionMemo, Incremental
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
-from archspec.ir import Graph, Node, Origin, located_error
+from archspec.ir import Graph, MacroCall, Node, Origin, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
-from archspec.syntax import Block, Broken, Def, If, Line, Module, Take, TensorRef
+from archspec.syntax import Block, Broken, Def, If, KwArg, Line, Module, Take, TensorRef
 from archspec.text import did_you_mean, show
-from archspec.words import BLOCKS, BRANCH, DEF, ELIF, IDENTITY, INPUT, LOGIC_WORDS, MERGES, REPEAT, VALUE_WORDS, Word
+from archspec.words import (
+    BLOCKS,
+    BRANCH,
+    DEF,
+    ELIF,
+    IDENTITY,
+    INPUT,
+    LOGIC_WORDS,
+    MERGES,
+    REPEAT,
+    VALUE_WORDS,
+    LayerCall,
+    Word,
+)
 
 MAX_REPEAT = 10_000
 MAX_CALL_DEPTH = 32
@@ -79,6 +92,7 @@ class _ScopeDraft:
     label: str
     span: Span
     node: int | None = None
+    call: MacroCall | None = None
 
 
 class _Expander(Incremental, LanguageFeatures, NamedTensors):
@@ -490,7 +504,12 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         scope = self._open_scope("call", call_text, line.span, ctx)
         names = Names(definition.body, self.source, ctx.names, tensors, line.name, bound)
         inner = _Context(bound, scope, (*ctx.origins, Origin(call_text, line.span)), (*ctx.calls, line.name), names)
-        return self._sequence(definition.body, current, inner)
+        tensor_nodes = tuple((p, b.node) for p, b in tensors.items())
+        start = len(self.nodes)
+        output = self._sequence(definition.body, current, inner)
+        arguments = tuple((name, _without_spans(value)) for name, value in bound.items())
+        self.scopes[scope].call = MacroCall(line.name, arguments, tensor_nodes, current, output, start)
+        return output
 
     def _eval(self, expr, ctx: _Context, as_condition: bool = False) -> Value:
         if isinstance(expr, TensorRef):
@@ -526,3 +545,12 @@ def _is_input(statement) -> bool:
     """An `input` line, or a broken first statement (which may have been one: what follows it is
     expanded from an unknown input, with no second error)."""
     return isinstance(statement, Broken) or (isinstance(statement, Line) and statement.name == INPUT)
+
+
+def _without_spans(value):
+    """A bound argument as a macro call's record keeps it: a layer call's arguments without the
+    places they were written (a record must not change when only lines move: see expand_memo)."""
+    if not isinstance(value, LayerCall):
+        return value
+    kwargs = tuple((KwArg(kwarg.name, None, None), item) for kwarg, item in value.kwargs)
+    return LayerCall(value.text, tuple((item, None) for item, _ in value.args), kwargs)

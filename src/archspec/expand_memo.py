@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from dataclasses import replace
 
 from archspec.errors import Span
 from archspec.expand_limits import MAX_NODES, MAX_WORK, UNKNOWN
@@ -621,6 +622,8 @@ class Incremental:
                     draft.parent += scope_shift
                 if renumber and draft.node is not None:
                     draft.node = node_id(draft.node)
+                if renumber and draft.call is not None:  # the node ids of a macro call's record
+                    draft.call = _call_renumbered(draft.call, node_id, shift)
                 if at is not None:
                     draft.span = at(draft.span)
             if fragment.names and (renumber or at is not None):
@@ -655,7 +658,9 @@ class Incremental:
         names = top.names
         memo = self.memo
         if memo is None:
-            scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node) for i, s in enumerate(self.scopes))
+            scopes = tuple(
+                Scope(i, s.parent, s.kind, s.label, s.span, s.node, s.call) for i, s in enumerate(self.scopes)
+            )
             return scopes, names.graph_names()
         old_drafts, old_scopes = memo.scope_drafts, memo.scope_objects
         scopes = tuple(
@@ -663,7 +668,8 @@ class Incremental:
             if i < len(old_drafts)
             and s is old_drafts[i]
             and (old_scopes[i].parent, old_scopes[i].span, old_scopes[i].node) == (s.parent, s.span, s.node)
-            else Scope(i, s.parent, s.kind, s.label, s.span, s.node)
+            and old_scopes[i].call is s.call
+            else Scope(i, s.parent, s.kind, s.label, s.span, s.node, s.call)
             for i, s in enumerate(self.scopes)
         )
         memo.scope_drafts, memo.scope_objects = list(self.scopes), scopes
@@ -674,6 +680,17 @@ class Incremental:
             graph_names = names.graph_names()
         memo.graph_names = (list(given), graph_names)
         return scopes, graph_names
+
+
+def _call_renumbered(call, node_id, shift: int):
+    """A macro call's record with its node ids moved as the replayed fragment's are."""
+    return replace(
+        call,
+        tensors=tuple((param, node_id(node)) for param, node in call.tensors),
+        input=node_id(call.input),
+        output=node_id(call.output),
+        start=call.start + shift,
+    )
 
 
 class _Renumbering:

@@ -43,7 +43,7 @@ def truth(value: Value) -> bool | None:
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round `value` to a multiple of `divisor`, never dropping more than 10% (Keras/TF-slim rule)."""
+    """Round `value` to a multiple of `divisor`, dropping at most 10% (Keras/TF-slim rule)."""
     min_value = divisor if min_value is None else min_value
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:

@@ -25,10 +25,14 @@ class SpecModel(nnx.Module):
     """A network built from a spec. Call with a batch `x` (N, H, W, C) → outputs.
 
     `train=True` updates BatchNorm statistics and applies dropout; `logits=True` returns the
-    input of a final softmax/sigmoid instead of its probabilities.
+    input of a final softmax/sigmoid instead of its probabilities. The nodes in `frozen` (`--freeze`)
+    that normalize with batch statistics run in inference mode even then, as a Keras layer with
+    `trainable=False` does.
     """
 
-    def __init__(self, typed: TypedGraph, *, rngs: nnx.Rngs, dtype: Any = None) -> None:
+    def __init__(
+        self, typed: TypedGraph, *, rngs: nnx.Rngs, dtype: Any = None, frozen: frozenset[int] = frozenset()
+    ) -> None:
         graph = typed.graph
         layers: dict[str, nnx.Module] = {}
         plan = []
@@ -41,6 +45,7 @@ class SpecModel(nnx.Module):
             plan.append((node.kind, _freeze(node.attrs), node.inputs, name if module is not None else None))
         self.layers = nnx.Dict(layers)
         self.plan = tuple(plan)
+        self.frozen = frozenset(frozen)
         self.dtype = dtype
         self.input_shape = typed.input_shape
 
@@ -68,15 +73,19 @@ class SpecModel(nnx.Module):
                 values.append(values[inputs[0]])
                 continue
             module = self.layers[name] if name is not None else None
-            values.append(REGISTRY[kind].apply(module, dict(attrs), [values[i] for i in inputs], train=train))
+            layer = REGISTRY[kind]
+            training = train and not (layer.batch_statistics and index in self.frozen)
+            values.append(layer.apply(module, dict(attrs), [values[i] for i in inputs], train=training))
         return values
 
 
-def build_model(typed: TypedGraph, *, seed: int = 0, dtype: Any = None) -> SpecModel:
-    """Allocate and initialise the model's weights."""
+def build_model(
+    typed: TypedGraph, *, seed: int = 0, dtype: Any = None, frozen: frozenset[int] = frozenset()
+) -> SpecModel:
+    """Allocate and initialise the model's weights (`frozen`: see `SpecModel`)."""
     from archspec.variables import rewritable
 
     rngs = nnx.Rngs(params=seed, dropout=seed + 1)
     for stream in (rngs.params, rngs.dropout):
         stream.count = rewritable(stream.count)  # advanced at every draw: see `rewritable`
-    return SpecModel(typed, rngs=rngs, dtype=dtype)
+    return SpecModel(typed, rngs=rngs, dtype=dtype, frozen=frozen)

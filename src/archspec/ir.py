@@ -67,6 +67,20 @@ class Node:
 
 
 @dataclass(frozen=True)
+class MacroCall:
+    """What a macro call bound: the macro, each parameter's value (a tensor parameter's is the word
+    `@name`), the node each tensor parameter stands for, and the nodes it read and returned. The code
+    writers turn calls into calls of one function per macro."""
+
+    macro: str
+    arguments: tuple[tuple[str, Any], ...]
+    tensors: tuple[tuple[str, int], ...]
+    input: int  # the stream it was called on
+    output: int  # the node it returned
+    start: int  # the id its first node has (or would have): orders calls among nodes
+
+
+@dataclass(frozen=True)
 class Scope:
     """A block or macro call: a row in the summary with the layers it holds nested under it.
 
@@ -80,6 +94,7 @@ class Scope:
     label: str
     span: Span
     node: int | None = None
+    call: MacroCall | None = None  # for a macro call: what it bound
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ from archspec.words import BLOCKS, DEF
 # Resource limits, checked before anything is built: a spec is a few hundred short lines.
 MAX_SPEC_BYTES = 1_000_000
 MAX_LINE_LENGTH = 1000
+# As many lines as a spec may have layers (expand.MAX_NODES): more text would only be refused after
+# parsing it, which takes seconds (a 199,000-line spec took 2.9 s to reach the layer limit).
+MAX_LINES = 30_000
 
 
 def parse(text: str, name: str = "<spec>") -> Module:
@@ -52,6 +55,7 @@ class Parsed(NamedTuple):
 
     module: Module
     errors: tuple[SpecError, ...]
+    refused: bool = False  # the text as a whole (too long to be a spec): nothing of it was read
 
 
 # One parse error per broken line is enough: past this many in one top-level statement, the rest of
@@ -70,8 +74,9 @@ def parse_recovering(text: str, name: str = "<spec>") -> Parsed:
     a new version of a document from the last one's: `archspec.parse_incremental`.)
     """
     text = text.removeprefix("\ufeff")
-    if len(text) > MAX_SPEC_BYTES:
-        return Parsed(Module((), ()), (too_long(name, text),))
+    refused = refuse_whole(name, text)
+    if refused is not None:
+        return refused
     try:  # the whole text at once is fastest, and a correct spec reads as `parse` reads it
         return Parsed(parse(text, name), ())
     except SpecError:
@@ -90,10 +95,18 @@ def parse_recovering(text: str, name: str = "<spec>") -> Parsed:
     return Parsed(Module(tuple(defs), tuple(body)), with_source(errors, name, text))
 
 
-def too_long(name: str, text: str) -> SpecError:
-    return SpecError(
-        f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1), source=SourceText(name, text)
-    )
+def refuse_whole(name: str, text: str) -> Parsed | None:
+    """A text too long to be a spec is refused before any of it is parsed (its size, then its line
+    count, found at C speed: the language server asks at every keystroke)."""
+    lines = text.count("\n") + 1 if "\r" not in text else MAX_LINES + 1
+    if len(text) <= MAX_SPEC_BYTES and lines <= MAX_LINES:
+        return None
+    source = SourceText(name, text)
+    try:
+        _check_totals(source)
+    except SpecError as error:
+        return Parsed(Module((), ()), (error.with_source(source),), refused=True)
+    return None
 
 
 def with_source(errors, name: str, text: str) -> tuple[SpecError, ...]:
@@ -132,19 +145,37 @@ def read_spec_file(path: str | Path) -> str:
             if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
                 raise PathError(str(path), "is not a regular file", hint="a spec is a plain text file")
             data = file.read(MAX_SPEC_BYTES + 1)
-        if len(data) > MAX_SPEC_BYTES:
-            raise PathError(str(path), f"is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a short text file")
-        return data.decode("utf-8").removeprefix("\ufeff")
+        return _decoded(data, str(path))
     except FileNotFoundError:
         raise PathError(str(path), "no such file") from None
     except PermissionError:
         raise PathError(str(path), "permission denied") from None
-    except UnicodeDecodeError as error:
-        raise PathError(
-            str(path), f"is not UTF-8 text (byte {error.start})", hint="a spec is a plain text file"
-        ) from None
     except OSError as error:
         raise PathError(str(path), error.strerror or str(error)) from None
+
+
+def read_spec_stream(stream, name: str = "-") -> str:
+    """Read a spec from a stream (stdin), with the file's rules: at most the size limit is read
+    (`< /dev/zero` is refused at the limit, not read without end), UTF-8, no byte-order mark. A text
+    stream (a program's own `sys.stdin`) is taken as decoded."""
+    from archspec.errors import PathError
+
+    try:
+        data = stream.read(MAX_SPEC_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as error:
+        raise PathError(name, f"cannot read it: {getattr(error, 'strerror', None) or error}") from None
+    return _decoded(data.encode("utf-8") if isinstance(data, str) else data, name)
+
+
+def _decoded(data: bytes, name: str) -> str:
+    from archspec.errors import PathError
+
+    if len(data) > MAX_SPEC_BYTES:
+        raise PathError(name, f"is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a short text file")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise PathError(name, f"is not UTF-8 text (byte {error.start})", hint="a spec is a plain text file") from None
 
 
 def _file_kind(mode: int) -> str:
@@ -170,12 +201,23 @@ def _normalize(text: str) -> str:
 
 
 def _check_size(source: SourceText) -> None:
-    if len(source.text) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
+    _check_totals(source)
     for number, line in enumerate(source.lines, start=1):
         problem = _line_problem(number, line)
         if problem is not None:
             raise problem
+
+
+def _check_totals(source: SourceText) -> None:
+    """Refuse a text longer than any spec, by its size and its line count."""
+    if len(source.text) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
+    if len(source.lines) > MAX_LINES:
+        raise SpecError(
+            f"the spec has {len(source.lines):,} lines; at most {MAX_LINES:,} are allowed",
+            Span(MAX_LINES + 1, 1),
+            hint="a `def` and `repeat N:` or `xN` say a long stack in a few lines",
+        )
 
 
 def _line_problem(number: int, line: str) -> SpecError | None:

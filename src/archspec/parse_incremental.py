@@ -15,14 +15,12 @@ from itertools import chain
 
 from archspec.errors import MAX_ERRORS, ErrorLimit, Span
 from archspec.parse import (
-    MAX_SPEC_BYTES,
     Parsed,
     _normalize,
     _parse_statement,
     _statements,
     parse,
-    parse_recovering,
-    too_long,
+    refuse_whole,
     with_source,
 )
 from archspec.relocate import LineMap, shifted, shifted_error
@@ -125,12 +123,6 @@ class StatementCache:
             self.rewritten.extend(zip(entry.module.body, module.body))
 
 
-def parse_document(text: str, name: str, cache: StatementCache) -> Parsed:
-    """`parse_incremental`, with every statement at its place: what `parse_recovering` reads."""
-    errors = parse_incremental(text, name, cache).errors
-    return Parsed(cache.materialized() if cache else parse_recovering(text, name).module, errors)
-
-
 def parse_incremental(text: str, name: str, cache: StatementCache) -> Parsed:
     """Parse a new version of a document as `parse_recovering` does, reusing `cache` (left holding this
     version). The module returned may hold statements with stale spans below an inserted or deleted line
@@ -138,9 +130,10 @@ def parse_incremental(text: str, name: str, cache: StatementCache) -> Parsed:
     text = text.removeprefix("\ufeff")
     cache.moved, cache.line_map, cache._module, cache._index, cache.fresh = {}, LineMap(), None, None, set()
     cache._positions = None
-    if len(text) > MAX_SPEC_BYTES:
+    refused = refuse_whole(name, text)
+    if refused is not None:
         cache.__init__()
-        return Parsed(Module((), ()), (too_long(name, text),))
+        return refused
     new = _normalize(text)
     old = cache.text
     if old is None:

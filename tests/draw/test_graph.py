@@ -1,5 +1,6 @@
-"""The `graph` picture's SVG, read back: a box per summary row, edges that land on the right boxes,
-merge nodes with one input per branch, nothing overlapping, the dense head outlined."""
+"""The `graph` picture's SVG, read back: a box per summary row as folded, edges that land on the right
+boxes, merge nodes with one input per branch, shortcuts kept when blocks fold, nothing overlapping,
+the dense head outlined, text readable at 1:1."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from archspec.draw.model import layer_family
 from archspec.draw.scene import to_svg
 from archspec.layers import REGISTRY
 from archspec.summary import summarize
-
-SVG = "{http://www.w3.org/2000/svg}"
+from tests.draw.picture_checks import SVG, assert_edges_land, box_rect, groups, measure, polyline, texts
 
 
 @cache
@@ -28,26 +28,39 @@ def typed(name: str):
 
 @cache
 def picture(name: str, depth: int | None) -> ET.Element:
-    return ET.fromstring(to_svg(draw(typed(name), name, depth=depth)))
+    return ET.fromstring(to_svg(draw(typed(name), name, depth=depth).scene))
 
 
-def groups(svg: ET.Element, cls: str) -> list[ET.Element]:
-    return [g for g in svg.iter(f"{SVG}g") if cls in g.get("class", "").split()]
+def expected_rows(name: str, depth: int | None):
+    """The summary rows a picture at `depth` shows: those whose enclosing blocks are all unfolded, where a
+    merge block (add, concat, multiply) never folds, so its branches stay in sight."""
+    rows, shown, open_blocks = summarize(typed(name), name).rows, [], []
+    for row in rows:
+        del open_blocks[row.depth - 1 :]
+        if all(open_blocks):
+            shown.append(row)
+        merge = row.kind in ("add", "concat", "multiply")
+        open_blocks.append(merge or depth is None or row.depth < depth)
+    return shown
 
 
-def texts(group: ET.Element) -> list[str]:
-    return [t.text for t in group.iter(f"{SVG}text")]
-
-
-def box_rect(group: ET.Element) -> tuple[float, float, float, float]:
-    """x, y, w, h of what edges attach to: a box's front sheet, a merge node's circle, a frame's border."""
-    circle = group.find(f"{SVG}circle")
-    if circle is not None:
-        cx, cy, r = (float(circle.get(k)) for k in ("cx", "cy", "r"))
-        return cx - r, cy - r, 2 * r, 2 * r
-    rects = group.findall(f"{SVG}rect")
-    rect = rects[0] if "frame" in group.get("class") else rects[-1]  # a folded block's front sheet is last
-    return tuple(float(rect.get(k)) for k in ("x", "y", "width", "height"))
+def assert_no_overlap(svg: ET.Element) -> None:
+    """Boxes and merge nodes never overlap, and every frame holds the rows nested in it."""
+    drawn = groups(svg, "row")
+    boxes = sorted((box_rect(g) for g in drawn if "frame" not in g.get("class")), key=lambda r: r[1])
+    for index, (ax, ay, aw, ah) in enumerate(boxes):
+        for bx, by, bw, bh in boxes[index + 1 :]:
+            if by >= ay + ah:
+                break
+            assert ax + aw <= bx or bx + bw <= ax, ((ax, ay, aw, ah), (bx, by, bw, bh))
+    for index, frame in enumerate(drawn):
+        if "frame" not in frame.get("class"):
+            continue
+        fx, fy, fw, fh = box_rect(frame)
+        level = int(frame.get("data-depth"))
+        inside = itertools.takewhile(lambda g, level=level: int(g.get("data-depth")) > level, drawn[index + 1 :])
+        for x, y, w, h in map(box_rect, inside):
+            assert fx <= x and x + w <= fx + fw and fy <= y and y + h <= fy + fh
 
 
 CASES = [
@@ -57,7 +70,7 @@ CASES = [
     ("googlenet", 2),
     ("googlenet", None),
     ("resnet50", 1),
-    ("resnet50", 3),
+    ("resnet50", 2),
     ("resnet50", None),
     ("mobilenet-v2", 2),
     ("efficientnet-b0", None),
@@ -65,33 +78,75 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, depth", CASES)
-def test_one_element_per_summary_row_with_its_label_line_and_shape(name, depth):
-    rows = summarize(typed(name), name).folded(depth)
+def test_one_element_per_row_shown_with_its_label_line_and_shape(name, depth):
+    rows = expected_rows(name, depth)
     drawn = groups(picture(name, depth), "row")
     assert len(drawn) == len(rows)
     for group, row in zip(drawn, rows):
         words = texts(group)
-        assert row.label in words
         assert group.get("data-line") == str(row.line)
+        assert row.label in words or row.kind == "branch"  # a branch is named by its first line
         assert any(t.startswith("x".join(map(str, row.shape))) for t in words)
         if row.params and "merge" not in group.get("class"):
             assert any(f"{row.params:,} params" in t for t in words)
+
+
+@pytest.mark.parametrize("name, depth", CASES)
+def test_every_edge_leaves_its_source_and_ends_on_its_target(name, depth):
+    assert_edges_land(picture(name, depth))
+
+
+@pytest.mark.parametrize("name, depth", [("googlenet", None), ("resnet50", None), ("mobilenet-v2", 3)])
+def test_boxes_never_overlap_and_frames_hold_their_rows(name, depth):
+    svg = picture(name, depth)
+    assert len(groups(svg, "row")) > 50
+    assert_no_overlap(svg)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "googlenet", "efficientnet-b0"])
+def test_series_parallel_networks_are_drawn_without_a_crossing(name):
+    quality = measure(picture(name, None))
+    assert quality.segments > 300
+    assert (quality.crossings, quality.broken) == (0, 0), quality
 
 
 def test_resnet50_at_depth_1_is_sixteen_folded_bottlenecks_in_one_column():
     drawn = groups(picture("resnet50", 1), "row")
     blocks = [g for g in drawn if texts(g)[0].startswith("bottleneck")]
     assert len(blocks) == 16
-    assert all("layers" in texts(g)[1] for g in blocks)
+    assert all("layers" in texts(g)[1] and "folded" in g.get("class") for g in blocks)
     assert len({round(box_rect(g)[0] + box_rect(g)[2] / 2) for g in drawn}) == 1  # one straight column
+
+
+def traced_from(svg: ET.Element, edge: ET.Element) -> ET.Element:
+    """Where an edge comes from as a reader traces it: back through the ports of borderless lanes, up to
+    a box, a merge node, or the border of the frame it enters from."""
+    rows = {g.get("data-row"): g for g in groups(svg, "row")}
+    while edge.get("data-from") == "-1":
+        start = polyline(edge)[0]
+        edge = next(e for e in groups(svg, "edge") if polyline(e)[-1] == start)
+    return rows[edge.get("data-from")]
+
+
+def test_folding_a_block_keeps_its_shortcut_in_sight():
+    """At --depth 2 each bottleneck shows its add, the residual path as one folded box and the shortcut:
+    an edge from the block's input (entering through the frame's top) or from the projection's bn."""
+    svg = picture("resnet50", 2)
+    adds = [g for g in groups(svg, "merge") if g.get("data-kind") == "add"]
+    assert len(adds) == 16
+    for add in adds:
+        inputs = [e for e in groups(svg, "edge") if e.get("data-to") == add.get("data-row")]
+        sources = sorted(texts(traced_from(svg, e))[0] for e in inputs)
+        assert len(sources) == 2 and sources[1].startswith("bottleneck_path"), sources
+        assert sources[0] == "bn" or sources[0].startswith("bottleneck"), sources  # the projection, or the input
 
 
 @pytest.mark.parametrize(
     "name, depth, kind, inputs, count",
     [
         ("resnet50", 3, "add", 2, 16),  # shortcut + residual path
-        ("googlenet", 2, "concat", 0, 0),  # folded at depth 2: the concat is a box inside each frame
-        ("googlenet", 3, "concat", 4, 9),  # the four Inception branches
+        ("googlenet", 2, "concat", 4, 9),  # a merge at the fold level keeps its four branches
+        ("googlenet", None, "concat", 4, 9),
         ("mobilenet-v2", 3, "add", 2, 10),
     ],
 )
@@ -105,53 +160,12 @@ def test_merge_nodes_have_one_incoming_edge_per_branch(name, depth, kind, inputs
         assert sum(e.get("data-to") == merge.get("data-row") for e in edges) == inputs
 
 
-def test_an_identity_shortcut_is_an_edge_from_the_block_input_to_the_add():
-    svg = picture("resnet50", 3)
-    rows = {g.get("data-row"): g for g in groups(svg, "row")}
-    second_add = [g for g in groups(svg, "merge")][1]  # in `bottleneck 64`, after the projection block
-    sources = [rows[e.get("data-from")] for e in groups(svg, "edge") if e.get("data-to") == second_add.get("data-row")]
-    assert sorted(texts(s)[0] for s in sources) == ["bottleneck_path 64", "relu"]
-
-
-def assert_edges_land(svg: ET.Element) -> None:
-    rows = {g.get("data-row"): g for g in groups(svg, "row")}
-    for edge in groups(svg, "edge"):
-        points = [tuple(map(float, p.split(","))) for p in edge.find(f"{SVG}polyline").get("points").split()]
-        tip = [tuple(map(float, p.split(","))) for p in edge.find(f"{SVG}polygon").get("points").split()][-1]
-        sx, sy, sw, sh = box_rect(rows[edge.get("data-from")])
-        tx, ty, tw, _ = box_rect(rows[edge.get("data-to")])
-        assert points[0] == pytest.approx((sx + sw / 2, sy + sh), abs=0.2)
-        assert tip == pytest.approx((tx + tw / 2, ty), abs=0.2)
-        segments = itertools.pairwise([*points, tip])
-        assert all(a[0] == pytest.approx(b[0], abs=0.2) or a[1] == pytest.approx(b[1], abs=0.2) for a, b in segments)
-
-
-def assert_no_overlap(svg: ET.Element) -> None:
-    """Boxes and merge nodes never overlap, and every frame holds the rows nested in it."""
-    drawn = groups(svg, "row")
-    boxes = [box_rect(g) for g in drawn if "frame" not in g.get("class")]
-    for (ax, ay, aw, ah), (bx, by, bw, bh) in itertools.combinations(boxes, 2):
-        assert ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay
-    for index, frame in enumerate(drawn):
-        if "frame" not in frame.get("class"):
-            continue
-        fx, fy, fw, fh = box_rect(frame)
-        level = int(frame.get("data-depth"))
-        inside = itertools.takewhile(lambda g, level=level: int(g.get("data-depth")) > level, drawn[index + 1 :])
-        for x, y, w, h in map(box_rect, inside):
-            assert fx <= x and x + w <= fx + fw and fy <= y and y + h <= fy + fh
-
-
-@pytest.mark.parametrize("name, depth", CASES)
-def test_every_edge_leaves_its_source_and_ends_on_its_target(name, depth):
-    assert_edges_land(picture(name, depth))
-
-
-@pytest.mark.parametrize("name, depth", [("googlenet", None), ("resnet50", None), ("mobilenet-v2", 3)])
-def test_boxes_never_overlap_and_frames_hold_their_rows(name, depth):
-    svg = picture(name, depth)
-    assert len(groups(svg, "row")) > 50
-    assert_no_overlap(svg)
+def test_folded_branches_are_named_by_their_first_line():
+    svg = picture("googlenet", 2)
+    first = next(g for g in groups(svg, "frame") if texts(g)[0].startswith("inception 64 96 128"))
+    branches = [texts(g)[0] for g in groups(svg, "folded") if g.get("data-kind") == "branch"]
+    assert branches[:3] == ["conv_bn 96 1 …", "conv_bn 16 1 …", "maxpool 3x3 /1 same …"]
+    assert first is not None and "branch" not in branches
 
 
 NESTED = """
@@ -181,13 +195,14 @@ add:
 
 
 def test_nested_merges_repeats_and_identity_branches_lay_out_cleanly(compile_text):
-    svg = ET.fromstring(to_svg(draw(compile_text(NESTED), "nested")))
+    svg = ET.fromstring(to_svg(draw(compile_text(NESTED), "nested").scene))
     merges = {g.get("data-kind") + g.get("data-line"): g.get("data-inputs") for g in groups(svg, "merge")}
     assert merges == {"concat2": "2", "add13": "3", "concat15": "2", "add17": "2"}
     frames = [texts(g)[0] for g in groups(svg, "frame")]
-    assert frames == ["repeat 2", "dense_layer 8", "branch", "dense_layer 8", "branch", "branch"]
+    assert frames == ["repeat 2", "dense_layer 8", "bn …", "dense_layer 8", "bn …", "concat …"]
     assert_edges_land(svg)
     assert_no_overlap(svg)
+    assert measure(svg).broken == 0
 
 
 def test_the_flatten_head_is_outlined_with_its_share_and_the_lint_finding():
@@ -211,6 +226,13 @@ def test_boxes_are_coloured_by_family_and_the_legend_lists_the_families_drawn():
     (legend,) = groups(svg, "legend")
     assert texts(legend) == [LEGEND_NAMES.get(f, f) for f in PALETTE if f in families]
     assert {"convolution", "pooling", "dense", "activation", "normalization"} <= set(texts(legend))
+
+
+@pytest.mark.parametrize("name, style", [("googlenet", "graph"), ("unet", "volumes"), ("flatten-head", "volumes")])
+def test_text_is_at_least_12_px_at_1_to_1(name, style):
+    svg = ET.fromstring(to_svg(draw(typed(name), name, style=style).scene))
+    sizes = [float(t.get("font-size")) for t in svg.iter(f"{SVG}text")]
+    assert len(sizes) > 20 and min(sizes) >= 12
 
 
 def test_every_layer_kind_has_a_family_with_a_colour():

@@ -9,11 +9,16 @@ import pytest
 
 from archspec.draw import draw
 from archspec.draw.scene import to_svg
-from tests.draw.test_graph import SVG, groups, texts, typed
+from tests.draw.picture_checks import SVG, groups, polyline, texts
+from tests.draw.test_graph import typed
+
+
+def picture(name: str, depth: int | None = None) -> ET.Element:
+    return ET.fromstring(to_svg(draw(typed(name), name, style="volumes", depth=depth).scene))
 
 
 def volumes(name: str, depth: int | None = None) -> list[ET.Element]:
-    return groups(ET.fromstring(to_svg(draw(typed(name), name, style="volumes", depth=depth))), "volume")
+    return groups(picture(name, depth), "volume")
 
 
 def front(group: ET.Element) -> tuple[float, float]:
@@ -61,6 +66,27 @@ def test_blocks_with_branches_stay_whole_and_sequential_blocks_unfold_with_depth
 
 
 def test_the_dense_head_is_outlined_in_volumes_too():
-    svg = ET.fromstring(to_svg(draw(typed("flatten-head"), "flatten-head", style="volumes")))
+    svg = picture("flatten-head")
     (head,) = groups(svg, "dense-head")
     assert "11,508,138 params = 99.4% of the model" in texts(head)
+
+
+def test_unet_is_a_u_with_its_skips_as_arrows_from_encoder_to_decoder():
+    svg = picture("unet")
+    drawn = {g.get("data-row"): g for g in groups(svg, "volume")}
+    label = {key: texts(g)[1] for key, g in drawn.items()}
+    level = {label[key]: int(g.get("data-level")) for key, g in drawn.items()}
+    front_x = {label[key]: float(g.find(f"{SVG}rect").get("x")) for key, g in drawn.items()}
+    # the encoder goes down a row per halving, the bottleneck is lowest, the decoder climbs back
+    assert [level[f"double_conv {f} ->"] for f in (64, 128, 256, 512)] == [0, 1, 2, 3]
+    assert level["double_conv 1024"] == 4
+    assert [level[f"up_block {f} @e{e}"] for f, e in ((512, 4), (256, 3), (128, 2), (64, 1))] == [3, 2, 1, 0]
+    skips = {(label[g.get("data-from")], label[g.get("data-to")]) for g in groups(svg, "skip")}
+    assert skips == {(f"double_conv {f} ->", f"up_block {f} @e{e}") for f, e in ((64, 1), (128, 2), (256, 3), (512, 4))}
+    for g in groups(svg, "skip"):  # each skip runs over the top, from the encoder side to the decoder side
+        points = polyline(g)
+        a, b = label[g.get("data-from")], label[g.get("data-to")]
+        assert front_x[a] < points[0][0] < points[-1][0] and points[-1][0] > front_x[b]
+        assert points[1][1] == points[2][1] < min(points[0][1], points[-1][1])
+    assert not groups(picture("resnet50"), "skip")  # no named tensors: the textbook strip, one row
+    assert {g.get("data-level") for g in volumes("vgg16")} == {"0"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 from collections import Counter
 
@@ -176,12 +177,19 @@ def test_events_that_cannot_be_written_are_one_warning_and_training_goes_on(
 @pytest.mark.slow
 def test_the_cli_writes_events_that_tensorboard_lists_as_two_runs(tmp_path, tiny_spec, tiny_data):
     out = tmp_path / "runs" / "tiny"
-    env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"))
+    # A `torch` first on the path that records being imported: training must never import PyTorch
+    # (tensorboardX did, for its event files: +1 GB of memory and 2.4 s per run where torch is installed).
+    (tmp_path / "stub/torch").mkdir(parents=True)
+    marker = tmp_path / "torch-imported"
+    (tmp_path / "stub/torch/__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise ImportError\n")
+    path = os.pathsep.join([str(tmp_path / "stub"), os.environ.get("PYTHONPATH", "")])
+    env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=path)
     args = ("train", tiny_spec, "--data", tiny_data, "--epochs", 2, "--batch-size", 16, "--out", out)
     process = cnn_arch(*args, "--tensorboard-images", env=env)
     output, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
     assert "Compiled the train step in" in output
+    assert not marker.exists(), "training imported torch"
 
     # What `tensorboard --logdir runs/` finds: one train and one validation run per run folder.
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
@@ -197,16 +205,17 @@ def test_the_cli_writes_events_that_tensorboard_lists_as_two_runs(tmp_path, tiny
 
 def test_an_event_file_cut_short_by_a_kill_keeps_its_complete_records_before_the_resumed_epoch(tmp_path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
     from tensorboard.util import tensor_util
-    from tensorboardX.event_file_writer import EventsWriter
-    from tensorboardX.proto.event_pb2 import Event
-    from tensorboardX.summary import scalar
 
     from archspec.train.events import keep_steps_before
 
-    writer = EventsWriter(str(tmp_path / "events"))
+    # A file written by TensorBoard's own writer.
+    writer = EventFileWriter(str(tmp_path))
     for epoch in (1, 2, 3, 4):
-        writer.write_event(Event(step=epoch, summary=scalar("epoch_loss", 1.0 / epoch)))
+        writer.add_event(Event(step=epoch, summary=Summary(value=[Summary.Value(tag="l", simple_value=1.0 / epoch)])))
     writer.close()
     (path,) = tmp_path.iterdir()
     path.write_bytes(path.read_bytes()[:-7])  # the kill came while epoch 4 was written

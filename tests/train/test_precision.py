@@ -163,10 +163,13 @@ def _saved_dtypes(run_dir) -> dict[str, set[str]]:
 
 
 @pytest.mark.slow  # two runs of 4 epochs (about 45 s)
-def test_bf16_learns_digits_within_two_points_of_fp32(tmp_path):
+def test_bf16_learns_digits_within_two_points_of_fp32(tmp_path, capsys, monkeypatch):
     from archspec.train.inference import load_run
     from archspec.train.loop import train_and_evaluate
     from cnn_arch.cli.common import read_target
+    from cnn_arch.cli.progress import RichReporter
+
+    monkeypatch.setenv("COLUMNS", "200")
 
     name, text = read_target("gap-head")  # BatchNorm twice: precise BN runs in both
     accuracy = {}
@@ -174,8 +177,13 @@ def test_bf16_learns_digits_within_two_points_of_fp32(tmp_path):
         config = TrainConfig(
             spec=name, spec_text=text, input_shape=(16, 16, 1), epochs=4, batch_size=64, precision=precision
         )
-        result = train_and_evaluate(config, tmp_path / precision)
+        capsys.readouterr()
+        result = train_and_evaluate(config, tmp_path / precision, reporter=RichReporter())
         accuracy[precision] = result.results["test"]["accuracy"]
+        # The run's header says when it computes in bf16.
+        assert ("Training on 1 CPU device in bf16 (float32 weights):" in capsys.readouterr().out) == (
+            precision == "bf16"
+        )
     assert accuracy["fp32"] > 0.9
     assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.02, accuracy
     run = load_run(tmp_path / "bf16", "last")

@@ -60,7 +60,7 @@ def test_streamed_training_gives_bitwise_the_in_memory_model(tmp_path, folder, t
     in_memory = evaluate_run(load_run(tmp_path / "memory"))
     assert not streams
     assert evaluate_run(load_run(tmp_path / "streamed")) == in_memory
-    assert len(streams) == len(in_memory) == 2  # the train and validation splits
+    assert len(streams) == len(in_memory) == 3  # the train, validation and held-out test splits
 
 
 def train_args(folder, spec, out):

@@ -33,6 +33,13 @@ def images(tmp_path_factory):
     return paths, str(folder / "notes.png")
 
 
+def test_the_trained_run_exports_to_onnx_with_predicts_probabilities(cli, tmp_path, trained):
+    from tests.interop.test_onnx_export import round_trip
+
+    x, _ = make_images(4, seed=6)
+    round_trip(cli, trained, tmp_path, x[..., None])
+
+
 def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, tiny_spec, tiny_data):
     out = tmp_path / "run"
     result = cli(
@@ -52,7 +59,10 @@ def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, 
     lines = result.out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("epoch"))
     assert [lines[header + n].split()[0] for n in (1, 2)] == ["1", "2"]
-    assert "Model: best epoch" in result.out and "test accuracy" in result.out
+    # The last line names the kept epoch, why it was kept, and the test accuracy.
+    last = lines[-1]
+    assert last.startswith("Model: epoch ") and "lowest validation loss" in last
+    assert "test accuracy" in last and "on 30 images (the data's test split)" in last
     assert {p.name for p in out.iterdir()} >= {
         "config.json",
         "metrics.jsonl",
@@ -75,10 +85,18 @@ def test_evaluate_scores_every_split_with_the_best_checkpoint(cli, trained):
     }
     results = json.loads((trained / "results.json").read_text())
     assert report["splits"]["test"]["accuracy"] == pytest.approx(results["test"]["accuracy"])
+    # Which epoch the model is, and why it was kept: results.json's reason.
+    kept = f"epoch {results['epoch']} of 10, {results['kept_because']}"
+    assert report["kept"] == kept and results["kept_because"].startswith("the lowest validation loss (")
 
     table = cli("evaluate", str(trained))
     assert table.code == 0
+    assert table.out.splitlines()[0] == f"{trained} on {results_data(trained)}: best checkpoint, {kept}"
     assert [line.split()[0] for line in table.out.splitlines()[2:]] == ["train", "val", "test"]
+
+
+def results_data(run_dir) -> str:
+    return json.loads((run_dir / "config.json").read_text())["config"]["data"]
 
 
 def test_evaluate_refuses_data_with_other_classes(cli, trained, tmp_path):
@@ -98,6 +116,11 @@ def test_predict_shows_the_top_classes_with_probabilities(cli, trained, images):
     assert lines[0] == paths[0] and lines[3] == paths[1]
     assert lines[1].split()[0] == "top" and lines[4].split()[0] == "middle"
     assert all(line.strip().endswith("%") for line in lines[1:3] + lines[4:6])
+
+    results = json.loads((trained / "results.json").read_text())
+    assert (
+        result.err == f"model: {trained}, best checkpoint, epoch {results['epoch']} of 10, {results['kept_because']}\n"
+    )
 
     everything = json.loads(cli("predict", str(trained), paths[0], "--format", "json").out)
     probabilities = [entry["probability"] for entry in everything[0]["top"]]

@@ -3,6 +3,7 @@ disk, memory that would not suffice, seeds out of range, Ctrl-C during start-up.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import TINY_SPEC, assert_bitwise_equal, cnn_arch, final_state
 
-from archspec.errors import PathError, UserError
+from archspec.errors import PathError, SpecError, UserError
 from archspec.train.loop import Interrupted, Reporter, train_and_evaluate
 
 
@@ -146,10 +147,11 @@ def test_init_from_starts_a_new_run_from_a_trained_model_with_other_options(tmp_
     fresh = train_and_evaluate(config(epochs=1, lr=1e-12, optimizer="sgd"), tmp_path / "fresh")
     assert fresh.results["val"]["accuracy"] < 0.9  # from scratch the same run learns nothing
 
-    with pytest.raises(PathError, match="holds a model with other layers than this spec's"):
+    with pytest.raises(SpecError, match=r"line 2 `conv 6 3x3` has kernel 3x3x1x6, but its layer line 2 `conv 4"):
         train_and_evaluate(
             config(spec_text=TINY_SPEC.replace("conv 4", "conv 6"), init_from=str(source)), tmp_path / "other"
         )
+    assert not (tmp_path / "other").exists()  # refused before anything was written
     with pytest.raises(PathError, match="has no checkpoint of step 999"):
         train_and_evaluate(config(init_from=str(source / "checkpoints" / "999")), tmp_path / "missing")
 
@@ -259,3 +261,38 @@ def test_ctrl_c_during_start_up_exits_130(tmp_path, tiny_spec, tiny_data):
         _, err = process.communicate(timeout=120)
         assert process.returncode == 130, err
         assert "stopped by SIGINT" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
+def test_ctrl_c_in_the_first_second_stops_the_run(tmp_path, tiny_spec, tiny_data, delay):
+    # Before the handler of `archspec.train.stopping`, a SIGINT that landed in one of JAX's garbage-
+    # collection callbacks was swallowed there and the run trained to the end with exit 0.
+    out = tmp_path / "run"
+    process = cnn_arch("train", tiny_spec, "--data", tiny_data, "--out", out)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "stopped by SIGINT before the first step" in err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert not out.exists()  # nothing was written: no folder is left behind
+
+
+@pytest.mark.slow
+def test_a_disk_filling_up_during_a_save_is_one_message_without_background_tracebacks(small_disk, tiny_spec, tiny_data):
+    # Orbax's background save threads logged each fault with its traceback (17 of them) before the message.
+    out = small_disk / "run"
+    args = ("train", tiny_spec, "--data", tiny_data, "--epochs", 30, "--batch-size", 8, "--checkpoint-every", 2)
+    process = cnn_arch(*args, "--out", out)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints").is_dir() or not any((out / "checkpoints").iterdir()):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    with open(small_disk / "filler", "wb") as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 65536)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2, err
+    assert err.startswith(f"{out}") and ": error: cannot be written: No space left on device" in err
+    assert "Traceback" not in err and "ERROR:absl" not in err and len(err.splitlines()) == 2

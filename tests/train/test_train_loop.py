@@ -45,8 +45,11 @@ def test_run_folder_holds_config_metrics_curves_results_and_checkpoints(finished
     assert (run_dir / "curves.png").read_bytes().startswith(b"\x89PNG")
     results = json.loads((run_dir / "results.json").read_text())
     assert results == outcome.results
-    best_epoch = max(rows, key=lambda row: row["val_accuracy"])["epoch"]
-    assert results["checkpoint"] == "best" and results["epoch"] == best_epoch
+    # Keras ModelCheckpoint's default: the epoch of the lowest validation loss (the first, on a tie).
+    best = min(rows, key=lambda row: row["val_loss"])
+    assert results["checkpoint"] == "best" and results["epoch"] == best["epoch"] and results["monitor"] == "val_loss"
+    assert results["val"]["loss"] == pytest.approx(best["val_loss"], rel=1e-6)  # the kept weights are that epoch's
+    assert results["kept_because"] == f"the lowest validation loss ({best['val_loss']:.4f}) of 10 epochs"
     steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir())
     assert steps[-1] == 50 and len(steps) <= 3  # the last 3 at most
     assert [p.name for p in (run_dir / "best").iterdir()] == [str(results["step"])]
@@ -56,8 +59,11 @@ def test_one_epoch_on_a_handful_of_images(tmp_path, config):
     path = tmp_path / "few.npz"
     x, y = make_images(6, seed=3)
     np.savez(path, x_train=x, y_train=y)
-    outcome = train_and_evaluate(config(data=str(path), epochs=1, batch_size=3, val_split=0), tmp_path / "run")
-    assert outcome.results["checkpoint"] == "last" and "val" not in outcome.results
+    outcome = train_and_evaluate(
+        config(data=str(path), epochs=1, batch_size=3, val_split=0, test_split=0), tmp_path / "run"
+    )
+    assert outcome.results["checkpoint"] == "last" and "val" not in outcome.results and "test" not in outcome.results
+    assert outcome.results["kept_because"] == "the last epoch: no validation images to choose by"
     assert int(outcome.state.step) == 2
 
 

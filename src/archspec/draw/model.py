@@ -1,5 +1,9 @@
-"""What a drawing shows, before any geometry: one item per row of `summarize --depth N`, and the
-data-flow edges between items, taken from the IR graph (so any DAG, not only merge blocks, has edges).
+"""What a drawing shows, before any geometry: one item per summary row at full depth, the data-flow
+edges between them (from the IR graph, so any DAG), and which blocks a given `--depth` folds.
+
+Folding follows `summarize --depth N` with one exception that keeps a picture's meaning: a merge block
+(`add:`, `concat:`, `multiply:`) never folds into a single box, or its shortcut would vanish; it stays a
+merge node, and each of its branches folds into one box instead.
 """
 
 from __future__ import annotations
@@ -11,9 +15,8 @@ from archspec.infer import TypedGraph
 from archspec.layers import REGISTRY
 from archspec.summary import Row, Summary
 
-# Item roles: a `box` is a layer or a folded block; a `frame` is an unfolded call, repeat or branch
-# drawn around its children; a `merge` is an unfolded add/concat/multiply, drawn as the node where
-# its branches meet.
+# Item roles at full depth: a `box` is a layer; a `frame` is a macro call, `repeat` or `branch`, drawn
+# around its children or, folded, as one box; a `merge` is an add/concat/multiply node with its branches.
 BOX, FRAME, MERGE = "box", "frame", "merge"
 
 
@@ -29,14 +32,15 @@ class Item:
     id: int  # index in `DrawModel.items`, in the order of the summary rows
     row: Row
     role: str  # BOX, FRAME or MERGE
-    family: str
+    family: str  # the layer family; "block" for a frame (the colour it has when folded)
+    label: str  # the row's spec text; a `branch` is named by its first line, as the spec shows it
     parent: int | None = None  # the enclosing frame or merge
-    children: list[int] = field(default_factory=list)  # visible rows one level down
-    in_head: bool = False  # one of the layers after the flatten of a dense head
+    children: list[int] = field(default_factory=list)  # rows one level down
+    in_head: bool = False  # inside the dense head after a flatten
 
     @property
     def own_nodes(self) -> range:
-        """The IR nodes drawn as this item: all of a box's, only the merge node of a merge."""
+        """The IR nodes drawn as this item at full depth: a box's layer, a merge's merge node."""
         nodes = self.row.nodes
         if self.role == MERGE:
             return range(nodes[-1], nodes[-1] + 1)
@@ -52,31 +56,80 @@ class DrawModel:
     summary: Summary
     typed: TypedGraph
     items: list[Item]
-    roots: list[int]  # the top-level items, in data-flow order
-    edges: list[tuple[int, int]]  # (from item, to item) in node order; a merge has one per input
+    roots: list[int]  # the top-level items, in spec order
+    edges: list[tuple[int, int]]  # (from, to) between boxes and merges at full depth; a merge has one per input
     head: DenseHead | None
+    folded: frozenset[int] = frozenset()  # the frames drawn as one box
+    _inputs: dict[int, list[int]] = field(default_factory=dict, repr=False)  # target -> sources, once asked
 
     def inputs_of(self, item: int) -> list[int]:
-        return [src for src, dst in self.edges if dst == item]
+        if not self._inputs:
+            for source, target in self.edges:
+                self._inputs.setdefault(target, []).append(source)
+        return self._inputs.get(item, [])
+
+    def shown_as(self, item: int) -> str | None:
+        """BOX, FRAME or MERGE as drawn with the model's folding; None when a folded frame hides it."""
+        if self.hidden_by(item) is not None:
+            return None
+        role = self.items[item].role
+        return BOX if role == FRAME and item in self.folded else role
+
+    def hidden_by(self, item: int) -> int | None:
+        """The outermost folded frame around `item`, if any."""
+        outer = None
+        parent = self.items[item].parent
+        while parent is not None:
+            if parent in self.folded:
+                outer = parent
+            parent = self.items[parent].parent
+        return outer
+
+    def family(self, item: int) -> str:
+        found = self.items[item]
+        return "block" if found.role == FRAME else found.family
+
+    def visible_edges(self) -> list[tuple[int, int]]:
+        """Edges between what is drawn: an edge into or out of a folded frame ends at its box."""
+        out: list[tuple[int, int]] = []
+        for source, target in self.edges:
+            edge = (self.hidden_by(source) or source, self.hidden_by(target) or target)
+            if edge[0] != edge[1] and (edge not in out or self.shown_as(edge[1]) == MERGE):
+                out.append(edge)
+        return out
 
 
-def build(summary: Summary, typed: TypedGraph, depth: int | None) -> DrawModel:
-    """Items for `summary.folded(depth)`, their nesting, and the edges between them."""
-    rows = summary.folded(depth)
+def fold_depth(model: DrawModel, depth: int | None) -> frozenset[int]:
+    """The frames `--depth N` folds: those at level N and deeper (1 = top level)."""
+    if depth is None:
+        return frozenset()
+    return frozenset(i.id for i in model.items if i.role == FRAME and i.row.depth >= depth)
+
+
+def max_depth(model: DrawModel) -> int:
+    """The smallest `--depth` that folds nothing."""
+    return max((i.row.depth + 1 for i in model.items if i.role == FRAME), default=1)
+
+
+def build(summary: Summary, typed: TypedGraph, depth: int | None = None) -> DrawModel:
+    """Items for every row of `summary`, their nesting and edges, folded at `depth`."""
+    rows = summary.rows
     items: list[Item] = []
     roots: list[int] = []
     open_items: list[int] = []  # the chain of items enclosing the current row
     for index, row in enumerate(rows):
-        expanded = index + 1 < len(rows) and rows[index + 1].depth > row.depth
-        role = (MERGE if layer_family(row.kind) == "merge" else FRAME) if expanded else BOX
-        if layer_family(row.kind) == "merge" and len(row.nodes) == 1:  # only `identity` / `@name` branches
-            role = MERGE
-        family = "block" if role == BOX and row.group else layer_family(row.kind)
+        has_children = index + 1 < len(rows) and rows[index + 1].depth > row.depth
+        family = layer_family(row.kind)
+        role = MERGE if family == "merge" else FRAME if has_children else BOX
         del open_items[row.depth - 1 :]
         parent = open_items[-1] if open_items else None
-        items.append(Item(index, row, role, family, parent))
+        items.append(Item(index, row, role, "block" if role == FRAME else family, row.label, parent))
         (items[parent].children if parent is not None else roots).append(index)
         open_items.append(index)
+    for item in items:
+        if item.row.kind == "branch" and item.children:
+            first = items[item.children[0]]
+            item.label = first.label + (" …" if len(item.children) > 1 else "")
     owner = {}
     for item in items:
         for node in item.own_nodes:
@@ -85,7 +138,6 @@ def build(summary: Summary, typed: TypedGraph, depth: int | None) -> DrawModel:
     for node in typed.graph.nodes:
         for source in node.inputs:
             edge = (owner[source], owner[node.id])
-            # Branches reading one tensor are one edge per branch head; a merge keeps one per input.
             if edge[0] != edge[1] and (edge not in edges or items[edge[1]].role == MERGE):
                 edges.append(edge)
     head = summary.head
@@ -95,33 +147,7 @@ def build(summary: Summary, typed: TypedGraph, depth: int | None) -> DrawModel:
             if any(i in reached for i in node.inputs):
                 reached.add(node.id)
         for item in items:
-            item.in_head = item.role != FRAME and set(item.own_nodes) <= reached
-    return DrawModel(summary, typed, items, roots, edges, head)
-
-
-def branches(model: DrawModel, merge: Item) -> list[list[int]]:
-    """The children of an unfolded merge split into its branches, in the merge's input order;
-    an `identity` branch is an empty list.
-
-    Branches are written one after another, so each is the run of children up to the one that
-    holds the node feeding the merge. Raises ValueError when the children do not split that way
-    (a graph that is not series-parallel).
-    """
-    graph = model.typed.graph
-    merge_node = graph.nodes[merge.row.nodes[-1]]
-    block = merge.row.nodes
-    children = merge.children
-    result: list[list[int]] = []
-    start = 0
-    for source in merge_node.inputs:
-        if source not in block:
-            result.append([])
-            continue
-        end = next((i for i in range(start, len(children)) if source in model.items[children[i]].row.nodes), None)
-        if end is None:
-            raise ValueError(f"merge at line {merge.row.line} is not series-parallel")
-        result.append(children[start : end + 1])
-        start = end + 1
-    if start != len(children):
-        raise ValueError(f"merge at line {merge.row.line} is not series-parallel")
-    return result
+            item.in_head = set(item.row.nodes) <= reached
+    model = DrawModel(summary, typed, items, roots, edges, head)
+    model.folded = fold_depth(model, depth)
+    return model

@@ -24,7 +24,8 @@ def _font_file(bold: bool) -> str:
     return str(package / "mpl-data" / "fonts" / "ttf" / ("DejaVuSansMono-Bold.ttf" if bold else "DejaVuSansMono.ttf"))
 
 
-def write_png(scene: Scene, path: str) -> None:
+def write_png(scene: Scene, path: str) -> tuple[int, int]:
+    """Paint `scene` into a PNG file; returns its size in pixels."""
     from PIL import Image, ImageDraw, ImageFont
 
     scale = min(PNG_SCALE, MAX_SIDE / max(scene.width, scene.height))
@@ -78,6 +79,7 @@ def write_png(scene: Scene, path: str) -> None:
     if factor > 1:
         image = image.reduce(factor)
     image.save(path, format="PNG", compress_level=1)  # zlib level 1: a little larger, several times faster
+    return image.size
 
 
 def _dashed_rect(draw, box, radius: float, stroke: str, line_width: int, k: float) -> None:

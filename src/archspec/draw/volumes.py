@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass, field
 
 from archspec.draw.graph import MARGIN, PALETTE, head_lines, legend_group, title_group
-from archspec.draw.model import FRAME, MERGE, DrawModel, Item, layer_family
-from archspec.draw.scene import Polygon, Rect, Scene, Text, text_width
+from archspec.draw.model import BOX, FRAME, DrawModel, Item, layer_family
+from archspec.draw.scene import Line, Polygon, Rect, Scene, Text, text_width
 from archspec.summary import shape_text
 
 # Layers that act on a feature map without making a new one are written under the block before them.
@@ -17,9 +17,12 @@ ATTACHED_FAMILIES = ("activation", "norm", "dropout")
 ATTACHED_KINDS = ("zeropad",)
 
 UNIT_H, UNIT_W, UNIT_C = 9.0, 4.0, 3.5  # scene units per doubling of H, W (depth) and C (width)
-GAP = 16.0
-LABEL, SMALL = 9.5, 8.5
+GAP = 18.0
+LABEL, SMALL = 12.0, 12.0  # text sizes: 12 is the smallest anywhere
+LINE = 15.0  # between label lines
 WRAP = 18  # characters per label line
+SKIP_STEP = 14.0  # between skip arrows running over one row
+FLOW_COLOR, SKIP_COLOR = "#5f6670", "#6a51a8"
 
 
 @dataclass
@@ -41,12 +44,13 @@ def volumes(model: DrawModel) -> list[Volume]:
     nodes = model.typed.graph.nodes
 
     def visit(item: Item) -> None:
-        if item.role == FRAME and not any(layer_family(nodes[i].kind) == "merge" for i in item.row.nodes):
+        shown = model.shown_as(item.id)
+        if shown == FRAME and not any(layer_family(nodes[i].kind) == "merge" for i in item.row.nodes):
             for child in item.children:
                 visit(model.items[child])
             return
         attached = item.row.kind in ATTACHED_KINDS or (not item.row.group and item.family in ATTACHED_FAMILIES)
-        if out and attached and item.role not in (MERGE, FRAME):
+        if out and attached and item.role == BOX:
             out[-1].attached.append(item.id)
             out[-1].ops.append(item.row.label)  # the block keeps its layer's shape: padding is a detail
             return
@@ -75,58 +79,138 @@ def _geometry(shape: tuple[int, ...]) -> tuple[float, float, float]:
     return _size(math.prod(shape), UNIT_H * 0.75), UNIT_C * 2, UNIT_W  # a vector: a tall thin slab
 
 
+def skips(model: DrawModel, entries: list[Volume]) -> list[tuple[int, int]]:
+    """(from, to) volume indices of the edges that jump over other volumes: U-Net's copied encoder maps,
+    a cell reading the cell before last. Every other edge joins neighbours, which sit side by side."""
+    where = {}
+    for index, volume in enumerate(entries):
+        for item in (volume.item.id, *volume.attached):
+            where[item] = index
+    for item in model.items:  # what a folded block or a whole merge block hides belongs to its volume
+        outer = model.hidden_by(item.id)
+        if item.id not in where and outer is not None and outer in where:
+            where[item.id] = where[outer]
+    found = []
+    for source, target in model.edges:
+        a, b = where.get(source), where.get(target)
+        if a is not None and b is not None and b - a > 1 and (a, b) not in found:
+            found.append((a, b))
+    return found
+
+
+def _level(shape: tuple[int, ...], first: tuple[int, ...], previous: int) -> int:
+    """How many halvings of the input's height a feature map is down: the row of the U it stands in."""
+    if len(shape) != 3 or len(first) != 3:
+        return previous
+    return max(0, round(math.log2(first[0] / shape[0])))
+
+
 def volumes_scene(model: DrawModel) -> Scene:
+    """Blocks left to right in data-flow order. With skips, each block stands in the row of its spatial
+    size (the input's on top, each halving one row lower), so an encoder-decoder is a U: encoder and
+    decoder face each other, and each skip is an arrow over the top from one to the other."""
     entries = volumes(model)
+    jumps = skips(model, entries)
     columns = []
+    level = 0
     for volume in entries:
         front, width, depth = _geometry(volume.shape)
         params = volume.item.row.params + sum(model.items[i].row.params for i in volume.attached)
-        label = _wrap(volume.item.row.label)
+        label = _wrap(volume.item.label)
         bold = len(label)  # the layer's own label; then its attached layers and the parameters
         label += [f"+ {op}" for op in volume.ops] + ([f"{params:,} params"] if params else [])
         text_w = max(text_width(line, LABEL) for line in [*label, shape_text(volume.shape)])
-        columns.append((volume, front, width, depth, label, bold, max(width + depth, text_w)))
-    tallest = max(c[1] + c[3] for c in columns)
-    lines = max(len(c[4]) for c in columns)
-    span = sum(c[-1] for c in columns) + GAP * (len(columns) - 1)
-    families = [f for f in PALETTE if any(v.item.family == f for v in entries)]
+        if jumps:
+            level = _level(volume.shape, model.summary.input_shape, level)
+        columns.append((volume, front, width, depth, label, bold, max(width + depth, text_w), level))
+    levels = max(c[-1] for c in columns) + 1
+    over = [0] * levels  # skip arrows running over each row
+    for a, _ in jumps:
+        over[columns[a][-1]] += 1
+    bands = []  # per row: (top, axis, label top, lines)
+    families = [f for f in PALETTE if any(model.family(v.item.id) == f for v in entries)]
+    span = sum(c[-2] for c in columns) + GAP * (len(columns) - 1)
     inner_w = max(span, 320.0)
     subtitle = "block height, depth and width: log2 of H, W and C"
-    legend, legend_h = legend_group(families, MARGIN, MARGIN + 53, inner_w)  # under a two-line title
-    top = MARGIN + 53 + legend_h + 24
-    axis = top + 12 + tallest / 2 + 4  # the centre line every block's front face is centred on
-    label_top = axis + tallest / 2 + 16
+    legend, legend_h = legend_group(families, MARGIN, MARGIN + 56, inner_w)  # under a two-line title
+    y = MARGIN + 56 + legend_h + 22
+    for row in range(levels):
+        members = [c for c in columns if c[-1] == row] or [columns[0]]
+        tallest = max(c[1] + c[3] for c in members)
+        lines = max(len(c[4]) for c in members)
+        top = y + SKIP_STEP * over[row]
+        axis = top + LABEL + 8 + tallest / 2
+        label_top = axis + tallest / 2 + LABEL + 6
+        bands.append((top, axis, label_top, lines))
+        y = label_top + LINE * lines + 18
     notes = head_lines(model)
-    height = label_top + 12 * (lines + 1) + (16 * len(notes) + 16 if notes else 0) + MARGIN
-    scene = Scene(inner_w + 2 * MARGIN, height)
+    scene = Scene(inner_w + 2 * MARGIN, y + (LINE * len(notes) + 16 if notes else 0) + MARGIN - 18)
     title_group(scene, model.summary, subtitle)
     head_x = []
     x = MARGIN + (inner_w - span) / 2
-    for volume, front, width, depth, label, bold_lines, column_w in columns:
+    faces = []  # per volume: (left, right, top, axis) of its block, for the arrows
+    for volume, front, width, depth, label, bold_lines, column_w, row in columns:
+        _, axis, label_top, _ = bands[row]
         left = x + (column_w - width - depth) / 2
         group = scene.group(
             **{
                 "class": "volume",
                 "data-row": volume.item.id,
                 "data-line": volume.item.row.line,
-                "data-family": volume.item.family,
+                "data-family": model.family(volume.item.id),
                 "data-shape": shape_text(volume.shape),
+                "data-level": row,
             }
         )
-        _block(group.shapes, volume.item.family, left, axis - front / 2 + depth / 2, front, width, depth)
+        _block(group.shapes, model.family(volume.item.id), left, axis - front / 2 + depth / 2, front, width, depth)
         top_y = axis - front / 2 - depth / 2
         group.shapes.append(Text(x + column_w / 2, top_y - 6, shape_text(volume.shape), SMALL, "#444444", "middle"))
         for index, line in enumerate(label):
             bold = index < bold_lines
             color = "#222222" if bold else "#666666"
-            group.shapes.append(Text(x + column_w / 2, label_top + 12 * index, line, LABEL, color, "middle", bold))
+            group.shapes.append(Text(x + column_w / 2, label_top + LINE * index, line, LABEL, color, "middle", bold))
+        faces.append((left, left + width + 0.7 * depth, top_y - LABEL - 8, x + column_w))
         if volume.item.in_head:
-            head_x.append((x, x + column_w))
+            head_x.append((x, x + column_w, row))
         x += column_w + GAP
+    if jumps:
+        _arrows(scene, columns, faces, bands, jumps)
     if head_x and notes:
-        _head(scene, model, head_x, top, label_top + 12 * lines, notes)
+        row = head_x[0][2]
+        _head(scene, model, head_x, bands[row][0], bands[row][2] + LINE * bands[row][3], notes)
     scene.groups.append(legend)
     return scene
+
+
+def _arrows(scene: Scene, columns, faces, bands, jumps) -> None:
+    """Flow arrows where the U steps down or up a row, and each skip as an arrow over the top."""
+    for index in range(len(columns) - 1):
+        here, there = columns[index][-1], columns[index + 1][-1]
+        if here != there:  # from the block's side, down or up the gap after its column, into the next
+            start = (faces[index][1], bands[here][1])
+            mid = faces[index][3] + GAP / 2
+            end = (faces[index + 1][0], bands[there][1])
+            _arrow(scene.group(**{"class": "flow"}).shapes, [start, (mid, start[1]), (mid, end[1]), end], FLOW_COLOR)
+    taken: dict[int, int] = {}
+    for a, b in jumps:  # from above the block's shape, over the row's top, down onto the reader
+        row = columns[a][-1]
+        taken[row] = taken.get(row, 0) + 1
+        y = bands[row][0] - SKIP_STEP * (taken[row] - 0.5)
+        start = ((faces[a][0] + faces[a][1]) / 2, faces[a][2])
+        end = ((faces[b][0] + faces[b][1]) / 2, faces[b][2])
+        group = scene.group(**{"class": "skip", "data-from": columns[a][0].item.id, "data-to": columns[b][0].item.id})
+        _arrow(group.shapes, [start, (start[0], y), (end[0], y), end], SKIP_COLOR)
+
+
+def _arrow(shapes: list, points: list[tuple[float, float]], color: str) -> None:
+    """A polyline ending in an arrowhead that points along its last segment (down or right)."""
+    *body, (tx, ty) = points
+    if abs(body[-1][0] - tx) < 0.01:  # heading down
+        shapes.append(Line((*body, (tx, ty - 6)), stroke=color, stroke_width=1.6))
+        shapes.append(Polygon(((tx - 5, ty - 8), (tx + 5, ty - 8), (tx, ty)), fill=color))
+    else:
+        shapes.append(Line((*body, (tx - 6, ty)), stroke=color, stroke_width=1.6))
+        shapes.append(Polygon(((tx - 8, ty - 5), (tx - 8, ty + 5), (tx, ty)), fill=color))
 
 
 def _shade(color: str, factor: float) -> str:

@@ -1,19 +1,32 @@
-"""What the code writers of `cnn-arch export SPEC` share: literals, calls, the file's assembly, and the
-functional writer Keras and Flax code are written by."""
+"""What the code writers of `cnn-arch export SPEC` share: one function per macro (split into several
+where its calls cannot share one), statements rendered through the layer kinds' code facets, and
+the file's assembly. Keras writes functions (`code_keras.py`); PyTorch and Flax write modules
+(`code_modules.py`), whose `__init__` builds the layers and whose call applies them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from archspec.interop.lowering import STREAM, CallOp, Function, IfOp, LayerOp, MergeOp, Program, RepeatOp, Sym
+from archspec.interop.code_program import Assign, CallStmt, FunctionCode, IfStmt, Layer, Loop, Program
+from archspec.interop.code_values import HELPERS, Sym, forget_placeholders, resolve
+from archspec.ir import located_error
+from archspec.layers.base import Module, Op, Untranslatable, Varies, python
 
-MAKE_DIVISIBLE = '''def make_divisible(value, divisor=8, min_value=None):
-    """Round `value` to a multiple of `divisor`, never dropping more than 10% (Keras/TF-slim rule)."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded'''
+# Names a written function or class may not take: Python's, the frameworks' modules and methods
+# of their module classes.
+TAKEN = frozenset(
+    {*keyword.kwlist, "math", "keras", "layers", "torch", "nn", "F", "jax", "jnp", "nnx", "build_model", "Model"}
+    | {"range", "sum", "max", "min", "int", "abs", "round", "pow", "print", "super", "self", "rngs"}
+    | {"forward", "training", "train", "eval", "apply", "cuda", "cpu", "to", "float", "double", "half", "type"}
+    | {"parameters", "modules", "children", "buffers", "state_dict", "zero_grad", "register_buffer", "compile"}
+    | {"make_divisible", "pad_same", "avg_pool_padded", "channel_shuffle", "local_response_norm", "crop_odd_same"}
+    | {"LocalResponseNorm", "LayerScale", "DropPath", "ChannelShuffle", "ChannelAffine", "Normalize", "Sequential"}
+)
 
 
 def assemble(head: str, imports: list[str], blocks: list[str]) -> str:
@@ -25,120 +38,242 @@ def assemble(head: str, imports: list[str], blocks: list[str]) -> str:
     return head + "\n\n" + "\n\n".join("\n".join(group) for group in groups) + "\n\n\n" + code + "\n"
 
 
-def literal(value: Any) -> str:
-    """A converted attribute value as Python source (a square size `(3, 3)` reads `3`)."""
-    if isinstance(value, Sym):
-        return value.text
-    if isinstance(value, tuple):
-        if len(value) == 2 and value[0] == value[1] and not isinstance(value[0], tuple):
-            return literal(value[0])
-        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if hasattr(value, "text"):  # a Word
-        return f'"{value.text}"'
-    return repr(value)
+def safe_name(name: str) -> str:
+    return name if name not in TAKEN else f"{name}_block"
 
 
-def call(function: str, *args: str, **kwargs: str | None) -> str:
-    """`function(a, b, k=v)`, leaving out keywords whose value is None."""
-    parts = [*args, *(f"{k}={v}" for k, v in kwargs.items() if v is not None)]
-    return f"{function}({', '.join(parts)})"
+def class_name(name: str) -> str:
+    """`inverted_residual_2` -> `InvertedResidual2`."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"
 
 
-class FunctionalWriter:
-    """One statement per layer on a stream variable (`x = Layer(...)(x)`); subclasses say how each
-    layer, merge and the file around them read."""
+@dataclass
+class Lines:
+    """Written code of some statements: the layers a module builds (`init`) and the statements that
+    apply them (`body`). Functional code has only a body."""
 
-    extra_params = ""  # after the function's own parameters, e.g. ", train"
+    init: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
 
-    def __init__(self, program: Program, name: str, typed) -> None:
+    def __iadd__(self, other: Lines) -> Lines:
+        self.init += other.init
+        self.body += other.body
+        return self
+
+
+@dataclass
+class Variant:
+    """A written function or class: its name and what its callers must pass."""
+
+    name: str
+    code: FunctionCode
+    channels: list[str] = field(default_factory=list)  # the inputs whose channel count its `__init__` takes
+    exposes_out_channels: bool = False
+
+
+class Writer:
+    """Writes a program's functions, then its model; a subclass says how statements read."""
+
+    target: ClassVar[str] = ""
+    facet: ClassVar[str] = ""  # the kinds' method: keras_code, pytorch_code, flax_code
+    imports: ClassVar[list[str]] = []
+    input_var: ClassVar[str] = "x"
+
+    def __init__(self, program: Program, name: str) -> None:
         self.program = program
         self.name = name
-        self.typed = typed
-        self.helpers: set[str] = set(program.helpers)
+        self.helpers: dict[str, None] = {}  # sources the file defines, in first-use order
+        self.variants: dict[int, Variant] = {}  # call scope id -> the function written for it
+        self.blocks: list[str] = []
 
-    # --- what subclasses write ---------------------------------------------------------------
-
-    def layer(self, op: LayerOp, x: str, out: str) -> list[str]:
-        """Statements applying `op` to `x` and binding the result to `out`."""
-        raise NotImplementedError
-
-    def merge(self, kind: str, branches: list[str]) -> str:
-        raise NotImplementedError
-
-    def model(self, body: list[str]) -> list[str]:
-        raise NotImplementedError
-
-    def imports(self) -> list[str]:
-        raise NotImplementedError
-
-    def helper_source(self) -> list[str]:
-        return [MAKE_DIVISIBLE] if "make_divisible" in self.helpers else []
-
-    # --- the shared walk -------------------------------------------------------------------
+    # --- the file ----------------------------------------------------------------------------------
 
     def write(self) -> str:
-        functions = [self.function(f) for f in self.program.functions]
-        body = self.statements(self.program.body, "x", 1)
-        blocks = [*self.helper_source(), *functions, "\n".join(self.model(body))]
-        head = f'"""Generated by `cnn-arch export {self.name} --to {self.target}`."""'
-        return assemble(head, ["import math", *self.imports()], blocks)
+        forget_placeholders()
+        for macro in self._macro_order():
+            self._write_macro(macro)
+        model = self.model()
+        text = "\n\n\n".join([*self.blocks, model])
+        spec_functions = [source for name, source in HELPERS.items() if re.search(rf"(?<![\w.]){name}\(", text)]
+        helpers = spec_functions + list(self.helpers)
+        head = f'"""{self.docstring()}"""'
+        return assemble(head, ["import math", *self.imports], [*helpers, *self.blocks, model])
 
-    def function(self, function: Function) -> str:
-        params = ", ".join(p if d is None else f"{p}={d}" for p, d in function.params)
-        lines = [f"def {function.name}(x{', ' if params else ''}{params}{self.extra_params}):"]
-        for param, default in function.late_defaults:
-            lines += [f"    if {param} is None:", f"        {param} = {default}"]
-        lines += [*self.statements(function.body, "x", 1), "    return x"]
-        return "\n".join(lines)
+    def docstring(self) -> str:
+        return f"Generated by `cnn-arch export {self.name} --to {self.target}`."
 
-    def statements(self, ops: list, x: str, depth: int, out: str | None = None) -> list[str]:
-        """The statements of `ops` reading stream `x`; the first binds `out` (default `x`), the rest
-        continue on `out`: so a branch starts from the block's input without a copy."""
-        pad = "    " * depth
-        lines: list[str] = []
-        out = out or x
-        for op in ops:
-            first = len(lines)
-            if isinstance(op, LayerOp):
-                lines += [pad + line for line in self.layer(op, x, out)]
-            elif isinstance(op, CallOp):
-                args = [x, *op.args, *(f"{k}={v}" for k, v in op.kwargs)]
-                lines.append(f"{pad}{out} = {op.name}({', '.join(args)}{self.call_extra})")
-            elif isinstance(op, RepeatOp):
-                if x != out:
-                    lines.append(f"{pad}{out} = {x}")
-                lines.append(f"{pad}for _ in range({op.count}):")
-                lines += self.statements(op.body, out, depth + 1) or [pad + "    pass"]
-            elif isinstance(op, MergeOp):
-                names = []
-                for index, branch in enumerate(op.branches, start=1):
-                    if not branch:
-                        names.append(x)  # identity: the block's input itself
-                        continue
-                    branch_name = f"{out}_{index}" if out != "x" else f"branch_{index}"
-                    lines += self.statements(branch, x, depth, branch_name)
-                    names.append(branch_name)
-                lines.append(f"{pad}{out} = {self.merge(op.kind, names)}")
-            elif isinstance(op, IfOp):
-                lines += self.conditional(op, x, out, depth)
-            lines[first:] = [line.replace(STREAM, x) for line in lines[first:]]  # `channels` & co.: of `x`
-            x = out
+    def _macro_order(self) -> list[str]:
+        """Callees before their callers: a macro's calls lie deeper than its callers'."""
+        depth: dict[str, int] = {}
+        for macro, scopes in self.program.calls.items():
+            depth[macro] = max(len(self.program.graph.scope_chain(s.id)) for s in scopes)
+        return sorted(depth, key=lambda m: (-depth[m], min(s.id for s in self.program.calls[m])))
+
+    def _write_macro(self, macro: str) -> None:
+        """One function for every call where the calls can share it; else the calls split by the
+        kinds of values they pass, by their values, and at last one function per call."""
+        scopes = self.program.calls[macro]
+        keys: list[Callable] = [lambda s: 0, _kinds_of_arguments, _arguments, lambda s: s.id]
+        groups = self._split(scopes, keys)
+        for index, group in enumerate(sorted(groups, key=lambda g: g[0].id)):
+            name = safe_name(macro) if index == 0 else f"{safe_name(macro)}_{index + 1}"
+            variant = Variant(name, self.program.function(name, group))
+            self.blocks.append(self.function(variant))
+            for scope in group:
+                self.variants[scope.id] = variant
+
+    def _split(self, scopes: list, keys: list[Callable]) -> list[list]:
+        try:
+            variant = Variant("probe", self.program.function("probe", scopes))
+            saved = dict(self.helpers)
+            self.function(variant)
+            self.helpers = saved
+            return [scopes]
+        except Varies as problem:
+            if len(keys) == 1:
+                scope = scopes[0]
+                message = f"cannot write this call of `{scope.call.macro}` as {self.target} code: {problem}"
+                raise located_error(message, scope.span, (), self.program.graph.source) from None
+        groups: dict[Any, list] = {}
+        for scope in scopes:
+            groups.setdefault(keys[1](scope), []).append(scope)
+        found = []
+        for group in groups.values():
+            found += self._split(group, keys[1:])
+        return found
+
+    # --- what subclasses write -------------------------------------------------------------------------
+
+    def function(self, variant: Variant) -> str:
+        raise NotImplementedError
+
+    def model(self) -> str:
+        raise NotImplementedError
+
+    def render(self, statements: list, renderer: Renderer) -> Lines:
+        lines = Lines()
+        for statement in statements:
+            if isinstance(statement, Layer):
+                lines += self.layer(statement, renderer)
+            elif isinstance(statement, CallStmt):
+                lines += self.call(statement, renderer)
+            elif isinstance(statement, Assign):
+                lines.body.append(f"{statement.out} = {statement.source}")
+            elif isinstance(statement, IfStmt):
+                lines += self.conditional(statement, renderer)
+            elif isinstance(statement, Loop):
+                lines += self.loop(statement, renderer)
         return lines
 
-    def conditional(self, op: IfOp, x: str, out: str, depth: int) -> list[str]:
-        """`if`/`elif`/`else` over the clauses; a clause with no layers passes `x` through."""
-        pad = "    " * depth
-        lines: list[str] = []
-        for index, (test, body) in enumerate(op.clauses):
-            keyword = "else" if test is None else ("if" if index == 0 else "elif")
-            lines.append(f"{pad}{keyword}{'' if test is None else ' ' + test}:")
-            inner = self.statements(body, x, depth + 1, out)
-            lines += inner or [f"{pad}    {out} = {x}" if out != x else f"{pad}    pass"]
-        if op.clauses[-1][0] is not None and out != x:  # no clause chosen: the branch is its input
-            lines += [f"{pad}else:", f"{pad}    {out} = {x}"]
-        return lines
+    def steps(self, statement: Layer) -> list[Module | Op]:
+        """The kind's code for a layer; a kind or value the framework cannot take is refused at the
+        layer's spec line."""
+        try:
+            steps = getattr(statement.kind, self.facet)(statement.attrs, statement.in_shapes, statement.out_shape)
+        except Untranslatable as problem:
+            node = statement.nodes[0]
+            raise self.program.graph.error(
+                node, f"cannot write `{node.label}` as {self.target} code: {problem.message}", problem.hint
+            ) from None
+        for step in steps:
+            self.helpers.update(dict.fromkeys(step.helpers))
+        return steps
 
-    call_extra = ""  # after a macro call's arguments, e.g. ", train=train"
-    target = ""
+    def layer(self, statement: Layer, renderer: Renderer) -> Lines:
+        raise NotImplementedError
+
+    def call(self, statement: CallStmt, renderer: Renderer) -> Lines:
+        raise NotImplementedError
+
+    def conditional(self, statement: IfStmt, renderer: Renderer) -> Lines:
+        raise NotImplementedError
+
+    def loop(self, statement: Loop, renderer: Renderer) -> Lines:
+        raise NotImplementedError
+
+    # --- shared pieces -------------------------------------------------------------------------------
+
+    def variant_of(self, statement: CallStmt) -> Variant:
+        """The function every call of a statement was written with (else `Varies`: they differ)."""
+        variants = {id(self.variants[s.id]) for s in statement.scopes}
+        if len(variants) != 1:
+            raise Varies(f"the calls of `{statement.macro}` here are written as different functions")
+        return self.variants[statement.scopes[0].id]
+
+    def arguments(self, statement: CallStmt, variant: Variant, render: Callable[[Any], str]) -> list[str]:
+        """A call's numeric arguments as the function takes them: by position while the spec's call
+        gives them in order, by keyword after."""
+        given = {param: (value, by_keyword) for param, value, by_keyword in statement.args}
+        texts, positional = [], True
+        for param, _, _ in variant.code.params:
+            if param not in given:
+                positional = False
+                continue
+            value, by_keyword = given[param]
+            positional = positional and not by_keyword
+            texts.append(render(value) if positional else f"{param}={render(value)}")
+        return texts
+
+    def signature(self, code: FunctionCode, tensors_too: bool) -> tuple[list[str], list[str]]:
+        """The function's parameters in the def's order (tensor parameters among them when
+        `tensors_too`), and the lines that set defaults reading earlier parameters."""
+        params = []
+        late = []
+        names = {p for p, _, _ in code.params}
+        tensor_vars = dict(zip(code.tensors, code.tensor_vars))
+        for param in code.definition.params:
+            if param.name in tensor_vars and tensors_too:
+                params.append(tensor_vars[param.name])
+            if param.name not in names:
+                continue
+            _, default, is_late = next(p for p in code.params if p[0] == param.name)
+            if default is None:
+                params.append(param.name)
+            elif is_late:
+                params.append(f"{param.name}=None")
+                text = default.render(lambda sym: sym.args[0])
+                late += [f"if {param.name} is None:", f"    {param.name} = {text}"]
+            else:
+                params.append(f"{param.name}={default.render(lambda sym: sym.args[0])}")
+        return params, late
+
+
+class Renderer:
+    """Writes the placeholders of Traced values for one place in the code: a parameter by its name
+    (or `self.name`), a size by what that place can read."""
+
+    def __init__(self, param: Callable[[str], str], leaf: Callable[[tuple], str]) -> None:
+        self.param = param
+        self.leaf = leaf
+
+    def names(self, sym: Sym) -> str:
+        if sym.op == "param":
+            return self.param(sym.args[0])
+        return self.leaf(sym.args[0])
+
+    def text(self, text: str) -> str:
+        return resolve(text, self.names)
+
+    def value(self, value: Any) -> str:
+        return self.text(python(value))
+
+
+def indent(lines: list[str], depth: int = 1) -> list[str]:
+    return [("    " * depth + line) if line else line for line in lines]
+
+
+def _kinds_of_arguments(scope) -> tuple:
+    """What kind of value each argument of a call is (a number, a size of N, a word...)."""
+    kinds = []
+    for name, value in scope.call.arguments:
+        if isinstance(value, tuple):
+            kinds.append((name, "size", len(value)))
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            kinds.append((name, str(value)))
+        else:
+            kinds.append((name, "number"))
+    return tuple(kinds)
+
+
+def _arguments(scope) -> tuple:
+    return tuple((name, str(value)) for name, value in scope.call.arguments)

@@ -1,34 +1,37 @@
 """`cnn-arch export SPEC --to keras|flax|pytorch`: a spec as readable Python that builds the same
-network. Macros become functions, `repeat`/`xN` become loops, merge blocks the framework's idiom.
-
-Keras and Flax (linen, whose modules infer their input sizes as Keras layers do) are written in
-the functional style, one statement per layer, by `FunctionalWriter`; PyTorch as nested modules.
+network. Macros become functions (Keras) or modules (PyTorch, Flax NNX), named tensors variables,
+`repeat`/`xN` loops, merge blocks the framework's idiom; each layer is written by its kind.
 """
 
 from __future__ import annotations
-
-from archspec.interop.lowering import lower
 
 TARGETS = ("keras", "flax", "pytorch")
 
 
 def export_spec(text: str, name: str, target: str, input_shape: tuple[int, ...] | None = None) -> str:
     """Python source for `target` that builds the network of spec `text`. Raises `SpecError` for a
-    spec that does not compile, `UserError` for a layer the target has no equivalent for."""
+    spec that does not compile or a layer the target cannot write, `UserError` for an unknown target."""
     from archspec.compile import compile_with_syntax
-    from archspec.errors import SourceText, UserError
+    from archspec.errors import UserError
 
+    if target not in TARGETS:
+        raise UserError(f"`--to` must be one of {', '.join(TARGETS)}; got `{target}`")
     module, typed = compile_with_syntax(text, name, input_shape)
-    program = lower(module, typed, SourceText(name, text))
+    return formatted(write_code(module, typed, name, target))
+
+
+def write_code(module, typed, name: str, target: str, logits: bool = False) -> str:
+    """The code of a compiled spec (its syntax tree and typed graph) for `target`, unformatted.
+    `logits=True` leaves out a final softmax or sigmoid (a training loop's loss takes logits)."""
+    from archspec.interop.code_program import Program
+
     if target == "keras":
         from archspec.interop.code_keras import KerasWriter as Writer
     elif target == "flax":
-        from archspec.interop.code_flax import FlaxWriter as Writer
-    elif target == "pytorch":
-        from archspec.interop.code_torch import TorchWriter as Writer
+        from archspec.interop.code_modules import FlaxWriter as Writer
     else:
-        raise UserError(f"`--to` must be one of {', '.join(TARGETS)}; got `{target}`")
-    return formatted(Writer(program, name, typed).write())
+        from archspec.interop.code_modules import TorchWriter as Writer
+    return Writer(Program(typed, module, logits), name).write()
 
 
 def formatted(code: str) -> str:

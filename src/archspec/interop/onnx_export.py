@@ -47,16 +47,13 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
 
     Raises:
         PathError: not a run folder, or `path` cannot be written.
-        UserError: jax2onnx is not installed, or cannot convert an operation of this model.
+        UserError: the `train` extra is not installed, or jax2onnx cannot convert an operation of this model.
     """
     if input_dtype not in INPUT_DTYPES:
         raise UserError(f"`--input-dtype` must be one of {', '.join(INPUT_DTYPES)}; got `{input_dtype}`")
-    try:
-        from jax2onnx import to_onnx
-    except ImportError:
-        raise UserError(
-            "ONNX export needs jax2onnx", hint="install the interop extra: pip install 'cnn-arch[interop]'"
-        ) from None
+    from archspec.extras import require
+
+    require("train", "ONNX export")
     import jax
     import jax.numpy as jnp
 
@@ -68,21 +65,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
     shape = tuple(trained.config.input_shape)
     batch = jax.export.symbolic_shape("N")[0]
     spec = jax.ShapeDtypeStruct((batch, *shape), jnp.dtype(input_dtype))
-    quiet = _DropMessage("BatchNorm exported with use_running_average=False")
-    logging.getLogger().addFilter(quiet)
-    try:
-        proto = to_onnx(
-            scores_function(trained),
-            [spec],
-            model_name=Path(run_dir).name or "cnn_arch_model",
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-        )
-    except (NotImplementedError, ValueError, TypeError) as error:
-        raise UserError(f"jax2onnx could not convert this model: {error}") from None
-    finally:
-        logging.getLogger().removeFilter(quiet)
-    proto = _reannotated(proto)
+    proto = _convert(trained.typed, scores_function(trained), spec, Path(run_dir).name or "cnn_arch_model")
     entry = proto.metadata_props.add()
     entry.key, entry.value = "class_names", json.dumps(list(trained.class_names))
     entry = proto.metadata_props.add()
@@ -93,6 +76,68 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
     except OSError as error:
         raise PathError(str(target), f"cannot write the ONNX model: {error.strerror or error}") from None
     return OnnxExport(target, shape, input_dtype, trained.class_names, trained.checkpoint, trained.step)
+
+
+def spec_onnx(typed):
+    """The ONNX model (a ModelProto) of a spec's network, computing its output (probabilities where
+    the spec ends in softmax) from float32 NHWC images, batch 1. Its weights are zeros: the graph is
+    the point (`cnn-arch import` reads it back as the same spec), and zeros cost nothing, where
+    drawing random weights compiles an initializer per weight shape (most of a minute for a ResNet)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    from archspec.flax_model import build_model
+
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: build_model(typed)))
+    state = jax.tree.map(
+        lambda v: jax.random.key(0) if jnp.issubdtype(v.dtype, jax.dtypes.prng_key) else np.zeros(v.shape, v.dtype),
+        state,
+    )
+    model = nnx.merge(graphdef, state)
+    spec = jax.ShapeDtypeStruct((1, *typed.input_shape), jnp.float32)
+    return _convert(typed, lambda x: model(x), spec, "cnn_arch_spec")
+
+
+def _convert(typed, function, spec, name: str):
+    """jax2onnx's conversion of `function` (the network of `typed`), with standard ONNX operators for
+    LayerNorm (`LayerNormalization`) and its intermediate shapes recomputed."""
+    from archspec.extras import require
+
+    require("train", "ONNX export")
+    from jax2onnx import to_onnx
+
+    _refuse_unexportable(typed)
+    quiet = _DropMessage("BatchNorm exported with use_running_average=False")
+    logging.getLogger().addFilter(quiet)
+    try:
+        proto = to_onnx(
+            function,
+            [spec],
+            model_name=name,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            normalization_mode="prefer_native",
+        )
+    except (NotImplementedError, ValueError, TypeError) as error:
+        raise UserError(f"jax2onnx could not convert this model: {error}") from None
+    finally:
+        logging.getLogger().removeFilter(quiet)
+    return _reannotated(proto)
+
+
+def _refuse_unexportable(typed) -> None:
+    """jax2onnx 0.17 writes an average pooling's numeric padding as no padding (a different network,
+    silently): refuse it at its spec line. (Max pooling pads with -inf before the pooling, which it
+    writes right.)"""
+    for node in typed.graph.nodes:
+        if node.kind == "avgpool" and not isinstance(node.attrs["padding"], str):
+            raise typed.graph.error(
+                node,
+                "ONNX export cannot write `avgpool` with numeric padding: jax2onnx 0.17 drops it",
+                hint="use padding=same, or `zeropad` before the pooling (which then averages the zeros in)",
+            )
 
 
 def _reannotated(proto):

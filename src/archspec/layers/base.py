@@ -1,4 +1,6 @@
-"""What a layer kind is: its signature, and its shape, parameter, MAC, receptive-field and Flax rules.
+"""What a layer kind is: its signature, and its shape, parameter, MAC, receptive-field and Flax rules,
+and its interop facts: its spec text, how it is written as Keras, PyTorch and Flax code, and how a
+Keras layer or an ONNX node reads back into it (the contract: /work/wt/INTEROP.md, docs/interop.md).
 
 Every layer kind lives in one small module of this package and registers itself with `@layer`.
 Argument values arrive already evaluated (ints, floats, size tuples, words); each argument's type
@@ -36,19 +38,33 @@ class ShapeError(Exception):
         self.hint = hint
 
 
+class Untranslatable(Exception):
+    """A value a reader or writer cannot translate (a Keras argument, an ONNX attribute, a layer a
+    framework lacks). `argument` names it (None: the layer as a whole); the caller adds the position
+    (spec line, Python line and column, Keras layer name or ONNX node)."""
+
+    def __init__(self, argument: str | None, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.message = message
+        self.hint = hint
+
+
 REQUIRED = object()
 
 
 @dataclass(frozen=True)
 class Arg:
     """One argument of a layer: its name, how to convert a value, its default (already in converted
-    form), whether it may be given by position."""
+    form), whether it may be given by position, and how a converted value is written back as spec
+    text (None: by its type, see `value_text`)."""
 
     name: str
     convert: Callable[[str, Any], Any]
     default: Any = REQUIRED
     positional: bool = False
     doc: str = ""
+    text: Callable[[Any], str] | None = None
 
 
 # --- argument types ------------------------------------------------------------------------
@@ -140,6 +156,34 @@ def fraction(name: str, value: Any) -> float:
     return number
 
 
+# --- spec text: converted values written back ------------------------------------------------
+
+
+def value_text(value: Any) -> str:
+    """A converted value as the spec writes it, so that reading it back gives the same value: `3`,
+    `0.001` and `1e-06` (floats by `repr`, exact), `true`, `same`, `224x224x3`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "x".join(value_text(v) for v in value)
+    return str(value)  # int, Word, or a word kept as str (`nearest`)
+
+
+def pair_text(value: tuple[int, int]) -> str:
+    """`3` for (3, 3), `3x5` otherwise."""
+    return value_text(value[0]) if value[0] == value[1] else value_text(value)
+
+
+def padding_text(value) -> str:
+    """`valid`, `same`, `N` or `HxW`: the inverse of `padding`."""
+    if isinstance(value, str):
+        return value
+    (top, _), (left, _) = value
+    return str(top) if top == left else f"{top}x{left}"
+
+
 # --- sizes ------------------------------------------------------------------------------
 
 
@@ -213,13 +257,28 @@ class LayerKind:
     args: ClassVar[tuple[Arg, ...]] = ()
     takes_suffix: ClassVar[bool] = False  # `conv 64 3 bn relu`: trailing bn / activation words
     trailing: ClassVar[bool] = False  # may itself be such a trailing word (`bn`, `relu`)
-    has_weights: ClassVar[bool] = False  # a weight layer (conv, dense): lint's depth, linear pairs, widths
+    # a kernel with an optional bias (every such kind takes `bias=`): conv, dense and their kin. Lint
+    # counts these layers for depth, pairs and widths; BatchNorm, LayerNorm and layer scale hold
+    # parameters but no kernel.
+    has_kernel: ClassVar[bool] = False
+    full_kernel: ClassVar[bool] = False  # a KxK kernel over every input channel of its group (conv, not dwconv)
     linear: ClassVar[bool] = False  # computes an affine map of its input (bn, avgpool, flatten, ...)
     width_arg: ClassVar[str | None] = None  # the argument that sets its output channels (`filters`, `units`)
     depthwise: ClassVar[bool] = False  # filters each channel on its own, mixing none
     probability_output: ClassVar[bool] = False  # outputs probabilities (softmax, sigmoid): the loss takes logits
+    sums_to_one: ClassVar[bool] = False  # its outputs over the last axis sum to 1 (softmax)
+    neighbour_channel_norm: ClassVar[bool] = False  # divides each value by its neighbouring channels' (lrn)
+    residual: ClassVar[bool] = False  # a merge that adds its inputs: the shortcut of a residual block (add)
     idempotent: ClassVar[bool] = False  # applying it twice equals applying it once (relu)
     batch_statistics: ClassVar[bool] = False  # normalizes each channel with training-batch statistics (bn)
+    # Interop. A framework that cannot express the kind names it here with the reason (keys: FRAMEWORKS);
+    # every other framework's methods below are overridden. tests/interop/test_kind_registry.py checks.
+    refusals: ClassVar[dict[str, str]] = {}
+    keras_classes: ClassVar[tuple[str, ...]] = ()  # the Keras classes `read_keras` reads (aliases too)
+    # The positional parameters of those classes' constructors, in Keras' order (the source reader
+    # names positional arguments with them; a test compares them with Keras' signatures).
+    keras_positional: ClassVar[tuple[str, ...]] = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ()  # the ONNX op types `read_onnx` reads (a pattern's first op)
 
     def label(self, attrs: dict) -> str:
         """Short text for the summary's layer column: the kind and its key arguments."""
@@ -247,6 +306,215 @@ class LayerKind:
     def apply(self, module: Any, attrs: dict, xs: list, *, train: bool) -> Any:
         """Run the layer in JAX on its inputs `xs` (batch first)."""
         raise NotImplementedError(self.name)
+
+    # --- interop: spec text ------------------------------------------------------------------------
+
+    def spec_text(self, attrs: dict) -> str:
+        """The node's canonical spec line, the inverse of binding its arguments: positional arguments
+        (the trailing ones left out while they are defaults), then the keywords that are not defaults.
+        Reading it back gives `attrs` again."""
+        positional = [a for a in self.args if a.positional]
+        while positional and attrs[positional[-1].name] == positional[-1].default:
+            positional.pop()
+        parts = [self.name, *(_arg_text(a, attrs[a.name]) for a in positional)]
+        for arg in self.args:
+            if not arg.positional and attrs[arg.name] != arg.default:
+                parts.append(f"{arg.name}={_arg_text(arg, attrs[arg.name])}")
+        return " ".join(parts)
+
+    # --- interop: writing code ---------------------------------------------------------------------
+    # `attrs` and `inputs`/`output` (spec shapes, channels last, no batch) hold plain values, or, in
+    # a macro written as a function, values that differ between its calls: those render as Python
+    # expressions through `python()`, and deciding on one raises `Varies` (see `differs`).
+    # Each returns the layer as a sequence of `Module` / `Op` steps, applied in order.
+
+    def keras_code(self, attrs: dict, inputs: list[Shape], output: Shape) -> list[Module | Op]:
+        """The layer as Keras 3 code (`layers.Conv2D(...)`, functional API)."""
+        raise self.missing("keras", "Keras code")
+
+    def pytorch_code(self, attrs: dict, inputs: list[Shape], output: Shape) -> list[Module | Op]:
+        """The layer as PyTorch code on NCHW tensors (`nn.Conv2d(...)`, `F.relu({0})`)."""
+        raise self.missing("pytorch", "PyTorch code")
+
+    def flax_code(self, attrs: dict, inputs: list[Shape], output: Shape) -> list[Module | Op]:
+        """The layer as Flax NNX code on NHWC arrays (`nnx.Conv(..., rngs=rngs)`, `jax.nn.relu({0})`)."""
+        raise self.missing("flax", "Flax code")
+
+    # --- interop: reading ----------------------------------------------------------------------------
+    # Readers return the nodes a foreign layer becomes, in order, as (kind, attrs) with attrs in the
+    # converted form `Arg.convert` gives (a Conv2D with `activation="relu"` is a conv node and a relu
+    # node). A value the kind cannot take raises `Untranslatable` naming the foreign argument.
+
+    def read_keras(self, class_name: str, config: dict[str, Any], inputs: list[Shape]) -> list[ReadNode]:
+        """The nodes Keras layer `class_name` (one of `keras_classes`) with `config` becomes. `config`
+        is the layer's config as saved in a model's config.json, or its keyword arguments in Keras
+        source with positional ones named; `inputs` are the input shapes (no batch)."""
+        raise self.missing("keras", "Keras reader")
+
+    def keras_parameters(self, class_name: str) -> tuple[str, ...]:
+        """The positional parameters of Keras class `class_name`'s constructor (one of `keras_classes`)."""
+        return self.keras_positional
+
+    def read_onnx(self, node: OnnxNode, inputs: list[Shape]) -> list[ReadNode]:
+        """The nodes ONNX `node` (its op type one of `onnx_ops`) becomes; `inputs` are the spec shapes
+        (channels last, no batch) of its tensor inputs."""
+        raise self.missing("onnx", "ONNX reader")
+
+    def missing(self, framework: str, what: str) -> Untranslatable:
+        """The refusal to translate this kind for `framework`: the reason its module records, or
+        (a gap the registry test reports) that nobody wrote it yet."""
+        return Untranslatable(None, self.refusals.get(framework) or f"`{self.name}` has no {what} yet")
+
+
+def _arg_text(arg: Arg, value: Any) -> str:
+    if arg.text is not None:
+        return arg.text(value)
+    return {pair: pair_text, padding: padding_text}.get(arg.convert, value_text)(value)
+
+
+# --- interop: the forms readers and writers exchange ---------------------------------------------
+
+FRAMEWORKS = ("keras", "onnx", "pytorch", "flax")  # the keys of `LayerKind.refusals`
+
+ReadNode = tuple[str, dict[str, Any]]  # (kind name, converted attrs): what a reader makes of a layer
+
+
+@dataclass(frozen=True)
+class OnnxNode:
+    """One ONNX node as the ONNX reader hands it to a kind: its op type, its attributes as Python
+    values, the value of each constant input (None where the input is computed), and the nodes the
+    reader's pattern fused after it (`Sigmoid` then `Mul` is SiLU).
+
+    `dims` are the ONNX dims of each input, weights included (batch first, in the file's layout; None
+    for an optional input left out), `out_dims` those of each output, `streams` the positions of the
+    inputs computed from the image, `learned` those that are parameters of the file (initializers, not
+    constants written as nodes). `layout` says which axis of the spec's tensor (0 the batch, then
+    height, width, channels) each ONNX axis of the first computed input is: (0, 3, 1, 2) for NCHW.
+    Helpers: `archspec.layers.onnx_attrs`."""
+
+    op_type: str
+    attributes: dict[str, Any]
+    constants: tuple[Any, ...] = ()
+    name: str = ""
+    fused: tuple[OnnxNode, ...] = ()
+    dims: tuple[tuple[int, ...] | None, ...] = ()
+    out_dims: tuple[tuple[int, ...], ...] = ()
+    layout: tuple[int, ...] = ()
+    streams: tuple[int, ...] = ()  # the positions of the inputs computed from the image (not weights)
+    learned: tuple[int, ...] = ()  # the positions of the inputs that are the file's parameters (initializers)
+
+
+@dataclass(frozen=True)
+class Module:
+    """A step of written code that builds a layer object once, `create`, and applies it to the
+    step's inputs as `apply` says: `{m}` the object, `{0}`, `{1}`, ... the inputs. `helpers` are
+    the sources of classes or functions `create` needs the written file to define."""
+
+    create: str
+    apply: str = "{m}({0})"
+    helpers: tuple[str, ...] = ()
+    name: str = ""  # what to call the object (`self.depthwise`); default: the kind's name
+
+
+@dataclass(frozen=True)
+class Op:
+    """A step of written code that is a function of the inputs, `{0}`, `{1}`, ...: `F.relu({0})`."""
+
+    expression: str
+    helpers: tuple[str, ...] = ()
+
+
+class Varies(Exception):
+    """A writer's decision depends on a value that differs between the calls of a macro written as
+    one function; the writer then decides at run time, or refuses at the spec line."""
+
+
+class Code(str):
+    """Python source to insert as it is (`x.shape[-1]`), where `python()` would quote a string."""
+
+
+def python(value: Any) -> str:
+    """A value as Python source: `3`, `0.001`, `True`, `"same"`, `(1, 2)`; a value that differs
+    between the calls of a macro renders as its expression (`4 * f`)."""
+    if hasattr(value, "python_text"):
+        return value.python_text()
+    if isinstance(value, Code):
+        return str(value)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, Word):
+        return f'"{value.text}"'
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "(" + ", ".join(python(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def square(value: tuple) -> str:
+    """A size pair as Python: `3` when square (every framework takes an int), else `(3, 5)`."""
+    return python(value[0]) if holds(lambda: value[0] == value[1]) else python(value)
+
+
+def holds(test: Callable[[], Any]) -> bool:
+    """Whether `test()` is true for every call of a macro (False where the calls disagree): for a
+    choice of spelling, where the general spelling is always right."""
+    try:
+        return bool(test())
+    except Varies:
+        return False
+
+
+def is_a(value: Any, types: type | tuple[type, ...]) -> bool:
+    """`isinstance` for a value that may differ between calls (they must agree on its type)."""
+    if hasattr(value, "values") and hasattr(value, "agreed"):
+        answers = {isinstance(v, types) for v in value.values}
+        if len(answers) != 1:
+            raise Varies("a value is a word in some calls and a number in others")
+        return answers.pop()
+    return isinstance(value, types)
+
+
+def upper(word: Any) -> Any:
+    """A word in capitals (Flax's `"SAME"`), also one that differs between calls."""
+    return Code(f"{python(word)}.upper()") if hasattr(word, "agreed") else word.upper()
+
+
+def differs(value: Any, default: Any) -> bool:
+    """Whether a keyword must be written: `value` is not `default` (for some call of a macro)."""
+    try:
+        return bool(value != default)
+    except Varies:
+        return True
+
+
+def settled(value: Any) -> Any:
+    """`value` as a plain value where every call of a macro agrees on it (a padding worked out from
+    sizes that differ but give the same answer), so code does not compute what it can just say."""
+    if hasattr(value, "agreed"):
+        try:
+            return value.agreed()
+        except Varies:
+            return value
+    if isinstance(value, tuple):
+        return tuple(settled(v) for v in value)
+    return value
+
+
+def call(function: str, *args: Any, **kwargs: Any) -> str:
+    """`function(a, b, k=v)` with values through `python()`; keywords whose value is None are left out."""
+    parts = [python(a) for a in args] + [f"{k}={python(v)}" for k, v in kwargs.items() if v is not None]
+    return f"{function}({', '.join(parts)})"
+
+
+def size_keyword(value: tuple, default: tuple) -> Code | None:
+    """A size pair for `call()` (`2`, `(2, 1)`) when it must be written, None when it is `default`."""
+    return Code(square(value)) if differs(value, default) else None
+
+
+def keyword(value: Any, default: Any) -> Any:
+    """`value` for `call()` when it must be written, None (left out) when it is the default."""
+    return value if differs(value, default) else None
 
 
 REGISTRY: dict[str, LayerKind] = {}

@@ -5,20 +5,34 @@ Keras conventions: padding `valid` by default, biases on by default, channels la
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
+    Code,
     LayerKind,
+    Module,
     ShapeError,
+    Untranslatable,
     Window,
     boolean,
+    call,
     conv_output_size,
+    differs,
+    is_a,
+    keyword,
     layer,
     padding,
     pair,
     positive,
+    size_keyword,
     spatial,
+    square,
+    upper,
     window_fits,
 )
+from archspec.layers.writing import torch_padding
 from archspec.text import show, show_pair
 
 _SLIDING = (
@@ -28,8 +42,88 @@ _SLIDING = (
 )
 
 
+def _read_conv(node, inputs) -> tuple[list, dict, tuple[int, ...]]:
+    """What the three convolutions read from an ONNX `Conv`: the `zeropad` its uneven pads need
+    first, the sliding-window arguments, and the weight's dims (filters, channels per group, kH, kW)."""
+    onnx_attrs.channels_first(node)
+    weight = onnx_attrs.weight_dims(node, 1, "weights")
+    if len(weight) != 4:
+        raise Untranslatable(None, f"`Conv` over {len(weight) - 2} spatial dimensions; the spec's are 2-D")
+    kernel, size = (weight[2], weight[3]), onnx_attrs.spatial_size(inputs)
+    stride, dilation = onnx_attrs.pair(node, "strides", 1), onnx_attrs.pair(node, "dilations", 1)
+    pads = onnx_attrs.node_pads(node, size, kernel, stride, dilation)
+    padded = onnx_attrs.padding(pads, size, kernel, stride, dilation)
+    before = []
+    if padded is None:  # uneven: zeros first, as the convolution itself pads
+        before, padded = [("zeropad", {"padding": onnx_attrs.sides(pads)})], "valid"
+    # `|`, not `or`: added_bias also declines any other pattern fused after the conv
+    bias = onnx_attrs.learned(node, 2) | onnx_attrs.added_bias(node)
+    attrs = {"kernel": kernel, "stride": stride, "padding": padded, "dilation": dilation, "bias": bias}
+    return before, attrs, weight
+
+
 def _flax_padding(pad):
     return pad.upper() if isinstance(pad, str) else pad
+
+
+def _keras_sliding(attrs: dict) -> tuple[list, dict]:
+    """(a ZeroPadding2D to run first, the keywords Keras' convolutions share): Keras pads only
+    `valid` or `same`, so numeric padding is a padding layer before a `valid` convolution."""
+    pad, before = attrs["padding"], []
+    if not is_a(pad, str):
+        if differs(pad, ((0, 0), (0, 0))):
+            before = [Module(call("layers.ZeroPadding2D", pad), name="pad")]
+        pad = "valid"
+    if differs(attrs["stride"], (1, 1)) and differs(attrs["dilation"], (1, 1)):
+        raise Untranslatable("dilation", "Keras convolutions cannot combine a stride with a dilation")
+    shared = {
+        "strides": size_keyword(attrs["stride"], (1, 1)),
+        "padding": keyword(pad, "valid"),
+        "dilation_rate": size_keyword(attrs["dilation"], (1, 1)),
+    }
+    return before, shared
+
+
+def _size(value):
+    """A size pair for `call()`: an int when square."""
+    return Code(square(value))
+
+
+_RNGS = Code("rngs")
+
+
+def _flax_conv(attrs, channels_in, channels_out, groups, bias) -> str:
+    pad = attrs["padding"]
+    return call(
+        "nnx.Conv",
+        channels_in,
+        channels_out,
+        kernel_size=attrs["kernel"],
+        strides=keyword(attrs["stride"], (1, 1)),
+        padding=keyword(upper(pad) if is_a(pad, str) else pad, "SAME"),  # Flax pads `same` unless told
+        kernel_dilation=keyword(attrs["dilation"], (1, 1)),
+        feature_group_count=keyword(groups, 1),
+        use_bias=keyword(bias, True),
+        rngs=_RNGS,
+    )
+
+
+def _torch_conv(attrs, inputs, channels_out, groups, bias, name="") -> list:
+    """Padding steps and the nn.Conv2d of a spec convolution (Keras' `same`: odd pixel bottom-right)."""
+    kernel, stride, dilation = attrs["kernel"], attrs["stride"], attrs["dilation"]
+    before, pad = torch_padding(attrs, kernel, stride, dilation, inputs[0])
+    conv = call(
+        "nn.Conv2d",
+        inputs[0][2],
+        channels_out,
+        _size(kernel),
+        stride=size_keyword(stride, (1, 1)),
+        padding=pad,
+        dilation=size_keyword(dilation, (1, 1)),
+        groups=keyword(groups, 1),
+        bias=keyword(bias, True),
+    )
+    return [*before, Module(conv, name=name)]
 
 
 class _Sliding(LayerKind):
@@ -37,7 +131,7 @@ class _Sliding(LayerKind):
 
     family = "conv"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def label(self, attrs: dict) -> str:
@@ -70,11 +164,45 @@ class _Sliding(LayerKind):
     def window(self, attrs):
         return Window(attrs["kernel"], attrs["stride"], attrs["dilation"])
 
+    # Keras config key of each spec argument the three convolutions share.
+    _KERAS_KEYS: ClassVar[dict[str, str]] = {
+        "filters": "filters",
+        "kernel": "kernel_size",
+        "stride": "strides",
+        "padding": "padding",
+        "dilation": "dilation_rate",
+        "groups": "groups",
+        "multiplier": "depth_multiplier",
+        "bias": "use_bias",
+    }
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, (*(self._KERAS_KEYS[a.name] for a in self.args), "data_format", "activation"))
+        keras_config.channels_last(config)
+        values = {name: config.get(key) for name, key in self._KERAS_KEYS.items()}
+        values["padding"] = keras_config.padding(config)
+        attrs = keras_config.bind(self, values, self._KERAS_KEYS)
+        return [(self.name, attrs), *keras_config.activation(config)]
+
 
 @layer
 class Conv(_Sliding):
     name = "conv"
+    onnx_ops = ("Conv",)
+    full_kernel = True
     keras_name = "Conv2D"
+    keras_classes = ("Conv2D", "Convolution2D")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "groups",
+        "activation",
+        "use_bias",
+    )
     width_arg = "filters"
     summary = "2D convolution: `conv F K` (F filters, K or HxW kernel)"
     args = (
@@ -123,11 +251,42 @@ class Conv(_Sliding):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        before, shared = _keras_sliding(attrs)
+        groups, bias = keyword(attrs["groups"], 1), keyword(attrs["bias"], True)
+        conv = call("layers.Conv2D", attrs["filters"], _size(attrs["kernel"]), **shared, groups=groups, use_bias=bias)
+        return [*before, Module(conv)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return _torch_conv(attrs, inputs, attrs["filters"], attrs["groups"], attrs["bias"])
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(_flax_conv(attrs, inputs[0][2], attrs["filters"], attrs["groups"], attrs["bias"]))]
+
+    def read_onnx(self, node, inputs):
+        before, attrs, (filters, _, _, _) = _read_conv(node, inputs)
+        groups, channels = node.attributes.get("group", 1), inputs[0][-1]
+        if groups > 1 and groups == channels and filters % channels == 0:
+            raise onnx_attrs.OtherKind("a `Conv` with one group per channel is a depthwise conv")
+        return [*before, ("conv", {"filters": filters, **attrs, "groups": groups})]
+
 
 @layer
 class DepthwiseConv(_Sliding):
     name = "dwconv"
+    onnx_ops = ("Conv",)  # with one group per input channel
     keras_name = "DepthwiseConv2D"
+    keras_classes = ("DepthwiseConv2D",)
+    keras_positional = (
+        "kernel_size",
+        "strides",
+        "padding",
+        "depth_multiplier",
+        "data_format",
+        "dilation_rate",
+        "activation",
+        "use_bias",
+    )
     depthwise = True
     summary = "depthwise convolution: `dwconv K`, one filter per input channel (x `multiplier`)"
     args = (
@@ -169,11 +328,51 @@ class DepthwiseConv(_Sliding):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        before, shared = _keras_sliding(attrs)
+        conv = call(
+            "layers.DepthwiseConv2D",
+            _size(attrs["kernel"]),
+            **shared,
+            depth_multiplier=keyword(attrs["multiplier"], 1),
+            use_bias=keyword(attrs["bias"], True),
+        )
+        return [*before, Module(conv)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return _torch_conv(attrs, inputs, output[2], inputs[0][2], attrs["bias"])
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(_flax_conv(attrs, inputs[0][2], output[2], inputs[0][2], attrs["bias"]))]
+
+    def read_onnx(self, node, inputs):
+        before, attrs, (filters, _, _, _) = _read_conv(node, inputs)
+        channels = inputs[0][-1]
+        if node.attributes.get("group", 1) != channels or filters % channels or channels == 1:
+            raise onnx_attrs.OtherKind("a `Conv` with other than one group per channel is a plain conv")
+        return [*before, ("dwconv", {**attrs, "multiplier": filters // channels})]
+
 
 @layer
 class SeparableConv(_Sliding):
     name = "sepconv"
+    refusals: ClassVar[dict[str, str]] = {
+        "onnx": "ONNX has no separable convolution: a file holds one as a depthwise `Conv` and a 1x1 `Conv`, "
+        "read as `dwconv` and `conv` (the same weights and MACs)"
+    }
     keras_name = "SeparableConv2D"
+    keras_classes = ("SeparableConv2D", "SeparableConvolution2D")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "depth_multiplier",
+        "activation",
+        "use_bias",
+    )
     width_arg = "filters"
     summary = "depthwise-separable convolution: `sepconv F K` (Keras SeparableConv2D)"
     args = (
@@ -229,3 +428,35 @@ class SeparableConv(_Sliding):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        before, shared = _keras_sliding(attrs)
+        conv = call(
+            "layers.SeparableConv2D",
+            attrs["filters"],
+            _size(attrs["kernel"]),
+            **shared,
+            depth_multiplier=keyword(attrs["multiplier"], 1),
+            use_bias=keyword(attrs["bias"], True),
+        )
+        return [*before, Module(conv)]
+
+    def pytorch_code(self, attrs, inputs, output):
+        channels = inputs[0][2]
+        middle = channels * attrs["multiplier"]
+        pointwise = call("nn.Conv2d", middle, attrs["filters"], 1, bias=keyword(attrs["bias"], True))
+        return [
+            *_torch_conv(attrs, inputs, middle, channels, False, name="depthwise"),
+            Module(pointwise, name="pointwise"),
+        ]
+
+    def flax_code(self, attrs, inputs, output):
+        channels = inputs[0][2]
+        middle = channels * attrs["multiplier"]
+        pointwise = call(
+            "nnx.Conv", middle, attrs["filters"], kernel_size=(1, 1), use_bias=keyword(attrs["bias"], True), rngs=_RNGS
+        )
+        return [
+            Module(_flax_conv(attrs, channels, middle, channels, False), name="depthwise"),
+            Module(pointwise, name="pointwise"),
+        ]

@@ -4,7 +4,60 @@
 
 from __future__ import annotations
 
-from archspec.layers.base import GLOBAL, Arg, LayerKind, ShapeError, boolean, layer, positive, positive_real, real
+from archspec.layers import keras_config, onnx_attrs
+from archspec.layers.base import (
+    GLOBAL,
+    Arg,
+    Code,
+    LayerKind,
+    Module,
+    ShapeError,
+    Untranslatable,
+    boolean,
+    call,
+    keyword,
+    layer,
+    positive,
+    positive_real,
+    real,
+)
+from archspec.layers.writing import CHANNELS_LAST, torch_affine
+
+_RNGS = Code("rngs")
+
+KERAS_LAYER_SCALE = '''class LayerScale(keras.layers.Layer):
+    """A learnable scale per channel, x * gamma (ConvNeXt's layer scale)."""
+
+    def __init__(self, init=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape):
+        initializer = keras.initializers.Constant(self.init)
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(shape=(channels,), initializer=initializer, name="gamma")
+
+    def call(self, x):
+        return x * self.gamma'''
+
+TORCH_LAYER_SCALE = '''class LayerScale(nn.Module):
+    """A learnable scale per channel (dimension 1), x * gamma (ConvNeXt's layer scale)."""
+
+    def __init__(self, channels, init=1e-6):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.view((1, -1) + (1,) * (x.dim() - 2))'''
+
+FLAX_LAYER_SCALE = '''class LayerScale(nnx.Module):
+    """A learnable scale per channel, x * gamma (ConvNeXt's layer scale)."""
+
+    def __init__(self, channels, init=1e-6):
+        self.gamma = nnx.Param(jnp.full((channels,), init))
+
+    def __call__(self, x):
+        return x * self.gamma[...]'''
 
 _AFFINE = (
     Arg("center", boolean, True, doc="learn a shift (beta)"),
@@ -16,13 +69,25 @@ def _affine_count(attrs: dict, channels: int) -> int:
     return channels * (int(attrs["center"]) + int(attrs["scale"]))
 
 
+def _read_norm(kind: LayerKind, config: dict, inputs, read: tuple[str, ...]) -> list:
+    keras_config.check_keys(config, ("axis", *read))
+    keras_config.channel_axis(config, "axis", len(inputs[0]))
+    return [(kind.name, keras_config.bind(kind, {key: config.get(key) for key in read}))]
+
+
 @layer
 class LayerNorm(LayerKind):
     name = "layernorm"
+    onnx_ops = ("LayerNormalization",)
     family = "norm"
     keras_name = "LayerNormalization"
     summary = "layer normalization over the channels of each pixel (Keras defaults: epsilon 0.001; ConvNeXt 1e-6)"
     args = (Arg("epsilon", positive_real, 1e-3, doc="added to the variance"), *_AFFINE)
+    keras_classes = ("LayerNormalization",)
+    keras_positional = ("axis", "epsilon", "center", "scale")
+
+    def read_keras(self, class_name, config, inputs):
+        return _read_norm(self, config, inputs, ("epsilon", "center", "scale"))
 
     def param_count(self, attrs, inputs, output):
         return _affine_count(attrs, inputs[0][-1]), 0
@@ -43,10 +108,60 @@ class LayerNorm(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        norm = call(
+            "layers.LayerNormalization",
+            epsilon=keyword(attrs["epsilon"], 1e-3),
+            center=keyword(attrs["center"], True),
+            scale=keyword(attrs["scale"], True),
+        )
+        return [Module(norm, name="norm")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        # over the channels of each pixel: on an NCHW map, channels last and back (as torchvision's LayerNorm2d)
+        apply = CHANNELS_LAST if len(inputs[0]) == 3 else "{m}({0})"
+        norm = call("nn.LayerNorm", inputs[0][-1], eps=keyword(attrs["epsilon"], 1e-5))
+        steps = torch_affine(norm[:-1].replace("affine", "elementwise_affine"), attrs, inputs[0][-1], apply)
+        return [_affine_keyword(step) for step in steps]
+
+    def flax_code(self, attrs, inputs, output):
+        norm = call(
+            "nnx.LayerNorm",
+            inputs[0][-1],
+            epsilon=keyword(attrs["epsilon"], 1e-6),  # Flax's default is 1e-6
+            use_bias=keyword(attrs["center"], True),
+            use_scale=keyword(attrs["scale"], True),
+            use_fast_variance=False,  # the variance around the mean, as Keras and PyTorch compute it
+            rngs=_RNGS,
+        )
+        return [Module(norm, name="norm")]
+
+    def read_onnx(self, node, inputs):
+        """Over the last ONNX axis, which must be the channels: PyTorch's LayerNorm after a permute to
+        channels-last (ConvNeXt), or a Linear's input."""
+        onnx_attrs.alone(node)
+        rank = len(node.layout)
+        if node.attributes.get("axis", -1) % rank != rank - 1 or node.layout[-1] != onnx_attrs.channel_axis(node):
+            raise onnx_attrs.Untranslatable(
+                "axis",
+                "`LayerNormalization` over more than the channels of each pixel; the spec's `layernorm` "
+                "normalizes each pixel's channels",
+            )
+        epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
+        return [("layernorm", {"epsilon": epsilon, "center": onnx_attrs.learned(node, 2), "scale": True})]
+
+
+def _affine_keyword(step: Module) -> Module:
+    """nn.LayerNorm calls its `affine` `elementwise_affine`."""
+    from dataclasses import replace
+
+    return replace(step, create=step.create.replace(", affine=False)", ", elementwise_affine=False)"))
+
 
 @layer
 class GroupNorm(LayerKind):
     name = "groupnorm"
+    onnx_ops = ("GroupNormalization", "InstanceNormalization")
     family = "norm"
     keras_name = "GroupNormalization"
     summary = "group normalization: `groupnorm G` normalizes G channel groups over the whole image (epsilon 0.001)"
@@ -55,6 +170,12 @@ class GroupNorm(LayerKind):
         Arg("epsilon", positive_real, 1e-3, doc="added to the variance"),
         *_AFFINE,
     )
+    keras_classes = ("GroupNormalization",)
+    keras_positional = ("groups", "axis", "epsilon", "center", "scale")
+
+    def read_keras(self, class_name, config, inputs):
+        config = {"groups": 32, **config}  # Keras' default
+        return _read_norm(self, config, inputs, ("groups", "epsilon", "center", "scale"))
 
     def output_shape(self, attrs, inputs):
         channels = inputs[0][-1]
@@ -89,15 +210,73 @@ class GroupNorm(LayerKind):
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
 
+    def keras_code(self, attrs, inputs, output):
+        norm = call(
+            "layers.GroupNormalization",
+            attrs["groups"],
+            epsilon=keyword(attrs["epsilon"], 1e-3),
+            center=keyword(attrs["center"], True),
+            scale=keyword(attrs["scale"], True),
+        )
+        return [Module(norm, name="norm")]
+
+    def pytorch_code(self, attrs, inputs, output):
+        norm = call("nn.GroupNorm", attrs["groups"], inputs[0][-1], eps=keyword(attrs["epsilon"], 1e-5))
+        return torch_affine(norm[:-1], attrs, inputs[0][-1])
+
+    def flax_code(self, attrs, inputs, output):
+        norm = call(
+            "nnx.GroupNorm",
+            inputs[0][-1],
+            num_groups=attrs["groups"],
+            epsilon=keyword(attrs["epsilon"], 1e-6),  # Flax's default is 1e-6
+            use_bias=keyword(attrs["center"], True),
+            use_scale=keyword(attrs["scale"], True),
+            use_fast_variance=False,
+            rngs=_RNGS,
+        )
+        return [Module(norm, name="norm")]
+
+    def read_onnx(self, node, inputs):
+        """Instance normalization is group normalization with one channel per group."""
+        onnx_attrs.alone(node)
+        onnx_attrs.channels_first(node)
+        channels = inputs[0][-1]
+        epsilon = onnx_attrs.single(node.attributes.get("epsilon", 1e-5))
+        if node.op_type == "InstanceNormalization":
+            return [("groupnorm", {"groups": channels, "epsilon": epsilon, "center": True, "scale": True})]
+        if onnx_attrs.weight_dims(node, 1, "scale") != (channels,):
+            raise onnx_attrs.Untranslatable(
+                None, "`GroupNormalization` with a scale per group (opset 18); the spec's has one per channel"
+            )
+        groups = node.attributes["num_groups"]
+        return [("groupnorm", {"groups": groups, "epsilon": epsilon, "center": True, "scale": True})]
+
 
 @layer
 class LayerScale(LayerKind):
     name = "layerscale"
+    onnx_ops = ("Mul",)  # by a weight per channel
     family = "norm"
     keras_name = "LayerScale"
     linear = True
     summary = "a learnable scale per channel, x * gamma (ConvNeXt's layer scale; `init=` starts gamma, 1e-6)"
     args = (Arg("init", real, 1e-6, doc="the starting value of every gamma"),)
+    # Keras has no core layer-scale layer: the one keras.applications' ConvNeXt defines
+    # (`init_values`, `projection_dim`); `cnn-arch export --to keras` writes one that says `init`.
+    keras_classes = ("LayerScale",)
+    keras_positional = ("init_values", "projection_dim")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("init_values", "projection_dim", "init"))
+        if "init" in config:
+            config = {**config, "init_values": config["init"]}
+        width = config.get("projection_dim")
+        if width is not None and width != inputs[0][-1]:
+            raise Untranslatable(
+                "projection_dim", f"`projection_dim={width}` differs from the input's {inputs[0][-1]} channels"
+            )
+        return [("layerscale", keras_config.bind(self, {"init": config.get("init_values")}, {"init": "init_values"}))]
 
     def label(self, attrs):
         return f"layerscale {attrs['init']:g}"
@@ -122,3 +301,22 @@ class LayerScale(LayerKind):
 
     def apply(self, module, attrs, xs, *, train):
         return module(xs[0])
+
+    def keras_code(self, attrs, inputs, output):
+        return [Module(call("LayerScale", attrs["init"]), name="scale", helpers=(KERAS_LAYER_SCALE,))]
+
+    def pytorch_code(self, attrs, inputs, output):
+        return [Module(call("LayerScale", inputs[0][-1], attrs["init"]), name="scale", helpers=(TORCH_LAYER_SCALE,))]
+
+    def flax_code(self, attrs, inputs, output):
+        return [Module(call("LayerScale", inputs[0][-1], attrs["init"]), name="scale", helpers=(FLAX_LAYER_SCALE,))]
+
+    def read_onnx(self, node, inputs):
+        """A product with one weight per channel (ConvNeXt's gamma, shaped Cx1x1 in PyTorch)."""
+        onnx_attrs.alone(node)
+        if len(node.streams) != 1 or not onnx_attrs.per_channel(node, 1 - node.streams[0]):
+            raise onnx_attrs.OtherKind("a `Mul` by other than one weight per channel")
+        value = onnx_attrs.constant(node, 1 - node.streams[0])
+        uniform = value is not None and value.size and (value == value.reshape(-1)[0]).all()
+        init = onnx_attrs.single(float(value.reshape(-1)[0])) if uniform else self.args[0].default
+        return [("layerscale", {"init": init})]

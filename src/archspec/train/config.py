@@ -17,6 +17,12 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "lion")
 SCHEDULES = ("cosine", "constant")
 AUGMENTATIONS = ("flip", "crop")
 PRECISIONS = ("fp32", "bf16")
+# What picks the run's model among its epochs (Keras ModelCheckpoint's `monitor`): the lowest
+# validation loss, or the highest validation accuracy (ties going to the lower loss).
+MONITORS = ("val_loss", "val_accuracy")
+# What a config.json written before a setting existed meant by leaving it out: those runs kept the
+# epoch of best validation accuracy and held no test images out, and resume and evaluate as they did.
+LEGACY_DEFAULTS = {"monitor": "val_accuracy", "test_split": 0.0}
 
 # Settings that change what is trained: a resumed run must keep them. The others (`data` as a path,
 # checkpoint cadence) may change between a run and its resumption.
@@ -34,10 +40,14 @@ TRAINING_SETTINGS = (
     "label_smoothing",
     "augment",
     "val_split",
+    "test_split",
     "seed",
     "precision",
     "precise_bn",
     "init_from",
+    "reinit_mismatched",
+    "freeze",
+    "monitor",
 )
 SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1, what numpy's and JAX's generators take
 
@@ -61,6 +71,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: tuple[str, ...] = ()
     val_split: float = 0.1
+    # Share of the training images held out for testing when the data has no test split: every run
+    # ends with a number no choice was made on (0: none, and the run says so).
+    test_split: float = 0.1
+    monitor: str = "val_loss"  # which epoch's model the run keeps: see MONITORS
     seed: int = 0
     precision: str = "fp32"
     skip_bad_files: bool = False
@@ -69,7 +83,9 @@ class TrainConfig:
     # Evaluate and save with BatchNorm statistics recomputed for the current weights (precise BN),
     # not the moving averages, which lag the weights by hundreds of steps.
     precise_bn: bool = True
-    init_from: str | None = None  # a run folder or checkpoint whose weights start this run
+    init_from: str | None = None  # weights to start from: a run, a checkpoint, .keras, .weights.h5, .onnx, .safetensors
+    reinit_mismatched: bool = False  # layers whose shapes differ from --init-from's start afresh (Keras skip_mismatch)
+    freeze: str | None = None  # `LINE` or `@name`: that layer and every layer before it are not trained
     tensorboard_images: bool = False  # the first training batch in the TensorBoard events
     # Bytes the decoded images may take in memory before the data is streamed from disk (None: from
     # the host's and device's free memory); does not change what is trained, so it may change on resume.
@@ -92,6 +108,7 @@ class TrainConfig:
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--schedule", self.schedule, SCHEDULES)
         _choice("--precision", self.precision, PRECISIONS)
+        _choice("--monitor", self.monitor, MONITORS)
         for kind in self.augment:
             _choice("--augment", kind, AUGMENTATIONS)
         if not 0 <= self.momentum < 1:
@@ -106,6 +123,10 @@ class TrainConfig:
             )
         if not 0 <= self.val_split < 1:
             raise UserError(f"`--val-split` (={self.val_split:g}) must be at least 0 and below 1")
+        if not 0 <= self.test_split < 1:
+            raise UserError(f"`--test-split` (={self.test_split:g}) must be at least 0 and below 1")
+        if self.reinit_mismatched and self.init_from is None:
+            raise UserError("`--reinit-mismatched` needs `--init-from`: it says what to do with the weights loaded")
         if len(self.input_shape) != 3:
             raise UserError(
                 f"training needs an image input HxWxC, but the spec's input is {shape_text(self.input_shape)}",
@@ -121,7 +142,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {**LEGACY_DEFAULTS, **{k: v for k, v in data.items() if k in known}}
         values["input_shape"] = tuple(values["input_shape"])
         values["augment"] = tuple(values.get("augment", ()))
         return cls(**values)

@@ -6,9 +6,9 @@ RUN/tensorboard/train/ and RUN/tensorboard/validation/ are two sub-runs with the
 train and validation in one chart; `tensorboard --logdir runs/` shows every run. The step of an
 epoch's values is its number, as in metrics.jsonl.
 
-The events are written synchronously, a few records per epoch: tensorboardX's `SummaryWriter` writes
-from a thread, where a full disk prints a traceback and then blocks training on a full queue. A
-fault of the disk here is one warning; training goes on without events.
+The events are written synchronously, a few records per epoch, in the format `event_file` writes
+without tensorboardX (which imports PyTorch when it is installed). A fault of the disk here is one
+warning; training goes on without events.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from archspec.train import event_file
+
 EVENTS_DIR = "tensorboard"
 TRAIN, VALIDATION = "train", "validation"
 MAX_IMAGES = 64  # of the first batch, in one grid image
+SUMMARY_FIELD, SESSION_LOG_FIELD = 5, 7  # of the Event protocol buffer
 
 
 class Events:
@@ -32,8 +34,8 @@ class Events:
 
     Older event files of the folder (a run resumed, or restarted before its first checkpoint) keep
     only the epochs before `first_epoch`: the steps are never written twice. The new files start
-    with the `SessionLog.START` that tensorboardX's `purge_step` writes, so that a TensorBoard which
-    had read the later epochs already drops them too.
+    with a `SessionLog.START` at `first_epoch` (what a `purge_step` writes), so that a TensorBoard
+    which had read the later epochs already drops them too.
     """
 
     def __init__(self, run_dir: Path, first_epoch: int) -> None:
@@ -44,26 +46,20 @@ class Events:
         self._guard(self._open)
 
     def _open(self) -> None:
-        from tensorboardX.event_file_writer import EventsWriter
-        from tensorboardX.proto.event_pb2 import Event, SessionLog
-
         for name in (TRAIN, VALIDATION):
             folder = self.folder / name
             folder.mkdir(parents=True, exist_ok=True)
             for path in sorted(folder.glob("events.out.tfevents.*")):
                 keep_steps_before(path, self.first_epoch)
-            # The pid keeps two sessions started within the same second (tensorboardX names files by
-            # the second) from writing one file.
-            writer = EventsWriter(str(folder / "events"), f".{os.getpid()}")
+            # The pid keeps two sessions started within the same second (files are named by the
+            # second) from writing one file.
+            writer = event_file.EventFile(folder, f".{os.getpid()}")
             self.writers[name] = writer
-            start = Event(wall_time=time.time(), step=self.first_epoch, session_log=SessionLog(status=SessionLog.START))
-            writer.write_event(start)
+            writer.write(event_file.event(self.first_epoch, session_status=event_file.SESSION_START))
         self._flush()
 
     def epoch(self, row: dict[str, Any]) -> None:
         """The values of one metrics.jsonl row, at step `row["epoch"]`."""
-        from tensorboardX import summary
-
         train = {f"epoch_{key[6:]}": value for key, value in row.items() if key.startswith("train_")}
         train["epoch_learning_rate"] = row["lr"]
         if row.get("images_per_second") is not None:
@@ -73,24 +69,20 @@ class Events:
         def write() -> None:
             for name, values in ((TRAIN, train), (VALIDATION, val)):
                 for tag, value in values.items():
-                    self._write(name, row["epoch"], summary.scalar(tag, float(value)))
+                    self._write(name, row["epoch"], event_file.scalar(tag, float(value)))
             self._flush()
 
         self._guard(write)
 
     def text(self, tag: str, markdown: str) -> None:
         """A text (markdown) at step 0 of the train sub-run: TensorBoard's Text tab."""
-        from tensorboardX import summary
-
-        self._guard(lambda: (self._write(TRAIN, 0, summary.text(tag, markdown)), self._flush()))
+        self._guard(lambda: (self._write(TRAIN, 0, event_file.text(tag, markdown)), self._flush()))
 
     def first_batch(self, dataset, order) -> None:
         """The first training batch (before augmentation) as one grid at step 0, in TensorBoard's
         Images tab, with its labels in grid order as text. `order` is the epoch's (steps, batch)
         example indices, sharded over the devices: a process shows the images its own devices train on
         (the whole batch in a single process)."""
-        from tensorboardX import summary
-
         if dataset.x_train is None:
             _warn("--tensorboard-images: the first batch is not written when the training images are streamed")
             return
@@ -103,8 +95,8 @@ class Events:
             return
 
         def write() -> None:
-            self._write(TRAIN, 0, summary.image("first_batch", images, dataformats="NHWC"))
-            self._write(TRAIN, 0, summary.text("first_batch_labels", ", ".join(labels)))
+            self._write(TRAIN, 0, _grid_image("first_batch", images))
+            self._write(TRAIN, 0, event_file.text("first_batch_labels", ", ".join(labels)))
             self._flush()
 
         self._guard(write)
@@ -116,10 +108,8 @@ class Events:
             with contextlib.suppress(OSError):
                 writer.close()
 
-    def _write(self, name: str, step: int, summary) -> None:
-        from tensorboardX.proto.event_pb2 import Event
-
-        self.writers[name].write_event(Event(wall_time=time.time(), step=step, summary=summary))
+    def _write(self, name: str, step: int, summary: bytes) -> None:
+        self.writers[name].write(event_file.event(step, summary=summary))
 
     def _flush(self) -> None:
         for writer in self.writers.values():
@@ -184,42 +174,40 @@ def layer_table(config) -> str:
 def keep_steps_before(path: Path, step: int) -> None:
     """Rewrite the event file `path` without its summaries and session logs at `step` or later (and
     without a record a kill cut short); a file left with no summary is deleted."""
-    from tensorboardX.proto.event_pb2 import Event
-
-    records = read_records(path)
+    records = event_file.read_records(path)
     kept, summaries = [], 0
     for record in records:
-        event = Event.FromString(record)
-        if event.HasField("summary") or event.HasField("session_log"):
-            if event.step >= step:
+        fields = event_file.event_fields(record)
+        has_summary = SUMMARY_FIELD in fields
+        if has_summary or SESSION_LOG_FIELD in fields:
+            if event_file.event_step(fields) >= step:
                 continue
-            summaries += event.HasField("summary")
+            summaries += has_summary
         kept.append(record)
     if not summaries:
         path.unlink()
     elif len(kept) != len(records) or path.stat().st_size != sum(len(r) + 16 for r in records):
-        from tensorboardX.record_writer import RecordWriter
-
         temporary = path.with_name(path.name + ".trim")
-        writer = RecordWriter(str(temporary))
-        for record in kept:
-            writer.write(record)
-        writer.close()
+        event_file.write_records(temporary, kept)
         os.replace(temporary, path)
 
 
-def read_records(path: Path) -> list[bytes]:
-    """The complete records of a TFRecord file (8-byte length, its CRC, the data, its CRC)."""
-    data = path.read_bytes()
-    records, offset = [], 0
-    while offset + 12 <= len(data):
-        length = int.from_bytes(data[offset : offset + 8], "little")
-        end = offset + 12 + length + 4
-        if end > len(data):
-            break  # cut short by a kill while writing
-        records.append(data[offset + 12 : offset + 12 + length])
-        offset = end
-    return records
+def _grid_image(tag: str, images: np.ndarray) -> bytes:
+    """`images` (N, H, W, 1 or 3, uint8) as one PNG grid of up to 8 per row (as TensorBoard shows a batch)."""
+    import io
+
+    from PIL import Image
+
+    count, height, width, channels = images.shape
+    columns = min(count, 8)
+    rows = -(-count // columns)
+    grid = np.zeros((rows * height, columns * width, channels), np.uint8)
+    for index, picture in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[row * height : (row + 1) * height, column * width : (column + 1) * width] = picture
+    buffer = io.BytesIO()
+    Image.fromarray(grid[..., 0] if channels == 1 else grid).save(buffer, format="PNG")
+    return event_file.image(tag, buffer.getvalue(), grid.shape[0], grid.shape[1], channels)
 
 
 def _code_block(text: str) -> str:

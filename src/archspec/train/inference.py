@@ -1,7 +1,8 @@
 """Using a trained run: score it on data (`evaluate_run`) or classify images (`predict_images`).
 
 The model is rebuilt from the run's config.json (its spec text and input shape) and its weights are
-restored from the best checkpoint (by validation accuracy), or the latest with `which="last"`.
+restored from the checkpoint the run kept (the best epoch by its `--monitor`), or the latest with
+`which="last"`; `TrainedRun.kept` says which epoch that is and why.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class TrainedRun:
     checkpoint: str  # "best" or "last": the one restored
     skipped: list[tuple[str, str]]  # damaged checkpoints passed over, as (folder, reason)
     typed: Any  # the compiled spec (infer.TypedGraph) the model was built from
+    kept: str  # which epoch the restored model is and why it was kept (`describe_kept`)
 
 
 def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
@@ -68,39 +70,28 @@ def load_run(run_dir: str | Path, which: str = "best") -> TrainedRun:
     mesh = distributed.make_mesh()
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
     graphdef = steps.model_graphdef(typed, dtype=dtype)
-    model, step, found, skipped = _restore_model(run_dir, _abstract_model(typed, dtype, mesh), which)
-    return TrainedRun(run_dir, config, class_names, task, graphdef, model, mesh, step, found, skipped, typed)
+    model, step, found, skipped = restore_model(run_dir, abstract_model(typed, dtype, mesh), which)
+    kept = describe_kept(run_dir, config, step, found)
+    return TrainedRun(run_dir, config, class_names, task, graphdef, model, mesh, step, found, skipped, typed, kept)
 
 
-def load_model(source: str | Path, abstract_model) -> Any:
-    """The model (weights and BatchNorm statistics) of `source` for `--init-from`: a run folder (its
-    best checkpoint, else its latest), `RUN_DIR/best`, or one checkpoint `RUN_DIR/checkpoints/STEP`.
+def describe_kept(run_dir: Path, config: TrainConfig, step: int, found: str) -> str:
+    """`epoch 11 of 15, the lowest validation loss (0.0488) of 15 epochs`: the epoch of checkpoint
+    `step` and why it is the model (results.json's reason; a run still going says "so far")."""
+    from archspec.train.selection import MONITOR_WORDS, kept_reason
 
-    Raises:
-        PathError: `source` is not a run or checkpoint, or its model does not have this model's layers.
-    """
-    from archspec.train.checkpoint import BEST_DIR, LATEST_DIR, Mismatch
-
-    path = Path(source)
-    which, step = "best", None
-    if path.name == BEST_DIR:
-        path = path.parent
-    elif path.name.isdigit() and path.parent.name == LATEST_DIR:
-        path, which, step = path.parent.parent, "latest", int(path.name)
-    run.read(path)  # a clear message when it is no run folder
-    try:
-        model, *_ = _restore_model(path, abstract_model, which, step)
-    except Mismatch as error:
-        raise PathError(
-            str(source),
-            f"holds a model with other layers than this spec's ({error})",
-            hint="--init-from needs a run of the same spec (its layers and their shapes); "
-            "other options and data may differ",
-        ) from None
-    return model
+    results = run.read_results(run_dir)
+    if found == "best" and results is not None and results.get("step") == step:
+        results = {"monitor": config.monitor, **results}  # results.json of older runs did not name it
+        return f"epoch {results['epoch']} of {results['epochs']}, {kept_reason(results)}"
+    rows = {row["step"]: row["epoch"] for row in run.read_metrics(run_dir)}
+    where = f"epoch {rows[step]} of {config.epochs}" if step in rows else f"step {step:,}"
+    if found == "best":
+        return f"{where}, the {MONITOR_WORDS[config.monitor]} so far (the run has not finished)"
+    return f"{where}, the last checkpoint"
 
 
-def _abstract_model(typed, dtype, mesh):
+def abstract_model(typed, dtype, mesh):
     import functools
 
     import jax
@@ -112,7 +103,7 @@ def _abstract_model(typed, dtype, mesh):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
 
 
-def _restore_model(run_dir: Path, abstract_model, which: str, step: int | None = None):
+def restore_model(run_dir: Path, abstract_model, which: str, step: int | None = None):
     """(model, step, "best" or "last", skipped) restored from `run_dir`'s checkpoints."""
     from archspec.train.checkpoint import Checkpoints
     from archspec.train.steps import Model

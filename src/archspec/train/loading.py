@@ -18,7 +18,9 @@ def load_data(config: TrainConfig, typed, progress=None):
     budget, given = _data_budget(config, typed)
     line = None
     if config.data.startswith(hub.HUB_PREFIX):
-        splits = hub.open_hub(config.data, config.input_shape, val_split=config.val_split, seed=config.seed)
+        splits = hub.open_hub(
+            config.data, config.input_shape, val_split=config.val_split, test_split=config.test_split, seed=config.seed
+        )
         choice = stream.choose(sum(map(len, splits.sources.values())), config.input_shape, budget, given=given)
         if distributed.all_agree(choice.stream):
             dataset = stream.stream_hub(splits, skip_bad_files=config.skip_bad_files, progress=progress)
@@ -34,6 +36,7 @@ def load_data(config: TrainConfig, typed, progress=None):
                 listing,
                 config.input_shape,
                 val_split=config.val_split,
+                test_split=config.test_split,
                 seed=config.seed,
                 skip_bad_files=config.skip_bad_files,
                 progress=progress,
@@ -52,13 +55,19 @@ def load_data(config: TrainConfig, typed, progress=None):
         choice = stream.choose(count, config.input_shape, budget, given=given)
         if distributed.all_agree(choice.stream):
             dataset = npz_stream.stream_npz(
-                config.data, npz_path, config.input_shape, val_split=config.val_split, seed=config.seed
+                config.data,
+                npz_path,
+                config.input_shape,
+                val_split=config.val_split,
+                test_split=config.test_split,
+                seed=config.seed,
             )
             return dataset, _streaming_line(choice)
     dataset = load_dataset(
         config.data,
         config.input_shape,
         val_split=config.val_split,
+        test_split=config.test_split,
         seed=config.seed,
         skip_bad_files=config.skip_bad_files,
         progress=progress,

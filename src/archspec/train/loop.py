@@ -9,15 +9,13 @@ of an epoch, so the device never waits for Python.
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 
-from archspec.train import compile_cache, distributed, events, run, steps
+from archspec.train import compile_cache, distributed, events, run, selection, steps, stopping
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import finalize
 from archspec.train.setup import Prepared, prepare
@@ -109,15 +107,16 @@ def train_and_evaluate(
     workdir = Path(workdir)
     primary = jax.process_index() == 0
     reporter = reporter if reporter is not None and primary else Reporter()
-    with _stop_signals() as stop, run.locked(workdir, primary), run.folder_faults(workdir):
+    with stopping.stop_signals() as stop, run.locked(workdir, primary), run.folder_faults(workdir):
+        _check_before_first_step(stop, 0, workdir)  # a Ctrl-C while the command started
         prepared = prepare(config, workdir, resume=resume, mesh=mesh, progress=reporter.loading)
         loop = _Run(prepared, reporter, primary)
         try:
             state, totals = prepared.state, prepared.totals
-            stop.check_before_first_step(int(state.step), workdir)
+            _check_before_first_step(stop, int(state.step), workdir)  # a Ctrl-C while loading data
             reporter.start(prepared.info())
             reporter.compiled(compile_cache.compile_ahead(prepared))
-            stop.check_before_first_step(int(state.step), workdir)  # a Ctrl-C while compiling
+            _check_before_first_step(stop, int(state.step), workdir)  # a Ctrl-C while compiling
             spe, order = prepared.steps_per_epoch, None
             for step in range(int(state.step), config.epochs * spe):
                 epoch, position = divmod(step, spe)
@@ -125,14 +124,14 @@ def train_and_evaluate(
                     order = loop.begin_epoch(state, epoch, position)
                 state, totals = prepared.fns.train_step(state, totals, *prepared.feed.batch(order))
                 at_epoch_end = position + 1 == spe
-                stopping = stop.requested(sync_point=at_epoch_end or _is_multiple(step + 1, config.checkpoint_every))
+                halt = stop.requested(sync_point=at_epoch_end or _is_multiple(step + 1, config.checkpoint_every))
                 if at_epoch_end:
-                    totals = loop.end_epoch(state, totals, epoch, stopping)
-                elif stopping or _is_multiple(step + 1, config.checkpoint_every):
+                    totals = loop.end_epoch(state, totals, epoch, halt)
+                elif halt or _is_multiple(step + 1, config.checkpoint_every):
                     loop.save(state, totals, epoch)
                 else:
                     loop.show_progress(epoch, position + 1, totals)
-                if stopping:
+                if halt:
                     prepared.checkpoints.wait()
                     raise Interrupted(stop.signal_number, step + 1, workdir)
             prepared.checkpoints.wait()
@@ -189,11 +188,12 @@ class _Run:
         val = self.score("val", self.model(state)) if "val" in self.p.splits else None
         images = (self.p.steps_per_epoch - self.first_position) * config.batch_size
         row = _epoch_row(epoch + 1, step, float(self.p.schedule(step)), finalize(train_sums), val, seconds, images)
-        improved = val is not None and (
-            self.progress.best_val_accuracy is None or val["accuracy"] > self.progress.best_val_accuracy
+        best = self.progress
+        improved = val is not None and selection.improves(
+            val, best.best_val_loss, best.best_val_accuracy, config.monitor
         )
         if improved:
-            self.progress = run.Progress(val["accuracy"], epoch + 1, step)
+            self.progress = run.Progress(val["accuracy"], epoch + 1, step, val["loss"])
         if self.primary:
             run.append_metrics(self.p.workdir, row)
             self.events.epoch(row)
@@ -232,8 +232,8 @@ class _Run:
         self.curves_at = time.monotonic()
 
     def finish(self, state: TrainState) -> dict[str, Any]:
-        """The run's model is its best checkpoint by validation accuracy (the last one without
-        validation); score it on every split and write results.json."""
+        """The run's model is its best checkpoint by `--monitor` (the last one without validation);
+        score it on every split and write results.json."""
         progress, step, config = self.progress, int(distributed.to_host(state.step)), self.p.config
         best = progress.best_step is not None
         if best and progress.best_step != step:
@@ -245,10 +245,14 @@ class _Run:
             "epoch": progress.best_epoch if best else config.epochs,
             "step": progress.best_step if best else step,
             "epochs": config.epochs,
+            "monitor": config.monitor if best else None,
             "precise_bn": self.p.fns.precise_bn,
+            "test_held_out": "test" in self.p.dataset.held_out,
+            "parameters": dict(zip(("trainable", "frozen"), self.p.parameters)),
         }
         for split in self.p.splits:
-            results[split] = self.score(split, model)
+            results[split] = {**self.score(split, model), "images": len(getattr(self.p.dataset, f"y_{split}"))}
+        results["kept_because"] = selection.kept_reason(results)
         if self.primary:
             run.write_results(self.p.workdir, results)
         self.reporter.finish(results)
@@ -269,6 +273,12 @@ class _Run:
         )
 
 
+def _check_before_first_step(stop: stopping.StopFlag, step: int, workdir: Path) -> None:
+    """A signal that came during start-up (loading data, compiling) stops before training."""
+    if stop.requested(sync_point=True):
+        raise Interrupted(stop.signal_number, step, workdir)
+
+
 def _is_multiple(step: int, every: int) -> bool:
     return every > 0 and step % every == 0
 
@@ -282,49 +292,6 @@ def _epoch_row(epoch, step, lr, train, val, seconds, images) -> dict[str, Any]:
     row["seconds"] = round(seconds, 3)
     row["images_per_second"] = round(images / seconds, 1) if seconds > 0 else None
     return row
-
-
-class _StopFlag:
-    def __init__(self) -> None:
-        self.signal_number: int | None = None
-
-    def requested(self, *, sync_point: bool) -> bool:
-        """True when a signal asks to stop. Several processes agree on it at sync points only."""
-        if jax.process_count() == 1:
-            return self.signal_number is not None
-        if not sync_point:
-            return False
-        stop = distributed.all_agree(self.signal_number is not None)
-        if stop and self.signal_number is None:
-            self.signal_number = signal.SIGTERM
-        return stop
-
-    def check_before_first_step(self, step: int, workdir: Path) -> None:
-        """A signal that came during start-up (loading data, compiling) stops before training."""
-        if self.requested(sync_point=True):
-            raise Interrupted(self.signal_number, step, workdir)
-
-
-@contextmanager
-def _stop_signals():
-    """Turn SIGINT and SIGTERM into a request to stop after the current step (a second one aborts).
-    Installed before anything else, so a Ctrl-C during start-up is a clean stop too."""
-    flag = _StopFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handle(number, frame):
-        if flag.signal_number is not None:
-            raise KeyboardInterrupt
-        flag.signal_number = number
-
-    previous = {number: signal.signal(number, handle) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 class _Meter:

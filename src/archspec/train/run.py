@@ -4,10 +4,10 @@ runs/gap-head-20250101-120000/
   config.json     the TrainConfig (spec text included), data fingerprint and class names, versions
   metrics.jsonl   one JSON object per epoch: train and validation loss and accuracy, lr, timing
   curves.png      loss and accuracy per epoch, train vs validation
-  results.json    the final numbers: best epoch, its validation and test metrics
+  results.json    the final numbers: the epoch kept and why (`selection`), its validation and test metrics
   tensorboard/    TensorBoard event files: train/ and validation/ sub-runs (`events`)
   checkpoints/    orbax checkpoints, the last N (`--keep`)
-  best/           the checkpoint with the best validation accuracy
+  best/           the checkpoint of the epoch kept (--monitor: lowest validation loss by default)
   train.lock      held by the training that writes the folder (two trainings never share one)
 
 A fault of the machine while the folder is written (a full disk, a folder that became read-only)
@@ -46,18 +46,27 @@ WRITE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
 
 @dataclass(frozen=True)
 class Progress:
-    """Host-side progress saved with each checkpoint."""
+    """Host-side progress saved with each checkpoint: the epoch kept so far (`selection`)."""
 
     best_val_accuracy: float | None = None
     best_epoch: int | None = None
     best_step: int | None = None
+    best_val_loss: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch, "best_step": self.best_step}
+        return {
+            "best_val_accuracy": self.best_val_accuracy,
+            "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
+            "best_val_loss": self.best_val_loss,
+        }
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> Progress:
-        return cls(saved.get("best_val_accuracy"), saved.get("best_epoch"), saved.get("best_step"))
+        loss = saved.get("best_val_loss")
+        if loss is None and saved.get("best_val_accuracy") is not None:
+            loss = float("-inf")  # saved before losses were kept: a tie in accuracy never won then
+        return cls(saved.get("best_val_accuracy"), saved.get("best_epoch"), saved.get("best_step"), loss)
 
 
 class RunFolderError(PathError):
@@ -76,7 +85,7 @@ def locked(run_dir: Path, primary: bool = True):
     from filelock import FileLock, Timeout
 
     if run_dir.exists() and not run_dir.is_dir():
-        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
     created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +95,7 @@ def locked(run_dir: Path, primary: bool = True):
         raise PathError(
             str(run_dir),
             "is in use by another `cnn-arch train` (it holds " + str(run_dir / LOCK_FILE) + ")",
-            hint="wait for that training to finish, or choose another --out",
+            hint="wait for that training to finish, or choose another --output",
         ) from None
     except OSError as error:
         raise PathError(str(run_dir), f"cannot create the run folder ({error.strerror})") from None
@@ -103,7 +112,14 @@ def locked(run_dir: Path, primary: bool = True):
 @contextmanager
 def folder_faults(run_dir: Path):
     """Turn a write fault of the machine anywhere inside (our writes, orbax's background saves,
-    matplotlib's) into a `RunFolderError` naming the file and the free space."""
+    matplotlib's) into a `RunFolderError` naming the file and the free space. Orbax's background
+    threads also log each fault with its traceback (absl, a dozen for one full disk): those log
+    records are dropped here, the one message says it."""
+    import logging
+
+    quiet = _QuietWriteFaults()
+    logger = logging.getLogger("absl")
+    logger.addFilter(quiet)
     try:
         yield
     except PathError:
@@ -121,6 +137,23 @@ def folder_faults(run_dir: Path):
             hint="the checkpoints already complete are intact; free some space (or make the folder writable), "
             "then continue with the same command and --resume",
         ) from None
+    # Left in place after a fault: orbax's threads go on logging it while the process ends.
+    logger.removeFilter(quiet)
+
+
+class _QuietWriteFaults:
+    """A logging filter that drops the records of a write fault (their exception, or its words)."""
+
+    def filter(self, record) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _write_fault(error) is not None:
+            return False
+        return not _names_write_fault(record.getMessage())
+
+
+def _names_write_fault(text: str) -> bool:
+    """Whether `text` is the words of a write fault: `[Errno 28]`, or TensorStore's `[os_error_code='28']`."""
+    return any(f"[Errno {code}]" in text or f"[os_error_code='{code}']" in text for code in WRITE_FAULTS)
 
 
 def _write_fault(error: BaseException) -> OSError | None:
@@ -175,10 +208,12 @@ def check_fresh(run_dir: Path) -> None:
     holds nothing to keep: it is started afresh)."""
     if has_checkpoints(run_dir):
         raise PathError(
-            str(run_dir), "already holds a training run", hint="pass --resume to continue it, or choose another --out"
+            str(run_dir),
+            "already holds a training run",
+            hint="pass --resume to continue it, or choose another --output",
         )
     if run_dir.exists() and not run_dir.is_dir():
-        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
 
 
 def create(run_dir: Path, config: TrainConfig, dataset) -> None:
@@ -235,13 +270,13 @@ def read(run_dir: str | Path) -> dict[str, Any]:
         raise PathError(
             str(run_dir),
             "no such run folder",
-            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+            hint="pass the folder `cnn-arch train` wrote (its --output, by default runs/<spec>-<time>)",
         )
     if not path.is_file():
         raise PathError(
             str(run_dir),
             f"is not a training run (no {CONFIG_FILE})",
-            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+            hint="pass the folder `cnn-arch train` wrote (its --output, by default runs/<spec>-<time>)",
         )
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -278,7 +313,7 @@ def check_resumable(saved: dict[str, Any], config: TrainConfig, dataset, run_dir
         raise UserError(
             f"cannot resume {run_dir}: " + "; ".join(changes),
             hint="resume with the spec, data and options the run started with, or start a new run "
-            "(without --resume, or with another --out)",
+            "(without --resume, or with another --output)",
         )
     if not has_checkpoints(run_dir):
         raise PathError(
@@ -316,6 +351,14 @@ def keep_metrics_until(run_dir: Path, step: int) -> None:
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
     _write_json(run_dir / RESULTS_FILE, results)
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any] | None:
+    """results.json of a finished run (None while it trains, or when it stopped early)."""
+    try:
+        return json.loads((Path(run_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _count(array) -> int:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from archspec.errors import UserError
-from archspec.train import distributed, loading, memory, run, steps
+from archspec.train import distributed, freezing, loading, memory, pretrained, run, steps
 from archspec.train.checkpoint import Checkpoints
 from archspec.train.config import TrainConfig
 from archspec.train.feed import MemoryFeed, StreamFeed
@@ -63,6 +63,8 @@ class Prepared:
     devices: int
     feed: MemoryFeed | StreamFeed  # the batches of each step, the evaluation of each split
     data_line: str  # in memory or streamed, and why
+    init_report: pretrained.InitReport | None  # what --init-from kept and re-initialized (None without, or resumed)
+    parameters: tuple[int, int]  # (trainable, frozen by --freeze)
 
     def info(self) -> dict[str, Any]:
         """What `Reporter.start` is told."""
@@ -74,11 +76,19 @@ class Prepared:
             "train_images": len(dataset.y_train),
             "val_images": _size(dataset.y_val),
             "test_images": _size(dataset.y_test),
+            "held_out": list(dataset.held_out),
+            "val_split": self.config.val_split,
+            "test_split": self.config.test_split,
+            "monitor": self.config.monitor,
+            "precision": self.config.precision,
             "classes": dataset.num_classes,
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.config.epochs,
             "resumed_at": self.resumed_at,
             "init_from": self.config.init_from,
+            "init_report": self.init_report.lines() if self.init_report is not None else [],
+            "freeze": self.config.freeze,
+            "parameters": self.parameters,
             "precise_bn": self.fns.precise_bn,
             "skipped": list(dataset.skipped),
             "skipped_checkpoints": self.skipped_checkpoints,
@@ -100,30 +110,36 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     devices = mesh.devices.size
     steps_per_epoch = _steps_per_epoch(config, len(dataset.y_train), devices)
     memory.check_training_fits(typed, dataset, config)
+    frozen_nodes = freezing.frozen_nodes(typed, config.freeze)
+    frozen = freezing.module_names(typed, frozen_nodes)
     if resume:
         run.check_resumable(run.read(workdir), config, dataset, workdir)
-    else:
-        run.check_fresh(workdir)
-        distributed.barrier("run folder checked")  # every process looked before process 0 writes
-        if primary:
-            run.create(workdir, config, dataset)
 
     replicated = distributed.replicated(mesh)
     schedule = steps.make_schedule(config, steps_per_epoch)
     tx = steps.make_optimizer(config, schedule)
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
-    graphdef = steps.model_graphdef(typed, dtype=dtype)
+    graphdef = steps.model_graphdef(typed, dtype=dtype, frozen=frozen_nodes)
     model = jax.jit(
         functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype), out_shardings=replicated
     )()
-    if config.init_from is not None:
-        model = _initial_model(config.init_from, steps.abstract(model))
-    state = jax.jit(functools.partial(steps.init_train_state, tx=tx, seed=config.seed), out_shardings=replicated)(model)
+    init_report = None
+    if config.init_from is not None and not resume:  # before the run folder is written: nothing left on a mismatch
+        model, init_report = pretrained.initial_model(
+            config.init_from, typed, model, reinit_mismatched=config.reinit_mismatched
+        )
+    if not resume:
+        run.check_fresh(workdir)
+        distributed.barrier("run folder checked")  # every process looked before process 0 writes
+        if primary:
+            run.create(workdir, config, dataset)
+    init_state = functools.partial(steps.init_train_state, tx=tx, seed=config.seed, frozen=frozen)
+    state = jax.jit(init_state, out_shardings=replicated)(model)
 
     images, labels = None, None
     if not streamed:
         images, labels = jax.device_put(dataset.x_train, replicated), jax.device_put(dataset.y_train, replicated)
-    fns = _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images)
+    fns = _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images, frozen)
     eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
     splits = {
         name: None if streamed else _put_split(getattr(dataset, f"x_{name}"), labels_of, eval_batch, mesh)
@@ -173,10 +189,12 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         devices,
         feed,
         data_line,
+        init_report,
+        freezing.parameter_counts(model.params, frozen),
     )
 
 
-def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images) -> Functions:
+def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images, frozen) -> Functions:
     replicated = distributed.replicated(mesh)
     batch_sharding = distributed.batch_sharded(mesh)
     train_step = steps.jit_train_step(
@@ -186,6 +204,7 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
         steps_per_epoch=steps_per_epoch,
         augment=config.augment,
         batch_sharding=batch_sharding,
+        frozen=frozen,
     )
     epoch_order = jax.jit(
         functools.partial(
@@ -227,13 +246,6 @@ def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, wo
     totals = fns.new_totals() if step % steps_per_epoch == 0 else items["totals"]
     progress = run.Progress.from_json(items["progress"])
     return state, totals, progress, step, restored.skipped, items.get("data")
-
-
-def _initial_model(source: str, abstract_model: Model) -> Model:
-    """The weights and BatchNorm statistics of another run's checkpoint (`--init-from`)."""
-    from archspec.train.inference import load_model
-
-    return load_model(source, abstract_model)
 
 
 def _steps_per_epoch(config: TrainConfig, num_examples: int, devices: int) -> int:

@@ -27,6 +27,7 @@ import optax
 from flax import nnx
 
 from archspec.train import augment as augmentation
+from archspec.train import freezing
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import add_sums, zero_sums
 from archspec.train.outputs import Task
@@ -87,11 +88,11 @@ def make_optimizer(config: TrainConfig, schedule: optax.Schedule) -> optax.Gradi
     return base
 
 
-def model_graphdef(typed, *, dtype=None) -> nnx.GraphDef:
-    """The static half of the model (no weights allocated)."""
+def model_graphdef(typed, *, dtype=None, frozen: frozenset[int] = frozenset()) -> nnx.GraphDef:
+    """The static half of the model (no weights allocated); `frozen` nodes as `SpecModel` takes them."""
     from archspec.flax_model import build_model
 
-    return nnx.graphdef(nnx.eval_shape(lambda: build_model(typed, dtype=dtype)))
+    return nnx.graphdef(nnx.eval_shape(lambda: build_model(typed, dtype=dtype, frozen=frozen)))
 
 
 def init_model(typed, *, seed: int, dtype=None) -> Model:
@@ -102,13 +103,17 @@ def init_model(typed, *, seed: int, dtype=None) -> Model:
     return Model(nnx.to_pure_dict(params), nnx.to_pure_dict(model_state))
 
 
-def init_train_state(model: Model, tx: optax.GradientTransformation, *, seed: int) -> TrainState:
-    """The state before the first step, starting from `model`'s weights and statistics."""
+def init_train_state(
+    model: Model, tx: optax.GradientTransformation, *, seed: int, frozen: frozenset[str] = frozenset()
+) -> TrainState:
+    """The state before the first step, starting from `model`'s weights and statistics; the optimizer
+    keeps state for the parameters outside the `frozen` modules only."""
+    trainable, _ = freezing.split(model.params, frozen)
     return TrainState(
         jnp.zeros((), jnp.int32),
         model.params,
         model.model_state,
-        tx.init(model.params),
+        tx.init(trainable),
         jax.random.key(seed),
         jnp.ones((), bool),
     )
@@ -162,23 +167,27 @@ def train_step(
     steps_per_epoch: int,
     augment: tuple[str, ...],
     batch_sharding,
+    frozen: frozenset[str] = frozenset(),
 ) -> tuple[TrainState, dict]:
-    """One optimization step on batch `state.step % steps_per_epoch` of `order`."""
+    """One optimization step on batch `state.step % steps_per_epoch` of `order`. The parameters of the
+    `frozen` modules get no gradient and stay as they are, bit for bit."""
     indices = order[state.step % steps_per_epoch]
     y = labels[indices]
     key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
     x = _gather(images, indices, batch_sharding, lambda x: augmentation.augment(key, x, augment) if augment else x)
 
-    def loss_fn(params):
-        model = nnx.merge(graphdef, params, state.model_state)
+    trainable, fixed = freezing.split(state.params, frozen)
+
+    def loss_fn(trainable):
+        model = nnx.merge(graphdef, freezing.join(trainable, fixed), state.model_state)
         logits = model(x, train=True, logits=True)
         losses = task.loss(logits, y)
         _, _, model_state = nnx.split(model, nnx.Param, ...)
         return losses.mean(), (logits, losses, nnx.to_pure_dict(model_state))
 
-    (loss, (logits, losses, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    (loss, (logits, losses, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    updates, opt_state = tx.update(grads, state.opt_state, trainable)
+    params = freezing.join(optax.apply_updates(trainable, updates), fixed)
     # Sticky: once a loss is NaN or infinite, nothing is saved any more (see `all_finite` for weights).
     finite = state.finite & jnp.isfinite(loss)
     new_state = TrainState(state.step + 1, params, model_state, opt_state, state.key, finite)
@@ -188,7 +197,14 @@ def train_step(
 
 
 def jit_train_step(
-    *, graphdef: nnx.GraphDef, tx, task: Task, steps_per_epoch: int, augment: tuple[str, ...], batch_sharding
+    *,
+    graphdef: nnx.GraphDef,
+    tx,
+    task: Task,
+    steps_per_epoch: int,
+    augment: tuple[str, ...],
+    batch_sharding,
+    frozen: frozenset[str] = frozenset(),
 ):
     """`train_step` jitted once with its static arguments bound and the state donated."""
     return jax.jit(
@@ -200,6 +216,7 @@ def jit_train_step(
             steps_per_epoch=steps_per_epoch,
             augment=augment,
             batch_sharding=batch_sharding,
+            frozen=frozen,
         ),
         donate_argnums=0,
     )
@@ -258,13 +275,20 @@ def statistic_sums(
 
 
 def with_statistics(model: Model, sums: dict, count, *, graphdef: nnx.GraphDef) -> Model:
-    """`model` with its BatchNorm statistics set to `sums` / `count` (batches)."""
+    """`model` with its BatchNorm statistics set to `sums` / `count` (batches); a frozen BatchNorm
+    (`--freeze`) keeps its own, bit for bit."""
     merged = nnx.merge(graphdef, model.params, model.model_state)
     statistics = nnx.state(merged, nnx.BatchStat)
     nnx.replace_by_pure_dict(statistics, jax.tree.map(lambda total: total / count, sums))
     nnx.update(merged, statistics)
     _, _, model_state = nnx.split(merged, nnx.Param, ...)
-    return Model(model.params, nnx.to_pure_dict(model_state))
+    model_state = nnx.to_pure_dict(model_state)
+    kept = {f"{merged.plan[i][0]}_{i}" for i in merged.frozen}
+    layers = {
+        name: model.model_state["layers"][name] if name in kept else tree
+        for name, tree in model_state["layers"].items()
+    }
+    return Model(model.params, {**model_state, "layers": layers})
 
 
 def evaluate(

@@ -21,12 +21,17 @@ def evaluate_command(
         None, "--data", metavar="DATA", help="Evaluate on this data instead (same classes).  [default: the run's data]"
     ),
     checkpoint: Checkpoint = typer.Option(
-        Checkpoint.best, "--checkpoint", help="The best checkpoint by validation accuracy, or the last one."
+        Checkpoint.best,
+        "--checkpoint",
+        help="The checkpoint the run kept (its --monitor's best epoch), or the last one.",
     ),
     format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
 ) -> None:
     """Score a trained model: loss and accuracy (top-5 beyond 10 classes) on the train, validation and
     test images, split as in training."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch evaluate`")
     from archspec.train.inference import evaluate_run, load_run
     from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
 
@@ -40,6 +45,7 @@ def evaluate_command(
                     "run": str(run_dir),
                     "checkpoint": trained.checkpoint,
                     "step": trained.step,
+                    "kept": trained.kept,
                     "data": data or trained.config.data,
                     "splits": results,
                 },
@@ -49,7 +55,7 @@ def evaluate_command(
         return
     console = stdout_console()
     console.print(
-        f"{run_dir} ({trained.checkpoint} checkpoint, step {trained.step:,}) on {data or trained.config.data}",
+        f"{run_dir} on {data or trained.config.data}: {trained.checkpoint} checkpoint, {trained.kept}",
         markup=False,
     )
     top5 = any("top5_accuracy" in metrics for metrics in results.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -20,12 +21,17 @@ def predict_command(
     images: list[str] = typer.Argument(..., metavar="IMAGE...", help="Image files (any format Pillow reads)."),
     top_k: int = typer.Option(5, "--top-k", help="How many classes to show per image."),
     checkpoint: Checkpoint = typer.Option(
-        Checkpoint.best, "--checkpoint", help="The best checkpoint by validation accuracy, or the last one."
+        Checkpoint.best,
+        "--checkpoint",
+        help="The checkpoint the run kept (its --monitor's best epoch), or the last one.",
     ),
     format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
 ) -> None:
     """Classify images: the top-k classes with their probabilities. Images are converted to the
     model's input exactly as the training images were (channels, then a bilinear resize)."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch predict`")
     from archspec.train import run
     from archspec.train.inference import load_run, predict, read_images
     from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
@@ -34,6 +40,8 @@ def predict_command(
     trained = load_run(run_dir, checkpoint.value)
     warn_skipped_checkpoints(trained.skipped)
     predictions = predict(trained, batch, top_k)
+    # Which model answers, on stderr: stdout stays the predictions (JSON included).
+    sys.stderr.write(f"model: {run_dir}, {trained.checkpoint} checkpoint, {trained.kept}\n")
     if format is Format.json:
         typer.echo(
             json.dumps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from archspec.train.loop import Reporter
+from archspec.train.selection import MONITOR_WORDS, final_line, small_validation
 from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
 
 # (header, width, row key, format) of the epoch table; rows lacking a key show a dash.
@@ -35,6 +36,7 @@ class RichReporter(Reporter):
         self._columns = COLUMNS
         self._header_shown = False
         self._loading = LoadingBars()
+        self._small_validation: str | None = None
 
     def loading(self, stage: str, done: int, total: int) -> None:
         self._loading(stage, done, total)
@@ -46,12 +48,28 @@ class RichReporter(Reporter):
         if info["processes"] > 1:
             devices += f" in {info['processes']} processes"
         splits = f"{info['train_images']:,} train / {info['val_images']:,} val / {info['test_images']:,} test images"
+        precision = " in bf16 (float32 weights)" if info["precision"] == "bf16" else ""
         self.console.print()
         self.console.print(
-            f"Training on {devices}: {splits}, {info['classes']} classes, "
+            f"Training on {devices}{precision}: {splits}, {info['classes']} classes, "
             f"{info['steps_per_epoch']} steps per epoch x {info['epochs']} epochs",
             markup=False,
         )
+        if info["held_out"]:
+            held = " and ".join(
+                f"{'validation' if name == 'val' else 'test'} (--{name}-split {info[f'{name}_split']:g})"
+                for name in info["held_out"]
+            )
+            self.console.print(f"Held out of the training images, stratified and seeded: {held}", markup=False)
+        if not info["test_images"]:
+            self.console.print(
+                "No test images: the data has no test split and --test-split 0 holds none out", markup=False
+            )
+        if info["val_images"]:
+            self.console.print(f"Keeps the epoch of the {MONITOR_WORDS[info['monitor']]} (--monitor)", markup=False)
+        self._small_validation = small_validation(info["val_images"])
+        if self._small_validation:
+            self.console.print(f"warning: {self._small_validation}", markup=False)
         if info.get("data"):
             self.console.print(info["data"], markup=False)
         if info["skipped"]:
@@ -59,8 +77,15 @@ class RichReporter(Reporter):
         warn_skipped_checkpoints(info["skipped_checkpoints"])
         if info["resumed_at"] is not None:
             self.console.print(f"Resumed at step {info['resumed_at']:,}", markup=False)
-        if info["init_from"] is not None:
-            self.console.print(f"Started from the weights of {info['init_from']}", markup=False)
+        for line in info["init_report"]:
+            self.console.print(line, markup=False)
+        trainable, frozen = info["parameters"]
+        if info["freeze"] is not None:
+            self.console.print(
+                f"Frozen up to {_upto(info['freeze'])}: {frozen:,} parameters fixed (their BatchNorm in inference "
+                f"mode), {trainable:,} trainable",
+                markup=False,
+            )
         if info["precise_bn"]:
             self.console.print(
                 "Validation and saved models use BatchNorm statistics recomputed for the current weights "
@@ -110,12 +135,9 @@ class RichReporter(Reporter):
 
     def finish(self, results: dict[str, Any]) -> None:
         self.console.print()
-        if results["checkpoint"] == "best":
-            where = f"best epoch {results['epoch']} (by validation accuracy)"
-        else:
-            where = f"last epoch {results['epoch']}"
-        parts = [f"{split} accuracy {results[split]['accuracy']:.2%}" for split in ("val", "test") if split in results]
-        self.console.print(f"Model: {where}: " + (", ".join(parts) or "no validation or test images"), markup=False)
+        if self._small_validation:
+            self.console.print(f"warning: {self._small_validation}", markup=False)
+        self.console.print(final_line(results), markup=False)
 
     def close(self) -> None:
         self._loading.close()
@@ -128,6 +150,10 @@ class RichReporter(Reporter):
             return
         self._header_shown = True
         self.console.print("  ".join(name.rjust(width) for name, width, _, _ in self._columns), markup=False)
+
+
+def _upto(freeze: str) -> str:
+    return freeze if freeze.startswith("@") else f"line {freeze}"
 
 
 class LoadingBars:

@@ -7,7 +7,6 @@ saving a checkpoint (`--resume` continues).
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import sys
 from enum import Enum
@@ -16,7 +15,23 @@ from pathlib import Path
 import typer
 
 from archspec.train.config import TrainConfig
+from cnn_arch.cli.common import either, former_name
 from cnn_arch.cli.defaults import DEFAULTS
+
+# Options of the command that are not TrainConfig settings (or are named otherwise there).
+NOT_SETTINGS = (
+    "spec",
+    "input",
+    "summary",
+    "out",
+    "out_former",
+    "resume",
+    "compile_cache",
+    "coordinator",
+    "num_processes",
+    "process_id",
+)
+RENAMED = {"keep": "keep_checkpoints"}
 
 
 class Optimizer(str, Enum):
@@ -37,6 +52,11 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class Monitor(str, Enum):
+    val_loss = "val_loss"
+    val_accuracy = "val_accuracy"
+
+
 class SummaryChoice(str, Enum):
     """How much of the layer table `train` prints before the first step."""
 
@@ -54,7 +74,23 @@ def _default(name: str) -> str:
     return f"  [default: {value:g}]" if isinstance(value, float) else f"  [default: {value}]"
 
 
+def _augmentations(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    kinds = tuple(part.strip() for part in text.split(",") if part.strip())
+    return () if kinds == ("none",) else kinds
+
+
+def _data_memory(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from archspec.train.data.stream import parse_memory
+
+    return parse_memory(text)
+
+
 def train_command(
+    ctx: typer.Context,
     spec: str = typer.Argument(..., metavar="SPEC_OR_TEMPLATE", help="A spec file or a built-in template name."),
     data: str = typer.Option(
         None,
@@ -88,12 +124,25 @@ def train_command(
         "--augment",
         metavar="flip,crop",
         help="Augmentations on the device, comma-separated, or `none`.  [default: none]",
+        callback=_augmentations,
     ),
     val_split: float = typer.Option(
         None,
         "--val-split",
         help="Share of training images held out for validation "
         "when the data has no validation split." + _default("val_split"),
+    ),
+    test_split: float = typer.Option(
+        None,
+        "--test-split",
+        help="Share of training images held out for testing when the data has no test split "
+        "(0: none; the run then says it has no test figure)." + _default("test_split"),
+    ),
+    monitor: Monitor = typer.Option(
+        None,
+        "--monitor",
+        help="Which epoch's model the run keeps: the lowest validation loss, or the highest validation accuracy "
+        "(ties: the lower loss)." + _default("monitor"),
     ),
     seed: int = typer.Option(
         None, "--seed", help="Seeds weights, validation split, data order, dropout." + _default("seed")
@@ -106,11 +155,14 @@ def train_command(
         "--summary",
         help="The layer table before training: full, short (top-level rows, as `summarize --depth 1`) or none.",
     ),
-    out: Path = typer.Option(None, "--out", "-o", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"),
+    out: Path = typer.Option(
+        None, "-o", "--output", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"
+    ),
+    out_former: Path = former_name("--out"),
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue the run in --out (without --out: this spec's newest run in runs/) from its latest checkpoint.",
+        help="Continue the run in --output (without --output: this spec's newest run in runs/) from its latest checkpoint.",
     ),
     checkpoint_every: int = typer.Option(
         None,
@@ -133,9 +185,23 @@ def train_command(
     init_from: str = typer.Option(
         None,
         "--init-from",
-        metavar="RUN_DIR[/CHECKPOINT]",
-        help="Start from the weights and BatchNorm statistics of a trained run (RUN_DIR, RUN_DIR/best or "
-        "RUN_DIR/checkpoints/STEP), in a new run folder, with any options and data.",
+        metavar="WEIGHTS",
+        help="Start from trained weights and BatchNorm statistics: a run (RUN_DIR, RUN_DIR/best, "
+        "RUN_DIR/checkpoints/STEP), a Keras .keras or .weights.h5, an .onnx or a PyTorch .safetensors file; "
+        "layers are matched by position and shape.",
+    ),
+    reinit_mismatched: bool = typer.Option(
+        None,
+        "--reinit-mismatched",
+        help="With --init-from: start the layers whose shapes differ (a new head) afresh instead of stopping "
+        "(Keras skip_mismatch).",
+    ),
+    freeze: str = typer.Option(
+        None,
+        "--freeze",
+        metavar="LINE|@NAME",
+        help="Train only what comes after this spec line or named tensor: the layers up to it keep their "
+        "weights, and their BatchNorm runs in inference mode (as a frozen Keras layer).",
     ),
     tensorboard_images: bool = typer.Option(
         None, "--tensorboard-images", help="Also write the first training batch's images to the TensorBoard events."
@@ -152,6 +218,7 @@ def train_command(
         metavar="SIZE",
         help="Memory the decoded images may take (e.g. 2GB, 512MiB; 0 streams always); a folder whose "
         "images take more is streamed from disk while training.  [default: half the free memory]",
+        callback=_data_memory,
     ),
     data_workers: int = typer.Option(
         None,
@@ -174,68 +241,42 @@ def train_command(
     ),
 ) -> None:
     """Train the spec's model: prints its summary and lint findings, then trains with a progress bar and
-    an epoch table, and ends with validation and test accuracy. Exit codes: 0 done, 1 diverged (NaN),
-    2 user error, 130/143 stopped by Ctrl-C/SIGTERM after saving a checkpoint."""
-    from archspec.errors import UserError
-    from archspec.train import distributed
+    an epoch table, and ends with the kept epoch's validation and test accuracy. Exit codes: 0 done,
+    1 diverged (NaN), 2 user error, 130/143 stopped by Ctrl-C/SIGTERM after saving a checkpoint."""
+    from archspec.extras import require
 
-    cluster = distributed.find_cluster(coordinator, num_processes, process_id)
-    if cluster is not None:
-        if out is None:
-            raise UserError("multi-host training needs --out: the same shared run folder on every host")
-        distributed.join(cluster)
-
-    from archspec.compile import compile_spec
-    from archspec.train import run
+    require("train", "`cnn-arch train`")
+    out = either(out, out_former, "--out")
+    from archspec.train import launch
     from cnn_arch.cli.common import parse_shape, read_target
     from cnn_arch.cli.devices import warn_unused_gpu
 
-    options = {
-        "data": data,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "optimizer": optimizer.value if optimizer else None,
-        "momentum": momentum,
-        "schedule": schedule.value if schedule else None,
-        "warmup_epochs": warmup_epochs,
-        "weight_decay": weight_decay,
-        "label_smoothing": label_smoothing,
-        "augment": _augmentations(augment),
-        "val_split": val_split,
-        "seed": seed,
-        "precision": precision.value if precision else None,
-        "checkpoint_every": checkpoint_every,
-        "keep_checkpoints": keep,
-        "skip_bad_files": skip_bad_files,
-        "precise_bn": precise_bn,
-        "init_from": init_from,
-        "tensorboard_images": tensorboard_images,
-        "data_memory": _data_memory(data_memory),
-        "data_workers": data_workers,
-    }
-    given = {name: value for name, value in options.items() if value is not None}
+    launch.join_cluster(coordinator, num_processes, process_id, out)
     name, text = read_target(spec)
-    run_dir = _run_dir(spec, out, resume)
-    saved = run.saved_config(run.read(run_dir)) if resume else None
-    # A resumed run keeps its settings (the input shape too) unless they are given again.
-    shape = parse_shape(input) if input is not None or saved is None else saved.input_shape
-    typed = compile_spec(text, name, shape)
-    settings = {**given, "spec": name, "spec_text": text, "input_shape": typed.input_shape}
-    config = dataclasses.replace(saved, **settings) if saved is not None else TrainConfig(**settings)
+    plan = launch.plan(name, text, parse_shape(input), _settings(ctx.params), out=out, resume=resume)
 
     # Printed by the reporter once set-up has passed: the head-vs-data check (`outputs.task_for` and
     # `check_fits`, in set-up), the memory check and the run folder's come before any output.
     def header() -> None:
-        _print_design(typed, name, text, summary)
+        _print_design(plan.typed, name, text, summary)
         warn_unused_gpu()
 
     if compile_cache:  # once the options are valid: nothing has been compiled yet
         _enable_compile_cache()
-    _train(config, run_dir, resume, header)
+    _train(plan.config, plan.run_dir, resume, header)
+
+
+def _settings(params: dict) -> dict:
+    """The TrainConfig settings the command line gives (options left out are not given)."""
+    return {
+        RENAMED.get(name, name): value.value if isinstance(value, Enum) else value
+        for name, value in params.items()
+        if name not in NOT_SETTINGS and value is not None
+    }
 
 
 def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> None:
+    from archspec.train import launch
     from archspec.train.loop import Diverged, Interrupted, train_and_evaluate
     from cnn_arch.cli.progress import RichReporter
 
@@ -244,13 +285,14 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> Non
         train_and_evaluate(config, run_dir, resume=resume, reporter=reporter)
     except Diverged as diverged:
         reporter.close()
-        sys.stderr.write(f"{diverged}\nhint: {_divergence_hint(config, run_dir, diverged.last_checkpoint)}\n")
+        hint = launch.divergence_hint(config, run_dir, diverged.last_checkpoint)
+        sys.stderr.write(f"{diverged}\nhint: {hint}\n")
         raise typer.Exit(diverged.exit_code) from None
     except Interrupted as stopped:
         reporter.close()
         sys.stderr.write(f"{stopped}\n")
         if stopped.step:
-            sys.stderr.write(f"continue with: {_resume_command(config, run_dir)}\n")
+            sys.stderr.write(f"continue with: {launch.resume_command(config, run_dir)}\n")
         raise typer.Exit(stopped.exit_code) from None
     finally:
         reporter.close()
@@ -286,53 +328,3 @@ def _print_design(typed, name: str, text: str, choice: SummaryChoice = SummaryCh
             markup=False,
             highlight=False,
         )
-
-
-def _run_dir(spec: str, out: Path | None, resume: bool) -> Path:
-    from archspec.errors import UserError
-    from archspec.train import run
-
-    if out is not None:
-        return out
-    if not resume:
-        return run.default_run_dir(spec)
-    latest = run.latest_run_dir(spec)
-    if latest is None:
-        raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --out")
-    return latest
-
-
-def _data_memory(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from archspec.train.data.stream import parse_memory
-
-    return parse_memory(text)
-
-
-def _augmentations(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    kinds = tuple(part.strip() for part in text.split(",") if part.strip())
-    return () if kinds == ("none",) else kinds
-
-
-def _resume_command(config: TrainConfig, run_dir: Path) -> str:
-    return f"{_command(config)} --out {shlex.quote(str(run_dir))} --resume"
-
-
-def _divergence_hint(config: TrainConfig, run_dir: Path, last_checkpoint: Path | None) -> str:
-    """Lower the learning rate; with a good checkpoint, the exact command that starts from it."""
-    lower = f"{config.lr / 10:g}"
-    if last_checkpoint is None:
-        return f"lower --lr (e.g. --lr {lower}), add `bn` after convolutions, or use a longer --warmup-epochs"
-    again = f"{_command(config)} --init-from {shlex.quote(str(last_checkpoint))} --lr {lower}"
-    return f"lower --lr, starting again from the last good checkpoint in a new run folder:\n  {again}"
-
-
-def _command(config: TrainConfig) -> str:
-    """`cnn-arch train SPEC --data D --input HxWxC` for `config`, quoted for a shell."""
-    from archspec.text import shape_text
-
-    shape = shape_text(config.input_shape)
-    return f"cnn-arch train {shlex.quote(config.spec)} --data {shlex.quote(config.data)} --input {shape}"

@@ -28,12 +28,14 @@ from pygls.uris import to_fs_path
 
 from archspec import __version__
 from archspec.errors import UserError
+from archspec.interop import readers
 from archspec.lint import Settings
 from archspec.lint import config as lint_config
 from cnn_arch.server import diagnostics as diag
 from cnn_arch.server import features, transport
 from cnn_arch.server.analysis import Analysis, DocumentCache, Superseded
 from cnn_arch.server.documents import Document
+from cnn_arch.server.model_files import ModelFileAnalysis
 
 SECTION = "cnn-arch"
 logger = logging.getLogger(__name__)
@@ -148,13 +150,17 @@ class SpecServer(LanguageServer):
         arrives meanwhile) and publish its diagnostics unless a newer version is waiting."""
         document = self.documents[uri]
         settings, config_error = self.lint_settings(uri)
-        name = Path(to_fs_path(uri)).name if uri.startswith("file:") else uri
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        name = Path(path).name if path else uri
 
         def check() -> None:
             if cancellable and self.superseded(uri):
                 raise Superseded
 
-        analysis = Analysis(document.text, name, settings, self.analyses.get(uri), self.caches.get(uri), check)
+        if readers.reader_for(name):  # Keras code, a saved model or ONNX: checked as `cnn-arch lint` checks it
+            analysis = ModelFileAnalysis(document.text, name, path, settings)
+        else:
+            analysis = Analysis(document.text, name, settings, self.analyses.get(uri), self.caches.get(uri), check)
         self.analyses[uri] = analysis
         self.dirty.pop(uri, None)
         if not self.superseded(uri):

@@ -40,7 +40,7 @@ class ActivationAfterSoftmax(Rule):
         if not ctx.is_activation(node):
             return None
         source = ctx.input_of(node)
-        if source is None or source.kind != "softmax":
+        if source is None or not source.layer.sums_to_one:
             return None
         edit = remove_layer(ctx, node)
         return Violation(

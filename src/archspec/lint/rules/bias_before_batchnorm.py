@@ -62,7 +62,7 @@ class BiasBeforeBatchNorm(Rule):
 
 def _wasted_bias(ctx, node) -> bool:
     """A conv or dense layer with a bias, feeding only a `bn`."""
-    if not node.layer.has_weights or not node.attrs["bias"]:
+    if not node.layer.has_kernel or not node.attrs["bias"]:
         return False
     following = ctx.next(node)
     return following is not None and following.layer.batch_statistics

@@ -43,7 +43,7 @@ class DoubleActivation(Rule):
         if not ctx.is_activation(node):
             return None
         source = ctx.input_of(node)
-        if source is None or source.kind == "softmax" or not ctx.is_activation(source):
+        if source is None or source.layer.sums_to_one or not ctx.is_activation(source):
             return None
         fix = None
         if node.kind == source.kind:

@@ -43,7 +43,7 @@ class LargeKernel(Rule):
     name = "large-kernel"
 
     def check_node(self, ctx, node):
-        if node.kind != "conv":
+        if not node.layer.full_kernel:
             return None
         (kh, kw), dilation = node.attrs["kernel"], node.attrs["dilation"]
         if kh != kw or kh < 5 or dilation != (1, 1) or not _after_weights(ctx, node):
@@ -69,7 +69,7 @@ def _after_weights(ctx, node) -> bool:
     frontier, seen = list(node.inputs), set(node.inputs)
     while frontier:
         before = ctx.node(frontier.pop())
-        if before.layer.has_weights:
+        if before.layer.has_kernel:
             return True
         for i in before.inputs:
             if i not in seen:

@@ -40,7 +40,7 @@ class LocalResponseNorm(Rule):
     fix_title = "Remove the `lrn` line"
 
     def check_node(self, ctx, node):
-        if node.kind != "lrn":
+        if not node.layer.neighbour_channel_norm:
             return None
         edit = remove_layer(ctx, node)
         return Violation(

@@ -43,15 +43,15 @@ class MissingNonlinearity(Rule):
 
     def check_node(self, ctx, second):
         """Reported at the first of the two layers, found from the second."""
-        if not second.layer.has_weights or second.layer.depthwise:
+        if not second.layer.has_kernel or second.layer.depthwise:
             return None
         between = []
         first = ctx.input_of(second)
         # a weight layer, then linear layers without weights, then a weight layer: one linear map
-        while first is not None and first.layer.linear and not first.layer.has_weights:
+        while first is not None and first.layer.linear and not first.layer.has_kernel:
             between.append(first)
             first = ctx.input_of(first)
-        if first is None or not first.layer.has_weights or first.layer.depthwise:
+        if first is None or not first.layer.has_kernel or first.layer.depthwise:
             return None
         middle = ctx.shape(first)[-1]
         if middle < ctx.shape(ctx.input_of(first))[-1] and middle < ctx.shape(second)[-1]:

@@ -38,7 +38,7 @@ class SingleUnitSoftmax(Rule):
     fix_title = "Replace `softmax` with `sigmoid`"
 
     def check_node(self, ctx, node):
-        if node.kind != "softmax" or ctx.shape(node)[-1] != 1:
+        if not node.layer.sums_to_one or ctx.shape(node)[-1] != 1:
             return None
         return Violation(
             node,

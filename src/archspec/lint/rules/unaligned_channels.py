@@ -63,7 +63,7 @@ def _weights_after(ctx, node) -> bool:
     frontier, seen = [node], {node.id}
     while frontier:
         for after in ctx.consumers(frontier.pop()):
-            if after.layer.has_weights:
+            if after.layer.has_kernel:
                 return True
             if after.id not in seen:
                 seen.add(after.id)

@@ -94,18 +94,21 @@ def load_dataset(
     skip_bad_files: bool = False,
     cache_dir: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    test_split: float = 0.0,
 ) -> Dataset:
     """Load `source` (`digits`, a class folder or a .npz file) fitted to `input_shape` (H, W, C).
 
     Args:
         val_split: fraction of the training images held out for validation when the source has
             no validation split; 0 (or too few images to hold any out) gives no validation set.
-        seed: picks which images are held out for validation.
+        seed: picks which images are held out for validation and testing.
         skip_bad_files: train without unreadable images instead of reporting them as an error.
         cache_dir: where decoded folders are cached; default `$CNN_ARCH_CACHE_DIR/datasets`, else
             `$XDG_CACHE_HOME/cnn-arch/datasets`, else `~/.cache/cnn-arch/datasets`.
         progress: called as `progress(stage, done, total)` while a folder's files are read for its
             cache key (`stage` "hashing") and decoded ("decoding"), for a progress bar.
+        test_split: fraction of the training images held out for testing when the source has no test
+            split (before the validation images are held out of the rest).
 
     Raises:
         DataError: the data is missing, unreadable, inconsistent, cannot fit `input_shape`, or
@@ -123,6 +126,7 @@ def load_dataset(
             source,
             input_shape,
             val_split=val_split,
+            test_split=test_split,
             seed=seed,
             skip_bad_files=skip_bad_files,
             cache_dir=cache_dir,
@@ -138,6 +142,7 @@ def _load(
     input_shape: tuple[int, int, int],
     *,
     val_split: float,
+    test_split: float,
     seed: int,
     skip_bad_files: bool,
     cache_dir: str | Path | None,
@@ -152,7 +157,9 @@ def _load(
         return load_digits(input_shape, val_split=val_split, seed=seed)
     if source.startswith(HUB_PREFIX):
         # `datasets` (pyarrow, pandas: slow to import, an optional extra) is imported only here, by load_hub.
-        return load_hub(source, input_shape, val_split=val_split, seed=seed, skip_bad_files=skip_bad_files)
+        return load_hub(
+            source, input_shape, val_split=val_split, test_split=test_split, seed=seed, skip_bad_files=skip_bad_files
+        )
     path = Path(source).expanduser()
     if path.is_dir():
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -161,13 +168,14 @@ def _load(
             path,
             input_shape,
             val_split=val_split,
+            test_split=test_split,
             seed=seed,
             skip_bad_files=skip_bad_files,
             cache_dir=cache,
             progress=progress,
         )
     if path.is_file() and path.suffix.lower() == ".npz":
-        return load_npz(source, path, input_shape, val_split=val_split, seed=seed)
+        return load_npz(source, path, input_shape, val_split=val_split, test_split=test_split, seed=seed)
     if path.exists():
         raise DataError(source, "is neither a folder nor a .npz file", hint=_ACCEPTED_SOURCES)
     raise DataError(source, "no such file or folder, and not a built-in dataset", hint=_ACCEPTED_SOURCES)

@@ -22,14 +22,22 @@ class CheckCache:
     """The remembered check of one folder, split and input shape; the files are hashed on creation."""
 
     def __init__(
-        self, root: Path, listing: FolderListing, input_shape: Shape, *, val_split: float, seed: int, progress=None
+        self,
+        root: Path,
+        listing: FolderListing,
+        input_shape: Shape,
+        *,
+        val_split: float,
+        seed: int,
+        progress=None,
+        test_split: float = 0.0,
     ) -> None:
         name = hashlib.sha256(f"{os.path.realpath(root)}:{input_shape}".encode()).hexdigest()[:32]
         self.path = folders.default_cache_dir() / f"stream-check-{name}.json"
         paths = [file.path for files in listing.files.values() for file in files]
         contents = folders._cache_key(listing, folders._content_digests(paths, progress), input_shape)
         # The split decides which images the fingerprint covers, in which order.
-        self.key = hashlib.sha256(json.dumps([FORMAT, contents, val_split, seed]).encode()).hexdigest()
+        self.key = hashlib.sha256(json.dumps([FORMAT, contents, val_split, seed, test_split]).encode()).hexdigest()
 
     def read(self) -> tuple[list[tuple[str, str]], str | None] | None:
         """(the files decoding found bad, the fingerprint of the usable ones or None when not known yet),

@@ -18,6 +18,8 @@ DIGITS_TEST_FRACTION = 0.2
 DIGITS_TEST_SEED = 0
 DIGITS_COUNT = 1797  # in scikit-learn's copy, checked against memory before it is loaded
 
+TEST_STREAM = 1  # the held-out test split's random stream beside the seed (the validation split's is the seed alone)
+
 Split = tuple[np.ndarray, np.ndarray]  # (images, labels)
 
 
@@ -35,6 +37,7 @@ class Dataset:
     fingerprint: str
     source: str
     skipped: tuple[str, ...]
+    held_out: tuple[str, ...] = ()  # the splits ("val", "test") held out of the training images here
 
     @property
     def num_classes(self) -> int:
@@ -69,19 +72,25 @@ def assemble(
     *,
     val_split: float,
     seed: int,
+    test_split: float = 0.0,
     skipped: tuple[str, ...] = (),
 ) -> Dataset:
-    """The Dataset of these splits, with `val_split` of `train` held out when there is no `val`."""
+    """The Dataset of these splits, with `test_split` of `train` held out when there is no `test` and
+    `val_split` of the rest when there is no `val` (see `hold_out`)."""
     if len(class_names) < 2:
         raise DataError(
             source,
             f"found only one class ({', '.join(class_names)}); a classifier needs at least two",
             hint="add the images of the other classes",
         )
-    if val is None and val_split > 0:
-        keep, held = stratified_split(train[1], val_split, np.random.default_rng(seed))
-        if held.size:
-            train, val = take(train, keep), take(train, held)
+    keep, held_val, held_test = hold_out(
+        train[1], val_split=val_split if val is None else 0, test_split=test_split if test is None else 0, seed=seed
+    )
+    if held_val is not None:
+        val = take(train, held_val)
+    if held_test is not None:
+        test = take(train, held_test)
+    train = take(train, keep) if len(keep) != len(train[1]) else train
     splits = {"train": train, "val": val, "test": test}
     return Dataset(
         x_train=train[0],
@@ -94,11 +103,33 @@ def assemble(
         fingerprint=_fingerprint(class_names, splits),
         source=source,
         skipped=skipped,
+        held_out=tuple(name for name, held in (("val", held_val), ("test", held_test)) if held is not None),
     )
 
 
 def take(split: Split, indices: np.ndarray) -> Split:
     return split[0][indices], split[1][indices]
+
+
+def hold_out(
+    labels: np.ndarray, *, val_split: float, test_split: float, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Indices (train, validation, test) into a training split's `labels`: first `test_split` of the
+    images is held out for testing, then `val_split` of the rest for validation, each stratified and
+    seeded (a 0 share, or too few images, holds out none: None). The test images are drawn from their
+    own random stream, so the validation images of a seed do not depend on whether a test split is
+    held out."""
+    keep = np.arange(len(labels))
+    test = val = None
+    if test_split > 0:
+        kept, held = stratified_split(labels, test_split, np.random.default_rng([seed, TEST_STREAM]))
+        if held.size:
+            keep, test = kept, held
+    if val_split > 0:
+        kept, held = stratified_split(labels[keep], val_split, np.random.default_rng(seed))
+        if held.size:
+            keep, val = keep[kept], keep[held]
+    return keep, val, test
 
 
 def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

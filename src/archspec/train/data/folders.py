@@ -66,6 +66,7 @@ def load_folder(
     seed: int,
     skip_bad_files: bool,
     cache_dir: Path,
+    test_split: float = 0.0,
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> Dataset:
@@ -89,6 +90,7 @@ def load_folder(
         test if test is not None and len(test[1]) else None,
         val_split=val_split,
         seed=seed,
+        test_split=test_split,
         skipped=tuple(f"{path}: {reason}" for path, reason in bad),
     )
 

@@ -16,7 +16,7 @@ import numpy as np
 import PIL
 
 from archspec.errors import DataError
-from archspec.train.data.dataset import Dataset, assemble, classes_without_images, stratified_split
+from archspec.train.data.dataset import Dataset, assemble, classes_without_images, hold_out
 from archspec.train.data.images import Shape, UnusableImage, decode_image
 from archspec.train.data.memory import check_decoded_size
 
@@ -116,6 +116,7 @@ class HubSplits:
     val: HubSource | None
     test: HubSource | None
     fingerprint: str
+    held_out: tuple[str, ...] = ()  # as `Dataset.held_out`
 
     @property
     def sources(self) -> dict[str, HubSource]:
@@ -143,11 +144,11 @@ def parse_hub_source(source: str) -> tuple[str, str | None]:
     return name, config or None
 
 
-def open_hub(source: str, input_shape: Shape, *, val_split: float, seed: int) -> HubSplits:
+def open_hub(source: str, input_shape: Shape, *, val_split: float, seed: int, test_split: float = 0.0) -> HubSplits:
     """Load (download or find cached) the dataset of `source` without decoding any image.
 
-    Without a validation split, `val_split` of the training rows is held out, stratified and seeded as
-    for every other source.
+    Without a validation (test) split, `val_split` (`test_split`) of the training rows is held out,
+    stratified and seeded as for every other source (`dataset.hold_out`).
     """
     datasets = _import_datasets(source)
     name, config = parse_hub_source(source)
@@ -164,12 +165,20 @@ def open_hub(source: str, input_shape: Shape, *, val_split: float, seed: int) ->
             sources[split] = labelled
     if "train" not in sources:
         raise DataError(source, f"its `{splits['train'].split}` split holds no rows", hint="pick a dataset with images")
-    train, val = sources["train"], sources.get("val")
-    held_out = val is None and val_split > 0
-    if held_out:
-        keep, held = stratified_split(train.labels, val_split, np.random.default_rng(seed))
-        if held.size:
-            train, val = train.subset(keep), train.subset(held)
+    train, val, test = sources["train"], sources.get("val"), sources.get("test")
+    asked_val = val is None and val_split > 0
+    keep, held_val, held_test = hold_out(
+        train.labels,
+        val_split=val_split if asked_val else 0,
+        test_split=0 if test is not None else test_split,
+        seed=seed,
+    )
+    if held_val is not None:
+        val = train.subset(held_val)
+    if held_test is not None:
+        test = train.subset(held_test)
+    if len(keep) != len(train):
+        train = train.subset(keep)
     described = {
         "version": FINGERPRINT_VERSION,
         "pillow": PIL.__version__,
@@ -181,15 +190,20 @@ def open_hub(source: str, input_shape: Shape, *, val_split: float, seed: int) ->
         "input_shape": list(input_shape),
         # `_fingerprint` is datasets' own hash of a split: it changes with the hub revision or local files.
         "splits": {split: [rows._fingerprint, rows.num_rows] for split, rows in splits.items()},
-        "held_out": [val_split, seed] if held_out else None,
+        "held_out": [val_split, seed] if asked_val else None,
+        # Only when a test split was held out: the fingerprints of earlier runs stay what they were.
+        **({"held_out_test": [test_split, seed]} if held_test is not None else {}),
     }
     fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
-    return HubSplits(source, class_names, train, val, sources.get("test"), fingerprint)
+    held = tuple(name for name, indices in (("val", held_val), ("test", held_test)) if indices is not None)
+    return HubSplits(source, class_names, train, val, test, fingerprint, held)
 
 
-def load_hub(source: str, input_shape: Shape, *, val_split: float, seed: int, skip_bad_files: bool) -> Dataset:
+def load_hub(
+    source: str, input_shape: Shape, *, val_split: float, seed: int, skip_bad_files: bool, test_split: float = 0.0
+) -> Dataset:
     """The dataset of `source` decoded into memory (for data that fits: checked against the host's memory)."""
-    hub = open_hub(source, input_shape, val_split=val_split, seed=seed)
+    hub = open_hub(source, input_shape, val_split=val_split, seed=seed, test_split=test_split)
     check_decoded_size(source, sum(len(split) for split in hub.sources.values()), input_shape)
     decoded, bad = {}, []
     for name, split in hub.sources.items():
@@ -209,7 +223,7 @@ def load_hub(source: str, input_shape: Shape, *, val_split: float, seed: int, sk
         skipped=tuple(f"{where}: {reason}" for where, reason in bad),
     )
     # The fingerprint of the dataset's own identity, which the streaming path can give without decoding.
-    return dataclasses.replace(dataset, fingerprint=hub.fingerprint)
+    return dataclasses.replace(dataset, fingerprint=hub.fingerprint, held_out=hub.held_out)
 
 
 def _decode_split(split: HubSource, bad: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:

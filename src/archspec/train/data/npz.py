@@ -41,7 +41,9 @@ _NPZ_HINT = (
 )
 
 
-def load_npz(source: str, path: Path, input_shape: Shape, *, val_split: float, seed: int) -> Dataset:
+def load_npz(
+    source: str, path: Path, input_shape: Shape, *, val_split: float, seed: int, test_split: float = 0.0
+) -> Dataset:
     headers = _read_npz_headers(source, path)
     pairs = _check_npz_layout(source, headers)
     wanted = [name for pair in pairs.values() for name in pair]
@@ -67,6 +69,7 @@ def load_npz(source: str, path: Path, input_shape: Shape, *, val_split: float, s
         fitted.get("test"),
         val_split=val_split,
         seed=seed,
+        test_split=test_split,
     )
 
 

@@ -19,7 +19,7 @@ _SCAN_IMAGES = 1024
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip member's local header: signature ... name and extra lengths
 
 
-def stream_npz(source: str, path: Path, input_shape: Shape, *, val_split: float, seed: int):
+def stream_npz(source: str, path: Path, input_shape: Shape, *, val_split: float, seed: int, test_split: float = 0.0):
     """The .npz at `path` as a `stream.Streamed` dataset, every image read once up front (to check its
     values and to fingerprint it), as `load_npz` would hold it."""
     from archspec.train.data import stream
@@ -35,7 +35,9 @@ def stream_npz(source: str, path: Path, input_shape: Shape, *, val_split: float,
     class_names = npz._npz_class_names(
         source, arrays.get("class_names"), {split: (None, images.labels) for split, images in sources.items()}
     )
-    return stream._check(source, sources, class_names, val_split=val_split, seed=seed, strict=True)[0]
+    return stream._check(
+        source, sources, class_names, val_split=val_split, test_split=test_split, seed=seed, strict=True
+    )[0]
 
 
 class NpzImages:

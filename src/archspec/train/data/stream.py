@@ -32,7 +32,7 @@ import numpy as np
 from archspec.errors import DataError, UserError
 from archspec.summary import human_bytes
 from archspec.train.data.check_cache import CheckCache
-from archspec.train.data.dataset import stratified_split
+from archspec.train.data.dataset import hold_out
 from archspec.train.data.images import Shape, UnusableImage, decode_image
 from archspec.train.data.listing import FolderListing
 
@@ -154,6 +154,7 @@ class Streamed:
     source: str
     skipped: tuple[str, ...] = ()
     input_shape: Shape = (0, 0, 0)
+    held_out: tuple[str, ...] = ()  # as `Dataset.held_out`
     x_train: None = field(default=None, init=False)
     x_val: None = field(default=None, init=False)
     x_test: None = field(default=None, init=False)
@@ -172,6 +173,7 @@ def stream_folder(
     seed: int,
     skip_bad_files: bool,
     progress=None,
+    test_split: float = 0.0,
 ) -> Streamed:
     """The folder of `listing` as a Streamed dataset, every file checked (and the bad ones reported)
     before training starts, exactly as `folders.load_folder` reports them."""
@@ -187,9 +189,15 @@ def stream_folder(
         for split, files in listing.files.items()
     }
     cache = CheckCache(
-        Path(source).expanduser(), listing, input_shape, val_split=val_split, seed=seed, progress=progress
+        Path(source).expanduser(),
+        listing,
+        input_shape,
+        val_split=val_split,
+        test_split=test_split,
+        seed=seed,
+        progress=progress,
     )
-    split = {"class_names": listing.class_names, "val_split": val_split, "seed": seed}
+    split = {"class_names": listing.class_names, "val_split": val_split, "test_split": test_split, "seed": seed}
     if (known := cache.read()) is not None:
         decoded_bad, fingerprint = known
     else:
@@ -230,7 +238,7 @@ def stream_hub(hub, *, skip_bad_files: bool, progress=None) -> Streamed:
         hubs.check_every_class_trained(hub.source, hub.class_names, sources["train"].labels)
         streamed, _, _ = _check(hub.source, sources, hub.class_names, val_split=0, seed=0)
         streamed = replace(streamed, skipped=tuple(f"{where}: {reason}" for where, reason in bad))
-    return replace(streamed, fingerprint=hub.fingerprint)
+    return replace(streamed, fingerprint=hub.fingerprint, held_out=hub.held_out)
 
 
 def streamed_from_sources(
@@ -282,7 +290,7 @@ class Subset:
 
 
 def _check(
-    source, root_sources, class_names, *, val_split, seed, strict=False, progress=None, fingerprint=None
+    source, root_sources, class_names, *, val_split, seed, test_split=0.0, strict=False, progress=None, fingerprint=None
 ) -> tuple[Streamed, list, dict[str, set[int]]]:
     """Split as `dataset.assemble` does, decode every image once in the split's order to find the bad
     ones and compute `dataset._fingerprint` without holding the images; (dataset, bad files as
@@ -290,14 +298,22 @@ def _check(
     earlier check of the same files), nothing is read."""
     train = root_sources["train"]
     splits = {name: src for name, src in root_sources.items() if name != "train" and len(src)}
-    if "val" not in splits and val_split > 0:
-        keep, held = stratified_split(train.labels, val_split, np.random.default_rng(seed))
-        if held.size:
-            splits["val"] = train.subset(held)
-            train = train.subset(keep)
+    keep, held_val, held_test = hold_out(
+        train.labels,
+        val_split=0 if "val" in splits else val_split,
+        test_split=0 if "test" in splits else test_split,
+        seed=seed,
+    )
+    if held_val is not None:
+        splits["val"] = train.subset(held_val)
+    if held_test is not None:
+        splits["test"] = train.subset(held_test)
+    if len(keep) != len(train):
+        train = train.subset(keep)
     ordered = {"train": train, **{name: splits[name] for name in ("val", "test") if name in splits}}
+    held = tuple(name for name, indices in (("val", held_val), ("test", held_test)) if indices is not None)
     if fingerprint is not None:
-        return _streamed(source, ordered, class_names, fingerprint, train), [], {}
+        return _streamed(source, ordered, class_names, fingerprint, train, held), [], {}
     digest = hashlib.sha256(json.dumps(class_names).encode())
     bad: list[tuple[str, str]] = []
     bad_at: dict[str, set[int]] = {}
@@ -319,10 +335,10 @@ def _check(
         labels = np.ascontiguousarray(split.labels, dtype=np.int32)
         digest.update(f"{name}:{labels.dtype.str}:{labels.shape}".encode())
         digest.update(labels)
-    return _streamed(source, ordered, class_names, digest.hexdigest(), train), bad, bad_at
+    return _streamed(source, ordered, class_names, digest.hexdigest(), train, held), bad, bad_at
 
 
-def _streamed(source, ordered, class_names, fingerprint, train) -> Streamed:
+def _streamed(source, ordered, class_names, fingerprint, train, held_out) -> Streamed:
     return Streamed(
         sources=ordered,
         y_train=ordered["train"].labels,
@@ -332,6 +348,7 @@ def _streamed(source, ordered, class_names, fingerprint, train) -> Streamed:
         fingerprint=fingerprint,
         source=source,
         input_shape=_shape_of(train),
+        held_out=held_out,
     )
 
 
