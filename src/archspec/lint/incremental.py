@@ -27,6 +27,7 @@ from archspec.lint.engine import (
     _finding,
     _suppressed,
     index_statement,
+    usual_activation,
 )
 from archspec.source import SourceText
 
@@ -169,13 +170,11 @@ class _Context(Context):
 
     def usual_activation(self) -> str:
         if self._usual is None:
-            infos, known_only = self._infos, self._known_only
-            counts = Counter(
-                n.kind
-                for n in self.nodes
-                if self.is_activation(n) and not n.layer.probability_output and (not known_only or infos[n.id])
-            )
-            self._usual = counts.most_common(1)[0][0] if counts else "relu"
+            if self._known_only:  # the known layers only, as `lint_known` sees them
+                kinds = Counter(n.kind for n, info in zip(self.nodes, self._infos) if info is not None)
+            else:
+                kinds = Counter(n.kind for n in self.nodes)
+            self._usual = usual_activation(kinds)
         if self.record is not None:
             self.record.usual = self._usual
         return self._usual

@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 from lsprotocol import types
@@ -38,6 +39,8 @@ from cnn_arch.server.documents import Document
 from cnn_arch.server.model_files import ModelFileAnalysis
 
 SECTION = "cnn-arch"
+BURST_GAP = 0.02  # s: changes closer than this are a burst (typing is ~100 ms a key; a paste or replay is faster)
+PUBLISH_WAIT = 0.002  # s: in a burst, how long an analysis waits for the reader thread before publishing
 logger = logging.getLogger(__name__)
 
 
@@ -80,6 +83,8 @@ class SpecServer(LanguageServer):
         self.initialized = False
         self.inbox: collections.deque = collections.deque()
         self.received: collections.Counter = collections.Counter()  # didChanges read, per document (reader thread)
+        self.changed_at: dict[str, float] = {}  # when each document's last change was applied (monotonic)
+        self.bursting: dict[str, bool] = {}  # whether it came within BURST_GAP of the one before
         self.handled: collections.Counter = collections.Counter()  # didChanges applied (main thread)
 
     def configure(self, options) -> None:
@@ -133,6 +138,9 @@ class SpecServer(LanguageServer):
             document.change(start, end, text, encoding)
         document.version = version
         self.dirty[uri] = None
+        now = time.monotonic()
+        self.bursting[uri] = now - self.changed_at.get(uri, 0.0) < BURST_GAP
+        self.changed_at[uri] = now
 
     def close(self, uri: str) -> None:
         for store in (self.documents, self.analyses, self.caches, self.dirty):
@@ -163,6 +171,11 @@ class SpecServer(LanguageServer):
             analysis = Analysis(document.text, name, settings, self.analyses.get(uri), self.caches.get(uri), check)
         self.analyses[uri] = analysis
         self.dirty.pop(uri, None)
+        if cancellable and self.bursting.get(uri) and not self.superseded(uri):
+            # Changes are coming faster than they are analysed: the next may be in the pipe, read as soon as
+            # the reader thread runs (the interpreter lock, the machine's load): let it, before publishing
+            # a version that may already be stale.
+            time.sleep(PUBLISH_WAIT)
         if not self.superseded(uri):
             found = diag.diagnostics(analysis, uri, self.workspace.position_codec, config_error)
             self.text_document_publish_diagnostics(
