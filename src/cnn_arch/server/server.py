@@ -39,7 +39,7 @@ from cnn_arch.server.documents import Document
 from cnn_arch.server.model_files import ModelFileAnalysis
 
 SECTION = "cnn-arch"
-BURST_GAP = 0.02  # s: changes closer than this are a burst (typing is ~100 ms a key; a paste or replay is faster)
+BURST_GAP = 0.02  # s: a burst goes on while changes come closer than this (typing is ~100 ms a key)
 PUBLISH_WAIT = 0.002  # s: in a burst, how long an analysis waits for the reader thread before publishing
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class SpecServer(LanguageServer):
         self.inbox: collections.deque = collections.deque()
         self.received: collections.Counter = collections.Counter()  # didChanges read, per document (reader thread)
         self.changed_at: dict[str, float] = {}  # when each document's last change was applied (monotonic)
-        self.bursting: dict[str, bool] = {}  # whether it came within BURST_GAP of the one before
+        self.bursting: dict[str, bool] = {}  # whether its last changes came as a burst (see `apply_changes`)
+        self.dirty_since: set[str] = set()  # documents changed since their last analysis began
         self.handled: collections.Counter = collections.Counter()  # didChanges applied (main thread)
 
     def configure(self, options) -> None:
@@ -139,12 +140,17 @@ class SpecServer(LanguageServer):
         document.version = version
         self.dirty[uri] = None
         now = time.monotonic()
-        self.bursting[uri] = now - self.changed_at.get(uri, 0.0) < BURST_GAP
+        # a burst begins with several changes read between two analyses, and lasts while they keep coming
+        # (an editor waiting for each change's diagnostics, or a person typing, sends one at a time)
+        recent = now - self.changed_at.get(uri, 0.0) < BURST_GAP
+        self.bursting[uri] = uri in self.dirty_since or (recent and self.bursting.get(uri, False))
+        self.dirty_since.add(uri)
         self.changed_at[uri] = now
 
     def close(self, uri: str) -> None:
-        for store in (self.documents, self.analyses, self.caches, self.dirty):
+        for store in (self.documents, self.analyses, self.caches, self.dirty, self.changed_at, self.bursting):
             store.pop(uri, None)
+        self.dirty_since.discard(uri)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     # --- analysis -------------------------------------------------------------------------------
@@ -171,6 +177,7 @@ class SpecServer(LanguageServer):
             analysis = Analysis(document.text, name, settings, self.analyses.get(uri), self.caches.get(uri), check)
         self.analyses[uri] = analysis
         self.dirty.pop(uri, None)
+        self.dirty_since.discard(uri)
         if cancellable and self.bursting.get(uri) and not self.superseded(uri):
             # Changes are coming faster than they are analysed: the next may be in the pipe, read as soon as
             # the reader thread runs (the interpreter lock, the machine's load): let it, before publishing
