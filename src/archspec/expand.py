@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from archspec.errors import MAX_ERRORS, ErrorLimit, Note, Span, SpecError
+from archspec.errors import MAX_ERRORS, ErrorLimit, Note, Span, SpecError, detached
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
 from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unknown
@@ -124,7 +124,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         except SpecError as error:
             if not self.recover:
                 raise
-            self.errors.append(error)
+            self.errors.append(detached(error))
             current, rest = UNKNOWN, body[1:] if body and _is_input(body[0]) else body
             self.failed = True
         except Unknown:  # the `input` line is broken
@@ -137,7 +137,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
             except SpecError as error:
                 if not self.recover:
                     raise
-                self.errors.append(error)
+                self.errors.append(detached(error))
             else:
                 self._reached(output)
         scopes, names = self._graph_parts(top)
@@ -171,7 +171,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
             except SpecError as error:
                 if not self.recover:
                     raise
-                self.errors.append(error)
+                self.errors.append(detached(error))
                 if definition.name not in found:
                     self.broken_defs.add(definition.name)
                 continue
@@ -221,7 +221,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         try:
             return self._statement(statement, current, ctx)
         except SpecError as error:
-            self.errors.append(error)
+            self.errors.append(detached(error))
             self.exhausted = self.work > MAX_WORK or len(self.nodes) >= MAX_NODES or len(self.errors) >= MAX_ERRORS
         except Unknown:
             pass

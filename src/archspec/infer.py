@@ -310,7 +310,7 @@ def _retype_nodes(
 
 
 def _type_nodes(graph: Graph, ids: range, infos: list, errors: list, total: list[int]) -> None:
-    from archspec.errors import SpecError
+    from archspec.errors import SpecError, detached
 
     nodes = graph.nodes
     for index in ids:
@@ -321,7 +321,7 @@ def _type_nodes(graph: Graph, ids: range, infos: list, errors: list, total: list
             try:
                 info = _infer_node(graph, node, inputs)
             except SpecError as error:
-                errors.append(error)
+                errors.append(detached(error))
             else:
                 total[0] += info.params
                 if total[0] > MAX_PARAMS and total[0] - info.params <= MAX_PARAMS:
