@@ -46,6 +46,8 @@ class DeepPlainStack(Rule):
 
     def check(self, ctx):
         nodes = ctx.nodes
+        if any(node.layer.residual for node in nodes):  # the usual shortcut, found without the depths
+            return
         depth = [0] * len(nodes)
         for node in nodes:
             depth[node.id] = max((depth[i] for i in node.inputs), default=0) + int(node.layer.has_kernel)
