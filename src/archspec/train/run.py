@@ -78,7 +78,8 @@ def locked(run_dir: Path, primary: bool = True):
     """Hold the run folder's lock while training writes it: a second training on the same folder is
     refused at once. The lock is the kernel's (flock), so it is released on any exit, kill -9 too.
     Only process 0 of a multi-process run takes it (the others write nothing). A folder made here
-    and left empty (the run was refused before it wrote anything) is removed again."""
+    and left empty (the run was refused before it wrote anything), or made here by a run stopped
+    before its first step (an exception with a true `nothing_saved`), is removed again."""
     if not primary:
         yield
         return
@@ -99,11 +100,19 @@ def locked(run_dir: Path, primary: bool = True):
         ) from None
     except OSError as error:
         raise PathError(str(run_dir), f"cannot create the run folder ({error.strerror})") from None
+    stopped_early = False
     try:
         yield
+    except BaseException as error:
+        stopped_early = getattr(error, "nothing_saved", False) is True
+        raise
     finally:
         lock.release()
-        if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+        if created and stopped_early:
+            # Stopped before the first step: the folder holds only what the set-up wrote (the
+            # config, empty logs); "nothing to save" leaves no folder behind.
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
             # Refused before anything was written: leave no empty folder behind.
             (run_dir / LOCK_FILE).unlink()
             run_dir.rmdir()
