@@ -60,6 +60,7 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
     import jax
     import jax.numpy as jnp
 
+    from archspec.gradients import plain_lax
     from archspec.train.inference import load_run, scores_function
 
     trained = load_run(run_dir, which)
@@ -71,13 +72,14 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
     quiet = _DropMessage("BatchNorm exported with use_running_average=False")
     logging.getLogger().addFilter(quiet)
     try:
-        proto = to_onnx(
-            scores_function(trained),
-            [spec],
-            model_name=Path(run_dir).name or "cnn_arch_model",
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-        )
+        with plain_lax():  # one Conv and one MaxPool per layer, not the CPU training's rewrites
+            proto = to_onnx(
+                scores_function(trained),
+                [spec],
+                model_name=Path(run_dir).name or "cnn_arch_model",
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+            )
     except (NotImplementedError, ValueError, TypeError) as error:
         raise UserError(f"jax2onnx could not convert this model: {error}") from None
     finally:

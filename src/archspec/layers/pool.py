@@ -64,12 +64,9 @@ class MaxPool(_Pool):
     summary = "max pooling: `maxpool K` (stride defaults to K)"
 
     def apply(self, module, attrs, xs, *, train):
-        from flax import nnx
+        from archspec.gradients import max_pool
 
-        # Keywords: jax2onnx's ONNX export replaces these functions with keyword-only versions.
-        return nnx.max_pool(
-            xs[0], window_shape=attrs["size"], strides=self._stride(attrs), padding=self._flax_padding(attrs)
-        )
+        return max_pool(xs[0], attrs["size"], self._stride(attrs), self._flax_padding(attrs))
 
 
 @layer
