@@ -1,5 +1,6 @@
-"""What JAX runs on (backend, devices, their memory, processes), and the warning for a GPU that the
-system has but JAX does not use. Only `describe` imports JAX: the detection itself is cheap."""
+"""What JAX runs on (backend, devices, their memory, processes), the warning for a GPU that the
+system has but JAX does not use, and the default of one JAX CPU device per usable core. Only
+`describe` imports JAX: the rest is cheap."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# XLA's flag for the number of CPU devices, and JAX's variable for its `jax_num_cpu_devices` setting:
+# either, set by the user, decides how many CPU devices JAX makes.
+HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+HOST_DEVICES_VARIABLE = "JAX_NUM_CPU_DEVICES"
+# cgroup v2's CPU quota ("max 100000" or "200000 100000": quota and period in microseconds).
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 # Module global so that tests can point it elsewhere; NVIDIA's kernel driver creates it.
 NVIDIA_DRIVER = Path("/proc/driver/nvidia")
 CUDA_EXTRA = "cuda"  # pyproject.toml's extras, following JAX's own (`jax[cuda12]`, `jax[tpu]`)
@@ -48,6 +55,38 @@ class Report:
             "devices": [device.__dict__ for device in self.devices],
             "warning": self.warning,
         }
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, cpusets), capped by a cgroup CPU
+    quota (a container given 2 CPUs of a 64-core host gets 2)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, int(quota) // int(period))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def spread_over_cores(environ: dict[str, str] | None = None) -> int | None:
+    """Ask JAX for one CPU device per usable core, so that `train`, `evaluate` and `predict` split each
+    batch over every core: XLA:CPU runs a convolution on one core, while separate devices run their
+    parts of the batch at once. Call before JAX starts its CPU backend (JAX reads XLA_FLAGS then);
+    a device count the user gave (in XLA_FLAGS or JAX_NUM_CPU_DEVICES) wins. Returns the count
+    asked for, or None when left as it was."""
+    environ = os.environ if environ is None else environ
+    if HOST_DEVICES_FLAG in environ.get("XLA_FLAGS", "") or environ.get(HOST_DEVICES_VARIABLE, "").strip():
+        return None
+    cores = usable_cores()
+    if cores == 1:
+        return None
+    environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}={cores}".strip()
+    return cores
 
 
 def visible_gpu(environ: dict[str, str] | None = None) -> str | None:

@@ -69,6 +69,7 @@ class Prepared:
         dataset = self.dataset
         return {
             "devices": self.devices,
+            "devices_available": jax.device_count(),
             "processes": jax.process_count(),
             "platform": jax.default_backend(),
             "train_images": len(dataset.y_train),
@@ -96,7 +97,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     dataset, data_line = loading.load_data(config, typed, progress)
     streamed = dataset.x_train is None
     task = make_task(typed, dataset, config.label_smoothing)
-    mesh = mesh if mesh is not None else distributed.make_mesh()
+    mesh = mesh if mesh is not None else distributed.mesh_for_batch(config.batch_size)
     devices = mesh.devices.size
     steps_per_epoch = _steps_per_epoch(config, len(dataset.y_train), devices)
     memory.check_training_fits(typed, dataset, config)
@@ -106,7 +107,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         run.check_fresh(workdir)
         distributed.barrier("run folder checked")  # every process looked before process 0 writes
         if primary:
-            run.create(workdir, config, dataset)
+            run.create(workdir, config, dataset, devices)
 
     replicated = distributed.replicated(mesh)
     schedule = steps.make_schedule(config, steps_per_epoch)

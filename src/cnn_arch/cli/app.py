@@ -69,8 +69,12 @@ def _root(
 
 
 def main() -> None:
+    from archspec.devices import spread_over_cores
     from archspec.errors import UserError
 
+    # Before any command starts JAX (train, evaluate, predict, compare, devices, export): on a CPU, one
+    # JAX device per core, over which the batch is split. The user's own device count wins.
+    spread_over_cores()
     try:
         app()  # standalone mode: typer handles its own usage errors (exit 2) and Ctrl-C
     except UserError as error:
