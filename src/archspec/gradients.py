@@ -10,6 +10,9 @@ Measured on XLA:CPU (JAX 0.10; figures in docs/performance.md):
   which XLA:CPU runs in its slow generic loop. Here it is the output gradient times the kernel (one
   matrix product for all taps), each tap's share put back at its stride by a `pad` with interior
   zeros, and the shares summed.
+- A convolution whose input is smaller than its window (ResNet's last stage at 64x64 input: 3x3 on
+  2x2) has its operands swapped by XLA's simplifier, and the swapped one runs in the generic loop
+  (40x slower). Here the input is padded beforehand, and the input gradient goes by taps as above.
 - Max pooling's gradient is a `select_and_scatter` fed by index arrays as large as the input, the
   largest cost of a small CNN's step. Here each window position is compared with the window's
   maximum in order, the first match takes the gradient (as XLA's and PyTorch's own), and the
@@ -179,15 +182,26 @@ def _depthwise(x: jax.Array, groups: int) -> bool:
 
 
 def _xla_conv(x, w, geometry: Geometry, groups: int):
+    pads = geometry.pads
+    if _smaller_than_window(x.shape[1:3], geometry):
+        # XLA swaps the operands of a convolution whose input is smaller than its window and runs the
+        # swapped one in its generic loop (40x slower for a 3x3 conv on a 2x2 map); padding beforehand,
+        # where XLA cannot fold the padding back in, keeps the input the larger operand.
+        x = lax.optimization_barrier(_pad(x, geometry))
+        pads = ((0, 0), (0, 0))
     return lax.conv_general_dilated(
         x,
         w,
         geometry.strides,
-        geometry.pads,
+        pads,
         rhs_dilation=geometry.dilation,
         dimension_numbers=NHWC,
         feature_group_count=groups,
     )
+
+
+def _smaller_than_window(size: tuple[int, int], geometry: Geometry) -> bool:
+    return size[0] * size[1] < geometry.kernel[0] * geometry.kernel[1]
 
 
 def _conv_forward(x, w, geometry, groups):
@@ -198,10 +212,10 @@ def _conv_backward(geometry: Geometry, groups: int, residuals, g):
     x, w = residuals
     if _depthwise(x, groups):
         return _depthwise_input_grad(w, g, geometry, x.shape), _depthwise_weight_grad(x, g, geometry, w.shape)
-    if geometry.strides == (1, 1):
+    if geometry.strides == (1, 1) and not _smaller_than_window(g.shape[1:3], geometry):
         dx = jax.vjp(lambda x: _xla_conv(x, w, geometry, groups), x)[1](g)[0]
-    else:
-        dx = _strided_input_grad(w, g, geometry, groups, x.shape)
+    else:  # XLA's would be a convolution of the zero-dilated gradient, or a swapped one
+        dx = _tap_input_grad(w, g, geometry, groups, x.shape)
     dw = jax.vjp(lambda w: _xla_conv(x, w, geometry, groups), w)[1](g)[0]
     return dx, dw
 
@@ -209,9 +223,9 @@ def _conv_backward(geometry: Geometry, groups: int, residuals, g):
 conv.defvjp(_conv_forward, _conv_backward)
 
 
-def _strided_input_grad(w, g, geometry: Geometry, groups: int, shape) -> jax.Array:
-    """dx of a strided convolution: g times every tap's weights in one product, each tap's share
-    put back at the input pixels it read."""
+def _tap_input_grad(w, g, geometry: Geometry, groups: int, shape) -> jax.Array:
+    """dx as g times every tap's weights in one product, each tap's share put back at the input
+    pixels it read (strided, or cut where it read padding)."""
     h, wi = shape[1:3]
     kh, kw, cg, f = w.shape
     fg = f // groups
