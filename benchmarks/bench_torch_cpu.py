@@ -5,6 +5,7 @@
     python benchmarks/bench_torch_cpu.py --models cifar-bn --rounds 5
     python benchmarks/bench_torch_cpu.py --contenders cnn-arch,torch-cl
     python benchmarks/bench_torch_cpu.py --smoke                  # a tiny model in seconds (the CI test)
+    python benchmarks/bench_torch_cpu.py --startup                # time to the first step instead
 
 - `cnn-arch`: the real command, `python -m cnn_arch train SPEC --data DATA.npz ...`, with its defaults
   (AdamW, every core of this machine as `train` chooses, the compilation cache in a folder of the run).
@@ -20,6 +21,12 @@ Every contender runs in a fresh process, one at a time, in rounds (A, B, C, A, B
 `--epochs` epochs and its rate is the median of the epochs after the first (compilation, warm-up).
 The table gives the median over the rounds, the ratio to PyTorch channels-last, and the machine's
 load average around each run: on a shared machine the ratios, not the absolute rates, are the figures.
+
+`--startup` times, instead, a fresh process from its start to the end of its first training step (an
+epoch of one step: `metrics.jsonl`'s first row for `cnn-arch train` with its default output, a line
+the PyTorch worker prints): `cnn-arch` with an empty compilation cache (cold), with the cache the
+cold run filled (warm), and with that cache but the spec changed (the first convolution 8 filters
+wider: everything is compiled again), beside PyTorch eager channels-last.
 
 Models (issue 24): gap-head 32x32x1 at batch 32 on digits; a CIFAR-style BatchNorm net (specs/cifar-bn.arch)
 32x32x3 at batch 64; resnet50 64x64x3 at batch 16; mobilenet-v2 64x64x3 at batch 32. Random images
@@ -85,6 +92,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run, the first not timed (default 3)")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this file")
     parser.add_argument("--smoke", action="store_true", help="a tiny model, one round: checks the benchmark runs")
+    parser.add_argument("--startup", action="store_true", help="time to the first step (cold, warm, changed spec)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -103,11 +111,12 @@ def main() -> int:
         else:
             models = {name: MODELS[name] for name in _choices(parser, args.models, tuple(MODELS), "--models")}
         print(machine_line(), flush=True)
-        results = {name: compare(name, model, contenders, args, folder) for name, model in models.items()}
+        measure = startup if args.startup else compare
+        results = {name: measure(name, model, contenders, args, folder) for name, model in models.items()}
     if results and any(result is None for result in results.values()):
         return 2
     print()
-    print(table(results, contenders))
+    print(startup_table(results) if args.startup else table(results, contenders))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine_line(), "results": results}, indent=2))
     return 0
@@ -165,6 +174,91 @@ def compare(name: str, model: Model, contenders: list[str], args, folder: Path) 
         "devices": next((r.get("devices") for r in runs.get("cnn-arch", []) if r.get("devices")), None),
         "runs": runs,
     }
+
+
+STARTS = ("cnn-arch cold", "cnn-arch warm", "cnn-arch changed spec", "torch-cl")
+
+
+def startup(name: str, model: Model, contenders, args, folder: Path) -> dict | None:
+    """Seconds from a process's start to the end of its first step, interleaved over the rounds."""
+    one_step = Model(model.spec, model.input, model.batch, model.batch, model.lr)
+    spec_path, data = prepare(f"{name}-start", one_step, folder)
+    changed = folder / f"{name}-changed.arch"
+    wider = re.sub(r"^conv (\d+)", lambda m: f"conv {int(m.group(1)) + 8}", spec_path.read_text(), count=1, flags=re.M)
+    changed.write_text(wider)
+    job = {**asdict(one_step), "spec": str(spec_path), "data": str(data), "epochs": 1}
+    if refusal := check_counts(job):
+        print(f"{name}: refused: {refusal}", file=sys.stderr)
+        return None
+    times: dict[str, list[float]] = {start: [] for start in STARTS}
+    loads = []
+    for round_number in range(1, args.rounds + 1):
+        cache = folder / f"{name}-cache-{round_number}"  # empty: the cold run fills it
+        for start in STARTS:
+            before = os.getloadavg()[0]
+            if start == "torch-cl":
+                seconds = _first_torch_step({**job, "contender": "torch-cl", "first_step_only": True})
+            else:
+                spec = changed if start.endswith("changed spec") else spec_path
+                seconds = _first_cnn_arch_step(
+                    {**job, "spec": str(spec)}, folder / f"{name}-{start}-{round_number}", cache
+                )
+            loads += [before, os.getloadavg()[0]]
+            times[start].append(seconds)
+            print(f"[{name} round {round_number}] {start:<22}{seconds:6.2f} s  (load {before:.2f})", flush=True)
+    return {
+        "input": model.input,
+        "batch": model.batch,
+        "medians": {start: statistics.median(values) for start, values in times.items()},
+        "load": [min(loads), max(loads)],
+        "runs": times,
+    }
+
+
+def _first_cnn_arch_step(job: dict, out: Path, cache: Path) -> float:
+    command = [sys.executable, "-m", "cnn_arch", "train", job["spec"], "--data", job["data"], "--input", job["input"]]
+    command += ["--batch-size", str(job["batch"]), "--epochs", "1", "--val-split", "0", "--out", str(out)]
+    env = {**os.environ, "CNN_ARCH_CACHE_DIR": str(cache), "NO_COLOR": "1"}
+    metrics = out / "metrics.jsonl"
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not (metrics.is_file() and metrics.stat().st_size):
+        if process.poll() is not None:
+            raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read()}")
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    process.communicate()
+    return seconds
+
+
+def _first_torch_step(job: dict) -> float:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--worker", json.dumps(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("first step"):
+            seconds = time.perf_counter() - started
+            break
+    else:
+        raise SystemExit(f"the PyTorch worker failed:\n{process.stderr.read()}")
+    process.communicate()
+    return seconds
+
+
+def startup_table(results: dict) -> str:
+    header = ["model", "batch", *STARTS, "cold / torch", "warm / torch", "load"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, result in results.items():
+        medians = result["medians"]
+        cells = [f"{name} {result['input']}", str(result["batch"]), *(f"{medians[s]:.2f} s" for s in STARTS)]
+        cells += [f"**{medians[s] / medians['torch-cl']:.2f}x**" for s in STARTS[:2]]
+        cells.append(f"{result['load'][0]:.1f}-{result['load'][1]:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def prepare(name: str, model: Model, folder: Path) -> tuple[Path, Path]:
@@ -336,6 +430,9 @@ def run_torch(job: dict) -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if job.get("first_step_only"):
+                print("first step", flush=True)
+                return {}
         loss.item()
         rates.append(steps * batch / (time.perf_counter() - started))
     return {"images_per_second": statistics.median(rates[1:]), "epochs": rates, "threads": torch.get_num_threads()}

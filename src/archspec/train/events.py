@@ -44,7 +44,8 @@ class Events:
         self._guard(self._open)
 
     def _open(self) -> None:
-        from tensorboardX.event_file_writer import EventsWriter
+        with _without_torch():
+            from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto.event_pb2 import Event, SessionLog
 
         for name in (TRAIN, VALIDATION):
@@ -179,6 +180,20 @@ def layer_table(config) -> str:
 
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     return summary.to_markdown(summary.summarize(typed, config.spec))
+
+
+@contextlib.contextmanager
+def _without_torch():
+    """tensorboardX's package imports PyTorch when it is installed (to accept its tensors, which we never
+    pass): 1.5 to 4.5 s before a run's first step. Seen as missing while tensorboardX is imported."""
+    if "torch" in sys.modules:  # imported already: nothing to save
+        yield
+        return
+    sys.modules["torch"] = None  # `import torch` raises ImportError, which tensorboardX expects
+    try:
+        yield
+    finally:
+        del sys.modules["torch"]
 
 
 def keep_steps_before(path: Path, step: int) -> None:

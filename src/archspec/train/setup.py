@@ -19,6 +19,7 @@ import optax
 from archspec.errors import UserError
 from archspec.train import distributed, loading, memory, run, steps
 from archspec.train.checkpoint import Checkpoints
+from archspec.train.compile_cache import QUICK_COMPILE
 from archspec.train.config import TrainConfig
 from archspec.train.feed import MemoryFeed, StreamFeed
 from archspec.train.metrics import zero_sums
@@ -115,11 +116,17 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
     graphdef = steps.model_graphdef(typed, dtype=dtype)
     model = jax.jit(
-        functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype), out_shardings=replicated
+        functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype),
+        out_shardings=replicated,
+        compiler_options=QUICK_COMPILE,
     )()
     if config.init_from is not None:
         model = _initial_model(config.init_from, steps.abstract(model))
-    state = jax.jit(functools.partial(steps.init_train_state, tx=tx, seed=config.seed), out_shardings=replicated)(model)
+    state = jax.jit(
+        functools.partial(steps.init_train_state, tx=tx, seed=config.seed),
+        out_shardings=replicated,
+        compiler_options=QUICK_COMPILE,
+    )(model)
 
     images, labels = None, None
     if not streamed:
@@ -159,7 +166,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         dataset,
         task,
         steps_per_epoch,
-        jax.jit(schedule),  # for the epoch table: one compile, not a dozen small ones per epoch
+        jax.jit(schedule, compiler_options=QUICK_COMPILE),  # the epoch table's: one compile, not a dozen per epoch
         images,
         labels,
         splits,
@@ -193,9 +200,14 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
             steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
         ),
         out_shardings=distributed.batch_sharded(mesh, leading=1),
+        compiler_options=QUICK_COMPILE,
     )
     evaluate = jax.jit(functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding))
-    new_totals = jax.jit(lambda: {**zero_sums(task), "finite": jnp.ones((), bool)}, out_shardings=replicated)
+    new_totals = jax.jit(
+        lambda: {**zero_sums(task), "finite": jnp.ones((), bool)},
+        out_shardings=replicated,
+        compiler_options=QUICK_COMPILE,
+    )
     precise = config.precise_bn and steps.has_batch_norm(graphdef, model)
     if precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
         order = steps.precise_bn_order(config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size)
@@ -209,7 +221,8 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
         def inference_model(state: TrainState) -> Model:
             return Model(state.params, state.model_state)
 
-    return Functions(train_step, epoch_order, evaluate, jax.jit(steps.all_finite), new_totals, inference_model, precise)
+    all_finite = jax.jit(steps.all_finite, compiler_options=QUICK_COMPILE)
+    return Functions(train_step, epoch_order, evaluate, all_finite, new_totals, inference_model, precise)
 
 
 def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary):
