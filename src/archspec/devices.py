@@ -5,6 +5,7 @@ system has but JAX does not use, and the default of one JAX CPU device per usabl
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from importlib import metadata
@@ -15,6 +16,8 @@ from typing import Any
 # either, set by the user, decides how many CPU devices JAX makes.
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 HOST_DEVICES_VARIABLE = "JAX_NUM_CPU_DEVICES"
+# XLA sizes its CPU thread pools from these (the first wins), else from the cores.
+THREAD_VARIABLES = ("PJRT_NPROC", "NPROC")
 # cgroup v2's CPU quota ("max 100000" or "200000 100000": quota and period in microseconds).
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 # Module global so that tests can point it elsewhere; NVIDIA's kernel driver creates it.
@@ -78,15 +81,30 @@ def spread_over_cores(environ: dict[str, str] | None = None) -> int | None:
     batch over every core: XLA:CPU runs a convolution on one core, while separate devices run their
     parts of the batch at once. Call before JAX starts its CPU backend (JAX reads XLA_FLAGS then);
     a device count the user gave (in XLA_FLAGS or JAX_NUM_CPU_DEVICES) wins. Returns the count
-    asked for, or None when left as it was."""
+    asked for, or None when left as it was.
+
+    With several CPU devices XLA's thread pools get a thread more per device (PJRT_NPROC, unless the
+    user set it): they have as many threads as cores by default, and a device waiting in a gradient
+    all-reduce holds one, so the other device's part of the step could wait for a thread forever
+    (XLA aborts after 40 s; 4 runs in 5 of gap-head on 2 cores, none with the extra threads)."""
     environ = os.environ if environ is None else environ
-    if HOST_DEVICES_FLAG in environ.get("XLA_FLAGS", "") or environ.get(HOST_DEVICES_VARIABLE, "").strip():
+    chosen = _chosen_device_count(environ)
+    count = chosen or usable_cores()
+    if count > 1 and not any(name in environ for name in THREAD_VARIABLES):
+        environ[THREAD_VARIABLES[0]] = str(usable_cores() + count)
+    if chosen is not None or count == 1:
         return None
-    cores = usable_cores()
-    if cores == 1:
+    environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}={count}".strip()
+    return count
+
+
+def _chosen_device_count(environ) -> int | None:
+    """The CPU device count the user set, if any (0 when it cannot be read: JAX will say why)."""
+    found = re.search(rf"{HOST_DEVICES_FLAG}=(\S*)", environ.get("XLA_FLAGS", ""))
+    text = found.group(1) if found else environ.get(HOST_DEVICES_VARIABLE, "").strip()
+    if found is None and not text:
         return None
-    environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}={cores}".strip()
-    return cores
+    return int(text) if text.isdigit() else 0
 
 
 def visible_gpu(environ: dict[str, str] | None = None) -> str | None:

@@ -30,13 +30,21 @@ def test_one_device_per_core_unless_the_user_chose(monkeypatch):
     monkeypatch.setattr(devices, "usable_cores", lambda: 6)
     environ = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}
     assert devices.spread_over_cores(environ) == 6
-    assert environ["XLA_FLAGS"] == f"--xla_cpu_enable_fast_math=false {HOST_DEVICES_FLAG}=6"
-    for chosen in ({"XLA_FLAGS": f"{HOST_DEVICES_FLAG}=1"}, {"JAX_NUM_CPU_DEVICES": "3"}):
+    assert environ == {"XLA_FLAGS": f"--xla_cpu_enable_fast_math=false {HOST_DEVICES_FLAG}=6", "PJRT_NPROC": "12"}
+    # The user's count wins; their devices get the extra threads too, unless they sized the pools.
+    for chosen, threads in (
+        ({"XLA_FLAGS": f"{HOST_DEVICES_FLAG}=2"}, {"PJRT_NPROC": "8"}),
+        ({"JAX_NUM_CPU_DEVICES": "3"}, {"PJRT_NPROC": "9"}),
+        ({"XLA_FLAGS": f"{HOST_DEVICES_FLAG}=1"}, {}),
+        ({"JAX_NUM_CPU_DEVICES": "3", "NPROC": "3"}, {}),
+    ):
         before = dict(chosen)
         assert devices.spread_over_cores(chosen) is None
-        assert chosen == before
+        assert chosen == {**before, **threads}
     monkeypatch.setattr(devices, "usable_cores", lambda: 1)
-    assert devices.spread_over_cores({}) is None
+    environ = {}
+    assert devices.spread_over_cores(environ) is None
+    assert environ == {}
 
 
 def test_usable_cores_follow_a_container_quota(monkeypatch, tmp_path):
