@@ -18,6 +18,8 @@ Measured on XLA:CPU (JAX 0.10; figures in docs/performance.md):
   maximum in order, the first match takes the gradient (as XLA's and PyTorch's own), and the
   shares are put back as above.
 
+- A convolution of an image's few channels runs at a few GFLOP/s in XLA:CPU; here it is one matrix
+  product of the unfolded windows (im2col), differentiated by JAX.
 - A 1x1 convolution's gradients go through transposes to XLA's convolution; as a matrix product
   (after a strided slice) they take half to a third of the CPU time.
 
@@ -37,6 +39,10 @@ import jax.numpy as jnp
 from jax import lax
 
 NHWC = ("NHWC", "HWIO", "NHWC")
+# Up to this many input channels a convolution goes by unfolded windows (`_unfolded`). Forward pass
+# and weight gradient, CPU time: 3 channels, 64x32x32 to 32: 3.4 ms against XLA's 6.5; 1 channel
+# 1.2 against 1.9, 4 channels 6.4 against 9.1; from 8 channels XLA's is faster (2.0 against 17.7).
+FEW_CHANNELS = 4
 
 
 class Geometry(NamedTuple):
@@ -163,7 +169,20 @@ def conv_general_dilated(
     geometry = Geometry(kernel, tuple(window_strides), tuple(tuple(p) for p in padding), dilation)
     if kernel == (1, 1) and feature_group_count == 1 and geometry.pads == ((0, 0), (0, 0)):
         return _pointwise(lhs, rhs, geometry.strides)
+    if feature_group_count == 1 and lhs.shape[-1] <= FEW_CHANNELS:
+        return _unfolded(lhs, rhs, geometry)
     return conv(lhs, rhs, geometry, feature_group_count)
+
+
+def _unfolded(x: jax.Array, w: jax.Array, geometry: Geometry) -> jax.Array:
+    """A convolution of a few input channels (an image's) as one matrix product of its unfolded
+    windows (im2col): XLA's convolution with 3 input channels reaches a few GFLOP/s."""
+    padded = _pad(x, geometry)
+    out = geometry.out_size(x.shape[1:3])
+    windows = jnp.stack([_tap(padded, geometry, out, i, j) for i, j in geometry.taps()], axis=3)
+    n, c, f = x.shape[0], x.shape[-1], w.shape[-1]
+    rows = windows.reshape(n * out[0] * out[1], len(geometry.taps()) * c)
+    return (rows @ w.reshape(-1, f)).reshape(n, *out, f)
 
 
 def _pointwise(x: jax.Array, w: jax.Array, strides: tuple[int, int]) -> jax.Array:
