@@ -47,6 +47,34 @@ def test_one_device_per_core_unless_the_user_chose(monkeypatch):
     assert environ == {}
 
 
+def test_jax_commands_restart_with_huge_pages_on_glibc(monkeypatch):
+    monkeypatch.setattr("os.confstr", lambda name: "glibc 2.36")
+    restart = devices.restart_environment({"GLIBC_TUNABLES": "glibc.pthread.rseq=0", "HOME": "/h"})
+    assert restart == {"GLIBC_TUNABLES": "glibc.pthread.rseq=0:glibc.malloc.hugetlb=1", "HOME": "/h"}
+    assert devices.restart_environment({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None  # the user's choice
+    monkeypatch.setattr("os.confstr", lambda name: None)  # musl, macOS: nothing to set
+    assert devices.restart_environment({}) is None
+
+
+def test_the_program_restarts_itself_for_jax_commands_only(monkeypatch):
+    from cnn_arch.cli import app
+
+    started = []
+    monkeypatch.setattr("os.confstr", lambda name: "glibc 2.36")
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setattr("os.execve", lambda path, argv, env: started.append((argv, env["GLIBC_TUNABLES"])))
+    monkeypatch.setattr(app, "main", lambda: started.append("main"))
+    for command in ("train", "lint"):
+        monkeypatch.setattr("sys.argv", ["cnn-arch", command, "spec.arch"])
+        app.run()
+    # (os.execve replaces the process; here the stand-in returns, and main runs after it)
+    assert started == [
+        ([sys.executable, "-m", "cnn_arch", "train", "spec.arch"], "glibc.malloc.hugetlb=1"),
+        "main",
+        "main",
+    ]
+
+
 def test_usable_cores_follow_a_container_quota(monkeypatch, tmp_path):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
     quota = tmp_path / "cpu.max"
