@@ -293,6 +293,13 @@ def _depthwise_forward(x, w, geometry: Geometry) -> jax.Array:
 
 def _depthwise_input_grad(w, g, geometry: Geometry, shape) -> jax.Array:
     n, h, wi, c = shape
+    if geometry.strides == (1, 1):  # the forward pass of g with the kernel turned round: one fused loop
+        extent = [(k - 1) * d for k, d in zip(geometry.kernel, geometry.dilation)]
+        pads = tuple((e - lo, e - hi) for e, (lo, hi) in zip(extent, geometry.pads))
+        turned = Geometry(geometry.kernel, (1, 1), pads, geometry.dilation)
+        total = _depthwise_forward(g, w[::-1, ::-1], turned)
+        multiplier = w.shape[-1] // c
+        return total.reshape(n, h, wi, c, multiplier).sum(-1) if multiplier > 1 else total
     grads = g.astype(_accumulator(g.dtype))
     weights = w.astype(grads.dtype)
     total = None
