@@ -108,18 +108,21 @@ def _convert(typed, function, spec, name: str):
     require("train", "ONNX export")
     from jax2onnx import to_onnx
 
+    from archspec.gradients import plain_lax
+
     _refuse_unexportable(typed)
     quiet = _DropMessage("BatchNorm exported with use_running_average=False")
     logging.getLogger().addFilter(quiet)
     try:
-        proto = to_onnx(
-            function,
-            [spec],
-            model_name=name,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            normalization_mode="prefer_native",
-        )
+        with plain_lax():  # one Conv and one MaxPool per layer, not the CPU training's rewrites
+            proto = to_onnx(
+                function,
+                [spec],
+                model_name=name,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                normalization_mode="prefer_native",
+            )
     except (NotImplementedError, ValueError, TypeError) as error:
         raise UserError(f"jax2onnx could not convert this model: {error}") from None
     finally:

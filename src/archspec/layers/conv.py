@@ -126,6 +126,15 @@ def _torch_conv(attrs, inputs, channels_out, groups, bias, name="") -> list:
     return [*before, Module(conv, name=name)]
 
 
+def _conv(*args, **kwargs):
+    """`nnx.Conv` computing with `archspec.gradients`' convolution (its gradients are written for XLA:CPU)."""
+    from flax import nnx
+
+    from archspec.gradients import conv_general_dilated
+
+    return nnx.Conv(*args, conv_general_dilated=conv_general_dilated, **kwargs)
+
+
 class _Sliding(LayerKind):
     """The shared shape and receptive-field rules of the three convolutions."""
 
@@ -233,9 +242,7 @@ class Conv(_Sliding):
         return output[0] * output[1] * output[2] * kh * kw * (inputs[0][2] // attrs["groups"])
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
-        from flax import nnx
-
-        return nnx.Conv(
+        return _conv(
             inputs[0][2],
             attrs["filters"],
             attrs["kernel"],
@@ -309,10 +316,8 @@ class DepthwiseConv(_Sliding):
         return output[0] * output[1] * output[2] * kh * kw
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
-        from flax import nnx
-
         channels = inputs[0][2]
-        return nnx.Conv(
+        return _conv(
             channels,
             output[2],
             attrs["kernel"],
@@ -405,7 +410,7 @@ class SeparableConv(_Sliding):
 
         class Separable(nnx.Module):
             def __init__(self):
-                self.depthwise = nnx.Conv(
+                self.depthwise = _conv(
                     channels,
                     middle,
                     attrs["kernel"],
@@ -417,9 +422,7 @@ class SeparableConv(_Sliding):
                     dtype=dtype,
                     rngs=rngs,
                 )
-                self.pointwise = nnx.Conv(
-                    middle, attrs["filters"], (1, 1), use_bias=attrs["bias"], dtype=dtype, rngs=rngs
-                )
+                self.pointwise = _conv(middle, attrs["filters"], (1, 1), use_bias=attrs["bias"], dtype=dtype, rngs=rngs)
 
             def __call__(self, x):
                 return self.pointwise(self.depthwise(x))

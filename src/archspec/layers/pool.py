@@ -183,7 +183,8 @@ class MaxPool(_Pool):
 
     def apply(self, module, attrs, xs, *, train):
         import jax.numpy as jnp
-        from flax import nnx
+
+        from archspec.gradients import max_pool
 
         x, padding = xs[0], self._flax_padding(attrs)
         if not isinstance(padding, str):
@@ -191,8 +192,7 @@ class MaxPool(_Pool):
             # max_pool's numeric padding as none at all, and a Pad it exports right.
             x = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
             padding = "VALID"
-        # Keywords: jax2onnx's ONNX export replaces these functions with keyword-only versions.
-        return nnx.max_pool(x, window_shape=attrs["size"], strides=self._stride(attrs), padding=padding)
+        return max_pool(x, attrs["size"], self._stride(attrs), padding)
 
     def read_onnx(self, node, inputs):
         if node.op_type == "MaxPool":

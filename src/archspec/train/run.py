@@ -225,13 +225,13 @@ def check_fresh(run_dir: Path) -> None:
         raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
 
 
-def create(run_dir: Path, config: TrainConfig, dataset) -> None:
+def create(run_dir: Path, config: TrainConfig, dataset, devices: int | None = None) -> None:
     """Write the run folder's config.json (after `check_fresh`, under `locked`)."""
-    _write_json(run_dir / CONFIG_FILE, describe(config, dataset))
+    _write_json(run_dir / CONFIG_FILE, describe(config, dataset, devices))
     (run_dir / METRICS_FILE).write_text("", encoding="utf-8")
 
 
-def describe(config: TrainConfig, dataset) -> dict[str, Any]:
+def describe(config: TrainConfig, dataset, devices: int | None = None) -> dict[str, Any]:
     """config.json's content: everything needed to reproduce the run."""
     from importlib import metadata
 
@@ -254,7 +254,7 @@ def describe(config: TrainConfig, dataset) -> dict[str, Any]:
             "skipped": list(dataset.skipped),
         },
         "devices": {
-            "count": jax.device_count(),
+            "count": devices or jax.device_count(),  # the devices trained on (the mesh's)
             "processes": jax.process_count(),
             "kind": jax.devices()[0].device_kind,
             "platform": jax.default_backend(),

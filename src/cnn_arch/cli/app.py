@@ -75,9 +75,34 @@ def _root(
     """A model architect for convolutional networks: check a spec, summarize it, lint it, train it."""
 
 
+# The commands that run JAX: `run` starts them in a process set up for XLA:CPU's speed.
+JAX_COMMANDS = frozenset({"train", "evaluate", "predict", "compare", "export", "devices"})
+
+
+def run() -> None:
+    """The `cnn-arch` program (its console script and `python -m cnn_arch`): a command that runs JAX
+    first restarts the process once in the environment `restart_environment` gives (glibc's huge
+    pages), then everything is `main`'s."""
+    if len(sys.argv) > 1 and sys.argv[1] in JAX_COMMANDS:
+        import contextlib
+        import os
+
+        from archspec.devices import restart_environment
+
+        environ = restart_environment()
+        if environ is not None:
+            with contextlib.suppress(OSError):  # cannot restart: run as we are, slower
+                os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *sys.argv[1:]], environ)
+    main()
+
+
 def main() -> None:
+    from archspec.devices import spread_over_cores
     from archspec.errors import UserError
 
+    # Before any command starts JAX (train, evaluate, predict, compare, devices, export): on a CPU, one
+    # JAX device per core, over which the batch is split. The user's own device count wins.
+    spread_over_cores()
     try:
         app()  # standalone mode: typer handles its own usage errors (exit 2) and Ctrl-C
         code = 0
