@@ -273,3 +273,13 @@ def test_the_readme_teaches_specs_lint_finds_nothing_in(start, text):
     from archspec.lint import Settings, lint_source
 
     assert lint_source(text, f"README.md:{start}", Settings.default()) == []
+
+
+def test_ci_runs_the_readme_test_command():
+    """The README's set-up section holds exactly two commands, and CI (`.ci/run`) runs the second, the
+    test command, word for word: a step the README leaves out would fail CI, not a new user only."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```\n(.+?)\n```", section)
+    assert len(commands) == 2 and "cnn-arch train" in commands[0] and "pytest" in commands[1]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
