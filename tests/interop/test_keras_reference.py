@@ -24,7 +24,10 @@ FILES = sorted({m[0] for m in MODELS})
 @pytest.fixture(scope="module")
 def built():
     """What Keras counts for every model of every file: {file: {variable: [total, trainable, shape]}}."""
-    return {Path(path).relative_to(KERAS).as_posix(): models for path, models in built_counts([KERAS / f for f in FILES]).items()}
+    return {
+        Path(path).relative_to(KERAS).as_posix(): models
+        for path, models in built_counts([KERAS / f for f in FILES]).items()
+    }
 
 
 @pytest.mark.parametrize("file", FILES)
