@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 
 import pytest
+
+from archspec.devices import HOST_DEVICES_FLAG
+
+# In-process tests see one JAX CPU device whatever order they run in: `cnn-arch`'s `main` asks for
+# one per core before JAX starts, which would otherwise depend on whether an earlier test started
+# JAX. Subprocesses get the default (`subprocess_env` drops XLA_FLAGS); a device count set by the
+# caller is kept.
+if HOST_DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}=1".strip()
 
 
 def spec(text: str) -> str:

@@ -1,5 +1,6 @@
-"""One set of CLI conventions across commands: -h, --output-format (with --format kept), -o/--out,
-one default style, one set of training defaults, one meaning of --batch-size, completion, colour."""
+"""One set of CLI conventions across commands: -h, --output-format (with --format kept), -o/--output
+(former names hidden), one default style, one set of training defaults, one meaning of --batch-size,
+completion, colour; and the README's command list agrees with the commands."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from archspec.train.config import TrainConfig
 
-COMMANDS = ["summarize", "templates", "new", "lint", "rule", "train", "evaluate", "predict", "compare", "server"]
+
+def _commands() -> dict:
+    """The click commands typer builds, by name: what a user can type."""
+    import typer
+
+    from cnn_arch.cli.app import app
+
+    return typer.main.get_command(app).commands
+
+
+COMMANDS = sorted(_commands())
+WRITES_FILES = {"lint", "draw", "export", "import", "new", "train", "compare"}
+PRINTS_DATA = {"summarize", "templates", "compare", "rule", "devices", "lint", "evaluate", "predict"}
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -38,9 +52,50 @@ def test_output_format_everywhere_and_format_kept(cli, args):
     json.loads(new.out)
 
 
-def test_o_writes_files_and_folders(cli):
-    for command in ("lint", "compare", "train"):
-        assert re.search(r"-o, --(out|output-file)\b", cli(command, "--help").out), command
+def _options(command) -> list:
+    return [p for p in command.params if p.param_type_name == "option"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_one_name_per_meaning(name):
+    command = _commands()[name]
+    visible = {o for p in _options(command) if not p.hidden for o in p.opts}
+    hidden = {o for p in _options(command) if p.hidden for o in p.opts}
+    if name in WRITES_FILES:
+        assert any(p.opts == ["-o", "--output"] and not p.hidden for p in _options(command)), name
+    assert "-o" not in visible or name in WRITES_FILES, "-o is the file a command writes"
+    assert not visible & {"--out", "--output-file"}, "former names stay accepted but hidden"
+    assert hidden <= {"--out", "--output-file"}, "only former names are hidden"
+    if name in PRINTS_DATA:
+        assert "--output-format" in visible, name
+    assert ("--format" in visible) <= ("--output-format" in visible), "--format is --output-format's alias"
+
+
+def test_former_option_names_still_work(cli, tmp_path):
+    lint = cli("lint", "lenet5", "--output-file", str(tmp_path / "report.txt"))
+    assert lint.code == 1 and "CA" in (tmp_path / "report.txt").read_text()
+    code = cli("export", "lenet5", "--to", "keras", "--out", str(tmp_path / "model.py"))
+    assert code.code == 0 and "keras" in (tmp_path / "model.py").read_text()
+    new = cli("new", "lenet5", str(tmp_path / "mine.arch"))
+    assert new.code == 0 and (tmp_path / "mine.arch").is_file()
+    both = cli("export", "lenet5", "--to", "keras", "-o", "a.py", "--out", "b.py")
+    assert both.code == 2 and "give it once" in both.err
+
+
+def test_the_readme_lists_every_command_with_its_options():
+    """Each command has its `cnn-arch NAME` entry in the README's command list, and every option a
+    synopsis there shows is one the command takes."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = readme[readme.index("## Commands") : readme.index("\n## ", readme.index("## Commands") + 1)]
+    for name in _commands():
+        assert f"`cnn-arch {name}" in listed, f"README's command list lacks `{name}`"
+    for synopsis in re.findall(r"`cnn-arch ([a-z]+)([^`]*)`", listed):
+        name, rest = synopsis
+        if name not in _commands():
+            continue
+        names = {o for p in _commands()[name].params for o in getattr(p, "opts", ())} | {"-h", "--help"}
+        for option in re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", rest):
+            assert option in names, f"README: `cnn-arch {name}` has no option {option}"
 
 
 def test_compare_and_train_share_trainconfig_defaults(cli):

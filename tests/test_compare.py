@@ -12,9 +12,10 @@ from archspec.compare import summarize_run
 def test_flatten_head_against_gap_head(cli):
     result = cli("compare", "flatten-head", "gap-head")
     assert result.code == 0, result.err
-    params = next(line for line in result.out.splitlines() if line.startswith("params"))
-    assert "11,574,090" in params
-    assert "66,602 (0.00575x)" in params  # 66,602 / 11,574,090 = 0.005754: one notation, ratios to the first
+    lines = result.out.splitlines()
+    params = next(i for i, line in enumerate(lines) if line.startswith("params"))
+    assert "11,574,090" in lines[params] and "66,602" in lines[params]
+    assert lines[params + 1].split() == ["│", "│", "174x", "fewer"]  # 11,574,090 / 66,602 = 173.8, under its value
     share = next(line for line in result.out.splitlines() if line.startswith("dense-head share"))
     assert "99.4%" in share and "0.0%" in share
 
@@ -32,7 +33,25 @@ def test_json_has_every_model_with_its_ratio(cli):
 def test_markdown_table(cli):
     out = cli("compare", "flatten-head", "gap-head", "--format", "markdown").out
     assert out.splitlines()[0] == "| | flatten-head | gap-head |"
-    assert "| params | 11,574,090 | 66,602 (0.00575x) |" in out
+    assert "| params | 11,574,090 | 66,602 (174x fewer) |" in out
+
+
+@pytest.mark.parametrize(
+    "value, reference, said",
+    [
+        (66_602, 11_574_090, "174x fewer"),
+        (61_706, 11_574_090, "188x fewer"),
+        (1, 2_712, "2,712x fewer"),
+        (25_636_712, 11_574_090, "2.22x more"),
+        (1_120, 1_131, "0.97% fewer"),
+        (122, 100, "22% more"),
+        (5, 5, "same"),
+    ],
+)
+def test_ratios_read_as_a_person_says_them(value, reference, said):
+    from archspec.compare import ratio
+
+    assert ratio(value, reference) == said
 
 
 def test_input_override_applies_to_every_model(cli):

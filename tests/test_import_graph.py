@@ -5,6 +5,7 @@ it. Lazy imports inside functions count too (they are still a dependency); impor
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 SRC = Path(__file__).parents[1] / "src"
@@ -47,6 +48,7 @@ def _imports(tree: ast.AST, package: str, modules: set[str]) -> set[str]:
     return {name for name in found if name in modules}
 
 
+@functools.cache  # parsing every module takes seconds (the generated parser is large): once per session
 def import_graph() -> dict[str, set[str]]:
     paths = {_module_name(p): p for p in SRC.rglob("*.py") if "egg-info" not in str(p)}
     modules = set(paths)

@@ -85,17 +85,7 @@ DENSE = spec(
 )
 
 
-def _keras():
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
-
-    return keras
-
-
-def keras_cell_model():
-    keras = _keras()
+def keras_cell_model(keras):
     layers = keras.layers
 
     def cell(stream, prev, f):
@@ -115,8 +105,7 @@ def keras_cell_model():
     return keras.Model(image, out), {"c2": c2, "c3": c3, "c4": c4}
 
 
-def keras_unet_model():
-    keras = _keras()
+def keras_unet_model(keras):
     layers = keras.layers
     image = keras.Input((32, 32, 1))
     e1 = layers.Conv2D(8, 3, padding="same", activation="relu")(image)
@@ -130,28 +119,57 @@ def keras_unet_model():
 
 # --- the graph equals Keras' ---------------------------------------------------------------
 
+# Keras builds both models on its numpy backend in a subprocess (the same layers and shapes as on JAX,
+# whose initializers compile an XLA program per weight shape) and prints their counts and shapes.
+_KERAS_SHAPES = r"""
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "numpy"
+sys.path.insert(0, sys.argv[1])
+import keras
+from tests.test_named_tensors import keras_cell_model, keras_unet_model
+cell, cells = keras_cell_model(keras)
+unet = keras_unet_model(keras)
+print(json.dumps({
+    "cell": [cell.count_params(), {k: list(v.shape[1:]) for k, v in cells.items()}],
+    "unet": [unet.count_params(), list(unet.output.shape[1:])],
+}))
+"""
 
-@pytest.mark.slow  # imports Keras
-def test_two_input_cell_counts_and_shapes_equal_keras():
+
+@pytest.fixture(scope="module")
+def keras_built():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, "-c", _KERAS_SHAPES, str(root)], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow  # a subprocess imports Keras
+def test_two_input_cell_counts_and_shapes_equal_keras(keras_built):
     typed = compile_spec(CELL, "cell.arch")
-    model, cells = keras_cell_model()
-    assert typed.params == model.count_params()
+    params, cells = keras_built["cell"]
+    assert typed.params == params
     calls = [s for s in typed.graph.scopes if s.kind == "call"]
     last = {
         s.id: max(n.id for n in typed.graph.nodes if s.id in [c.id for c in typed.graph.scope_chain(n.scope)])
         for s in calls
     }
     shapes = [typed.infos[last[s.id]].shape for s in calls]
-    assert shapes == [tuple(cells[k].shape[1:]) for k in ("c2", "c3", "c4")]
+    assert shapes == [tuple(cells[k]) for k in ("c2", "c3", "c4")]
     assert typed.output_shape == (10,)
 
 
-@pytest.mark.slow  # imports Keras
-def test_unet_long_skips_equal_keras():
+@pytest.mark.slow  # a subprocess imports Keras
+def test_unet_long_skips_equal_keras(keras_built):
     typed = compile_spec(UNET, "unet.arch")
-    model = keras_unet_model()
-    assert typed.params == model.count_params()
-    assert typed.output_shape == tuple(model.output.shape[1:]) == (32, 32, 2)
+    params, output = keras_built["unet"]
+    assert typed.params == params
+    assert typed.output_shape == tuple(output) == (32, 32, 2)
     concats = [n for n in typed.graph.nodes if n.kind == "concat"]
     # each concat joins the upsampled stream and the encoder tensor of its size (lines 4 and 2)
     assert [[typed.graph.nodes[i].line for i in n.inputs] for n in concats] == [[7, 4], [12, 2]]

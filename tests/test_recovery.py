@@ -132,49 +132,48 @@ def test_a_spec_with_one_error_reads_as_before(cli, tmp_path):
 
 
 def test_statement_by_statement_parsing_reads_every_template_as_a_whole_parse_does():
-    from archspec.parse import StatementCache, parse, parse_recovering
+    from archspec.parse import parse
+    from archspec.parse_incremental import StatementCache, parse_incremental
+
+    def parse_document(text: str, name: str, cache: StatementCache):
+        """The language server's parse of a new version, every statement read at its place."""
+        return parse_incremental(text, name, cache)._replace(module=None), cache.materialized()
 
     for name in templates.names():
         text = templates.path(name).read_text(encoding="utf-8")
         cache = StatementCache()
-        cache.by_text = {"a text of no statement": {}}  # not empty: each statement is parsed on its own
-        assert parse_recovering(text, name, cache) == (parse(text, name), ()), name
-        edited = parse_recovering(text.replace("\n", "\n\n", 1), name, cache)  # every statement moves a line
-        assert edited == (parse(text.replace("\n", "\n\n", 1), name), ()), name
+        parse_document("input 8x8x1\n", name, cache)  # then every statement of the template is read on its own
+        parsed, module = parse_document(text, name, cache)
+        assert (module, parsed.errors) == (parse(text, name), ()), name
+        edited = text.replace("\n", "\n\n", 1)  # every statement moves a line
+        parsed, module = parse_document(edited, name, cache)
+        assert (module, parsed.errors) == (parse(edited, name), ()), name
 
 
 def test_an_edited_document_checks_as_it_would_from_scratch():
-    """The language server's cache (each statement's parse, expansion and infos, replayed while nothing
-    it read has changed) must never change a result: after each edit, the same graph, infos and errors
-    as checking the text anew. Edits that keep, change and break shapes, in macros and named tensors."""
+    """The language server's cache (each statement's parse, expansion and infos, taken whole, replayed,
+    renumbered or moved while nothing it read has changed) must never change a result: after each edit,
+    the same graph, infos and errors as checking the text anew, and the same syntax tree (read at its
+    place). Edits that keep, change and break shapes, move lines, in macros and named tensors."""
     import random
+
+    from tests.editing import random_edit
 
     chooser = random.Random(22)
     for name in ("resnet50", "nasnet-mobile", "unet", "efficientnet-b0"):
         lines = templates.path(name).read_text(encoding="utf-8").split("\n")
         cache = CheckCache()
+        check_spec("\n".join(lines), name, cache=cache)
         for _ in range(12):
-            number = chooser.randrange(len(lines))
-            line = lines[number]
-            digits = [i for i, c in enumerate(line) if c.isdigit()]
-            edit = chooser.choice(["digit", "insert", "delete", "break"] if digits else ["insert", "delete"])
-            if edit == "digit":
-                at = chooser.choice(digits)
-                lines[number] = line[:at] + chooser.choice("123456789") + line[at + 1 :]
-            elif edit == "insert":
-                lines.insert(number, line[: len(line) - len(line.lstrip())] + chooser.choice(["relu", "bn", "gap"]))
-            elif edit == "delete":
-                del lines[number]
-            else:
-                lines[number] = line + " )"
+            edit = random_edit(chooser, lines)
             text = "\n".join(lines)
             kept, fresh = check_spec(text, name, cache=cache), check_spec(text, name)
             assert (kept.graph.nodes, kept.graph.scopes, kept.graph.names) == (
                 fresh.graph.nodes,
                 fresh.graph.scopes,
                 fresh.graph.names,
-            ), (name, edit, number)
-            assert kept.infos == fresh.infos and kept.module == fresh.module
+            ), (name, edit)
+            assert kept.infos == fresh.infos and kept.module == fresh.module, (name, edit)
             assert [(e.span, e.message) for e in kept.errors] == [(e.span, e.message) for e in fresh.errors]
 
 

@@ -37,7 +37,7 @@ def test_table_shows_spec_lines_and_receptive_fields(cli):
 def test_footer_reports_macs_flops_memory_and_dense_share(cli):
     out = cli("summarize", "gap-head", "--batch", "8").out
     assert "MACs: 1,117,831,168 (1.12 G); FLOPs (2 x MACs): 2.24 G" in out
-    assert "Activation memory for training (batch 8, fp32):" in out
+    assert "Memory as torchinfo estimates it (batch 8, float32):" in out
     assert "Dense head: none" in out
 
 

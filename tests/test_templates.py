@@ -323,7 +323,7 @@ def test_resnet50_folded_table_has_no_inner_layers(cli):
     out = cli("summarize", "resnet50", "--depth", "1").out
     assert out.count("bottleneck_projection ") == 4 and out.count("bottleneck 256 ") == 5
     assert "Add" not in out and "conv 256 1x1" not in out
-    assert "Total params: 25,636,712 " in out
+    assert "Total params: 25,636,712\n" in out
 
 
 def test_block_rows_carry_the_totals_of_the_rows_under_them():

@@ -40,19 +40,28 @@ def entry(name: str, typed: TypedGraph, *, batch: int, findings: int | None) -> 
     )
 
 
-def ratio(value: float, reference: float) -> str:
-    """One notation for every ratio to the first model: `0.5x`, `3.2x`, `0.0057x` (three significant digits)."""
+def ratio(value: float, reference: float, fewer: str = "fewer") -> str:
+    """How `value` compares with the first model's, as a person says it: `174x fewer`, `2.22x more`
+    (two-fold or beyond), `3.3% less`, `22% more` (closer), `same`. `fewer` is the word for less of
+    a count; memory says `less`."""
     if reference == 0 or value == 0:
         return "-"
-    return f"{value / reference:.3g}x"
+    if value == reference:
+        return "same"
+    more = value > reference
+    factor = value / reference if more else reference / value
+    if factor >= 2:
+        shown = f"{factor:,.0f}" if factor >= 1000 else f"{factor:.3g}"
+        return f"{shown}x {'more' if more else fewer}"
+    return f"{abs(value / reference - 1) * 100:.2g}% {'more' if more else fewer}"
 
 
 STATIC = [
-    # (column, value getter, formatter)
-    ("params", lambda e: e.params, lambda v: f"{v:,}"),
-    ("trainable", lambda e: e.trainable, lambda v: f"{v:,}"),
-    ("MACs", lambda e: e.macs, human_count),
-    ("activation memory", lambda e: e.activation_bytes, human_bytes),
+    # (row, value getter, formatter, the word for less of it)
+    ("params", lambda e: e.params, lambda v: f"{v:,}", "fewer"),
+    ("trainable", lambda e: e.trainable, lambda v: f"{v:,}", "fewer"),
+    ("MACs", lambda e: e.macs, human_count, "fewer"),
+    ("activation memory", lambda e: e.activation_bytes, human_bytes, "less"),
 ]
 
 TRAINED = [
@@ -65,13 +74,17 @@ TRAINED = [
 ]
 
 
-def rows(entries: list[Entry]) -> list[tuple[str, list[str]]]:
-    """The comparison as (metric, one cell per model) rows; ratios are against the first model."""
+def rows(entries: list[Entry], *, ratios_below: bool = False) -> list[tuple[str, list[str]]]:
+    """The comparison as (metric, one cell per model) rows; ratios are against the first model, in
+    the value's cell (`66,602 (174x fewer)`) or, with `ratios_below`, in a row of their own under it."""
     first = entries[0]
     found = []
-    for column, get, show in STATIC:
-        cells = [show(get(e)) + ("" if e is first else f" ({ratio(get(e), get(first))})") for e in entries]
-        found.append((column, cells))
+    for metric, get, show, fewer in STATIC:
+        ratios = ["" if e is first else ratio(get(e), get(first), fewer) for e in entries]
+        if ratios_below:
+            found += [(metric, [show(get(e)) for e in entries]), ("", ratios)]
+        else:
+            found.append((metric, [show(get(e)) + (f" ({r})" if r else "") for e, r in zip(entries, ratios)]))
     found.append(("dense-head share", [f"{e.head_share:.1%}" for e in entries]))
     if any(e.findings is not None for e in entries):
         found.append(("lint findings", ["-" if e.findings is None else str(e.findings) for e in entries]))
@@ -96,10 +109,10 @@ def to_markdown(entries: list[Entry]) -> str:
 
 
 def to_text(entries: list[Entry]) -> str:
+    """The comparison as a text table, each ratio under its value, which keeps the columns narrow."""
     headers = ["", *(e.name for e in entries)]
-    lines = table(
-        headers, [[metric, *cells] for metric, cells in rows(entries)], right=range(1, len(headers)), rule="━┿━"
-    )
+    body = [[metric, *cells] for metric, cells in rows(entries, ratios_below=True)]
+    lines = table(headers, body, right=range(1, len(headers)), rule="━┿━")
     return "\n".join(lines) + "\n"
 
 

@@ -3,8 +3,6 @@ with recovery, which reports every error of a spec and types everything whose in
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from archspec.errors import MAX_ERRORS, ErrorLimit, SpecError, SpecErrors
 from archspec.expand import expand
 from archspec.infer import LayerInfo, TypedGraph, infer
@@ -37,16 +35,50 @@ def compile_with_syntax(
         raise every_error(error, check_spec(text, name, input_shape)) from None
 
 
-class Checked(NamedTuple):
+class Checked:
     """A spec checked with recovery: the syntax tree, the graph expanded past errors (a node may read
-    `archspec.expand.UNKNOWN`), each node's info (None where unknown), and the errors in line order."""
+    `archspec.expand.UNKNOWN`), each node's info (None where unknown), and the errors in line order.
+    With a cache, `fragments` are the top-level statements' expansions (`archspec.expand_memo`)."""
 
-    module: Module
-    graph: Graph
-    infos: tuple[LayerInfo | None, ...]
-    errors: tuple[SpecError, ...]  # at most MAX_ERRORS
-    more: int  # errors past MAX_ERRORS
-    incomplete: frozenset[int]  # scopes in which a statement failed: their totals are unknown
+    def __init__(self, module, graph: Graph, infos, errors, more: int, incomplete, fragments=(), parse_cache=None):
+        self._module = module
+        self._parse_cache = parse_cache  # the module's statements below an edit are read at their place lazily
+        self.graph = graph
+        self.infos: tuple[LayerInfo | None, ...] = infos
+        self.errors: tuple[SpecError, ...] = errors  # at most MAX_ERRORS
+        self.more = more  # errors past MAX_ERRORS
+        self.incomplete: frozenset[int] = incomplete  # scopes in which a statement failed: their totals are unknown
+        self.fragments = fragments
+
+    @property
+    def module(self) -> Module:
+        """The syntax tree, every span at its place."""
+        if self._parse_cache is not None:
+            self._module, self._parse_cache = self._parse_cache.materialized(), None
+        return self._module
+
+    def top_level_at(self, line: int):
+        """The top-level statement or `def` holding 1-based `line`, at its place: (statement, its index in
+        `raw_body`), or (def, None); None outside any."""
+        if self._parse_cache is not None:
+            return self._parse_cache.top_level_at(line)
+        module = self.module  # read whole (a text with too many errors): the item starting last before `line`
+        items = [(item.line, index) for index, item in enumerate(module.body) if item.line <= line]
+        items += [(item.line, -1 - index) for index, item in enumerate(module.defs) if item.line <= line]
+        if not items:
+            return None
+        _, index = max(items)
+        return (module.body[index], index) if index >= 0 else (module.defs[-1 - index], None)
+
+    @property
+    def defs(self) -> tuple:
+        """The macros (always at their place: a macro call reads their spans)."""
+        return self._module.defs
+
+    @property
+    def raw_body(self) -> tuple:
+        """The module's top-level statements as the expander read them (their identity, not their spans)."""
+        return self._module.body
 
     @property
     def typed(self) -> TypedGraph | None:
@@ -56,12 +88,12 @@ class Checked(NamedTuple):
 
 class CheckCache:
     """What the language server keeps of a document between versions, so that an edit costs what it
-    touched: each top-level statement's parse (`parse_recovering`) and expansion and infos
-    (`archspec.expand_memo`)."""
+    touched: its statements' parse (`archspec.parse_incremental`) and each top-level statement's
+    expansion and infos (`archspec.expand_memo`)."""
 
     def __init__(self) -> None:
         from archspec.expand_memo import ExpansionMemo
-        from archspec.parse import StatementCache
+        from archspec.parse_incremental import StatementCache
 
         self.parse = StatementCache()
         self.expansion = ExpansionMemo()
@@ -73,32 +105,57 @@ def check_spec(
     name: str = "<spec>",
     input_shape: tuple[int, ...] | None = None,
     cache: CheckCache | None = None,
-    check=None,
 ) -> Checked:
     """Parse, expand and type a spec past its errors, as a compiler goes on after one: every independent
     error is reported (up to MAX_ERRORS), each at its place, and every layer whose inputs are known is
     typed. With a `cache` kept between versions of a document, only what an edit touched is parsed,
-    expanded and typed again. `check`, when given, is called between the steps: the language server
-    raises there when a newer version of the document has arrived."""
+    expanded and typed again."""
     from archspec.expand import expand_recovering
     from archspec.infer import infer_partial
     from archspec.parse import parse_recovering
 
-    memo = None
-    if cache is not None:
-        if cache.input_shape != input_shape:
-            cache.__init__()
-            cache.input_shape = input_shape
-        memo = cache.expansion
-    parsed = parse_recovering(text, name, cache.parse if cache is not None else None)
-    if memo is not None:
-        memo.moved, memo.lines = cache.parse.moved, cache.parse.lines
-    if check is not None:
-        check()
+    if cache is None:
+        parsed = parse_recovering(text, name)
+        if parsed.refused:
+            return _refused(parsed, name, text)
+        recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape)
+        infos, infer_errors = infer_partial(recovered.graph)
+        return _checked(parsed, recovered, infos, infer_errors)
+    if cache.input_shape != input_shape:
+        cache.__init__()
+        cache.input_shape = input_shape
+    try:
+        return _check_cached(text, name, input_shape, cache)
+    except BaseException:  # what is kept must never be half of one version and half of another
+        cache.__init__()
+        cache.input_shape = input_shape
+        raise
+
+
+def _refused(parsed, name: str, text: str) -> Checked:
+    """A text too long to be a spec: its error, nothing of it read."""
+    return Checked(parsed.module, Graph((), (), SourceText(name, text)), (), parsed.errors, 0, frozenset())
+
+
+def _check_cached(text: str, name: str, input_shape, cache: CheckCache) -> Checked:
+    from archspec.expand import expand_recovering
+    from archspec.infer import infer_partial
+    from archspec.parse_incremental import parse_incremental
+
+    statements, memo = cache.parse, cache.expansion
+    parsed = parse_incremental(text, name, statements)
+    if parsed.refused:
+        cache.__init__()
+        cache.input_shape = input_shape
+        return _refused(parsed, name, text)
+    memo.line_map, memo.moved, memo.place = statements.line_map, statements.moved, statements.statement_at_place
+    memo.rewritten = statements.rewritten
     recovered = expand_recovering(parsed.module, SourceText(name, text), input_shape, memo)
-    if check is not None:
-        check()
-    infos, infer_errors = infer_partial(recovered.graph, recovered.fragments)
+    infos, infer_errors = infer_partial(recovered.graph, recovered.fragments, memo)
+    return _checked(parsed, recovered, infos, infer_errors, statements if statements else None)
+
+
+def _checked(parsed, recovered, infos, infer_errors, parse_cache=None) -> Checked:
     found = _in_order([*parsed.errors, *recovered.errors, *infer_errors])
     errors = [e for e in found if not isinstance(e, ErrorLimit)]
     shown = errors[:MAX_ERRORS]
@@ -112,6 +169,8 @@ def check_spec(
         tuple(shown),
         max(0, len(errors) - MAX_ERRORS),
         recovered.incomplete,
+        recovered.fragments,
+        parse_cache,
     )
 
 

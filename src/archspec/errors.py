@@ -120,6 +120,14 @@ class SpecError(UserError):
 MAX_ERRORS = 50
 
 
+def detached(error: SpecError) -> SpecError:
+    """`error`, to be kept after it was caught (the language server keeps a version's errors): without its
+    traceback and the exception it was raised from, whose frames hold what the functions it passed
+    through held (a whole expansion) in a cycle only the garbage collector frees."""
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return error
+
+
 class ErrorLimit(SpecError):
     """Where checking stopped, MAX_ERRORS errors in (a garbled or binary file must be refused quickly)."""
 
@@ -169,4 +177,5 @@ __all__ = [
     "SpecError",
     "SpecErrors",
     "UserError",
+    "detached",
 ]

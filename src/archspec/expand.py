@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from archspec.errors import MAX_ERRORS, ErrorLimit, Note, Span, SpecError
+from archspec.errors import MAX_ERRORS, ErrorLimit, Note, Span, SpecError, detached
 from archspec.expand_hints import block_header, signature, surplus_message, unknown_layer_hint, usage
 from archspec.expand_lang import LanguageFeatures
 from archspec.expand_limits import CALL_COST, MAX_NODES, MAX_WORK, UNKNOWN, Unknown
 from archspec.expand_memo import ExpansionMemo, Incremental
 from archspec.expand_names import NamedTensors, Names, check_reaches_output
 from archspec.expr import Value, condition, evaluate
-from archspec.ir import Graph, MacroCall, Node, Origin, Scope, located_error
+from archspec.ir import Graph, MacroCall, Node, Origin, located_error
 from archspec.layers import REGISTRY, TRAILING_WORDS, ArgError, LayerKind
 from archspec.layers.base import REQUIRED
 from archspec.source import SourceText
@@ -124,22 +124,24 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         except SpecError as error:
             if not self.recover:
                 raise
-            self.errors.append(error)
+            self.errors.append(detached(error))
             current, rest = UNKNOWN, body[1:] if body and _is_input(body[0]) else body
             self.failed = True
         except Unknown:  # the `input` line is broken
             current, rest = UNKNOWN, body[1:]
             self.failed = True
         output = self._top_level(rest, current, top)
-        if not self.recover or not self.failed:
+        if (not self.recover or not self.failed) and not self._reaches_as_before(output):
             try:
                 check_reaches_output(self.nodes, output, self.source)
             except SpecError as error:
                 if not self.recover:
                     raise
-                self.errors.append(error)
-        scopes = tuple(Scope(i, s.parent, s.kind, s.label, s.span, s.node, s.call) for i, s in enumerate(self.scopes))
-        return Graph(tuple(self.nodes), scopes, self.source, top.names.graph_names())
+                self.errors.append(detached(error))
+            else:
+                self._reached(output)
+        scopes, names = self._graph_parts(top)
+        return Graph(tuple(self.nodes), scopes, self.source, names)
 
     def _input(self, body, input_shape, top: _Context) -> tuple[int, tuple]:
         """The input node, and the statements after it."""
@@ -169,7 +171,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
             except SpecError as error:
                 if not self.recover:
                     raise
-                self.errors.append(error)
+                self.errors.append(detached(error))
                 if definition.name not in found:
                     self.broken_defs.add(definition.name)
                 continue
@@ -219,7 +221,7 @@ class _Expander(Incremental, LanguageFeatures, NamedTensors):
         try:
             return self._statement(statement, current, ctx)
         except SpecError as error:
-            self.errors.append(error)
+            self.errors.append(detached(error))
             self.exhausted = self.work > MAX_WORK or len(self.nodes) >= MAX_NODES or len(self.errors) >= MAX_ERRORS
         except Unknown:
             pass

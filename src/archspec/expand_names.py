@@ -55,7 +55,8 @@ class Names:
         macro: str | None = None,
         numbers: dict | None = None,
     ) -> None:
-        self.bound: dict[str, Binding] = dict(params or {})
+        self._bound: dict[str, Binding] | None = dict(params or {})
+        self.restore = None  # the incremental expander's: sets `bound` when it is first read
         self.body = body  # its `-> name` sites are looked up only to explain an unknown name
         self.source = source
         self.outer = outer
@@ -66,6 +67,18 @@ class Names:
         self.depth = outer.depth + 1 if outer is not None else 0
         self.log: list | None = None  # while a top-level statement is recorded (archspec.expand_memo)
 
+    @property
+    def bound(self) -> dict[str, Binding]:
+        """Each name → the tensor it stands for. Bindings are replaced, never changed, so a copy of the
+        dict is a snapshot (the incremental expander keeps them)."""
+        if self._bound is None:
+            self._bound = self.restore()
+        return self._bound
+
+    @bound.setter
+    def bound(self, value: dict[str, Binding]) -> None:
+        self._bound = value
+
     def _error(self, message: str, span: Span, origins: tuple[Origin, ...], hint: str | None = None) -> SpecError:
         return located_error(message, span, origins, self.source, hint)
 
@@ -75,9 +88,10 @@ class Names:
         """The node `@name` stands for; refuses an unknown name or one read before it is defined."""
         binding = self.bound.get(ref.name)
         if binding is not None:
-            binding.read = True
+            if not binding.read:
+                self.bound[ref.name] = Binding(binding.node, binding.span, True, binding.parameter)
             if self.log is not None:
-                self.log.append(("read", ref.name, binding.node))
+                self.log.append(("read", ref.name, binding.node, binding.span))
             return binding.node
         name = ref.name
         sites = output_sites(self.body)
@@ -149,6 +163,11 @@ class Names:
         if self.log is not None:
             self.log.append(("bind", output.name, node, output.span))
         self.bound[output.name] = Binding(node, output.span, read=True)
+
+    def replay_read(self, name: str) -> None:
+        binding = self.bound[name]
+        if not binding.read:
+            self.bound[name] = Binding(binding.node, binding.span, True, binding.parameter)
 
     def replay_define(self, name: str, node: int, span: Span) -> None:
         self.bound[name] = Binding(node, span)

@@ -8,13 +8,26 @@ nest rows and errors can say "in expansion of `bottleneck 128 stride=2`".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from archspec.errors import Note, Span, SpecError
 from archspec.layers import REGISTRY, LayerKind
 from archspec.source import SourceText
 from archspec.text import expansion_note
+
+
+class _kept:
+    """A computed attribute kept in the instance after the first read, as `functools.cached_property`
+    does, without its lock (taken at every first read: thousands a keystroke in the language server)."""
+
+    def __init__(self, compute) -> None:
+        self.compute, self.name, self.__doc__ = compute, compute.__name__, compute.__doc__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -35,9 +48,14 @@ class Node:
     scope: int | None  # innermost enclosing Scope, None at top level
     origins: tuple[Origin, ...] = ()  # macro call stack, outermost first
 
-    @cached_property  # lint asks it ten times a node: the language server lints 10,000 nodes a keystroke
+    @_kept  # lint asks it ten times a node: the language server lints 10,000 nodes a keystroke
     def layer(self) -> LayerKind:
         return REGISTRY[self.kind]
+
+    @_kept  # the language server works receptive fields out again below an edit, node by node
+    def window(self):
+        """How the layer changes the receptive field: its kind's `window` for its attributes."""
+        return self.layer.window(self.attrs)
 
     @property
     def label(self) -> str:

@@ -26,6 +26,9 @@ from archspec.words import BLOCKS, DEF
 # Resource limits, checked before anything is built: a spec is a few hundred short lines.
 MAX_SPEC_BYTES = 1_000_000
 MAX_LINE_LENGTH = 1000
+# As many lines as a spec may have layers (expand.MAX_NODES): more text would only be refused after
+# parsing it, which takes seconds (a 199,000-line spec took 2.9 s to reach the layer limit).
+MAX_LINES = 30_000
 
 
 def parse(text: str, name: str = "<spec>") -> Module:
@@ -52,6 +55,7 @@ class Parsed(NamedTuple):
 
     module: Module
     errors: tuple[SpecError, ...]
+    refused: bool = False  # the text as a whole (too long to be a spec): nothing of it was read
 
 
 # One parse error per broken line is enough: past this many in one top-level statement, the rest of
@@ -59,128 +63,63 @@ class Parsed(NamedTuple):
 MAX_ERRORS_PER_STATEMENT = 10
 
 
-class StatementCache:
-    """Each top-level statement's parse, by its text, kept by the language server between versions of a
-    document. `moved` tells, for the statements of the last parse that were taken from an earlier one
-    at another line (a line was inserted or deleted above them), that statement and the line map, so
-    their expansions can be moved too (`archspec.expand_memo`)."""
-
-    def __init__(self) -> None:
-        self.by_text: dict[str, dict[int, tuple[int, Module, tuple]]] = {}  # text → first line → parse
-        self.moved: dict[int, object] = {}  # id() of a statement of the last parse → the one it was moved from
-        self.lines = None  # the last parse's LineMap (archspec.relocate), old line → new line
-
-    def __bool__(self) -> bool:
-        return bool(self.by_text)
-
-
-def parse_recovering(text: str, name: str = "<spec>", cache: StatementCache | None = None) -> Parsed:
+def parse_recovering(text: str, name: str = "<spec>") -> Parsed:
     """Parse spec text, recovering from mistakes as a compiler does, statement by statement.
 
     The text is cut into top-level statements (a `def` with its body, a line, a block with its
     indented lines; an `if` with its `elif`/`else`), each parsed on its own: a mistake in one leaves
     the others whole. Inside a statement, the line of a mistake (with the lines indented under it) is
     replaced by a `Broken` mark and the statement parsed again, so the other lines of a `def` or block
-    are kept too. A spec without mistakes reads exactly as `parse` reads it.
-
-    `cache`, kept between calls (the language server keeps one per document), holds each statement's
-    parse by its text: after an edit only the statements it touched are parsed again, and those that
-    only moved to other lines are moved (`archspec.relocate`). It is left holding this text's
-    statements only.
+    are kept too. A spec without mistakes reads exactly as `parse` reads it. (The language server reads
+    a new version of a document from the last one's: `archspec.parse_incremental`.)
     """
-    from archspec.relocate import LineMap, shifted, shifted_error
-
     text = text.removeprefix("\ufeff")
-    if len(text) > MAX_SPEC_BYTES:
-        error = SpecError(
-            f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1), source=SourceText(name, text)
-        )
-        return Parsed(Module((), ()), (error,))
+    refused = refuse_whole(name, text)
+    if refused is not None:
+        return refused
+    try:  # the whole text at once is fastest, and a correct spec reads as `parse` reads it
+        return Parsed(parse(text, name), ())
+    except SpecError:
+        pass
     normalized = _normalize(text)
-    statements = _statements(normalized)
-    if not cache:  # nothing to reuse: the whole text at once is fastest, and a correct spec reads as `parse` reads it
-        try:
-            module = parse(text, name)
-        except SpecError:
-            pass
-        else:
-            if cache is not None:
-                _fill(cache, module, normalized, statements)
-            return Parsed(module, ())
     defs, body, errors = [], [], []
-    kept: dict[str, dict] = {}
-    line_map, moved, delta = LineMap(), {}, 0
-    texts = [normalized[offset:end] for _, offset, end in statements]
-    unmoved = _unmoved(cache, statements, texts) if cache is not None else {}
-    for (start, _, _), key in zip(statements, texts):
+    for start, offset, end in _statements(normalized):
         if len(errors) >= MAX_ERRORS:  # as clang does: past that many, what follows is not read
             body.append(Broken(Span(start + 1, 1)))
             errors.append(ErrorLimit(Span(start + 1, 1)))
             break
-        found = unmoved.get(start)
-        if found is None and cache is not None:
-            found = _take(cache.by_text.get(key), start, delta)
-        if found is None:
-            found = (start, *_parse_statement(key.split("\n")[:-1], start))
-        elif found[0] != start:  # the same statement, moved: its spans move with it
-            old, delta = found, start - found[0]
-            found = (start, shifted(old[1], delta), tuple(shifted_error(e, delta) for e in old[2]))
-            line_map.add(old[0] + 1, key.count("\n"), delta)
-            for was, now in zip((*old[1].defs, *old[1].body), (*found[1].defs, *found[1].body)):
-                moved[id(now)] = was
-        else:
-            delta = 0
-        kept.setdefault(key, {})[start] = found
-        _, module, problems = found
+        module, problems = _parse_statement(normalized[offset:end].split("\n")[:-1], start)
         defs.extend(module.defs)
         body.extend(module.body)
         errors.extend(problems)
-    if cache is not None:
-        cache.by_text, cache.moved, cache.lines = kept, moved, line_map
-    if errors:
-        source = SourceText(name, text)
-        errors = [
-            ErrorLimit(e.span, source)
-            if isinstance(e, ErrorLimit)
-            else SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source)
-            for e in errors
-        ]
-    return Parsed(Module(tuple(defs), tuple(body)), tuple(errors))
+    return Parsed(Module(tuple(defs), tuple(body)), with_source(errors, name, text))
 
 
-def _unmoved(cache: StatementCache, statements, texts) -> dict[int, tuple]:
-    """The cached parses of the statements whose text and first line are unchanged, by first line (taken
-    out of the cache, so that a moved statement of the same text, `relu` written twice, is not given one)."""
-    found = {}
-    for (start, _, _), text in zip(statements, texts):
-        entries = cache.by_text.get(text)
-        if entries and start in entries:
-            found[start] = entries.pop(start)
-    return found
-
-
-def _take(entries: dict | None, start: int, delta: int):
-    """The cached parse of a moved statement's text: the one that moved as the statement before did, else
-    the nearest; taken out (a text written twice, `relu`, has two)."""
-    if not entries:
+def refuse_whole(name: str, text: str) -> Parsed | None:
+    """A text too long to be a spec is refused before any of it is parsed (its size, then its line
+    count, found at C speed: the language server asks at every keystroke)."""
+    lines = text.count("\n") + 1 if "\r" not in text else MAX_LINES + 1
+    if len(text) <= MAX_SPEC_BYTES and lines <= MAX_LINES:
         return None
-    if start - delta in entries:
-        return entries.pop(start - delta)
-    return entries.pop(min(entries, key=lambda old: abs(old - start)))
+    source = SourceText(name, text)
+    try:
+        _check_totals(source)
+    except SpecError as error:
+        return Parsed(Module((), ()), (error.with_source(source),), refused=True)
+    return None
 
 
-def _fill(cache: StatementCache, module: Module, text: str, statements: list[tuple[int, int, int]]) -> None:
-    """Cache a whole parse's statements under their top-level statements' texts."""
-    import bisect
-
-    starts = [start for start, _, _ in statements]
-    parts: list[tuple[list, list]] = [([], []) for _ in statements]
-    for index, group in ((0, module.defs), (1, module.body)):
-        for statement in group:
-            parts[bisect.bisect_right(starts, statement.line - 1) - 1][index].append(statement)
-    cache.by_text, cache.moved = {}, {}
-    for (start, offset, end), (defs, body) in zip(statements, parts):
-        cache.by_text.setdefault(text[offset:end], {})[start] = (start, Module(tuple(defs), tuple(body)), ())
+def with_source(errors, name: str, text: str) -> tuple[SpecError, ...]:
+    """Parse errors with the text attached (they quote it)."""
+    if not errors:
+        return ()
+    source = SourceText(name, text)
+    return tuple(
+        ErrorLimit(e.span, source)
+        if isinstance(e, ErrorLimit)
+        else SpecError(e.message, e.span, hint=e.hint, notes=e.notes, source=source)
+        for e in errors
+    )
 
 
 def read_spec_file(path: str | Path) -> str:
@@ -206,19 +145,37 @@ def read_spec_file(path: str | Path) -> str:
             if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
                 raise PathError(str(path), "is not a regular file", hint="a spec is a plain text file")
             data = file.read(MAX_SPEC_BYTES + 1)
-        if len(data) > MAX_SPEC_BYTES:
-            raise PathError(str(path), f"is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a short text file")
-        return data.decode("utf-8").removeprefix("\ufeff")
+        return _decoded(data, str(path))
     except FileNotFoundError:
         raise PathError(str(path), "no such file") from None
     except PermissionError:
         raise PathError(str(path), "permission denied") from None
-    except UnicodeDecodeError as error:
-        raise PathError(
-            str(path), f"is not UTF-8 text (byte {error.start})", hint="a spec is a plain text file"
-        ) from None
     except OSError as error:
         raise PathError(str(path), error.strerror or str(error)) from None
+
+
+def read_spec_stream(stream, name: str = "-") -> str:
+    """Read a spec from a stream (stdin), with the file's rules: at most the size limit is read
+    (`< /dev/zero` is refused at the limit, not read without end), UTF-8, no byte-order mark. A text
+    stream (a program's own `sys.stdin`) is taken as decoded."""
+    from archspec.errors import PathError
+
+    try:
+        data = stream.read(MAX_SPEC_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as error:
+        raise PathError(name, f"cannot read it: {getattr(error, 'strerror', None) or error}") from None
+    return _decoded(data.encode("utf-8") if isinstance(data, str) else data, name)
+
+
+def _decoded(data: bytes, name: str) -> str:
+    from archspec.errors import PathError
+
+    if len(data) > MAX_SPEC_BYTES:
+        raise PathError(name, f"is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a short text file")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise PathError(name, f"is not UTF-8 text (byte {error.start})", hint="a spec is a plain text file") from None
 
 
 def _file_kind(mode: int) -> str:
@@ -244,12 +201,23 @@ def _normalize(text: str) -> str:
 
 
 def _check_size(source: SourceText) -> None:
-    if len(source.text) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
+    _check_totals(source)
     for number, line in enumerate(source.lines, start=1):
         problem = _line_problem(number, line)
         if problem is not None:
             raise problem
+
+
+def _check_totals(source: SourceText) -> None:
+    """Refuse a text longer than any spec, by its size and its line count."""
+    if len(source.text) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is longer than {MAX_SPEC_BYTES:,} characters", Span(1, 1))
+    if len(source.lines) > MAX_LINES:
+        raise SpecError(
+            f"the spec has {len(source.lines):,} lines; at most {MAX_LINES:,} are allowed",
+            Span(MAX_LINES + 1, 1),
+            hint="a `def` and `repeat N:` or `xN` say a long stack in a few lines",
+        )
 
 
 def _line_problem(number: int, line: str) -> SpecError | None:
@@ -283,33 +251,36 @@ def _indent(line: str) -> int:
 _MARGIN = re.compile(r"^[^ \t\n#)]", re.MULTILINE)
 
 
-def _statements(text: str) -> list[tuple[int, int, int]]:
+def _statements(text: str, start: int = 0, end: int | None = None, line: int = 0) -> list[tuple[int, int, int]]:
     """The top-level statements of a normalized text, as (first line index, start offset, end offset):
     each starts at a line of code at the left margin that is not joined to the line before by a `\\`,
     not a `)` closing one, and not the `elif`/`else` of an `if` (comments and blank lines go with the
     statement before them). A line at the margin after an unclosed `(` starts a statement too: that is
     how a half-typed `bn(` reads, and lines inside parentheses are indented in practice (`parse`
-    reads a whole correct text as it is)."""
-    found = [(0, 0)]
-    line, position = 0, 0
-    for match in _MARGIN.finditer(text):
+    reads a whole correct text as it is). Whether a line starts a statement depends on that line and the
+    one before only. With `start` and `end` (offsets of two statements' first lines, `start` on line
+    `line`), the statements between them."""
+    end = len(text) if end is None else end
+    found = [(line, start)]
+    position = start
+    for match in _MARGIN.finditer(text, start, end):
         offset = match.start()
-        if offset == 0:
+        if offset == start:
             continue
         line += text.count("\n", position, offset)
         position = offset
         if _CLAUSE.match(text, offset):
             continue
-        end = offset - 1  # the line before ends here: is it joined to this one by a `\\`?
-        while end > 0 and text[end - 1] in " \t":
-            end -= 1
-        if end > 0 and text[end - 1] == "\\":
+        before_end = offset - 1  # the line before ends here: is it joined to this one by a `\\`?
+        while before_end > 0 and text[before_end - 1] in " \t":
+            before_end -= 1
+        if before_end > 0 and text[before_end - 1] == "\\":
             before = text.rfind("\n", 0, offset - 1) + 1
             if _code(text[before : offset - 1]).rstrip().endswith("\\"):  # and not in a comment
                 continue
         found.append((line, offset))
-    ends = [offset for _, offset in found[1:]] + [len(text)]
-    return [(line, offset, end) for (line, offset), end in zip(found, ends)]
+    ends = [offset for _, offset in found[1:]] + [end]
+    return [(line, offset, stop) for (line, offset), stop in zip(found, ends)]
 
 
 def _parse_statement(lines: list[str], start: int) -> tuple[Module, tuple[SpecError, ...]]:

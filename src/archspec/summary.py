@@ -19,7 +19,7 @@ from archspec.text import shape_text
 
 BYTES_PER_VALUE = 4  # float32
 DEFAULT_BATCH = 32
-FORMAT_VERSION = 1  # the `format` field of the JSON: raised when a field changes meaning or goes away
+FORMAT_VERSION = 2  # the `format` field of the JSON: raised when a field changes meaning or goes away
 MB = 1_000_000  # torchinfo's size figures are in MB (10^6 bytes)
 
 
@@ -54,6 +54,7 @@ class Totals:
     batch: int
     activation_values: int  # per example, summed over all layer outputs
     input_values: int = 0  # per example
+    weight_layer_output_values: int = 0  # per example, the outputs of layers with trainable parameters
 
     @property
     def param_bytes(self) -> int:
@@ -67,19 +68,25 @@ class Totals:
     def activation_bytes(self) -> int:
         return self.activation_values * self.batch * BYTES_PER_VALUE
 
-    # torchinfo's four size figures: the input batch, the layer outputs twice (forward values and
-    # their gradients in the backward pass), the parameters, and their sum.
+    # torchinfo's four size figures, by its rules (torchinfo/model_statistics.py), so that they equal
+    # what torchinfo prints for the same network (tests/test_summary_interface.py pins its outputs):
+    # the input batch; twice (values, then gradients) the outputs of the layers that hold parameters;
+    # the parameters, which in PyTorch exclude BatchNorm's statistics (buffers); and their sum.
     @property
     def input_bytes(self) -> int:
         return self.input_values * self.batch * BYTES_PER_VALUE
 
     @property
     def forward_backward_bytes(self) -> int:
-        return 2 * self.activation_bytes
+        return 2 * self.weight_layer_output_values * self.batch * BYTES_PER_VALUE
+
+    @property
+    def params_size_bytes(self) -> int:
+        return self.trainable * BYTES_PER_VALUE
 
     @property
     def estimated_total_bytes(self) -> int:
-        return self.input_bytes + self.forward_backward_bytes + self.param_bytes
+        return self.input_bytes + self.forward_backward_bytes + self.params_size_bytes
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ def summarize(
         batch,
         typed.activation_values(),
         math.prod(typed.input_shape),
+        sum(info.values for info in typed.infos if info.trainable),
     )
     return Summary(
         name, typed.input_shape, typed.output_shape, tuple(_rows(typed)), totals, dense_head(typed), threshold
@@ -259,15 +267,15 @@ def footer_lines(summary: Summary) -> list[str]:
     """The totals under the table, as plain lines (the table renderer styles them)."""
     t = summary.totals
     lines = [
-        f"Total params: {t.params:,} ({human_bytes(t.param_bytes)})",
-        f"Trainable params: {t.trainable:,} ({human_bytes(t.trainable * BYTES_PER_VALUE)})",
-        f"Non-trainable params: {t.non_trainable:,} ({human_bytes(t.non_trainable * BYTES_PER_VALUE)})",
+        f"Total params: {t.params:,}",
+        f"Trainable params: {t.trainable:,}",
+        f"Non-trainable params: {t.non_trainable:,}",
         f"MACs: {t.macs:,} ({human_count(t.macs)}); FLOPs (2 x MACs): {human_count(t.flops)}",
-        f"Activation memory for training (batch {t.batch}, fp32): {human_bytes(t.activation_bytes)}",
-        f"Input size (MB): {t.input_bytes / MB:.2f}",
-        f"Forward/backward pass size (MB): {t.forward_backward_bytes / MB:.2f}",
-        f"Params size (MB): {t.param_bytes / MB:.2f}",
-        f"Estimated total size (MB): {t.estimated_total_bytes / MB:.2f}",
+        f"Memory as torchinfo estimates it (batch {t.batch}, float32):",
+        f"  Input size (MB): {t.input_bytes / MB:.2f}",
+        f"  Forward/backward pass size (MB): {t.forward_backward_bytes / MB:.2f}",
+        f"  Params size (MB): {t.params_size_bytes / MB:.2f}",
+        f"  Estimated total size (MB): {t.estimated_total_bytes / MB:.2f}",
     ]
     head = summary.head
     if head is None:
@@ -321,6 +329,7 @@ def to_dict(summary: Summary, depth: int | None = None) -> dict:
             "activation_bytes": t.activation_bytes,
             "input_bytes": t.input_bytes,
             "forward_backward_bytes": t.forward_backward_bytes,
+            "params_size_bytes": t.params_size_bytes,
             "estimated_total_bytes": t.estimated_total_bytes,
         },
         "dense_head": None
@@ -394,7 +403,7 @@ def to_markdown(summary: Summary, depth: int | None = None) -> str:
             f"{row.type} | {shape_text(row.shape)} | {row.params:,} | {row.macs:,} | {rf_text(row)} |"
         )
     lines.append("")
-    lines.extend(f"- {line}" for line in footer_lines(summary))
+    lines.extend(f"{line[: len(line) - len(line.lstrip())]}- {line.lstrip()}" for line in footer_lines(summary))
     suggestion = suggestion_line(summary)
     if suggestion:
         lines.append(f"- {suggestion}")

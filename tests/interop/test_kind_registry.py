@@ -20,9 +20,7 @@ DIRECTIONS = {
 }
 # Directions whose code is not merged yet (the lead removes each mark when its reader lands; strict,
 # so a direction that becomes complete fails here until its mark goes).
-PENDING = {
-    "keras read": "keras-readers: the kinds' read_keras",
-}
+PENDING = {}
 
 
 def _overrides(kind: LayerKind, method: str) -> bool:

@@ -1,30 +1,28 @@
-"""`cnn-arch export RUN_DIR -o model.onnx`: a model trained by `cnn-arch train` runs in onnxruntime
-on the uint8 images `predict` takes, with any batch size, and gives predict's probabilities."""
+"""`cnn-arch export RUN_DIR -o model.onnx`: a run folder's model runs in onnxruntime on the uint8
+images `predict` takes, with any batch size, and gives predict's probabilities. The run folders here
+hold initial weights with random BatchNorm statistics (tests/run_folders.py): export reads a run,
+whatever trained it; tests/train/test_train_cli.py exports the small run `cnn-arch train` made for
+the training tests, with the same `round_trip`."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
 
+from tests.run_folders import untrained_run
+
 TOLERANCE = 1e-4  # max abs difference of the probabilities, fp32
 
 
-def train(cli, tmp_path, template: str, data, input_shape: str):
-    """A 1-epoch run of `template` with its classifier cut to the tiny dataset's 3 classes, by `cnn-arch
-    train` run in this process (`main()`, as the console script runs it: no second JAX start-up)."""
+def template_run(tmp_path, template: str, input_shape: tuple[int, int, int]):
+    """An untrained run of `template` at `input_shape`, its classifier cut to 3 classes."""
     from archspec import templates
 
-    spec = tmp_path / f"{template}.arch"
     text = templates.path(template).read_text(encoding="utf-8")
-    spec.write_text(re.sub(r"^dense \d+ softmax$", "dense 3 softmax", text, flags=re.M), encoding="utf-8")
-    run_dir = tmp_path / template
-    arguments = ["train", str(spec), "--data", str(data), "--input", input_shape]
-    result = cli(*arguments, "--epochs", "1", "--batch-size", "16", "--out", str(run_dir))
-    assert result.code == 0, result.err[-2000:]
-    return run_dir
+    text = text.replace("dense 1000 softmax", "dense 3 softmax")
+    return untrained_run(tmp_path / template, text, template, input_shape, ("top", "middle", "bottom"))
 
 
 def round_trip(cli, run_dir, tmp_path, images: np.ndarray) -> None:
@@ -56,18 +54,11 @@ def round_trip(cli, run_dir, tmp_path, images: np.ndarray) -> None:
         assert np.abs(got - expected[:batch]).max() <= TOLERANCE
 
 
-@pytest.mark.slow  # trains in a subprocess, then converts with jax2onnx
-def test_gap_head_round_trip(cli, tmp_path, tiny_data):
-    run_dir = train(cli, tmp_path, "gap-head", tiny_data, "16x16x3")
-    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
-    round_trip(cli, run_dir, tmp_path, images)
-
-
-@pytest.mark.slow
-def test_resnet50_built_small_round_trip(cli, tmp_path, tiny_data):
+@pytest.mark.slow  # converts ResNet-50 with jax2onnx
+def test_resnet50_built_small_round_trip(cli, tmp_path):
     # 32x32, the smallest input its five halvings leave a 1x1 map of: every layer kind and stride of the
-    # 224x224 network (bottlenecks, projections, BatchNorm, max and global pooling), at a quarter of 64x64's work
-    run_dir = train(cli, tmp_path, "resnet50", tiny_data, "32x32x3")
+    # 224x224 network (bottlenecks, projections, BatchNorm, max and global pooling)
+    run_dir = template_run(tmp_path, "resnet50", (32, 32, 3))
     images = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     round_trip(cli, run_dir, tmp_path, images)
 

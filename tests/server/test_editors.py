@@ -152,10 +152,12 @@ def test_the_grammars_words_are_the_languages():
     assert set(re.search(r"\(([^()]*)\)", block).group(1).split("|")) == set(BLOCKS)
 
 
-@pytest.mark.slow  # npm ci (the npm registry) and a bundle
-def test_vsce_packages_the_extension_without_a_warning(tmp_path):
+@pytest.mark.slow  # npm ci (the npm registry; once per lockfile) and a bundle
+def test_vsce_packages_the_extension_without_a_warning(tmp_path, request):
     """`npx @vscode/vsce package`, as docs/editors.md says, on a copy of the extension: one bundled file
-    with the grammar, README and LICENSE, and no warning."""
+    with the grammar, README and LICENSE, and no warning. The packages the lockfile pins are installed by
+    `npm ci` once per lockfile and kept in pytest's cache (13,000 files: most of this test's time when it
+    installed them at every run); an edit to package.json or package-lock.json installs them again."""
     import shutil
     import subprocess
     import zipfile
@@ -164,7 +166,7 @@ def test_vsce_packages_the_extension_without_a_warning(tmp_path):
         pytest.fail("npm (Node.js) is needed to package the VS Code extension")
     folder = tmp_path / "vscode"
     shutil.copytree(VSCODE, folder, ignore=shutil.ignore_patterns("node_modules", "dist", "*.vsix"))
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=600)
+    (folder / "node_modules").symlink_to(_installed_packages(request.config.cache), target_is_directory=True)
     done = subprocess.run(
         ["npx", "@vscode/vsce", "package"], cwd=folder, capture_output=True, text=True, timeout=600, check=True
     )
@@ -174,3 +176,26 @@ def test_vsce_packages_the_extension_without_a_warning(tmp_path):
     assert {"extension/dist/extension.js", "extension/syntaxes/cnn-arch.tmLanguage.json"} <= names
     assert {"extension/readme.md", "extension/LICENSE.txt"} <= {n for n in names if not n.endswith("/")}
     assert not any("node_modules" in name for name in names)
+
+
+def _installed_packages(cache) -> Path:
+    """The extension's node_modules as `npm ci` installs them from its lockfile, kept per lockfile."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    manifests = [VSCODE / "package.json", VSCODE / "package-lock.json"]
+    key = hashlib.sha256(b"".join(path.read_bytes() for path in manifests)).hexdigest()[:16]
+    root = Path(cache.mkdir(f"vscode-node-modules-{key}"))
+    installed = root / "node_modules"
+    if not installed.is_dir():  # renamed into place only once complete: an interrupted install is redone
+        staging = root / "staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        for path in manifests:
+            shutil.copy(path, staging / path.name)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=staging, check=True, capture_output=True, timeout=600
+        )
+        (staging / "node_modules").rename(installed)
+    return installed

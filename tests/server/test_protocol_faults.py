@@ -103,7 +103,35 @@ def test_invalid_params_get_minus_32602(client):
     error = client.reply(11)["error"]
     assert error["code"] == -32602 and "params.position" in error["message"]
     client.send(message(method="textDocument/didChange", params=None))  # a notification: nothing to answer
+    at = {"start": {"line": -1, "character": 0}, "end": {"line": 0, "character": 0}}
+    changes = {"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"range": at, "text": "x"}]}
+    client.send(message(method="textDocument/didChange", params=changes))
     client.alive(12)
+
+
+def test_a_change_is_read_as_pygls_would_or_left_to_it():
+    """didChange notifications skip pygls' dispatch (a keystroke's cost in a burst): read exactly when
+    they have the protocol's shape; anything else goes to pygls, which reports what is wrong."""
+    from cnn_arch.server.transport import did_change
+
+    def change(*edits, version=3):
+        return {"params": {"textDocument": {"uri": URI, "version": version}, "contentChanges": list(edits)}}
+
+    span = {"start": {"line": 2, "character": 4}, "end": {"line": 3, "character": 0}}
+    assert did_change(change({"range": span, "text": "x"}, {"text": "whole"})) == (
+        URI,
+        3,
+        [((2, 4), (3, 0), "x"), (None, None, "whole")],
+    )
+    negative = {**span, "end": {"line": 3, "character": -1}}
+    for wrong in (
+        change({"range": negative, "text": "x"}),
+        change({"range": span, "text": 5}),
+        change({"range": {"start": span["start"]}, "text": "x"}),
+        change({"text": "x"}, version=True),
+        {"params": None},
+    ):
+        assert did_change(wrong) is None
 
 
 def test_malformed_json_and_unknown_methods(client):

@@ -33,6 +33,13 @@ def images(tmp_path_factory):
     return paths, str(folder / "notes.png")
 
 
+def test_the_trained_run_exports_to_onnx_with_predicts_probabilities(cli, tmp_path, trained):
+    from tests.interop.test_onnx_export import round_trip
+
+    x, _ = make_images(4, seed=6)
+    round_trip(cli, trained, tmp_path, x[..., None])
+
+
 def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, tiny_spec, tiny_data):
     out = tmp_path / "run"
     result = cli(

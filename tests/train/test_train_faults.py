@@ -274,9 +274,12 @@ def test_ctrl_c_in_the_first_second_stops_the_run(tmp_path, tiny_spec, tiny_data
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert "stopped by SIGINT before the first step" in err
     assert "Traceback" not in err and "Exception ignored" not in err
-    assert not out.exists()  # nothing was written: no folder is left behind
+    if "stopped by SIGINT before the first step" in err:
+        # Nothing to save: no folder is left behind, even once the set-up has written its config.
+        assert not out.exists()
+    else:  # a fast machine reached the first steps within `delay`: they are kept, and resumable
+        assert "--resume" in err and any((out / "checkpoints").iterdir())
 
 
 @pytest.mark.slow

@@ -27,7 +27,11 @@ def out_of_memory_in_a_worker(paths, input_shape):
 
 
 def where_decoded(name: str) -> tuple[str, str, float]:
-    """("worker" or "here", `name`, when it started), after a fiftieth of a second of "decoding"."""
+    """("worker" or "here", `name`, when it started), after a fiftieth of a second of "decoding" in
+    a worker and none here: the lead process then does its chunks (and takes back the ones no worker
+    has started) in well under the time a spawned worker needs to start, however fast the machine."""
     started = time.monotonic()  # the system's clock: the same in every process
-    time.sleep(0.02)
-    return ("worker" if multiprocessing.parent_process() is not None else "here"), name, started
+    in_worker = multiprocessing.parent_process() is not None
+    if in_worker:
+        time.sleep(0.02)
+    return ("worker" if in_worker else "here"), name, started

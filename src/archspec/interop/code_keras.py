@@ -103,9 +103,4 @@ class KerasWriter(Writer):
             except Varies:
                 if statement.rounds is None:
                     raise
-        if statement.rounds is None:
-            raise Varies(statement.problem or "the rounds of a loop differ and so do their numbers")
-        lines = Lines()
-        for body in statement.rounds:
-            lines += self.render(body, renderer)
-        return lines
+        return self.unrolled(statement, renderer)

@@ -225,12 +225,7 @@ class ModuleWriter(Writer):
                 except Varies:
                     if statement.rounds is None:
                         raise
-        if statement.rounds is None:
-            raise Varies(statement.problem or "the rounds of a loop differ and so do their numbers")
-        lines = Lines()
-        for body in statement.rounds:
-            lines += self.render(body, state)
-        return lines
+        return self.unrolled(statement, state)
 
 
 class TorchWriter(ModuleWriter):

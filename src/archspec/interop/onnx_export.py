@@ -47,11 +47,13 @@ def export_onnx(run_dir: str | Path, path: str | Path, which: str = "best", inpu
 
     Raises:
         PathError: not a run folder, or `path` cannot be written.
-        UserError: jax2onnx is not installed, or cannot convert an operation of this model.
+        UserError: the `train` extra is not installed, or jax2onnx cannot convert an operation of this model.
     """
     if input_dtype not in INPUT_DTYPES:
         raise UserError(f"`--input-dtype` must be one of {', '.join(INPUT_DTYPES)}; got `{input_dtype}`")
-    _require_jax2onnx()
+    from archspec.extras import require
+
+    require("train", "ONNX export")
     import jax
     import jax.numpy as jnp
 
@@ -101,35 +103,31 @@ def spec_onnx(typed):
 def _convert(typed, function, spec, name: str):
     """jax2onnx's conversion of `function` (the network of `typed`), with standard ONNX operators for
     LayerNorm (`LayerNormalization`) and its intermediate shapes recomputed."""
-    _require_jax2onnx()
+    from archspec.extras import require
+
+    require("train", "ONNX export")
     from jax2onnx import to_onnx
+
+    from archspec.gradients import plain_lax
 
     _refuse_unexportable(typed)
     quiet = _DropMessage("BatchNorm exported with use_running_average=False")
     logging.getLogger().addFilter(quiet)
     try:
-        proto = to_onnx(
-            function,
-            [spec],
-            model_name=name,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            normalization_mode="prefer_native",
-        )
+        with plain_lax():  # one Conv and one MaxPool per layer, not the CPU training's rewrites
+            proto = to_onnx(
+                function,
+                [spec],
+                model_name=name,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                normalization_mode="prefer_native",
+            )
     except (NotImplementedError, ValueError, TypeError) as error:
         raise UserError(f"jax2onnx could not convert this model: {error}") from None
     finally:
         logging.getLogger().removeFilter(quiet)
     return _reannotated(proto)
-
-
-def _require_jax2onnx() -> None:
-    try:
-        import jax2onnx  # noqa: F401
-    except ImportError:
-        raise UserError(
-            "ONNX export needs jax2onnx", hint="install the interop extra: pip install 'cnn-arch[interop]'"
-        ) from None
 
 
 def _refuse_unexportable(typed) -> None:

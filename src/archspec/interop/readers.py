@@ -25,6 +25,16 @@ class Reader(NamedTuple):
     text: bool = False
 
 
+def _keras_source(path: str, text: str | None, input_shape) -> ModelFile:
+    from archspec.interop.keras_import import keras_models
+
+    if text is None:
+        from archspec.parse import read_spec_file
+
+        text = read_spec_file(path)
+    return keras_models(text, path, input_shape)
+
+
 def single(read: Callable[[str, tuple[int, ...] | None], ImportedSpec]) -> Callable:
     """A reader of a binary file that holds one model, from `read(path, input_shape)`."""
 
@@ -35,6 +45,12 @@ def single(read: Callable[[str, tuple[int, ...] | None], ImportedSpec]) -> Calla
     return open_file
 
 
+def _keras_saved(path: str, input_shape) -> ImportedSpec:
+    from archspec.interop.keras_saved import read_saved
+
+    return read_saved(path, input_shape)
+
+
 def _onnx(path: str, input_shape) -> ImportedSpec:
     from archspec.interop.onnx_import import import_onnx
 
@@ -42,6 +58,10 @@ def _onnx(path: str, input_shape) -> ImportedSpec:
 
 
 READERS: dict[str, Reader] = {
+    ".py": Reader(_keras_source, text=True),  # Keras model code, read statically (keras_import)
+    ".keras": Reader(single(_keras_saved)),  # a saved Keras model: config.json in a zip (keras_saved)
+    ".h5": Reader(single(_keras_saved)),  # a Keras model saved as HDF5: its `model_config` (through h5py)
+    ".hdf5": Reader(single(_keras_saved)),
     ".onnx": Reader(single(_onnx)),  # an ONNX graph, weights left out (onnx_import)
 }
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from archspec.layers import onnx_attrs
-from archspec.layers.base import Arg, Code, LayerKind, Module, Op, Untranslatable, call, layer, real
+from archspec.layers import keras_config, onnx_attrs
+from archspec.layers.base import REGISTRY, Arg, Code, LayerKind, Module, Op, Untranslatable, call, layer, real
 
 # name -> (jax.nn function, description)
 ACTIVATIONS: dict[str, tuple[str, str]] = {
@@ -97,6 +97,14 @@ CODE: dict[str, tuple[str, str, str]] = {
     "linear": ("linear", "{0}", "{0}"),
 }
 
+# The positional parameters of each Keras activation class.
+KERAS_POSITIONAL = {
+    "Activation": ("activation",),
+    "ReLU": ("max_value", "negative_slope", "threshold"),
+    "LeakyReLU": ("negative_slope",),
+    "ELU": ("alpha",),
+    "Softmax": ("axis",),
+}
 PROBABILITIES = frozenset({"softmax", "sigmoid"})
 IDEMPOTENT = frozenset({"relu", "relu6", "linear"})  # f(f(x)) = f(x)
 
@@ -105,6 +113,40 @@ class Activation(LayerKind):
     family = "activation"
     keras_name = "Activation"
     trailing = True
+    # Shared by every activation kind: the config says which one.
+    keras_classes = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
+
+    def keras_parameters(self, class_name):
+        return KERAS_POSITIONAL[class_name]
+
+    def read_keras(self, class_name, config, inputs):
+        if class_name == "Activation":
+            keras_config.check_keys(config, ("activation",))
+            return keras_config.activation(config) or [("linear", {})]
+        if class_name == "Softmax":
+            keras_config.check_keys(config, ("axis",))
+            keras_config.channel_axis(config, "axis", len(inputs[0]))
+            return [("softmax", {})]
+        if class_name == "ELU":
+            keras_config.check_keys(config, ("alpha",))
+            if config.get("alpha", 1.0) != 1.0:
+                raise Untranslatable("alpha", f"`alpha={config['alpha']!r}`: the spec's `elu` has alpha 1")
+            return [("elu", {})]
+        if class_name == "LeakyReLU":
+            keras_config.check_keys(config, ("negative_slope", "alpha"))  # `alpha` in Keras 2
+            slope = config.get("negative_slope", config.get("alpha", 0.3))
+            return [
+                ("leaky_relu", keras_config.bind(REGISTRY["leaky_relu"], {"slope": slope}, {"slope": "negative_slope"}))
+            ]
+        keras_config.check_keys(config, ("max_value", "negative_slope", "threshold"))
+        cap, slope, threshold = config.get("max_value"), config.get("negative_slope") or 0.0, config.get("threshold")
+        if threshold not in (None, 0, 0.0):
+            raise Untranslatable("threshold", f"`threshold={threshold!r}` has no spec equivalent")
+        if cap is None:
+            return [("relu", {})] if not slope else [("leaky_relu", {"slope": float(slope)})]
+        if cap == 6 and not slope:
+            return [("relu6", {})]
+        raise Untranslatable("max_value", f"`max_value={cap!r}`: the spec has ReLU capped at 6 only (`relu6`)")
 
     def label(self, attrs):
         return self.name + (f" {attrs['slope']:g}" if "slope" in attrs and attrs["slope"] != 0.01 else "")
@@ -226,6 +268,7 @@ for _name, (_function, _doc) in ACTIVATIONS.items():
     _traits = {
         "linear": _name == "linear",
         "probability_output": _name in PROBABILITIES,
+        "sums_to_one": _name == "softmax",
         "idempotent": _name in IDEMPOTENT,
     }
     if _name in ONNX_REFUSALS:  # no ONNX form: the base's refusing reader, with the reason

@@ -325,17 +325,27 @@ class LayerKind:
     args: ClassVar[tuple[Arg, ...]] = ()
     takes_suffix: ClassVar[bool] = False  # `conv 64 3 bn relu`: trailing bn / activation words
     trailing: ClassVar[bool] = False  # may itself be such a trailing word (`bn`, `relu`)
-    has_weights: ClassVar[bool] = False  # a weight layer (conv, dense): lint's depth, linear pairs, widths
+    # a kernel with an optional bias (every such kind takes `bias=`): conv, dense and their kin. Lint
+    # counts these layers for depth, pairs and widths; BatchNorm, LayerNorm and layer scale hold
+    # parameters but no kernel.
+    has_kernel: ClassVar[bool] = False
+    full_kernel: ClassVar[bool] = False  # a KxK kernel over every input channel of its group (conv, not dwconv)
     linear: ClassVar[bool] = False  # computes an affine map of its input (bn, avgpool, flatten, ...)
     width_arg: ClassVar[str | None] = None  # the argument that sets its output channels (`filters`, `units`)
     depthwise: ClassVar[bool] = False  # filters each channel on its own, mixing none
     probability_output: ClassVar[bool] = False  # outputs probabilities (softmax, sigmoid): the loss takes logits
+    sums_to_one: ClassVar[bool] = False  # its outputs over the last axis sum to 1 (softmax)
+    neighbour_channel_norm: ClassVar[bool] = False  # divides each value by its neighbouring channels' (lrn)
+    residual: ClassVar[bool] = False  # a merge that adds its inputs: the shortcut of a residual block (add)
     idempotent: ClassVar[bool] = False  # applying it twice equals applying it once (relu)
     batch_statistics: ClassVar[bool] = False  # normalizes each channel with training-batch statistics (bn)
     # Interop. A framework that cannot express the kind names it here with the reason (keys: FRAMEWORKS);
     # every other framework's methods below are overridden. tests/interop/test_kind_registry.py checks.
     refusals: ClassVar[dict[str, str]] = {}
     keras_classes: ClassVar[tuple[str, ...]] = ()  # the Keras classes `read_keras` reads (aliases too)
+    # The positional parameters of those classes' constructors, in Keras' order (the source reader
+    # names positional arguments with them; a test compares them with Keras' signatures).
+    keras_positional: ClassVar[tuple[str, ...]] = ()
     onnx_ops: ClassVar[tuple[str, ...]] = ()  # the ONNX op types `read_onnx` reads (a pattern's first op)
 
     def label(self, attrs: dict) -> str:
@@ -408,6 +418,10 @@ class LayerKind:
         is the layer's config as saved in a model's config.json, or its keyword arguments in Keras
         source with positional ones named; `inputs` are the input shapes (no batch)."""
         raise self.missing("keras", "Keras reader")
+
+    def keras_parameters(self, class_name: str) -> tuple[str, ...]:
+        """The positional parameters of Keras class `class_name`'s constructor (one of `keras_classes`)."""
+        return self.keras_positional
 
     def read_onnx(self, node: OnnxNode, inputs: list[Shape]) -> list[ReadNode]:
         """The nodes ONNX `node` (its op type one of `onnx_ops`) becomes; `inputs` are the spec shapes

@@ -3,7 +3,7 @@ channel split) and `shuffle G` interleaves G channel groups (ShuffleNet's channe
 
 from __future__ import annotations
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
     ArgError,
@@ -12,6 +12,7 @@ from archspec.layers.base import (
     Module,
     Op,
     ShapeError,
+    Untranslatable,
     call,
     layer,
     non_negative,
@@ -49,9 +50,32 @@ class Channels(LayerKind):
         ),
     )
 
+    # Keras has no slicing layer: `x[..., a:b]` on a tensor is the `GetItem` operation, `key` its index.
+    keras_classes = ("GetItem",)
+    keras_positional = ("key",)
+
     def label(self, attrs):
         start, stop = attrs["range"]
         return f"channels {start}:{stop}"
+
+    def read_keras(self, class_name, config, inputs):
+        key = config.get("key")
+        key = key if isinstance(key, tuple) else (key,)
+        rank = len(inputs[0]) + 1  # with the batch axis
+        last = key[-1] if key else None
+        before = key[:-1]
+        whole = all(k == slice(None) for k in before if k is not Ellipsis)
+        covers = Ellipsis in before or len(before) == rank - 1
+        if not (
+            isinstance(last, slice) and last.step in (None, 1) and whole and covers and before.count(Ellipsis) <= 1
+        ):
+            raise Untranslatable(
+                "key", "only a slice of the channels (`x[..., a:b]`) has a spec equivalent (`channels a:b`)"
+            )
+        start, stop, _ = last.indices(inputs[0][-1])
+        if stop <= start:
+            raise Untranslatable("key", f"the slice `{start}:{stop}` of the channels is empty")
+        return [("channels", {"range": (start, stop)})]
 
     def output_shape(self, attrs, inputs):
         start, stop = attrs["range"]
@@ -108,6 +132,14 @@ class Shuffle(LayerKind):
     linear = True
     summary = "channel shuffle: `shuffle G` interleaves G channel groups (ShuffleNet, torchvision's order)"
     args = (Arg("groups", positive, positional=True, doc="number of groups; must divide the channels"),)
+
+    # Keras has no shuffle layer: this is the class `cnn-arch export --to keras` writes.
+    keras_classes = ("ChannelShuffle",)
+    keras_positional = ("groups",)
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("groups",))
+        return [("shuffle", keras_config.bind(self, {"groups": config.get("groups")}))]
 
     def output_shape(self, attrs, inputs):
         channels, groups = inputs[0][-1], attrs["groups"]

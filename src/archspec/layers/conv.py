@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
     Code,
@@ -137,12 +137,21 @@ def _torch_conv(attrs, inputs, channels_out, groups, bias, name="") -> list:
     return [*before, Module(conv, name=name)]
 
 
+def _conv(*args, **kwargs):
+    """`nnx.Conv` computing with `archspec.gradients`' convolution (its gradients are written for XLA:CPU)."""
+    from flax import nnx
+
+    from archspec.gradients import conv_general_dilated
+
+    return nnx.Conv(*args, conv_general_dilated=conv_general_dilated, **kwargs)
+
+
 class _Sliding(LayerKind):
     """The shared shape and receptive-field rules of the three convolutions."""
 
     family = "conv"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def label(self, attrs: dict) -> str:
@@ -175,12 +184,45 @@ class _Sliding(LayerKind):
     def window(self, attrs):
         return Window(attrs["kernel"], attrs["stride"], attrs["dilation"])
 
+    # Keras config key of each spec argument the three convolutions share.
+    _KERAS_KEYS: ClassVar[dict[str, str]] = {
+        "filters": "filters",
+        "kernel": "kernel_size",
+        "stride": "strides",
+        "padding": "padding",
+        "dilation": "dilation_rate",
+        "groups": "groups",
+        "multiplier": "depth_multiplier",
+        "bias": "use_bias",
+    }
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, (*(self._KERAS_KEYS[a.name] for a in self.args), "data_format", "activation"))
+        keras_config.channels_last(config)
+        values = {name: config.get(key) for name, key in self._KERAS_KEYS.items()}
+        values["padding"] = keras_config.padding(config)
+        attrs = keras_config.bind(self, values, self._KERAS_KEYS)
+        return [(self.name, attrs), *keras_config.activation(config)]
+
 
 @layer
 class Conv(_Sliding):
     name = "conv"
     onnx_ops = ("Conv",)
+    full_kernel = True
     keras_name = "Conv2D"
+    keras_classes = ("Conv2D", "Convolution2D")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "groups",
+        "activation",
+        "use_bias",
+    )
     width_arg = "filters"
     summary = "2D convolution: `conv F K` (F filters, K or HxW kernel)"
     args = (
@@ -211,9 +253,7 @@ class Conv(_Sliding):
         return output[0] * output[1] * output[2] * kh * kw * (inputs[0][2] // attrs["groups"])
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
-        from flax import nnx
-
-        return nnx.Conv(
+        return _conv(
             inputs[0][2],
             attrs["filters"],
             attrs["kernel"],
@@ -259,6 +299,17 @@ class DepthwiseConv(_Sliding):
     name = "dwconv"
     onnx_ops = ("Conv",)  # with one group per input channel
     keras_name = "DepthwiseConv2D"
+    keras_classes = ("DepthwiseConv2D",)
+    keras_positional = (
+        "kernel_size",
+        "strides",
+        "padding",
+        "depth_multiplier",
+        "data_format",
+        "dilation_rate",
+        "activation",
+        "use_bias",
+    )
     depthwise = True
     summary = "depthwise convolution: `dwconv K`, one filter per input channel (x `multiplier`)"
     args = (
@@ -281,10 +332,8 @@ class DepthwiseConv(_Sliding):
         return output[0] * output[1] * output[2] * kh * kw
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
-        from flax import nnx
-
         channels = inputs[0][2]
-        return nnx.Conv(
+        return _conv(
             channels,
             output[2],
             attrs["kernel"],
@@ -340,6 +389,18 @@ class SeparableConv(_Sliding):
         "read as `dwconv` and `conv` (the same weights and MACs)"
     }
     keras_name = "SeparableConv2D"
+    keras_classes = ("SeparableConv2D", "SeparableConvolution2D")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "depth_multiplier",
+        "activation",
+        "use_bias",
+    )
     width_arg = "filters"
     summary = "depthwise-separable convolution: `sepconv F K` (Keras SeparableConv2D)"
     args = (
@@ -372,7 +433,7 @@ class SeparableConv(_Sliding):
 
         class Separable(nnx.Module):
             def __init__(self):
-                self.depthwise = nnx.Conv(
+                self.depthwise = _conv(
                     channels,
                     middle,
                     attrs["kernel"],
@@ -384,9 +445,7 @@ class SeparableConv(_Sliding):
                     dtype=dtype,
                     rngs=rngs,
                 )
-                self.pointwise = nnx.Conv(
-                    middle, attrs["filters"], (1, 1), use_bias=attrs["bias"], dtype=dtype, rngs=rngs
-                )
+                self.pointwise = _conv(middle, attrs["filters"], (1, 1), use_bias=attrs["bias"], dtype=dtype, rngs=rngs)
 
             def __call__(self, x):
                 return self.pointwise(self.depthwise(x))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
     Code,
@@ -36,12 +36,21 @@ class Dense(LayerKind):
     family = "dense"
     keras_name = "Dense"
     width_arg = "units"
+    keras_classes = ("Dense",)
+    keras_positional = ("units", "activation", "use_bias")
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
 
     def output_shape(self, attrs, inputs):
         return (*inputs[0][:-1], attrs["units"])
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("units", "activation", "use_bias"))
+        attrs = keras_config.bind(
+            self, {"units": config.get("units"), "bias": config.get("use_bias")}, {"bias": "use_bias"}
+        )
+        return [("dense", attrs), *keras_config.activation(config)]
 
     def param_count(self, attrs, inputs, output):
         units = attrs["units"]

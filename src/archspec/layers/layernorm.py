@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
@@ -15,6 +15,7 @@ from archspec.layers.base import (
     Module,
     ShapeError,
     Stored,
+    Untranslatable,
     boolean,
     call,
     keyword,
@@ -83,6 +84,12 @@ def _affine_count(attrs: dict, channels: int) -> int:
     return channels * (int(attrs["center"]) + int(attrs["scale"]))
 
 
+def _read_norm(kind: LayerKind, config: dict, inputs, read: tuple[str, ...]) -> list:
+    keras_config.check_keys(config, ("axis", *read))
+    keras_config.channel_axis(config, "axis", len(inputs[0]))
+    return [(kind.name, keras_config.bind(kind, {key: config.get(key) for key in read}))]
+
+
 @layer
 class LayerNorm(LayerKind):
     name = "layernorm"
@@ -91,6 +98,11 @@ class LayerNorm(LayerKind):
     keras_name = "LayerNormalization"
     summary = "layer normalization over the channels of each pixel (Keras defaults: epsilon 0.001; ConvNeXt 1e-6)"
     args = (Arg("epsilon", positive_real, 1e-3, doc="added to the variance"), *_AFFINE)
+    keras_classes = ("LayerNormalization",)
+    keras_positional = ("axis", "epsilon", "center", "scale")
+
+    def read_keras(self, class_name, config, inputs):
+        return _read_norm(self, config, inputs, ("epsilon", "center", "scale"))
 
     def param_count(self, attrs, inputs, output):
         return _affine_count(attrs, inputs[0][-1]), 0
@@ -180,6 +192,12 @@ class GroupNorm(LayerKind):
         Arg("epsilon", positive_real, 1e-3, doc="added to the variance"),
         *_AFFINE,
     )
+    keras_classes = ("GroupNormalization",)
+    keras_positional = ("groups", "axis", "epsilon", "center", "scale")
+
+    def read_keras(self, class_name, config, inputs):
+        config = {"groups": 32, **config}  # Keras' default
+        return _read_norm(self, config, inputs, ("groups", "epsilon", "center", "scale"))
 
     def output_shape(self, attrs, inputs):
         channels = inputs[0][-1]
@@ -277,6 +295,21 @@ class LayerScale(LayerKind):
     linear = True
     summary = "a learnable scale per channel, x * gamma (ConvNeXt's layer scale; `init=` starts gamma, 1e-6)"
     args = (Arg("init", real, 1e-6, doc="the starting value of every gamma"),)
+    # Keras has no core layer-scale layer: the one keras.applications' ConvNeXt defines
+    # (`init_values`, `projection_dim`); `cnn-arch export --to keras` writes one that says `init`.
+    keras_classes = ("LayerScale",)
+    keras_positional = ("init_values", "projection_dim")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("init_values", "projection_dim", "init"))
+        if "init" in config:
+            config = {**config, "init_values": config["init"]}
+        width = config.get("projection_dim")
+        if width is not None and width != inputs[0][-1]:
+            raise Untranslatable(
+                "projection_dim", f"`projection_dim={width}` differs from the input's {inputs[0][-1]} channels"
+            )
+        return [("layerscale", keras_config.bind(self, {"init": config.get("init_values")}, {"init": "init_values"}))]
 
     def label(self, attrs):
         return f"layerscale {attrs['init']:g}"

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import LayerKind, Module, Op, ShapeError, layer
 from archspec.layers.writing import inputs_list
 from archspec.text import describe_shape
@@ -17,14 +17,15 @@ def _listing(inputs, attrs) -> str:
 
 class _Merge(LayerKind):
     family = "merge"
-    keras_class: str
     operator: str = ""  # Python's operator for it, where it has one
 
     def label(self, attrs):
         return f"{self.name} ({len(attrs['branches'])} branches)"
 
     def keras_code(self, attrs, inputs, output):
-        return [Module(f"layers.{self.keras_class}()", apply="{m}(" + inputs_list(len(inputs)) + ")", name=self.name)]
+        return [
+            Module(f"layers.{self.keras_classes[0]}()", apply="{m}(" + inputs_list(len(inputs)) + ")", name=self.name)
+        ]
 
     def pytorch_code(self, attrs, inputs, output):
         return [Op(f" {self.operator} ".join(f"{{{i}}}" for i in range(len(inputs))))]
@@ -32,13 +33,23 @@ class _Merge(LayerKind):
     def flax_code(self, attrs, inputs, output):
         return self.pytorch_code(attrs, inputs, output)
 
+    def read_keras(self, class_name, config, inputs):
+        """A Keras merge layer, or the `keras.ops` function of the same name on tensors. The reader
+        fills `branches` (where each input comes from), as expansion does for a block."""
+        keras_config.check_keys(config, ("axis",) if self.name == "concat" else ())
+        if self.name == "concat":
+            keras_config.channel_axis(config, "axis", len(inputs[0]))
+        return [(self.name, {})]
+
 
 @layer
 class Add(_Merge):
     name = "add"
     onnx_ops = ("Add",)  # of two computed tensors
+    residual = True
     keras_name = "Add"
-    keras_class, operator = "Add", "+"
+    operator = "+"
+    keras_classes = ("Add",)
     linear = True
     summary = "element-wise sum of the branches (residual connections); shapes must be equal"
 
@@ -72,7 +83,8 @@ class Multiply(_Merge):
     name = "multiply"
     onnx_ops = ("Mul",)  # of two computed tensors
     keras_name = "Multiply"
-    keras_class, operator = "Multiply", "*"
+    operator = "*"
+    keras_classes = ("Multiply",)
     summary = "element-wise product of the branches (gating, squeeze-excite); 1x1xC broadcasts over HxWxC"
 
     def output_shape(self, attrs, inputs):
@@ -108,7 +120,8 @@ class Concat(_Merge):
     name = "concat"
     onnx_ops = ("Concat",)
     keras_name = "Concat"
-    keras_class = "Concatenate"
+    keras_classes = ("Concatenate",)
+    keras_positional = ("axis",)
     linear = True
     summary = "concatenation of the branches along channels (Inception, DenseNet)"
 

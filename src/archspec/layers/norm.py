@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
     Code,
@@ -14,6 +14,7 @@ from archspec.layers.base import (
     Module,
     Op,
     Stored,
+    Untranslatable,
     boolean,
     call,
     keyword,
@@ -91,10 +92,19 @@ class BatchNorm(LayerKind):
         Arg("center", boolean, True, doc="learn a shift (beta)"),
         Arg("scale", boolean, True, doc="learn a scale (gamma)"),
     )
+    keras_classes = ("BatchNormalization",)
+    keras_positional = ("axis", "momentum", "epsilon", "center", "scale")
 
     def param_count(self, attrs, inputs, output):
         channels = inputs[0][-1]
         return channels * (int(attrs["center"]) + int(attrs["scale"])), 2 * channels
+
+    def read_keras(self, class_name, config, inputs):
+        # renorm's extra statistics would change the counts: refused unless off, by check_keys
+        keras_config.check_keys(config, ("axis", "momentum", "epsilon", "center", "scale", "renorm_momentum"))
+        keras_config.channel_axis(config, "axis", len(inputs[0]))
+        values = {key: config.get(key) for key in ("momentum", "epsilon", "center", "scale")}
+        return [("bn", keras_config.bind(self, values))]
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
         from flax import nnx
@@ -214,6 +224,7 @@ class LocalResponseNorm(LayerKind):
     name = "lrn"
     onnx_ops = ("LRN",)
     family = "norm"
+    neighbour_channel_norm = True
     keras_name = "LRN"
     summary = "local response normalization across channels (AlexNet; PyTorch's formula)"
     args = (
@@ -222,6 +233,13 @@ class LocalResponseNorm(LayerKind):
         Arg("beta", real, 0.75, doc="exponent"),
         Arg("k", real, 2.0, doc="additive constant"),
     )
+    # Keras has no LRN layer: this is the class `cnn-arch export --to keras` writes.
+    keras_classes = ("LocalResponseNorm",)
+    keras_positional = ("size", "alpha", "beta", "k")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("size", "alpha", "beta", "k"))
+        return [("lrn", keras_config.bind(self, {key: config.get(key) for key in ("size", "alpha", "beta", "k")}))]
 
     def apply(self, module, attrs, xs, *, train):
         import jax
@@ -271,9 +289,23 @@ class Normalize(LayerKind):
     linear = True
     summary = "fixed per-channel (x - mean) / sqrt(variance), Keras Normalization: 2C+1 non-trainable values"
     args = ()
+    keras_classes = ("Normalization",)
+    keras_positional = ("axis", "mean", "variance", "invert")
 
     def param_count(self, attrs, inputs, output):
         return 0, 2 * inputs[0][-1] + 1
+
+    def read_keras(self, class_name, config, inputs):
+        if config.get("mean") is not None or config.get("variance") is not None:
+            raise Untranslatable(
+                "mean",
+                "a `Normalization` with fixed `mean` and `variance` holds them as constants, not weights; the "
+                "spec's `normalize` keeps 2C+1 statistics, so the counts would differ",
+                hint="read the model without this preprocessing (Keras applications: include_preprocessing=False)",
+            )
+        keras_config.check_keys(config, ("axis",))  # invert: refused
+        keras_config.channel_axis(config, "axis", len(inputs[0]))
+        return [("normalize", {})]
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
         import jax.numpy as jnp
@@ -362,6 +394,15 @@ class Rescale(LayerKind):
         Arg("scale", real, positional=True, doc="multiplier"),
         Arg("offset", real, 0.0, doc="added after scaling"),
     )
+    keras_classes = ("Rescaling",)
+    keras_positional = ("scale", "offset")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("scale", "offset"))
+        for key in ("scale", "offset"):
+            if isinstance(config.get(key), (list, tuple)):
+                raise Untranslatable(key, f"a `{key}` per channel has no spec equivalent (`rescale` takes one number)")
+        return [("rescale", keras_config.bind(self, {"scale": config.get("scale"), "offset": config.get("offset")}))]
 
     def label(self, attrs):
         return f"rescale {show(attrs['scale'])}" + (f" +{show(attrs['offset'])}" if attrs["offset"] else "")

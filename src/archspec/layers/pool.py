@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
@@ -130,13 +130,20 @@ class _Pool(LayerKind):
     def window(self, attrs):
         return Window(attrs["size"], self._stride(attrs))
 
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("pool_size", "strides", "padding", "data_format"))
+        keras_config.channels_last(config)
+        size = keras_config.size(config, "pool_size", 2)
+        strides = keras_config.size(config, "strides")
+        values = {"size": size, "stride": None if strides == size else strides, "padding": keras_config.padding(config)}
+        return [(self.name, keras_config.bind(self, values, {"size": "pool_size", "stride": "strides"}))]
+
     def _flax_padding(self, attrs):
         pad = attrs["padding"]
         return pad.upper() if isinstance(pad, str) else pad
 
     # --- code: Keras pools pad only valid/same; PyTorch pads symmetrically up to half the window -----
 
-    keras_class: str
     torch_function: str
     flax_function: str
 
@@ -145,7 +152,7 @@ class _Pool(LayerKind):
         strides = None if stride is None else Code(square(stride))
         return Module(
             call(
-                f"layers.{self.keras_class}",
+                f"layers.{self.keras_classes[0]}",
                 Code(square(attrs["size"])),
                 strides=strides,
                 padding=keyword(pad, "valid"),
@@ -170,11 +177,14 @@ class MaxPool(_Pool):
     name = "maxpool"
     onnx_ops = ("MaxPool", "Pad")  # a Pad of -inf before it: jax2onnx writes the padding so
     keras_name = "MaxPool2D"
+    keras_classes = ("MaxPooling2D", "MaxPool2D")
+    keras_positional = ("pool_size", "strides", "padding", "data_format")
     summary = "max pooling: `maxpool K` (stride defaults to K)"
 
     def apply(self, module, attrs, xs, *, train):
         import jax.numpy as jnp
-        from flax import nnx
+
+        from archspec.gradients import max_pool
 
         x, padding = xs[0], self._flax_padding(attrs)
         if not isinstance(padding, str):
@@ -182,8 +192,7 @@ class MaxPool(_Pool):
             # max_pool's numeric padding as none at all, and a Pad it exports right.
             x = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
             padding = "VALID"
-        # Keywords: jax2onnx's ONNX export replaces these functions with keyword-only versions.
-        return nnx.max_pool(x, window_shape=attrs["size"], strides=self._stride(attrs), padding=padding)
+        return max_pool(x, attrs["size"], self._stride(attrs), padding)
 
     def read_onnx(self, node, inputs):
         if node.op_type == "MaxPool":
@@ -194,7 +203,7 @@ class MaxPool(_Pool):
             raise onnx_attrs.OtherKind("a `Pad` not of -inf before a `MaxPool`")
         return _read_pool(self.name, node.fused[0], inputs, before)
 
-    keras_class, flax_function = "MaxPooling2D", "nnx.max_pool"
+    flax_function = "nnx.max_pool"
 
     def keras_code(self, attrs, inputs, output):
         pad = attrs["padding"]
@@ -219,6 +228,8 @@ class AvgPool(_Pool):
     name = "avgpool"
     onnx_ops = ("AveragePool",)
     keras_name = "AvgPool2D"
+    keras_classes = ("AveragePooling2D", "AvgPool2D")
+    keras_positional = ("pool_size", "strides", "padding", "data_format")
     linear = True
     summary = "average pooling: `avgpool K` (stride defaults to K; `same` padding averages real pixels only)"
 
@@ -235,7 +246,7 @@ class AvgPool(_Pool):
         )
         return pooled.astype(x.dtype)  # its divisor of real pixels is float32: keep bf16 compute in bf16
 
-    keras_class, flax_function = "AveragePooling2D", "nnx.avg_pool"
+    flax_function = "nnx.avg_pool"
 
     def keras_code(self, attrs, inputs, output):
         pad = attrs["padding"]
@@ -320,11 +331,10 @@ class _GlobalPool(LayerKind):
     def window(self, attrs):
         return GLOBAL
 
-    keras_class: str
     reduce: str  # the array method: mean or max (PyTorch: amax)
 
     def keras_code(self, attrs, inputs, output):
-        return [Module(call(f"layers.{self.keras_class}", keepdims=keyword(attrs["keepdims"], False)))]
+        return [Module(call(f"layers.{self.keras_classes[0]}", keepdims=keyword(attrs["keepdims"], False)))]
 
     def pytorch_code(self, attrs, inputs, output):
         method = "amax" if self.reduce == "max" else "mean"
@@ -333,13 +343,20 @@ class _GlobalPool(LayerKind):
     def flax_code(self, attrs, inputs, output):
         return [Op(call(f"{{0}}.{self.reduce}", axis=(1, 2), keepdims=keyword(attrs["keepdims"], False)))]
 
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("data_format", "keepdims"))
+        keras_config.channels_last(config)
+        return [(self.name, keras_config.bind(self, {"keepdims": config.get("keepdims")}))]
+
 
 @layer
 class GlobalAveragePool(_GlobalPool):
     name = "gap"
     onnx_ops = ("GlobalAveragePool", "ReduceMean", "ReduceSum")
     keras_name = "GlobalAvgPool"
-    keras_class, reduce = "GlobalAveragePooling2D", "mean"
+    reduce = "mean"
+    keras_classes = ("GlobalAveragePooling2D", "GlobalAvgPool2D")
+    keras_positional = ("data_format", "keepdims")
     linear = True
     summary = "global average pooling: the mean of each channel"
 
@@ -368,7 +385,9 @@ class GlobalMaxPool(_GlobalPool):
     name = "gmp"
     onnx_ops = ("GlobalMaxPool", "ReduceMax")
     keras_name = "GlobalMaxPool"
-    keras_class, reduce = "GlobalMaxPooling2D", "max"
+    reduce = "max"
+    keras_classes = ("GlobalMaxPooling2D", "GlobalMaxPool2D")
+    keras_positional = ("data_format", "keepdims")
     summary = "global max pooling: the maximum of each channel"
 
     def apply(self, module, attrs, xs, *, train):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     Arg,
     ArgError,
@@ -56,7 +56,7 @@ class ConvTranspose(LayerKind):
     family = "conv"
     keras_name = "Conv2DTranspose"
     takes_suffix = True
-    has_weights = True
+    has_kernel = True
     linear = True
     width_arg = "filters"
     summary = "transposed convolution: `convtranspose F K stride=2` grows the image by the stride (Keras shapes)"
@@ -67,6 +67,43 @@ class ConvTranspose(LayerKind):
         Arg("padding", _same_or_valid, "valid", doc="valid (out = in*stride + max(K-stride, 0)) or same (in*stride)"),
         Arg("bias", boolean, True, doc="add a bias per filter"),
     )
+    keras_classes = ("Conv2DTranspose", "Convolution2DTranspose")
+    keras_positional = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "output_padding",
+        "data_format",
+        "dilation_rate",
+        "activation",
+        "use_bias",
+    )
+
+    def read_keras(self, class_name, config, inputs):
+        read = (
+            "filters",
+            "kernel_size",
+            "strides",
+            "padding",
+            "data_format",
+            "dilation_rate",
+            "activation",
+            "use_bias",
+        )
+        keras_config.check_keys(config, read)
+        keras_config.channels_last(config)
+        if keras_config.size(config, "dilation_rate", 1) != 1:
+            raise Untranslatable("dilation_rate", "a dilated `Conv2DTranspose` has no spec equivalent")
+        values = {
+            "filters": config.get("filters"),
+            "kernel": keras_config.size(config, "kernel_size"),
+            "stride": keras_config.size(config, "strides", 1),
+            "padding": keras_config.padding(config),
+            "bias": config.get("use_bias"),
+        }
+        keys = {"kernel": "kernel_size", "stride": "strides", "bias": "use_bias"}
+        return [("convtranspose", keras_config.bind(self, values, keys)), *keras_config.activation(config)]
 
     def label(self, attrs):
         text = super().label(attrs)
@@ -272,6 +309,14 @@ class Upsample(LayerKind):
         Arg("size", pair, positional=True, doc="factor: N or HxW"),
         Arg("method", _method, "nearest", doc="nearest or bilinear"),
     )
+    keras_classes = ("UpSampling2D",)
+    keras_positional = ("size", "data_format", "interpolation")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("size", "data_format", "interpolation"))
+        keras_config.channels_last(config)
+        values = {"size": keras_config.size(config, "size", 2), "method": config.get("interpolation")}
+        return [("upsample", keras_config.bind(self, values, {"method": "interpolation"}))]
 
     def label(self, attrs):
         return f"upsample {show_pair(attrs['size'])}" + (" bilinear" if attrs["method"] == "bilinear" else "")
@@ -363,6 +408,13 @@ class Crop(LayerKind):
     linear = True
     summary = "cut rows and columns off the edges: `crop N`, `crop HxW` or `crop TxBxLxR`, like `zeropad`"
     args = (Arg("cropping", sides, positional=True, doc="N, HxW or TxBxLxR", text=sides_text),)
+    keras_classes = ("Cropping2D",)
+    keras_positional = ("cropping", "data_format")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("cropping", "data_format"))
+        keras_config.channels_last(config)
+        return [("crop", keras_config.bind(self, {"cropping": keras_config.sides(config, "cropping", 0)}))]
 
     def label(self, attrs):
         return f"crop {sides_text(attrs['cropping'])}"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from archspec.layers import onnx_attrs
+from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
+    REGISTRY,
     Arg,
     ArgError,
     Code,
     LayerKind,
     Module,
     Op,
+    Untranslatable,
     Window,
     call,
     holds,
@@ -51,6 +53,8 @@ class Input(LayerKind):
     keras_name = "Input"
     summary = "the input tensor: `input HxWxC` (batch not included)"
     args = (Arg("shape", input_shape, positional=True, doc="HxWxC, or N for a vector"),)
+    keras_classes = ("InputLayer",)
+    keras_positional = ("shape", "batch_size", "dtype", "sparse", "ragged", "batch_shape")
 
     def output_shape(self, attrs, inputs):
         return attrs["shape"]
@@ -72,6 +76,29 @@ class Input(LayerKind):
             spec[node.layout[axis]] = size
         return [("input", {"shape": tuple(spec[1:])})]
 
+    def read_keras(self, class_name, config, inputs):
+        # Keras 3 saves `batch_shape`, Keras 2 `batch_input_shape`, both with the batch first;
+        # source says `shape` without it.
+        for key in ("batch_shape", "batch_input_shape"):
+            if config.get(key) is not None:
+                shape, where = keras_config.plain(config[key])[1:], key
+                break
+        else:
+            shape, where = keras_config.plain(config.get("shape")), "shape"
+        if shape is None or (isinstance(shape, tuple) and None in shape):
+            raise Untranslatable(
+                where,
+                f"the input shape is not fixed ({keras_config.show(shape)})",
+                hint="pass --input HxWxC to give it",
+            )
+        keras_config.check_keys(
+            config, ("batch_shape", "batch_input_shape", "shape", "batch_size", "sparse", "ragged", "optional")
+        )
+        for key in ("sparse", "ragged"):
+            if config.get(key):
+                raise Untranslatable(key, f"a {key} input has no spec equivalent")
+        return [("input", keras_config.bind(self, {"shape": shape}, {"shape": where}))]
+
 
 @layer
 class Flatten(LayerKind):
@@ -81,9 +108,16 @@ class Flatten(LayerKind):
     keras_name = "Flatten"
     linear = True
     summary = "reshape HxWxC into a vector of H*W*C values"
+    keras_classes = ("Flatten",)
+    keras_positional = ("data_format",)
 
     def output_shape(self, attrs, inputs):
         return (math.prod(inputs[0]),)
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("data_format",))
+        keras_config.channels_last(config)
+        return [("flatten", {})]
 
     def window(self, attrs):
         return GLOBAL
@@ -150,8 +184,16 @@ class ZeroPad(LayerKind):
     summary = "pad with zeros: `zeropad N`, `zeropad HxW` or `zeropad TxBxLxR` (top, bottom, left, right)"
     args = (Arg("padding", sides, positional=True, doc="N, HxW or TxBxLxR", text=sides_text),)
 
+    keras_classes = ("ZeroPadding2D",)
+    keras_positional = ("padding", "data_format")
+
     def label(self, attrs):
         return f"zeropad {sides_text(attrs['padding'])}"
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("padding", "data_format"))
+        keras_config.channels_last(config)
+        return [("zeropad", keras_config.bind(self, {"padding": keras_config.sides(config, "padding", 1)}))]
 
     def output_shape(self, attrs, inputs):
         h, w, c = spatial(self.name, inputs[0])
@@ -198,6 +240,14 @@ class Dropout(LayerKind):
     linear = True  # at inference, the identity
     summary = "dropout: `dropout P` zeroes a fraction P of the values while training"
     args = (Arg("rate", rate, positional=True, doc="fraction dropped, 0 <= P < 1"),)
+    keras_classes = ("Dropout",)
+    keras_positional = ("rate", "noise_shape", "seed")
+
+    def read_keras(self, class_name, config, inputs):
+        keras_config.check_keys(config, ("rate", "noise_shape"))
+        if config.get("noise_shape") is not None:  # one draw per example: stochastic depth
+            return REGISTRY["droppath"].read_keras(class_name, config, inputs)
+        return [("dropout", keras_config.bind(self, {"rate": config.get("rate")}))]
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
         from flax import nnx
@@ -239,6 +289,24 @@ class DropPath(LayerKind):
         "while training (the rest scaled by 1/(1-P)); the identity at inference"
     )
     args = (Arg("rate", rate, positional=True, doc="probability of dropping the branch, 0 <= P < 1"),)
+
+    # Keras has no stochastic-depth layer: `cnn-arch export --to keras` writes a `DropPath` class,
+    # and EfficientNet a `Dropout` whose `noise_shape` is 1 but for the batch (`dropout` hands it over).
+    keras_classes = ("DropPath",)
+    keras_positional = ("rate",)
+
+    def read_keras(self, class_name, config, inputs):
+        if class_name == "DropPath":
+            keras_config.check_keys(config, ("rate",))
+            return [("droppath", keras_config.bind(self, {"rate": config.get("rate")}))]
+        shape = keras_config.plain(config.get("noise_shape"))
+        if not isinstance(shape, tuple) or len(shape) != len(inputs[0]) + 1 or any(d != 1 for d in shape[1:]):
+            raise Untranslatable(
+                "noise_shape",
+                f"`noise_shape={keras_config.show(shape)}` has no spec equivalent",
+                hint="the spec has dropout (no noise_shape) and droppath (noise_shape (None, 1, 1, 1))",
+            )
+        return [("droppath", keras_config.bind(self, {"rate": config.get("rate")}))]
 
     def build(self, attrs, inputs, output, rngs, dtype=None):
         from flax import nnx

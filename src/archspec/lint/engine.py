@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 from archspec.compile import compile_with_syntax
 from archspec.errors import Span
 from archspec.head import DENSE_SHARE_THRESHOLD
+from archspec.layers import REGISTRY
 from archspec.source import SourceText
 from archspec.syntax import Block, If, Line, Module
 from archspec.text import expansion_note
@@ -50,6 +52,16 @@ class Rule:
     whole_network: ClassVar[bool] = False
 
     def check(self, ctx: Context) -> Iterable[Violation]:
+        """What the rule finds in the network: by default, what `check_node` finds at each layer."""
+        check_node = self.check_node
+        for node in ctx.nodes:
+            found = check_node(ctx, node)
+            if found is not None:
+                yield found
+
+    def check_node(self, ctx: Context, node: Node) -> Violation | None:
+        """A rule that judges a layer where it is: what it finds at `node`, reading the rest of the network
+        only through `ctx` (the language server re-checks a layer when what it read there changed)."""
         raise NotImplementedError(self.code)
 
     # A rule about the suppression comments themselves runs after the others: `check_noqa` gets the
@@ -167,9 +179,14 @@ class Context:
         # 10,000-layer spec at each keystroke)
         self.nodes: tuple[Node, ...] = typed.graph.nodes
         self._infos = typed.infos
+        self._usual: str | None = None
 
     def info(self, node: Node) -> LayerInfo:
         return self._infos[node.id]
+
+    def node(self, node_id: int) -> Node:
+        """A node by id (one of another node's `inputs`)."""
+        return self.nodes[node_id]
 
     def shape(self, node: Node) -> tuple[int, ...]:
         return self._infos[node.id].shape
@@ -238,19 +255,42 @@ class Context:
     def is_activation(self, node: Node) -> bool:
         return node.layer.family == "activation" and not node.layer.linear
 
+    def usual_activation(self) -> str:
+        """The hidden-layer activation the spec uses most (`relu` if it uses none)."""
+        if self._usual is None:
+            self._usual = usual_activation(Counter(n.kind for n in self.nodes))
+        return self._usual
+
+
+def usual_activation(kinds: Counter) -> str:
+    """Of the layer kinds counted (in the order they first appear), the hidden-layer activation that
+    comes most often, the first of a tie; `relu` if there is none. (Counting every kind and asking each
+    kind once is the fast way: lint asks this of a 10,000-layer spec at a keystroke.)"""
+    found = [
+        (count, -order, kind)
+        for order, (kind, count) in enumerate(kinds.items())
+        if (layer := REGISTRY[kind]).family == "activation" and not layer.linear and not layer.probability_output
+    ]
+    return max(found)[2] if found else "relu"
+
 
 def _index_sites(body: tuple, in_merge: bool, sites: dict[tuple[int, int], Site]) -> None:
     for index, statement in enumerate(body):
-        if isinstance(statement, Line):
-            site = Site(statement, body, index, in_merge)
-            sites[(statement.span.line, statement.span.column)] = site
-            for arg in statement.args:
-                sites.setdefault((arg.span.line, arg.span.column), site)
-        elif isinstance(statement, Block):
-            _index_sites(statement.body, statement.name in MERGES, sites)
-        elif isinstance(statement, If):  # each clause's body is a sequence of its own
-            for clause in statement.clauses:
-                _index_sites(clause.body, False, sites)
+        index_statement(statement, body, index, in_merge, sites)
+
+
+def index_statement(statement, body: tuple, index: int, in_merge: bool, sites: dict[tuple[int, int], Site]) -> None:
+    """The sites of one statement (`body[index]`) and of the lines under it."""
+    if isinstance(statement, Line):
+        site = Site(statement, body, index, in_merge)
+        sites[(statement.span.line, statement.span.column)] = site
+        for arg in statement.args:
+            sites.setdefault((arg.span.line, arg.span.column), site)
+    elif isinstance(statement, Block):
+        _index_sites(statement.body, statement.name in MERGES, sites)
+    elif isinstance(statement, If):  # each clause's body is a sequence of its own
+        for clause in statement.clauses:
+            _index_sites(clause.body, False, sites)
 
 
 # --- running the rules ----------------------------------------------------------------------------

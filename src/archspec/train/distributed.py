@@ -85,6 +85,19 @@ def make_mesh(devices=None):
     return Mesh(np.array(devices if devices is not None else jax.devices()), (BATCH_AXIS,))
 
 
+def mesh_for_batch(batch_size: int):
+    """The mesh a run of `batch_size` trains on: every device; but on one CPU host, the most devices
+    that split the batch evenly (one per core by default: batch 32 on 3 cores trains on 2 of them),
+    where an accelerator's idle devices would be a surprise and a batch that does not split is an error."""
+    import jax
+
+    devices = jax.devices()
+    if jax.process_count() == 1 and devices[0].platform == "cpu":
+        count = max(n for n in range(1, len(devices) + 1) if batch_size % n == 0)
+        devices = devices[:count]
+    return make_mesh(devices)
+
+
 def replicated(mesh):
     from jax.sharding import NamedSharding, PartitionSpec
 

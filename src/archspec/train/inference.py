@@ -246,7 +246,13 @@ def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[lis
 
     if top_k < 1:
         raise UserError(f"`--top-k` (={top_k}) must be at least 1")
-    probabilities = np.asarray(jax.jit(scores_function(trained))(images))
+    from archspec.train import distributed
+
+    # The images split over the run's devices (every core on a CPU), padded to a multiple of them.
+    count, devices = len(images), trained.mesh.devices.size
+    padded = np.concatenate([images, np.zeros((-count % devices, *images.shape[1:]), images.dtype)])
+    batch = jax.device_put(padded, distributed.batch_sharded(trained.mesh))
+    probabilities = np.asarray(jax.jit(scores_function(trained))(batch))[:count]
     k = min(top_k, probabilities.shape[1])
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(trained.class_names[c], float(row[c])) for c in order] for row, order in zip(probabilities, ranked)]

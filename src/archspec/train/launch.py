@@ -28,7 +28,7 @@ def join_cluster(coordinator: str | None, num_processes: int | None, process_id:
     cluster = distributed.find_cluster(coordinator, num_processes, process_id)
     if cluster is not None:
         if out is None:
-            raise UserError("multi-host training needs --out: the same shared run folder on every host")
+            raise UserError("multi-host training needs --output: the same shared run folder on every host")
         distributed.join(cluster)
 
 
@@ -56,12 +56,12 @@ def _run_dir(spec: str, out: Path | None, resume: bool) -> Path:
         return run.default_run_dir(spec)
     latest = run.latest_run_dir(spec)
     if latest is None:
-        raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --out")
+        raise UserError(f"no run of `{spec}` to resume in {run.RUNS_DIR}/", hint="pass the run folder with --output")
     return latest
 
 
 def resume_command(config: TrainConfig, run_dir: Path) -> str:
-    return f"{command(config)} --out {shlex.quote(str(run_dir))} --resume"
+    return f"{command(config)} --output {shlex.quote(str(run_dir))} --resume"
 
 
 def divergence_hint(config: TrainConfig, run_dir: Path, last_checkpoint: Path | None) -> str:

@@ -85,7 +85,8 @@ def _streaming_line(choice) -> str:
 def _data_budget(config: TrainConfig, typed) -> tuple[int, bool]:
     """(bytes the decoded images may take in memory, whether --data-memory gave it): by default half
     the host's available memory (the images are held on the host while they go to the device), and
-    no more than the device has left beside the model's training memory."""
+    no more than the device has left beside the model's training memory. On a CPU each JAX device
+    holds a copy of the images in host memory: the host's half is shared by them."""
     if config.data_memory is not None:
         return config.data_memory, True
     from archspec.train.data import available_host_memory
@@ -93,5 +94,6 @@ def _data_budget(config: TrainConfig, typed) -> tuple[int, bool]:
     host = available_host_memory()
     limit, _ = memory.device_memory()
     model = memory.training_bytes(typed, config.batch_size, config.precision)
-    known = [amount for amount in (host // 2 if host else None, limit - model if limit else None) if amount is not None]
+    host_share = host // 2 // memory.host_copies() if host else None
+    known = [amount for amount in (host_share, limit - model if limit else None) if amount is not None]
     return (max(0, min(known)) if known else sys.maxsize), False

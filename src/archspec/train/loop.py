@@ -45,6 +45,7 @@ class Interrupted(Stopped):
     def __init__(self, signal_number: int, step: int, run_dir: Path) -> None:
         self.exit_code = 128 + signal_number  # the shell convention: 130 for Ctrl-C, 143 for SIGTERM
         self.step = step
+        self.nothing_saved = step == 0  # `run.locked` removes a run folder this run made
         name = signal.Signals(signal_number).name
         if step:
             super().__init__(f"stopped by {name} at step {step}; checkpoint saved in {run_dir}")

@@ -24,6 +24,15 @@ def device_memory() -> tuple[int | None, str]:
     return available_host_memory(), "the host's available"
 
 
+def host_copies() -> int:
+    """How many copies of data replicated over this process's devices live in host memory: one per
+    CPU device (an accelerator's copies are in its own memory)."""
+    import jax
+
+    devices = jax.local_devices()
+    return len(devices) if devices[0].platform == "cpu" else 1
+
+
 def training_bytes(typed, batch_size: int, precision: str = "fp32") -> int:
     """Weights, gradients, optimizer state and activations of one train step (a lower bound)."""
     weights = typed.params * BYTES_PER_VALUE
@@ -36,7 +45,7 @@ def check_training_fits(typed, dataset, config) -> None:
     limit, where = device_memory()
     if not limit:
         return
-    data = sum(a.nbytes for a in (dataset.x_train, dataset.x_val, dataset.x_test) if a is not None)
+    data = sum(a.nbytes for a in (dataset.x_train, dataset.x_val, dataset.x_test) if a is not None) * host_copies()
     model = training_bytes(typed, config.batch_size, config.precision)
     if data + model > limit:
         raise UserError(

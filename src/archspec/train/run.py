@@ -78,14 +78,15 @@ def locked(run_dir: Path, primary: bool = True):
     """Hold the run folder's lock while training writes it: a second training on the same folder is
     refused at once. The lock is the kernel's (flock), so it is released on any exit, kill -9 too.
     Only process 0 of a multi-process run takes it (the others write nothing). A folder made here
-    and left empty (the run was refused before it wrote anything) is removed again."""
+    and left empty (the run was refused before it wrote anything), or made here by a run stopped
+    before its first step (an exception with a true `nothing_saved`), is removed again."""
     if not primary:
         yield
         return
     from filelock import FileLock, Timeout
 
     if run_dir.exists() and not run_dir.is_dir():
-        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
     created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,15 +96,23 @@ def locked(run_dir: Path, primary: bool = True):
         raise PathError(
             str(run_dir),
             "is in use by another `cnn-arch train` (it holds " + str(run_dir / LOCK_FILE) + ")",
-            hint="wait for that training to finish, or choose another --out",
+            hint="wait for that training to finish, or choose another --output",
         ) from None
     except OSError as error:
         raise PathError(str(run_dir), f"cannot create the run folder ({error.strerror})") from None
+    stopped_early = False
     try:
         yield
+    except BaseException as error:
+        stopped_early = getattr(error, "nothing_saved", False) is True
+        raise
     finally:
         lock.release()
-        if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+        if created and stopped_early:
+            # Stopped before the first step: the folder holds only what the set-up wrote (the
+            # config, empty logs); "nothing to save" leaves no folder behind.
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
             # Refused before anything was written: leave no empty folder behind.
             (run_dir / LOCK_FILE).unlink()
             run_dir.rmdir()
@@ -208,19 +217,21 @@ def check_fresh(run_dir: Path) -> None:
     holds nothing to keep: it is started afresh)."""
     if has_checkpoints(run_dir):
         raise PathError(
-            str(run_dir), "already holds a training run", hint="pass --resume to continue it, or choose another --out"
+            str(run_dir),
+            "already holds a training run",
+            hint="pass --resume to continue it, or choose another --output",
         )
     if run_dir.exists() and not run_dir.is_dir():
-        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --out")
+        raise PathError(str(run_dir), "exists and is not a folder", hint="choose another --output")
 
 
-def create(run_dir: Path, config: TrainConfig, dataset) -> None:
+def create(run_dir: Path, config: TrainConfig, dataset, devices: int | None = None) -> None:
     """Write the run folder's config.json (after `check_fresh`, under `locked`)."""
-    _write_json(run_dir / CONFIG_FILE, describe(config, dataset))
+    _write_json(run_dir / CONFIG_FILE, describe(config, dataset, devices))
     (run_dir / METRICS_FILE).write_text("", encoding="utf-8")
 
 
-def describe(config: TrainConfig, dataset) -> dict[str, Any]:
+def describe(config: TrainConfig, dataset, devices: int | None = None) -> dict[str, Any]:
     """config.json's content: everything needed to reproduce the run."""
     from importlib import metadata
 
@@ -243,7 +254,7 @@ def describe(config: TrainConfig, dataset) -> dict[str, Any]:
             "skipped": list(dataset.skipped),
         },
         "devices": {
-            "count": jax.device_count(),
+            "count": devices or jax.device_count(),  # the devices trained on (the mesh's)
             "processes": jax.process_count(),
             "kind": jax.devices()[0].device_kind,
             "platform": jax.default_backend(),
@@ -268,13 +279,13 @@ def read(run_dir: str | Path) -> dict[str, Any]:
         raise PathError(
             str(run_dir),
             "no such run folder",
-            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+            hint="pass the folder `cnn-arch train` wrote (its --output, by default runs/<spec>-<time>)",
         )
     if not path.is_file():
         raise PathError(
             str(run_dir),
             f"is not a training run (no {CONFIG_FILE})",
-            hint="pass the folder `cnn-arch train` wrote (its --out, by default runs/<spec>-<time>)",
+            hint="pass the folder `cnn-arch train` wrote (its --output, by default runs/<spec>-<time>)",
         )
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -311,7 +322,7 @@ def check_resumable(saved: dict[str, Any], config: TrainConfig, dataset, run_dir
         raise UserError(
             f"cannot resume {run_dir}: " + "; ".join(changes),
             hint="resume with the spec, data and options the run started with, or start a new run "
-            "(without --resume, or with another --out)",
+            "(without --resume, or with another --output)",
         )
     if not has_checkpoints(run_dir):
         raise PathError(

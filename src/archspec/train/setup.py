@@ -19,6 +19,7 @@ import optax
 from archspec.errors import UserError
 from archspec.train import distributed, freezing, loading, memory, pretrained, run, steps
 from archspec.train.checkpoint import Checkpoints
+from archspec.train.compile_cache import QUICK_COMPILE
 from archspec.train.config import TrainConfig
 from archspec.train.feed import MemoryFeed, StreamFeed
 from archspec.train.metrics import zero_sums
@@ -71,6 +72,7 @@ class Prepared:
         dataset = self.dataset
         return {
             "devices": self.devices,
+            "devices_available": jax.device_count(),
             "processes": jax.process_count(),
             "platform": jax.default_backend(),
             "train_images": len(dataset.y_train),
@@ -106,7 +108,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     dataset, data_line = loading.load_data(config, typed, progress)
     streamed = dataset.x_train is None
     task = make_task(typed, dataset, config.label_smoothing)
-    mesh = mesh if mesh is not None else distributed.make_mesh()
+    mesh = mesh if mesh is not None else distributed.mesh_for_batch(config.batch_size)
     devices = mesh.devices.size
     steps_per_epoch = _steps_per_epoch(config, len(dataset.y_train), devices)
     memory.check_training_fits(typed, dataset, config)
@@ -121,7 +123,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
     graphdef = steps.model_graphdef(typed, dtype=dtype, frozen=frozen_nodes)
     model = jax.jit(
-        functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype), out_shardings=replicated
+        functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype),
+        out_shardings=replicated,
+        compiler_options=QUICK_COMPILE,
     )()
     init_report = None
     if config.init_from is not None and not resume:  # before the run folder is written: nothing left on a mismatch
@@ -132,9 +136,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         run.check_fresh(workdir)
         distributed.barrier("run folder checked")  # every process looked before process 0 writes
         if primary:
-            run.create(workdir, config, dataset)
+            run.create(workdir, config, dataset, devices)
     init_state = functools.partial(steps.init_train_state, tx=tx, seed=config.seed, frozen=frozen)
-    state = jax.jit(init_state, out_shardings=replicated)(model)
+    state = jax.jit(init_state, out_shardings=replicated, compiler_options=QUICK_COMPILE)(model)
 
     images, labels = None, None
     if not streamed:
@@ -174,7 +178,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         dataset,
         task,
         steps_per_epoch,
-        jax.jit(schedule),  # for the epoch table: one compile, not a dozen small ones per epoch
+        jax.jit(schedule, compiler_options=QUICK_COMPILE),  # the epoch table's: one compile, not a dozen per epoch
         images,
         labels,
         splits,
@@ -211,9 +215,14 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
             steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
         ),
         out_shardings=distributed.batch_sharded(mesh, leading=1),
+        compiler_options=QUICK_COMPILE,
     )
     evaluate = jax.jit(functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding))
-    new_totals = jax.jit(lambda: {**zero_sums(task), "finite": jnp.ones((), bool)}, out_shardings=replicated)
+    new_totals = jax.jit(
+        lambda: {**zero_sums(task), "finite": jnp.ones((), bool)},
+        out_shardings=replicated,
+        compiler_options=QUICK_COMPILE,
+    )
     precise = config.precise_bn and steps.has_batch_norm(graphdef, model)
     if precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
         order = steps.precise_bn_order(config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size)
@@ -227,7 +236,8 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
         def inference_model(state: TrainState) -> Model:
             return Model(state.params, state.model_state)
 
-    return Functions(train_step, epoch_order, evaluate, jax.jit(steps.all_finite), new_totals, inference_model, precise)
+    all_finite = jax.jit(steps.all_finite, compiler_options=QUICK_COMPILE)
+    return Functions(train_step, epoch_order, evaluate, all_finite, new_totals, inference_model, precise)
 
 
 def _resume(checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary):

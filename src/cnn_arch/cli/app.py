@@ -75,13 +75,84 @@ def _root(
     """A model architect for convolutional networks: check a spec, summarize it, lint it, train it."""
 
 
+# The commands that run JAX: `run` starts them in a process set up for XLA:CPU's speed.
+JAX_COMMANDS = frozenset({"train", "evaluate", "predict", "compare", "export", "devices"})
+
+
+def run() -> None:
+    """The `cnn-arch` program (its console script and `python -m cnn_arch`): a command that runs JAX
+    first restarts the process once in the environment `restart_environment` gives (glibc's huge
+    pages), then everything is `main`'s."""
+    if len(sys.argv) > 1 and sys.argv[1] in JAX_COMMANDS:
+        import contextlib
+        import os
+
+        from archspec.devices import restart_environment
+
+        environ = restart_environment()
+        if environ is not None:
+            with contextlib.suppress(OSError):  # cannot restart: run as we are, slower
+                os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *sys.argv[1:]], environ)
+    main()
+
+
 def main() -> None:
+    from archspec.devices import spread_over_cores
     from archspec.errors import UserError
 
+    # Before any command starts JAX (train, evaluate, predict, compare, devices, export): on a CPU, one
+    # JAX device per core, over which the batch is split. The user's own device count wins.
+    spread_over_cores()
     try:
         app()  # standalone mode: typer handles its own usage errors (exit 2) and Ctrl-C
+        code = 0
     except UserError as error:
         from cnn_arch.cli.output import print_error
 
         print_error(error)
-        sys.exit(2)
+        code = 2
+    except SystemExit as exit:
+        code = exit.code
+    except OSError as error:  # a write to stdout failed on its way out (click leaves all but EPIPE to us)
+        code = _output_failed(error)
+    sys.exit(_flushed(code))
+
+
+def _flushed(code):
+    """Flush stdout before the interpreter does, so that a full or closed stream is reported here and
+    not as a traceback at exit: 141 (as a shell shows a process killed by SIGPIPE) after the reader
+    closed a pipe (`| head -1`), else a message and 2."""
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met EPIPE during the command
+        _discard_stdout()
+        return 141
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        return _output_failed(error)
+    except ValueError:  # closed by the command (the language server closes its stdio at `exit`)
+        pass
+    return code
+
+
+def _output_failed(error: OSError) -> int:
+    import errno
+
+    _discard_stdout()
+    if error.errno == errno.EPIPE:
+        return 141  # the reader has all it wanted: nothing to say, as `cat file | head -1`
+    try:
+        sys.stderr.write(f"error: cannot write the output: {error.strerror or error}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+    return 2
+
+
+def _discard_stdout() -> None:
+    """What stdout still buffers can never be written: point it at /dev/null so that the
+    interpreter's last flush does not fail again."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor has no buffer left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

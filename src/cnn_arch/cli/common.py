@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Any
+
+import typer
 
 from archspec.errors import PathError, UserError
 
@@ -18,6 +21,19 @@ class CheckpointChoice(str, Enum):
 
     best = "best"
     last = "last"
+
+
+def former_name(name: str) -> Any:
+    """An option's former name (`--out`, `--output-file` before `-o/--output`), still accepted, no
+    longer shown in help."""
+    return typer.Option(None, name, hidden=True)
+
+
+def either(value, former, name: str):
+    """The value of `-o/--output` or of its former name `name`; both at once is a mistake."""
+    if value is not None and former is not None:
+        raise UserError(f"`-o/--output` and `{name}` are the same option; give it once")
+    return value if former is None else former
 
 
 def read_target(spec: str) -> tuple[str, str]:
@@ -61,15 +77,12 @@ def parse_shape(text: str | None, option: str = "--input") -> tuple[int, ...] | 
 
 
 def compile_target(spec: str, input_text: str | None = None):
-    """Read and type a spec or template, Keras source (`model.py`) or a model file (`model.onnx`);
-    `input_text` (HxWxC) overrides its input."""
+    """Read and type a spec or template, or a model file (Keras code `model.py`, a saved `model.keras`,
+    see archspec.interop.readers); `input_text` (HxWxC) overrides its input."""
     from archspec.compile import compile_spec
     from archspec.interop import readers
-    from archspec.interop.keras_check import compile_python, is_python
 
     if readers.reader_for(spec) is not None:
         return readers.compile_model_file(spec, parse_shape(input_text))
     name, text = read_target(spec)
-    if is_python(name):
-        return compile_python(text, name, parse_shape(input_text))
     return compile_spec(text, name, parse_shape(input_text))

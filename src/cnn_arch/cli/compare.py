@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from cnn_arch.cli.common import either, former_name
 from cnn_arch.cli.defaults import DEFAULTS  # one set of training defaults: TrainConfig's
 
 
@@ -48,11 +49,12 @@ def compare_command(
     ),
     out: Path = typer.Option(
         None,
-        "--out",
         "-o",
+        "--output",
         metavar="DIR",
         help="With --data: where the runs and compare.png go.  [default: runs/compare-<time>]",
     ),
+    out_former: Path = former_name("--out"),
 ) -> None:
     """Compare models: parameters, MACs, activation memory, dense-head share, lint findings — and, with
     --data, best validation accuracy and loss, the train-validation gap and images/s."""
@@ -60,6 +62,7 @@ def compare_command(
     from archspec.errors import UserError
     from cnn_arch.cli.common import parse_shape, read_target
 
+    out = either(out, out_former, "--out")
     if len(specs) < 2:
         raise UserError("compare needs at least two specs", hint="e.g. `cnn-arch compare flatten-head gap-head`")
     from archspec.compile import compile_spec
@@ -72,6 +75,9 @@ def compare_command(
         entries.append(entry(spec, typed, batch=batch_size, findings=_lint_count(name, text, typed.input_shape)))
         models.append((name, text, typed))
     if data is not None:
+        from archspec.extras import require
+
+        require("train", "`cnn-arch compare --data`")
         folder = out or _default_out()
         settings = {
             "data": data,

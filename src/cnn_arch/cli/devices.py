@@ -14,11 +14,16 @@ def register(app: typer.Typer) -> None:
     app.command("devices")(devices_command)
 
 
-def devices_command(format: Format = typer.Option(Format.table, "--format", help="Output format.")) -> None:
+def devices_command(
+    format: Format = typer.Option(Format.table, "--output-format", "--format", help="Output format."),
+) -> None:
     """Print the JAX backend and every device with its kind and memory, as `cnn-arch train` sees them.
 
     Warns when a GPU is visible (nvidia-smi, CUDA_VISIBLE_DEVICES, the NVIDIA driver) but JAX runs on
     CPU, with the command that installs JAX's CUDA wheels."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch devices`")
     from archspec.devices import describe
 
     report = describe()

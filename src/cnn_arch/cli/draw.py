@@ -27,14 +27,14 @@ def draw_command(
         "--output",
         metavar="FILE.svg|.png|.pdf|.html",
         help="Where to write the picture; the extension picks the format (.html: interactive, with folding "
-        "and search); `-` writes SVG to stdout. Default: SPEC_NAME.svg in the current folder.",
+        "and search); `-` writes SVG to stdout.  [default: SPEC_NAME.svg in the current folder]",
     ),
     depth: int = typer.Option(
         None,
         "--depth",
         min=1,
-        help="Fold blocks nested deeper than this, as `summarize --depth` (1 = top level). Default: every "
-        "layer, folded as far as needed to stay readable in SVG, PNG and PDF.",
+        help="Fold blocks nested deeper than this, as `summarize --depth` (1 = top level).  [default: every "
+        "layer, folded as far as needed to stay readable in SVG, PNG and PDF]",
     ),
     input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the spec's input shape."),
     style: Style = typer.Option(
@@ -106,4 +106,8 @@ def output_target(spec: str, output: str | None) -> tuple[str, str]:
             f"`-o {output}`: cnn-arch draws .svg, .png, .pdf or .html files, got {got}",
             hint=f"for example `-o {Path(output).stem or 'model'}.svg`",
         )
+    if suffix != "svg":
+        from archspec.extras import require
+
+        require("draw", f"{suffix.upper()} output")
     return output, suffix

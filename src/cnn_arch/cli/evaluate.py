@@ -29,6 +29,9 @@ def evaluate_command(
 ) -> None:
     """Score a trained model: loss and accuracy (top-5 beyond 10 classes) on the train, validation and
     test images, split as in training."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch evaluate`")
     from archspec.train.inference import evaluate_run, load_run
     from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints
 

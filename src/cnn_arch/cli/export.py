@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from cnn_arch.cli.common import CheckpointChoice as Checkpoint
+from cnn_arch.cli.common import either, former_name
 
 
 class Target(str, Enum):
@@ -31,7 +32,8 @@ def register(app: typer.Typer) -> None:
 def export_command(
     source: str = typer.Argument(..., metavar="RUN_DIR|SPEC", help="A run folder, or a spec file or template name."),
     to: Target = typer.Option(None, "--to", help="What to write. [default: onnx for a run folder]"),
-    out: Path = typer.Option(None, "-o", "--out", metavar="FILE", help="Where to write (code: default stdout)."),
+    out: Path = typer.Option(None, "-o", "--output", metavar="FILE", help="Where to write (code: default stdout)."),
+    out_former: Path = former_name("--out"),
     checkpoint: Checkpoint = typer.Option(
         Checkpoint.best,
         "--checkpoint",
@@ -46,6 +48,7 @@ def export_command(
     spec as readable Keras, Flax or PyTorch code that builds the same network."""
     from archspec.errors import UserError
 
+    out = either(out, out_former, "--out")
     is_run = Path(source).is_dir() and (Path(source) / "config.json").is_file()
     target = to or (Target.onnx if is_run else None)
     if target is None:

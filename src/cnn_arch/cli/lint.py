@@ -10,26 +10,16 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import typer
 
 from archspec.head import DENSE_SHARE_THRESHOLD
+from archspec.lint.report import FORMATS
+from cnn_arch.cli.common import either, former_name
 from cnn_arch.cli.lint_targets import STDIN
 
-
-class OutputFormat(str, Enum):
-    full = "full"
-    concise = "concise"
-    grouped = "grouped"
-    json = "json"
-    json_lines = "json-lines"
-    junit = "junit"
-    gitlab = "gitlab"
-    pylint = "pylint"
-    sarif = "sarif"
-    github = "github"
-
+OutputFormat = Enum("OutputFormat", {name.replace("-", "_"): name for name in FORMATS}, type=str)
 
 WATCH_ROUNDS = "CNN_ARCH_WATCH_ROUNDS"  # stop `--watch` after this many re-lints (for tests and scripts)
 
@@ -38,90 +28,115 @@ def register(app: typer.Typer) -> None:
     app.command("lint")(lint_command)
 
 
-def lint_command(
-    paths: list[str] = typer.Argument(
-        None,
+def _codes(name: str, help: str):
+    return Annotated[list[str] | None, typer.Option(name, metavar="CODES", help=help)]
+
+
+def _flag(*names: str, help: str):
+    return Annotated[bool, typer.Option(*names, help=help)]
+
+
+Paths = Annotated[
+    list[str] | None,
+    typer.Argument(
         metavar="[PATH]...",
         help="Spec files, folders (every *.arch under them), built-in template names, or `-` for stdin.  [default: .]",
     ),
-    select: list[str] = typer.Option(
-        None,
-        "--select",
-        metavar="CODES",
-        help="Rules to check, replacing the configured set: codes or prefixes (CA1 = CA1xx, ALL), comma-separated.",
-    ),
-    ignore: list[str] = typer.Option(None, "--ignore", metavar="CODES", help="Rules to skip (codes or prefixes)."),
-    extend_select: list[str] = typer.Option(
-        None, "--extend-select", metavar="CODES", help="Rules to check on top of the configured set."
-    ),
-    extend_ignore: list[str] = typer.Option(
-        None, "--extend-ignore", metavar="CODES", help="Rules to skip on top of the configured ones (as --ignore)."
-    ),
-    fix: bool = typer.Option(False, "--fix", help="Apply the safe fixes, rewriting spec files in place."),
-    unsafe_fixes: bool = typer.Option(
-        None,
+]
+Select = _codes(
+    "--select", "Rules to check, replacing the configured set: codes or prefixes (CA1 = CA1xx, ALL), comma-separated."
+)
+Ignore = _codes("--ignore", "Rules to skip (codes or prefixes).")
+ExtendSelect = _codes("--extend-select", "Rules to check on top of the configured set.")
+ExtendIgnore = _codes("--extend-ignore", "Rules to skip on top of the configured ones (as --ignore).")
+Fix = _flag("--fix", help="Apply the safe fixes, rewriting spec files in place.")
+UnsafeFixes = Annotated[
+    bool | None,
+    typer.Option(
         "--unsafe-fixes/--no-unsafe-fixes",
         help="Also apply the fixes that change the trained network (most do: see each rule's Fix safety).",
     ),
-    show_fixes: bool = typer.Option(
-        False, "--show-fixes", help="Also list the fix each remaining finding would get from --fix."
+]
+ShowFixes = _flag("--show-fixes", help="Also list the fix each remaining finding would get from --fix.")
+Diff = _flag("--diff", help="Print the fixes as a unified diff and write nothing.")
+Format = Annotated[OutputFormat, typer.Option("--output-format", "--format", help="How to print findings.")]
+Output = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", metavar="PATH", help="Write the findings to this file instead of stdout."),
+]
+Statistics = _flag("--statistics", help="Print how many findings each rule has.")
+Quiet = _flag("--quiet", "-q", help="Print the findings only, no closing line.")
+Silent = _flag("--silent", "-s", help="Print nothing; the exit code tells.")
+ExitZero = _flag("--exit-zero", help="Exit 0 even with findings (2 still for errors).")
+ExitNonZeroOnFix = _flag("--exit-non-zero-on-fix", help="Exit 1 when --fix changed a file, even if nothing remains.")
+StdinFilename = Annotated[
+    str | None, typer.Option("--stdin-filename", metavar="PATH", help="The name of the spec read from stdin (`-`).")
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option(metavar="GLOBS", help="Skip these files and folders when walking folders (comma-separated)."),
+]
+RespectGitignore = _flag(
+    "--respect-gitignore/--no-respect-gitignore", help="Skip what .gitignore ignores when walking folders."
+)
+Watch = _flag("--watch", "-w", help="Lint again whenever a spec changes (Ctrl-C stops).")
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PATH", help="Read [tool.cnn-arch.lint] from this TOML file instead of the nearest pyproject.toml."
     ),
-    diff: bool = typer.Option(False, "--diff", help="Print the fixes as a unified diff and write nothing."),
-    output_format: OutputFormat = typer.Option(
-        OutputFormat.full, "--output-format", "--format", help="How to print findings."
-    ),
-    output_file: Path = typer.Option(
-        None, "--output-file", "-o", metavar="PATH", help="Write the findings to this file instead of stdout."
-    ),
-    statistics: bool = typer.Option(False, "--statistics", help="Print how many findings each rule has."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print the findings only, no closing line."),
-    silent: bool = typer.Option(False, "--silent", "-s", help="Print nothing; the exit code tells."),
-    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even with findings (2 still for errors)."),
-    exit_non_zero_on_fix: bool = typer.Option(
-        False, "--exit-non-zero-on-fix", help="Exit 1 when --fix changed a file, even if nothing remains."
-    ),
-    stdin_filename: str = typer.Option(
-        None, "--stdin-filename", metavar="PATH", help="The name of the spec read from stdin (`-`)."
-    ),
-    exclude: list[str] = typer.Option(
-        None, "--exclude", metavar="GLOBS", help="Skip these files and folders when walking folders (comma-separated)."
-    ),
-    respect_gitignore: bool = typer.Option(
-        True, "--respect-gitignore/--no-respect-gitignore", help="Skip what .gitignore ignores when walking folders."
-    ),
-    watch: bool = typer.Option(False, "--watch", "-w", help="Lint again whenever a spec changes (Ctrl-C stops)."),
-    config: Path = typer.Option(
-        None,
-        "--config",
-        metavar="PATH",
-        help="Read [tool.cnn-arch.lint] from this TOML file instead of the nearest pyproject.toml.",
-    ),
-    dense_share_threshold: float = typer.Option(
-        None,
-        "--dense-share-threshold",
+]
+Threshold = Annotated[
+    float | None,
+    typer.Option(
         min=0.0,
         max=1.0,
         metavar="SHARE",
-        help=f"CA101: report a dense head holding more than this share of the parameters.  [default: {DENSE_SHARE_THRESHOLD}]",
+        help="CA101: report a dense head holding more than this share of the parameters."
+        f"  [default: {DENSE_SHARE_THRESHOLD}]",
     ),
-    input: str = typer.Option(None, "--input", metavar="HxWxC", help="Override the specs' input shape."),
+]
+Input = Annotated[str | None, typer.Option(metavar="HxWxC", help="Override the specs' input shape.")]
+
+
+def lint_command(
+    paths: Paths = None,
+    select: Select = None,
+    ignore: Ignore = None,
+    extend_select: ExtendSelect = None,
+    extend_ignore: ExtendIgnore = None,
+    fix: Fix = False,
+    unsafe_fixes: UnsafeFixes = None,
+    show_fixes: ShowFixes = False,
+    diff: Diff = False,
+    output_format: Format = OutputFormat.full,
+    output: Output = None,
+    output_file: Path = former_name("--output-file"),
+    statistics: Statistics = False,
+    quiet: Quiet = False,
+    silent: Silent = False,
+    exit_zero: ExitZero = False,
+    exit_non_zero_on_fix: ExitNonZeroOnFix = False,
+    stdin_filename: StdinFilename = None,
+    exclude: Exclude = None,
+    respect_gitignore: RespectGitignore = True,
+    watch: Watch = False,
+    config: Config = None,
+    dense_share_threshold: Threshold = None,
+    input: Input = None,
 ) -> None:
     """Check specs for design problems, with rule codes (`cnn-arch rule --all` lists them)."""
     from archspec.lint import config as lint_config
     from cnn_arch.cli.common import parse_shape
 
-    cli_options = lint_config.Options(
-        lint_config.Selection(
-            select=lint_config.selectors(select) if select else None,
-            ignore=lint_config.selectors([*(ignore or ()), *(extend_ignore or ())]),
-            extend_select=lint_config.selectors(extend_select),
-        ),
-        dense_share_threshold,
-        unsafe_fixes,
+    selection = lint_config.Selection(
+        select=lint_config.selectors(select) if select else None,
+        ignore=lint_config.selectors([*(ignore or ()), *(extend_ignore or ())]),
+        extend_select=lint_config.selectors(extend_select),
     )
     run = Run(
         paths or ["."],
-        cli_options,
+        lint_config.Options(selection, dense_share_threshold, unsafe_fixes),
         parse_shape(input),
         config,
         tuple(p.strip() for value in exclude or () for p in value.split(",") if p.strip()),
@@ -130,8 +145,8 @@ def lint_command(
         fix,
         diff,
         show_fixes,
-        output_format,
-        output_file,
+        output_format.value,
+        either(output, output_file, "--output-file"),
         statistics,
         "silent" if silent else "quiet" if quiet else "normal",
         exit_zero,
@@ -155,7 +170,7 @@ class Run(NamedTuple):
     fix: bool
     diff: bool
     show_fixes: bool
-    output_format: OutputFormat
+    output_format: str  # one of archspec.lint.report.FORMATS
     output_file: Path | None
     statistics: bool
     verbosity: str  # normal, quiet (findings only) or silent (nothing)
@@ -165,18 +180,15 @@ class Run(NamedTuple):
 
 def lint_once(run: Run) -> int:
     """Lint every target once, print the reports, return the exit code."""
-    from archspec.errors import SpecError, UserError
+    from archspec.errors import UserError
     from archspec.interop import readers
-    from archspec.interop.keras_check import is_python, lint_python
     from archspec.lint import config as lint_config
-    from archspec.lint.engine import lint_source
-    from archspec.lint.fix import FixOutcome, fix_source
     from archspec.lint.output import FileReport
+    from archspec.lint.report import TEXT_FORMATS, lint_file
     from cnn_arch.cli import lint_targets
     from cnn_arch.cli.output import print_error
 
     found = lint_targets.targets(run.paths, run.config, run.exclude, run.respect_gitignore, run.stdin_filename)
-    from_stdin = STDIN in run.paths
     if run.fix and not run.diff:
         templates = [t.name for t in found if t.path is None and t.config_folder is None]
         if templates:
@@ -184,14 +196,13 @@ def lint_once(run: Run) -> int:
                 f"`{templates[0]}` is a built-in template, which --fix cannot rewrite",
                 hint=f"make your own copy with `cnn-arch new {templates[0]}`, then lint --fix that file",
             )
-    if (run.fix or run.diff) and any(is_python(t.name) or readers.reader_for(t.name) for t in found):
-        name = next(t.name for t in found if is_python(t.name) or readers.reader_for(t.name))
+    if (run.fix or run.diff) and any(readers.reader_for(t.name) for t in found):
+        name = next(t.name for t in found if readers.reader_for(t.name))
         raise UserError(
             f"--fix and --diff rewrite specs, not `{name}`",
             hint=f"`cnn-arch import {name} -o model.arch`, then lint --fix the spec",
         )
     options = lint_targets.options(found, run.config)  # config errors stop the run before any output
-    text_output = run.output_format in (OutputFormat.full, OutputFormat.concise, OutputFormat.grouped)
     reports: list[FileReport] = []
     changed: list[tuple[str, str, str]] = []  # (name, before, after) for --diff
     for target, file_options in zip(found, options):
@@ -200,35 +211,25 @@ def lint_once(run: Run) -> int:
             continue
         where = target.path or (Path(run.stdin_filename) if run.stdin_filename else None)
         settings = lint_config.settings(file_options, run.cli_options, where)
-        try:
-            if readers.reader_for(target.name):  # a model file: findings at its origins, no spec fixes
-                reader = readers.reader_for(target.name)
-                text = target.text if reader.text or target.path is None else None  # stdin: its text
-                shown, findings = readers.lint_models(target.name, text, settings, run.input_shape)
-                target = target._replace(text=shown)
-                outcome = FixOutcome(shown, (), tuple(findings))
-            elif is_python(target.name):  # Keras source: findings at its Python lines, no spec fixes
-                findings = lint_python(target.text, target.name, settings, run.input_shape)
-                outcome = FixOutcome(target.text, (), tuple(findings))
-            elif run.fix or run.diff:
-                outcome = fix_source(target.text, target.name, settings, run.input_shape)
-            else:
-                findings = lint_source(target.text, target.name, settings, run.input_shape)
-                outcome = FixOutcome(target.text, (), tuple(findings))
-        except SpecError as error:
-            reports.append(FileReport(target.name, target.text, (), error=error))
-            continue
-        reports.append(FileReport(target.name, outcome.text, outcome.remaining, outcome.fixed, settings.unsafe_fixes))
-        if outcome.text != target.text:
-            changed.append((target.name, target.text, outcome.text))
+        report = lint_file(
+            target.name,
+            target.text,
+            settings,
+            run.input_shape,
+            fix=run.fix or run.diff,
+            on_disk=target.path is not None,
+        )
+        reports.append(report)
+        if (run.fix or run.diff) and report.error is None and report.text != target.text:
+            changed.append((target.name, target.text, report.text))
             if not run.diff and target.path is not None:
-                _write(target.path, outcome.text)
+                _write(target.path, report.text)
     errors = sum(r.error is not None for r in reports)
-    if run.verbosity != "silent" and (text_output or run.output_file is not None):
+    if run.verbosity != "silent" and (run.output_format in TEXT_FORMATS or run.output_file is not None):
         for report in reports:
             if report.error is not None:
                 print_error(report.error)  # the full diagnostic, with its excerpt, on stderr
-    if run.fix and from_stdin and not run.diff:
+    if run.fix and STDIN in run.paths and not run.diff:
         # as ruff does: the fixed text goes to stdout, the report to stderr
         sys.stdout.write(next((r.text for r in reports if r.error is None), ""))
         run = run._replace(output_file=run.output_file or Path("/dev/stderr"))
@@ -286,52 +287,37 @@ def _stamps(run: Run) -> dict[str, float]:
 
 
 def _write(path: Path, text: str) -> None:
+    """Write a fixed spec over its file, keeping the file's UTF-8 byte-order mark if it had one (the
+    spec's text never holds it) as it keeps the line endings."""
     from archspec.errors import PathError
 
     try:
-        with open(path, "w", encoding="utf-8", newline="") as out:
+        with open(path, "rb") as before:
+            bom = before.read(3) == b"\xef\xbb\xbf"
+        with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
             out.write(text)
     except OSError as error:
         raise PathError(str(path), f"cannot write the fixed spec: {error.strerror or error}") from None
 
 
 def _print_reports(reports, run: Run) -> None:
-    from archspec.lint import output, output_ci
+    from archspec.lint.report import render
     from cnn_arch.cli.output import terminal_width, use_color
 
-    stream = sys.stdout if run.output_file is None else None
-    fmt = run.output_format
-    if fmt in (OutputFormat.full, OutputFormat.concise, OutputFormat.grouped):
-        color = stream is not None and use_color(stream)
-        render = {
-            OutputFormat.full: lambda r, color: output.render_full(r, color, terminal_width() if stream else None),
-            OutputFormat.concise: output.render_concise,
-            OutputFormat.grouped: lambda r, color: output_ci.render_grouped(r),
-        }[fmt]
-        shown = reports if fmt is not OutputFormat.full else output.checked(reports)  # full: errors on stderr
-        text = render(shown, color) + output.render_fixed(reports)
-        if run.show_fixes:
-            text += output.render_available_fixes(reports)
-        if run.statistics:
-            text = output_ci.render_statistics(reports)
-        if run.verbosity == "normal":
-            text += output.summary_line(reports, sum(r.error is not None for r in reports)) + "\n"
-    elif run.statistics and fmt is OutputFormat.json:
-        text = output_ci.render_statistics(reports, as_json=True)
+    to_stdout = run.output_file is None
+    text = render(
+        reports,
+        run.output_format,
+        color=to_stdout and use_color(sys.stdout),
+        width=terminal_width() if to_stdout else None,
+        show_fixes=run.show_fixes,
+        statistics=run.statistics,
+        closing_line=run.verbosity == "normal",
+    )
+    if to_stdout:
+        sys.stdout.write(text)
     else:
-        text = {
-            OutputFormat.json: output.render_json,
-            OutputFormat.json_lines: output_ci.render_json_lines,
-            OutputFormat.junit: output_ci.render_junit,
-            OutputFormat.gitlab: output_ci.render_gitlab,
-            OutputFormat.pylint: output_ci.render_pylint,
-            OutputFormat.sarif: output.render_sarif,
-            OutputFormat.github: output.render_github,
-        }[fmt](reports)
-    if stream is not None:
-        stream.write(text)
-        return
-    _write_report(run.output_file, text)
+        _write_report(run.output_file, text)
 
 
 def _write_report(path: Path, text: str) -> None:

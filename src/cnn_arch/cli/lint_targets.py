@@ -31,6 +31,7 @@ def targets(
     from archspec.errors import UserError
     from archspec.interop import readers
     from archspec.lint import config as lint_config
+    from archspec.parse import read_spec_stream
     from cnn_arch.cli.common import read_target
 
     found: list[Target] = []
@@ -39,7 +40,12 @@ def targets(
         if spec == STDIN:
             name = stdin_filename or STDIN
             folder = Path(stdin_filename).parent if stdin_filename else Path.cwd()
-            found.append(Target(name, None, sys.stdin.read(), config_folder=folder))
+            try:
+                text = read_spec_stream(getattr(sys.stdin, "buffer", sys.stdin), "stdin")
+            except UserError as error:
+                found.append(Target(name, None, error=error, config_folder=folder))
+                continue
+            found.append(Target(name, None, text, config_folder=folder))
             continue
         folder = Path(spec)
         if spec and folder.is_dir():  # Path("") is the current folder; an empty argument is a mistake

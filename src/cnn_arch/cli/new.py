@@ -13,14 +13,22 @@ def register(app: typer.Typer) -> None:
 
 def new_command(
     name: str = typer.Argument(..., metavar="TEMPLATE", help="A built-in template (see `cnn-arch templates`)."),
-    path: Path = typer.Argument(None, metavar="[PATH]", help="Where to write it.  [default: ./TEMPLATE.arch]"),
-    force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
+    output: Path = typer.Option(
+        None,
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="Where to write it (a file or a folder).  [default: ./TEMPLATE.arch]",
+    ),
+    path: Path = typer.Argument(None, metavar="[PATH]", hidden=True),  # the former -o: `new resnet50 mynet.arch`
+    force: bool = typer.Option(False, "--force", help="Overwrite the file if it exists."),
 ) -> None:
-    """Copy a built-in template into a new spec file: `cnn-arch new resnet50 mynet.arch`."""
+    """Copy a built-in template into a new spec file: `cnn-arch new resnet50 -o mynet.arch`."""
     from archspec import templates
     from archspec.errors import PathError
-    from cnn_arch.cli.common import template_hint
+    from cnn_arch.cli.common import either, template_hint
 
+    path = either(output, path, "PATH")
     source = templates.path(name)
     if source is None:
         raise PathError(name, "no such built-in template", hint=template_hint(name))

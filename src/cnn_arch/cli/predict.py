@@ -29,6 +29,9 @@ def predict_command(
 ) -> None:
     """Classify images: the top-k classes with their probabilities. Images are converted to the
     model's input exactly as the training images were (channels, then a bilinear resize)."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch predict`")
     from archspec.train import run
     from archspec.train.inference import load_run, predict, read_images
     from cnn_arch.cli.output import stdout_console, warn_skipped_checkpoints

@@ -44,7 +44,9 @@ class RichReporter(Reporter):
     def start(self, info: dict[str, Any]) -> None:
         if self.header is not None:
             self.header()
-        devices = f"{info['devices']} {info['platform'].upper()} device{'s' if info['devices'] > 1 else ''}"
+        count, available = info["devices"], info.get("devices_available", info["devices"])
+        devices = f"{count} {'' if count == available else f'of {available} '}{info['platform'].upper()} device"
+        devices += "s" if available > 1 else ""
         if info["processes"] > 1:
             devices += f" in {info['processes']} processes"
         splits = f"{info['train_images']:,} train / {info['val_images']:,} val / {info['test_images']:,} test images"

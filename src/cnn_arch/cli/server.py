@@ -16,12 +16,13 @@ def server_command(
 ) -> None:
     """Run the language server for .arch files: diagnostics, hover, inlay hints, fixes, completion."""
     from archspec.errors import UserError
+    from archspec.extras import install_command
 
     try:
         from cnn_arch.server.server import start
     except ImportError as error:  # pygls and lsprotocol are dependencies: only a broken install lacks them
         raise UserError(
             f"the language server needs `{error.name}`, which is not installed",
-            hint="reinstall cnn-arch (`pip install --force-reinstall cnn-arch`)",
+            hint=f"reinstall cnn-arch: {install_command()} --force-reinstall",
         ) from None
     start()

@@ -36,8 +36,22 @@ def templates_command(
 
 
 def print_table(entries) -> None:
+    """The catalogue as a table. When a row with its description is wider than the terminal (or
+    COLUMNS), each description goes under its row instead, wrapped to fit."""
+    import textwrap
+
     from archspec.summary import human_count
     from archspec.text import shape_text, table
+    from cnn_arch.cli.output import terminal_width
 
     rows = [(e.name, f"{e.params:,}", human_count(e.macs), shape_text(e.input_shape), e.description) for e in entries]
-    typer.echo("\n".join(table(("Template", "Params", "MACs", "Input", "Description"), rows, right=(1, 2))))
+    lines = table(("Template", "Params", "MACs", "Input", "Description"), rows, right=(1, 2))
+    width = terminal_width()
+    if width is None or max(len(line) for line in lines) <= width:
+        typer.echo("\n".join(lines))
+        return
+    header, rule, *body = table(("Template", "Params", "MACs", "Input"), [row[:4] for row in rows], right=(1, 2))
+    out = [header, rule]
+    for line, entry in zip(body, entries):
+        out += [line, *textwrap.wrap(entry.description, width, initial_indent="  ", subsequent_indent="  ")]
+    typer.echo("\n".join(out))

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from archspec.train.config import TrainConfig
+from cnn_arch.cli.common import either, former_name
 from cnn_arch.cli.defaults import DEFAULTS
 
 # Options of the command that are not TrainConfig settings (or are named otherwise there).
@@ -23,6 +24,7 @@ NOT_SETTINGS = (
     "input",
     "summary",
     "out",
+    "out_former",
     "resume",
     "compile_cache",
     "coordinator",
@@ -153,11 +155,14 @@ def train_command(
         "--summary",
         help="The layer table before training: full, short (top-level rows, as `summarize --depth 1`) or none.",
     ),
-    out: Path = typer.Option(None, "--out", "-o", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"),
+    out: Path = typer.Option(
+        None, "-o", "--output", metavar="RUN_DIR", help="Run folder.  [default: runs/<spec>-<time>]"
+    ),
+    out_former: Path = former_name("--out"),
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue the run in --out (without --out: this spec's newest run in runs/) from its latest checkpoint.",
+        help="Continue the run in --output (without --output: this spec's newest run in runs/) from its latest checkpoint.",
     ),
     checkpoint_every: int = typer.Option(
         None,
@@ -238,6 +243,10 @@ def train_command(
     """Train the spec's model: prints its summary and lint findings, then trains with a progress bar and
     an epoch table, and ends with the kept epoch's validation and test accuracy. Exit codes: 0 done,
     1 diverged (NaN), 2 user error, 130/143 stopped by Ctrl-C/SIGTERM after saving a checkpoint."""
+    from archspec.extras import require
+
+    require("train", "`cnn-arch train`")
+    out = either(out, out_former, "--out")
     from archspec.train import launch
     from cnn_arch.cli.common import parse_shape, read_target
     from cnn_arch.cli.devices import warn_unused_gpu

@@ -13,6 +13,7 @@ from archspec.compile import CheckCache, Checked, check_spec
 from archspec.errors import SpecError
 from archspec.lint import Finding, Settings
 from archspec.lint.engine import lint_compiled, lint_known
+from archspec.lint.incremental import LintCache, lint_incremental
 from archspec.source import SourceText
 from archspec.syntax import Broken, Def, Module
 
@@ -56,6 +57,15 @@ class Occurrence(NamedTuple):
         return self.trainable + self.non_trainable
 
 
+class DocumentCache:
+    """What the server keeps of one document between versions, so that an edit costs what it touched:
+    its check (`archspec.compile.CheckCache`) and its lint results (`archspec.lint.incremental`)."""
+
+    def __init__(self) -> None:
+        self.check = CheckCache()
+        self.lint = LintCache()
+
+
 class Superseded(Exception):
     """A newer version of the document arrived while this one was analysed: the analysis is dropped."""
 
@@ -64,9 +74,9 @@ class Analysis:
     """A document's text checked with recovery: every error, and the facts of every line whose inputs
     are known. Lint runs on what compiles: on a spec with errors, on the layers whose inputs are known,
     with the rules that judge a layer where it is (not those that judge the network as a whole: the
-    head's share of the parameters, the receptive field at the output). `cache` is what is kept of the document
-    between versions (`archspec.compile.CheckCache`); `check` raises `Superseded` between the steps when
-    a newer version is waiting."""
+    head's share of the parameters, the receptive field at the output). `cache` is what is kept of the
+    document between versions; `check` raises `Superseded` between the steps when a newer version is
+    waiting."""
 
     def __init__(
         self,
@@ -74,28 +84,31 @@ class Analysis:
         name: str,
         settings: Settings,
         previous: Analysis | None = None,
-        cache: CheckCache | None = None,
+        cache: DocumentCache | None = None,
         check: Callable[[], None] = lambda: None,
     ) -> None:
         self.text = text
         self.name = name
         self.lines = SourceText("", text)
-        self.checked: Checked = check_spec(text, name, cache=cache, check=check)
+        self.checked: Checked = check_spec(text, name, cache=cache.check if cache is not None else None)
         check()
         self.errors: tuple[SpecError, ...] = self.checked.errors
         self.more_errors = self.checked.more
         self.findings: list[Finding] = []
         typed = self.checked.typed
-        if typed is not None:
+        if cache is not None:  # what lint found in the statements the edit left alone is kept
+            memo = cache.check.expansion
+            self.findings = lint_incremental(self.checked, memo, text, self.lines, settings, cache.lint)
+        elif typed is not None:
             self.findings = lint_compiled(text, name, self.checked.module, typed, settings)
         else:  # the layers whose inputs are known, with the rules that judge a layer where it is
             checked = self.checked
             self.findings = lint_known(text, name, checked.module, checked.graph, checked.infos, settings)
         # A `def` whose header is being typed does not parse: completion and go-to-definition use the
         # previous version's. One level only, so analyses never form a chain.
-        broken = {s.defines for s in self.checked.module.body if isinstance(s, Broken) and s.defines}
+        broken = {s.defines for s in self.checked.raw_body if isinstance(s, Broken) and s.defines}
         kept = previous.definitions if previous is not None else ()
-        self.definitions = (*self.checked.module.defs, *(d for d in kept if d.name in broken))
+        self.definitions = (*self.checked.defs, *(d for d in kept if d.name in broken))
 
     @property
     def module(self) -> Module:

@@ -117,6 +117,44 @@ class Reader(threading.Thread):
         self.wake()
 
 
+def did_change(message: dict) -> tuple[str, int, list[tuple]] | None:
+    """A didChange notification's (uri, version, changes), each change (start, end, text) with positions
+    as (line, character) or None for the whole text; None when the message is not exactly that shape
+    (then pygls reads it, and reports what is wrong)."""
+    params = message.get("params")
+    if not isinstance(params, dict):
+        return None
+    document, changes = params.get("textDocument"), params.get("contentChanges")
+    if not isinstance(document, dict) or not isinstance(changes, list):
+        return None
+    uri, version = document.get("uri"), document.get("version")
+    if not isinstance(uri, str) or type(version) is not int:
+        return None
+    found = []
+    for change in changes:
+        if not isinstance(change, dict) or not isinstance(change.get("text"), str):
+            return None
+        if "range" not in change:
+            found.append((None, None, change["text"]))
+            continue
+        where = change["range"]
+        positions = [where.get(key) if isinstance(where, dict) else None for key in ("start", "end")]
+        points = [_point(position) for position in positions]
+        if None in points:
+            return None
+        found.append((*points, change["text"]))
+    return uri, version, found
+
+
+def _point(position) -> tuple[int, int] | None:
+    if not isinstance(position, dict):
+        return None
+    line, character = position.get("line"), position.get("character")
+    if type(line) is not int or type(character) is not int or line < 0 or character < 0:
+        return None
+    return line, character
+
+
 def uri_of(message: dict) -> str | None:
     params = message.get("params")
     document = params.get("textDocument") if isinstance(params, dict) else None

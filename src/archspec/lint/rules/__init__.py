@@ -6,25 +6,13 @@
 - CA4xx  activations
 - CA5xx  depth and topology: receptive field, pooling, shortcut connections
 - CA9xx  the lint comments themselves: `# noqa` that suppresses nothing
+
+Every module of this package is one rule and is imported here, so a new rule needs nothing but its
+own module (as a layer kind needs nothing but its module in `archspec.layers`).
 """
 
-from archspec.lint.rules import (  # noqa: F401  (registration; RULES keeps code order)
-    activation_after_softmax,
-    bias_before_batchnorm,
-    deep_plain_stack,
-    dense_on_spatial_input,
-    double_activation,
-    dropout_before_batchnorm,
-    dropout_before_pooling,
-    flatten_dense_head,
-    high_dropout_rate,
-    large_kernel,
-    local_response_norm,
-    missing_nonlinearity,
-    pooling_after_every_conv,
-    sigmoid_multiclass_head,
-    single_unit_softmax,
-    small_receptive_field,
-    unaligned_channels,
-    unused_noqa,
-)
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")  # registers the module's rule in RULES, by code

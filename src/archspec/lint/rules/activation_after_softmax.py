@@ -36,15 +36,16 @@ class ActivationAfterSoftmax(Rule):
     name = "activation-after-softmax"
     fix_title = "Remove the activation after `softmax`"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            source = ctx.input_of(node)
-            if source is None or source.kind != "softmax" or not ctx.is_activation(node):
-                continue
-            edit = remove_layer(ctx, node)
-            yield Violation(
-                node,
-                f"`{node.kind}` after `softmax` (line {source.line}) distorts the class probabilities",
-                f"Remove `{node.kind}`: `softmax` already outputs probabilities",
-                Fix(f"Remove `{node.kind}`", (edit,)) if edit else None,
-            )
+    def check_node(self, ctx, node):
+        if not ctx.is_activation(node):
+            return None
+        source = ctx.input_of(node)
+        if source is None or not source.layer.sums_to_one:
+            return None
+        edit = remove_layer(ctx, node)
+        return Violation(
+            node,
+            f"`{node.kind}` after `softmax` (line {source.line}) distorts the class probabilities",
+            f"Remove `{node.kind}`: `softmax` already outputs probabilities",
+            Fix(f"Remove `{node.kind}`", (edit,)) if edit else None,
+        )

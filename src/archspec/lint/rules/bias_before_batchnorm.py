@@ -42,31 +42,30 @@ class BiasBeforeBatchNorm(Rule):
     name = "bias-before-batchnorm"
     fix_title = "Set `bias=false`"
 
-    def check(self, ctx):
-        saved = {}
-        for node in ctx.nodes:
-            following = ctx.next(node)
-            if (
-                node.layer.has_weights
-                and node.attrs["bias"]
-                and following is not None
-                and following.layer.batch_statistics
-            ):
-                saved[node.id] = ctx.shape(node)[-1]
-        for node_id, biases in saved.items():
-            node = ctx.nodes[node_id]
-            firing = [n for n in ctx.expansions(node) if n.id in saved]
-            help = f"Set `bias=false`: {biases:,} fewer params"
-            if len(firing) > 1:
-                help += f" here, {sum(saved[n.id] for n in firing):,} over its {len(firing)} expansions"
-            edit = _bias_off(ctx, node)
-            yield Violation(
-                node,
-                f"`{node.label}` has a bias right before `bn`: BatchNorm subtracts the mean, so its "
-                f"{biases:,} bias params do nothing",
-                help,
-                Fix(self.fix_title, (edit,)) if edit else None,
-            )
+    def check_node(self, ctx, node):
+        if not _wasted_bias(ctx, node):
+            return None
+        biases = ctx.shape(node)[-1]
+        firing = [n for n in ctx.expansions(node) if n is node or _wasted_bias(ctx, n)]
+        help = f"Set `bias=false`: {biases:,} fewer params"
+        if len(firing) > 1:
+            help += f" here, {sum(ctx.shape(n)[-1] for n in firing):,} over its {len(firing)} expansions"
+        edit = _bias_off(ctx, node)
+        return Violation(
+            node,
+            f"`{node.label}` has a bias right before `bn`: BatchNorm subtracts the mean, so its "
+            f"{biases:,} bias params do nothing",
+            help,
+            Fix(self.fix_title, (edit,)) if edit else None,
+        )
+
+
+def _wasted_bias(ctx, node) -> bool:
+    """A conv or dense layer with a bias, feeding only a `bn`."""
+    if not node.layer.has_kernel or not node.attrs["bias"]:
+        return False
+    following = ctx.next(node)
+    return following is not None and following.layer.batch_statistics
 
 
 def _bias_off(ctx, node) -> Edit | None:

@@ -46,13 +46,15 @@ class DeepPlainStack(Rule):
 
     def check(self, ctx):
         nodes = ctx.nodes
+        if any(node.layer.residual for node in nodes):  # the usual shortcut, found without the depths
+            return
         depth = [0] * len(nodes)
         for node in nodes:
-            depth[node.id] = max((depth[i] for i in node.inputs), default=0) + int(node.layer.has_weights)
+            depth[node.id] = max((depth[i] for i in node.inputs), default=0) + int(node.layer.has_kernel)
         deepest = max(depth)
         if deepest <= MAX_PLAIN_DEPTH or any(_is_shortcut(ctx, node) for node in nodes):
             return
-        node = next(n for n in nodes if depth[n.id] == MAX_PLAIN_DEPTH + 1 and n.layer.has_weights)
+        node = next(n for n in nodes if depth[n.id] == MAX_PLAIN_DEPTH + 1 and n.layer.has_kernel)
         yield Violation(
             node,
             f"{deepest} weight layers deep with no shortcut connection (layer {MAX_PLAIN_DEPTH + 1} is here): "
@@ -65,7 +67,7 @@ class DeepPlainStack(Rule):
 
 def _is_shortcut(ctx, node) -> bool:
     """An `add`, or a merge with an input that a weightless path joins to the fork of another input."""
-    if node.kind == "add":
+    if node.layer.residual:
         return True
     if len(node.inputs) < 2:
         return False
@@ -82,7 +84,7 @@ def _weightless_path(ctx, start: int) -> list[int]:
     """`start` and the nodes above it reached through weightless single-input layers (`channels 0:8`)."""
     path = [start]
     current = ctx.nodes[start]
-    while not current.layer.has_weights and len(current.inputs) == 1:
+    while not current.layer.has_kernel and len(current.inputs) == 1:
         current = ctx.nodes[current.inputs[0]]
         path.append(current.id)
     return path

@@ -67,7 +67,7 @@ def _follows_spatial_dense(ctx, node) -> bool:
     while node is not None and ctx.shape(node)[:2] == grid and len(ctx.shape(node)) == 3:
         if node.layer.family == "dense":
             return True
-        if node.layer.has_weights:
+        if node.layer.has_kernel:
             return False
         node = ctx.input_of(node)
     return False

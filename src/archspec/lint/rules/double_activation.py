@@ -39,24 +39,23 @@ class DoubleActivation(Rule):
     name = "double-activation"
     fix_title = "Remove the repeated activation"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            source = ctx.input_of(node)
-            if source is None or source.kind == "softmax":
-                continue
-            if not (ctx.is_activation(node) and ctx.is_activation(source)):
-                continue
-            fix = None
-            if node.kind == source.kind:
-                edit = remove_layer(ctx, node)
-                # removing a repeat is safe only where the repeat changed nothing
-                fix = Fix(f"Remove the repeated `{node.kind}`", (edit,), safe=node.layer.idempotent) if edit else None
-                help = f"Remove the repeated `{node.kind}`"
-            else:
-                help = f"Keep one of `{source.kind}` and `{node.kind}`"
-            yield Violation(
-                node,
-                f"`{node.kind}` right after `{source.kind}` (line {source.line}): two activations in a row",
-                help,
-                fix,
-            )
+    def check_node(self, ctx, node):
+        if not ctx.is_activation(node):
+            return None
+        source = ctx.input_of(node)
+        if source is None or source.layer.sums_to_one or not ctx.is_activation(source):
+            return None
+        fix = None
+        if node.kind == source.kind:
+            edit = remove_layer(ctx, node)
+            # removing a repeat is safe only where the repeat changed nothing
+            fix = Fix(f"Remove the repeated `{node.kind}`", (edit,), safe=node.layer.idempotent) if edit else None
+            help = f"Remove the repeated `{node.kind}`"
+        else:
+            help = f"Keep one of `{source.kind}` and `{node.kind}`"
+        return Violation(
+            node,
+            f"`{node.kind}` right after `{source.kind}` (line {source.line}): two activations in a row",
+            help,
+            fix,
+        )

@@ -40,16 +40,17 @@ class DropoutBeforeBatchNorm(Rule):
     name = "dropout-before-batchnorm"
     fix_title = "Move `dropout` after `bn`"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            following = ctx.next(node)
-            if node.layer.family != "dropout" or following is None or not following.layer.batch_statistics:
-                continue
-            edits = swap_layers(ctx, node, following)
-            yield Violation(
-                node,
-                f"`{node.label}` right before `bn` (line {following.line}): BatchNorm learns its variance with "
-                f"dropout on and uses it with dropout off",
-                "Move the dropout after `bn`",
-                Fix(self.fix_title, edits) if edits else None,
-            )
+    def check_node(self, ctx, node):
+        if node.layer.family != "dropout":
+            return None
+        following = ctx.next(node)
+        if following is None or not following.layer.batch_statistics:
+            return None
+        edits = swap_layers(ctx, node, following)
+        return Violation(
+            node,
+            f"`{node.label}` right before `bn` (line {following.line}): BatchNorm learns its variance with "
+            f"dropout on and uses it with dropout off",
+            "Move the dropout after `bn`",
+            Fix(self.fix_title, edits) if edits else None,
+        )

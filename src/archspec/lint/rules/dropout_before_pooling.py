@@ -47,18 +47,19 @@ class DropoutBeforePooling(Rule):
     name = "dropout-before-pooling"
     fix_title = "Move `dropout` after the pooling"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            following = ctx.next(node)
-            if node.layer.family != "dropout" or following is None or following.layer.family not in POOLING:
-                continue
-            before, after = ctx.shape(node), ctx.shape(following)
-            edits = swap_layers(ctx, node, following)
-            yield Violation(
-                node,
-                f"`{node.label}` right before `{following.label}`: it drops values of a {describe_shape(before)} "
-                f"tensor that pooling then reduces {math.prod(before) // math.prod(after):,}-fold to "
-                f"{describe_shape(after)}",
-                f"Move the dropout after `{following.label}`",
-                Fix(self.fix_title, edits) if edits else None,
-            )
+    def check_node(self, ctx, node):
+        if node.layer.family != "dropout":
+            return None
+        following = ctx.next(node)
+        if following is None or following.layer.family not in POOLING:
+            return None
+        before, after = ctx.shape(node), ctx.shape(following)
+        edits = swap_layers(ctx, node, following)
+        return Violation(
+            node,
+            f"`{node.label}` right before `{following.label}`: it drops values of a {describe_shape(before)} "
+            f"tensor that pooling then reduces {math.prod(before) // math.prod(after):,}-fold to "
+            f"{describe_shape(after)}",
+            f"Move the dropout after `{following.label}`",
+            Fix(self.fix_title, edits) if edits else None,
+        )

@@ -34,12 +34,12 @@ class HighDropoutRate(Rule):
     code = "CA305"
     name = "high-dropout-rate"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            rate = node.attrs.get("rate") if node.layer.family == "dropout" else None
-            if rate is not None and rate > MAX_RATE:
-                yield Violation(
-                    node,
-                    f"`{node.label}` zeroes {rate:.0%} of the values at every training step",
-                    f"Use a rate of at most {MAX_RATE:g}; 0.1 to 0.5 is the usual range",
-                )
+    def check_node(self, ctx, node):
+        rate = node.attrs.get("rate") if node.layer.family == "dropout" else None
+        if rate is None or rate <= MAX_RATE:
+            return None
+        return Violation(
+            node,
+            f"`{node.label}` zeroes {rate:.0%} of the values at every training step",
+            f"Use a rate of at most {MAX_RATE:g}; 0.1 to 0.5 is the usual range",
+        )

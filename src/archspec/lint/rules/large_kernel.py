@@ -42,26 +42,37 @@ class LargeKernel(Rule):
     code = "CA201"
     name = "large-kernel"
 
-    def check(self, ctx):
-        after_weights = [False] * len(ctx.nodes)
-        for node in ctx.nodes:
-            after_weights[node.id] = any(after_weights[i] or ctx.nodes[i].layer.has_weights for i in node.inputs)
-            if node.kind != "conv" or not after_weights[node.id]:
-                continue
-            (kh, kw), dilation = node.attrs["kernel"], node.attrs["dilation"]
-            if kh != kw or kh < 5 or dilation != (1, 1):
-                continue
-            channels_in, filters = ctx.shape(ctx.input_of(node))[-1], node.attrs["filters"]
-            count = kh // 2  # n stacked 3x3 convs see a (2n+1)x(2n+1) window
-            widths = [channels_in, *[min(channels_in, filters)] * (count - 1), filters]
-            bias = node.attrs["bias"]
-            stacked = sum(9 * a * b // node.attrs["groups"] + (b if bias else 0) for a, b in itertools.pairwise(widths))
-            now = ctx.info(node).params  # always more: 25·m·M > 9·m·(m + M) for m <= M
-            stack = f"{NUMBERS.get(count, count)} stacked 3x3 convs"
-            yield Violation(
-                node,
-                f"`{node.label}` after the stem: {stack} see the same {2 * count + 1}x{2 * count + 1} window "
-                f"with {stacked:,} params instead of {now:,} ({1 - stacked / now:.0%} fewer)",
-                f"Replace it with {stack} ({' → '.join(map(str, widths))} channels), an activation between "
-                f"them and any stride on the last",
-            )
+    def check_node(self, ctx, node):
+        if not node.layer.full_kernel:
+            return None
+        (kh, kw), dilation = node.attrs["kernel"], node.attrs["dilation"]
+        if kh != kw or kh < 5 or dilation != (1, 1) or not _after_weights(ctx, node):
+            return None
+        channels_in, filters = ctx.shape(ctx.input_of(node))[-1], node.attrs["filters"]
+        count = kh // 2  # n stacked 3x3 convs see a (2n+1)x(2n+1) window
+        widths = [channels_in, *[min(channels_in, filters)] * (count - 1), filters]
+        bias = node.attrs["bias"]
+        stacked = sum(9 * a * b // node.attrs["groups"] + (b if bias else 0) for a, b in itertools.pairwise(widths))
+        now = ctx.info(node).params  # always more: 25·m·M > 9·m·(m + M) for m <= M
+        stack = f"{NUMBERS.get(count, count)} stacked 3x3 convs"
+        return Violation(
+            node,
+            f"`{node.label}` after the stem: {stack} see the same {2 * count + 1}x{2 * count + 1} window "
+            f"with {stacked:,} params instead of {now:,} ({1 - stacked / now:.0%} fewer)",
+            f"Replace it with {stack} ({' → '.join(map(str, widths))} channels), an activation between "
+            f"them and any stride on the last",
+        )
+
+
+def _after_weights(ctx, node) -> bool:
+    """Whether a weight layer comes before `node` (it is past the stem): the nearest ones are found first."""
+    frontier, seen = list(node.inputs), set(node.inputs)
+    while frontier:
+        before = ctx.node(frontier.pop())
+        if before.layer.has_kernel:
+            return True
+        for i in before.inputs:
+            if i not in seen:
+                seen.add(i)
+                frontier.append(i)
+    return False

@@ -39,15 +39,14 @@ class LocalResponseNorm(Rule):
     name = "local-response-norm"
     fix_title = "Remove the `lrn` line"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            if node.kind != "lrn":
-                continue
-            edit = remove_layer(ctx, node)
-            yield Violation(
-                node,
-                f"Local response normalization (over a {describe_shape(ctx.shape(node))} tensor) adds no "
-                f"measurable accuracy",
-                "Remove it; use `bn` where the network needs normalization",
-                Fix(self.fix_title, (edit,)) if edit else None,
-            )
+    def check_node(self, ctx, node):
+        if not node.layer.neighbour_channel_norm:
+            return None
+        edit = remove_layer(ctx, node)
+        return Violation(
+            node,
+            f"Local response normalization (over a {describe_shape(ctx.shape(node))} tensor) adds no "
+            f"measurable accuracy",
+            "Remove it; use `bn` where the network needs normalization",
+            Fix(self.fix_title, (edit,)) if edit else None,
+        )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from archspec.lint.edits import Fix, append_word
 from archspec.lint.engine import Rule, Violation, rule
 
@@ -43,35 +41,29 @@ class MissingNonlinearity(Rule):
     name = "missing-nonlinearity"
     fix_title = "Add an activation after the first layer"
 
-    def check(self, ctx):
-        activation = _usual_activation(ctx)
-        for second in ctx.nodes:
-            if not second.layer.has_weights:
-                continue
-            between = []
-            first = ctx.input_of(second)
-            # a weight layer, then linear layers without weights, then a weight layer: one linear map
-            while first is not None and first.layer.linear and not first.layer.has_weights:
-                between.append(first)
-                first = ctx.input_of(first)
-            if first is None or not first.layer.has_weights or first.layer.depthwise or second.layer.depthwise:
-                continue
-            middle = ctx.shape(first)[-1]
-            if middle < ctx.shape(ctx.input_of(first))[-1] and middle < ctx.shape(second)[-1]:
-                continue  # a linear bottleneck
-            yield Violation(
-                first,
-                f"No activation between `{first.label}` (line {first.line}) and `{second.label}` (line "
-                f"{second.line}): together they compute one linear map",
-                f"Add an activation after `{first.label}`, e.g. `{activation}`",
-                _fix(ctx, first, between, activation),
-            )
-
-
-def _usual_activation(ctx) -> str:
-    """The hidden-layer activation the spec uses most (`relu` if it uses none)."""
-    counts = Counter(n.kind for n in ctx.nodes if ctx.is_activation(n) and not n.layer.probability_output)
-    return counts.most_common(1)[0][0] if counts else "relu"
+    def check_node(self, ctx, second):
+        """Reported at the first of the two layers, found from the second."""
+        if not second.layer.has_kernel or second.layer.depthwise:
+            return None
+        between = []
+        first = ctx.input_of(second)
+        # a weight layer, then linear layers without weights, then a weight layer: one linear map
+        while first is not None and first.layer.linear and not first.layer.has_kernel:
+            between.append(first)
+            first = ctx.input_of(first)
+        if first is None or not first.layer.has_kernel or first.layer.depthwise:
+            return None
+        middle = ctx.shape(first)[-1]
+        if middle < ctx.shape(ctx.input_of(first))[-1] and middle < ctx.shape(second)[-1]:
+            return None  # a linear bottleneck
+        activation = ctx.usual_activation()
+        return Violation(
+            first,
+            f"No activation between `{first.label}` (line {first.line}) and `{second.label}` (line "
+            f"{second.line}): together they compute one linear map",
+            f"Add an activation after `{first.label}`, e.g. `{activation}`",
+            _fix(ctx, first, between, activation),
+        )
 
 
 def _fix(ctx, first, between, activation) -> Fix | None:

@@ -54,17 +54,20 @@ class PoolingAfterEveryConv(Rule):
     whole_network = True
 
     def check(self, ctx):
-        convs = [n for n in ctx.nodes if n.layer.family == "conv"]
-        if len(convs) < MIN_CONVS:
-            return
+        convs = []
         last_pool = None
-        for conv in convs:
+        for conv in ctx.nodes:  # stops at the first conv not followed by pooling
+            if conv.layer.family != "conv":
+                continue
             following = ctx.next(conv)
             while following is not None and following.layer.family in PASS_THROUGH:
                 following = ctx.next(following)
             if following is None or following.layer.family != "pool":
                 return
+            convs.append(conv)
             last_pool = following
+        if len(convs) < MIN_CONVS:
+            return
         before = ctx.shape(ctx.input_of(convs[0]))
         after = ctx.shape(last_pool)
         yield Violation(

@@ -38,10 +38,11 @@ class SigmoidMulticlassHead(Rule):
     def check(self, ctx):
         output = ctx.nodes[-1]
         shape = ctx.shape(output)
-        if output.kind == "sigmoid" and len(shape) == 1 and shape[0] > 2:
+        independent = output.layer.probability_output and not output.layer.sums_to_one  # sigmoid
+        if independent and len(shape) == 1 and shape[0] > 2:
             yield Violation(
                 output,
-                f"The output `sigmoid` scores {shape[0]} units independently: they do not sum to 1",
+                f"The output `{output.kind}` scores {shape[0]} units independently: they do not sum to 1",
                 "Use `softmax` when each example has one label; for a multi-label task keep `sigmoid` and "
                 "add `# noqa: CA104`",
             )

@@ -37,12 +37,12 @@ class SingleUnitSoftmax(Rule):
     name = "single-unit-softmax"
     fix_title = "Replace `softmax` with `sigmoid`"
 
-    def check(self, ctx):
-        for node in ctx.nodes:
-            if node.kind == "softmax" and ctx.shape(node)[-1] == 1:
-                yield Violation(
-                    node,
-                    "`softmax` over 1 unit always outputs 1.0",
-                    "Use `sigmoid` for a single yes/no output",
-                    Fix(self.fix_title, (replace(node.span, "sigmoid"),)),
-                )
+    def check_node(self, ctx, node):
+        if not node.layer.sums_to_one or ctx.shape(node)[-1] != 1:
+            return None
+        return Violation(
+            node,
+            "`softmax` over 1 unit always outputs 1.0",
+            "Use `sigmoid` for a single yes/no output",
+            Fix(self.fix_title, (replace(node.span, "sigmoid"),)),
+        )

@@ -44,21 +44,28 @@ class UnalignedChannels(Rule):
     severity = "info"
     default = False
 
-    def check(self, ctx):
-        weights_after = [False] * len(ctx.nodes)
-        for node in reversed(ctx.nodes):
-            weights_after[node.id] = any(weights_after[c.id] or c.layer.has_weights for c in ctx.consumers(node))
-        for node in ctx.nodes:
-            arg = node.layer.width_arg
-            if arg is None or not weights_after[node.id]:
-                continue
-            width = node.attrs[arg]
-            if width % ALIGNMENT == 0:
-                continue
-            lower = width // ALIGNMENT * ALIGNMENT
-            choices = f"{lower} or {lower + ALIGNMENT}" if lower else f"{ALIGNMENT}"
-            yield Violation(
-                node,
-                f"`{node.label}` has {width} output channels, not a multiple of {ALIGNMENT}",
-                f"Use {choices}: GPU tensor cores work on multiples of {ALIGNMENT} (fp16/bf16) and pad the rest",
-            )
+    def check_node(self, ctx, node):
+        arg = node.layer.width_arg
+        if arg is None or node.attrs[arg] % ALIGNMENT == 0 or not _weights_after(ctx, node):
+            return None
+        width = node.attrs[arg]
+        lower = width // ALIGNMENT * ALIGNMENT
+        choices = f"{lower} or {lower + ALIGNMENT}" if lower else f"{ALIGNMENT}"
+        return Violation(
+            node,
+            f"`{node.label}` has {width} output channels, not a multiple of {ALIGNMENT}",
+            f"Use {choices}: GPU tensor cores work on multiples of {ALIGNMENT} (fp16/bf16) and pad the rest",
+        )
+
+
+def _weights_after(ctx, node) -> bool:
+    """Whether a weight layer comes after `node` (it is not the classifier): the nearest are found first."""
+    frontier, seen = [node], {node.id}
+    while frontier:
+        for after in ctx.consumers(frontier.pop()):
+            if after.layer.has_kernel:
+                return True
+            if after.id not in seen:
+                seen.add(after.id)
+                frontier.append(after)
+    return False
