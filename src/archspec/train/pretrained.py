@@ -546,7 +546,7 @@ def _read_keras_archive(source: str, path: Path) -> Source:
     import io
     import json
 
-    h5py = _import("h5py", "keras")
+    h5py = _import("h5py", "h5")
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
         weights = archive.read("model.weights.h5")
@@ -621,7 +621,7 @@ def _inbound_names(nodes) -> list[str]:
 def _read_keras_weights(source: str, path: Path) -> Source:
     """A Keras 3 `.weights.h5` file: no architecture, so each layer's class comes from its group's name
     (`batch_normalization_3`), and the layers of a class in the order Keras stored them."""
-    h5py = _import("h5py", "keras")
+    h5py = _import("h5py", "h5")
     layers: list[SourceLayer] = []
     with h5py.File(path, "r") as file:
         if "layers" not in file:
@@ -676,7 +676,7 @@ def _read_onnx(source: str, path: Path) -> Source:
     one) some kind reads (`weights_from_onnx`), in node order, with depths. A node is offered with the
     one node reading its output (a bias added apart, a normalization's division), which is no layer of
     its own where a kind reads the two."""
-    onnx = _import("onnx", "interop")
+    onnx = _import("onnx", "onnx")
     from google.protobuf.message import DecodeError
     from onnx import helper, numpy_helper
 
@@ -808,13 +808,10 @@ def _flattened_nchw(graph, nodes, parameters: dict) -> dict[str, bool]:
 
 
 def _import(module: str, extra: str):
+    """`module`, from the extra of pyproject.toml that brings it: a missing one stops with the pip command."""
     import importlib
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        package = module.split(".")[0]
-        raise UserError(
-            f"--init-from needs the `{package}` package to read this file",
-            hint=f"pip install 'cnn-arch[{extra}]'",
-        ) from None
+    from archspec.extras import require
+
+    require(extra, "--init-from of this file")
+    return importlib.import_module(module)
