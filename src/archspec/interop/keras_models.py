@@ -236,7 +236,9 @@ class KerasModels:
             if layer.keras in ("Lambda", "Activation"):
                 return self.call_function(function, [value], dict(layer.args.get("arguments") or {}), where)
             plain = LayerObject(layer.keras, {**layer.args, "activation": None}, layer.spans, layer.span)
-            self.applied[id(layer)] = plain  # held: its id marks the layer used
+            # held, so that its id marks it used and no later layer object gets that id (`plain` holds
+            # its own); holding only `plain` let a freed layer's id come back and read as applied twice
+            self.applied[id(layer)] = layer
             return self.call_function(function, [self.apply_layer(plain, value, node)], {}, where)
         kind = keras_kinds().get(layer.keras)
         if kind is not None and kind.family == "merge":
