@@ -217,7 +217,8 @@ def startup(name: str, model: Model, contenders, args, folder: Path) -> dict | N
 
 def _first_cnn_arch_step(job: dict, out: Path, cache: Path) -> float:
     command = [sys.executable, "-m", "cnn_arch", "train", job["spec"], "--data", job["data"], "--input", job["input"]]
-    command += ["--batch-size", str(job["batch"]), "--epochs", "1", "--val-split", "0", "--out", str(out)]
+    command += ["--batch-size", str(job["batch"]), "--epochs", "1", "--val-split", "0", "--test-split", "0"]
+    command += ["--out", str(out)]
     env = {**os.environ, "CNN_ARCH_CACHE_DIR": str(cache), "NO_COLOR": "1"}
     metrics = out / "metrics.jsonl"
     started = time.perf_counter()
@@ -296,7 +297,7 @@ def run_cnn_arch(job: dict, out: Path, *, one_device: bool = False) -> dict:
     """`cnn-arch train` as a user runs it, in a fresh process; images/s from its metrics.jsonl."""
     command = [sys.executable, "-m", "cnn_arch", "train", job["spec"], "--data", job["data"], "--input", job["input"]]
     command += ["--batch-size", str(job["batch"]), "--epochs", str(job["epochs"]), "--lr", str(job["lr"])]
-    command += ["--val-split", "0", "--summary", "none", "--out", str(out)]
+    command += ["--val-split", "0", "--test-split", "0", "--summary", "none", "--out", str(out)]
     env = {**os.environ, "CNN_ARCH_CACHE_DIR": str(out.parent / "cache"), "NO_COLOR": "1"}
     if one_device:
         from archspec.devices import HOST_DEVICES_FLAG
