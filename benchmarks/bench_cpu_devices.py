@@ -1,0 +1,138 @@
+"""Where `cnn-arch train`'s data parallelism over CPU devices loses time: one training step (forward,
+backward, AdamW) of a spec, timed as the batch split over one JAX CPU device per core in one process
+(what `train` does by default), beside half the batch on one device pinned to one core, two such
+processes at once (one per core: what the hardware allows), and the all-reduce of the gradients
+alone (an array of the model's parameter count summed over the devices).
+
+    python benchmarks/bench_cpu_devices.py                               # resnet50 64x64x3, batch 16
+    python benchmarks/bench_cpu_devices.py --spec gap-head --input 32x32x1 --batch 32
+
+A bare step (`jax.jit` of the loss's gradient and `optax.adamw`): no data feeding, no metrics, so
+the differences are the runtime's. Linux only (`taskset`). Figures: the median of 20 steps, in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spec", default="resnet50", help="a template name or a spec file (default resnet50)")
+    parser.add_argument("--input", default="64x64x3")
+    parser.add_argument("--batch", type=int, default=16, help="the whole batch, split over the devices (default 16)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(json.loads(args.worker))))
+        return 0
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("needs two cores")
+    job = {"spec": args.spec, "input": args.input}
+    together = _run({**job, "batch": args.batch, "devices": 2})
+    alone = _run({**job, "batch": args.batch // 2, "devices": 1}, core=cores[0])
+    pair = [_start({**job, "batch": args.batch // 2, "devices": 1}, core=core) for core in cores[:2]]  # both at once
+    pair = [json.loads(process.communicate()[0].splitlines()[-1]) for process in pair]
+    reduce = _run({**job, "batch": args.batch, "devices": 2, "all_reduce_only": True})
+    print(
+        f"{args.spec} {args.input}, batch {args.batch}, {together['params']:,} parameters; load {os.getloadavg()[0]:.2f}"
+    )
+    print(f"  2 devices in one process, batch {args.batch}:           {together['ms']:8.1f} ms a step")
+    print(f"  1 device on one core, batch {args.batch // 2}:                 {alone['ms']:8.1f} ms a step")
+    slowest = max(p["ms"] for p in pair)
+    print(f"  2 processes at once, one per core, batch {args.batch // 2} each: {slowest:8.1f} ms a step (the slower)")
+    print(f"  all-reduce of {together['params']:,} floats over 2 devices: {reduce['ms']:8.1f} ms")
+    return 0
+
+
+def _start(job: dict, core: int | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": SRC, "XLA_FLAGS": f"{DEVICES_FLAG}={job['devices']}"}
+    if job["devices"] == 1:
+        env["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
+    command = [sys.executable, __file__, "--worker", json.dumps(job)]
+    if core is not None:
+        command = ["taskset", "-c", str(core), *command]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def _run(job: dict, core: int | None = None) -> dict:
+    process = _start(job, core)
+    output, _ = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"the worker failed for {job}")
+    return json.loads(output.splitlines()[-1])
+
+
+def _worker(job: dict) -> dict:
+    import jax
+    import numpy as np
+    import optax
+    from flax import nnx
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from archspec.flax_model import build_model
+    from cnn_arch.cli.common import compile_target
+
+    typed = compile_target(job["spec"], job["input"])
+    graphdef, params, rest = nnx.split(build_model(typed, seed=0), nnx.Param, ...)
+    params, rest = nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+    count = sum(leaf.size for leaf in jax.tree.leaves(params))
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
+    replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
+    if job.get("all_reduce_only"):
+        array = jax.device_put(np.ones((len(jax.devices()), count), np.float32), split)
+        step = jax.jit(
+            jax.shard_map(lambda a: jax.lax.psum(a, "batch"), mesh=mesh, in_specs=P("batch"), out_specs=P("batch"))
+        )
+        return {"ms": _median_ms(lambda: step(array)), "params": count}
+
+    tx = optax.adamw(1e-3)
+    opt = tx.init(params)
+    params, opt, rest = jax.device_put((params, opt, rest), replicated)
+    rng = np.random.default_rng(0)
+    x = jax.device_put(rng.random((job["batch"], *typed.input_shape), np.float32), split)
+    y = jax.device_put(rng.integers(0, typed.output_shape[-1], job["batch"]), split)
+
+    def loss(params, x, y):
+        model = nnx.merge(graphdef, params, rest)
+        return optax.softmax_cross_entropy_with_integer_labels(model(x, train=True, logits=True), y).mean()
+
+    @jax.jit
+    def step(params, opt, x, y):
+        updates, opt = tx.update(jax.grad(loss)(params, x, y), opt, params)
+        return optax.apply_updates(params, updates), opt
+
+    state = [params, opt]
+
+    def one():
+        state[:] = step(*state, x, y)
+        return state[0]
+
+    return {"ms": _median_ms(one), "params": count}
+
+
+def _median_ms(function, steps: int = 20) -> float:
+    import jax
+
+    jax.block_until_ready(function())
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        jax.block_until_ready(function())
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] * 1e3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
