@@ -113,7 +113,7 @@ def test_variables_are_the_arrays_of_each_kinds_flax_module():
         if module is None:
             continue
         _, state = nnx.split(module)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(state.to_pure_dict())[0]:
+        for path, leaf in jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(state))[0]:
             keys = [str(getattr(key, "key", key)) for key in path]
             if jnp.issubdtype(leaf.dtype, jnp.floating) and "rngs" not in keys:
                 held[node.kind].add(".".join(keys))

@@ -166,7 +166,9 @@ def test_vsce_packages_the_extension_without_a_warning(tmp_path, request):
         pytest.fail("npm (Node.js) is needed to package the VS Code extension")
     folder = tmp_path / "vscode"
     shutil.copytree(VSCODE, folder, ignore=shutil.ignore_patterns("node_modules", "dist", "*.vsix"))
-    (folder / "node_modules").symlink_to(_installed_packages(request.config.cache), target_is_directory=True)
+    cache = getattr(request.config, "cache", None)  # None under `-p no:cacheprovider`: install afresh
+    packages = _installed_packages(cache, tmp_path / "npm")
+    (folder / "node_modules").symlink_to(packages, target_is_directory=True)
     done = subprocess.run(
         ["npx", "@vscode/vsce", "package"], cwd=folder, capture_output=True, text=True, timeout=600, check=True
     )
@@ -178,20 +180,21 @@ def test_vsce_packages_the_extension_without_a_warning(tmp_path, request):
     assert not any("node_modules" in name for name in names)
 
 
-def _installed_packages(cache) -> Path:
-    """The extension's node_modules as `npm ci` installs them from its lockfile, kept per lockfile."""
+def _installed_packages(cache, scratch: Path) -> Path:
+    """The extension's node_modules as `npm ci` installs them from its lockfile, kept per lockfile in
+    pytest's cache (in `scratch` when the cache plugin is off)."""
     import hashlib
     import shutil
     import subprocess
 
     manifests = [VSCODE / "package.json", VSCODE / "package-lock.json"]
     key = hashlib.sha256(b"".join(path.read_bytes() for path in manifests)).hexdigest()[:16]
-    root = Path(cache.mkdir(f"vscode-node-modules-{key}"))
+    root = Path(cache.mkdir(f"vscode-node-modules-{key}")) if cache is not None else scratch
     installed = root / "node_modules"
     if not installed.is_dir():  # renamed into place only once complete: an interrupted install is redone
         staging = root / "staging"
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        staging.mkdir(parents=True)
         for path in manifests:
             shutil.copy(path, staging / path.name)
         subprocess.run(
