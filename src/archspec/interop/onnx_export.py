@@ -127,7 +127,38 @@ def _convert(typed, function, spec, name: str):
         raise UserError(f"jax2onnx could not convert this model: {error}") from None
     finally:
         logging.getLogger().removeFilter(quiet)
+    _fixed_batch_norm_constants(proto, typed)
     return _reannotated(proto)
+
+
+def _fixed_batch_norm_constants(proto, typed) -> None:
+    """ONNX's BatchNormalization always takes a scale and a shift; where the spec's `bn` learns
+    neither or one of them (`bn(scale=false)`), the one it does not learn becomes a `Constant` node
+    (ones, zeros) instead of an initializer, the file's weights: a reader (ours, `cnn-arch import`)
+    tells a learned array from a fixed one so. The file's BatchNormalization nodes are the spec's
+    `bn` layers in order (jax2onnx traces the model layer by layer); where their numbers differ the
+    file is left as it is."""
+    from onnx import helper
+
+    norms = [n for n in proto.graph.node if n.op_type == "BatchNormalization"]
+    layers = [n for n in typed.graph.nodes if n.kind == "bn"]
+    if len(norms) != len(layers):
+        return
+    initializers = {tensor.name: tensor for tensor in proto.graph.initializer}
+    readers: dict[str, int] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    constants = []
+    for norm, layer in zip(norms, layers):
+        for position, learned in ((1, layer.attrs["scale"]), (2, layer.attrs["center"])):
+            tensor = initializers.get(norm.input[position])
+            if learned or tensor is None or readers[tensor.name] != 1:
+                continue
+            proto.graph.initializer.remove(tensor)
+            constants.append(helper.make_node("Constant", [], [tensor.name], value=tensor))
+    for index, constant in enumerate(constants):  # before every node: a graph lists nodes in order
+        proto.graph.node.insert(index, constant)
 
 
 def _refuse_unexportable(typed) -> None:

@@ -159,15 +159,24 @@ class BatchNorm(LayerKind):
         return [Module(bn, name="bn")]
 
     def read_onnx(self, node, inputs):
-        """ONNX's momentum is Keras' (the running value's weight: PyTorch's 0.1 is written 0.9); its
-        scale and shift are always there, so a Keras `scale=False` reads back with a scale of 1."""
+        """ONNX's momentum is Keras' (the running value's weight: PyTorch's 0.1 is written 0.9). Its
+        scale and shift are always there: one that is not a weight of the file (a `Constant` node, not
+        an initializer) of ones, or zeros for the shift, is one the layer does not learn
+        (`cnn-arch export`'s `bn(scale=false)`, PyTorch's BatchNorm2d(affine=False))."""
+        import numpy as np
+
         onnx_attrs.alone(node)
         if node.layout[1] != onnx_attrs.channel_axis(node):
             raise onnx_attrs.Untranslatable(None, "`BatchNormalization` of a tensor whose axis 1 is not its channels")
         epsilon, momentum = (
             onnx_attrs.single(node.attributes.get(k, d)) for k, d in (("epsilon", 1e-5), ("momentum", 0.9))
         )
-        return [("bn", {"momentum": momentum, "epsilon": epsilon, "center": True, "scale": True})]
+
+        def learned(position: int, fixed_value: float) -> bool:
+            value = node.constants[position] if position < len(node.constants) else None
+            return position in node.learned or value is None or not np.all(np.asarray(value) == fixed_value)
+
+        return [("bn", {"momentum": momentum, "epsilon": epsilon, "center": learned(2, 0.0), "scale": learned(1, 1.0)})]
 
     variables = ("scale", "bias", "mean", "var")
     keras_weights: ClassVar[dict] = {
@@ -193,9 +202,13 @@ class BatchNorm(LayerKind):
         },
     )
     # ONNX's BatchNormalization always has its scale and shift (a Keras `scale=False` exported: a scale of 1)
+    # a scale or shift the layer does not learn is a `Constant` node, not an initializer (`read_onnx`)
     onnx_weights: ClassVar[dict] = {
         "BatchNormalization": {
-            i: Stored(name, features=0) for i, name in enumerate(("scale", "bias", "mean", "var"), 1)
+            1: Stored("scale", needs="scale", features=0),
+            2: Stored("bias", needs="center", features=0),
+            3: Stored("mean", features=0),
+            4: Stored("var", features=0),
         }
     }
     # torch.onnx's exporters (both, by default) fold an eval-mode BatchNorm into the convolution before
