@@ -80,3 +80,26 @@ def test_both_exporters(tmp_path, cli):
             assert (typed.trainable, typed.non_trainable) == (params, statistics), path
     result = cli("lint", str(default))
     assert result.code in (0, 1) and "error" not in result.err, result.err
+
+
+@pytest.mark.slow  # torch's exporters take seconds
+def test_a_batch_norm_without_affine_reads_as_one_that_learns_nothing(tmp_path):
+    """nn.BatchNorm2d(affine=False): the exporters write its scale and shift as constants (not the
+    file's weights), read as `bn scale=false center=false`: PyTorch's parameters, no more."""
+    import warnings
+
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8, affine=False), nn.ReLU()).eval()
+    x = torch.randn(1, 3, 16, 16)
+    macs, params, statistics = reference(model, x)
+    whole, torchscript = tmp_path / "whole.onnx", tmp_path / "torchscript.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(whole), optimize=False)
+        torch.onnx.export(model, (x,), str(torchscript), dynamo=False, do_constant_folding=False)
+    for path in (whole, torchscript):
+        imported, typed = read(str(path))
+        assert "scale=false" in imported.text and "center=false" in imported.text, imported.text
+        assert (typed.trainable, typed.non_trainable, typed.macs) == (params, statistics, macs), path
