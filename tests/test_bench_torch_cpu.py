@@ -20,12 +20,14 @@ def test_smoke_run_prints_every_contender_and_the_ratio():
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert re.search(r"^measured on: .*\d+ usable cores.*torch \d", out, re.MULTILINE)
-    for contender in ("cnn-arch", "torch", "torch-cl", "torch-compile"):
+    for contender in ("cnn-arch", "torch", "torch-cl"):
         assert re.search(rf"\] {re.escape(contender)} +[\d,.]+ images/s", out), contender
     row = next(line for line in out.splitlines() if line.startswith("| smoke"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    rates = [float(cell.replace(",", "")) for cell in cells[2:6]]
+    rates = [float(cell.replace(",", "")) for cell in cells[2:5]]
     assert all(rate > 0 for rate in rates)
+    # torch.compile runs where it works (it needs a C++ compiler); the table says so otherwise
+    assert cells[5] == "failed" or float(cells[5].replace(",", "")) > 0
     # the ratio is cnn-arch's rate over PyTorch channels-last's, as printed in the same row
     ratio = float(cells[6].strip("*x"))
     assert ratio == pytest.approx(rates[0] / rates[2], abs=0.01)
