@@ -36,7 +36,7 @@ from archspec.layers.base import (
     vector,
     window_fits,
 )
-from archspec.layers.writing import torch_padding
+from archspec.layers.writing import RNGS, torch_padding
 from archspec.text import show, show_pair
 
 _SLIDING = (
@@ -100,9 +100,6 @@ def _size(value):
     return Code(square(value))
 
 
-_RNGS = Code("rngs")
-
-
 def _flax_conv(attrs, channels_in, channels_out, groups, bias) -> str:
     pad = attrs["padding"]
     return call(
@@ -115,7 +112,7 @@ def _flax_conv(attrs, channels_in, channels_out, groups, bias) -> str:
         kernel_dilation=keyword(attrs["dilation"], (1, 1)),
         feature_group_count=keyword(groups, 1),
         use_bias=keyword(bias, True),
-        rngs=_RNGS,
+        rngs=RNGS,
     )
 
 
@@ -480,7 +477,7 @@ class SeparableConv(_Sliding):
         channels = inputs[0][2]
         middle = channels * attrs["multiplier"]
         pointwise = call(
-            "nnx.Conv", middle, attrs["filters"], kernel_size=(1, 1), use_bias=keyword(attrs["bias"], True), rngs=_RNGS
+            "nnx.Conv", middle, attrs["filters"], kernel_size=(1, 1), use_bias=keyword(attrs["bias"], True), rngs=RNGS
         )
         return [
             Module(_flax_conv(attrs, channels, middle, channels, False), name="depthwise"),

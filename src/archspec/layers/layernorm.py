@@ -10,7 +10,6 @@ from archspec.layers import keras_config, onnx_attrs
 from archspec.layers.base import (
     GLOBAL,
     Arg,
-    Code,
     LayerKind,
     Module,
     ShapeError,
@@ -25,9 +24,7 @@ from archspec.layers.base import (
     real,
     vector,
 )
-from archspec.layers.writing import CHANNELS_LAST, torch_affine
-
-_RNGS = Code("rngs")
+from archspec.layers.writing import CHANNELS_LAST, RNGS, torch_affine
 
 KERAS_LAYER_SCALE = '''class LayerScale(keras.layers.Layer):
     """A learnable scale per channel, x * gamma (ConvNeXt's layer scale)."""
@@ -147,7 +144,7 @@ class LayerNorm(LayerKind):
             use_bias=keyword(attrs["center"], True),
             use_scale=keyword(attrs["scale"], True),
             use_fast_variance=False,  # the variance around the mean, as Keras and PyTorch compute it
-            rngs=_RNGS,
+            rngs=RNGS,
         )
         return [Module(norm, name="norm")]
 
@@ -255,7 +252,7 @@ class GroupNorm(LayerKind):
             use_bias=keyword(attrs["center"], True),
             use_scale=keyword(attrs["scale"], True),
             use_fast_variance=False,
-            rngs=_RNGS,
+            rngs=RNGS,
         )
         return [Module(norm, name="norm")]
 

@@ -26,10 +26,8 @@ from archspec.layers.base import (
     reorder,
     vector,
 )
-from archspec.layers.writing import torch_affine, torch_momentum
+from archspec.layers.writing import RNGS, torch_affine, torch_momentum
 from archspec.text import show
-
-_RNGS = Code("rngs")
 
 KERAS_LRN = '''class LocalResponseNorm(keras.layers.Layer):
     """AlexNet's local response normalization across channels (PyTorch's formula)."""
@@ -154,7 +152,7 @@ class BatchNorm(LayerKind):
             epsilon=keyword(attrs["epsilon"], 1e-5),  # Flax's default is 1e-5
             use_bias=keyword(attrs["center"], True),
             use_scale=keyword(attrs["scale"], True),
-            rngs=_RNGS,
+            rngs=RNGS,
         )
         return [Module(bn, name="bn")]
 

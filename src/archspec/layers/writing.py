@@ -52,6 +52,7 @@ TORCH_CHANNEL_AFFINE = '''class ChannelAffine(nn.Module):
 
 # A layer on the channels of each pixel (nn.Linear, nn.LayerNorm) applied to an NCHW map.
 CHANNELS_LAST = "{m}({0}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+RNGS = Code("rngs")  # the `rngs=rngs` every written Flax module with weights takes
 
 
 def inputs_list(count: int) -> str:
