@@ -73,6 +73,13 @@ def test_the_program_restarts_itself_for_jax_commands_only(monkeypatch):
         "main",
         "main",
     ]
+    # code export and a comparison of specs are static: no restart (ONNX export of a run, compare --data are not)
+    started.clear()
+    for argv in (["export", "resnet50", "--to", "pytorch"], ["compare", "a.arch", "b.arch"]):
+        monkeypatch.setattr("sys.argv", ["cnn-arch", *argv])
+        app.run()
+    assert started == ["main", "main"]
+    assert app._runs_jax(["compare", "a.arch", "--data", "digits"])
 
 
 def test_usable_cores_follow_a_container_quota(monkeypatch, tmp_path):
