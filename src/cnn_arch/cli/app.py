@@ -112,12 +112,14 @@ def run() -> None:
 
 
 def main() -> None:
-    from archspec.devices import spread_over_cores
     from archspec.errors import UserError
 
-    # Before any command starts JAX (train, evaluate, predict, compare, devices, export): on a CPU, one
-    # JAX device per core, over which the batch is split. The user's own device count wins.
-    spread_over_cores()
+    if _runs_jax(sys.argv[1:]):
+        from archspec.devices import spread_over_cores
+
+        # Before the command starts JAX: on a CPU, one JAX device per core, over which the batch is
+        # split. The user's own device count wins.
+        spread_over_cores()
     try:
         app()  # standalone mode: typer handles its own usage errors (exit 2) and Ctrl-C
         code = 0
