@@ -1,5 +1,5 @@
 """`python -m cnn_arch` runs the command-line tool."""
 
-from cnn_arch.cli.app import run
+from cnn_arch.cli.start import run
 
 run()

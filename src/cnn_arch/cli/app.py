@@ -75,46 +75,12 @@ def _root(
     """A model architect for convolutional networks: check a spec, summarize it, lint it, train it."""
 
 
-# The commands that run JAX: `run` starts them in a process set up for XLA:CPU's speed.
-JAX_COMMANDS = frozenset({"train", "evaluate", "predict", "compare", "export", "devices"})
-
-
-def _runs_jax(argv: list[str]) -> bool:
-    """Whether `cnn-arch ARGV...` runs JAX: every JAX command, but `compare` only with `--data` and
-    `export` only of a run folder (ONNX); code export and a comparison of specs are static commands,
-    which a restart would slow by half (0.15 s -> 0.24 s for `export resnet50 --to pytorch`)."""
-    from pathlib import Path
-
-    if not argv or argv[0] not in JAX_COMMANDS:
-        return False
-    if argv[0] == "compare":
-        return any(arg == "--data" or arg.startswith("--data=") for arg in argv)
-    if argv[0] == "export":
-        return any((Path(arg) / "config.json").is_file() for arg in argv[1:] if not arg.startswith("-"))
-    return True
-
-
-def run() -> None:
-    """The `cnn-arch` program (its console script and `python -m cnn_arch`): a command that runs JAX
-    first restarts the process once in the environment `restart_environment` gives (glibc's huge
-    pages), then everything is `main`'s."""
-    if _runs_jax(sys.argv[1:]):
-        import contextlib
-        import os
-
-        from archspec.devices import restart_environment
-
-        environ = restart_environment()
-        if environ is not None:
-            with contextlib.suppress(OSError):  # cannot restart: run as we are, slower
-                os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *sys.argv[1:]], environ)
-    main()
-
-
 def main() -> None:
     from archspec.errors import UserError
 
-    if _runs_jax(sys.argv[1:]):
+    from cnn_arch.cli.start import runs_jax
+
+    if runs_jax(sys.argv[1:]):
         from archspec.devices import spread_over_cores
 
         # Before the command starts JAX: on a CPU, one JAX device per core, over which the batch is
