@@ -15,8 +15,6 @@ from typing import Any
 # either, set by the user, decides how many CPU devices JAX makes.
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 HOST_DEVICES_VARIABLE = "JAX_NUM_CPU_DEVICES"
-# XLA sizes its CPU thread pools from these (the first wins), else from the cores.
-THREAD_VARIABLES = ("PJRT_NPROC", "NPROC")
 # glibc's setting (2.35 and later; earlier ones ignore it) that makes its large blocks transparent
 # huge pages where the kernel's THP mode is `madvise` (the common default) or `always`.
 HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
@@ -104,15 +102,14 @@ def spread_over_cores(environ: dict[str, str] | None = None) -> int | None:
     a device count the user gave (in XLA_FLAGS or JAX_NUM_CPU_DEVICES) wins. Returns the count
     asked for, or None when left as it was.
 
-    With several CPU devices XLA's thread pools get a thread more per device (PJRT_NPROC, unless the
-    user set it): they have as many threads as cores by default, and a device waiting in a gradient
-    all-reduce holds one, so the other device's part of the step could wait for a thread forever
-    (XLA aborts after 40 s; 4 runs in 5 of gap-head on 2 cores, none with the extra threads)."""
+    XLA's thread pools keep their default size (one thread per core): the threads the devices'
+    parts of a step run on. One more per device cost a third of gap-head's step (23.5 ms a step
+    with 4 threads on 2 cores, 17.4 ms with 2). With no more threads than devices, a loop that runs
+    ahead could deadlock XLA in an all-reduce; the loops keep one computation in flight instead
+    (`archspec.train.distributed.wait_for`)."""
     environ = os.environ if environ is None else environ
     chosen = _chosen_device_count(environ)
     count = chosen or usable_cores()
-    if count > 1 and not any(name in environ for name in THREAD_VARIABLES):
-        environ[THREAD_VARIABLES[0]] = str(usable_cores() + count)
     if chosen is not None or count == 1:
         return None
     environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}={count}".strip()

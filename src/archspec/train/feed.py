@@ -134,6 +134,7 @@ class StreamFeed:
         index = self._rows(np.arange(self.eval_batch, dtype=np.int32)[None])
         totals = None
         for images, labels, mask in self._stream(source, rows, masks):
+            distributed.wait_for(totals)
             sums = self.fns.evaluate(model, images, labels, index, self._rows(mask[None]))
             totals = sums if totals is None else self.add(totals, sums)
         return totals
@@ -144,6 +145,7 @@ class StreamFeed:
         index = self._rows(np.arange(self.batch_size, dtype=np.int32)[None])
         sums = None
         for images, _, _ in self._stream(self.dataset.sources["train"], self.precise_order):
+            distributed.wait_for(sums)
             batch = self.statistic_sums(model, images, index)
             sums = batch if sums is None else jax.tree.map(jnp.add, sums, batch)
         return self.with_statistics(model, sums, len(self.precise_order))

@@ -199,6 +199,7 @@ def _evaluate_streamed(evaluate, trained: TrainedRun, source, batches, masks, wo
     try:
         totals = None
         for (images, labels), mask in zip(iterator, masks, strict=True):
+            distributed.wait_for(totals)
             sums = evaluate(
                 trained.model,
                 jax.device_put(images, replicated),

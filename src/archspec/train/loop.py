@@ -123,7 +123,9 @@ def train_and_evaluate(
                 epoch, position = divmod(step, spe)
                 if order is None or position == 0:
                     order = loop.begin_epoch(state, epoch, position)
-                state, totals = prepared.fns.train_step(state, totals, *prepared.feed.batch(order))
+                batch = prepared.feed.batch(order)
+                distributed.wait_for(state.step)  # one step in flight: the batch is read meanwhile
+                state, totals = prepared.fns.train_step(state, totals, *batch)
                 at_epoch_end = position + 1 == spe
                 halt = stop.requested(sync_point=at_epoch_end or _is_multiple(step + 1, config.checkpoint_every))
                 if at_epoch_end:
