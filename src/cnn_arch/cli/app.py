@@ -77,7 +77,6 @@ def _root(
 
 def main() -> None:
     from archspec.errors import UserError
-
     from cnn_arch.cli.start import runs_jax
 
     if runs_jax(sys.argv[1:]):
