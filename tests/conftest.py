@@ -18,6 +18,14 @@ if HOST_DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}=1".strip()
 
 
+def one_cpu_device() -> str:
+    """How a run's header names one CPU device: with the cores XLA threads its convolutions over."""
+    from archspec.devices import usable_cores
+
+    cores = usable_cores()
+    return "Training on 1 CPU device" + (f" using {cores} cores" if cores > 1 else "")
+
+
 def spec(text: str) -> str:
     """Dedent a spec written inline in a test."""
     return textwrap.dedent(text).lstrip("\n")

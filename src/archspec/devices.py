@@ -15,6 +15,8 @@ from typing import Any
 # either, set by the user, decides how many CPU devices JAX makes.
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 HOST_DEVICES_VARIABLE = "JAX_NUM_CPU_DEVICES"
+# From this many trainable parameters `train` uses one CPU device, not one per core (see spread_over_cores).
+ONE_DEVICE_FROM = 1_000_000
 # glibc's setting (2.35 and later; earlier ones ignore it) that makes its large blocks transparent
 # huge pages where the kernel's THP mode is `madvise` (the common default) or `always`.
 HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
@@ -95,12 +97,20 @@ def restart_environment(environ: dict[str, str] | None = None) -> dict[str, str]
     return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, (tunables, HUGE_PAGES_TUNABLE)))}
 
 
-def spread_over_cores(environ: dict[str, str] | None = None) -> int | None:
+def spread_over_cores(environ: dict[str, str] | None = None, *, trainable: int | None = None) -> int | None:
     """Ask JAX for one CPU device per usable core, so that `train`, `evaluate` and `predict` split each
-    batch over every core: XLA:CPU runs a convolution on one core, while separate devices run their
-    parts of the batch at once. Call before JAX starts its CPU backend (JAX reads XLA_FLAGS then);
-    a device count the user gave (in XLA_FLAGS or JAX_NUM_CPU_DEVICES) wins. Returns the count
-    asked for, or None when left as it was.
+    batch over every core, unless `train`'s model has `ONE_DEVICE_FROM` trainable parameters or more:
+    then one device, whose convolutions XLA spreads over the cores itself. Call before JAX starts its
+    CPU backend (JAX reads XLA_FLAGS then); a device count the user gave (in XLA_FLAGS or
+    JAX_NUM_CPU_DEVICES) wins. Returns the count asked for, or None when left as it was.
+
+    Which is faster depends on the model (`benchmarks/bench_cpu_devices.py`, a bare train step on 2
+    cores, one device against two): the small models' narrow convolutions hardly gain from XLA's
+    threads (gap-head at 64x64x3: 286 ms a step on one device, 168 on two), while two devices pay
+    an all-reduce of every gradient and a BatchNorm synchronization per layer, which large models
+    do not make up (ResNet-50 at 64x64: 163 ms on one device, 259 on two; MobileNetV2 131 against
+    160, ShuffleNetV2 64 against 86, EfficientNet-B0 203 against 237). Measured crossing: between
+    170 k trainable parameters (two devices win) and 2.3 M (one wins).
 
     XLA's thread pools keep their default size (one thread per core): the threads the devices'
     parts of a step run on. One more per device cost a third of gap-head's step (23.5 ms a step
@@ -109,7 +119,7 @@ def spread_over_cores(environ: dict[str, str] | None = None) -> int | None:
     (`archspec.train.distributed.wait_for`)."""
     environ = os.environ if environ is None else environ
     chosen = _chosen_device_count(environ)
-    count = chosen or usable_cores()
+    count = chosen or (1 if trainable is not None and trainable >= ONE_DEVICE_FROM else usable_cores())
     if chosen is not None or count == 1:
         return None
     environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {HOST_DEVICES_FLAG}={count}".strip()

@@ -1,5 +1,6 @@
 """Every core by default: `cnn-arch` asks JAX for one CPU device per usable core (unless the user chose a
-count), a batch that does not split evenly trains on fewer of them, and a run on every core gives
+count, or the model is large: then one device, which XLA threads over the cores), a batch that does
+not split evenly trains on fewer of them, and a run on every core gives
 the metrics of a run on one device."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from conftest import cnn_arch, subprocess_env
 
 from archspec import devices
 from archspec.devices import HOST_DEVICES_FLAG
+from tests.conftest import one_cpu_device
 
 # No BatchNorm or dropout: the loss of every step is a plain function of the batch. Max pooling and a
 # depthwise convolution, whose CPU gradients are written by hand (archspec.gradients), are split too.
@@ -40,6 +42,11 @@ def test_one_device_per_core_unless_the_user_chose(monkeypatch):
         before = dict(chosen)
         assert devices.spread_over_cores(chosen) is None
         assert chosen == before
+    # A large model trains on one device, whose convolutions XLA threads over the cores
+    environ = {}
+    assert devices.spread_over_cores(environ, trainable=devices.ONE_DEVICE_FROM) is None
+    assert environ == {}
+    assert devices.spread_over_cores(environ, trainable=devices.ONE_DEVICE_FROM - 1) == 6
     monkeypatch.setattr(devices, "usable_cores", lambda: 1)
     environ = {}
     assert devices.spread_over_cores(environ) is None
@@ -118,7 +125,7 @@ def test_every_core_by_default_gives_the_metrics_of_one_device(tmp_path, tiny_da
         runs[name] = (out, tmp_path / name)
     cores = devices.usable_cores()
     assert f"Training on {cores} CPU device{'s' if cores > 1 else ''}:" in runs["default"][0]
-    assert "Training on 1 CPU device:" in runs["one"][0]
+    assert f"{one_cpu_device()}:" in runs["one"][0]
     assert json.loads((tmp_path / "default" / "config.json").read_text())["devices"]["count"] == cores
 
     def metrics(folder):
@@ -133,3 +140,15 @@ def test_every_core_by_default_gives_the_metrics_of_one_device(tmp_path, tiny_da
         assert row["val_loss"] == pytest.approx(row_one["val_loss"], rel=1e-5)
     assert results["test"]["accuracy"] == results_one["test"]["accuracy"]
     assert results["test"]["loss"] == pytest.approx(results_one["test"]["loss"], rel=1e-5)
+
+
+@pytest.mark.slow  # a training through the CLI in a process of its own
+def test_a_large_model_trains_on_one_device_threaded_over_the_cores(tmp_path, tiny_data):
+    spec = tmp_path / "wide.arch"  # 1,065,011 trainable parameters, most in one dense layer
+    spec.write_text("input 8x8x1\nflatten\ndense 16384 relu\ndense 3 softmax\n")
+    options = ["--data", tiny_data, "--epochs", "1", "--batch-size", "16", "--summary", "none"]
+    process = cnn_arch("train", spec, *options, "--out", tmp_path / "run", env=subprocess_env())
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err
+    assert f"{one_cpu_device()}:" in out
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["devices"]["count"] == 1

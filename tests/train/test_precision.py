@@ -18,6 +18,7 @@ from archspec.templates import catalog
 from archspec.train import distributed, memory, steps
 from archspec.train.config import TrainConfig
 from archspec.train.outputs import Task
+from tests.conftest import one_cpu_device
 from tests.train.conftest import TINY_SPEC
 
 
@@ -181,9 +182,7 @@ def test_bf16_learns_digits_within_two_points_of_fp32(tmp_path, capsys, monkeypa
         result = train_and_evaluate(config, tmp_path / precision, reporter=RichReporter())
         accuracy[precision] = result.results["test"]["accuracy"]
         # The run's header says when it computes in bf16.
-        assert ("Training on 1 CPU device in bf16 (float32 weights):" in capsys.readouterr().out) == (
-            precision == "bf16"
-        )
+        assert (f"{one_cpu_device()} in bf16 (float32 weights):" in capsys.readouterr().out) == (precision == "bf16")
     assert accuracy["fp32"] > 0.9
     assert abs(accuracy["bf16"] - accuracy["fp32"]) <= 0.02, accuracy
     run = load_run(tmp_path / "bf16", "last")

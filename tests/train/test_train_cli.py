@@ -9,6 +9,8 @@ import pytest
 from conftest import make_images
 from PIL import Image
 
+from tests.conftest import one_cpu_device
+
 pytestmark = pytest.mark.slow  # every test here trains (or reads) a model through the CLI
 
 
@@ -55,7 +57,7 @@ def test_train_prints_the_summary_an_epoch_table_and_the_results(cli, tmp_path, 
     assert f"{len(findings)} lint finding" in result.out and f"(details: cnn-arch lint {tiny_spec})" in result.out
     assert sum(line.startswith(f"{tiny_spec}:") for line in result.out.splitlines()) == len(findings)
     assert result.out.index(findings[0].code) < result.out.index("Training on")
-    assert "Training on 1 CPU device: 86 train / 10 val / 30 test images, 3 classes" in result.out
+    assert f"{one_cpu_device()}: 86 train / 10 val / 30 test images, 3 classes" in result.out
     lines = result.out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("epoch"))
     assert [lines[header + n].split()[0] for n in (1, 2)] == ["1", "2"]

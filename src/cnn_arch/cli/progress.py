@@ -49,6 +49,11 @@ class RichReporter(Reporter):
         devices += "s" if available > 1 else ""
         if info["processes"] > 1:
             devices += f" in {info['processes']} processes"
+        elif info["platform"] == "cpu" and available == 1:
+            from archspec.devices import usable_cores
+
+            if (cores := usable_cores()) > 1:  # a large model's one device: XLA threads its convolutions
+                devices += f" using {cores} cores"
         splits = f"{info['train_images']:,} train / {info['val_images']:,} val / {info['test_images']:,} test images"
         precision = " in bf16 (float32 weights)" if info["precision"] == "bf16" else ""
         self.console.print()

@@ -254,6 +254,9 @@ def train_command(
     launch.join_cluster(coordinator, num_processes, process_id, out)
     name, text = read_target(spec)
     plan = launch.plan(name, text, parse_shape(input), _settings(ctx.params), out=out, resume=resume)
+    from archspec.devices import spread_over_cores
+
+    spread_over_cores(trainable=plan.typed.trainable)  # before JAX starts: a CPU device per core, or one
 
     # Printed by the reporter once set-up has passed: the head-vs-data check (`outputs.task_for` and
     # `check_fits`, in set-up), the memory check and the run folder's come before any output.
