@@ -1,8 +1,10 @@
-"""Where `cnn-arch train`'s data parallelism over CPU devices loses time: one training step (forward,
-backward, AdamW) of a spec, timed as the batch split over one JAX CPU device per core in one process
-(what `train` does by default), beside half the batch on one device pinned to one core, two such
-processes at once (one per core: what the hardware allows), and the all-reduce of the gradients
-alone (an array of the model's parameter count summed over the devices).
+"""One JAX CPU device per core, or one device for all of them? One training step (forward, backward,
+AdamW) of a spec, timed as the batch split over one JAX CPU device per core in one process (what
+`train` does for a model under 1 M trainable parameters), the whole batch on one device whose
+convolutions XLA threads over the cores (what it does for a larger one), half the batch on one
+device pinned to one core, two such processes at once (one per core: what the hardware allows), and
+the all-reduce of the gradients alone (an array of the model's parameter count summed over the
+devices).
 
     python benchmarks/bench_cpu_devices.py                               # resnet50 64x64x3, batch 16
     python benchmarks/bench_cpu_devices.py --spec gap-head --input 32x32x1 --batch 32
@@ -40,6 +42,7 @@ def main() -> int:
         raise SystemExit("needs two cores")
     job = {"spec": args.spec, "input": args.input}
     together = _run({**job, "batch": args.batch, "devices": 2})
+    threaded = _run({**job, "batch": args.batch, "devices": 1, "threaded": True})
     alone = _run({**job, "batch": args.batch // 2, "devices": 1}, core=cores[0])
     pair = [_start({**job, "batch": args.batch // 2, "devices": 1}, core=core) for core in cores[:2]]  # both at once
     pair = [json.loads(process.communicate()[0].splitlines()[-1]) for process in pair]
@@ -48,6 +51,7 @@ def main() -> int:
         f"{args.spec} {args.input}, batch {args.batch}, {together['params']:,} parameters; load {os.getloadavg()[0]:.2f}"
     )
     print(f"  2 devices in one process, batch {args.batch}:           {together['ms']:8.1f} ms a step")
+    print(f"  1 device threaded over the cores, batch {args.batch}:     {threaded['ms']:8.1f} ms a step")
     print(f"  1 device on one core, batch {args.batch // 2}:                 {alone['ms']:8.1f} ms a step")
     slowest = max(p["ms"] for p in pair)
     print(f"  2 processes at once, one per core, batch {args.batch // 2} each: {slowest:8.1f} ms a step (the slower)")
@@ -57,7 +61,7 @@ def main() -> int:
 
 def _start(job: dict, core: int | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": SRC, "XLA_FLAGS": f"{DEVICES_FLAG}={job['devices']}"}
-    if job["devices"] == 1:
+    if job["devices"] == 1 and not job.get("threaded"):
         env["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
     command = [sys.executable, __file__, "--worker", json.dumps(job)]
     if core is not None:
