@@ -60,7 +60,11 @@ def main() -> int:
 
 
 def _start(job: dict, core: int | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": SRC, "XLA_FLAGS": f"{DEVICES_FLAG}={job['devices']}"}
+    sys.path.insert(0, SRC)
+    from archspec.devices import restart_environment
+
+    environ = restart_environment() or os.environ  # glibc's huge pages, as `train` runs
+    env = {**environ, "PYTHONPATH": SRC, "XLA_FLAGS": f"{DEVICES_FLAG}={job['devices']}"}
     if job["devices"] == 1 and not job.get("threaded"):
         env["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
     command = [sys.executable, __file__, "--worker", json.dumps(job)]
