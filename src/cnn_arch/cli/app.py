@@ -77,14 +77,7 @@ def _root(
 
 def main() -> None:
     from archspec.errors import UserError
-    from cnn_arch.cli.start import runs_jax
 
-    if runs_jax(sys.argv[1:]) and sys.argv[1] != "train":
-        from archspec.devices import spread_over_cores
-
-        # Before the command starts JAX: on a CPU, one JAX device per core, over which the batch is
-        # split. The user's own device count wins. `train` decides once it knows the model.
-        spread_over_cores()
     try:
         app()  # standalone mode: typer handles its own usage errors (exit 2) and Ctrl-C
         code = 0

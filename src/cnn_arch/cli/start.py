@@ -28,7 +28,8 @@ def runs_jax(argv: list[str]) -> bool:
 
 
 def run() -> None:
-    """Restart once where the command runs JAX, then everything is `cnn_arch.cli.app.main`'s."""
+    """Restart once where the command runs JAX and ask for its CPU devices, then everything is
+    `cnn_arch.cli.app.main`'s."""
     if runs_jax(sys.argv[1:]):
         import contextlib
         import os
@@ -39,6 +40,12 @@ def run() -> None:
         if environ is not None:
             with contextlib.suppress(OSError):  # cannot restart: run as we are, slower
                 os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *sys.argv[1:]], environ)
+        if sys.argv[1] != "train":  # `train` decides once it knows the model
+            from archspec.devices import spread_over_cores
+
+            # Before the command starts JAX: on a CPU, one JAX device per core, over which the batch
+            # is split. The user's own device count wins.
+            spread_over_cores()
     from cnn_arch.cli.app import main
 
     main()
