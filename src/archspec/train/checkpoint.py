@@ -18,6 +18,7 @@ item) is skipped on restore in favour of the newest intact one, and the caller i
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -51,21 +52,32 @@ class Checkpoints:
     """The checkpoints of one run folder. Every process of a multi-process run must make the same calls."""
 
     def __init__(self, run_dir: str | Path, *, keep: int = 3, read_only: bool = False) -> None:
+        self.run_dir = Path(run_dir).absolute()
+        self._keep, self._read_only = keep, read_only
+
+    # Opened on first use: a new run's first save comes after its first step, which then does not
+    # wait for orbax's import and its managers (0.1-0.16 s of a warm start).
+    @functools.cached_property
+    def _latest(self):
+        return self._manager(LATEST_DIR, self._keep)
+
+    @functools.cached_property
+    def _best(self):
+        return self._manager(BEST_DIR, 1)
+
+    def _manager(self, name: str, max_to_keep: int):
         import orbax.checkpoint as ocp
 
-        self.run_dir = Path(run_dir).absolute()
+        # Read-only use neither creates nor deletes anything (orbax's own read_only mode only warns more).
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None if self._read_only else max_to_keep,
+            create=not self._read_only,
+            cleanup_tmp_directories=not self._read_only,
+        )
+        return ocp.CheckpointManager(self.run_dir / name, options=options)
 
-        def manager(name: str, max_to_keep: int):
-            # Read-only use neither creates nor deletes anything (orbax's own read_only mode only warns more).
-            options = ocp.CheckpointManagerOptions(
-                max_to_keep=None if read_only else max_to_keep,
-                create=not read_only,
-                cleanup_tmp_directories=not read_only,
-            )
-            return ocp.CheckpointManager(self.run_dir / name, options=options)
-
-        self._latest = manager(LATEST_DIR, keep)
-        self._best = manager(BEST_DIR, 1)
+    def _opened(self) -> list:
+        return [self.__dict__[name] for name in ("_latest", "_best") if name in self.__dict__]
 
     def latest_step(self) -> int | None:
         return self._latest.latest_step()
@@ -157,12 +169,12 @@ class Checkpoints:
 
     def wait(self) -> None:
         """Block until background saves are on disk."""
-        self._latest.wait_until_finished()
-        self._best.wait_until_finished()
+        for manager in self._opened():
+            manager.wait_until_finished()
 
     def close(self) -> None:
-        self._latest.close()
-        self._best.close()
+        for manager in self._opened():
+            manager.close()
 
     def _folder(self, which: str, step: int) -> Path:
         return self.run_dir / (BEST_DIR if which == "best" else LATEST_DIR) / str(step)
