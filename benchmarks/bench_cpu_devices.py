@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+sys.path.insert(0, SRC)
 DEVICES_FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -60,7 +61,6 @@ def main() -> int:
 
 
 def _start(job: dict, core: int | None = None) -> subprocess.Popen:
-    sys.path.insert(0, SRC)
     from archspec.devices import restart_environment
 
     environ = restart_environment() or os.environ  # glibc's huge pages, as `train` runs

@@ -247,16 +247,16 @@ def train_command(
 
     require("train", "`cnn-arch train`")
     out = either(out, out_former, "--out")
+    from archspec.devices import spread_over_cores
     from archspec.train import launch
     from cnn_arch.cli.common import parse_shape, read_target
     from cnn_arch.cli.devices import warn_unused_gpu
 
-    launch.join_cluster(coordinator, num_processes, process_id, out)
     name, text = read_target(spec)
     plan = launch.plan(name, text, parse_shape(input), _settings(ctx.params), out=out, resume=resume)
-    from archspec.devices import spread_over_cores
-
-    spread_over_cores(trainable=plan.typed.trainable)  # before JAX starts: a CPU device per core, or one
+    # Before anything of JAX runs, the multi-process set-up included: a CPU device per core, or one.
+    spread_over_cores(trainable=plan.typed.trainable)
+    launch.join_cluster(coordinator, num_processes, process_id, out)
 
     # Printed by the reporter once set-up has passed: the head-vs-data check (`outputs.task_for` and
     # `check_fits`, in set-up), the memory check and the run folder's come before any output.
