@@ -8,6 +8,12 @@ devices).
 
     python benchmarks/bench_cpu_devices.py                               # resnet50 64x64x3, batch 16
     python benchmarks/bench_cpu_devices.py --spec gap-head --input 32x32x1 --batch 32
+    python benchmarks/bench_cpu_devices.py --spec benchmarks/specs/cifar-bn.arch --input 32x32x3 --batch 64 --per-device-bn
+
+`--per-device-bn` times the two devices in one process once more with each BatchNorm layer's batch
+statistics computed over each device's half of the batch ("ghost" batch norm, as PyTorch's DDP does
+unless told otherwise) instead of over the whole batch: the step then holds one all-reduce (the
+gradients and the moving statistics together) instead of one per BatchNorm layer and direction.
 
 A bare step (`jax.jit` of the loss's gradient and `optax.adamw`): no data feeding, no metrics, so
 the differences are the runtime's. Linux only (`taskset`). Figures: the median of 20 steps, in ms.
@@ -33,6 +39,7 @@ def main() -> int:
     parser.add_argument("--spec", default="resnet50", help="a template name or a spec file (default resnet50)")
     parser.add_argument("--input", default="64x64x3")
     parser.add_argument("--batch", type=int, default=16, help="the whole batch, split over the devices (default 16)")
+    parser.add_argument("--per-device-bn", action="store_true", help="also time per-device BatchNorm statistics")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -48,6 +55,7 @@ def main() -> int:
     pair = [_start({**job, "batch": args.batch // 2, "devices": 1}, core=core) for core in cores[:2]]  # both at once
     pair = [json.loads(process.communicate()[0].splitlines()[-1]) for process in pair]
     reduce = _run({**job, "batch": args.batch, "devices": 2, "all_reduce_only": True})
+    ghost = _run({**job, "batch": args.batch, "devices": 2, "per_device_bn": True}) if args.per_device_bn else None
     print(
         f"{args.spec} {args.input}, batch {args.batch}, {together['params']:,} parameters; load {os.getloadavg()[0]:.2f}"
     )
@@ -57,6 +65,8 @@ def main() -> int:
     slowest = max(p["ms"] for p in pair)
     print(f"  2 processes at once, one per core, batch {args.batch // 2} each: {slowest:8.1f} ms a step (the slower)")
     print(f"  all-reduce of {together['params']:,} floats over 2 devices: {reduce['ms']:8.1f} ms")
+    if ghost:
+        print(f"  2 devices, BatchNorm statistics per device:  {ghost['ms']:8.1f} ms a step")
     return 0
 
 
@@ -64,7 +74,8 @@ def _start(job: dict, core: int | None = None) -> subprocess.Popen:
     from archspec.devices import restart_environment
 
     environ = restart_environment() or os.environ  # glibc's huge pages, as `train` runs
-    env = {**environ, "PYTHONPATH": SRC, "XLA_FLAGS": f"{DEVICES_FLAG}={job['devices']}"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} {DEVICES_FLAG}={job['devices']}".strip()  # the user's flags too
+    env = {**environ, "PYTHONPATH": SRC, "XLA_FLAGS": flags}
     if job["devices"] == 1 and not job.get("threaded"):
         env["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
     command = [sys.executable, __file__, "--worker", json.dumps(job)]
@@ -92,6 +103,8 @@ def _worker(job: dict) -> dict:
     from archspec.flax_model import build_model
     from cnn_arch.cli.common import compile_target
 
+    if job.get("per_device_bn"):
+        _batch_norm_per_device(len(jax.devices()))
     typed = compile_target(job["spec"], job["input"])
     graphdef, params, rest = nnx.split(build_model(typed, seed=0), nnx.Param, ...)
     params, rest = nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
@@ -128,6 +141,34 @@ def _worker(job: dict) -> dict:
         return state[0]
 
     return {"ms": _median_ms(one), "params": count}
+
+
+def _batch_norm_per_device(groups: int) -> None:
+    """Make every `nnx.BatchNorm` in training normalize each of `groups` equal slices of the batch
+    (one per device under the batch sharding) by that slice's own statistics; the moving statistics
+    are updated with the whole batch's mean and variance, computed from the slices' sums."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    plain = nnx.BatchNorm.__call__
+
+    def grouped(self, x, use_running_average=None, *, mask=None):
+        if use_running_average or groups == 1:
+            return plain(self, x, use_running_average=use_running_average, mask=mask)
+        sliced = x.reshape(groups, x.shape[0] // groups, *x.shape[1:])
+        axes = tuple(range(1, sliced.ndim - 1))
+        mean, square = sliced.mean(axes, keepdims=True), (sliced * sliced).mean(axes, keepdims=True)
+        whole_mean = mean.mean(0).reshape(-1)
+        whole_var = square.mean(0).reshape(-1) - whole_mean * whole_mean
+        for stat, value in ((self.mean, whole_mean), (self.var, whole_var)):
+            stat[...] = jax.lax.stop_gradient(self.momentum * stat[...] + (1 - self.momentum) * value)
+        y = (sliced - mean) * jax.lax.rsqrt(jnp.maximum(square - mean * mean, 0.0) + self.epsilon)
+        y = y * self.scale[...] if self.scale is not None else y
+        y = y + self.bias[...] if self.bias is not None else y
+        return y.reshape(x.shape)
+
+    nnx.BatchNorm.__call__ = grouped
 
 
 def _median_ms(function, steps: int = 20) -> float:
