@@ -15,6 +15,12 @@ statistics computed over each device's half of the batch ("ghost" batch norm, as
 unless told otherwise) instead of over the whole batch: the step then holds one all-reduce (the
 gradients and the moving statistics together) instead of one per BatchNorm layer and direction.
 
+`--why` times what tells the two devices in one process from the two processes: the two devices
+each running its own one-device step on its half of the batch at once, with nothing exchanged; and
+two processes, one per core, that do exchange their gradients, through shared memory (each
+process's BatchNorm statistics its own): a gradient step in each, the gradients summed on the host,
+then the optimizer's update.
+
 A bare step (`jax.jit` of the loss's gradient and `optax.adamw`): no data feeding, no metrics, so
 the differences are the runtime's. Linux only (`taskset`). Figures: the median of 20 steps, in ms.
 """
@@ -40,6 +46,7 @@ def main() -> int:
     parser.add_argument("--input", default="64x64x3")
     parser.add_argument("--batch", type=int, default=16, help="the whole batch, split over the devices (default 16)")
     parser.add_argument("--per-device-bn", action="store_true", help="also time per-device BatchNorm statistics")
+    parser.add_argument("--why", action="store_true", help="also time what explains two devices' cost")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -67,7 +74,30 @@ def main() -> int:
     print(f"  all-reduce of {together['params']:,} floats over 2 devices: {reduce['ms']:8.1f} ms")
     if ghost:
         print(f"  2 devices, BatchNorm statistics per device:  {ghost['ms']:8.1f} ms a step")
+    if args.why:
+        independent = _run({**job, "batch": args.batch // 2, "devices": 2, "independent": True})
+        shared = _shared_memory_pair({**job, "batch": args.batch // 2, "devices": 1}, cores[:2], together["params"])
+        print(f"  2 devices, a one-device step each at once, batch {args.batch // 2} each: {independent['ms']:8.1f} ms")
+        print(f"  2 processes exchanging gradients through shared memory: {shared:8.1f} ms a step (the slower)")
     return 0
+
+
+def _shared_memory_pair(job: dict, cores: list[int], parameters: int) -> float:
+    """The slower step time of two processes, one per core, summing their gradients in shared memory."""
+    from multiprocessing import shared_memory
+
+    block = shared_memory.SharedMemory(create=True, size=SLOTS_AT + 2 * parameters * 4)
+    try:
+        block.buf[:SLOTS_AT] = bytes(SLOTS_AT)
+        jobs = [{**job, "shared_memory": {"name": block.name, "rank": rank, "size": 2}} for rank in range(2)]
+        pair = [_start(each, core=core) for each, core in zip(jobs, cores)]
+        outputs = [process.communicate()[0] for process in pair]
+        if any(process.returncode for process in pair):
+            raise SystemExit(f"a shared-memory worker failed for {job}")
+        return max(json.loads(output.splitlines()[-1])["ms"] for output in outputs)
+    finally:
+        block.close()
+        block.unlink()
 
 
 def _start(job: dict, core: int | None = None) -> subprocess.Popen:
@@ -111,6 +141,21 @@ def _worker(job: dict) -> dict:
     count = sum(leaf.size for leaf in jax.tree.leaves(params))
     mesh = Mesh(np.array(jax.devices()), ("batch",))
     replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
+    if job.get("shared_memory"):
+        return _shared_memory_worker(job, typed, graphdef, params, rest)
+    if job.get("independent"):  # each device its own one-device step on its own half, nothing exchanged
+        steps = []
+        for device in jax.devices():
+            state = jax.device_put(_bare_state(job, typed, params, rest), device)
+            steps.append(state)
+        step = _bare_step(graphdef)
+
+        def both():
+            for state in steps:
+                state[:2] = step(*state)
+            return [state[0] for state in steps]
+
+        return {"ms": _median_ms(both), "params": count}
     if job.get("all_reduce_only"):
         array = jax.device_put(np.ones((len(jax.devices()), count), np.float32), split)
         step = jax.jit(
@@ -141,6 +186,89 @@ def _worker(job: dict) -> dict:
         return state[0]
 
     return {"ms": _median_ms(one), "params": count}
+
+
+SLOTS_AT = 64  # the shared block: each rank's step count (8 bytes each), then a gradient slot per rank
+
+
+def _bare_state(job: dict, typed, params, rest) -> list:
+    """[params, optimizer state, images, labels, model state] for a one-device bare step."""
+    import numpy as np
+    import optax
+
+    rng = np.random.default_rng(0)
+    x = rng.random((job["batch"], *typed.input_shape), np.float32)
+    y = rng.integers(0, typed.output_shape[-1], job["batch"])
+    return [params, optax.adamw(1e-3).init(params), x, y, rest]
+
+
+def _loss(graphdef, params, rest, x, y):
+    import optax
+    from flax import nnx
+
+    model = nnx.merge(graphdef, params, rest)
+    return optax.softmax_cross_entropy_with_integer_labels(model(x, train=True, logits=True), y).mean()
+
+
+def _bare_step(graphdef):
+    import jax
+    import optax
+
+    tx = optax.adamw(1e-3)
+
+    @jax.jit
+    def step(params, opt, x, y, rest):
+        updates, opt = tx.update(jax.grad(_loss, argnums=1)(graphdef, params, rest, x, y), opt, params)
+        return optax.apply_updates(params, updates), opt
+
+    return step
+
+
+def _shared_memory_worker(job: dict, typed, graphdef, params, rest) -> dict:
+    """One rank of a two-process data-parallel step whose gradients meet in shared memory: the
+    gradient under `jax.jit`, the ranks' gradients averaged on the host once every rank has written
+    its own (a spinning barrier on the ranks' step counts), then the optimizer's update under `jax.jit`."""
+    import os as _os
+    from multiprocessing import resource_tracker, shared_memory
+
+    import jax
+    import numpy as np
+    import optax
+    from jax.flatten_util import ravel_pytree
+
+    where = job["shared_memory"]
+    rank, size = where["rank"], where["size"]
+    block = shared_memory.SharedMemory(name=where["name"])
+    resource_tracker.unregister(block._name, "shared_memory")  # the parent removes it
+    flat, unravel = ravel_pytree(params)
+    counts = np.ndarray((size,), np.int64, buffer=block.buf)
+    slots = np.ndarray((size, flat.size), np.float32, buffer=block.buf, offset=SLOTS_AT)
+    params, opt, x, y, rest = _bare_state(job, typed, params, rest)
+    tx = optax.adamw(1e-3)
+    gradient = jax.jit(lambda p: ravel_pytree(jax.grad(_loss, argnums=1)(graphdef, p, rest, x, y))[0])
+
+    @jax.jit
+    def update(params, opt, mean):
+        updates, opt = tx.update(unravel(mean), opt, params)
+        return optax.apply_updates(params, updates), opt
+
+    state, phase = [params, opt], [0]
+
+    def wait_for_all():
+        phase[0] += 1
+        counts[rank] = phase[0]
+        while (counts < phase[0]).any():
+            _os.sched_yield()
+
+    def one():
+        slots[rank] = np.asarray(gradient(state[0]))
+        wait_for_all()
+        mean = slots.mean(0)
+        wait_for_all()  # every rank has read the slots before any writes the next step's
+        state[:] = update(*state, mean)
+        return state[0]
+
+    return {"ms": _median_ms(one), "params": int(flat.size)}
 
 
 def _batch_norm_per_device(groups: int) -> None:
