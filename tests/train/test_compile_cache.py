@@ -114,3 +114,39 @@ def test_the_train_step_compiles_once_before_the_first_epoch(tmp_path, tiny_spec
     assert ("data: streaming" in output) == streamed
     assert "Compiled the train step in" in output
     assert err.count("Compiling jit(train_step)") == 1, err
+
+
+def _compiled_convolution(options):
+    """The compiled text of a 3x3 convolution's forward pass and both gradients."""
+    import jax
+    import numpy as np
+    from jax import lax
+
+    def loss(x, w):
+        return lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")).sum()
+
+    x, w = np.ones((2, 8, 8, 32), np.float32), np.ones((3, 3, 32, 32), np.float32)
+    return jax.jit(jax.grad(loss, argnums=(0, 1)), compiler_options=options).lower(x, w).compile().as_text()
+
+
+def _ynn_convolutions(text: str) -> int:
+    """How many convolutions of the compiled text XLA:CPU handed to YNNPACK."""
+    return sum("__ynn_fusion" in line and "conv_general_dilated" in line for line in text.splitlines())
+
+
+def test_the_model_runs_its_convolutions_outside_ynnpack_on_the_cpu():
+    # YNNPACK's convolutions are the slow ones here (docs/performance.md): the model's functions
+    # leave them to XLA. Were an upgraded jaxlib to ignore or refuse the option, this fails.
+    assert _ynn_convolutions(_compiled_convolution(None)) > 0  # XLA's default: YNNPACK's
+    options = compile_cache.model_options()
+    assert options == compile_cache.MODEL_COMPILE
+    assert _ynn_convolutions(_compiled_convolution(options)) == 0
+
+
+def test_an_xla_that_refuses_the_option_compiles_with_its_defaults(monkeypatch):
+    monkeypatch.setattr(compile_cache, "MODEL_COMPILE", {"xla_cpu_experimental_ynn_fusion_type": "NO_SUCH_TYPE"})
+    compile_cache.model_options.cache_clear()
+    try:
+        assert compile_cache.model_options() is None
+    finally:
+        compile_cache.model_options.cache_clear()

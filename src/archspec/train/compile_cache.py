@@ -4,6 +4,7 @@ spec and options loads its compiled steps from disk instead of compiling them ag
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -12,10 +13,37 @@ from pathlib import Path
 # (gap-head's initialization: 2.7 s of CPU to compile, 0.5 s without; it then runs in 18 ms, not 3),
 # and a user waits for their compilation, not their run. The train step keeps every optimization.
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+# For the functions that run the model (the train step, evaluation, prediction, precise BN's
+# statistics) on XLA:CPU: its YNNPACK library is given matrix products and reductions but not the
+# convolutions, which XLA then runs through Eigen. YNNPACK's convolutions are slower on this
+# hardware and thread badly over the cores: a weight gradient 30-55% slower on one core, and a
+# gap-head step on one device threaded over 2 cores 12.3-15.0 ms against 23.3-24.2, the CIFAR-style
+# net's 50.8-59.0 ms against 75.7-82.7 (docs/performance.md). Taking YNNPACK's reductions away
+# as well costs the CIFAR net a third more (its BatchNorm statistics).
+MODEL_COMPILE = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+}
 SUBDIR = "jax"  # beside the decoded-folder cache (`datasets/`) in the same cache directory
 # JAX evicts the least recently used entries past this size (a gap-head train step is about 0.3 MiB,
 # a ResNet-50 one a few MiB), so the user's cache directory does not grow without end.
 MAX_BYTES = 2 * 2**30
+
+
+@functools.cache
+def model_options() -> dict[str, str] | None:
+    """The compiler options of the functions that run the model: `MODEL_COMPILE` on the CPU, where
+    this XLA knows the option (it is experimental: an XLA without it, or with other values, refuses
+    it when compiling, and gets its own defaults here instead); None elsewhere."""
+    import jax
+    import numpy as np
+
+    if jax.default_backend() != "cpu":
+        return None
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=MODEL_COMPILE).lower(np.float32(0)).compile()
+    except jax.errors.JaxRuntimeError:
+        return None
+    return dict(MODEL_COMPILE)
 
 
 def default_dir() -> Path:

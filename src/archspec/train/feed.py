@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from archspec.train import distributed, steps
+from archspec.train import compile_cache, distributed, steps
 from archspec.train.data import pipeline
 from archspec.train.metrics import add_sums
 from archspec.train.steps import Model, TrainState
@@ -73,7 +73,8 @@ class StreamFeed:
                 config.seed, num_examples=len(dataset.y_train), batch_size=batch_size
             )
             self.statistic_sums = jax.jit(
-                functools.partial(steps.statistic_sums, graphdef=graphdef, batch_sharding=self.batch_sharding)
+                functools.partial(steps.statistic_sums, graphdef=graphdef, batch_sharding=self.batch_sharding),
+                compiler_options=compile_cache.model_options(),
             )
             self.with_statistics = jax.jit(
                 functools.partial(steps.with_statistics, graphdef=graphdef), static_argnums=2

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from archspec.errors import PathError, UserError
-from archspec.train import run
+from archspec.train import compile_cache, run
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import Task
 
@@ -147,7 +147,8 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
             graphdef=trained.graphdef,
             task=trained.task,
             batch_sharding=distributed.batch_sharded(trained.mesh),
-        )
+        ),
+        compiler_options=compile_cache.model_options(),
     )
     streamed = getattr(dataset, "sources", None)
     results = {}
@@ -253,7 +254,8 @@ def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[lis
     count, devices = len(images), trained.mesh.devices.size
     padded = np.concatenate([images, np.zeros((-count % devices, *images.shape[1:]), images.dtype)])
     batch = jax.device_put(padded, distributed.batch_sharded(trained.mesh))
-    probabilities = np.asarray(jax.jit(scores_function(trained))(batch))[:count]
+    scores = jax.jit(scores_function(trained), compiler_options=compile_cache.model_options())
+    probabilities = np.asarray(scores(batch))[:count]
     k = min(top_k, probabilities.shape[1])
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(trained.class_names[c], float(row[c])) for c in order] for row, order in zip(probabilities, ranked)]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from archspec.errors import UserError
-from archspec.train import distributed, freezing, loading, memory, pretrained, run, steps
+from archspec.train import compile_cache, distributed, freezing, loading, memory, pretrained, run, steps
 from archspec.train.checkpoint import Checkpoints
 from archspec.train.compile_cache import QUICK_COMPILE
 from archspec.train.config import TrainConfig
@@ -217,7 +217,10 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
         out_shardings=distributed.batch_sharded(mesh, leading=1),
         compiler_options=QUICK_COMPILE,
     )
-    evaluate = jax.jit(functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding))
+    evaluate = jax.jit(
+        functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding),
+        compiler_options=compile_cache.model_options(),
+    )
     new_totals = jax.jit(
         lambda: {**zero_sums(task), "finite": jnp.ones((), bool)},
         out_shardings=replicated,
@@ -227,7 +230,10 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
     if precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
         order = steps.precise_bn_order(config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size)
         batches = jax.device_put(order, distributed.batch_sharded(mesh, leading=1))
-        recompute = jax.jit(functools.partial(steps.batch_statistics, graphdef=graphdef, batch_sharding=batch_sharding))
+        recompute = jax.jit(
+            functools.partial(steps.batch_statistics, graphdef=graphdef, batch_sharding=batch_sharding),
+            compiler_options=compile_cache.model_options(),
+        )
 
         def inference_model(state: TrainState) -> Model:
             return recompute(Model(state.params, state.model_state), images, batches)

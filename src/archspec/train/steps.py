@@ -27,7 +27,7 @@ import optax
 from flax import nnx
 
 from archspec.train import augment as augmentation
-from archspec.train import freezing
+from archspec.train import compile_cache, freezing
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import add_sums, zero_sums
 from archspec.train.outputs import Task
@@ -219,6 +219,7 @@ def jit_train_step(
             frozen=frozen,
         ),
         donate_argnums=0,
+        compiler_options=compile_cache.model_options(),
     )
 
 
