@@ -5,13 +5,16 @@ docs/performance.md lists as tried: where the time of a CNN's training step goes
     python benchmarks/bench_conv_grads.py --dtype bfloat16
     python benchmarks/bench_conv_grads.py --shape 64x32x32x64x64
 
-Each function is compiled once and timed on one core (XLA_FLAGS=--xla_cpu_multi_thread_eigen=false,
-as a training device runs it); the figure is the fastest of `--repeats` runs, in ms and GFLOP/s of
+Each function is compiled once and timed; for one core, run it under `taskset -c 0` (its
+XLA_FLAGS=--xla_cpu_multi_thread_eigen=false keeps Eigen to one thread but not YNNPACK); the figure is the fastest of `--repeats` runs, in ms and GFLOP/s of
 the convolution's 2 x MACs. Every weight gradient is checked against XLA's own (`jax.vjp` of
 `lax.conv_general_dilated`) before it is timed.
 
 - `forward`, `input grad`, `weight grad (XLA)`: XLA's convolution and its two gradients, as
-  `archspec.gradients` leaves them for a stride-1 convolution of more than four input channels.
+  `archspec.gradients` leaves them for a stride-1 convolution of more than four input channels,
+  with XLA's defaults (YNNPACK's convolutions); the same three `(Eigen)`: compiled as `train`
+  compiles its step (`compile_cache.MODEL_COMPILE`: YNNPACK not given convolutions, XLA's Eigen
+  convolutions instead).
 - `weight grad, per tap`: for each of the 9 kernel positions, the input's strided slice (N*H*W, C)
   contracted with the output gradient (N*H*W, F): 9 matrix products.
 - `weight grad, stacked taps`: the 9 slices stacked and contracted in one einsum.
@@ -63,6 +66,7 @@ def measure(n, h, w, c, f, dtype, repeats):
     from jax import lax
 
     from archspec import gradients
+    from archspec.train.compile_cache import MODEL_COMPILE
 
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.random((n, h, w, c), np.float32), dtype)
@@ -104,17 +108,21 @@ def measure(n, h, w, c, f, dtype, repeats):
     reference = jax.jit(weight_grad)(x, g)
     scale = float(jnp.max(jnp.abs(reference.astype(jnp.float32))))
     flops = 2 * n * h * w * 9 * c * f
-    cases = [
-        ("forward", forward, (x, kernel), False),
-        ("input grad", input_grad, (kernel, g), False),
-        ("weight grad (XLA)", weight_grad, (x, g), False),
-        ("weight grad, per tap", per_tap, (x, g), True),
-        ("weight grad, stacked taps", stacked_taps, (x, g), True),
-        ("weight grad, patches", patches, (x, g), True),
-        ("weight grad, swapped", swapped, (x, g), True),
+    eigen = MODEL_COMPILE
+    cases = [  # name, function, operands, checked against XLA's weight gradient, compiler options
+        ("forward", forward, (x, kernel), False, None),
+        ("input grad", input_grad, (kernel, g), False, None),
+        ("weight grad (XLA)", weight_grad, (x, g), False, None),
+        ("forward (Eigen)", forward, (x, kernel), False, eigen),
+        ("input grad (Eigen)", input_grad, (kernel, g), False, eigen),
+        ("weight grad (Eigen)", weight_grad, (x, g), True, eigen),
+        ("weight grad, per tap", per_tap, (x, g), True, None),
+        ("weight grad, stacked taps", stacked_taps, (x, g), True, None),
+        ("weight grad, patches", patches, (x, g), True, None),
+        ("weight grad, swapped", swapped, (x, g), True, None),
     ]
-    for name, function, operands, check in cases:
-        compiled = jax.jit(function)
+    for name, function, operands, check, options in cases:
+        compiled = jax.jit(function, compiler_options=options)
         result = jax.block_until_ready(compiled(*operands))
         if check:
             error = float(jnp.max(jnp.abs(result.astype(jnp.float32) - reference.astype(jnp.float32)))) / scale
