@@ -125,7 +125,6 @@ def _run(job: dict, core: int | None = None) -> dict:
 def _worker(job: dict) -> dict:
     import jax
     import numpy as np
-    import optax
     from flax import nnx
     from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
@@ -144,10 +143,7 @@ def _worker(job: dict) -> dict:
     if job.get("shared_memory"):
         return _shared_memory_worker(job, typed, graphdef, params, rest)
     if job.get("independent"):  # each device its own one-device step on its own half, nothing exchanged
-        steps = []
-        for device in jax.devices():
-            state = jax.device_put(_bare_state(job, typed, params, rest), device)
-            steps.append(state)
+        steps = [jax.device_put(_bare_state(job, typed, params, rest), device) for device in jax.devices()]
         step = _bare_step(graphdef)
 
         def both():
@@ -163,26 +159,16 @@ def _worker(job: dict) -> dict:
         )
         return {"ms": _median_ms(lambda: step(array)), "params": count}
 
-    tx = optax.adamw(1e-3)
-    opt = tx.init(params)
-    params, opt, rest = jax.device_put((params, opt, rest), replicated)
-    rng = np.random.default_rng(0)
-    x = jax.device_put(rng.random((job["batch"], *typed.input_shape), np.float32), split)
-    y = jax.device_put(rng.integers(0, typed.output_shape[-1], job["batch"]), split)
-
-    def loss(params, x, y):
-        model = nnx.merge(graphdef, params, rest)
-        return optax.softmax_cross_entropy_with_integer_labels(model(x, train=True, logits=True), y).mean()
-
-    @jax.jit
-    def step(params, opt, x, y):
-        updates, opt = tx.update(jax.grad(loss)(params, x, y), opt, params)
-        return optax.apply_updates(params, updates), opt
-
-    state = [params, opt]
+    params, opt, x, y, rest = _bare_state(job, typed, params, rest)
+    state = [
+        *jax.device_put((params, opt), replicated),
+        *jax.device_put((x, y), split),
+        jax.device_put(rest, replicated),
+    ]
+    step = _bare_step(graphdef)
 
     def one():
-        state[:] = step(*state, x, y)
+        state[:2] = step(*state)
         return state[0]
 
     return {"ms": _median_ms(one), "params": count}
