@@ -122,13 +122,17 @@ def locked(run_dir: Path, primary: bool = True):
 def folder_faults(run_dir: Path):
     """Turn a write fault of the machine anywhere inside (our writes, orbax's background saves,
     matplotlib's) into a `RunFolderError` naming the file and the free space. Orbax's background
-    threads also log each fault with its traceback (absl, a dozen for one full disk): those log
-    records are dropped here, the one message says it."""
+    threads also log each fault with its traceback (absl, a dozen for one full disk; asyncio, for a
+    write left failed when its event loop closed): those log records are dropped here, the one
+    message says it. After the fault they drop every record: the process is ending while orbax's
+    threads still run, and they log what the ending does to them ("cannot schedule new futures
+    after interpreter shutdown")."""
     import logging
 
     quiet = _QuietWriteFaults()
-    logger = logging.getLogger("absl")
-    logger.addFilter(quiet)
+    loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+    for logger in loggers:
+        logger.addFilter(quiet)
     try:
         yield
     except PathError:
@@ -137,6 +141,7 @@ def folder_faults(run_dir: Path):
         fault = _write_fault(error)
         if fault is None:
             raise
+        quiet.ended = True
         path = fault.filename or run_dir
         free = _free_space(Path(path))
         raise RunFolderError(
@@ -147,13 +152,19 @@ def folder_faults(run_dir: Path):
             "then continue with the same command and --resume",
         ) from None
     # Left in place after a fault: orbax's threads go on logging it while the process ends.
-    logger.removeFilter(quiet)
+    for logger in loggers:
+        logger.removeFilter(quiet)
 
 
 class _QuietWriteFaults:
-    """A logging filter that drops the records of a write fault (their exception, or its words)."""
+    """A logging filter that drops the records of a write fault (their exception, or its words), and
+    once `ended` (the fault is the run's one message) every record."""
+
+    ended = False
 
     def filter(self, record) -> bool:
+        if self.ended:
+            return False
         error = record.exc_info[1] if record.exc_info else None
         if error is not None and _write_fault(error) is not None:
             return False
