@@ -30,8 +30,10 @@ def test_a_tiny_step_is_broken_down_by_kernel_kind(tmp_path):
     command = [sys.executable, str(SCRIPT), "--spec", str(spec), "--input", "16x16x3", "--batch", "8"]
     done = subprocess.run([*command, "--steps", "2", "--top", "100"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    step = re.search(r"^step: ([\d.]+) ms under the profiler; kernels: ([\d.]+) ms", done.stdout, re.MULTILINE)
-    assert step and float(step.group(1)) > 0 and float(step.group(2)) > 0, done.stdout
+    step = re.search(r"^step: (.+); kernels: ([\d.]+) ms", done.stdout, re.MULTILINE)
+    assert step and float(step.group(2)) > 0, done.stdout
+    wall = re.fullmatch(r"([\d.]+) ms under the profiler|its wall time not recorded", step.group(1))
+    assert wall and (wall.group(1) is None or float(wall.group(1)) > 0)
     rows = re.findall(r"^\| (\S+) \| ([\d.]+) \| ([\d.]+)% \| (\d+) \|$", done.stdout, re.MULTILINE)
     kinds = [kind for kind, *_ in rows]
     assert len(kinds) >= 3 and len(set(kinds)) == len(kinds)
