@@ -196,18 +196,19 @@ def _loss(graphdef, params, rest, x, y):
     return optax.softmax_cross_entropy_with_integer_labels(model(x, train=True, logits=True), y).mean()
 
 
-def _bare_step(graphdef):
+def _bare_step(graphdef, compiler_options: dict | None = None):
+    """The jitted step: (params, opt, x, y, rest) -> (params, opt). XLA's defaults unless
+    `compiler_options` are given, so that XLA_FLAGS can choose (the fusion-set comparisons)."""
     import jax
     import optax
 
     tx = optax.adamw(1e-3)
 
-    @jax.jit
     def step(params, opt, x, y, rest):
         updates, opt = tx.update(jax.grad(_loss, argnums=1)(graphdef, params, rest, x, y), opt, params)
         return optax.apply_updates(params, updates), opt
 
-    return step
+    return jax.jit(step, compiler_options=compiler_options)
 
 
 def _shared_memory_worker(job: dict, typed, graphdef, params, rest) -> dict:
