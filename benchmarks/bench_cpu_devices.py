@@ -18,8 +18,9 @@ gradients and the moving statistics together) instead of one per BatchNorm layer
 `--why` times what tells the two devices in one process from the two processes: the two devices
 each running its own one-device step on its half of the batch at once, with nothing exchanged; and
 two processes, one per core, that do exchange their gradients, through shared memory (each
-process's BatchNorm statistics its own): a gradient step in each, the gradients summed on the host,
-then the optimizer's update.
+process's BatchNorm statistics its own): a gradient step in each, the gradients averaged on the host
+(by each process whole, then again with each process averaging its own half of the values), then
+the optimizer's update.
 
 A bare step (`jax.jit` of the loss's gradient and `optax.adamw`): no data feeding, no metrics, so
 the differences are the runtime's. Linux only (`taskset`). Figures: the median of 20 steps, in ms.
@@ -76,25 +77,31 @@ def main() -> int:
         print(f"  2 devices, BatchNorm statistics per device:  {ghost['ms']:8.1f} ms a step")
     if args.why:
         independent = _run({**job, "batch": args.batch // 2, "devices": 2, "independent": True})
-        shared = _shared_memory_pair({**job, "batch": args.batch // 2, "devices": 1}, cores[:2], together["params"])
+        half = {**job, "batch": args.batch // 2, "devices": 1}
+        shared = max(worker["ms"] for worker in _shared_memory_pair(half, cores[:2], together["params"]))
+        split = max(worker["ms"] for worker in _shared_memory_pair(half, cores[:2], together["params"], split=True))
         print(f"  2 devices, a one-device step each at once, batch {args.batch // 2} each: {independent['ms']:8.1f} ms")
         print(f"  2 processes exchanging gradients through shared memory: {shared:8.1f} ms a step (the slower)")
+        print(f"  the same, each process averaging half of the values:  {split:8.1f} ms a step (the slower)")
     return 0
 
 
-def _shared_memory_pair(job: dict, cores: list[int], parameters: int) -> float:
-    """The slower step time of two processes, one per core, summing their gradients in shared memory."""
+def _shared_memory_pair(job: dict, cores: list[int], parameters: int, *, split: bool = False) -> list[dict]:
+    """The two workers' results (`ms` a step) of two processes, one per core, each with its half of
+    the batch, averaging their gradients in shared memory: each process the whole gradient, or
+    (`split`) each its own half of the values into a shared mean."""
     from multiprocessing import shared_memory
 
-    block = shared_memory.SharedMemory(create=True, size=SLOTS_AT + 2 * parameters * 4)
+    block = shared_memory.SharedMemory(create=True, size=SLOTS_AT + 3 * parameters * 4)
     try:
         block.buf[:SLOTS_AT] = bytes(SLOTS_AT)
-        jobs = [{**job, "shared_memory": {"name": block.name, "rank": rank, "size": 2}} for rank in range(2)]
+        where = {"name": block.name, "size": 2, "split": split}
+        jobs = [{**job, "shared_memory": {**where, "rank": rank}} for rank in range(2)]
         pair = [_start(each, core=core) for each, core in zip(jobs, cores)]
         outputs = [process.communicate()[0] for process in pair]
         if any(process.returncode for process in pair):
             raise SystemExit(f"a shared-memory worker failed for {job}")
-        return max(json.loads(output.splitlines()[-1])["ms"] for output in outputs)
+        return [json.loads(output.splitlines()[-1]) for output in outputs]
     finally:
         block.close()
         block.unlink()
@@ -171,7 +178,14 @@ def _worker(job: dict) -> dict:
         state[:2] = step(*state)
         return state[0]
 
-    return {"ms": _median_ms(one), "params": count}
+    return {"ms": _median_ms(one), "params": count, **_weights(job, state[0])}
+
+
+def _weights(job: dict, params) -> dict:
+    """The parameters after the timed steps, flattened, when the job asks (a test's comparison)."""
+    from jax.flatten_util import ravel_pytree
+
+    return {"weights": ravel_pytree(params)[0].tolist()} if job.get("weights") else {}
 
 
 SLOTS_AT = 64  # the shared block: each rank's step count (8 bytes each), then a gradient slot per rank
@@ -229,8 +243,11 @@ def _shared_memory_worker(job: dict, typed, graphdef, params, rest) -> dict:
     resource_tracker.unregister(block._name, "shared_memory")  # the parent removes it
     flat, unravel = ravel_pytree(params)
     counts = np.ndarray((size,), np.int64, buffer=block.buf)
-    slots = np.ndarray((size, flat.size), np.float32, buffer=block.buf, offset=SLOTS_AT)
-    params, opt, x, y, rest = _bare_state(job, typed, params, rest)
+    slots = np.ndarray((size + 1, flat.size), np.float32, buffer=block.buf, offset=SLOTS_AT)  # the last: the mean
+    share = slice(rank * flat.size // size, (rank + 1) * flat.size // size)
+    # this rank's part of the whole batch (the batch of `size` ranks), as a data-parallel step splits it
+    params, opt, x, y, rest = _bare_state({**job, "batch": job["batch"] * size}, typed, params, rest)
+    x, y = (array[rank * job["batch"] : (rank + 1) * job["batch"]] for array in (x, y))
     tx = optax.adamw(1e-3)
     gradient = jax.jit(lambda p: ravel_pytree(jax.grad(_loss, argnums=1)(graphdef, p, rest, x, y))[0])
 
@@ -250,12 +267,17 @@ def _shared_memory_worker(job: dict, typed, graphdef, params, rest) -> dict:
     def one():
         slots[rank] = np.asarray(gradient(state[0]))
         wait_for_all()
-        mean = slots.mean(0)
-        wait_for_all()  # every rank has read the slots before any writes the next step's
-        state[:] = update(*state, mean)
+        if where.get("split"):  # this rank's share of the mean; the update reads the whole mean
+            np.mean(slots[:size, share], axis=0, out=slots[size, share])
+            wait_for_all()
+            mean = slots[size]
+        else:
+            mean = slots[:size].mean(0)
+            wait_for_all()  # every rank has read the slots before any writes the next step's
+        state[:] = update(*state, mean)  # the next step's writes come after its gradient, so after this
         return state[0]
 
-    return {"ms": _median_ms(one), "params": int(flat.size)}
+    return {"ms": _median_ms(one), "params": int(flat.size), **_weights(job, state[0])}
 
 
 def _batch_norm_per_device(groups: int) -> None:

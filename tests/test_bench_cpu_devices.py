@@ -7,10 +7,12 @@ normalized by its own statistics, or its timing says nothing. The reference is F
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "bench_cpu_devices.py"
@@ -46,3 +48,29 @@ def test_per_device_batch_norm_normalizes_each_half_as_flax_does_on_it_alone(mon
     np.testing.assert_allclose(grouped.var[...], whole.var[...], rtol=1e-5)
     # inference uses the moving statistics, unchanged by the patch
     np.testing.assert_allclose(grouped(x, use_running_average=True), whole(x, use_running_average=True), atol=1e-5)
+
+
+TINY = """input 8x8x1
+conv 4 3 padding=same relu
+gap
+dense 3 softmax
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_averaging_in_shared_memory_take_the_whole_batchs_steps(tmp_path):
+    """The shared-memory pair (`--why`), whose speed docs/performance.md weighs a process per core
+    by, must train as one device does on the whole batch: each process its half, the gradients
+    averaged (a model without BatchNorm, so the halves' statistics do not enter)."""
+    benchmark = _benchmark()
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(TINY)
+    half = {"spec": str(spec), "input": "8x8x1", "batch": 4, "devices": 1, "weights": True}
+    whole = benchmark._run({**half, "batch": 8})  # 21 AdamW steps on one device, the whole batch
+    alone = benchmark._run(half)  # the same steps on the first half of it only
+    cores = (sorted(os.sched_getaffinity(0)) * 2)[:2]
+    for split in (False, True):
+        workers = benchmark._shared_memory_pair(half, cores, whole["params"], split=split)
+        for worker in workers:
+            np.testing.assert_allclose(worker["weights"], whole["weights"], atol=1e-5)
+            assert not np.allclose(worker["weights"], alone["weights"], atol=1e-3)
