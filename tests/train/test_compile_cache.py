@@ -100,18 +100,25 @@ def test_the_cache_is_never_a_reason_to_stop(tmp_path, run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
-def test_the_train_step_compiles_once_before_the_first_epoch(tmp_path, tiny_spec, streamed):
-    """The compile time printed is the whole of it: epoch 1 compiles nothing more (JAX logs every compile)."""
+@pytest.mark.parametrize("start", ["in-memory", "streamed", "init-from"])
+def test_the_train_step_compiles_once_before_the_first_epoch(tmp_path, tiny_spec, start):
+    """The compile time printed is the whole of it: epoch 1 compiles nothing more (JAX logs every
+    compile). A run whose data is on the device compiles its step on a thread of its own while it
+    prepares, for the shapes of its arguments (after the weights, from `--init-from`): the loop's
+    first call must find that executable."""
     for i in range(48):
         save(tmp_path / "d" / ("top", "middle", "bottom")[i % 3] / f"{i}.png", noise_rgb(i, size=12))
-    memory = ("--data-memory", "1KB") if streamed else ()
+    memory = ("--data-memory", "1KB") if start == "streamed" else ()
     env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), JAX_LOG_COMPILES="1")
     args = ("train", tiny_spec, "--data", tmp_path / "d", "--epochs", 2, "--batch-size", 16, *memory)
+    if start == "init-from":
+        first = cnn_arch(*args, "--out", tmp_path / "first", "--no-compile-cache", env=env)
+        assert first.communicate(timeout=300) and first.returncode == 0
+        args = (*args, "--init-from", tmp_path / "first")
     process = cnn_arch(*args, "--out", tmp_path / "run", "--no-compile-cache", env=env)
     output, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
-    assert ("data: streaming" in output) == streamed
+    assert ("data: streaming" in output) == (start == "streamed")
     assert "Compiled the train step in" in output
     assert err.count("Compiling jit(train_step)") == 1, err
 

@@ -92,12 +92,52 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
+class Compiling:
+    """A jitted function traced and lowered for `arguments` (shapes, dtypes and shardings suffice)
+    now, on the calling thread, and compiled (or loaded from the cache) on a thread of its own:
+    XLA's compiler does not hold Python's lock, so the run goes on preparing meanwhile. `jax.jit`
+    keeps the executable, so the first call with real arguments compiles nothing."""
+
+    def __init__(self, jitted, *arguments) -> None:
+        import threading
+        import time
+
+        self._started = time.monotonic()
+        lowered = jitted.lower(*arguments)
+        self._error: BaseException | None = None
+        self._seconds = 0.0
+        self._thread = threading.Thread(target=self._compile, args=(lowered,), name="compile", daemon=True)
+        self._thread.start()
+
+    def _compile(self, lowered) -> None:
+        import time
+
+        try:
+            lowered.compile()
+        except BaseException as error:  # handed to the thread that waits
+            self._error = error
+        self._seconds = time.monotonic() - self._started
+
+    def wait(self) -> float:
+        """The seconds from the tracing's start to the compiled function; raises what compiling raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._seconds
+
+    def close(self) -> None:
+        """Wait for the compilation and drop its outcome: a run that stops before its first step does
+        not leave XLA compiling while the interpreter shuts down."""
+        self._thread.join()
+
+
 def compile_ahead(prepared) -> float:
     """Compile the train step for the run's own arguments before the first epoch starts (loaded from
     the cache when it holds it) and return the seconds it took: the first epoch's time is then the
     training's alone. `jax.jit` keeps the executable, so the loop's first call compiles nothing.
-    Tracing and lowering, which no cache removes, are counted here too. A streamed run's step is
-    compiled for the shapes of the batches it will be given."""
+    Tracing and lowering, which no cache removes, are counted here too. A run whose data is on the
+    device started its compilation in `prepare` (`Compiling`) and waits for it here, after the data
+    order's; a streamed run's step is compiled for the shapes of the batches it will be given."""
     import time
 
     import numpy as np
@@ -105,7 +145,10 @@ def compile_ahead(prepared) -> float:
     started = time.monotonic()
     fns, state = prepared.fns, prepared.state
     if getattr(prepared, "images", None) is not None:
-        batch = (prepared.images, prepared.labels, fns.epoch_order(state.key, np.int32(0)))
+        order = fns.epoch_order(state.key, np.int32(0))  # compiled now, as the loop will call it
+        if getattr(prepared, "compiling", None) is not None:
+            return prepared.compiling.wait()
+        batch = (prepared.images, prepared.labels, order)
     else:
         batch = prepared.feed.batch_shapes()
     fns.train_step.lower(state, prepared.totals, *batch).compile()

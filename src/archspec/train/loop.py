@@ -144,6 +144,8 @@ def train_and_evaluate(
                 loop.write_curves()
             raise
         finally:
+            if prepared.compiling is not None:  # stopped before the first step: not left compiling
+                prepared.compiling.close()
             loop.events.close()  # first: closing the checkpoints can raise (a full disk)
             prepared.feed.close()
             prepared.checkpoints.close()

@@ -66,6 +66,7 @@ class Prepared:
     data_line: str  # in memory or streamed, and why
     init_report: pretrained.InitReport | None  # what --init-from kept and re-initialized (None without, or resumed)
     parameters: tuple[int, int]  # (trainable, frozen by --freeze)
+    compiling: compile_cache.Compiling | None = None  # the train step's compilation, begun in `prepare`
 
     def info(self) -> dict[str, Any]:
         """What `Reporter.start` is told."""
@@ -122,94 +123,146 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     tx = steps.make_optimizer(config, schedule)
     dtype = jnp.bfloat16 if config.precision == "bf16" else None
     graphdef = steps.model_graphdef(typed, dtype=dtype, frozen=frozen_nodes)
-    model = jax.jit(
+    if not resume:
+        run.check_fresh(workdir)
+    init = jax.jit(
         functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype),
         out_shardings=replicated,
         compiler_options=QUICK_COMPILE,
-    )()
-    init_report = None
-    if config.init_from is not None and not resume:  # before the run folder is written: nothing left on a mismatch
-        model, init_report = pretrained.initial_model(
-            config.init_from, typed, model, reinit_mismatched=config.reinit_mismatched
-        )
-    if not resume:
-        run.check_fresh(workdir)
-        distributed.barrier("run folder checked")  # every process looked before process 0 writes
-        if primary:
-            run.create(workdir, config, dataset, devices)
-    init_state = functools.partial(steps.init_train_state, tx=tx, seed=config.seed, frozen=frozen)
-    state = jax.jit(init_state, out_shardings=replicated, compiler_options=QUICK_COMPILE)(model)
-
-    images, labels = None, None
-    if not streamed:
-        images, labels = jax.device_put(dataset.x_train, replicated), jax.device_put(dataset.y_train, replicated)
-    fns = _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images, frozen)
-    eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
-    splits = {
-        name: None if streamed else _put_split(getattr(dataset, f"x_{name}"), labels_of, eval_batch, mesh)
-        for name in ("val", "test")
-        if (labels_of := getattr(dataset, f"y_{name}")) is not None
-    }
-    checkpoints = Checkpoints(workdir, keep=config.keep_checkpoints)
-    abstract_model = steps.abstract(model)._asdict()
-    totals = fns.new_totals()
-    progress, resumed_at, skipped, data_state = run.Progress(), None, [], None
-    if resume:
-        state, totals, progress, resumed_at, skipped, data_state = _resume(
-            checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary
-        )
-    if streamed:
-        feed = StreamFeed(
-            dataset,
-            mesh,
-            batch_size=config.batch_size,
-            eval_batch=eval_batch,
-            steps_per_epoch=steps_per_epoch,
-            fns=fns,
-            config=config,
-            graphdef=graphdef,
-            resume=data_state,
-        )
-    else:
-        feed = MemoryFeed(images, labels, splits, fns)
-    return Prepared(
-        config,
-        workdir,
-        dataset,
-        task,
-        steps_per_epoch,
-        jax.jit(schedule, compiler_options=QUICK_COMPILE),  # the epoch table's: one compile, not a dozen per epoch
-        images,
-        labels,
-        splits,
-        fns,
-        checkpoints,
-        abstract_model,
-        state,
-        totals,
-        progress,
-        resumed_at,
-        skipped,
-        devices,
-        feed,
-        data_line,
-        init_report,
-        freezing.parameter_counts(model.params, frozen),
+    ).trace()
+    init_state = jax.jit(
+        functools.partial(steps.init_train_state, tx=tx, seed=config.seed, frozen=frozen),
+        out_shardings=replicated,
+        compiler_options=QUICK_COMPILE,
     )
-
-
-def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh, images, frozen) -> Functions:
-    replicated = distributed.replicated(mesh)
-    batch_sharding = distributed.batch_sharded(mesh)
     train_step = steps.jit_train_step(
         graphdef=graphdef,
         tx=tx,
         task=task,
         steps_per_epoch=steps_per_epoch,
         augment=config.augment,
-        batch_sharding=batch_sharding,
+        batch_sharding=distributed.batch_sharded(mesh),
         frozen=frozen,
     )
+    # The train step compiles on a thread of its own while the weights are made and the data placed
+    # (gap-head from an empty cache: its compilation is 1 s of a 3.6 s start). A run that starts from
+    # another's weights (a mismatch there is an error) starts it after them, so that such an error is
+    # not kept waiting for a compilation.
+    compiling = None
+
+    def start_compiling() -> None:
+        nonlocal compiling
+        if not streamed and compiling is None:
+            compiling = compile_cache.Compiling(
+                train_step,
+                init_state.trace(init.out_info).out_info,
+                *_abstract_inputs(dataset, task, steps_per_epoch, config.batch_size, mesh),
+            )
+
+    try:
+        if config.init_from is None or resume:
+            start_compiling()
+        model = init.lower().compile()()
+        init_report = None
+        if config.init_from is not None and not resume:  # before the run folder is written: nothing left on a mismatch
+            model, init_report = pretrained.initial_model(
+                config.init_from, typed, model, reinit_mismatched=config.reinit_mismatched
+            )
+            start_compiling()
+        if not resume:
+            distributed.barrier("run folder checked")  # every process looked before process 0 writes
+            if primary:
+                run.create(workdir, config, dataset, devices)
+        state = init_state(model)
+        images, labels = None, None
+        if not streamed:
+            images = jax.device_put(dataset.x_train, replicated)
+            labels = jax.device_put(dataset.y_train, replicated)
+        fns = _functions(config, dataset, task, graphdef, model, steps_per_epoch, mesh, images, train_step)
+        eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
+        splits = {
+            name: None if streamed else _put_split(getattr(dataset, f"x_{name}"), labels_of, eval_batch, mesh)
+            for name in ("val", "test")
+            if (labels_of := getattr(dataset, f"y_{name}")) is not None
+        }
+        checkpoints = Checkpoints(workdir, keep=config.keep_checkpoints)
+        abstract_model = steps.abstract(model)._asdict()
+        totals = fns.new_totals()
+        progress, resumed_at, skipped, data_state = run.Progress(), None, [], None
+        if resume:
+            state, totals, progress, resumed_at, skipped, data_state = _resume(
+                checkpoints, state, totals, abstract_model, steps_per_epoch, fns, workdir, primary
+            )
+        if streamed:
+            feed = StreamFeed(
+                dataset,
+                mesh,
+                batch_size=config.batch_size,
+                eval_batch=eval_batch,
+                steps_per_epoch=steps_per_epoch,
+                fns=fns,
+                config=config,
+                graphdef=graphdef,
+                resume=data_state,
+            )
+        else:
+            feed = MemoryFeed(images, labels, splits, fns)
+        return Prepared(
+            config,
+            workdir,
+            dataset,
+            task,
+            steps_per_epoch,
+            jax.jit(schedule, compiler_options=QUICK_COMPILE),  # the epoch table's: one compile, not a dozen per epoch
+            images,
+            labels,
+            splits,
+            fns,
+            checkpoints,
+            abstract_model,
+            state,
+            totals,
+            progress,
+            resumed_at,
+            skipped,
+            devices,
+            feed,
+            data_line,
+            init_report,
+            freezing.parameter_counts(model.params, frozen),
+            compiling,
+        )
+    except BaseException:
+        if compiling is not None:
+            compiling.close()
+        raise
+
+
+def _abstract_inputs(dataset, task: Task, steps_per_epoch: int, batch_size: int, mesh) -> tuple:
+    """The shapes, dtypes and shardings of the train step's arguments after the state: the running
+    sums, the training images and labels on the device, and an epoch's order."""
+    replicated = distributed.replicated(mesh)
+
+    def on_device(array):
+        return jax.ShapeDtypeStruct(array.shape, jax.dtypes.canonicalize_dtype(array.dtype), sharding=replicated)
+
+    totals = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
+        jax.eval_shape(functools.partial(_new_totals, task)),
+    )
+    order = jax.ShapeDtypeStruct(
+        (steps_per_epoch, batch_size), jnp.int32, sharding=distributed.batch_sharded(mesh, leading=1)
+    )
+    return totals, on_device(dataset.x_train), on_device(dataset.y_train), order
+
+
+def _new_totals(task: Task) -> dict:
+    return {**zero_sums(task), "finite": jnp.ones((), bool)}
+
+
+def _functions(config, dataset, task, graphdef, model, steps_per_epoch, mesh, images, train_step) -> Functions:
+    replicated = distributed.replicated(mesh)
+    batch_sharding = distributed.batch_sharded(mesh)
     epoch_order = jax.jit(
         functools.partial(
             steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
@@ -222,7 +275,7 @@ def _functions(config, dataset, task, graphdef, model, tx, steps_per_epoch, mesh
         compiler_options=compile_cache.model_options(),
     )
     new_totals = jax.jit(
-        lambda: {**zero_sums(task), "finite": jnp.ones((), bool)},
+        functools.partial(_new_totals, task),
         out_shardings=replicated,
         compiler_options=QUICK_COMPILE,
     )
