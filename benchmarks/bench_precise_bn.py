@@ -30,6 +30,7 @@ def main() -> None:
     import numpy as np
 
     from archspec import templates
+    from archspec.train.compile_cache import compile_ahead
     from archspec.train.config import TrainConfig
     from archspec.train.setup import prepare
 
@@ -40,6 +41,7 @@ def main() -> None:
         run_dir = Path(workdir) / "run"
         run_dir.mkdir()  # what `train_and_evaluate` does when it locks the folder
         prepared = prepare(config, run_dir, resume=False)
+        compile_ahead(prepared)  # the train step began compiling in `prepare`: as the loop does, wait for it
         fns, state, totals = prepared.fns, prepared.state, prepared.totals
         if not fns.precise_bn:
             raise SystemExit(f"{args.spec} has no BatchNorm: precise BN costs nothing")
