@@ -146,7 +146,7 @@ def compile_ahead(prepared) -> float:
     fns, state = prepared.fns, prepared.state
     if getattr(prepared, "images", None) is not None:
         order = fns.epoch_order(state.key, np.int32(0))  # compiled now, as the loop will call it
-        if getattr(prepared, "compiling", None) is not None:
+        if prepared.compiling is not None:
             return prepared.compiling.wait()
         batch = (prepared.images, prepared.labels, order)
     else:

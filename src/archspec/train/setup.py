@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from archspec.errors import UserError
@@ -144,6 +145,14 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         batch_sharding=distributed.batch_sharded(mesh),
         frozen=frozen,
     )
+    epoch_order = jax.jit(
+        functools.partial(
+            steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
+        ),
+        out_shardings=distributed.batch_sharded(mesh, leading=1),
+        compiler_options=QUICK_COMPILE,
+    )
+    new_totals = jax.jit(functools.partial(_new_totals, task), out_shardings=replicated, compiler_options=QUICK_COMPILE)
     # The train step compiles on a thread of its own while the weights are made and the data placed
     # (gap-head from an empty cache: its compilation is 1 s of a 3.6 s start). A run that starts from
     # another's weights (a mismatch there is an error) starts it after them, so that such an error is
@@ -152,12 +161,11 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
 
     def start_compiling() -> None:
         nonlocal compiling
-        if not streamed and compiling is None:
-            compiling = compile_cache.Compiling(
-                train_step,
-                init_state.trace(init.out_info).out_info,
-                *_abstract_inputs(dataset, task, steps_per_epoch, config.batch_size, mesh),
-            )
+        if not streamed and compiling is None:  # the arguments' shapes, dtypes and shardings, as the loop's
+            state = init_state.trace(init.out_info).out_info
+            order = epoch_order.trace(state.key, np.int32(0)).out_info
+            on_device = [_on_device(array, replicated) for array in (dataset.x_train, dataset.y_train)]
+            compiling = compile_cache.Compiling(train_step, state, new_totals.trace().out_info, *on_device, order)
 
     try:
         if config.init_from is None or resume:
@@ -178,7 +186,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         if not streamed:
             images = jax.device_put(dataset.x_train, replicated)
             labels = jax.device_put(dataset.y_train, replicated)
-        fns = _functions(config, dataset, task, graphdef, model, steps_per_epoch, mesh, images, train_step)
+        fns = _functions(config, dataset, task, graphdef, model, mesh, images, (train_step, epoch_order, new_totals))
         eval_batch = _round_up(min(EVAL_BATCH_FACTOR * config.batch_size, len(dataset.y_train)), devices)
         splits = {
             name: None if streamed else _put_split(getattr(dataset, f"x_{name}"), labels_of, eval_batch, mesh)
@@ -238,46 +246,23 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         raise
 
 
-def _abstract_inputs(dataset, task: Task, steps_per_epoch: int, batch_size: int, mesh) -> tuple:
-    """The shapes, dtypes and shardings of the train step's arguments after the state: the running
-    sums, the training images and labels on the device, and an epoch's order."""
-    replicated = distributed.replicated(mesh)
-
-    def on_device(array):
-        return jax.ShapeDtypeStruct(array.shape, jax.dtypes.canonicalize_dtype(array.dtype), sharding=replicated)
-
-    totals = jax.tree.map(
-        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
-        jax.eval_shape(functools.partial(_new_totals, task)),
-    )
-    order = jax.ShapeDtypeStruct(
-        (steps_per_epoch, batch_size), jnp.int32, sharding=distributed.batch_sharded(mesh, leading=1)
-    )
-    return totals, on_device(dataset.x_train), on_device(dataset.y_train), order
+def _on_device(array, sharding) -> jax.ShapeDtypeStruct:
+    """What `jax.device_put(array, sharding)` makes, without making it."""
+    return jax.ShapeDtypeStruct(array.shape, jax.dtypes.canonicalize_dtype(array.dtype), sharding=sharding)
 
 
 def _new_totals(task: Task) -> dict:
     return {**zero_sums(task), "finite": jnp.ones((), bool)}
 
 
-def _functions(config, dataset, task, graphdef, model, steps_per_epoch, mesh, images, train_step) -> Functions:
-    replicated = distributed.replicated(mesh)
+def _functions(config, dataset, task, graphdef, model, mesh, images, made) -> Functions:
+    """The run's jitted functions; `made`: the train step, data order and fresh totals, which
+    `prepare` made first (the train step's early compilation is for their outputs)."""
+    train_step, epoch_order, new_totals = made
     batch_sharding = distributed.batch_sharded(mesh)
-    epoch_order = jax.jit(
-        functools.partial(
-            steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
-        ),
-        out_shardings=distributed.batch_sharded(mesh, leading=1),
-        compiler_options=QUICK_COMPILE,
-    )
     evaluate = jax.jit(
         functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding),
         compiler_options=compile_cache.model_options(),
-    )
-    new_totals = jax.jit(
-        functools.partial(_new_totals, task),
-        out_shardings=replicated,
-        compiler_options=QUICK_COMPILE,
     )
     precise = config.precise_bn and steps.has_batch_norm(graphdef, model)
     if precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
