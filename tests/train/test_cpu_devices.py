@@ -124,9 +124,13 @@ def test_every_core_by_default_gives_the_metrics_of_one_device(tmp_path, tiny_da
         assert process.returncode == 0, err
         runs[name] = (out, tmp_path / name)
     cores = devices.usable_cores()
-    assert f"Training on {cores} CPU device{'s' if cores > 1 else ''}:" in runs["default"][0]
+    # A small model on a multi-core CPU: a process per core (archspec.train.cores), a device each.
+    every = f"{cores} CPU processes, one per core" if cores > 1 else "1 CPU device"
+    assert f"Training on {every}:" in runs["default"][0]
     assert f"{one_cpu_device()}:" in runs["one"][0]
-    assert json.loads((tmp_path / "default" / "config.json").read_text())["devices"]["count"] == cores
+    described = json.loads((tmp_path / "default" / "config.json").read_text())["devices"]
+    assert described["count"] == described["processes"] == cores
+    assert described["process_per_core"] == (cores > 1)
 
     def metrics(folder):
         rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
@@ -144,8 +148,10 @@ def test_every_core_by_default_gives_the_metrics_of_one_device(tmp_path, tiny_da
 
 @pytest.mark.slow  # a training through the CLI in a process of its own
 def test_a_large_model_trains_on_one_device_threaded_over_the_cores(tmp_path, tiny_data):
-    spec = tmp_path / "wide.arch"  # 1,065,011 trainable parameters, most in one dense layer
-    spec.write_text("input 8x8x1\nflatten\ndense 16384 relu\ndense 3 softmax\n")
+    # 10,880,003 trainable parameters, most in one dense layer: above a process per core's limit
+    # (archspec.train.cores.UP_TO), where exchanging the gradients costs more than it gains.
+    spec = tmp_path / "wide.arch"
+    spec.write_text("input 8x8x1\nflatten\ndense 160000 relu\ndense 3 softmax\n")
     options = ["--data", tiny_data, "--epochs", "1", "--batch-size", "16", "--summary", "none"]
     process = cnn_arch("train", spec, *options, "--out", tmp_path / "run", env=subprocess_env())
     out, err = process.communicate(timeout=240)

@@ -89,7 +89,9 @@ class Checkpoints:
         self, step: int, items: dict[str, Any], progress: dict[str, Any], *, best: bool, data: dict | None = None
     ) -> None:
         """Start saving array `items` and the JSON `progress` (and `data`, when given) in the
-        background; `best` also replaces the best checkpoint."""
+        background; `best` also replaces the best checkpoint. Read-only checkpoints save nothing."""
+        if self._read_only:
+            return
         import orbax.checkpoint as ocp
 
         json_items = {"progress": progress, **({"data": data} if data is not None else {})}
@@ -163,6 +165,8 @@ class Checkpoints:
 
     def forget_after(self, step: int) -> None:
         """Delete checkpoints newer than `step` (left by a run that is resumed from `step`)."""
+        if self._read_only:
+            return
         for manager in (self._latest, self._best):
             for later in [s for s in manager.all_steps() if s > step]:
                 manager.delete(later)

@@ -128,13 +128,39 @@ def to_host(tree):
     """Numpy copies of replicated arrays, read from this process's own devices (no communication)."""
     import jax
 
-    return jax.tree.map(lambda array: np.asarray(array.addressable_data(0)), tree)
+    return jax.tree.map(
+        lambda array: np.asarray(array.addressable_data(0) if isinstance(array, jax.Array) else array), tree
+    )
+
+
+def is_primary() -> bool:
+    """Whether this process writes the run folder and reports: process 0 of a multi-process run,
+    rank 0 of a process per core (`archspec.train.cores`)."""
+    import jax
+
+    from archspec.train import cores
+
+    return jax.process_index() == 0 and cores.rank() == 0
+
+
+def several_processes() -> bool:
+    """Whether other processes train beside this one (JAX's multi-process run, or a process per core),
+    so that decisions that lead to an exchange must be taken alike."""
+    import jax
+
+    from archspec.train import cores
+
+    return jax.process_count() > 1 or cores.current() is not None
 
 
 def all_agree(flag: bool) -> bool:
     """True when `flag` is true on any process: a collective, so every process must call it."""
     import jax
 
+    from archspec.train import cores
+
+    if (group := cores.current()) is not None:
+        return bool(group.sum("agree", np.array([float(flag)]))[0] > 0)
     if jax.process_count() == 1:
         return flag
     from jax.experimental import multihost_utils
@@ -146,7 +172,11 @@ def barrier(name: str) -> None:
     """Wait until every process gets here (nothing to wait for in a single process)."""
     import jax
 
-    if jax.process_count() > 1:
+    from archspec.train import cores
+
+    if (group := cores.current()) is not None:
+        group.barrier()
+    elif jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)

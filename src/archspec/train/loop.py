@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from archspec.train import compile_cache, distributed, events, run, selection, steps, stopping
+from archspec.train import compile_cache, cores, distributed, events, run, selection, steps, stopping
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import finalize
 from archspec.train.setup import Prepared, prepare
@@ -106,7 +106,7 @@ def train_and_evaluate(
         Diverged: the loss became NaN or infinite; the last good checkpoint is intact.
     """
     workdir = Path(workdir)
-    primary = jax.process_index() == 0
+    primary = distributed.is_primary()
     reporter = reporter if reporter is not None and primary else Reporter()
     with stopping.stop_signals() as stop, run.locked(workdir, primary), run.folder_faults(workdir):
         _check_before_first_step(stop, 0, workdir)  # a Ctrl-C while the command started
@@ -180,7 +180,7 @@ class _Run:
         if (reading := self.meter.read(position, totals)) is None:
             return
         read_position, sums, speed = reading
-        if jax.process_count() == 1:  # several processes decide at sync points only
+        if not distributed.several_processes():  # several processes decide at sync points only
             self.check_finite(sums["finite"], epoch, epoch * self.p.steps_per_epoch + read_position)
         self.reporter.progress(epoch + 1, read_position, finalize(sums), speed)
 
@@ -203,8 +203,13 @@ class _Run:
             run.append_metrics(self.p.workdir, row)
             self.events.epoch(row)
         self.reporter.epoch_end(row)
-        # Several processes must agree on when to save: they save every epoch.
-        due = time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS or jax.process_count() > 1
+        # Several processes must agree on when to save: a process per core asks every process (the
+        # exchange takes microseconds), JAX's processes save every epoch.
+        due = time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS
+        if cores.current() is not None:
+            due = distributed.all_agree(due)
+        elif jax.process_count() > 1:
+            due = True
         if due or improved or stopping or epoch + 1 == config.epochs:
             self.save(state, totals, epoch, best=improved)
         if self.primary and (time.monotonic() - self.curves_at >= CURVES_SECONDS or epoch + 1 == config.epochs):
@@ -242,6 +247,7 @@ class _Run:
         progress, step, config = self.progress, int(distributed.to_host(state.step)), self.p.config
         best = progress.best_step is not None
         if best and progress.best_step != step:
+            distributed.barrier("best checkpoint saved")  # process 0 saved it (checkpoints.wait)
             model = Model(**self.p.checkpoints.restore({"model": self.p.abstract_model}, which="best").items["model"])
         else:
             model = self.model(state)

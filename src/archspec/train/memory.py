@@ -26,11 +26,15 @@ def device_memory() -> tuple[int | None, str]:
 
 def host_copies() -> int:
     """How many copies of data replicated over this process's devices live in host memory: one per
-    CPU device (an accelerator's copies are in its own memory)."""
+    CPU device, and one per process where a process per core trains (an accelerator's copies are in
+    its own memory)."""
     import jax
 
+    from archspec.train import cores
+
     devices = jax.local_devices()
-    return len(devices) if devices[0].platform == "cpu" else 1
+    group = cores.current()
+    return len(devices) * (group.size if group else 1) if devices[0].platform == "cpu" else 1
 
 
 def training_bytes(typed, batch_size: int, precision: str = "fp32") -> int:

@@ -254,6 +254,8 @@ def describe(config: TrainConfig, dataset, devices: int | None = None) -> dict[s
 
     import jax
 
+    from archspec.train import cores
+
     return {
         "format": FORMAT_VERSION,
         "config": config.to_json(),
@@ -266,7 +268,8 @@ def describe(config: TrainConfig, dataset, devices: int | None = None) -> dict[s
         },
         "devices": {
             "count": devices or jax.device_count(),  # the devices trained on (the mesh's)
-            "processes": jax.process_count(),
+            "processes": group.size if (group := cores.current()) else jax.process_count(),
+            "process_per_core": group is not None,  # archspec.train.cores
             "kind": jax.devices()[0].device_kind,
             "platform": jax.default_backend(),
         },

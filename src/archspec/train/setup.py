@@ -18,7 +18,18 @@ import numpy as np
 import optax
 
 from archspec.errors import UserError
-from archspec.train import compile_cache, distributed, freezing, loading, memory, pretrained, run, steps
+from archspec.train import (
+    compile_cache,
+    cores,
+    distributed,
+    freezing,
+    loading,
+    memory,
+    per_core,
+    pretrained,
+    run,
+    steps,
+)
 from archspec.train.checkpoint import Checkpoints
 from archspec.train.compile_cache import QUICK_COMPILE
 from archspec.train.config import TrainConfig
@@ -74,8 +85,9 @@ class Prepared:
         dataset = self.dataset
         return {
             "devices": self.devices,
-            "devices_available": jax.device_count(),
-            "processes": jax.process_count(),
+            "devices_available": self.devices if cores.current() else jax.device_count(),
+            "processes": cores.current().size if cores.current() else jax.process_count(),
+            "per_core": cores.current() is not None,
             "platform": jax.default_backend(),
             "train_images": len(dataset.y_train),
             "val_images": _size(dataset.y_val),
@@ -105,13 +117,15 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     """Check and build everything for `config`; the run folder is created (or checked for `resume`)."""
     from archspec.compile import compile_spec
 
-    primary = jax.process_index() == 0
+    primary, group = distributed.is_primary(), cores.current()
     typed = compile_spec(config.spec_text, config.spec, config.input_shape)
     dataset, data_line = loading.load_data(config, typed, progress)
     streamed = dataset.x_train is None
+    if streamed and group is not None:
+        raise cores.AloneInstead()
     task = make_task(typed, dataset, config.label_smoothing)
     mesh = mesh if mesh is not None else distributed.mesh_for_batch(config.batch_size)
-    devices = mesh.devices.size
+    devices = mesh.devices.size * (group.size if group is not None else 1)  # a process per core: one each
     steps_per_epoch = _steps_per_epoch(config, len(dataset.y_train), devices)
     memory.check_training_fits(typed, dataset, config)
     frozen_nodes = freezing.frozen_nodes(typed, config.freeze)
@@ -136,15 +150,16 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
         out_shardings=replicated,
         compiler_options=QUICK_COMPILE,
     )
-    train_step = steps.jit_train_step(
-        graphdef=graphdef,
-        tx=tx,
-        task=task,
-        steps_per_epoch=steps_per_epoch,
-        augment=config.augment,
-        batch_sharding=distributed.batch_sharded(mesh),
-        frozen=frozen,
-    )
+    step_parts = {
+        "graphdef": graphdef,
+        "tx": tx,
+        "task": task,
+        "steps_per_epoch": steps_per_epoch,
+        "augment": config.augment,
+        "batch_sharding": distributed.batch_sharded(mesh),
+        "frozen": frozen,
+    }
+    train_step = per_core.GroupStep(group, **step_parts) if group else steps.jit_train_step(**step_parts)
     epoch_order = jax.jit(
         functools.partial(
             steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
@@ -193,7 +208,8 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
             for name in ("val", "test")
             if (labels_of := getattr(dataset, f"y_{name}")) is not None
         }
-        checkpoints = Checkpoints(workdir, keep=config.keep_checkpoints)
+        # Rank 1 and up of a process per core read checkpoints (to resume) but write none.
+        checkpoints = Checkpoints(workdir, keep=config.keep_checkpoints, read_only=cores.rank() > 0)
         abstract_model = steps.abstract(model)._asdict()
         totals = fns.new_totals()
         progress, resumed_at, skipped, data_state = run.Progress(), None, [], None
@@ -264,8 +280,17 @@ def _functions(config, dataset, task, graphdef, model, mesh, images, made) -> Fu
         functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding),
         compiler_options=compile_cache.model_options(),
     )
+    group = cores.current()
+    if group is not None:
+        evaluate = per_core.evaluate(group, evaluate)
     precise = config.precise_bn and steps.has_batch_norm(graphdef, model)
-    if precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
+    if precise and group is not None:  # each process its share of the batches, its own part's size
+        order = steps.precise_bn_order(
+            config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size // group.size
+        )
+        mine = jax.device_put(order[group.rank :: group.size], distributed.batch_sharded(mesh, leading=1))
+        inference_model = per_core.inference_model(group, graphdef, images, mine, len(order), batch_sharding)
+    elif precise and images is not None:  # streamed data: `StreamFeed.inference_model` replaces it
         order = steps.precise_bn_order(config.seed, num_examples=len(dataset.y_train), batch_size=config.batch_size)
         batches = jax.device_put(order, distributed.batch_sharded(mesh, leading=1))
         recompute = jax.jit(
@@ -317,9 +342,13 @@ def _steps_per_epoch(config: TrainConfig, num_examples: int, devices: int) -> in
 
 
 def _put_split(images, labels, batch_size, mesh) -> tuple:
+    """A validation or test split on the device; where a process per core trains, this process
+    evaluates only its share of the split's batches (`per_core.evaluate` sums them)."""
     replicated = distributed.replicated(mesh)
     sharded = distributed.batch_sharded(mesh, leading=1)
     batches, masks = steps.eval_batches(len(labels), batch_size)
+    if (group := cores.current()) is not None:
+        batches, masks = batches[group.rank :: group.size], masks[group.rank :: group.size]
     return (
         jax.device_put(images, replicated),
         jax.device_put(labels, replicated),

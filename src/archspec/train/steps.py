@@ -171,29 +171,90 @@ def train_step(
 ) -> tuple[TrainState, dict]:
     """One optimization step on batch `state.step % steps_per_epoch` of `order`. The parameters of the
     `frozen` modules get no gradient and stay as they are, bit for bit."""
+    grads, model_state, batch = gradients(
+        state,
+        images,
+        labels,
+        order,
+        graphdef=graphdef,
+        task=task,
+        steps_per_epoch=steps_per_epoch,
+        augment=augment,
+        batch_sharding=batch_sharding,
+        frozen=frozen,
+    )
+    return apply_gradients(state, totals, grads, model_state, batch, tx=tx, frozen=frozen)
+
+
+def gradients(
+    state: TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    order: jax.Array,
+    *,
+    graphdef: nnx.GraphDef,
+    task: Task,
+    steps_per_epoch: int,
+    augment: tuple[str, ...],
+    batch_sharding,
+    frozen: frozenset[str] = frozenset(),
+    part: tuple[int, int] | None = None,
+) -> tuple[dict, dict, dict]:
+    """(the mean loss's gradient of the trainable parameters, the model state after the step, the
+    batch's metric sums) of batch `state.step % steps_per_epoch` of `order`; of only its `part`
+    (rank, ranks) of the batch where a process per core trains (`archspec.train.cores`): the
+    augmentation and dropout then draw from streams of their own for each rank."""
     indices = order[state.step % steps_per_epoch]
-    y = labels[indices]
     key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
+    model_state = state.model_state
+    if part is not None:
+        rank, ranks = part
+        indices = indices.reshape(ranks, -1)[rank]
+        key = jax.random.fold_in(key, rank)
+        model_state = jax.tree.map(lambda leaf: jax.random.fold_in(leaf, rank) if _is_key(leaf) else leaf, model_state)
+    y = labels[indices]
     x = _gather(images, indices, batch_sharding, lambda x: augmentation.augment(key, x, augment) if augment else x)
 
     trainable, fixed = freezing.split(state.params, frozen)
 
     def loss_fn(trainable):
-        model = nnx.merge(graphdef, freezing.join(trainable, fixed), state.model_state)
+        model = nnx.merge(graphdef, freezing.join(trainable, fixed), model_state)
         logits = model(x, train=True, logits=True)
         losses = task.loss(logits, y)
-        _, _, model_state = nnx.split(model, nnx.Param, ...)
-        return losses.mean(), (logits, losses, nnx.to_pure_dict(model_state))
+        _, _, new_model_state = nnx.split(model, nnx.Param, ...)
+        return losses.mean(), (logits, losses, nnx.to_pure_dict(new_model_state))
 
-    (loss, (logits, losses, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    (_, (logits, losses, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    if part is not None:  # the streams' keys as they were: each step folds the rank in afresh
+        new_model_state = jax.tree.map(
+            lambda leaf, old: old if _is_key(old) else leaf, new_model_state, state.model_state
+        )
+    return grads, new_model_state, task.metric_sums(logits, y, losses)
+
+
+def apply_gradients(
+    state: TrainState,
+    totals: dict,
+    grads: dict,
+    model_state: dict,
+    batch: dict,
+    *,
+    tx: optax.GradientTransformation,
+    frozen: frozenset[str] = frozenset(),
+) -> tuple[TrainState, dict]:
+    """The state after the optimizer's update with `grads`, and the running sums with `batch`'s."""
+    trainable, fixed = freezing.split(state.params, frozen)
     updates, opt_state = tx.update(grads, state.opt_state, trainable)
     params = freezing.join(optax.apply_updates(trainable, updates), fixed)
     # Sticky: once a loss is NaN or infinite, nothing is saved any more (see `all_finite` for weights).
-    finite = state.finite & jnp.isfinite(loss)
+    finite = state.finite & jnp.isfinite(batch["loss"])
     new_state = TrainState(state.step + 1, params, model_state, opt_state, state.key, finite)
-    batch = task.metric_sums(logits, y, losses)
     new_totals = {key: jnp.where(finite, totals[key] + value, totals[key]) for key, value in batch.items()}
     return new_state, {**new_totals, "finite": finite}
+
+
+def _is_key(leaf) -> bool:
+    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
 def jit_train_step(
@@ -270,7 +331,8 @@ def statistic_sums(
     def body(sums, indices):
         return jax.tree.map(jnp.add, sums, forward(indices)), None
 
-    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(forward, batches[0]))
+    row = jax.ShapeDtypeStruct(batches.shape[1:], batches.dtype)  # a process per core may have no rows
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(forward, row))
     sums, _ = jax.lax.scan(body, zeros, batches)
     return sums
 

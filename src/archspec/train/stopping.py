@@ -41,8 +41,14 @@ class StopFlag:
         """True when a signal asks to stop. Several processes agree on it at sync points only."""
         import jax
 
-        from archspec.train import distributed
+        from archspec.train import cores, distributed
 
+        if (group := cores.current()) is not None:
+            # A process per core: each step's exchange tells whether any process got a signal.
+            stop = distributed.all_agree(self.signal_number is not None or group.stop) if sync_point else group.stop
+            if stop and self.signal_number is None:
+                self.signal_number = signal.SIGTERM
+            return stop
         if jax.process_count() == 1:
             return self.signal_number is not None
         if not sync_point:
@@ -58,6 +64,10 @@ def stop_signals():
     """Turn SIGINT and SIGTERM into a request to stop after the current step (a second one aborts),
     starting with any signal `catch_early` recorded."""
     flag = StopFlag(_early[0] if _early else None)
+    from archspec.train import cores
+
+    if (group := cores.current()) is not None:
+        group.flag = flag  # read by each step's exchange
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return

@@ -47,7 +47,9 @@ class RichReporter(Reporter):
         count, available = info["devices"], info.get("devices_available", info["devices"])
         devices = f"{count} {'' if count == available else f'of {available} '}{info['platform'].upper()} device"
         devices += "s" if available > 1 else ""
-        if info["processes"] > 1:
+        if info.get("per_core"):  # archspec.train.cores: a pinned process per core, one device each
+            devices = f"{info['processes']} CPU processes, one per core"
+        elif info["processes"] > 1:
             devices += f" in {info['processes']} processes"
         elif info["platform"] == "cpu" and available == 1:
             from archspec.devices import usable_cores

@@ -40,7 +40,11 @@ def run() -> None:
         if environ is not None:
             with contextlib.suppress(OSError):  # cannot restart: run as we are, slower
                 os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *sys.argv[1:]], environ)
-        if sys.argv[1] != "train":  # `train` decides once it knows the model
+        if sys.argv[1] == "train":  # `train` decides once it knows the model: it may take a process per core
+            from archspec.train import cores
+
+            cores.allowed = True
+        else:
             from archspec.devices import spread_over_cores
 
             # Before the command starts JAX: on a CPU, one JAX device per core, over which the batch

@@ -248,15 +248,24 @@ def train_command(
     require("train", "`cnn-arch train`")
     out = either(out, out_former, "--out")
     from archspec.devices import spread_over_cores
-    from archspec.train import launch
+    from archspec.train import cores, distributed, launch
     from cnn_arch.cli.common import parse_shape, read_target
     from cnn_arch.cli.devices import warn_unused_gpu
 
     name, text = read_target(spec)
     plan = launch.plan(name, text, parse_shape(input), _settings(ctx.params), out=out, resume=resume)
-    # Before anything of JAX runs, the multi-process set-up included: a CPU device per core, or one.
-    spread_over_cores(trainable=plan.typed.trainable)
+    # Before anything of JAX runs, the multi-process set-up included: a process per core (a small model
+    # on a CPU), else a CPU device per core, or one device.
+    cluster = distributed.find_cluster(coordinator, num_processes, process_id) is not None
+    chosen = cores.wanted(plan.typed.trainable, plan.config.batch_size, cluster=cluster)
+    group = cores.start(chosen) if chosen else None
+    if group is None:
+        spread_over_cores(trainable=plan.typed.trainable)
     launch.join_cluster(coordinator, num_processes, process_id, out)
+    if group is not None and group.rank > 0:  # silent: rank 0 reports; never returns
+        if compile_cache:
+            _enable_compile_cache()
+        cores.run_other(lambda: _train_other(plan.config, plan.run_dir, resume))
 
     # Printed by the reporter once set-up has passed: the head-vs-data check (`outputs.task_for` and
     # `check_fits`, in set-up), the memory check and the run folder's come before any output.
@@ -266,7 +275,19 @@ def train_command(
 
     if compile_cache:  # once the options are valid: nothing has been compiled yet
         _enable_compile_cache()
-    _train(plan.config, plan.run_dir, resume, header)
+    try:
+        _train(plan.config, plan.run_dir, resume, header)
+    except cores.AloneInstead:
+        cores.again_alone(sys.argv[1:])  # streamed data: the command again, in one process
+    finally:
+        cores.end()
+
+
+def _train_other(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+    """Rank 1 and up of a process per core: the same training, silent, writing nothing."""
+    from archspec.train.loop import train_and_evaluate
+
+    train_and_evaluate(config, run_dir, resume=resume)
 
 
 def _settings(params: dict) -> dict:
@@ -279,7 +300,7 @@ def _settings(params: dict) -> dict:
 
 
 def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> None:
-    from archspec.train import launch
+    from archspec.train import cores, launch
     from archspec.train.loop import Diverged, Interrupted, train_and_evaluate
     from cnn_arch.cli.progress import RichReporter
 
@@ -297,6 +318,14 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, header=None) -> Non
         if stopped.step:
             sys.stderr.write(f"continue with: {launch.resume_command(config, run_dir)}\n")
         raise typer.Exit(stopped.exit_code) from None
+    except cores.PeerLost as lost:  # a process per core: another one died (killed, out of memory)
+        reporter.close()
+        from archspec.train.checkpoint import has_checkpoints
+
+        sys.stderr.write(f"error: training stopped: {lost}\n")
+        if has_checkpoints(run_dir):
+            sys.stderr.write(f"continue from the last checkpoint with: {launch.resume_command(config, run_dir)}\n")
+        raise typer.Exit(lost.exit_code) from None
     finally:
         reporter.close()
 

@@ -1,0 +1,343 @@
+"""A process per core: how `cnn-arch train` uses every core of a CPU for the models that one process
+cannot spread over them well.
+
+One XLA:CPU process does not use two cores as well as two processes do (docs/performance.md, "A
+process per core"): two devices in one process serialize on YNNPACK's reductions and share one pool
+of threads, and one device threaded over the cores threads the small layers poorly. So on a Linux
+x86-64 CPU host, `train` forks one process per usable core before JAX starts (`start`), each pinned
+to its core with one JAX device. Every process holds the same weights; each computes the gradient of
+its own part of every batch, the parts are summed in shared memory (`Group.sum`), and each applies
+the same averaged update. Evaluation and precise BatchNorm statistics are split the same way.
+
+- Rank 0 is the process the user started: it alone prints, writes the run folder and checkpoints.
+  The others (forked from it once the spec was read, so they start at no cost) write nothing; their
+  standard output goes nowhere and their standard error to a file rank 0 reports from if they die.
+- The exchange is a spinning barrier on per-rank counters in a `/dev/shm` block: a few microseconds,
+  where JAX's own multi-process collectives (gloo over TCP) take 4 ms each. Each rank sums its own
+  share of the values, so the work of the sum is split too. Stores become visible in program order
+  on x86-64 (TSO), which the barrier relies on: other architectures keep one process.
+- A process that dies is noticed inside the spinning wait: rank 0 checks its children, the others
+  their parent. Rank 0 stops with a message naming the process; the others exit.
+- BatchNorm normalizes each process's part of the batch by its own statistics (as PyTorch's DDP
+  without SyncBatchNorm does); the moving statistics are averaged over the processes every step.
+
+No JAX here: the command imports this module before JAX starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import platform
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# `CNN_ARCH_PROCESS_PER_CORE=0` keeps training in one process (its devices as `spread_over_cores` says).
+SWITCH = "CNN_ARCH_PROCESS_PER_CORE"
+# Up to this many trainable parameters a run takes a process per core; above it one process whose
+# convolutions XLA threads (ResNet-50's 25.6 M: its gradients are 100 MB to exchange every step).
+UP_TO = 10_000_000
+SHARED_MEMORY = Path("/dev/shm")
+HEADER = 64  # bytes before a block's slots: each rank's phase counter (int64), up to 8 ranks
+MAX_RANKS = HEADER // 8
+LIVENESS_SECONDS = 0.05  # how often a waiting process checks that the others live
+
+
+class PeerLost(Exception):
+    """Another process of the run died: this one cannot go on. `exit_code` 1."""
+
+    exit_code = 1
+    nothing_saved = False
+
+
+@dataclass
+class Group:
+    rank: int
+    size: int
+    cores: tuple[int, ...]  # the core of each rank
+    leader: int  # rank 0's pid
+    children: dict[int, int] = field(default_factory=dict)  # rank 0: pid -> rank
+    logs: Path | None = None  # the folder of the others' standard error
+    blocks: dict[str, _Block] = field(default_factory=dict)
+    stop: bool = False  # a stop signal reached some process by the last step's exchange
+    flag: object = None  # this process's `stopping.StopFlag` while it trains
+    flags: str = ""  # XLA_FLAGS and the CPU affinity before `start`
+    affinity: frozenset[int] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return f"cnn-arch-{self.leader}"
+
+    def sum(self, purpose: str, values: np.ndarray, dtype=np.float32) -> np.ndarray:
+        """`values` (1-D) summed over every process; every process must call it, in the same order."""
+        values = np.asarray(values, dtype).reshape(-1)
+        key = f"{purpose}-{values.size}-{np.dtype(dtype).name}"
+        if key not in self.blocks:
+            self.blocks[key] = _Block(self, key, values.size, dtype)
+        return self.blocks[key].sum(values)
+
+    def barrier(self) -> None:
+        self.sum("barrier", np.zeros(1, np.float32))
+
+    def check_alive(self) -> None:
+        """Raise `PeerLost` when another process of the run has died."""
+        if self.rank:
+            if os.getppid() != self.leader:
+                raise PeerLost("rank 0 of the run ended")
+            return
+        for pid, rank in list(self.children.items()):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done:
+                del self.children[pid]
+                raise PeerLost(self._death(rank, pid, status))
+
+    def _death(self, rank: int, pid: int, status: int) -> str:
+        how = (
+            f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+            if os.WIFSIGNALED(status)
+            else f"exited with code {os.waitstatus_to_exitcode(status)}"
+        )
+        text = f"the training process on core {self.cores[rank]} (pid {pid}, one of {self.size}) {how}"
+        tail = _tail(self.logs / f"{rank}.log") if self.logs else ""
+        return f"{text}; its last words:\n{tail}" if tail else text
+
+    def close(self) -> None:
+        """Rank 0: end the other processes (they have nothing to save) and remove the shared blocks."""
+        for block in self.blocks.values():
+            block.close(unlink=self.rank == 0)
+        self.blocks.clear()
+        if self.rank:
+            return
+        deadline = time.monotonic() + 2.0
+        for pid in list(self.children):
+            while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG)[0] == 0:
+                time.sleep(0.01)
+            else:
+                _kill(pid)
+            self.children.pop(pid, None)
+        if self.logs is not None:
+            for log in self.logs.glob("*.log"):
+                log.unlink(missing_ok=True)
+            _remove(self.logs)
+
+
+class _Block:
+    """A shared-memory block of one exchange: the phase counters, a slot per rank, the sum."""
+
+    def __init__(self, group: Group, key: str, length: int, dtype) -> None:
+        self.group, self.length = group, length
+        itemsize = np.dtype(dtype).itemsize
+        size = HEADER + (group.size + 1) * max(length, 1) * itemsize
+        self.path = SHARED_MEMORY / f"{group.name}-{key}"
+        # Every rank creates or opens the same file and sizes it alike: no rank waits for another here.
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(descriptor, size)
+            self.map = mmap.mmap(descriptor, size)
+        finally:
+            os.close(descriptor)
+        self.counts = np.ndarray((group.size,), np.int64, buffer=self.map)
+        self.slots = np.ndarray((group.size + 1, max(length, 1)), dtype, buffer=self.map, offset=HEADER)
+        start, stop = (group.rank * length // group.size, (group.rank + 1) * length // group.size)
+        self.share = slice(start, stop)
+        self.phase = 0
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        group = self.group
+        if self.length:
+            self.slots[group.rank, : self.length] = values
+        self._arrive(self.phase + 1)
+        if self.length:  # this rank's share of the sum; the others sum theirs
+            np.sum(self.slots[: group.size, self.share], axis=0, out=self.slots[group.size, self.share])
+        self._arrive(self.phase + 2)
+        self.phase += 2
+        # Copied out: a rank may write its next slot as soon as every rank has passed this phase.
+        return self.slots[group.size, : self.length].copy()
+
+    def _arrive(self, phase: int) -> None:
+        self.counts[self.group.rank] = phase
+        check_at = time.monotonic() + LIVENESS_SECONDS
+        while (self.counts < phase).any():
+            os.sched_yield()
+            if time.monotonic() > check_at:
+                self.group.check_alive()
+                check_at = time.monotonic() + LIVENESS_SECONDS
+
+    def close(self, *, unlink: bool) -> None:
+        self.counts = self.slots = None
+        with contextlib.suppress(BufferError):  # a view is still held: the mapping goes with the process
+            self.map.close()
+        if unlink:
+            self.path.unlink(missing_ok=True)
+
+
+_group: Group | None = None
+# Set by the `cnn-arch` program itself (`cnn_arch.cli.start`): only a process that is the command, not
+# one that calls its code (a test runner, a notebook), may fork.
+allowed = False
+
+
+def current() -> Group | None:
+    """This process's group, None when it trains alone."""
+    return _group
+
+
+def rank() -> int:
+    return _group.rank if _group is not None else 0
+
+
+def wanted(trainable: int, batch_size: int, environ=None, *, cluster: bool = False) -> tuple[int, ...]:
+    """The cores to run a process on each, or () to train in one process: a Linux x86-64 host, more
+    than one usable core, a model under `UP_TO` trainable parameters, and no device count, cluster,
+    GPU or `CNN_ARCH_PROCESS_PER_CORE=0` from the user. As many of the cores as split the batch evenly."""
+    from archspec import devices
+
+    environ = os.environ if environ is None else environ
+    if (
+        not allowed
+        or cluster
+        or environ.get(SWITCH, "").strip() == "0"
+        or sys.platform != "linux"
+        or platform.machine() not in ("x86_64", "AMD64")
+        or not SHARED_MEMORY.is_dir()
+        or trainable >= UP_TO
+        or devices._chosen_device_count(environ) is not None
+        or environ.get("JAX_PLATFORMS", "cpu").split(",")[0] not in ("", "cpu")
+        or devices.visible_gpu(environ) is not None
+    ):
+        return ()
+    try:
+        cores = sorted(os.sched_getaffinity(0))[: devices.usable_cores()][:MAX_RANKS]
+    except OSError:
+        return ()
+    count = max(n for n in range(1, len(cores) + 1) if batch_size % n == 0)
+    return tuple(cores[:count]) if count > 1 else ()
+
+
+def start(cores: tuple[int, ...]) -> Group:
+    """Fork a process for each core after the first, pin each process (this one too) to its core,
+    and return this process's group. Call before JAX starts, with no other thread running."""
+    global _group
+    import tempfile
+
+    leader, logs = os.getpid(), Path(tempfile.mkdtemp(prefix="cnn-arch-ranks-"))
+    before = {"flags": os.environ.get("XLA_FLAGS", ""), "affinity": frozenset(os.sched_getaffinity(0))}
+    children: dict[int, int] = {}
+    for rank_ in range(1, len(cores)):
+        pid = os.fork()
+        if pid == 0:
+            _become(rank_, cores, leader, logs)
+            _group = Group(rank_, len(cores), cores, leader, **before)
+            return _group
+        children[pid] = rank_
+    _pin(cores[0])
+    _group = Group(0, len(cores), cores, leader, children, logs, **before)
+    return _group
+
+
+def _become(rank_: int, cores, leader: int, logs: Path) -> None:
+    """The forked process: pinned to its core, silent (standard error kept for rank 0 to report)."""
+    _pin(cores[rank_])
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    log = os.open(logs / f"{rank_}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+
+
+def _pin(core: int) -> None:
+    os.sched_setaffinity(0, {core})
+    # One core each: XLA's kernels run on it alone (its intra-op pool would only share it).
+    flag = "--xla_cpu_multi_thread_eigen=false"
+    if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+
+
+def run_other(work) -> None:
+    """In a process of rank 1 or more: run `work` and exit, never returning into the caller's code
+    (the command's). Exit code 0 when it returned, 1 otherwise; what went wrong is written to the
+    log rank 0 reports from (a traceback only for what is not a user's or a run's expected end)."""
+    from archspec.errors import UserError
+
+    code = 1
+    try:
+        work()
+        code = 0
+    except PeerLost:
+        pass
+    except UserError as error:
+        sys.stderr.write(error.render() + "\n")
+    except BaseException as error:
+        if hasattr(error, "exit_code"):  # the loop's Stopped: Interrupted, Diverged
+            sys.stderr.write(f"{error}\n")
+        elif not isinstance(error, KeyboardInterrupt):
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        try:
+            sys.stderr.flush()
+            if _group is not None and os.getppid() != _group.leader:  # rank 0 is gone: nobody else will
+                _group.close()
+                for path in SHARED_MEMORY.glob(f"{_group.name}-*"):
+                    path.unlink(missing_ok=True)
+        finally:
+            os._exit(code)
+
+
+def end() -> None:
+    """Rank 0, when the run is over (or failed): the others are ended, the shared blocks removed."""
+    global _group
+    if _group is not None:
+        _group.close()
+        _group = None
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return "\n".join(f"  {line}" for line in text.splitlines()[-lines:])
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _remove(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+class AloneInstead(Exception):
+    """The run cannot take a process per core (its data is streamed from disk, which each process would
+    read whole): rank 0 starts the command again in one process (`again_alone`), the others exit."""
+
+
+def again_alone(argv: list[str]) -> None:
+    """Rank 0: end the others and run `cnn-arch ARGV...` afresh in one process, unpinned."""
+    group = _group
+    end()
+    environ = {**os.environ, SWITCH: "0"}
+    if group is not None:
+        environ["XLA_FLAGS"] = group.flags
+        os.sched_setaffinity(0, group.affinity)
+    if not environ["XLA_FLAGS"]:
+        del environ["XLA_FLAGS"]
+    os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *argv], environ)

@@ -1,0 +1,144 @@
+"""The jitted side of a process per core (`archspec.train.cores`): the train step split in two around
+the exchange of the gradients, and evaluation and precise BatchNorm statistics over each process's
+share of the batches.
+
+- `GroupStep` computes the gradient of this process's part of the batch, the new model state and the
+  batch's metric sums as one flat vector (`gradients`), sums the vectors of every process in shared
+  memory, and applies the averaged gradient with `steps.apply_gradients` (`update`), the same update
+  a one-process step makes. The BatchNorm moving statistics are averaged the same way, so every
+  process keeps the same state; the dropout streams' counters advance alike in every process.
+- The last value of the exchanged vector is each process's stop flag (a signal received), so every
+  process learns at the same step that one of them was asked to stop.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from archspec.train import compile_cache, freezing, steps
+from archspec.train.cores import Group
+
+
+class GroupStep:
+    """Called as the one-process `train_step` is: (state, totals, images, labels, order) -> (state, totals)."""
+
+    def __init__(self, group: Group, *, graphdef, tx, task, steps_per_epoch, augment, batch_sharding, frozen) -> None:
+        self.group = group
+        part = (group.rank, group.size)
+        options = compile_cache.model_options()
+
+        def train_gradients(state, images, labels, order):
+            grads, model_state, batch = steps.gradients(
+                state,
+                images,
+                labels,
+                order,
+                graphdef=graphdef,
+                task=task,
+                steps_per_epoch=steps_per_epoch,
+                augment=augment,
+                batch_sharding=batch_sharding,
+                frozen=frozen,
+                part=part,
+            )
+            floats, others = _floats(model_state)
+            return ravel_pytree((grads, floats, batch))[0].astype(jnp.float32), others
+
+        def train_update(state, totals, total, others):
+            trainable, _ = freezing.split(state.params, frozen)
+            template = (trainable, _floats(state.model_state)[0], {k: v for k, v in totals.items() if k != "finite"})
+            grads, floats, batch = ravel_pytree(template)[1](total)
+            mean = functools.partial(jax.tree.map, lambda value: value / group.size)
+            model_state = _joined(state.model_state, mean(floats), others)
+            return steps.apply_gradients(state, totals, mean(grads), model_state, batch, tx=tx, frozen=frozen)
+
+        self.gradients = jax.jit(train_gradients, compiler_options=options)
+        self.update = jax.jit(train_update, donate_argnums=0, compiler_options=options)
+
+    def __call__(self, state, totals, images, labels, order):
+        flat, others = self.gradients(state, images, labels, order)
+        values = np.empty(flat.shape[0] + 1, np.float32)
+        values[:-1] = np.asarray(flat)
+        flag = self.group.flag
+        values[-1] = float(flag is not None and flag.signal_number is not None)
+        total = self.group.sum("step", values)
+        self.group.stop = bool(total[-1] > 0)
+        return self.update(state, totals, total[:-1], others)
+
+    def lower(self, state, totals, images, labels, order) -> _Lowered:
+        """Both halves lowered for these arguments (shapes suffice), for `compile_cache.Compiling`."""
+        traced = self.gradients.trace(state, images, labels, order)
+        flat, others = traced.out_info
+        vector = jax.ShapeDtypeStruct(flat.shape, flat.dtype)
+        # Placed as the state is, as the real call's outputs are (the traced ones leave it unspecified).
+        placed = state.step.sharding
+        others = [jax.ShapeDtypeStruct(other.shape, other.dtype, sharding=placed) for other in others]
+        return _Lowered(traced.lower(), self.update.lower(state, totals, vector, others))
+
+
+class _Lowered:
+    def __init__(self, *lowered) -> None:
+        self.lowered = lowered
+
+    def compile(self) -> None:
+        for each in self.lowered:
+            each.compile()
+
+
+def _floats(model_state: dict) -> tuple[list, list]:
+    """The model state's float leaves (BatchNorm statistics: averaged over the processes) and the
+    others (the dropout streams' keys and counters: alike in every process), in tree order."""
+    leaves = jax.tree.leaves(model_state)
+    return [leaf for leaf in leaves if _is_float(leaf)], [leaf for leaf in leaves if not _is_float(leaf)]
+
+
+def _joined(like: dict, floats: list, others: list) -> dict:
+    floats, others = iter(floats), iter(others)
+    leaves, tree = jax.tree.flatten(like)
+    return jax.tree.unflatten(tree, [next(floats) if _is_float(leaf) else next(others) for leaf in leaves])
+
+
+def _is_float(leaf) -> bool:
+    return jnp.issubdtype(leaf.dtype, jnp.floating)
+
+
+def summed(group: Group, purpose: str, tree):
+    """A tree of arrays summed over every process (on the host, in float64: metric sums stay exact)."""
+    leaves, structure = jax.tree.flatten(tree)
+    arrays = [np.asarray(leaf, np.float64) for leaf in leaves]
+    flat = np.concatenate([array.reshape(-1) for array in arrays]) if arrays else np.zeros(0)
+    total, out, at = group.sum(purpose, flat, np.float64), [], 0
+    for array in arrays:
+        out.append(total[at : at + array.size].reshape(array.shape))
+        at += array.size
+    return jax.tree.unflatten(structure, out)
+
+
+def evaluate(group: Group, jitted):
+    """`steps.evaluate` of this process's rows of a split (`setup._put_split` gives each process its
+    own), summed over every process."""
+
+    def run(model, images, labels, batches, masks):
+        return summed(group, "evaluate", jitted(model, images, labels, batches, masks))
+
+    return run
+
+
+def inference_model(group: Group, graphdef, images, batches, count: int, batch_sharding):
+    """Precise BatchNorm statistics over every process's `batches` (rows of `count` in all)."""
+    sums = jax.jit(
+        functools.partial(steps.statistic_sums, graphdef=graphdef, batch_sharding=batch_sharding),
+        compiler_options=compile_cache.model_options(),
+    )
+    average = jax.jit(functools.partial(steps.with_statistics, graphdef=graphdef))
+
+    def run(state: steps.TrainState) -> steps.Model:
+        model = steps.Model(state.params, state.model_state)
+        return average(model, summed(group, "statistics", sums(model, images, batches)), np.float32(count))
+
+    return run
