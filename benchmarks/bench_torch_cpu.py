@@ -308,8 +308,15 @@ def run_cnn_arch(job: dict, out: Path, *, one_device: bool = False) -> dict:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     rates = [row["images_per_second"] for row in rows]
-    facts = json.loads((out / "config.json").read_text())
-    return {"images_per_second": statistics.median(rates[1:]), "epochs": rates, "devices": facts["devices"]["count"]}
+    return {"images_per_second": statistics.median(rates[1:]), "epochs": rates, "devices": trained_on(out)}
+
+
+def trained_on(run_dir: Path) -> str:
+    """What a run trained on, from its config.json: a process per core, or its devices."""
+    devices = json.loads((run_dir / "config.json").read_text())["devices"]
+    if devices.get("process_per_core"):
+        return f"{devices['processes']} processes, one per core"
+    return f"{devices['count']} device{'s' if devices['count'] > 1 else ''}"
 
 
 def _worker(job: dict) -> dict:
@@ -365,9 +372,9 @@ def table(results: dict, contenders: list[str]) -> str:
             cells.append(f"**{ours / base:.2f}x**" if ours and base else "-")
         cells.append(f"{result['load'][0]:.1f}-{result['load'][1]:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
-    devices = {result["devices"] for result in results.values() if result.get("devices")}
-    if devices:
-        lines.append(f"\ncnn-arch trained on {', '.join(map(str, sorted(devices)))} CPU device(s).")
+    trained = [f"{name}: {result['devices']}" for name, result in results.items() if result.get("devices")]
+    if trained:
+        lines.append(f"\ncnn-arch trained on the CPU in {'; '.join(trained)}.")
     return "\n".join(lines)
 
 

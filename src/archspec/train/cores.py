@@ -44,8 +44,8 @@ SWITCH = "CNN_ARCH_PROCESS_PER_CORE"
 # convolutions XLA threads (ResNet-50's 25.6 M: its gradients are 100 MB to exchange every step).
 UP_TO = 10_000_000
 SHARED_MEMORY = Path("/dev/shm")
-HEADER = 64  # bytes before a block's slots: each rank's phase counter (int64), up to 8 ranks
-MAX_RANKS = HEADER // 8
+MAX_RANKS = 8
+HEADER = 2 * 8 * MAX_RANKS  # bytes before a block's slots: each rank's phase counter, then its flag (int64)
 LIVENESS_SECONDS = 0.05  # how often a waiting process checks that the others live
 
 
@@ -76,11 +76,15 @@ class Group:
 
     def sum(self, purpose: str, values: np.ndarray, dtype=np.float32) -> np.ndarray:
         """`values` (1-D) summed over every process; every process must call it, in the same order."""
-        values = np.asarray(values, dtype).reshape(-1)
+        return self.sum_and_any(purpose, values, False, dtype)[0]
+
+    def sum_and_any(self, purpose: str, values: np.ndarray, flag: bool, dtype=np.float32) -> tuple[np.ndarray, bool]:
+        """`values` summed over every process, and whether any process's `flag` is true."""
+        values = np.asarray(values).reshape(-1)
         key = f"{purpose}-{values.size}-{np.dtype(dtype).name}"
         if key not in self.blocks:
             self.blocks[key] = _Block(self, key, values.size, dtype)
-        return self.blocks[key].sum(values)
+        return self.blocks[key].sum(values, flag)
 
     def barrier(self) -> None:
         self.sum("barrier", np.zeros(1, np.float32))
@@ -107,27 +111,28 @@ class Group:
             else f"exited with code {os.waitstatus_to_exitcode(status)}"
         )
         text = f"the training process on core {self.cores[rank]} (pid {pid}, one of {self.size}) {how}"
-        tail = _tail(self.logs / f"{rank}.log") if self.logs else ""
+        # What it wrote before it failed (a killed process wrote nothing about it).
+        tail = _tail(self.logs / f"{rank}.log") if self.logs and not os.WIFSIGNALED(status) else ""
         return f"{text}; its last words:\n{tail}" if tail else text
 
-    def close(self) -> None:
-        """Rank 0: end the other processes (they have nothing to save) and remove the shared blocks."""
+    def close(self, *, wait: bool = True) -> None:
+        """Rank 0: end the other processes (they have nothing to save; given 2 s to end by themselves
+        when `wait`, after a run that went well) and remove the shared blocks."""
         for block in self.blocks.values():
             block.close(unlink=self.rank == 0)
         self.blocks.clear()
         if self.rank:
             return
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + (2.0 if wait else 0.0)
         for pid in list(self.children):
             while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG)[0] == 0:
                 time.sleep(0.01)
             else:
                 _kill(pid)
             self.children.pop(pid, None)
-        if self.logs is not None:
-            for log in self.logs.glob("*.log"):
-                log.unlink(missing_ok=True)
-            _remove(self.logs)
+        for path in SHARED_MEMORY.glob(f"{self.name}-*"):  # blocks only the others had reached too
+            path.unlink(missing_ok=True)
+        _remove_logs(self.logs)
 
 
 class _Block:
@@ -146,22 +151,26 @@ class _Block:
         finally:
             os.close(descriptor)
         self.counts = np.ndarray((group.size,), np.int64, buffer=self.map)
+        self.flags = np.ndarray((group.size,), np.int64, buffer=self.map, offset=8 * MAX_RANKS)
         self.slots = np.ndarray((group.size + 1, max(length, 1)), dtype, buffer=self.map, offset=HEADER)
         start, stop = (group.rank * length // group.size, (group.rank + 1) * length // group.size)
         self.share = slice(start, stop)
         self.phase = 0
 
-    def sum(self, values: np.ndarray) -> np.ndarray:
+    def sum(self, values: np.ndarray, flag: bool) -> tuple[np.ndarray, bool]:
         group = self.group
         if self.length:
             self.slots[group.rank, : self.length] = values
+        self.flags[group.rank] = flag
         self._arrive(self.phase + 1)
+        # Read before this rank arrives again: no rank writes its next flag or slot until every rank has.
+        flagged = bool(self.flags.any())
         if self.length:  # this rank's share of the sum; the others sum theirs
             np.sum(self.slots[: group.size, self.share], axis=0, out=self.slots[group.size, self.share])
         self._arrive(self.phase + 2)
         self.phase += 2
         # Copied out: a rank may write its next slot as soon as every rank has passed this phase.
-        return self.slots[group.size, : self.length].copy()
+        return self.slots[group.size, : self.length].copy(), flagged
 
     def _arrive(self, phase: int) -> None:
         self.counts[self.group.rank] = phase
@@ -173,7 +182,7 @@ class _Block:
                 check_at = time.monotonic() + LIVENESS_SECONDS
 
     def close(self, *, unlink: bool) -> None:
-        self.counts = self.slots = None
+        self.counts = self.flags = self.slots = None
         with contextlib.suppress(BufferError):  # a view is still held: the mapping goes with the process
             self.map.close()
         if unlink:
@@ -236,7 +245,7 @@ def start(cores: tuple[int, ...]) -> Group:
         pid = os.fork()
         if pid == 0:
             _become(rank_, cores, leader, logs)
-            _group = Group(rank_, len(cores), cores, leader, **before)
+            _group = Group(rank_, len(cores), cores, leader, logs=logs, **before)
             return _group
         children[pid] = rank_
     _pin(cores[0])
@@ -292,15 +301,17 @@ def run_other(work) -> None:
                 _group.close()
                 for path in SHARED_MEMORY.glob(f"{_group.name}-*"):
                     path.unlink(missing_ok=True)
+                _remove_logs(_group.logs)
         finally:
             os._exit(code)
 
 
-def end() -> None:
-    """Rank 0, when the run is over (or failed): the others are ended, the shared blocks removed."""
+def end(*, wait: bool = True) -> None:
+    """Rank 0, when the run is over (`wait`: give the others 2 s to end by themselves) or failed:
+    the others are ended, the shared blocks removed."""
     global _group
     if _group is not None:
-        _group.close()
+        _group.close(wait=wait)
         _group = None
 
 
@@ -320,7 +331,11 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _remove(folder: Path) -> None:
+def _remove_logs(folder: Path | None) -> None:
+    if folder is None:
+        return
+    for log in folder.glob("*.log"):
+        log.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
 

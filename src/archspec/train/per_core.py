@@ -7,8 +7,8 @@ share of the batches.
   memory, and applies the averaged gradient with `steps.apply_gradients` (`update`), the same update
   a one-process step makes. The BatchNorm moving statistics are averaged the same way, so every
   process keeps the same state; the dropout streams' counters advance alike in every process.
-- The last value of the exchanged vector is each process's stop flag (a signal received), so every
-  process learns at the same step that one of them was asked to stop.
+- Each process's stop flag (a signal received) goes with its vector, so every process learns at the
+  same step that one of them was asked to stop.
 """
 
 from __future__ import annotations
@@ -62,13 +62,10 @@ class GroupStep:
 
     def __call__(self, state, totals, images, labels, order):
         flat, others = self.gradients(state, images, labels, order)
-        values = np.empty(flat.shape[0] + 1, np.float32)
-        values[:-1] = np.asarray(flat)
         flag = self.group.flag
-        values[-1] = float(flag is not None and flag.signal_number is not None)
-        total = self.group.sum("step", values)
-        self.group.stop = bool(total[-1] > 0)
-        return self.update(state, totals, total[:-1], others)
+        signalled = flag is not None and flag.signal_number is not None
+        total, self.group.stop = self.group.sum_and_any("step", np.asarray(flat), signalled)
+        return self.update(state, totals, total, others)
 
     def lower(self, state, totals, images, labels, order) -> _Lowered:
         """Both halves lowered for these arguments (shapes suffice), for `compile_cache.Compiling`."""

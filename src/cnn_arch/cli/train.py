@@ -279,8 +279,10 @@ def train_command(
         _train(plan.config, plan.run_dir, resume, header)
     except cores.AloneInstead:
         cores.again_alone(sys.argv[1:])  # streamed data: the command again, in one process
-    finally:
-        cores.end()
+    except BaseException:  # stopped or failed: the others have nothing to save
+        cores.end(wait=False)
+        raise
+    cores.end()
 
 
 def _train_other(config: TrainConfig, run_dir: Path, resume: bool) -> None:
