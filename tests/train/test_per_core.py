@@ -137,6 +137,7 @@ def test_streamed_data_trains_in_one_process(tmp_path, tiny_spec, tiny_data):
         ({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, 1_000, 32, True, ()),
         ({"CUDA_VISIBLE_DEVICES": "0"}, 1_000, 32, True, ()),
         ({}, 1_000, 32, False, ()),
+        ({"cores": 16}, 1_000, 32, True, ()),  # more cores than measured: one process, a device per core
     ],
 )
 def test_when_a_process_per_core_is_chosen(monkeypatch, environ, trainable, batch, platform_ok, expected):
@@ -144,12 +145,13 @@ def test_when_a_process_per_core_is_chosen(monkeypatch, environ, trainable, batc
     from archspec.train import cores
 
     monkeypatch.setattr(cores, "allowed", True)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    cores_count = environ.get("cores", 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores_count)), raising=False)
     monkeypatch.setattr(devices, "CGROUP_CPU_MAX", Path("/nonexistent"))
     monkeypatch.setattr(devices, "NVIDIA_DRIVER", Path("/nonexistent"))
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(cores.platform, "machine", lambda: "x86_64" if platform_ok else "aarch64")
-    environ = {"PATH": "/nonexistent", **environ}
+    environ = {"PATH": "/nonexistent", **{name: value for name, value in environ.items() if name != "cores"}}
     assert cores.wanted(trainable, batch, environ) == expected
 
 

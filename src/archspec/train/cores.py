@@ -205,9 +205,10 @@ def rank() -> int:
 
 
 def wanted(trainable: int, batch_size: int, environ=None, *, cluster: bool = False) -> tuple[int, ...]:
-    """The cores to run a process on each, or () to train in one process: a Linux x86-64 host, more
-    than one usable core, a model under `UP_TO` trainable parameters, and no device count, cluster,
-    GPU or `CNN_ARCH_PROCESS_PER_CORE=0` from the user. As many of the cores as split the batch evenly."""
+    """The cores to run a process on each, or () to train in one process: a Linux x86-64 host, 2 to
+    `MAX_RANKS` usable cores, a model under `UP_TO` trainable parameters, and no device count,
+    cluster, GPU or `CNN_ARCH_PROCESS_PER_CORE=0` from the user. As many of the cores as split the
+    batch evenly."""
     from archspec import devices
 
     environ = os.environ if environ is None else environ
@@ -225,8 +226,10 @@ def wanted(trainable: int, batch_size: int, environ=None, *, cluster: bool = Fal
     ):
         return ()
     try:
-        cores = sorted(os.sched_getaffinity(0))[: devices.usable_cores()][:MAX_RANKS]
+        cores = sorted(os.sched_getaffinity(0))[: devices.usable_cores()]
     except OSError:
+        return ()
+    if len(cores) > MAX_RANKS:  # measured on 2 cores; a block per exchange grows with the ranks
         return ()
     count = max(n for n in range(1, len(cores) + 1) if batch_size % n == 0)
     return tuple(cores[:count]) if count > 1 else ()
