@@ -81,7 +81,9 @@ def test_a_second_run_loads_its_train_step_from_the_cache_and_trains_the_same_mo
     # tiny model trains in a process per core on a multi-core CPU: its step is in two halves there.
     steps = [f"jit_{name}" for name in _step_names(output)]
     assert {*steps, "jit_epoch_order", "jit_evaluate"} <= entries
-    assert not any(f"Persistent compilation cache hit for '{step}'" in err for step in steps)
+    # The first run compiles (a process per core: rank 0 the gradients' half, and it loads the
+    # update's half, which the other process compiled, from the cache).
+    assert f"Persistent compilation cache hit for '{steps[0]}'" not in err
 
     second, output, err = run("second", cache)
     assert all(f"Persistent compilation cache hit for '{step}'" in err for step in steps)

@@ -4,14 +4,18 @@ cannot spread over them well.
 One XLA:CPU process does not use two cores as well as two processes do (docs/performance.md, "A
 process per core"): two devices in one process serialize on YNNPACK's reductions and share one pool
 of threads, and one device threaded over the cores threads the small layers poorly. So on a Linux
-x86-64 CPU host, `train` forks one process per usable core before JAX starts (`start`), each pinned
-to its core with one JAX device. Every process holds the same weights; each computes the gradient of
-its own part of every batch, the parts are summed in shared memory (`Group.sum`), and each applies
-the same averaged update. Evaluation and precise BatchNorm statistics are split the same way.
+x86-64 CPU host, `train` forks one process per usable core before JAX starts (`start`), each with
+one JAX device running its kernels on one thread, and pinned to its core from its first step. Every
+process holds the same weights; each computes the gradient of its own part of every batch, the parts
+are summed in shared memory (`Group.sum`), and each applies the same averaged update. Evaluation and
+precise BatchNorm statistics are split the same way.
 
 - Rank 0 is the process the user started: it alone prints, writes the run folder and checkpoints.
   The others (forked from it once the spec was read, so they start at no cost) write nothing; their
   standard output goes nowhere and their standard error to a file rank 0 reports from if they die.
+- The start is shared out: every process runs the same programs (the rank is an argument), and where
+  the persistent compilation cache is on, one process compiles each while the others wait for it
+  and load it from the cache (`per_core.compiled_once`).
 - The exchange is a spinning barrier on per-rank counters in a `/dev/shm` block: a few microseconds,
   where JAX's own multi-process collectives (gloo over TCP) take 4 ms each. Each rank sums its own
   share of the values, so the work of the sum is split too. Stores become visible in program order
@@ -47,6 +51,7 @@ SHARED_MEMORY = Path("/dev/shm")
 MAX_RANKS = 8
 HEADER = 2 * 8 * MAX_RANKS  # bytes before a block's slots: each rank's phase counter, then its flag (int64)
 LIVENESS_SECONDS = 0.05  # how often a waiting process checks that the others live
+SPIN_SECONDS, NAP_SECONDS = 0.005, 0.0002  # a wait spins this long, then sleeps this long between looks
 
 
 class PeerLost(Exception):
@@ -63,11 +68,14 @@ class Group:
     cores: tuple[int, ...]  # the core of each rank
     leader: int  # rank 0's pid
     children: dict[int, int] = field(default_factory=dict)  # rank 0: pid -> rank
+    deaths: dict[int, str] = field(default_factory=dict)  # rank 0: pid -> how it died
     logs: Path | None = None  # the folder of the others' standard error
     blocks: dict[str, _Block] = field(default_factory=dict)
     stop: bool = False  # a stop signal reached some process by the last step's exchange
     flag: object = None  # this process's `stopping.StopFlag` while it trains
-    flags: str = ""  # XLA_FLAGS and the CPU affinity before `start`
+    pinned: bool = False
+    flags: str = ""  # XLA_FLAGS, PJRT_NPROC and the CPU affinity before `start`
+    threads: str | None = None
     affinity: frozenset[int] = frozenset()
 
     @property
@@ -89,6 +97,26 @@ class Group:
     def barrier(self) -> None:
         self.sum("barrier", np.zeros(1, np.float32))
 
+    def pin(self) -> None:
+        """Keep this process on its own core from now on (its first step): until then, during the
+        start, each process may use every core, so that one's compilation and another's tracing
+        overlap where they can."""
+        if not self.pinned:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, {self.cores[self.rank]})
+            self.pinned = True
+
+    def announce(self, what: str) -> None:
+        """Tell the others that `what` is done (a file they look for: no process waits here)."""
+        (SHARED_MEMORY / f"{self.name}-done-{what}").touch()
+
+    def await_announcement(self, what: str) -> None:
+        """Wait, asleep, until a process announces `what` (checking that the others live)."""
+        path = SHARED_MEMORY / f"{self.name}-done-{what}"
+        while not path.exists():
+            self.check_alive()
+            time.sleep(0.005)
+
     def check_alive(self) -> None:
         """Raise `PeerLost` when another process of the run has died."""
         if self.rank:
@@ -96,13 +124,13 @@ class Group:
                 raise PeerLost("rank 0 of the run ended")
             return
         for pid, rank in list(self.children.items()):
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = pid, 0
-            if done:
-                del self.children[pid]
-                raise PeerLost(self._death(rank, pid, status))
+            if pid not in self.deaths:  # reaped once (two threads may look: the loop's and a compilation's)
+                with contextlib.suppress(ChildProcessError):
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        self.deaths[pid] = self._death(rank, pid, status)
+            if pid in self.deaths:
+                raise PeerLost(self.deaths[pid])
 
     def _death(self, rank: int, pid: int, status: int) -> str:
         how = (
@@ -125,9 +153,7 @@ class Group:
             return
         deadline = time.monotonic() + (2.0 if wait else 0.0)
         for pid in list(self.children):
-            while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG)[0] == 0:
-                time.sleep(0.01)
-            else:
+            if pid not in self.deaths and not _ended(pid, deadline):
                 _kill(pid)
             self.children.pop(pid, None)
         for path in SHARED_MEMORY.glob(f"{self.name}-*"):  # blocks only the others had reached too
@@ -174,12 +200,19 @@ class _Block:
 
     def _arrive(self, phase: int) -> None:
         self.counts[self.group.rank] = phase
-        check_at = time.monotonic() + LIVENESS_SECONDS
+        started = time.monotonic()
+        check_at = started + LIVENESS_SECONDS
         while (self.counts < phase).any():
-            os.sched_yield()
-            if time.monotonic() > check_at:
+            now = time.monotonic()
+            # Spin a while (a step's exchange waits well under a millisecond), then sleep between
+            # looks: a process waiting out another's compilation or checkpoint leaves the CPU to it.
+            if now - started < SPIN_SECONDS:
+                os.sched_yield()
+            else:
+                time.sleep(NAP_SECONDS)
+            if now > check_at:
                 self.group.check_alive()
-                check_at = time.monotonic() + LIVENESS_SECONDS
+                check_at = now + LIVENESS_SECONDS
 
     def close(self, *, unlink: bool) -> None:
         self.counts = self.flags = self.slots = None
@@ -236,13 +269,18 @@ def wanted(trainable: int, batch_size: int, environ=None, *, cluster: bool = Fal
 
 
 def start(cores: tuple[int, ...]) -> Group:
-    """Fork a process for each core after the first, pin each process (this one too) to its core,
-    and return this process's group. Call before JAX starts, with no other thread running."""
+    """Fork a process for each core after the first and return this process's group; each process
+    (this one too) is pinned to its core at its first step (`Group.pin`). Call before JAX starts,
+    with no other thread running."""
     global _group
     import tempfile
 
     leader, logs = os.getpid(), Path(tempfile.mkdtemp(prefix="cnn-arch-ranks-"))
-    before = {"flags": os.environ.get("XLA_FLAGS", ""), "affinity": frozenset(os.sched_getaffinity(0))}
+    before = {
+        "flags": os.environ.get("XLA_FLAGS", ""),
+        "threads": os.environ.get("PJRT_NPROC"),
+        "affinity": frozenset(os.sched_getaffinity(0)),
+    }
     children: dict[int, int] = {}
     for rank_ in range(1, len(cores)):
         pid = os.fork()
@@ -251,14 +289,14 @@ def start(cores: tuple[int, ...]) -> Group:
             _group = Group(rank_, len(cores), cores, leader, logs=logs, **before)
             return _group
         children[pid] = rank_
-    _pin(cores[0])
-    _group = Group(0, len(cores), cores, leader, children, logs, **before)
+    _one_thread()
+    _group = Group(0, len(cores), cores, leader, children=children, logs=logs, **before)
     return _group
 
 
 def _become(rank_: int, cores, leader: int, logs: Path) -> None:
-    """The forked process: pinned to its core, silent (standard error kept for rank 0 to report)."""
-    _pin(cores[rank_])
+    """The forked process: silent (standard error kept for rank 0 to report)."""
+    _one_thread()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
@@ -268,9 +306,12 @@ def _become(rank_: int, cores, leader: int, logs: Path) -> None:
     os.close(log)
 
 
-def _pin(core: int) -> None:
-    os.sched_setaffinity(0, {core})
-    # One core each: XLA's kernels run on it alone (its intra-op pool would only share it).
+def _one_thread() -> None:
+    """XLA:CPU with one thread for its kernels, whatever cores the process may run on: PJRT's
+    thread pools are sized once, from `PJRT_NPROC` or else the CPU affinity at the backend's start,
+    and a process that starts on every core and is pinned later would share its core among as many
+    threads (10% slower steps, and reductions split otherwise: other float results)."""
+    os.environ.setdefault("PJRT_NPROC", "1")
     flag = "--xla_cpu_multi_thread_eigen=false"
     if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
@@ -326,6 +367,19 @@ def _tail(path: Path, lines: int = 5) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines()[-lines:])
 
 
+def _ended(pid: int, deadline: float) -> bool:
+    """Whether child `pid` ended (and was reaped) by `deadline`."""
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -355,7 +409,9 @@ def again_alone(argv: list[str]) -> None:
     environ = {**os.environ, SWITCH: "0"}
     if group is not None:
         environ["XLA_FLAGS"] = group.flags
+        environ["PJRT_NPROC"] = group.threads or ""
         os.sched_setaffinity(0, group.affinity)
-    if not environ["XLA_FLAGS"]:
-        del environ["XLA_FLAGS"]
+    for name in ("XLA_FLAGS", "PJRT_NPROC"):
+        if not environ.get(name):
+            environ.pop(name, None)
     os.execve(sys.executable, [sys.executable, "-m", "cnn_arch", *argv], environ)

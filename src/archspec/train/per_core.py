@@ -29,10 +29,10 @@ class GroupStep:
 
     def __init__(self, group: Group, *, graphdef, tx, task, steps_per_epoch, augment, batch_sharding, frozen) -> None:
         self.group = group
-        part = (group.rank, group.size)
+        self.rank = np.int32(group.rank)  # an argument, not a constant: every process runs one program
         options = compile_cache.model_options()
 
-        def train_gradients(state, images, labels, order):
+        def train_gradients(state, images, labels, order, rank):
             grads, model_state, batch = steps.gradients(
                 state,
                 images,
@@ -44,7 +44,7 @@ class GroupStep:
                 augment=augment,
                 batch_sharding=batch_sharding,
                 frozen=frozen,
-                part=part,
+                part=(rank, group.size),
             )
             floats, others = _floats(model_state)
             return ravel_pytree((grads, floats, batch))[0].astype(jnp.float32), others
@@ -61,7 +61,8 @@ class GroupStep:
         self.update = jax.jit(train_update, donate_argnums=0, compiler_options=options)
 
     def __call__(self, state, totals, images, labels, order):
-        flat, others = self.gradients(state, images, labels, order)
+        self.group.pin()
+        flat, others = self.gradients(state, images, labels, order, self.rank)
         flag = self.group.flag
         signalled = flag is not None and flag.signal_number is not None
         total, self.group.stop = self.group.sum_and_any("step", np.asarray(flat), signalled)
@@ -69,22 +70,44 @@ class GroupStep:
 
     def lower(self, state, totals, images, labels, order) -> _Lowered:
         """Both halves lowered for these arguments (shapes suffice), for `compile_cache.Compiling`."""
-        traced = self.gradients.trace(state, images, labels, order)
+        traced = self.gradients.trace(state, images, labels, order, self.rank)
         flat, others = traced.out_info
         vector = jax.ShapeDtypeStruct(flat.shape, flat.dtype)
         # Placed as the state is, as the real call's outputs are (the traced ones leave it unspecified).
         placed = state.step.sharding
         others = [jax.ShapeDtypeStruct(other.shape, other.dtype, sharding=placed) for other in others]
-        return _Lowered(traced.lower(), self.update.lower(state, totals, vector, others))
+        gradients, update = traced.lower(), self.update.lower(state, totals, vector, others)
+        return _Lowered(self.group, {"gradients": gradients.compile, "update": update.compile})
 
 
 class _Lowered:
-    def __init__(self, *lowered) -> None:
-        self.lowered = lowered
+    """What `Compiling` compiles on its thread: the step's two halves, shared out by `compiled_once`."""
+
+    def __init__(self, group: Group, parts: dict) -> None:
+        self.group, self.parts = group, parts
 
     def compile(self) -> None:
-        for each in self.lowered:
-            each.compile()
+        compiled_once(self.group, self.parts)
+
+
+def compiled_once(group: Group, parts: dict) -> list:
+    """Each of `parts` (name -> compile function) compiled in every process, but where the persistent
+    cache is on, compiled by one process alone (the first part by rank 0, the second by rank 1, ...)
+    while the others wait for it, asleep, and then load it from the cache. Every process runs the
+    same programs (the rank is an argument), so the compilation work of a cold start is shared out,
+    not done once per core. The results, in the order of `parts`."""
+    owned = {name: rank % group.size == group.rank for rank, name in enumerate(parts)}
+    shared = bool(jax.config.jax_compilation_cache_dir)
+    results = {}
+    for name, compile_part in parts.items():  # this process's own first: the others may wait for it
+        if owned[name] or not shared:
+            results[name] = compile_part()
+            group.announce(name)
+    for name, compile_part in parts.items():
+        if name not in results:
+            group.await_announcement(name)
+            results[name] = compile_part()  # from the cache, unless its owner could not write there
+    return [results[name] for name in parts]
 
 
 def _floats(model_state: dict) -> tuple[list, list]:

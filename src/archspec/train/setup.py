@@ -185,7 +185,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     try:
         if config.init_from is None or resume:
             start_compiling()
-        model = init.lower().compile()()
+        # A process per core: rank 0 compiles, the others load what it compiled (per_core.compiled_once).
+        compile_init = init.lower().compile
+        model = (per_core.compiled_once(group, {"init": compile_init})[0] if group else compile_init())()
         init_report = None
         if config.init_from is not None and not resume:  # before the run folder is written: nothing left on a mismatch
             model, init_report = pretrained.initial_model(
