@@ -102,8 +102,11 @@ class Group:
         start, each process may use every core, so that one's compilation and another's tracing
         overlap where they can."""
         if not self.pinned:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(0, {self.cores[self.rank]})
+            # Every thread: an affinity set for pid 0 holds for the calling thread alone, and XLA's
+            # threads, started with the backend, would go on running on every core.
+            for thread in _threads():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(thread, {self.cores[self.rank]})
             self.pinned = True
 
     def announce(self, what: str) -> None:
@@ -365,6 +368,14 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return "\n".join(f"  {line}" for line in text.splitlines()[-lines:])
+
+
+def _threads() -> list[int]:
+    """This process's threads (Linux's /proc), or [0] (the calling thread) where they cannot be read."""
+    try:
+        return [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
 
 
 def _ended(pid: int, deadline: float) -> bool:

@@ -27,25 +27,15 @@ from archspec.train.cores import Group
 class GroupStep:
     """Called as the one-process `train_step` is: (state, totals, images, labels, order) -> (state, totals)."""
 
-    def __init__(self, group: Group, *, graphdef, tx, task, steps_per_epoch, augment, batch_sharding, frozen) -> None:
+    def __init__(self, group: Group, *, tx, frozen, **parts) -> None:
+        """`parts`: the rest of `steps.gradients`' keywords (graphdef, task, steps_per_epoch, ...)."""
         self.group = group
         self.rank = np.int32(group.rank)  # an argument, not a constant: every process runs one program
         options = compile_cache.model_options()
 
         def train_gradients(state, images, labels, order, rank):
-            grads, model_state, batch = steps.gradients(
-                state,
-                images,
-                labels,
-                order,
-                graphdef=graphdef,
-                task=task,
-                steps_per_epoch=steps_per_epoch,
-                augment=augment,
-                batch_sharding=batch_sharding,
-                frozen=frozen,
-                part=(rank, group.size),
-            )
+            part = (rank, group.size)
+            grads, model_state, batch = steps.gradients(state, images, labels, order, frozen=frozen, part=part, **parts)
             floats, others = _floats(model_state)
             return ravel_pytree((grads, floats, batch))[0].astype(jnp.float32), others
 
