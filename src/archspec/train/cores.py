@@ -25,7 +25,8 @@ precise BatchNorm statistics are split the same way.
 - BatchNorm normalizes each process's part of the batch by its own statistics (as PyTorch's DDP
   without SyncBatchNorm does); the moving statistics are averaged over the processes every step.
 
-No JAX here: the command imports this module before JAX starts.
+No JAX here, and numpy only when an exchange is made: the command imports this module before it
+checks that the `train` extra is installed, and before JAX starts.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 # `CNN_ARCH_PROCESS_PER_CORE=0` keeps training in one process (its devices as `spread_over_cores` says).
 SWITCH = "CNN_ARCH_PROCESS_PER_CORE"
@@ -82,12 +81,14 @@ class Group:
     def name(self) -> str:
         return f"cnn-arch-{self.leader}"
 
-    def sum(self, purpose: str, values: np.ndarray, dtype=np.float32) -> np.ndarray:
+    def sum(self, purpose: str, values, dtype="float32"):
         """`values` (1-D) summed over every process; every process must call it, in the same order."""
         return self.sum_and_any(purpose, values, False, dtype)[0]
 
-    def sum_and_any(self, purpose: str, values: np.ndarray, flag: bool, dtype=np.float32) -> tuple[np.ndarray, bool]:
+    def sum_and_any(self, purpose: str, values, flag: bool, dtype="float32") -> tuple:
         """`values` summed over every process, and whether any process's `flag` is true."""
+        import numpy as np
+
         values = np.asarray(values).reshape(-1)
         key = f"{purpose}-{values.size}-{np.dtype(dtype).name}"
         if key not in self.blocks:
@@ -95,7 +96,7 @@ class Group:
         return self.blocks[key].sum(values, flag)
 
     def barrier(self) -> None:
-        self.sum("barrier", np.zeros(1, np.float32))
+        self.sum("barrier", [0.0])
 
     def pin(self) -> None:
         """Keep this process on its own core from now on (its first step): until then, during the
@@ -168,6 +169,8 @@ class _Block:
     """A shared-memory block of one exchange: the phase counters, a slot per rank, the sum."""
 
     def __init__(self, group: Group, key: str, length: int, dtype) -> None:
+        import numpy as np
+
         self.group, self.length = group, length
         itemsize = np.dtype(dtype).itemsize
         size = HEADER + (group.size + 1) * max(length, 1) * itemsize
@@ -186,7 +189,9 @@ class _Block:
         self.share = slice(start, stop)
         self.phase = 0
 
-    def sum(self, values: np.ndarray, flag: bool) -> tuple[np.ndarray, bool]:
+    def sum(self, values, flag: bool) -> tuple:
+        import numpy as np
+
         group = self.group
         if self.length:
             self.slots[group.rank, : self.length] = values
