@@ -11,6 +11,7 @@ from data_helpers import noise_rgb, save
 
 from archspec import devices
 from archspec.train import compile_cache
+from tests.conftest import PER_CORE
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,7 @@ def run(tmp_path, tiny_spec, tiny_data):
 
     def start(name: str, cache: Path, *extra: str):
         out = tmp_path / name
-        env = subprocess_env(CNN_ARCH_CACHE_DIR=str(cache), JAX_LOG_COMPILES="1")
+        env = subprocess_env(CNN_ARCH_CACHE_DIR=str(cache), JAX_LOG_COMPILES="1", **PER_CORE)
         args = ("train", tiny_spec, "--data", tiny_data, "--epochs", 2, "--batch-size", 16, "--out", out, *extra)
         process = cnn_arch(*args, env=env)
         output, err = process.communicate(timeout=300)
@@ -114,7 +115,7 @@ def test_the_train_step_compiles_once_before_the_first_epoch(tmp_path, tiny_spec
     for i in range(48):
         save(tmp_path / "d" / ("top", "middle", "bottom")[i % 3] / f"{i}.png", noise_rgb(i, size=12))
     memory = ("--data-memory", "1KB") if start == "streamed" else ()
-    env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), JAX_LOG_COMPILES="1")
+    env = subprocess_env(CNN_ARCH_CACHE_DIR=str(tmp_path / "cache"), JAX_LOG_COMPILES="1", **PER_CORE)
     args = ("train", tiny_spec, "--data", tmp_path / "d", "--epochs", 2, "--batch-size", 16, *memory)
     if start == "init-from":
         first = cnn_arch(*args, "--out", tmp_path / "first", "--no-compile-cache", env=env)

@@ -14,7 +14,7 @@ from conftest import cnn_arch, subprocess_env
 
 from archspec import devices
 from archspec.devices import HOST_DEVICES_FLAG
-from tests.conftest import one_cpu_device
+from tests.conftest import PER_CORE, one_cpu_device
 
 # No BatchNorm or dropout: the loss of every step is a plain function of the batch. Max pooling and a
 # depthwise convolution, whose CPU gradients are written by hand (archspec.gradients), are split too.
@@ -120,7 +120,10 @@ def test_every_core_by_default_gives_the_metrics_of_one_device(tmp_path, tiny_da
     options = ["--data", tiny_data, "--epochs", "2", "--batch-size", "16", "--lr", "0.05", "--summary", "none"]
     options += ["--optimizer", "sgd", "--momentum", "0.9"]
     runs = {}
-    for name, env in (("default", subprocess_env()), ("one", subprocess_env(XLA_FLAGS=f"{HOST_DEVICES_FLAG}=1"))):
+    for name, env in (
+        ("default", subprocess_env(**PER_CORE)),
+        ("one", subprocess_env(XLA_FLAGS=f"{HOST_DEVICES_FLAG}=1")),
+    ):
         process = cnn_arch("train", spec, *options, "--out", tmp_path / name, env=env)
         out, err = process.communicate(timeout=240)
         assert process.returncode == 0, err
@@ -155,7 +158,7 @@ def test_a_large_model_trains_on_one_device_threaded_over_the_cores(tmp_path, ti
     spec = tmp_path / "wide.arch"
     spec.write_text("input 8x8x1\nflatten\ndense 160000 relu\ndense 3 softmax\n")
     options = ["--data", tiny_data, "--epochs", "1", "--batch-size", "16", "--summary", "none"]
-    process = cnn_arch("train", spec, *options, "--out", tmp_path / "run", env=subprocess_env())
+    process = cnn_arch("train", spec, *options, "--out", tmp_path / "run", env=subprocess_env(**PER_CORE))
     out, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
     assert f"{one_cpu_device()}:" in out

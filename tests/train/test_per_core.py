@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PER_CORE
 from tests.train.conftest import assert_bitwise_equal, cnn_arch, final_state, subprocess_env
-
-PER_CORE = "2 CPU processes, one per core"
 
 needs_two_cores = pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
@@ -26,8 +25,9 @@ needs_two_cores = pytest.mark.skipif(
 
 def _train(spec: Path, data: Path, run_dir: Path, *extra: str, env: dict | None = None, timeout: float = 240):
     process = cnn_arch(
-        "train", spec, "--data", data, "--output", run_dir, "--summary", "none", *extra, env=env or subprocess_env()
-    )
+        "train", spec, "--data", data, "--output", run_dir, "--summary", "none", *extra,
+        env=env or subprocess_env(**PER_CORE),
+    )  # fmt: skip
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
 
@@ -70,7 +70,7 @@ def test_ctrl_c_stops_every_process_at_one_step_and_resume_gives_bitwise_the_uni
     run_dir = tmp_path / "stopped"
     process = cnn_arch(
         "train", tiny_spec, "--data", tiny_data, "--output", run_dir, "--summary", "none", *options,
-        start_new_session=True,
+        env=subprocess_env(**PER_CORE), start_new_session=True,
     )  # fmt: skip
     _wait_for(lambda: (run_dir / "metrics.jsonl").is_file() and _rows(run_dir))
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: every process of the group gets it
@@ -88,7 +88,10 @@ def test_ctrl_c_stops_every_process_at_one_step_and_resume_gives_bitwise_the_uni
 def test_a_killed_process_stops_the_run_with_a_message_and_resume_goes_on(tmp_path, tiny_spec, tiny_data):
     run_dir = tmp_path / "run"
     options = ("--epochs", "40", "--batch-size", "16")
-    process = cnn_arch("train", tiny_spec, "--data", tiny_data, "--output", run_dir, "--summary", "none", *options)
+    process = cnn_arch(
+        "train", tiny_spec, "--data", tiny_data, "--output", run_dir, "--summary", "none", *options,
+        env=subprocess_env(**PER_CORE),
+    )  # fmt: skip
     _wait_for(lambda: (run_dir / "metrics.jsonl").is_file() and len(_rows(run_dir)) >= 2)
     (child,) = _children(process.pid)
     os.kill(child, signal.SIGKILL)
@@ -107,8 +110,9 @@ def test_a_killed_process_stops_the_run_with_a_message_and_resume_goes_on(tmp_pa
 def test_the_other_processes_end_when_rank_0_is_killed(tmp_path, tiny_spec, tiny_data):
     run_dir = tmp_path / "run"
     process = cnn_arch(
-        "train", tiny_spec, "--data", tiny_data, "--output", run_dir, "--summary", "none", "--epochs", "200"
-    )
+        "train", tiny_spec, "--data", tiny_data, "--output", run_dir, "--summary", "none", "--epochs", "200",
+        env=subprocess_env(**PER_CORE),
+    )  # fmt: skip
     _wait_for(lambda: (run_dir / "metrics.jsonl").is_file() and _rows(run_dir))
     (child,) = _children(process.pid)
     process.kill()
