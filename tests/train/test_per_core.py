@@ -63,7 +63,7 @@ def test_ctrl_c_stops_every_process_at_one_step_and_resume_gives_bitwise_the_uni
     tmp_path, tiny_spec, tiny_data
 ):
     # The tiny spec has BatchNorm (statistics per process, averaged each step) and dropout.
-    options = ("--epochs", "6", "--batch-size", "16", "--checkpoint-every", "2")
+    options = ("--epochs", "4", "--batch-size", "16", "--checkpoint-every", "2")
     code, _, err = _train(tiny_spec, tiny_data, tmp_path / "whole", *options)
     assert code == 0, err
 
@@ -87,7 +87,7 @@ def test_ctrl_c_stops_every_process_at_one_step_and_resume_gives_bitwise_the_uni
 @needs_two_cores
 def test_a_killed_process_stops_the_run_with_a_message_and_resume_goes_on(tmp_path, tiny_spec, tiny_data):
     run_dir = tmp_path / "run"
-    options = ("--epochs", "40", "--batch-size", "16")
+    options = ("--epochs", "20", "--batch-size", "16")
     process = cnn_arch(
         "train", tiny_spec, "--data", tiny_data, "--output", run_dir, "--summary", "none", *options,
         env=subprocess_env(**PER_CORE),
@@ -102,7 +102,7 @@ def test_a_killed_process_stops_the_run_with_a_message_and_resume_goes_on(tmp_pa
     assert "Traceback" not in err
     code, _out, err = _train(tiny_spec, tiny_data, run_dir, *options, "--resume")
     assert code == 0, err
-    assert _rows(run_dir)[-1]["epoch"] == 40
+    assert _rows(run_dir)[-1]["epoch"] == 20
 
 
 @pytest.mark.slow
