@@ -161,28 +161,15 @@ def train_step(
     labels: jax.Array,
     order: jax.Array,
     *,
-    graphdef: nnx.GraphDef,
     tx: optax.GradientTransformation,
-    task: Task,
-    steps_per_epoch: int,
-    augment: tuple[str, ...],
-    batch_sharding,
     frozen: frozenset[str] = frozenset(),
+    **parts,
 ) -> tuple[TrainState, dict]:
-    """One optimization step on batch `state.step % steps_per_epoch` of `order`. The parameters of the
-    `frozen` modules get no gradient and stay as they are, bit for bit."""
-    grads, model_state, batch = gradients(
-        state,
-        images,
-        labels,
-        order,
-        graphdef=graphdef,
-        task=task,
-        steps_per_epoch=steps_per_epoch,
-        augment=augment,
-        batch_sharding=batch_sharding,
-        frozen=frozen,
-    )
+    """One optimization step on batch `state.step % steps_per_epoch` of `order`: `gradients` (given
+    `parts`, its keywords: graphdef, task, steps_per_epoch, augment, batch_sharding), then
+    `apply_gradients`. The parameters of the `frozen` modules get no gradient and stay as they are,
+    bit for bit."""
+    grads, model_state, batch = gradients(state, images, labels, order, frozen=frozen, **parts)
     return apply_gradients(state, totals, grads, model_state, batch, tx=tx, frozen=frozen)
 
 
@@ -257,30 +244,11 @@ def _is_key(leaf) -> bool:
     return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
-def jit_train_step(
-    *,
-    graphdef: nnx.GraphDef,
-    tx,
-    task: Task,
-    steps_per_epoch: int,
-    augment: tuple[str, ...],
-    batch_sharding,
-    frozen: frozenset[str] = frozenset(),
-):
-    """`train_step` jitted once with its static arguments bound and the state donated."""
+def jit_train_step(**settings):
+    """`train_step` jitted once with its static keywords (`settings`: tx, frozen and `gradients`'
+    graphdef, task, steps_per_epoch, augment, batch_sharding) bound and the state donated."""
     return jax.jit(
-        functools.partial(
-            train_step,
-            graphdef=graphdef,
-            tx=tx,
-            task=task,
-            steps_per_epoch=steps_per_epoch,
-            augment=augment,
-            batch_sharding=batch_sharding,
-            frozen=frozen,
-        ),
-        donate_argnums=0,
-        compiler_options=compile_cache.model_options(),
+        functools.partial(train_step, **settings), donate_argnums=0, compiler_options=compile_cache.model_options()
     )
 
 
