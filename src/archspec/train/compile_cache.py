@@ -96,9 +96,12 @@ class Compiling:
     """A jitted function traced and lowered for `arguments` (shapes, dtypes and shardings suffice)
     now, on the calling thread, and compiled (or loaded from the cache) on a thread of its own:
     XLA's compiler does not hold Python's lock, so the run goes on preparing meanwhile. `jax.jit`
-    keeps the executable, so the first call with real arguments compiles nothing."""
+    keeps the executable, so the first call with real arguments compiles nothing. `also` (name ->
+    a lowered function's `compile`) compile beside it, each on a thread of its own; where the jitted
+    function lowers to a process per core's halves (`per_core._Lowered`), they join its share-out
+    instead, so that no process compiles what another compiles."""
 
-    def __init__(self, jitted, *arguments) -> None:
+    def __init__(self, jitted, *arguments, also: dict | None = None) -> None:
         import threading
         import time
 
@@ -106,21 +109,29 @@ class Compiling:
         lowered = jitted.lower(*arguments)
         self._error: BaseException | None = None
         self._seconds = 0.0
-        self._thread = threading.Thread(target=self._compile, args=(lowered,), name="compile", daemon=True)
-        self._thread.start()
+        jobs = [lowered.compile]
+        if also and hasattr(lowered, "share"):
+            lowered.share(also)
+        elif also:
+            jobs += list(also.values())
+        self._threads = [
+            threading.Thread(target=self._compile, args=(job,), name="compile", daemon=True) for job in jobs
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _compile(self, lowered) -> None:
+    def _compile(self, compile_job) -> None:
         import time
 
         try:
-            lowered.compile()
+            compile_job()
         except BaseException as error:  # handed to the thread that waits
             self._error = error
-        self._seconds = time.monotonic() - self._started
+        self._seconds = max(self._seconds, time.monotonic() - self._started)
 
     def wait(self) -> float:
-        """The seconds from the tracing's start to the compiled function; raises what compiling raised."""
-        self._thread.join()
+        """The seconds from the tracing's start to the last compiled function; raises what compiling raised."""
+        self.close()
         if self._error is not None:
             raise self._error
         return self._seconds
@@ -128,7 +139,8 @@ class Compiling:
     def close(self) -> None:
         """Wait for the compilation and drop its outcome: a run that stops before its first step does
         not leave XLA compiling while the interpreter shuts down."""
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
 
 def compile_ahead(prepared) -> float:
@@ -136,8 +148,8 @@ def compile_ahead(prepared) -> float:
     the cache when it holds it) and return the seconds it took: the first epoch's time is then the
     training's alone. `jax.jit` keeps the executable, so the loop's first call compiles nothing.
     Tracing and lowering, which no cache removes, are counted here too. A run whose data is on the
-    device started its compilation in `prepare` (`Compiling`) and waits for it here, after the data
-    order's; a streamed run's step is compiled for the shapes of the batches it will be given."""
+    device started its compilation, and its data order's, in `prepare` (`Compiling`) and waits for
+    them here; a streamed run's step is compiled for the shapes of the batches it will be given."""
     import time
 
     import numpy as np
@@ -145,9 +157,9 @@ def compile_ahead(prepared) -> float:
     started = time.monotonic()
     fns, state = prepared.fns, prepared.state
     if getattr(prepared, "images", None) is not None:
-        order = fns.epoch_order(state.key, np.int32(0))  # compiled now, as the loop will call it
-        if prepared.compiling is not None:
+        if prepared.compiling is not None:  # the step and the data order
             return prepared.compiling.wait()
+        order = fns.epoch_order(state.key, np.int32(0))  # compiled now, as the loop will call it
         batch = (prepared.images, prepared.labels, order)
     else:
         batch = prepared.feed.batch_shapes()

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from archspec.train import compile_cache, cores, distributed, events, run, selection, steps, stopping
+from archspec.train import collector, compile_cache, cores, distributed, events, run, selection, steps, stopping
 from archspec.train.config import TrainConfig
 from archspec.train.metrics import finalize
 from archspec.train.setup import Prepared, prepare
@@ -126,6 +126,7 @@ def train_and_evaluate(
                 batch = prepared.feed.batch(order)
                 distributed.wait_for(state.step)  # one step in flight: the batch is read meanwhile
                 state, totals = prepared.fns.train_step(state, totals, *batch)
+                collector.resume()  # paused while the command started (a no-op after the first step)
                 at_epoch_end = position + 1 == spe
                 halt = stop.requested(sync_point=at_epoch_end or _is_multiple(step + 1, config.checkpoint_every))
                 if at_epoch_end:

@@ -71,22 +71,31 @@ class GroupStep:
 
 
 class _Lowered:
-    """What `Compiling` compiles on its thread: the step's two halves, shared out by `compiled_once`."""
+    """What `Compiling` compiles on its thread: the step's two halves, and what is `share`d with them
+    (the data order), shared out by `compiled_once`: the gradients' half, the longest to compile, by
+    rank 0 alone; the rest by the other ranks in turn (the last also compiles the weights'
+    initialization meanwhile: `setup.prepare`)."""
 
     def __init__(self, group: Group, parts: dict) -> None:
         self.group, self.parts = group, parts
 
+    def share(self, parts: dict) -> None:
+        self.parts = {**self.parts, **parts}
+
     def compile(self) -> None:
-        compiled_once(self.group, self.parts)
+        others = range(1, self.group.size)
+        owners = {name: others[(i - 1) % len(others)] if i else 0 for i, name in enumerate(self.parts)}
+        compiled_once(self.group, self.parts, owners)
 
 
-def compiled_once(group: Group, parts: dict) -> list:
+def compiled_once(group: Group, parts: dict, owners: dict[str, int] | None = None) -> list:
     """Each of `parts` (name -> compile function) compiled in every process, but where the persistent
-    cache is on, compiled by one process alone (the first part by rank 0, the second by rank 1, ...)
-    while the others wait for it, asleep, and then load it from the cache. Every process runs the
-    same programs (the rank is an argument), so the compilation work of a cold start is shared out,
-    not done once per core. The results, in the order of `parts`."""
-    owned = {name: rank % group.size == group.rank for rank, name in enumerate(parts)}
+    cache is on, compiled by one process alone (its rank in `owners`; by default the first part by
+    rank 0, the second by rank 1, ...) while the others wait for it, asleep, and then load it from
+    the cache. Every process runs the same programs (the rank is an argument), so the compilation
+    work of a cold start is shared out, not done once per core. The results, in the order of `parts`."""
+    owners = owners or {name: rank % group.size for rank, name in enumerate(parts)}
+    owned = {name: owners[name] == group.rank for name in parts}
     shared = bool(jax.config.jax_compilation_cache_dir)
     results = {}
     for name, compile_part in parts.items():  # this process's own first: the others may wait for it
