@@ -15,11 +15,11 @@ from archspec.errors import UserError
 # extras themselves, with versions, are in pyproject.toml (tests/test_extras.py checks the two agree).
 EXTRAS = {
     "train": (
-        *("jax", "flax", "optax", "orbax.checkpoint", "grain", "numpy", "PIL", "sklearn", "matplotlib"),
-        *("filelock", "safetensors", "jax2onnx", "onnx"),
+        *("jax", "ml_dtypes", "flax", "optax", "orbax.checkpoint", "grain", "numpy", "PIL", "sklearn"),
+        *("matplotlib", "filelock", "safetensors", "jax2onnx", "onnx"),
     ),
     "draw": ("PIL", "matplotlib"),
-    "onnx": ("onnx",),
+    "onnx": ("onnx", "ml_dtypes"),
     "h5": ("h5py",),
 }
 
