@@ -176,3 +176,28 @@ def test_an_xla_that_refuses_the_option_compiles_with_its_defaults(monkeypatch):
         assert compile_cache.model_options() is None
     finally:
         compile_cache.model_options.cache_clear()
+
+
+def test_the_quick_options_give_the_weights_xla_s_own_emitters_give():
+    # The one-off functions compile without XLA:CPU's MLIR fusion emitters (faster to compile): a
+    # seed must still give bitwise the weights it gave before. Were an upgraded jaxlib to round the
+    # initializers' arithmetic differently there, this fails.
+    import functools
+
+    import jax
+    import numpy as np
+
+    from archspec import templates
+    from archspec.compile import compile_spec
+    from archspec.train import steps
+
+    assert compile_cache.quick_options() == compile_cache.QUICK_CPU_COMPILE  # on the CPU, this XLA takes them
+    typed = compile_spec(templates.path("gap-head").read_text(), "gap-head", (32, 32, 1))
+    weights = [
+        jax.tree.leaves(jax.jit(functools.partial(steps.init_model, typed, seed=3), compiler_options=options)())
+        for options in (compile_cache.QUICK_COMPILE, compile_cache.quick_options())
+    ]
+    assert len(weights[0]) > 4
+    keys = [jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) for leaf in weights[0]]  # dropout streams
+    plain = [[jax.random.key_data(leaf) if key else leaf for leaf, key in zip(w, keys)] for w in weights]
+    assert all(np.array_equal(a, b) for a, b in zip(*plain, strict=True))

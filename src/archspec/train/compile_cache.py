@@ -13,6 +13,11 @@ from pathlib import Path
 # (gap-head's initialization: 2.7 s of CPU to compile, 0.5 s without; it then runs in 18 ms, not 3),
 # and a user waits for their compilation, not their run. The train step keeps every optimization.
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+# And on XLA:CPU, without its MLIR fusion emitters (the older emitters generate their code): gap-head's
+# initialization compiles in 0.23 s against 0.35-0.43, ResNet-50's in 2.5-2.6 s against 2.9-3.4, to
+# bitwise the same weights. Not for the train step: it compiled 0.6 s sooner for the CIFAR-style net
+# but trained 2-4% slower, MobileNetV2 about 12% slower (docs/performance.md).
+QUICK_CPU_COMPILE = {**QUICK_COMPILE, "xla_cpu_use_fusion_emitters": False}
 # For the functions that run the model (the train step, evaluation, prediction, precise BN's
 # statistics) on XLA:CPU: its YNNPACK library is given matrix products and reductions but not the
 # convolutions, which XLA then runs through Eigen. YNNPACK's convolutions are slower on this
@@ -34,16 +39,28 @@ def model_options() -> dict[str, str] | None:
     """The compiler options of the functions that run the model: `MODEL_COMPILE` on the CPU, where
     this XLA knows the option (it is experimental: an XLA without it, or with other values, refuses
     it when compiling, and gets its own defaults here instead); None elsewhere."""
+    return _cpu_options(MODEL_COMPILE, None)
+
+
+@functools.cache
+def quick_options() -> dict:
+    """The compiler options of the functions run once or once per epoch: `QUICK_CPU_COMPILE` on the
+    CPU where this XLA knows them, `QUICK_COMPILE` elsewhere."""
+    return _cpu_options(QUICK_CPU_COMPILE, QUICK_COMPILE)
+
+
+def _cpu_options(options: dict, otherwise):
+    """`options` on the CPU, where this XLA compiles with them; `otherwise` elsewhere."""
     import jax
     import numpy as np
 
     if jax.default_backend() != "cpu":
-        return None
+        return otherwise
     try:
-        jax.jit(lambda x: x + 1, compiler_options=MODEL_COMPILE).lower(np.float32(0)).compile()
+        jax.jit(lambda x: x + 1, compiler_options=options).lower(np.float32(0)).compile()
     except jax.errors.JaxRuntimeError:
-        return None
-    return dict(MODEL_COMPILE)
+        return otherwise
+    return dict(options)
 
 
 def default_dir() -> Path:

@@ -31,7 +31,6 @@ from archspec.train import (
     steps,
 )
 from archspec.train.checkpoint import Checkpoints
-from archspec.train.compile_cache import QUICK_COMPILE
 from archspec.train.config import TrainConfig
 from archspec.train.feed import MemoryFeed, StreamFeed
 from archspec.train.metrics import zero_sums
@@ -143,12 +142,12 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     init = jax.jit(
         functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype),
         out_shardings=replicated,
-        compiler_options=QUICK_COMPILE,
+        compiler_options=compile_cache.quick_options(),
     ).trace()
     init_state = jax.jit(
         functools.partial(steps.init_train_state, tx=tx, seed=config.seed, frozen=frozen),
         out_shardings=replicated,
-        compiler_options=QUICK_COMPILE,
+        compiler_options=compile_cache.quick_options(),
     )
     step_parts = {
         "graphdef": graphdef,
@@ -165,9 +164,11 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
             steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
         ),
         out_shardings=distributed.batch_sharded(mesh, leading=1),
-        compiler_options=QUICK_COMPILE,
+        compiler_options=compile_cache.quick_options(),
     )
-    new_totals = jax.jit(functools.partial(_new_totals, task), out_shardings=replicated, compiler_options=QUICK_COMPILE)
+    new_totals = jax.jit(
+        functools.partial(_new_totals, task), out_shardings=replicated, compiler_options=compile_cache.quick_options()
+    )
     # The train step compiles on a thread of its own while the weights are made and the data placed
     # (gap-head from an empty cache: its compilation is 1 s of a 3.6 s start). A run that starts from
     # another's weights (a mismatch there is an error) starts it after them, so that such an error is
@@ -246,7 +247,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
             dataset,
             task,
             steps_per_epoch,
-            jax.jit(schedule, compiler_options=QUICK_COMPILE),  # the epoch table's: one compile, not a dozen per epoch
+            jax.jit(
+                schedule, compiler_options=compile_cache.quick_options()
+            ),  # the epoch table's: one compile, not a dozen per epoch
             images,
             labels,
             splits,
@@ -314,7 +317,7 @@ def _functions(config, dataset, task, graphdef, model, mesh, images, made) -> Fu
         def inference_model(state: TrainState) -> Model:
             return Model(state.params, state.model_state)
 
-    all_finite = jax.jit(steps.all_finite, compiler_options=QUICK_COMPILE)
+    all_finite = jax.jit(steps.all_finite, compiler_options=compile_cache.quick_options())
     return Functions(train_step, epoch_order, evaluate, all_finite, new_totals, inference_model, precise)
 
 
