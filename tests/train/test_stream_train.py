@@ -4,6 +4,7 @@ to bitwise the same model; two processes each read their own half of every batch
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import shutil
 import signal
@@ -16,6 +17,8 @@ import pytest
 from conftest import TINY_SPEC, assert_bitwise_equal, cnn_arch, final_state, make_images, plain, subprocess_env
 from PIL import Image
 from test_train_resume import metrics_rows, stop_after_checkpoints
+
+from archspec.train import collector
 
 pytestmark = pytest.mark.slow  # trains models
 
@@ -59,7 +62,12 @@ def test_streamed_training_gives_bitwise_the_in_memory_model(tmp_path, folder, t
     monkeypatch.setattr(pipeline, "batches", lambda *args, **kw: streams.append(1) or real_batches(*args, **kw))
     in_memory = evaluate_run(load_run(tmp_path / "memory"))
     assert not streams
-    assert evaluate_run(load_run(tmp_path / "streamed")) == in_memory
+    collector.pause()  # as `cnn-arch evaluate` starts: a streamed evaluation collects again from its first batch
+    try:
+        assert evaluate_run(load_run(tmp_path / "streamed")) == in_memory
+        assert gc.isenabled()
+    finally:
+        collector.resume()
     assert len(streams) == len(in_memory) == 3  # the train, validation and held-out test splits
 
 

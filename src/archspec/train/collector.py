@@ -1,10 +1,12 @@
-"""Python's cyclic garbage collector, paused while `cnn-arch train` starts.
+"""Python's cyclic garbage collector, paused while `cnn-arch train`, `evaluate` and `predict` start.
 
 Importing JAX and Flax, building the model and tracing its functions allocate hundreds of thousands of
 objects, which keep triggering collections that walk every object alive: in a `perf` profile of a warm
 gap-head start, the collector took 16% of the CPU time (`gc_collect_main`, `visit_decref`,
 `visit_reachable`). The start makes little garbage that only the collector can free, so the command
-pauses it from its start (`cnn_arch.cli.start`) to the first training step, where it resumes.
+pauses it from its start (`cnn_arch.cli.start`) until its loop begins: `train`'s first step, a
+streamed evaluation's first batch. `predict` and an evaluation in memory end after one compiled call
+each, so they run paused to the end.
 """
 
 from __future__ import annotations

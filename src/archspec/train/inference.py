@@ -188,7 +188,7 @@ def _evaluate_streamed(evaluate, trained: TrainedRun, source, batches, masks, wo
     device at a time (each given with indices 0..B-1, as a streamed run's evaluation is)."""
     import jax
 
-    from archspec.train import distributed
+    from archspec.train import collector, distributed
     from archspec.train.data import pipeline
     from archspec.train.metrics import add_sums
 
@@ -209,6 +209,7 @@ def _evaluate_streamed(evaluate, trained: TrainedRun, source, batches, masks, wo
                 jax.device_put(mask[None], sharded),
             )
             totals = sums if totals is None else add(totals, sums)
+            collector.resume()  # paused while the command started (a no-op after the first batch)
         return totals
     finally:
         pipeline.close(iterator)
