@@ -139,15 +139,16 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     graphdef = steps.model_graphdef(typed, dtype=dtype, frozen=frozen_nodes)
     if not resume:
         run.check_fresh(workdir)
+    quick = compile_cache.quick_options()  # the functions run once, or once an epoch
     init = jax.jit(
         functools.partial(steps.init_model, typed, seed=config.seed, dtype=dtype),
         out_shardings=replicated,
-        compiler_options=compile_cache.quick_options(),
+        compiler_options=quick,
     ).trace()
     init_state = jax.jit(
         functools.partial(steps.init_train_state, tx=tx, seed=config.seed, frozen=frozen),
         out_shardings=replicated,
-        compiler_options=compile_cache.quick_options(),
+        compiler_options=quick,
     )
     step_parts = {
         "graphdef": graphdef,
@@ -164,11 +165,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
             steps.epoch_order, num_examples=len(dataset.y_train), steps=steps_per_epoch, batch_size=config.batch_size
         ),
         out_shardings=distributed.batch_sharded(mesh, leading=1),
-        compiler_options=compile_cache.quick_options(),
+        compiler_options=quick,
     )
-    new_totals = jax.jit(
-        functools.partial(_new_totals, task), out_shardings=replicated, compiler_options=compile_cache.quick_options()
-    )
+    new_totals = jax.jit(functools.partial(_new_totals, task), out_shardings=replicated, compiler_options=quick)
     # The train step compiles on a thread of its own while the weights are made and the data placed
     # (gap-head from an empty cache: its compilation is 1 s of a 3.6 s start). A run that starts from
     # another's weights (a mismatch there is an error) starts it after them, so that such an error is
@@ -247,9 +246,7 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
             dataset,
             task,
             steps_per_epoch,
-            jax.jit(
-                schedule, compiler_options=compile_cache.quick_options()
-            ),  # the epoch table's: one compile, not a dozen per epoch
+            jax.jit(schedule, compiler_options=quick),  # the epoch table's: one compile, not a dozen per epoch
             images,
             labels,
             splits,
