@@ -126,6 +126,8 @@ def random_spec(seed: int) -> str:
 )
 @given(st.integers(0, 2**32 - 1))
 @example(-1)
+@example(6259)  # a frame's port and a merge's pin in one column, a shared segment unfolded
+@example(2694251036)  # the same with a folded box's port: a swap that needs a dogleg at --depth 1
 def test_random_graphs_are_drawn_traceably_at_every_folding(seed):
     text = SWAP if seed < 0 else random_spec(seed)
     try:

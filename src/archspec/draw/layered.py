@@ -574,7 +574,8 @@ def _assign_tracks(block: Block, plan: Plan) -> None:
             net["bottoms"].append(bottom)
             net["lower"].append(b)
         turning = [key for key, net in nets.items() if not _straight(block, plan, key[0], net)]
-        ordered = [turning[i] for i in _order_nets([nets[k] for k in turning])]
+        loose = {slots[s].pos for hop in gap for s in hop[:2] if _is_block(block, plan, s)}
+        ordered = [turning[i] for i in _order_nets([nets[k] for k in turning], loose)]
         for track, key in enumerate(ordered):
             track_of[(r, *key)] = track
         count = len(ordered)
@@ -583,7 +584,7 @@ def _assign_tracks(block: Block, plan: Plan) -> None:
             for below in ordered[above + 1 :]:
                 rising = nets[below]["top"]
                 for bottom, lower in zip(net["bottoms"], net["lower"]):
-                    if bottom == rising and (r, *key, lower) not in dogleg:
+                    if _may_meet(bottom, rising, loose) and (r, *key, lower) not in dogleg:
                         dogleg[(r, *key, lower)] = count
                         count += 1
         block.tracks[r] = count
@@ -600,13 +601,27 @@ def _straight(block: Block, plan: Plan, upper: int, net: dict) -> bool:
     """Whether a net is one vertical line at any size: both ends centred on nodes at one position."""
     if net["top"] != (block.slots[upper].pos, 0.0) or any(b != net["top"] for b in net["bottoms"]):
         return False
-    return not any(block.slots[s].kind == ITEM and plan.is_block(block.slots[s].key) for s in (upper, *net["lower"]))
+    return not any(_is_block(block, plan, s) for s in (upper, *net["lower"]))
 
 
-def _order_nets(nets: list[dict]) -> list[int]:
+def _is_block(block: Block, plan: Plan, slot: int) -> bool:
+    found = block.slots[slot]
+    return found.kind == ITEM and plan.is_block(found.key)
+
+
+def _may_meet(bottom: tuple[float, float], top: tuple[float, float], loose: set[float]) -> bool:
+    """Whether one net's bottom pin and another's top pin can be drawn at one x: at one fraction of one
+    position, or at any fractions in a position where a frame or lane ends a hop (`loose`). A block's port
+    lies where its contents put it (folded, at its box's centre), not at its fraction of the unit width,
+    so its fraction does not compare with another node's; a merge's, a box's or a dummy's does."""
+    return bottom == top or (bottom[0] == top[0] and top[0] in loose)
+
+
+def _order_nets(nets: list[dict], loose: set[float]) -> list[int]:
     """Top-to-bottom order of the nets turning in one gap. Net A above net B costs a crossing where B's
     top pin lies within A's span and where A's bottom pins lie within B's span; an order that has A's
-    vertical run down through B's horizontal at a shared x (A's bottom pin at B's top pin) is ruled out."""
+    vertical run down through B's horizontal at a shared x (A's bottom pin may meet B's top pin, see
+    `_may_meet`) is ruled out."""
     if len(nets) < 2:
         return list(range(len(nets)))
 
@@ -622,7 +637,7 @@ def _order_nets(nets: list[dict]) -> list[int]:
     def cost(a: int, b: int) -> int:  # a above b
         na, nb = nets[a], nets[b]
         c = inside(nb["top"], spans[a]) + sum(inside(p, spans[b]) for p in na["bottoms"])
-        if nb["top"] in na["bottoms"]:  # a's drop and b's rise at one x would share a segment
+        if any(_may_meet(p, nb["top"], loose) for p in na["bottoms"]):  # a's drop and b's rise would share a segment
             c += 1000
         return c
 
