@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,8 @@ def _convert(typed, function, spec, name: str):
     quiet = _DropMessage("BatchNorm exported with use_running_average=False")
     logging.getLogger().addFilter(quiet)
     try:
-        with plain_lax():  # one Conv and one MaxPool per layer, not the CPU training's rewrites
+        # one Conv and one MaxPool per layer, not the CPU training's rewrites
+        with plain_lax(), _graph_lookups_in_linear_time():
             proto = to_onnx(
                 function,
                 [spec],
@@ -129,6 +131,64 @@ def _convert(typed, function, spec, name: str):
         logging.getLogger().removeFilter(quiet)
     _fixed_batch_norm_constants(proto, typed)
     return _reannotated(proto)
+
+
+@contextmanager
+def _graph_lookups_in_linear_time():
+    """jax2onnx 0.17's graph optimizer asks for a value's producer and consumers hundreds of thousands
+    of times, and each call first builds the set of the ids of every node in the graph, though the
+    answer it then keeps is the value's own `producer()` or `consumers()` filtered by that set: time
+    quadratic in the graph's size (NASNet-Mobile: 4 minutes under cProfile, most of a 100 s export).
+    While the conversion runs, the two lookups build the set once per node list the optimizer passes
+    (its passes take `list(graph)` afresh and never change one in place) and answer the same; a value
+    the fast path does not settle goes to jax2onnx's own lookup as before."""
+    try:
+        from jax2onnx.converter import conv_transpose_bias_folding, ir_optimizations, optimizer_graph_utils
+        from onnx_ir import Node, Value
+    except ImportError:  # another jax2onnx: its own lookups
+        yield
+        return
+    slow_producer = optimizer_graph_utils._producer_node
+    slow_consumers = optimizer_graph_utils._consumer_nodes
+    held: list = [None, 0, frozenset()]  # the last node list (kept alive, so its id is not reused), its length, its ids
+
+    def ids(nodes) -> frozenset:
+        if held[0] is not nodes or held[1] != len(nodes):
+            held[:] = [nodes, len(nodes), frozenset(id(node) for node in nodes)]
+        return held[2]
+
+    def producer(nodes, value):
+        if isinstance(value, Value):
+            made_by = value.producer()
+            if isinstance(made_by, Node) and id(made_by) in ids(nodes):
+                return made_by
+        return slow_producer(nodes, value)
+
+    def consumers(nodes, value):
+        if isinstance(value, Value):
+            used_by = value.consumers()
+            if used_by and all(isinstance(node, Node) for node in used_by):
+                present = ids(nodes)
+                kept = [node for node in used_by if id(node) in present]
+                if kept:
+                    return kept
+        return slow_consumers(nodes, value)
+
+    modules = (optimizer_graph_utils, ir_optimizations, conv_transpose_bias_folding)
+    saved = [
+        (module, name, getattr(module, name))
+        for module in modules
+        for name in ("_producer_node", "_consumer_nodes")
+        if hasattr(module, name)
+    ]
+    for module, name, _ in saved:
+        setattr(module, name, producer if name == "_producer_node" else consumers)
+    try:
+        yield
+    finally:
+        held.clear()
+        for module, name, original in saved:
+            setattr(module, name, original)
 
 
 def _fixed_batch_norm_constants(proto, typed) -> None:
