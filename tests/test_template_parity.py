@@ -172,7 +172,7 @@ def keras_references(tmp_path_factory):
 def test_template_computes_the_keras_reference(keras_references, name):
     import jax.numpy as jnp
 
-    from tests.flax_counts import abstract_model
+    from tests.flax_counts import abstract_model, logits
 
     saved = np.load(keras_references / f"{name}.npz")
     input_shape = KERAS_REFERENCES[name][0]
@@ -181,7 +181,7 @@ def test_template_computes_the_keras_reference(keras_references, name):
     model = abstract_model(typed)  # shapes only: every weight comes from Keras, none is drawn twice
     copy_into_flax(model, typed, [saved[f"w{i}"] for i in range(len(saved.files) - 3)])
     expected = saved["expected"]
-    got = np.asarray(model(jnp.asarray(saved["x"]), logits=True))
+    got = np.asarray(logits(model, jnp.asarray(saved["x"])))
     assert got.shape == expected.shape
     scale = float(np.abs(expected).max())
     assert scale > 1e-3  # the comparison below is not between two near-zero outputs
@@ -224,7 +224,7 @@ def torchvision_arrays(weights: dict) -> list:
 def test_template_computes_torchvisions_network(tmp_path, name, template):
     import jax.numpy as jnp
 
-    from tests.flax_counts import abstract_model
+    from tests.flax_counts import abstract_model, logits
     from tests.train import reference_weights
 
     reference = reference_weights.torchvision(name, tmp_path)
@@ -232,7 +232,7 @@ def test_template_computes_torchvisions_network(tmp_path, name, template):
     typed = compile_spec(templates.path(template).read_text(encoding="utf-8"), template, x.shape[1:])
     model = abstract_model(typed)
     copy_into_flax(model, typed, torchvision_arrays(reference.weights))
-    got = np.asarray(model(jnp.asarray(x), logits=True))
+    got = np.asarray(logits(model, jnp.asarray(x)))
     assert got.shape == reference.onnx_logits.shape
     scale = max(1.0, float(np.abs(reference.onnx_logits).max()))
     assert np.abs(got - reference.onnx_logits).max() <= 1e-4 * scale  # torchvision's graph, run by onnxruntime
