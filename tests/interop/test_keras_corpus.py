@@ -116,3 +116,19 @@ def test_run_reads_what_static_reading_refuses(tmp_path):
     reference = REFERENCE[name]
     assert keras_count == typed.params == reference["count_params"]
     assert typed.trainable == reference["trainable"] and list(typed.output_shape) == reference["output_shape"]
+
+
+@pytest.mark.slow  # runs a script with Keras in a subprocess, twice
+def test_run_goes_on_where_xla_lacks_a_quick_compile_flag(tmp_path, monkeypatch):
+    """`--run` gives the child XLA flags that compile quickly; an XLA that does not know one stops at
+    its start (a fatal error, not an exception), so the script runs again as XLA_FLAGS had it."""
+    from archspec.interop import keras_run
+
+    monkeypatch.setattr(keras_run, "QUICK_XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_no_such_flag=1")
+    script = tmp_path / "model.py"
+    script.write_text(
+        "import keras\n\nmodel = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten()])\n",
+        encoding="utf-8",
+    )
+    imported, keras_count = keras_run.read_run(str(script))
+    assert keras_count == readers.compile_imported(imported).params == 3 * 3 * 3 * 4 + 4

@@ -24,6 +24,11 @@ from archspec.errors import PathError, SourceText, Span, SpecError, UserError
 KERAS_INSTALL = "pip install 'cnn-arch[keras]'"
 NO_KERAS = 3  # the child's exit code when Keras is not installed
 SCRIPT_FAILED = 4  # ... when the script raised
+# The child's XLA compiles without optimizing (the weights Keras draws as it builds a model are thrown
+# away): on JAX each weight's initializer compiles on its own, and segmentation-models' ResNet-18 U-Net
+# ran in 6.9 s instead of 17.3 s (8.5 s with the first flag alone), to the same config and count.
+QUICK_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+UNKNOWN_FLAG = "Unknown flag in XLA_FLAGS"  # XLA's fatal error for a flag it does not have
 
 
 def run_script(path: str, model: str | None = None, input_shape: tuple[int, ...] | None = None) -> dict:
@@ -37,8 +42,11 @@ def run_script(path: str, model: str | None = None, input_shape: tuple[int, ...]
         command = [sys.executable, "-m", "archspec.interop.keras_run", str(script.resolve()), str(result_path)]
         command += [model or "", "x".join(map(str, input_shape)) if input_shape else ""]
         env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
+        quick = {**env, "XLA_FLAGS": f"{env.get('XLA_FLAGS', '')} {QUICK_XLA_FLAGS}".strip()}
         try:
-            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=script.resolve().parent)
+            done = subprocess.run(command, capture_output=True, text=True, env=quick, cwd=script.resolve().parent)
+            if UNKNOWN_FLAG in done.stderr:  # an XLA without one of them stops at its start: run as it is
+                done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=script.resolve().parent)
         except OSError as error:
             raise UserError(f"cannot start Python to run {path}: {error}") from None
         if done.returncode == NO_KERAS:
