@@ -115,8 +115,8 @@ def _convert(typed, function, spec, name: str):
     quiet = _DropMessage("BatchNorm exported with use_running_average=False")
     logging.getLogger().addFilter(quiet)
     try:
-        # one Conv and one MaxPool per layer, not the CPU training's rewrites
         _import_jax_and_flax_plugins()
+        # plain_lax: one Conv and one MaxPool per layer, not the CPU training's rewrites
         with plain_lax(), _graph_lookups_in_linear_time():
             proto = to_onnx(
                 function,
