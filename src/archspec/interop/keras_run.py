@@ -20,14 +20,16 @@ import tempfile
 from pathlib import Path
 
 from archspec.errors import PathError, SourceText, Span, SpecError, UserError
+from archspec.train.compile_cache import QUICK_CPU_COMPILE, as_xla_flags
 
 KERAS_INSTALL = "pip install 'cnn-arch[keras]'"
 NO_KERAS = 3  # the child's exit code when Keras is not installed
 SCRIPT_FAILED = 4  # ... when the script raised
-# The child's XLA compiles without optimizing (the weights Keras draws as it builds a model are thrown
-# away): on JAX each weight's initializer compiles on its own, and segmentation-models' ResNet-18 U-Net
-# ran in 6.9 s instead of 17.3 s (8.5 s with the first flag alone), to the same config and count.
-QUICK_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+# The child's XLA compiles as cnn-arch's one-off functions do, without optimizing (the weights Keras
+# draws as it builds a model are thrown away): on JAX each weight's initializer compiles on its own, and
+# segmentation-models' ResNet-18 U-Net ran in 6.9 s instead of 17.3 s (8.5 s with the optimization
+# level alone), to the same config and count.
+QUICK_XLA_FLAGS = as_xla_flags(QUICK_CPU_COMPILE)
 UNKNOWN_FLAG = "Unknown flag in XLA_FLAGS"  # XLA's fatal error for a flag it does not have
 
 
@@ -44,9 +46,10 @@ def run_script(path: str, model: str | None = None, input_shape: tuple[int, ...]
         env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
         quick = {**env, "XLA_FLAGS": f"{env.get('XLA_FLAGS', '')} {QUICK_XLA_FLAGS}".strip()}
         try:
-            done = subprocess.run(command, capture_output=True, text=True, env=quick, cwd=script.resolve().parent)
-            if UNKNOWN_FLAG in done.stderr:  # an XLA without one of them stops at its start: run as it is
-                done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=script.resolve().parent)
+            for environ in (quick, env):  # an XLA without one of the flags stops at its start: then as it is
+                done = subprocess.run(command, capture_output=True, text=True, env=environ, cwd=script.resolve().parent)
+                if UNKNOWN_FLAG not in done.stderr:
+                    break
         except OSError as error:
             raise UserError(f"cannot start Python to run {path}: {error}") from None
         if done.returncode == NO_KERAS:

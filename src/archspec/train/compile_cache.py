@@ -34,6 +34,12 @@ SUBDIR = "jax"  # beside the decoded-folder cache (`datasets/`) in the same cach
 MAX_BYTES = 2 * 2**30
 
 
+def as_xla_flags(options: dict) -> str:
+    """Compiler options as the `XLA_FLAGS` of a process whose compilations cnn-arch does not call
+    (`--name=value`, booleans in lower case)."""
+    return " ".join(f"--{name}={str(value).lower()}" for name, value in options.items())
+
+
 @functools.cache
 def model_options() -> dict[str, str] | None:
     """The compiler options of the functions that run the model: `MODEL_COMPILE` on the CPU, where
