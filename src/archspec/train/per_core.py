@@ -42,8 +42,8 @@ class GroupStep:
         def train_update(state, totals, total, offsets, others):
             # Each leaf's piece of the summed vector starts at an offset given as an argument, not a
             # constant: XLA compiles one kernel per distinct fusion, and a slice at a constant offset
-            # made every leaf's optimizer kernels distinct (MobileNetV2's update: 587 kernels, 10.3-11.3 s
-            # to compile on one core). The same floats either way.
+            # made every leaf's optimizer kernels distinct (MobileNetV2's update compiled in 9.2-11.3 s on
+            # one core, against 4.4-4.9 s now). The same floats either way.
             like, structure = jax.tree.flatten(_template(state, totals, frozen))
             pieces = [
                 jax.lax.dynamic_slice(total, (offset,), (leaf.size,)).reshape(leaf.shape).astype(leaf.dtype)
