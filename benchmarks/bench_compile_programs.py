@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -70,19 +69,11 @@ def main() -> int:
 
 
 def dump_programs(args, folder: Path) -> dict[str, Path]:
-    """One training step of the spec on random images, its programs' StableHLO written by JAX."""
-    import numpy as np
+    """One training step of the spec on random images (a 10-way head, as `bench_torch_cpu.py` trains
+    the templates), its programs' StableHLO written by JAX."""
+    from bench_torch_cpu import Model, prepare
 
-    from cnn_arch.cli.common import parse_shape, read_target
-
-    _, text = read_target(args.spec)  # a 10-way head, as bench_torch_cpu.py trains the templates
-    spec = folder / "spec.arch"
-    spec.write_text(re.sub(r"^dense 1000 softmax", "dense 10 softmax", text, flags=re.MULTILINE))
-    shape = parse_shape(args.input)
-    rng = np.random.default_rng(0)
-    data = folder / "images.npz"
-    x = rng.integers(0, 256, (args.batch_size, *shape), dtype=np.uint8)
-    np.savez(data, x_train=x, y_train=np.arange(args.batch_size) % 10)
+    spec, data = prepare("step", Model(args.spec, args.input, args.batch_size, args.batch_size), folder)
     command = [sys.executable, "-m", "cnn_arch", "train", str(spec), "--data", str(data), "--input", args.input]
     command += ["--batch-size", str(args.batch_size), "--epochs", "1", "--val-split", "0", "--test-split", "0"]
     command += ["--summary", "none", "--out", str(folder / "run")]
