@@ -164,3 +164,29 @@ def test_only_the_program_itself_forks(monkeypatch):
 
     monkeypatch.setattr(cores, "allowed", False)  # a test runner or a notebook calling the command's code
     assert cores.wanted(1_000, 32, {}) == ()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            "",
+            "--xla_cpu_multi_thread_eigen=false --xla_backend_extra_options=xla_cpu_disable_loop_unrolling",
+        ),
+        (  # the user's own backend options and thread setting are kept as given
+            "--xla_backend_extra_options=xla_cpu_optimize_for_size --xla_cpu_multi_thread_eigen=true",
+            "--xla_backend_extra_options=xla_cpu_optimize_for_size --xla_cpu_multi_thread_eigen=true",
+        ),
+    ],
+    ids=["default", "the user's"],
+)
+def test_each_process_compiles_for_one_core_without_loop_unrolling(monkeypatch, flags, expected):
+    # One thread for XLA's kernels in each process, and its kernels compiled without LLVM's loop
+    # unrolling: a cold start waits for the compilations (docs/performance.md, "Time to the first step").
+    from archspec.train import cores
+
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    monkeypatch.delenv("PJRT_NPROC", raising=False)
+    cores._per_core_flags()
+    assert os.environ["XLA_FLAGS"] == expected
+    assert os.environ["PJRT_NPROC"] == "1"

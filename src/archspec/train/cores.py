@@ -47,6 +47,14 @@ SWITCH = "CNN_ARCH_PROCESS_PER_CORE"
 # convolutions XLA threads (ResNet-50's 25.6 M: its gradients are 100 MB to exchange every step).
 UP_TO = 10_000_000
 SHARED_MEMORY = Path("/dev/shm")
+# The models a process per core trains compile without LLVM's loop unrolling (an XLA:CPU backend
+# option). A cold start waits for the sum of both processes' compilations (docs/performance.md, "Time
+# to the first step"), most of which is LLVM's: gap-head's gradients' half compiles on one core in
+# 1.70-2.09 s against 2.38-2.79 without unrolling, and a cold gap-head start took 4.17-4.21 s against
+# 4.58-4.62. Their steps run as fast (gap-head 1,168 images/s against 1,134, the CIFAR net 630 against
+# 639, MobileNetV2 270 against 269; interleaved runs), but other float results. Not for one process
+# threaded over the cores: ResNet-50 trained 6% slower without it (50.2 against 53.3 images/s).
+NO_UNROLL = (("xla_backend_extra_options", "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling"),)
 MAX_RANKS = 8
 HEADER = 2 * 8 * MAX_RANKS  # bytes before a block's slots: each rank's phase counter, then its flag (int64)
 LIVENESS_SECONDS = 0.05  # how often a waiting process checks that the others live
@@ -297,14 +305,14 @@ def start(cores: tuple[int, ...]) -> Group:
             _group = Group(rank_, len(cores), cores, leader, logs=logs, **before)
             return _group
         children[pid] = rank_
-    _one_thread()
+    _per_core_flags()
     _group = Group(0, len(cores), cores, leader, children=children, logs=logs, **before)
     return _group
 
 
 def _become(rank_: int, cores, leader: int, logs: Path) -> None:
     """The forked process: silent (standard error kept for rank 0 to report)."""
-    _one_thread()
+    _per_core_flags()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
@@ -314,15 +322,19 @@ def _become(rank_: int, cores, leader: int, logs: Path) -> None:
     os.close(log)
 
 
-def _one_thread() -> None:
-    """XLA:CPU with one thread for its kernels, whatever cores the process may run on: PJRT's
-    thread pools are sized once, from `PJRT_NPROC` or else the CPU affinity at the backend's start,
-    and a process that starts on every core and is pinned later would share its core among as many
-    threads (10% slower steps, and reductions split otherwise: other float results)."""
+def _per_core_flags() -> None:
+    """XLA:CPU set up for a process of its own on one core, before its backend starts; a setting the
+    user gave in XLA_FLAGS or PJRT_NPROC is kept.
+
+    - One thread for its kernels, whatever cores the process may run on: PJRT's thread pools are
+      sized once, from `PJRT_NPROC` or else the CPU affinity at the backend's start, and a process
+      that starts on every core and is pinned later would share its core among as many threads (10%
+      slower steps, and reductions split otherwise: other float results).
+    - Its kernels compiled without LLVM's loop unrolling (`NO_UNROLL`)."""
     os.environ.setdefault("PJRT_NPROC", "1")
-    flag = "--xla_cpu_multi_thread_eigen=false"
-    if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+    for name, flag in (("xla_cpu_multi_thread_eigen", "--xla_cpu_multi_thread_eigen=false"), *NO_UNROLL):
+        if name not in os.environ.get("XLA_FLAGS", ""):
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
 
 def run_other(work) -> None:
