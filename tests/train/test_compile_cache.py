@@ -57,6 +57,35 @@ def test_an_unwritable_cache_directory_is_a_warning_and_leaves_the_cache_off(tmp
     assert jax.config.jax_compilation_cache_dir is None
 
 
+def test_the_cache_keeps_its_most_recently_used_entries_within_its_size(tmp_path):
+    import os
+
+    folder = tmp_path / "jax"
+    folder.mkdir()
+    for age, name in enumerate(["newest", "recent", "old", "oldest"]):
+        entry = folder / f"{name}-cache"
+        entry.write_bytes(b"x" * 1000)
+        os.utime(entry, (1_000_000 - age * 100, 1_000_000 - age * 100))  # (access, modification)
+    read_lately = folder / "oldest-cache"  # written first, read since: kept before the written-later
+    os.utime(read_lately, (1_000_000 - 50, 1_000_000 - 300))
+    (folder / ".lockfile").write_bytes(b"")
+
+    compile_cache.trim(folder, max_bytes=2500)
+    assert sorted(path.name for path in folder.iterdir()) == [".lockfile", "newest-cache", "oldest-cache"]
+    compile_cache.trim(folder, max_bytes=2500)  # within its size: nothing more goes
+    assert len(list(folder.iterdir())) == 3
+    compile_cache.trim(tmp_path / "missing")  # no folder: nothing to do, no error
+
+
+def test_jax_reads_the_cache_without_a_lock(tmp_path, no_cache_yet):
+    # JAX's own size limit takes a file lock around every read, which the processes of a run
+    # polled for every 50 ms (docs/performance.md): the limit is kept by `trim` instead.
+    import jax
+
+    assert compile_cache.enable(tmp_path / "jax") is None
+    assert jax.config.jax_compilation_cache_max_size == -1
+
+
 @pytest.fixture
 def run(tmp_path, tiny_spec, tiny_data):
     """Runs `cnn-arch train` on the tiny model with a cache directory: (run folder, stdout, stderr)."""

@@ -4,7 +4,9 @@ spec and options loads its compiled steps from disk instead of compiling them ag
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import tempfile
 from pathlib import Path
 
@@ -29,8 +31,13 @@ MODEL_COMPILE = {
     "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
 }
 SUBDIR = "jax"  # beside the decoded-folder cache (`datasets/`) in the same cache directory
-# JAX evicts the least recently used entries past this size (a gap-head train step is about 0.3 MiB,
-# a ResNet-50 one a few MiB), so the user's cache directory does not grow without end.
+# Past this size the least recently used entries are removed when a run starts (`trim`; a gap-head
+# train step is about 0.3 MiB, a ResNet-50 one a few MiB), so the user's cache directory does not
+# grow without end. Not by JAX's own size limit (`jax_compilation_cache_max_size`): with one, JAX
+# takes a file lock around every read of the cache, and a process that finds it held polls every
+# 50 ms (`filelock`'s default). A process per core reads the same entries at the same moments, so
+# one of them waited 50 ms at most reads: a warm gap-head start took 2.56 s with JAX's limit, 2.36 s
+# without (4 interleaved runs each).
 MAX_BYTES = 2 * 2**30
 
 
@@ -99,9 +106,32 @@ def enable(directory: Path | None = None) -> str | None:
     # model compiles in less, and it is what a second run waits for.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no size threshold
-    if jax.config.jax_compilation_cache_max_size == -1:
-        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    if jax.config.jax_compilation_cache_max_size == -1:  # no limit of the user's own for JAX to keep
+        trim(folder)
     return None
+
+
+def trim(folder: Path, max_bytes: int = MAX_BYTES) -> None:
+    """Remove the least recently used files of `folder` until the rest hold `max_bytes` at most.
+    Last use is a file's access or modification time, whichever is later (Linux's default `relatime`
+    mount updates the access time of a file read since its last change, and once a day). Another
+    process may remove the same file, or be reading it: JAX compiles again what it cannot read."""
+    try:
+        entries = [
+            (max(info.st_atime, info.st_mtime), info.st_size, entry.path)
+            for entry in os.scandir(folder)
+            if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
+            for info in (entry.stat(follow_symlinks=False),)
+        ]
+    except OSError:
+        return
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        total -= size
 
 
 def _unwritable(folder: Path) -> str | None:
