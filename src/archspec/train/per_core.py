@@ -71,7 +71,7 @@ class GroupStep:
         if self._offsets is None:
             sizes = [leaf.size for leaf in _template_leaves(state, totals, self.frozen)]
             starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
-            self._offsets = [jnp.asarray(start) for start in starts]
+            self._offsets = jax.device_put(list(starts))  # one transfer, and no `jnp.asarray` program to compile
         return self._offsets
 
     def lower(self, state, totals, images, labels, order) -> _Lowered:
