@@ -25,8 +25,14 @@ def pause() -> None:
 
 
 def resume() -> None:
-    """Turn automatic collections back on, if `pause` turned them off."""
+    """Turn automatic collections back on, if `pause` turned them off, with every object alive now
+    frozen (`gc.freeze`): left out of every later collection. Otherwise the first collections walk
+    all of them once more: in a warm gap-head start, each process's first collection after its first
+    step took 0.08-0.10 s, the next 0.07-0.10 s, and two full ones later 0.10-0.13 s each. What the
+    start left in reference cycles is then never collected (a few MB at most; see the module's
+    docstring)."""
     global _paused
     if _paused:
+        gc.freeze()
         gc.enable()
         _paused = False
