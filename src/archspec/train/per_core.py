@@ -126,6 +126,32 @@ def compiled_once(group: Group, parts: dict, owners: dict[str, int] | None = Non
     return [results[name] for name in parts]
 
 
+def initial_model(group: Group, init, placed) -> steps.Model:
+    """The weights' initialization (`init`: jitted and traced) compiled and run by the last process
+    alone, which hands its result to the others bit for bit through shared memory (placed as
+    `placed`): they neither lower it, nor load it from the cache, nor run it. Rank 0 did all three
+    while it compiled the gradients' half, the longest of a cold start."""
+    raw_like = jax.eval_shape(lambda model: jax.tree.map(_raw, model), init.out_info)
+    sizes = [leaf.size * np.dtype(leaf.dtype).itemsize for leaf in jax.tree.leaves(raw_like)]
+    if group.rank == group.size - 1:
+        model = init.lower().compile()()
+        raw = [np.asarray(leaf).reshape(-1).view(np.uint8) for leaf in jax.tree.leaves(jax.tree.map(_raw, model))]
+        group.sum("initial weights", np.concatenate(raw) if raw else np.zeros(0, np.uint8), np.uint8)
+        return model
+    flat = group.sum("initial weights", np.zeros(sum(sizes), np.uint8), np.uint8)  # the last's, as it is
+    leaves, at = [], 0
+    for like, raw, size in zip(jax.tree.leaves(init.out_info), jax.tree.leaves(raw_like), sizes, strict=True):
+        array = jax.device_put(flat[at : at + size].view(raw.dtype).reshape(raw.shape), placed)
+        leaves.append(jax.random.wrap_key_data(array) if steps.is_key(like) else array)  # JAX's default kind, as made
+        at += size
+    return jax.tree.unflatten(jax.tree.structure(init.out_info), leaves)
+
+
+def _raw(leaf):
+    """A leaf as an array of plain numbers: a random key as its key data."""
+    return jax.random.key_data(leaf) if steps.is_key(leaf) else leaf
+
+
 def _template(state, totals: dict, frozen) -> tuple:
     """What the gradients' half ravels, as the state's own arrays: (trainable weights, float model
     state, the batch's metric sums)."""

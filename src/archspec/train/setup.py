@@ -188,13 +188,9 @@ def prepare(config: TrainConfig, workdir: Path, *, resume: bool, mesh=None, prog
     try:
         if config.init_from is None or resume:
             start_compiling()
-        # A process per core: the last compiles, the others load what it compiled (per_core.compiled_once);
-        # rank 0 compiles the gradients' half meanwhile.
-        compile_init = init.lower().compile
-        if group:
-            model = per_core.compiled_once(group, {"init": compile_init}, owners={"init": group.size - 1})[0]()
-        else:
-            model = compile_init()()
+        # A process per core: the last initializes the weights and hands them to the others; rank 0
+        # compiles the gradients' half meanwhile.
+        model = per_core.initial_model(group, init, replicated) if group else init.lower().compile()()
         init_report = None
         if config.init_from is not None and not resume:  # before the run folder is written: nothing left on a mismatch
             model, init_report = pretrained.initial_model(

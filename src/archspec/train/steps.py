@@ -198,7 +198,7 @@ def gradients(
         rank, ranks = part
         indices = indices.reshape(ranks, -1)[rank]
         key = jax.random.fold_in(key, rank)
-        model_state = jax.tree.map(lambda leaf: jax.random.fold_in(leaf, rank) if _is_key(leaf) else leaf, model_state)
+        model_state = jax.tree.map(lambda leaf: jax.random.fold_in(leaf, rank) if is_key(leaf) else leaf, model_state)
     y = labels[indices]
     x = _gather(images, indices, batch_sharding, lambda x: augmentation.augment(key, x, augment) if augment else x)
 
@@ -214,7 +214,7 @@ def gradients(
     (_, (logits, losses, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
     if part is not None:  # the streams' keys as they were: each step folds the rank in afresh
         new_model_state = jax.tree.map(
-            lambda leaf, old: old if _is_key(old) else leaf, new_model_state, state.model_state
+            lambda leaf, old: old if is_key(old) else leaf, new_model_state, state.model_state
         )
     return grads, new_model_state, task.metric_sums(logits, y, losses)
 
@@ -240,7 +240,7 @@ def apply_gradients(
     return new_state, {**new_totals, "finite": finite}
 
 
-def _is_key(leaf) -> bool:
+def is_key(leaf) -> bool:
     return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
