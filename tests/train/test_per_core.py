@@ -93,6 +93,9 @@ def test_a_killed_process_stops_the_run_with_a_message_and_resume_goes_on(tmp_pa
         env=subprocess_env(**PER_CORE),
     )  # fmt: skip
     _wait_for(lambda: (run_dir / "metrics.jsonl").is_file() and len(_rows(run_dir)) >= 2)
+    # While it trains, /dev/shm holds the step's exchange, not the initial weights' (as large).
+    assert list(Path("/dev/shm").glob(f"cnn-arch-{process.pid}-step-*"))
+    assert not list(Path("/dev/shm").glob(f"cnn-arch-{process.pid}-initial weights-*"))
     (child,) = _children(process.pid)
     os.kill(child, signal.SIGKILL)
     _, err = process.communicate(timeout=60)

@@ -106,6 +106,12 @@ class Group:
     def barrier(self) -> None:
         self.sum("barrier", [0.0])
 
+    def forget(self, purpose: str) -> None:
+        """Unmap and remove the blocks of `purpose`, which no process uses again (once any process
+        has its sum, every process has mapped the block; /dev/shm frees it when the last unmaps it)."""
+        for key in [key for key in self.blocks if key.startswith(f"{purpose}-")]:
+            self.blocks.pop(key).close(unlink=True)
+
     def pin(self) -> None:
         """Keep this process on its own core from now on (its first step): until then, during the
         start, each process may use every core, so that one's compilation and another's tracing

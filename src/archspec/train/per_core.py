@@ -137,8 +137,10 @@ def initial_model(group: Group, init, placed) -> steps.Model:
         model = init.lower().compile()()
         raw = [np.asarray(leaf).reshape(-1).view(np.uint8) for leaf in jax.tree.leaves(jax.tree.map(_raw, model))]
         group.sum("initial weights", np.concatenate(raw) if raw else np.zeros(0, np.uint8), np.uint8)
+        group.forget("initial weights")  # as large as the gradients' block: not kept beside it in /dev/shm
         return model
     flat = group.sum("initial weights", np.zeros(sum(sizes), np.uint8), np.uint8)  # the last's, as it is
+    group.forget("initial weights")
     leaves, at = [], 0
     for like, raw, size in zip(jax.tree.leaves(init.out_info), jax.tree.leaves(raw_like), sizes, strict=True):
         array = jax.device_put(flat[at : at + size].view(raw.dtype).reshape(raw.shape), placed)
