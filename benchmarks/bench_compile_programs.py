@@ -101,9 +101,8 @@ def model_options(name: str) -> dict:
 def compile_alone(path: Path, options: dict, args) -> dict:
     from archspec.train import cores
 
-    # As a process per core compiles (`cores._per_core_flags`): one thread, no loop unrolling.
-    flags = " ".join(["--xla_cpu_multi_thread_eigen=false", *(flag for _, flag in cores.NO_UNROLL)])
-    env = {**os.environ, "PJRT_NPROC": "1", "XLA_FLAGS": flags}
+    # As a process per core compiles: one thread, no loop unrolling.
+    env = {**os.environ, "PJRT_NPROC": "1", "XLA_FLAGS": " ".join(cores.PER_CORE_FLAGS.values())}
     command = ["taskset", "-c", str(args.core), sys.executable, "-c", COMPILE_ONE, str(path), json.dumps(options)]
     done = subprocess.run([*command, str(args.repeats)], env=env, capture_output=True, text=True)
     if done.returncode != 0:

@@ -47,14 +47,18 @@ SWITCH = "CNN_ARCH_PROCESS_PER_CORE"
 # convolutions XLA threads (ResNet-50's 25.6 M: its gradients are 100 MB to exchange every step).
 UP_TO = 10_000_000
 SHARED_MEMORY = Path("/dev/shm")
-# The models a process per core trains compile without LLVM's loop unrolling (an XLA:CPU backend
-# option). A cold start waits for the sum of both processes' compilations (docs/performance.md, "Time
-# to the first step"), most of which is LLVM's: gap-head's gradients' half compiles on one core in
-# 1.70-2.09 s against 2.38-2.79 without unrolling, and a cold gap-head start took 4.17-4.21 s against
-# 4.58-4.62. Their steps run as fast (gap-head 1,168 images/s against 1,134, the CIFAR net 630 against
-# 639, MobileNetV2 270 against 269; interleaved runs), but other float results. Not for one process
-# threaded over the cores: ResNet-50 trained 6% slower without it (50.2 against 53.3 images/s).
-NO_UNROLL = (("xla_backend_extra_options", "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling"),)
+# The XLA_FLAGS of each process (`_per_core_flags`), by name: one thread for its kernels, and no
+# loop unrolling by LLVM. A cold start waits for the sum of both processes' compilations
+# (docs/performance.md, "Time to the first step"), most of which is LLVM's: without unrolling,
+# gap-head's gradients' half compiles on one core in 1.70-2.09 s against 2.38-2.79, and a cold gap-head
+# start took 4.17-4.21 s against 4.58-4.62. The steps run as fast (gap-head 1,168 images/s against
+# 1,134, the CIFAR net 630 against 639, MobileNetV2 270 against 269; interleaved runs), with other
+# float results. Not for one process threaded over the cores: ResNet-50 trained 6% slower without
+# unrolling (50.2 against 53.3 images/s).
+PER_CORE_FLAGS = {
+    "xla_cpu_multi_thread_eigen": "--xla_cpu_multi_thread_eigen=false",
+    "xla_backend_extra_options": "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling",
+}
 MAX_RANKS = 8
 HEADER = 2 * 8 * MAX_RANKS  # bytes before a block's slots: each rank's phase counter, then its flag (int64)
 LIVENESS_SECONDS = 0.05  # how often a waiting process checks that the others live
@@ -336,9 +340,9 @@ def _per_core_flags() -> None:
       sized once, from `PJRT_NPROC` or else the CPU affinity at the backend's start, and a process
       that starts on every core and is pinned later would share its core among as many threads (10%
       slower steps, and reductions split otherwise: other float results).
-    - Its kernels compiled without LLVM's loop unrolling (`NO_UNROLL`)."""
+    - Its kernels compiled without LLVM's loop unrolling (`PER_CORE_FLAGS`)."""
     os.environ.setdefault("PJRT_NPROC", "1")
-    for name, flag in (("xla_cpu_multi_thread_eigen", "--xla_cpu_multi_thread_eigen=false"), *NO_UNROLL):
+    for name, flag in PER_CORE_FLAGS.items():
         if name not in os.environ.get("XLA_FLAGS", ""):
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
