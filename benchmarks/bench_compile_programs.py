@@ -62,7 +62,7 @@ def main() -> int:
         )
         print("| program | compile (s) | kernels |\n|---|---|---|")
         for name, path in dumps.items():
-            outcome = compile_alone(path, {**model_options(name), **extra}, args)
+            outcome = compile_alone(path, {**model_options(name, args), **extra}, args)
             times = outcome["times"]
             print(f"| {name} | {min(times):.2f}-{max(times):.2f} | {outcome['kernels']} |", flush=True)
     return 0
@@ -89,12 +89,16 @@ def dump_programs(args, folder: Path) -> dict[str, Path]:
     return found
 
 
-def model_options(name: str) -> dict:
-    """The compiler options `train` gives the program (the model's or the quick ones)."""
-    from archspec.train import compile_cache
+def model_options(name: str, args) -> dict:
+    """The compiler options `train` gives the program (the model's, the update's or the quick ones)."""
+    from archspec.train import compile_cache, steps
+    from cnn_arch.cli.common import compile_target
 
-    if name in ("train_gradients", "train_update", "train_step"):
+    if name == "train_update":  # a process per core's optimizer
         return dict(compile_cache.MODEL_COMPILE)
+    if name in ("train_gradients", "train_step"):
+        graphdef = steps.model_graphdef(compile_target(args.spec, args.input))
+        return dict(compile_cache.model_options(graphdef) or {})
     return dict(compile_cache.QUICK_CPU_COMPILE)
 
 

@@ -4,7 +4,7 @@
 
 A bare train step (the loss's gradient and `optax.adamw`, as `bench_cpu_devices.py` times it) on one
 JAX CPU device threaded over the cores, compiled with the options `train` gives the model's functions
-(`compile_cache.model_options()`) plus `xla_cpu_enable_xprof_traceme`, so that XLA:CPU records each
+(`compile_cache.model_options(graphdef)`) plus `xla_cpu_enable_xprof_traceme`, so that XLA:CPU records each
 kernel it runs. `--steps` steps run under `jax.profiler.trace`, and its Perfetto trace is read back:
 kernel time per step, summed over XLA's threads, grouped by the kernel's name without its number
 (`pad_slice_fusion.136` -> `pad_slice_fusion`; `ynn_fusion` is YNNPACK's, `dot` Eigen's). The first
@@ -77,7 +77,7 @@ def profile(spec: str, input_shape: str, batch: int, steps: int) -> tuple[dict[s
     typed = compile_target(spec, input_shape)
     graphdef, params, rest = nnx.split(build_model(typed, seed=0), nnx.Param, ...)
     state = _bare_state({"batch": batch}, typed, nnx.to_pure_dict(params), nnx.to_pure_dict(rest))
-    options = {**(compile_cache.model_options() or {}), "xla_cpu_enable_xprof_traceme": True}
+    options = {**(compile_cache.model_options(graphdef) or {}), "xla_cpu_enable_xprof_traceme": True}
     jitted = _bare_step(graphdef, options)
     for _ in range(3):
         state[:2] = jitted(*state)

@@ -30,6 +30,14 @@ QUICK_CPU_COMPILE = {**QUICK_COMPILE, "xla_cpu_use_fusion_emitters": False}
 MODEL_COMPILE = {
     "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
 }
+# And for a model without grouped (depthwise) convolutions, XLA:CPU's older emitters generate the
+# fused loops' code: gap-head's gradients' half compiles on one core in 0.78 s against 1.59, and trains
+# faster (a process per core: gap-head 1,351 images/s against 1,215, the CIFAR-style net 648 against
+# 616; ResNet-50 as fast). Not for MobileNetV2: the older emitters run its depthwise layers' fused
+# loops (the taps' sums, with the next BatchNorm and ReLU6 inlined) at a fraction of the speed, and
+# it trains 12% slower. Not for a process per core's update either: the optimizer's loops ran 6-7%
+# slower (docs/performance.md).
+OLDER_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 SUBDIR = "jax"  # beside the decoded-folder cache (`datasets/`) in the same cache directory
 # Past this size the least recently used entries are removed when a run starts (`trim`; a gap-head
 # train step is about 0.3 MiB, a ResNet-50 one a few MiB), so the user's cache directory does not
@@ -47,12 +55,31 @@ def as_xla_flags(options: dict) -> str:
     return " ".join(f"--{name}={str(value).lower()}" for name, value in options.items())
 
 
+def model_options(graphdef=None) -> dict | None:
+    """The compiler options of the functions that run the model `graphdef` (the train step,
+    evaluation, prediction, precise BN's statistics): `MODEL_COMPILE` on the CPU, with
+    `OLDER_EMITTERS` unless the model has grouped convolutions; without `graphdef` (a process per
+    core's update), `MODEL_COMPILE` alone. Each where this XLA knows the options (they are
+    experimental: an XLA without them, or with other values, refuses them when compiling, and gets
+    its own defaults here instead); None elsewhere."""
+    if graphdef is None or grouped_convolutions(graphdef):
+        return _model_options(False)
+    return _model_options(True)
+
+
 @functools.cache
-def model_options() -> dict[str, str] | None:
-    """The compiler options of the functions that run the model: `MODEL_COMPILE` on the CPU, where
-    this XLA knows the option (it is experimental: an XLA without it, or with other values, refuses
-    it when compiling, and gets its own defaults here instead); None elsewhere."""
+def _model_options(older_emitters: bool) -> dict | None:
+    if older_emitters and (options := _cpu_options({**MODEL_COMPILE, **OLDER_EMITTERS}, None)) is not None:
+        return options
     return _cpu_options(MODEL_COMPILE, None)
+
+
+def grouped_convolutions(graphdef) -> bool:
+    """Whether a Flax model (its graph definition) has a convolution in more than one group."""
+    return any(
+        name == "feature_group_count" and getattr(value, "value", 1) not in (1, None)
+        for name, value in getattr(graphdef, "attributes", ())
+    )
 
 
 @functools.cache

@@ -74,7 +74,7 @@ class StreamFeed:
             )
             self.statistic_sums = jax.jit(
                 functools.partial(steps.statistic_sums, graphdef=graphdef, batch_sharding=self.batch_sharding),
-                compiler_options=compile_cache.model_options(),
+                compiler_options=compile_cache.model_options(graphdef),
             )
             self.with_statistics = jax.jit(
                 functools.partial(steps.with_statistics, graphdef=graphdef), static_argnums=2

@@ -148,7 +148,7 @@ def evaluate_run(trained: TrainedRun, data: str | None = None) -> dict[str, dict
             task=trained.task,
             batch_sharding=distributed.batch_sharded(trained.mesh),
         ),
-        compiler_options=compile_cache.model_options(),
+        compiler_options=compile_cache.model_options(trained.graphdef),
     )
     streamed = getattr(dataset, "sources", None)
     results = {}
@@ -255,7 +255,7 @@ def predict(trained: TrainedRun, images: np.ndarray, top_k: int = 5) -> list[lis
     count, devices = len(images), trained.mesh.devices.size
     padded = np.concatenate([images, np.zeros((-count % devices, *images.shape[1:]), images.dtype)])
     batch = jax.device_put(padded, distributed.batch_sharded(trained.mesh))
-    scores = jax.jit(scores_function(trained), compiler_options=compile_cache.model_options())
+    scores = jax.jit(scores_function(trained), compiler_options=compile_cache.model_options(trained.graphdef))
     probabilities = np.asarray(scores(batch))[:count]
     k = min(top_k, probabilities.shape[1])
     ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]

@@ -31,7 +31,7 @@ class GroupStep:
         """`parts`: the rest of `steps.gradients`' keywords (graphdef, task, steps_per_epoch, ...)."""
         self.group = group
         self.rank = np.int32(group.rank)  # an argument, not a constant: every process runs one program
-        options = compile_cache.model_options()
+        options = compile_cache.model_options(parts["graphdef"])
 
         def train_gradients(state, images, labels, order, rank):
             part = (rank, group.size)
@@ -55,7 +55,8 @@ class GroupStep:
             return steps.apply_gradients(state, totals, mean(grads), model_state, batch, tx=tx, frozen=frozen)
 
         self.gradients = jax.jit(train_gradients, compiler_options=options)
-        self.update = jax.jit(train_update, donate_argnums=0, compiler_options=options)
+        # The optimizer's: no model in it, so the fusion emitters (`compile_cache.model_options`).
+        self.update = jax.jit(train_update, donate_argnums=0, compiler_options=compile_cache.model_options())
         self.frozen, self._offsets = frozen, None
 
     def __call__(self, state, totals, images, labels, order):
@@ -208,7 +209,7 @@ def inference_model(group: Group, graphdef, images, batches, count: int, batch_s
     """Precise BatchNorm statistics over every process's `batches` (rows of `count` in all)."""
     sums = jax.jit(
         functools.partial(steps.statistic_sums, graphdef=graphdef, batch_sharding=batch_sharding),
-        compiler_options=compile_cache.model_options(),
+        compiler_options=compile_cache.model_options(graphdef),
     )
     average = jax.jit(functools.partial(steps.with_statistics, graphdef=graphdef))
 

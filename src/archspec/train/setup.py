@@ -283,7 +283,7 @@ def _functions(config, dataset, task, graphdef, model, mesh, images, made) -> Fu
     batch_sharding = distributed.batch_sharded(mesh)
     evaluate = jax.jit(
         functools.partial(steps.evaluate, graphdef=graphdef, task=task, batch_sharding=batch_sharding),
-        compiler_options=compile_cache.model_options(),
+        compiler_options=compile_cache.model_options(graphdef),
     )
     group = cores.current()
     if group is not None:
@@ -300,7 +300,7 @@ def _functions(config, dataset, task, graphdef, model, mesh, images, made) -> Fu
         batches = jax.device_put(order, distributed.batch_sharded(mesh, leading=1))
         recompute = jax.jit(
             functools.partial(steps.batch_statistics, graphdef=graphdef, batch_sharding=batch_sharding),
-            compiler_options=compile_cache.model_options(),
+            compiler_options=compile_cache.model_options(graphdef),
         )
 
         def inference_model(state: TrainState) -> Model:

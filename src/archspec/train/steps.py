@@ -248,7 +248,9 @@ def jit_train_step(**settings):
     """`train_step` jitted once with its static keywords (`settings`: tx, frozen and `gradients`'
     graphdef, task, steps_per_epoch, augment, batch_sharding) bound and the state donated."""
     return jax.jit(
-        functools.partial(train_step, **settings), donate_argnums=0, compiler_options=compile_cache.model_options()
+        functools.partial(train_step, **settings),
+        donate_argnums=0,
+        compiler_options=compile_cache.model_options(settings["graphdef"]),
     )
 
 
