@@ -200,11 +200,14 @@ def test_the_model_runs_its_convolutions_outside_ynnpack_on_the_cpu():
 
 def test_an_xla_that_refuses_the_option_compiles_with_its_defaults(monkeypatch):
     monkeypatch.setattr(compile_cache, "MODEL_COMPILE", {"xla_cpu_experimental_ynn_fusion_type": "NO_SUCH_TYPE"})
-    compile_cache._model_options.cache_clear()
+    for cached in (compile_cache._model_options, compile_cache._every_option_known, compile_cache.quick_options):
+        cached.cache_clear()
     try:
         assert compile_cache.model_options() is None
+        assert compile_cache.quick_options() == compile_cache.QUICK_CPU_COMPILE  # the others are still taken
     finally:
-        compile_cache._model_options.cache_clear()
+        for cached in (compile_cache._model_options, compile_cache._every_option_known, compile_cache.quick_options):
+            cached.cache_clear()
 
 
 def test_the_quick_options_give_the_weights_xla_s_own_emitters_give():
