@@ -34,9 +34,9 @@ MODEL_COMPILE = {
 # fused loops' code: gap-head's gradients' half compiles on one core in 0.78 s against 1.59, and trains
 # faster (a process per core: gap-head 1,351 images/s against 1,215, the CIFAR-style net 648 against
 # 616; ResNet-50 as fast). Not for MobileNetV2: the older emitters run its depthwise layers' fused
-# loops (the taps' sums, with the next BatchNorm and ReLU6 inlined) at a fraction of the speed, and
-# it trains 12% slower. Not for a process per core's update either: the optimizer's loops ran 6-7%
-# slower (docs/performance.md).
+# loops (the taps' sums, with BatchNorm and ReLU6 inlined) at a fraction of the speed, and it trains
+# 12% slower. Not for a process per core's update either: with it, gap-head trained 6% slower and the
+# CIFAR-style net 5% (docs/performance.md).
 OLDER_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 SUBDIR = "jax"  # beside the decoded-folder cache (`datasets/`) in the same cache directory
 # Past this size the least recently used entries are removed when a run starts (`trim`; a gap-head

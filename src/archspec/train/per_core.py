@@ -55,7 +55,7 @@ class GroupStep:
             return steps.apply_gradients(state, totals, mean(grads), model_state, batch, tx=tx, frozen=frozen)
 
         self.gradients = jax.jit(train_gradients, compiler_options=options)
-        # The optimizer's: no model in it, so the fusion emitters (`compile_cache.model_options`).
+        # The optimizer's own options: the fusion emitters run it faster (`compile_cache.OLDER_EMITTERS`).
         self.update = jax.jit(train_update, donate_argnums=0, compiler_options=compile_cache.model_options())
         self.frozen, self._offsets = frozen, None
 
